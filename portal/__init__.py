@@ -1,0 +1,95 @@
+"""The account portal: a Flask application factory."""
+
+import sqlite3
+
+from flask import Flask, redirect, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import RequestRedirect
+
+from . import config as portal_config
+from .extensions import csrf, db, jwt, limiter, migrate
+
+
+def create_app(config=None, overrides: dict | None = None) -> Flask:
+    """Build an app. ``config``: a name (development, testing, production), a class, or None for $PORTAL_ENV."""
+    app = Flask(
+        __name__,
+        template_folder=str(portal_config.PROJECT_ROOT / "templates"),
+        static_folder=str(portal_config.PROJECT_ROOT / "static"),
+    )
+    portal_config.load(app, config, overrides)
+    app.json.sort_keys = False  # responses keep the documents' field order
+    register_proxy(app)
+    register_slash_redirects(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def register_proxy(app):
+    """Believe X-Forwarded-* only from the configured number of proxies in front of the app."""
+    hops = int(app.config["TRUSTED_PROXY_COUNT"])
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+
+
+def register_slash_redirects(app):
+    """A URL missing its trailing slash: 301 for GET/HEAD, 308 otherwise so the body survives.
+
+    Registered before the extensions so it answers ahead of CSRF and rate-limit checks, and
+    instead of Werkzeug's blanket 308 (and Flask's debug-mode error for form posts).
+    """
+
+    @app.before_request
+    def redirect_to_slash():
+        exc = request.routing_exception
+        if isinstance(exc, RequestRedirect):
+            return redirect(exc.new_url, 301 if request.method in ("GET", "HEAD") else 308)
+        return None
+
+
+def register_extensions(app):
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(portal_config.PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    jwt.init_app(app)
+    limiter.init_app(app)
+    from .api.errors import register_jwt_loaders
+
+    register_jwt_loaders(jwt)
+
+
+def register_blueprints(app):
+    from .api import bp as api_bp
+    from .media import bp as media_bp
+
+    csrf.exempt(api_bp)  # API credentials travel in a header, never in a cookie
+    app.register_blueprint(api_bp)
+    app.register_blueprint(media_bp)
+
+
+def register_errorhandlers(app):
+    from .errors import register
+
+    register(app)
+
+
+def register_commands(app):
+    from .cli import commands
+
+    for command in commands:
+        app.cli.add_command(command)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    """SQLite enforces foreign keys (ON DELETE CASCADE / SET NULL) only when asked, per connection."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()

@@ -1,0 +1,7 @@
+"""The JSON API: credentials, and the five documents' dialects over one service layer."""
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+from . import credentials, profiles  # noqa: E402,F401  (routes attach themselves to bp)

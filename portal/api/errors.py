@@ -1,0 +1,99 @@
+"""The API's one error shape: DRF-style JSON, ``{"detail": …}`` or ``{"field": ["message"]}``.
+
+Also the flask-jwt-extended loaders, whose defaults answer ``{"msg": …}`` with 422.
+"""
+
+from functools import wraps
+
+from flask import g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..services.errors import (
+    AuthenticationFailed,
+    EmailNotVerified,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+
+WWW_AUTHENTICATE = 'Bearer realm="api", Token realm="api"'
+NOT_PROVIDED = "Authentication credentials were not provided."
+NO_PERMISSION = "You do not have permission to perform this action."
+SERVER_ERROR = "A server error occurred."
+
+HTTP_DETAILS = {
+    400: "Malformed request.",
+    404: "Not found.",
+    413: "Request body is too large.",
+    500: SERVER_ERROR,
+}
+
+
+def server_errors_as(key: str):
+    """Answer this view's server errors as ``{key: …}`` (document 000 says ``error``)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            g.error_key = key
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def error_response(status: int, body: dict, headers=None):
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in headers or ():
+        response.headers[name] = value
+    if status == 401:
+        response.headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
+
+
+def detail(status: int, message: str, headers=None):
+    # Some document routes (000) answer server errors as {"error": …}; a view says so in g.error_key.
+    key = g.get("error_key", "detail") if status >= 500 else "detail"
+    return error_response(status, {key: message}, headers)
+
+
+def http_error(exc: HTTPException):
+    """JSON for any HTTP error on an /api/ path, keeping headers such as Allow and Retry-After."""
+    status = exc.code or 500
+    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+    if status == 405:
+        message = f'Method "{request.method}" not allowed.'
+    elif status == 429:
+        retry = next((v for k, v in headers if k.lower() == "retry-after"), None)
+        message = "Request was throttled." + (f" Expected available in {retry} seconds." if retry else "")
+    elif status in (400, 415) and exc.description and exc.description != type(exc).description:
+        message = exc.description
+    else:
+        message = HTTP_DETAILS.get(status) or exc.name + "."
+    return detail(status, message, headers)
+
+
+def service_error(exc):
+    if isinstance(exc, ValidationFailed):
+        return error_response(400, exc.errors)
+    if isinstance(exc, EmailNotVerified):
+        return detail(403, exc.detail)
+    if isinstance(exc, AuthenticationFailed):
+        return detail(401, exc.detail)
+    if isinstance(exc, PermissionDenied):
+        return detail(403, NO_PERMISSION)
+    if isinstance(exc, NotFound):
+        return error_response(404, {"error": str(exc) or "Not found"})
+    raise exc
+
+
+def register_jwt_loaders(jwt):
+    jwt.unauthorized_loader(lambda reason: detail(401, NOT_PROVIDED))
+    jwt.invalid_token_loader(lambda reason: detail(401, "Token is invalid or expired."))
+    jwt.expired_token_loader(lambda header, payload: detail(401, "Token has expired."))
+    jwt.revoked_token_loader(lambda header, payload: detail(401, "Token has been revoked."))
+    jwt.user_lookup_error_loader(lambda header, payload: detail(401, "User not found."))
+    jwt.needs_fresh_token_loader(lambda header, payload: detail(401, "Fresh token required."))
+    jwt.token_verification_failed_loader(lambda header, payload: detail(401, "Token is invalid or expired."))

@@ -1,0 +1,35 @@
+"""Reading a request body into a plain dict: JSON, or form fields and files."""
+
+import json
+
+from flask import request
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+
+from ..services.errors import ValidationFailed
+
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def read_payload() -> dict:
+    """The body as a dict; an empty body is ``{}``. Bad JSON is a 400, an unknown type a 415."""
+    mimetype = request.mimetype
+    if mimetype in FORM_TYPES:
+        data = request.form.to_dict()
+        data.update(request.files.to_dict())
+        return data
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        raw = request.get_data(cache=True)
+        if not raw.strip():
+            return {}
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"JSON parse error - {exc}") from None
+        if not isinstance(data, dict):
+            raise ValidationFailed.on(
+                "non_field_errors", f"Invalid data. Expected a dictionary, but got {type(data).__name__}."
+            )
+        return data
+    if not request.get_data(cache=True):
+        return {}
+    raise UnsupportedMediaType(f'Unsupported media type "{mimetype}" in request.')

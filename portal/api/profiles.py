@@ -1,0 +1,67 @@
+"""Profile routes of documents 000 (/api/profile/), 002 (/api/users/<id>/) and 001/004 (/api/users/me/)."""
+
+from flask import g, request
+
+from ..services import accounts, users
+from ..services.errors import PermissionDenied, ValidationFailed
+from . import bp
+from .auth import authenticated, current_actor
+from .errors import error_response, server_errors_as
+from .payload import read_payload
+from .schemas import DeleteMe, Profile000, Profile001, Update002, Update004
+
+USER_GONE_000 = "The user cannot be found in the database."
+
+
+def apply_update(schema, user):
+    """Map the payload through a dialect's input schema and update ``user``; errors in wire names."""
+    changes = schema.to_changes(read_payload())
+    try:
+        return accounts.update_profile(user, changes, current_actor())
+    except ValidationFailed as exc:
+        raise schema.in_wire_names(exc) from None
+
+
+# Document 000 -------------------------------------------------------------------------------
+
+
+@bp.route("/profile/", methods=["GET", "POST"])
+@server_errors_as("error")
+@authenticated(user_gone=lambda: error_response(404, {"error": USER_GONE_000}))
+def profile_000():
+    return Profile000().dump(g.user)
+
+
+# Document 002 -------------------------------------------------------------------------------
+
+
+@bp.route("/users/<int(signed=True):user_id>/", methods=["GET", "PUT", "PATCH", "DELETE"])
+@authenticated
+def user_002(user_id):
+    user = users.get_user(user_id)
+    if request.method == "GET":
+        if user.id != g.user.id and not g.user.is_staff:
+            raise PermissionDenied()
+        return Profile000().dump(user)
+    if user.id != g.user.id:  # writes are owner-only in this document, staff included
+        raise PermissionDenied()
+    if request.method == "DELETE":
+        accounts.delete_account(user, current_actor())
+        return "", 204
+    return Profile000().dump(apply_update(Update002(), user))
+
+
+# Documents 001 and 004 ----------------------------------------------------------------------
+
+
+@bp.route("/users/me/", methods=["GET", "PUT", "PATCH", "DELETE"])
+@authenticated
+def me_001():
+    if request.method == "GET":
+        return Profile001().dump(g.user)
+    if request.method == "DELETE":
+        password = DeleteMe().to_changes(read_payload())["current_password"]
+        accounts.verify_current_password(g.user, password)
+        accounts.delete_account(g.user, current_actor())
+        return "", 204
+    return Profile001().dump(apply_update(Update004(), g.user))

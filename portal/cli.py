@@ -1,0 +1,112 @@
+"""Operator commands under ``flask --app portal``; each goes through the same services as the pages.
+
+``db upgrade`` comes from Flask-Migrate.
+"""
+
+import secrets
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from .extensions import db
+from .models import User
+from .services import accounts, credentials, groups
+from .services.audit import SYSTEM
+from .services.errors import ServiceError, ValidationFailed
+from .services.users import find_user
+
+
+def _fail(exc: ServiceError):
+    if isinstance(exc, ValidationFailed):
+        lines = [f"{field}: {' '.join(messages)}" for field, messages in exc.errors.items()]
+        raise click.ClickException("\n".join(lines))
+    raise click.ClickException(str(exc))
+
+
+def _user(email) -> User:
+    user = find_user(email=email)
+    if user is None:
+        raise click.ClickException(f"No user with the email {email}.")
+    return user
+
+
+@click.command("create-user")
+@with_appcontext
+@click.argument("email")
+@click.password_option("--password", help="Prompted for (twice) when left out.")
+@click.option("--username", default=None)
+@click.option("--staff", is_flag=True, help="May use the admin page.")
+@click.option("--superuser", is_flag=True, help="Staff who may also grant staff rights.")
+def create_user(email, password, username, staff, superuser):
+    """Create a verified, active user."""
+    try:
+        user = accounts.create_user(
+            email, password, SYSTEM, profile={"username": username}, email_verified=True,
+            is_staff=staff, is_superuser=superuser,
+        )
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo(f"Created user {user.id} <{user.email}>.")
+
+
+@click.command("create-token")
+@with_appcontext
+@click.argument("email")
+def create_token(email):
+    """Print a new API key for the user (shown once)."""
+    _, key = credentials.issue_api_key(_user(email), SYSTEM, name="created on the command line")
+    click.echo(key)
+
+
+@click.command("create-group")
+@with_appcontext
+@click.argument("name")
+@click.option("--notes", default=None)
+def create_group(name, notes):
+    try:
+        group = groups.create_group(name, SYSTEM, notes=notes)
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo(f"Created group {group.id} {group.name!r}.")
+
+
+@click.command("add-to-group")
+@with_appcontext
+@click.argument("email")
+@click.argument("name")
+def add_to_group(email, name):
+    user = _user(email)
+    group = groups.find_group(name)
+    if group is None:
+        raise click.ClickException(f"No group named {name}.")
+    groups.set_membership(user, group, True, SYSTEM)
+    click.echo(f"{user.email} is in {group.name}.")
+
+
+@click.command("deactivate")
+@with_appcontext
+@click.argument("email")
+def deactivate(email):
+    """Deactivate the account; its credentials stop working at once."""
+    user = accounts.update_account_flags(_user(email), {"is_active": False}, SYSTEM)
+    click.echo(f"Deactivated {user.email}.")
+
+
+@click.command("ensure-superuser")
+@with_appcontext
+@click.option("--email", default="admin@example.com", show_default=True)
+def ensure_superuser(email):
+    """Create a first superuser when there is none, and print how to sign in."""
+    if db.session.scalar(select(User.id).where(User.is_superuser).limit(1)) is not None:
+        click.echo("A superuser exists already.")
+        return
+    password = secrets.token_urlsafe(12)
+    try:
+        accounts.create_user(email, password, SYSTEM, email_verified=True, is_superuser=True)
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo(f"Created the first superuser. Sign in with\n  email:    {email}\n  password: {password}")
+
+
+commands = [create_user, create_token, create_group, add_to_group, deactivate, ensure_superuser]

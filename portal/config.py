@@ -1,0 +1,163 @@
+"""Configuration classes, and the steps that complete them from the environment.
+
+Order of precedence, lowest first: the class, ``FLASK_<KEY>`` variables (Flask's
+``from_prefixed_env``), the plain ``SECRET_KEY`` / ``DATABASE_URL`` variables, then any
+overrides the caller passes to ``create_app`` (tests do).
+"""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Config:
+    SECRET_KEY = None
+    SQLALCHEMY_DATABASE_URI = None  # None: SQLite in the instance folder
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    # Public origin used for absolute URLs (avatars, mail links), e.g. "https://accounts.example.com".
+    # When unset, the request's host is used, and only hosts in TRUSTED_HOSTS are accepted.
+    PUBLIC_BASE_URL = None
+    TRUSTED_HOSTS = None
+    # Number of reverse proxies in front of the app whose X-Forwarded-* headers are believed.
+    TRUSTED_PROXY_COUNT = 0
+
+    UPLOAD_FOLDER = None  # None: <project>/uploads
+    AVATAR_MAX_BYTES = 5 * 1024 * 1024
+    AVATAR_MAX_PIXELS = 40_000_000
+    AVATAR_SIZE = 512
+    # Whole-request ceiling: one avatar plus the form fields around it. Larger bodies get 413.
+    MAX_CONTENT_LENGTH = 6 * 1024 * 1024
+
+    JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=15)
+    JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=7)
+    JWT_TOKEN_LOCATION = ["headers"]
+
+    # argon2id cost; OWASP's 2023 minimum is m=19 MiB, t=2, p=1. These are a little above it.
+    PASSWORD_HASH_TIME_COST = 3
+    PASSWORD_HASH_MEMORY_COST = 65536
+    PASSWORD_HASH_PARALLELISM = 2
+
+    EMAIL_CODE_TTL = timedelta(minutes=10)
+    EMAIL_CODE_MAX_ATTEMPTS = 5
+    PASSWORD_RESET_TTL = timedelta(hours=1)
+
+    MAIL_TRANSPORT = "outbox"  # "outbox" (console + .eml files) or "smtp"
+    MAIL_OUTBOX_DIR = None  # None: <instance>/outbox
+    MAIL_FROM = "Account portal <no-reply@localhost>"
+    MAIL_SERVER = "localhost"
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False  # STARTTLS after connecting
+    MAIL_USE_SSL = False  # TLS from the first byte (port 465)
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_TIMEOUT = 10
+
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_SIGN_IN = "10 per minute"
+    RATELIMIT_REGISTER = "10 per hour"
+    RATELIMIT_CODE = "5 per 10 minutes"
+    RATELIMIT_VERIFY = "10 per 10 minutes"
+    RATELIMIT_PASSWORD_RESET = "5 per hour"
+
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    JSON_SORT_KEYS = False
+
+    CREATE_FIRST_SUPERUSER = False
+
+
+class DevConfig(Config):
+    TRUSTED_HOSTS = ["localhost", "127.0.0.1"]
+    PUBLIC_BASE_URL = None
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    TRUSTED_HOSTS = ["localhost", "127.0.0.1"]
+    WTF_CSRF_ENABLED = False
+    RATELIMIT_ENABLED = False
+    PASSWORD_HASH_TIME_COST = 1
+    PASSWORD_HASH_MEMORY_COST = 1024
+    PASSWORD_HASH_PARALLELISM = 1
+
+
+class ProdConfig(Config):
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    MAIL_TRANSPORT = "smtp"
+
+
+CONFIGS = {"development": DevConfig, "testing": TestConfig, "production": ProdConfig}
+
+
+def load(app, config, overrides):
+    """Fill ``app.config`` from the class, the environment and the overrides, then finish it."""
+    if config is None:
+        config = os.environ.get("PORTAL_ENV", "development")
+    if isinstance(config, str):
+        try:
+            config = CONFIGS[config]
+        except KeyError:
+            raise RuntimeError(f"Unknown PORTAL_ENV {config!r}; use one of {', '.join(CONFIGS)}.") from None
+    app.config.from_object(config)
+    app.config.from_prefixed_env()
+    for key in ("SECRET_KEY", "DATABASE_URL"):
+        if os.environ.get(key):
+            app.config["SQLALCHEMY_DATABASE_URI" if key == "DATABASE_URL" else key] = os.environ[key]
+    app.config.update(overrides or {})
+    _finish(app, production=config is ProdConfig)
+
+
+def _finish(app, production):
+    cfg = app.config
+    instance = Path(app.instance_path)
+    if production:
+        if not cfg.get("SECRET_KEY"):
+            raise RuntimeError(
+                "SECRET_KEY is not set. A production start needs SECRET_KEY in the environment "
+                "(e.g. `export SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))')`)."
+            )
+        if not cfg.get("PUBLIC_BASE_URL") and not cfg.get("TRUSTED_HOSTS"):
+            raise RuntimeError(
+                "Set FLASK_PUBLIC_BASE_URL (e.g. https://accounts.example.com) or FLASK_TRUSTED_HOSTS "
+                "so absolute URLs are never built from an untrusted Host header."
+            )
+    elif not cfg.get("SECRET_KEY"):
+        cfg["SECRET_KEY"] = _instance_secret(instance)
+
+    uri = cfg.get("SQLALCHEMY_DATABASE_URI")
+    if not uri:
+        instance.mkdir(parents=True, exist_ok=True)
+        uri = f"sqlite:///{instance / 'portal.sqlite'}"
+    # Heroku-style URLs name the driver "postgres"; SQLAlchemy wants psycopg 3 spelled out.
+    for prefix in ("postgres://", "postgresql://"):
+        if uri.startswith(prefix):
+            uri = "postgresql+psycopg://" + uri[len(prefix):]
+    cfg["SQLALCHEMY_DATABASE_URI"] = uri
+    if cfg.get("TRUSTED_HOSTS") is not None and isinstance(cfg["TRUSTED_HOSTS"], str):
+        cfg["TRUSTED_HOSTS"] = [h.strip() for h in cfg["TRUSTED_HOSTS"].split(",") if h.strip()]
+
+    cfg["UPLOAD_FOLDER"] = str(Path(cfg.get("UPLOAD_FOLDER") or PROJECT_ROOT / "uploads"))
+    cfg["MAIL_OUTBOX_DIR"] = str(Path(cfg.get("MAIL_OUTBOX_DIR") or instance / "outbox"))
+
+
+def _instance_secret(instance: Path) -> str:
+    """The embedded default's secret: made once, kept in the instance folder, readable by its owner only."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

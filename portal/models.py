@@ -1,0 +1,187 @@
+"""The stored data: users, groups, credentials, emailed codes and the audit log.
+
+Models only store. Rules live in ``portal.services``; the one thing done here is keeping each
+case-insensitive lookup key in step with the value it is derived from.
+"""
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Table, Text, func, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship, validates
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """Naive UTC, stored alike by SQLite and PostgreSQL; serializers add the ``Z``."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def canonical_email(email: str) -> str:
+    return email.strip().casefold()
+
+
+def canonical_username(username: str) -> str:
+    return username.strip().casefold()
+
+
+def canonical_phone(phone: str) -> str:
+    """Digits only, keeping a leading ``+``: ``+1 (555) 0124`` and ``+15550124`` are one number."""
+    phone = phone.strip()
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    return ("+" + digits) if phone.startswith("+") else digits
+
+
+user_groups = Table(
+    "user_groups",
+    db.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+    # Never reuse the id of a deleted user: a credential that outlived its user must not match a newcomer.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(200))
+    email_canonical: Mapped[str] = mapped_column(String(200), unique=True)
+    username: Mapped[str | None] = mapped_column(String(150))
+    username_canonical: Mapped[str | None] = mapped_column(String(150), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    phone_canonical: Mapped[str | None] = mapped_column(String(21), unique=True)
+    avatar: Mapped[str | None] = mapped_column(String(64))  # file name under uploads/avatars/
+    gender: Mapped[str | None] = mapped_column(String(6))
+    country: Mapped[str | None] = mapped_column(String(2))
+    address: Mapped[str | None] = mapped_column(String(500))
+    birthday: Mapped[date | None]
+    is_active: Mapped[bool] = mapped_column(default=True)
+    is_staff: Mapped[bool] = mapped_column(default=False)
+    is_superuser: Mapped[bool] = mapped_column(default=False)
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    date_joined: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_login: Mapped[datetime | None]
+
+    groups: Mapped[list["Group"]] = relationship(
+        secondary=user_groups, back_populates="users", order_by="Group.name"
+    )
+
+    @validates("email")
+    def _keep_email_canonical(self, key, value):
+        self.email_canonical = canonical_email(value)
+        return value
+
+    @validates("username")
+    def _keep_username_canonical(self, key, value):
+        self.username_canonical = canonical_username(value) if value else None
+        return value
+
+    @validates("phone")
+    def _keep_phone_canonical(self, key, value):
+        self.phone_canonical = canonical_phone(value) if value else None
+        return value
+
+    @property
+    def full_name(self) -> str | None:
+        return " ".join(n for n in (self.first_name, self.last_name) if n) or None
+
+    @property
+    def is_profile_completed(self) -> bool:
+        return all((self.first_name, self.last_name, self.phone, self.gender))
+
+    def __repr__(self):
+        return f"<User {self.id} {self.email}>"
+
+
+class Group(db.Model):
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(150), unique=True)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    users: Mapped[list[User]] = relationship(secondary=user_groups, back_populates="groups")
+
+    def __repr__(self):
+        return f"<Group {self.id} {self.name}>"
+
+
+Group.users_count = column_property(
+    select(func.count(user_groups.c.user_id))
+    .where(user_groups.c.group_id == Group.id)
+    .correlate_except(user_groups)
+    .scalar_subquery()
+)
+
+
+class Credential(db.Model):
+    """One way in for a user: a JWT sign-in (access + refresh pair) or an API key.
+
+    A JWT carries the credential's ``public_id`` as its ``sid`` claim; revoking the row revokes
+    every token of that sign-in in every process. An API key is stored only as its SHA-256.
+    The row outlives its user (``user_id`` becomes NULL) so a token of a deleted account can be
+    told apart from a forged or revoked one.
+    """
+
+    __tablename__ = "credentials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "jwt" or "key"
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    refresh_jti: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    created_ip: Mapped[str | None] = mapped_column(String(45))
+
+    user: Mapped[User | None] = relationship()
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > utcnow())
+
+
+class EmailCode(db.Model):
+    """A one-time code mailed to an address; only its hash is kept. One live code per user and purpose."""
+
+    __tablename__ = "email_codes"
+    __table_args__ = (db.UniqueConstraint("user_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(20))
+    email: Mapped[str] = mapped_column(String(200))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class AuditEvent(db.Model):
+    """Who did what to which account, when and from where. Never holds a secret."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    subject_label: Mapped[str | None] = mapped_column(String(200))  # the email, kept after deletion
+    action: Mapped[str] = mapped_column(String(50))
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    via: Mapped[str] = mapped_column(String(10))  # api, web, admin, cli
+
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+    subject: Mapped[User | None] = relationship(foreign_keys=[subject_id])

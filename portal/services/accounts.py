@@ -1,0 +1,216 @@
+"""Accounts: create, update, delete, passwords, staff flags. Every door calls these.
+
+Each operation validates all input first, writes any new file before the commit, commits once
+with its audit event, and removes replaced files only after the commit has succeeded.
+"""
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import User, canonical_email, canonical_phone, canonical_username
+from . import audit, avatars, credentials
+from .audit import Actor
+from .errors import PermissionDenied, ValidationFailed
+from .fields import ACCOUNT_FLAGS, PROFILE_FIELDS, FieldError, clean_fields
+from .passwords import check_password, hash_password, password_problems
+
+UNIQUE_FIELDS = {
+    "email": ("email_canonical", canonical_email, "A user with that email already exists."),
+    "username": ("username_canonical", canonical_username, "A user with that username already exists."),
+    "phone": ("phone_canonical", canonical_phone, "A user with that phone number already exists."),
+}
+
+
+def create_user(
+    email,
+    password,
+    actor: Actor,
+    *,
+    profile: dict | None = None,
+    email_verified: bool = False,
+    is_staff: bool = False,
+    is_superuser: bool = False,
+) -> User:
+    """A new active account. ``profile`` holds any other field of ``PROFILE_FIELDS``."""
+    raw = {**(profile or {}), "email": email}
+    errors = {}
+    cleaned = _collect(errors, lambda: clean_fields(raw, PROFILE_FIELDS))
+    problems = password_problems(password, related=_related_values(cleaned))
+    if problems:
+        errors["password"] = problems
+    errors.update(_uniqueness_errors(cleaned, exclude_id=None))
+    if errors:
+        raise ValidationFailed(errors)
+    user = User(
+        password_hash=hash_password(password),
+        email_verified=email_verified,
+        is_staff=is_staff or is_superuser,
+        is_superuser=is_superuser,
+        **cleaned,
+    )
+    db.session.add(user)
+    audit.record(actor, "account_created", user, {key: [None, value] for key, value in _loggable(cleaned).items()})
+    _commit_unique()
+    return user
+
+
+def update_profile(user: User, changes: dict, actor: Actor) -> User:
+    """Apply a partial profile update: any of ``PROFILE_FIELDS`` plus ``avatar``.
+
+    ``avatar`` is a binary stream to store, or None to remove the current one.
+    """
+    changes = dict(changes)
+    has_avatar_change = "avatar" in changes
+    upload = changes.pop("avatar", None)
+    errors = {}
+    cleaned = _collect(errors, lambda: clean_fields(changes, PROFILE_FIELDS))
+    processed = None
+    if upload is not None:
+        try:
+            processed = avatars.process_avatar(upload)
+        except FieldError as exc:
+            errors["avatar"] = [str(exc)]
+    errors.update(_uniqueness_errors(cleaned, exclude_id=user.id))
+    if errors:
+        raise ValidationFailed(errors)
+
+    before = {field: getattr(user, field) for field in cleaned}
+    for field, value in cleaned.items():
+        setattr(user, field, value)
+    old_avatar, new_avatar = user.avatar, None
+    if has_avatar_change:
+        new_avatar = avatars.store_avatar(processed) if processed else None
+        user.avatar = new_avatar
+    changed = audit.diff(before, cleaned)
+    if has_avatar_change and old_avatar != new_avatar:
+        changed["avatar"] = [old_avatar, new_avatar]
+    if changed:
+        audit.record(actor, "profile_updated", user, changed)
+    try:
+        _commit_unique()
+    except Exception:
+        db.session.rollback()
+        avatars.delete_avatar(new_avatar)  # a failed request leaves no file behind
+        raise
+    if has_avatar_change and old_avatar != new_avatar:
+        avatars.delete_avatar(old_avatar)
+    return user
+
+
+def delete_account(user: User, actor: Actor) -> None:
+    """Delete the account, its memberships and codes; its audit history stays, its avatar file goes."""
+    avatar = user.avatar
+    audit.record(actor, "account_deleted", None, {"id": [user.id, None]}, label=user.email)
+    db.session.delete(user)
+    db.session.commit()
+    avatars.delete_avatar(avatar)
+
+
+def verify_current_password(user: User, password, field: str = "current_password") -> None:
+    if not check_password(user.password_hash, password):
+        message = "This field is required." if not password else "Invalid password."
+        raise ValidationFailed.on(field, message)
+
+
+def change_password(user: User, current_password, new_password, actor: Actor, *, keep=None) -> None:
+    """The signed-in user's own change: checks the current password, then kills every other credential."""
+    errors = {}
+    if not check_password(user.password_hash, current_password):
+        errors["current_password"] = ["This field is required." if not current_password else "Invalid password."]
+    problems = password_problems(new_password, related=_related_values(_profile_of(user)))
+    if problems:
+        errors["new_password"] = problems
+    if errors:
+        raise ValidationFailed(errors)
+    set_password(user, new_password, actor, keep=keep)
+
+
+def set_password(user: User, new_password, actor: Actor, *, keep=None, field: str = "new_password") -> None:
+    """Store a new password and revoke every credential of the user except ``keep``."""
+    problems = password_problems(new_password, related=_related_values(_profile_of(user)))
+    if problems:
+        raise ValidationFailed({field: problems})
+    user.password_hash = hash_password(new_password)
+    credentials.revoke_all(user, keep=keep)
+    audit.record(actor, "password_changed", user)
+    db.session.commit()
+
+
+def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
+    """Staff-only switches: active, staff, superuser, verified.
+
+    Only a superuser (or the CLI) grants or removes staff and superuser rights, and nobody
+    removes their own.
+    """
+    cleaned = clean_fields(flags, ACCOUNT_FLAGS)
+    acting = actor.user
+    if acting is not None:
+        if not acting.is_staff:
+            raise PermissionDenied("Only staff change account flags.")
+        privileged = {k for k in ("is_staff", "is_superuser") if k in cleaned and cleaned[k] != getattr(user, k)}
+        if privileged and not acting.is_superuser:
+            raise PermissionDenied("Only a superuser grants or removes staff or superuser rights.")
+        if acting.id == user.id and any(cleaned.get(k) is False for k in ("is_active", "is_staff", "is_superuser")):
+            raise PermissionDenied("You cannot remove your own rights or deactivate yourself.")
+    before = {field: getattr(user, field) for field in cleaned}
+    for field, value in cleaned.items():
+        setattr(user, field, value)
+    if user.is_superuser:
+        user.is_staff = True
+    changed = audit.diff(before, cleaned)
+    if changed:
+        audit.record(actor, "account_flags_changed", user, changed)
+        if changed.get("is_active") == [True, False]:
+            credentials.revoke_all(user)
+    db.session.commit()
+    return user
+
+
+def _collect(errors: dict, clean):
+    try:
+        return clean()
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+        return {}
+
+
+def _uniqueness_errors(cleaned: dict, *, exclude_id: int | None) -> dict:
+    wanted = {
+        field: (column, canonical(cleaned[field]), message)
+        for field, (column, canonical, message) in UNIQUE_FIELDS.items()
+        if cleaned.get(field)
+    }
+    if not wanted:
+        return {}
+    conditions = [getattr(User, column) == key for column, key, _ in wanted.values()]
+    query = select(User.email_canonical, User.username_canonical, User.phone_canonical).where(or_(*conditions))
+    if exclude_id is not None:
+        query = query.where(User.id != exclude_id)
+    taken = {value for row in db.session.execute(query) for value in row if value}
+    return {field: [message] for field, (_, key, message) in wanted.items() if key in taken}
+
+
+def _commit_unique() -> None:
+    """Commit; a unique index that a concurrent write got to first becomes a 400 on its field."""
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        text = str(exc.orig)
+        for field, (column, _, message) in UNIQUE_FIELDS.items():
+            if column in text:
+                raise ValidationFailed.on(field, message) from None
+        raise
+
+
+def _profile_of(user: User) -> dict:
+    return {"email": user.email, "username": user.username, "first_name": user.first_name, "last_name": user.last_name}
+
+
+def _related_values(profile: dict) -> tuple:
+    return tuple(profile.get(k) for k in ("email", "username", "first_name", "last_name"))
+
+
+def _loggable(cleaned: dict) -> dict:
+    return {key: audit.jsonable(value) for key, value in cleaned.items() if value is not None}

@@ -1,0 +1,91 @@
+"""The avatar pipeline: decode, check, normalise and store an uploaded image.
+
+The content decides what a file is: Pillow must decode it as one of the allowed formats. What is
+stored is a fresh encoding of the pixels only (EXIF orientation applied, metadata dropped),
+centre-cropped to a square of at most ``AVATAR_SIZE`` pixels, under a new unguessable name.
+"""
+
+import io
+import secrets
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .fields import FieldError
+
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png"}
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    data: bytes
+    extension: str  # ".jpg" or ".png"
+
+
+def process_avatar(stream) -> ProcessedImage:
+    """Read an upload from a binary stream and return the image to store, or raise FieldError."""
+    cfg = current_app.config
+    max_bytes, max_pixels, size = cfg["AVATAR_MAX_BYTES"], cfg["AVATAR_MAX_PIXELS"], cfg["AVATAR_SIZE"]
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise FieldError(f"The image is too large: at most {max_bytes // (1024 * 1024)} MB.")
+    if not data:
+        raise FieldError("The submitted file is empty.")
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a bomb is a refusal, not a warning.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            if image.width * image.height > max_pixels:
+                raise FieldError(f"The image is too large: at most {max_pixels // 1_000_000} megapixels.")
+            if image.format == "JPEG":
+                # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.
+                image.draft("RGB", (size, size))
+            image.load()
+    except FieldError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise FieldError(
+            "Upload a valid image. The file you uploaded was either not an image or a corrupted image."
+        ) from None
+    except (OSError, ValueError, SyntaxError, EOFError):
+        raise FieldError("The image could not be read: the file is truncated or corrupted.") from None
+    return _normalise(image, size)
+
+
+def _normalise(image: Image.Image, size: int) -> ProcessedImage:
+    image = ImageOps.exif_transpose(image)
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    image = image.convert("RGBA" if has_alpha else "RGB")
+    side = min(size, image.width, image.height)
+    image = ImageOps.fit(image, (side, side), method=Image.Resampling.LANCZOS)
+    image.info.clear()  # nothing from the upload's metadata travels into the stored file
+    out = io.BytesIO()
+    if has_alpha:
+        image.save(out, "PNG")
+        return ProcessedImage(out.getvalue(), ".png")
+    image.save(out, "JPEG", quality=85, optimize=True)
+    return ProcessedImage(out.getvalue(), ".jpg")
+
+
+def avatar_folder() -> Path:
+    return Path(current_app.config["UPLOAD_FOLDER"]) / "avatars"
+
+
+def store_avatar(image: ProcessedImage) -> str:
+    """Write the image under a fresh name and return that name."""
+    folder = avatar_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = secrets.token_urlsafe(24) + image.extension
+    with open(folder / name, "xb") as fh:
+        fh.write(image.data)
+    return name
+
+
+def delete_avatar(name: str | None) -> None:
+    if name and Path(name).name == name:
+        (avatar_folder() / name).unlink(missing_ok=True)

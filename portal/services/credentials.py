@@ -1,0 +1,171 @@
+"""Ways in: password sign-in, JWT pairs with rotation and revocation, and opaque API keys.
+
+Every JWT pair belongs to one ``Credential`` row (its ``sid`` claim); API keys are rows too, kept
+only as a SHA-256 of the key. Revoking a row is seen at once by every process that shares the
+database, which is what makes logout and "sign out everywhere else" hold.
+"""
+
+import hashlib
+import secrets
+import uuid
+
+from flask import current_app
+from flask_jwt_extended import create_access_token, create_refresh_token
+from sqlalchemy import select, update
+
+from ..extensions import db
+from ..models import Credential, User, utcnow
+from . import audit
+from .audit import Actor
+from .errors import AuthenticationFailed, EmailNotVerified
+from .passwords import check_password, hash_password, needs_rehash
+from .users import find_user
+
+BAD_CREDENTIALS = "No active account found with the given credentials"
+UNVERIFIED = "E-mail address is not verified. Enter the code we mailed you, or ask for a new one."
+
+# A real hash of a throwaway password, checked when the account does not exist so that a wrong
+# email costs as long as a wrong password (no account discovery by timing).
+_DUMMY_HASHES: dict[tuple, str] = {}
+
+
+def authenticate(password, *, email=None, username=None) -> User:
+    """The active, verified user with these credentials, or AuthenticationFailed."""
+    user = find_user(email=email, username=username)
+    if user is None:
+        check_password(_dummy_hash(), password)
+        raise AuthenticationFailed(BAD_CREDENTIALS)
+    if not check_password(user.password_hash, password) or not user.is_active:
+        raise AuthenticationFailed(BAD_CREDENTIALS)
+    if not user.email_verified:
+        raise EmailNotVerified(UNVERIFIED)
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def record_sign_in(user: User, actor: Actor) -> None:
+    """Stamp ``last_login`` and note the sign-in; the caller's commit keeps both."""
+    user.last_login = utcnow()
+    audit.record(actor, "signed_in", user)
+
+
+def _dummy_hash() -> str:
+    key = tuple(current_app.config[k] for k in ("PASSWORD_HASH_TIME_COST", "PASSWORD_HASH_MEMORY_COST"))
+    if key not in _DUMMY_HASHES:
+        _DUMMY_HASHES[key] = hash_password(secrets.token_hex(16))
+    return _DUMMY_HASHES[key]
+
+
+def issue_token_pair(user: User, actor: Actor) -> dict:
+    """A new sign-in: a Credential row and its first access/refresh pair."""
+    credential = Credential(
+        user=user,
+        kind="jwt",
+        public_id=secrets.token_urlsafe(16),
+        expires_at=utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
+        created_ip=actor.ip,
+    )
+    db.session.add(credential)
+    tokens = _mint_pair(credential)
+    record_sign_in(user, actor)
+    db.session.commit()
+    return tokens
+
+
+def rotate_refresh_token(claims: dict) -> dict:
+    """Trade a live refresh token for a new pair; the presented one stops working.
+
+    A refresh token presented a second time means it leaked: the whole sign-in is revoked.
+    """
+    credential = live_credential_for_claims(claims)
+    if credential is None:
+        if (stale := _credential_by_sid(claims.get("sid"))) is not None and stale.revoked_at is None:
+            stale.revoked_at = utcnow()
+            db.session.commit()
+        raise AuthenticationFailed("Token is invalid or expired")
+    if credential.user is None or not credential.user.is_active:
+        raise AuthenticationFailed("User inactive or deleted.")
+    credential.expires_at = utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+    tokens = _mint_pair(credential)
+    credential.user.last_login = utcnow()
+    db.session.commit()
+    return tokens
+
+
+def _mint_pair(credential: Credential) -> dict:
+    identity = str(credential.user.id)
+    credential.refresh_jti = uuid.uuid4().hex
+    claims = {"sid": credential.public_id}
+    return {
+        "access": create_access_token(identity=identity, additional_claims=claims),
+        "refresh": create_refresh_token(identity=identity, additional_claims={**claims, "jti": credential.refresh_jti}),
+    }
+
+
+def _credential_by_sid(sid) -> Credential | None:
+    if not isinstance(sid, str):
+        return None
+    return db.session.scalar(select(Credential).where(Credential.public_id == sid, Credential.kind == "jwt"))
+
+
+def live_credential_for_claims(claims: dict) -> Credential | None:
+    """The live sign-in a decoded JWT belongs to, or None when it was revoked or never issued.
+
+    For a refresh token, only the most recently issued one of its sign-in is live.
+    """
+    credential = _credential_by_sid(claims.get("sid"))
+    if credential is None or not credential.is_live:
+        return None
+    if credential.user_id is not None and str(credential.user_id) != claims.get("sub"):
+        return None
+    if claims.get("type") == "refresh" and claims.get("jti") != credential.refresh_jti:
+        return None
+    return credential
+
+
+def _hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def issue_api_key(user: User, actor: Actor, name: str | None = None) -> tuple[Credential, str]:
+    """A new API key; the key itself is returned once and never stored."""
+    key = secrets.token_hex(20)
+    credential = Credential(
+        user=user,
+        kind="key",
+        public_id=key[:8],
+        secret_hash=_hash_key(key),
+        name=(name or "").strip()[:100] or None,
+        created_ip=actor.ip,
+    )
+    db.session.add(credential)
+    audit.record(actor, "api_key_created", user, {"key": [None, credential.public_id]})
+    record_sign_in(user, actor)
+    db.session.commit()
+    return credential, key
+
+
+def live_credential_for_key(key) -> Credential | None:
+    if not isinstance(key, str) or not key or len(key) > 200:
+        return None
+    credential = db.session.scalar(
+        select(Credential).where(Credential.secret_hash == _hash_key(key), Credential.kind == "key")
+    )
+    return credential if credential is not None and credential.is_live else None
+
+
+def revoke(credential: Credential, actor: Actor) -> None:
+    if credential.revoked_at is None:
+        credential.revoked_at = utcnow()
+        if credential.kind == "key" and credential.user is not None:
+            audit.record(actor, "api_key_revoked", credential.user, {"key": [credential.public_id, None]})
+        db.session.commit()
+
+
+def revoke_all(user: User, *, keep: Credential | None = None) -> None:
+    """Revoke every live credential of the user except ``keep``; the caller commits."""
+    query = update(Credential).where(Credential.user_id == user.id, Credential.revoked_at.is_(None))
+    if keep is not None:
+        query = query.where(Credential.id != keep.id)
+    db.session.execute(query.values(revoked_at=utcnow()))

@@ -1,0 +1,41 @@
+"""Domain errors raised by services and turned into answers by the API, the pages and the CLI."""
+
+
+class ServiceError(Exception):
+    """Base of every error a service raises on purpose."""
+
+
+class ValidationFailed(ServiceError):
+    """Bad input. ``errors`` maps a field name (or ``non_field_errors``) to a list of messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__(errors)
+        self.errors = errors
+
+    @classmethod
+    def on(cls, field: str, message: str) -> "ValidationFailed":
+        return cls({field: [message]})
+
+
+class NotFound(ServiceError):
+    pass
+
+
+class PermissionDenied(ServiceError):
+    pass
+
+
+class AuthenticationFailed(ServiceError):
+    """Credentials that do not open the door; ``detail`` is safe to show."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class EmailNotVerified(AuthenticationFailed):
+    pass
+
+
+class DeliveryFailed(ServiceError):
+    """A message could not be handed to the mail server."""

@@ -1,0 +1,165 @@
+"""Profile field rules, each written once, shared by every API dialect, the pages, the admin and the CLI.
+
+``clean_profile_fields`` turns raw input (already mapped to model attribute names) into stored
+values, or collects DRF-style messages per field. Uniqueness is checked by the account service,
+which owns the database.
+"""
+
+import re
+import unicodedata
+from datetime import date
+
+import pycountry
+from email_validator import EmailNotValidError, validate_email
+
+from .errors import ValidationFailed
+
+GENDERS = ("male", "female", "other")
+MIN_BIRTHDAY = date(1900, 1, 1)
+USERNAME_PATTERN = re.compile(r"[\w.@+-]+")
+PHONE_PATTERN = re.compile(r"\+?[0-9() -]+")
+COUNTRY_CODES = frozenset(country.alpha_2 for country in pycountry.countries)
+
+
+class FieldError(ValueError):
+    """One message about one field."""
+
+
+def clean_text(value, *, max_length: int, required: bool = False, allowed_controls: str = "") -> str | None:
+    """Trimmed text; ``""`` becomes None for optional fields; control characters are refused."""
+    if value is None:
+        if required:
+            raise FieldError("This field may not be null.")
+        return None
+    if not isinstance(value, str):
+        raise FieldError("Not a valid string.")
+    value = value.strip()
+    if not value:
+        if required:
+            raise FieldError("This field may not be blank.")
+        return None
+    if any(unicodedata.category(ch) == "Cc" and ch not in allowed_controls for ch in value):
+        raise FieldError("Control characters are not allowed.")
+    if len(value) > max_length:
+        raise FieldError(f"Ensure this field has no more than {max_length} characters.")
+    return value
+
+
+def clean_email(value) -> str:
+    value = clean_text(value, max_length=200, required=True)
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise FieldError("Enter a valid email address.") from None
+
+
+def clean_username(value) -> str | None:
+    value = clean_text(value, max_length=150)
+    if value is not None and not USERNAME_PATTERN.fullmatch(value):
+        raise FieldError(
+            "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."
+        )
+    return value
+
+
+def clean_name(value) -> str | None:
+    return clean_text(value, max_length=200)
+
+
+def clean_phone(value) -> str | None:
+    value = clean_text(value, max_length=20)
+    if value is None:
+        return None
+    digits = sum(ch.isdigit() for ch in value)
+    if len(value) < 4 or not PHONE_PATTERN.fullmatch(value) or digits < 4:
+        raise FieldError(
+            "Enter a valid phone number: 4 to 20 characters of digits, spaces, '-', '(' and ')', "
+            "with at least 4 digits and an optional leading '+'."
+        )
+    return value
+
+
+def clean_gender(value) -> str | None:
+    value = clean_text(value, max_length=10)
+    if value is None:
+        return None
+    if value.lower() not in GENDERS:
+        raise FieldError(f'"{value}" is not a valid choice.')
+    return value.lower()
+
+
+def clean_country(value) -> str | None:
+    value = clean_text(value, max_length=2)
+    if value is None:
+        return None
+    if value.upper() not in COUNTRY_CODES:
+        raise FieldError(f'"{value}" is not a valid ISO 3166-1 alpha-2 country code.')
+    return value.upper()
+
+
+def clean_address(value) -> str | None:
+    # An address spans lines: line breaks and tabs are the only control characters it may hold.
+    if isinstance(value, str):
+        value = value.replace("\r\n", "\n")
+    return clean_text(value, max_length=500, allowed_controls="\n\t")
+
+
+def clean_birthday(value) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = date.fromisoformat(value.strip())
+        except ValueError:
+            raise FieldError("Date has wrong format. Use one of these formats instead: YYYY-MM-DD.") from None
+    else:
+        raise FieldError("Date has wrong format. Use one of these formats instead: YYYY-MM-DD.")
+    if parsed > date.today():
+        raise FieldError("Birthday cannot be in the future.")
+    if parsed < MIN_BIRTHDAY:
+        raise FieldError("Birthday cannot be before 1900-01-01.")
+    return parsed
+
+
+def clean_flag(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise FieldError("Must be a valid boolean.")
+
+
+PROFILE_FIELDS = {
+    "email": clean_email,
+    "username": clean_username,
+    "first_name": clean_name,
+    "last_name": clean_name,
+    "phone": clean_phone,
+    "gender": clean_gender,
+    "country": clean_country,
+    "address": clean_address,
+    "birthday": clean_birthday,
+}
+
+# Fields only staff may set, and only through the admin page or the CLI.
+ACCOUNT_FLAGS = {
+    "is_active": clean_flag,
+    "is_staff": clean_flag,
+    "is_superuser": clean_flag,
+    "email_verified": clean_flag,
+}
+
+
+def clean_fields(raw: dict, rules: dict) -> dict:
+    """Clean every field of ``raw`` that ``rules`` names; raise once with all messages."""
+    cleaned, errors = {}, {}
+    for field, value in raw.items():
+        if field not in rules:
+            continue
+        try:
+            cleaned[field] = rules[field](value)
+        except FieldError as exc:
+            errors[field] = [str(exc)]
+    if errors:
+        raise ValidationFailed(errors)
+    return cleaned

@@ -1,0 +1,29 @@
+"""Looking users up: by id, and by email or username without regard to case."""
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import User, canonical_email, canonical_username
+from .errors import NotFound
+
+# The database's 32-bit integer key: larger ids cannot exist, and PostgreSQL refuses to compare them.
+MAX_ID = 2**31 - 1
+
+
+def get_user(user_id) -> User:
+    """The stored user with that id, or NotFound (also for ids no user could have)."""
+    if not isinstance(user_id, int) or not 0 < user_id <= MAX_ID:
+        raise NotFound("User not found")
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+def find_user(*, email=None, username=None) -> User | None:
+    """Case-insensitive look-up by email, else by username; None for anything that is not text."""
+    if isinstance(email, str) and email.strip():
+        return db.session.scalar(select(User).where(User.email_canonical == canonical_email(email)))
+    if isinstance(username, str) and username.strip():
+        return db.session.scalar(select(User).where(User.username_canonical == canonical_username(username)))
+    return None

@@ -1,0 +1,22 @@
+"""The migrations build exactly the schema the models describe."""
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import upgrade
+from sqlalchemy import inspect
+
+from portal.extensions import db
+
+
+def test_upgrade_from_nothing_matches_the_models(app):
+    with app.app_context():
+        db.drop_all()
+        upgrade()
+        with db.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+            tables = set(inspect(connection).get_table_names())
+        assert differences == []
+        assert {"users", "groups", "user_groups", "credentials", "email_codes", "audit_events"} <= tables
+        db.session.remove()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE alembic_version")
