@@ -63,7 +63,10 @@ class User(db.Model):
     is_active: Mapped[bool] = mapped_column(default=True)
     is_staff: Mapped[bool] = mapped_column(default=False)
     is_superuser: Mapped[bool] = mapped_column(default=False)
-    email_verified: Mapped[bool] = mapped_column(default=False)
+    email_verified: Mapped[bool] = mapped_column(default=False)  # the current address answered a code
+    # When sign-up was completed (first code entered, or made by staff/CLI). Until then the account
+    # gets no credentials; a later, unverified email change does not lock it out again.
+    activated_at: Mapped[datetime | None]
     date_joined: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_login: Mapped[datetime | None]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 06:01:18.344675
+Create Date: 2026-11-22 06:03:38.034295
 
 """
 from alembic import op
@@ -47,6 +47,7 @@ def upgrade():
     sa.Column('is_staff', sa.Boolean(), nullable=False),
     sa.Column('is_superuser', sa.Boolean(), nullable=False),
     sa.Column('email_verified', sa.Boolean(), nullable=False),
+    sa.Column('activated_at', sa.DateTime(), nullable=True),
     sa.Column('date_joined', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('last_login', sa.DateTime(), nullable=True),

@@ -1,50 +1,30 @@
 """Credential routes, named after djangorestframework-simplejwt and djoser so API users know them.
 
 JWT: /api/token/, /api/token/refresh/, /api/logout/. API keys: /api/auth/token/login/ and
-/logout/. Passwords: /api/users/me/set_password/.
+/logout/. Passwords: /api/users/me/set_password/, /api/users/reset_password/ and
+/api/users/reset_password_confirm/.
 """
 
-from flask import current_app, g
+from flask import g
 from flask_jwt_extended import decode_token
 
-from ..extensions import limiter
-from ..models import canonical_email
-from ..services import accounts, credentials
+from ..services import accounts, credentials, verification
 from ..services.errors import AuthenticationFailed, ValidationFailed
+from ..services.fields import FieldError, clean_email
 from . import bp
 from .auth import authenticated, current_actor
-from .payload import read_payload
+from .limits import limited
+from .payload import read_payload, require
 
 
-def _sign_in_limit():
-    return current_app.config["RATELIMIT_SIGN_IN"]
-
-
-def _account_key() -> str:
-    """Rate-limit key for the account being signed in to, whatever address it comes from."""
-    try:
-        payload = read_payload()
-    except Exception:  # the view answers a bad body; the limiter only needs a key
-        return "account:"
-    identifier = payload.get("email") or payload.get("username")
-    return "account:" + (canonical_email(identifier) if isinstance(identifier, str) else "")
-
-
-def sign_in_limits(view):
-    """Per client address and per account, so neither spraying nor one-account guessing goes far."""
-    view = limiter.limit(_sign_in_limit, key_func=_account_key, scope="sign-in-account")(view)
-    return limiter.limit(_sign_in_limit, scope="sign-in-ip")(view)
+sign_in_limits = limited("RATELIMIT_SIGN_IN", per_field=("email", "username"))
 
 
 def _authenticate_payload():
     payload = read_payload()
-    errors = {}
-    if payload.get("password") in (None, ""):
-        errors["password"] = ["This field is required."]
+    require(payload, "password")
     if not payload.get("email") and not payload.get("username"):
-        errors["non_field_errors"] = ['Must include "email" or "username".']
-    if errors:
-        raise ValidationFailed(errors)
+        raise ValidationFailed.on("non_field_errors", 'Must include "email" or "username".')
     return credentials.authenticate(payload["password"], email=payload.get("email"), username=payload.get("username"))
 
 
@@ -58,9 +38,9 @@ def token_obtain():
 @bp.post("/token/refresh/")
 @sign_in_limits
 def token_refresh():
-    refresh = read_payload().get("refresh")
-    if not isinstance(refresh, str) or not refresh:
-        raise ValidationFailed.on("refresh", "This field is required.")
+    payload = read_payload()
+    require(payload, "refresh")
+    refresh = payload["refresh"]
     claims = decode_token(refresh)  # signature and expiry; errors go to the JWT loaders (401)
     if claims.get("type") != "refresh":
         raise AuthenticationFailed("Token has wrong type.")
@@ -104,4 +84,28 @@ def set_password():
     accounts.change_password(
         g.user, payload.get("current_password"), payload.get("new_password"), current_actor(), keep=g.credential
     )
+    return "", 204
+
+
+@bp.post("/users/reset_password/")
+@limited("RATELIMIT_PASSWORD_RESET", per_field=("email",))
+def reset_password():
+    """Always 204 for a well-formed address, so the answer tells nobody whether it has an account."""
+    payload = read_payload()
+    require(payload, "email")
+    email = payload["email"]
+    try:
+        clean_email(email)
+    except FieldError as exc:
+        raise ValidationFailed.on("email", str(exc)) from None
+    verification.request_password_reset(email)
+    return "", 204
+
+
+@bp.post("/users/reset_password_confirm/")
+@limited("RATELIMIT_PASSWORD_RESET")
+def reset_password_confirm():
+    payload = read_payload()
+    require(payload, "uid", "token", "new_password")
+    accounts.reset_password(payload.get("uid"), payload.get("token"), payload.get("new_password"), current_actor())
     return "", 204

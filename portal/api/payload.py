@@ -33,3 +33,10 @@ def read_payload() -> dict:
     if not request.get_data(cache=True):
         return {}
     raise UnsupportedMediaType(f'Unsupported media type "{mimetype}" in request.')
+
+
+def require(payload: dict, *fields: str) -> None:
+    """400 with "This field is required." on each of ``fields`` that is missing, null or empty."""
+    missing = {field: ["This field is required."] for field in fields if payload.get(field) in (None, "")}
+    if missing:
+        raise ValidationFailed(missing)

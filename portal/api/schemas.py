@@ -175,6 +175,17 @@ class Registered003(Schema):
     updated_at = UtcTimestamp()
 
 
+class Register003(InputSchema):
+    email = fields.Raw(required=True, error_messages={"required": "This field is required."})
+    password = fields.Raw(required=True, error_messages={"required": "This field is required."})
+    confirm_password = fields.Raw(required=True, error_messages={"required": "This field is required."})
+    first_name = Text()
+    last_name = Text()
+    phone = Text()
+    gender = GenderCode()
+    country = Text()
+
+
 class Update003(InputSchema):
     email = Text()
     first_name = Text()

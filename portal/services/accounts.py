@@ -8,10 +8,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import User, canonical_email, canonical_phone, canonical_username
-from . import audit, avatars, credentials
+from ..models import User, canonical_email, canonical_phone, canonical_username, utcnow
+from . import audit, avatars, credentials, verification
 from .audit import Actor
-from .errors import PermissionDenied, ValidationFailed
+from .errors import DeliveryFailed, PermissionDenied, ValidationFailed
 from .fields import ACCOUNT_FLAGS, PROFILE_FIELDS, FieldError, clean_fields
 from .passwords import check_password, hash_password, password_problems
 
@@ -45,6 +45,7 @@ def create_user(
     user = User(
         password_hash=hash_password(password),
         email_verified=email_verified,
+        activated_at=utcnow() if email_verified else None,
         is_staff=is_staff or is_superuser,
         is_superuser=is_superuser,
         **cleaned,
@@ -52,6 +53,21 @@ def create_user(
     db.session.add(user)
     audit.record(actor, "account_created", user, {key: [None, value] for key, value in _loggable(cleaned).items()})
     _commit_unique()
+    return user
+
+
+def register(email, password, actor: Actor, *, profile: dict | None = None) -> User:
+    """Self-service sign-up: an unverified account, and a code mailed to its address.
+
+    If the code cannot be delivered the account is removed again, so the person can simply retry.
+    """
+    user = create_user(email, password, actor, profile=profile)
+    try:
+        verification.send_verification_code(user)
+    except DeliveryFailed:
+        db.session.delete(user)
+        db.session.commit()
+        raise
     return user
 
 
@@ -76,8 +92,12 @@ def update_profile(user: User, changes: dict, actor: Actor) -> User:
         raise ValidationFailed(errors)
 
     before = {field: getattr(user, field) for field in cleaned}
+    old_email, was_verified = user.email, user.email_verified
+    email_changed = "email" in cleaned and canonical_email(cleaned["email"]) != user.email_canonical
     for field, value in cleaned.items():
         setattr(user, field, value)
+    if email_changed:
+        user.email_verified = False  # the new address must answer a code; the account stays usable
     old_avatar, new_avatar = user.avatar, None
     if has_avatar_change:
         new_avatar = avatars.store_avatar(processed) if processed else None
@@ -95,6 +115,8 @@ def update_profile(user: User, changes: dict, actor: Actor) -> User:
         raise
     if has_avatar_change and old_avatar != new_avatar:
         avatars.delete_avatar(old_avatar)
+    if email_changed:
+        verification.after_email_change(user, old_email, was_verified)
     return user
 
 
@@ -137,6 +159,21 @@ def set_password(user: User, new_password, actor: Actor, *, keep=None, field: st
     db.session.commit()
 
 
+def reset_password(uid, token, new_password, actor: Actor) -> User:
+    """Set a new password through a reset link; every credential of the user stops working.
+
+    Following the link proves the mailbox, so the address counts as verified afterwards.
+    """
+    user = verification.user_for_reset(uid, token)
+    verification.mark_verified(user)
+    try:
+        set_password(user, new_password, actor)
+    except ValidationFailed:
+        db.session.rollback()
+        raise
+    return user
+
+
 def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
     """Staff-only switches: active, staff, superuser, verified.
 
@@ -156,6 +193,8 @@ def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
     before = {field: getattr(user, field) for field in cleaned}
     for field, value in cleaned.items():
         setattr(user, field, value)
+    if cleaned.get("email_verified"):
+        verification.mark_verified(user)
     if user.is_superuser:
         user.is_staff = True
     changed = audit.diff(before, cleaned)

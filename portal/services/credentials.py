@@ -37,7 +37,7 @@ def authenticate(password, *, email=None, username=None) -> User:
         raise AuthenticationFailed(BAD_CREDENTIALS)
     if not check_password(user.password_hash, password) or not user.is_active:
         raise AuthenticationFailed(BAD_CREDENTIALS)
-    if not user.email_verified:
+    if user.activated_at is None:
         raise EmailNotVerified(UNVERIFIED)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)

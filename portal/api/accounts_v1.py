@@ -1,0 +1,60 @@
+"""Document 003: /api/v1/accounts/users/ — sign-up with an emailed code, and the 003 profile."""
+
+from flask import g, request
+
+from ..services import accounts, users, verification
+from ..services.errors import PermissionDenied, ValidationFailed
+from . import bp
+from .auth import authenticated, current_actor
+from .limits import limited
+from .payload import read_payload, require
+from .profiles import apply_update
+from .schemas import Profile003, Register003, Registered003, Update003
+
+EMAIL_SENT = "Email sent successfully!"
+EMAIL_VERIFIED = "Email verified successfully!"
+
+
+@bp.post("/v1/accounts/users/")
+@limited("RATELIMIT_REGISTER", per_field=("email",))
+def register_003():
+    schema = Register003()
+    fields = schema.to_changes(read_payload())
+    password, confirm = fields.pop("password"), fields.pop("confirm_password")
+    if password != confirm:
+        raise ValidationFailed.on("confirm_password", "Passwords do not match.")
+    email = fields.pop("email")
+    try:
+        user = accounts.register(email, password, current_actor(), profile=fields)
+    except ValidationFailed as exc:
+        raise schema.in_wire_names(exc) from None
+    return {"msg": EMAIL_SENT, "data": Registered003().dump(user)}, 201
+
+
+@bp.post("/v1/accounts/users/verify-otp/")
+@limited("RATELIMIT_VERIFY", per_field=("email",))
+def verify_otp_003():
+    payload = read_payload()
+    require(payload, "email", "otp")
+    verification.verify_email(payload["email"], str(payload["otp"]), current_actor())
+    return {"msg": EMAIL_VERIFIED}
+
+
+@bp.post("/v1/accounts/users/resend-otp/")
+@limited("RATELIMIT_CODE", per_field=("email",))
+def resend_otp_003():
+    payload = read_payload()
+    require(payload, "email")
+    verification.resend_verification_code(payload["email"])
+    return {"msg": EMAIL_SENT}
+
+
+@bp.route("/v1/accounts/users/<int(signed=True):user_id>/", methods=["GET", "PATCH"])
+@authenticated
+def user_003(user_id):
+    user = users.get_user(user_id)
+    if user.id != g.user.id and not g.user.is_staff:
+        raise PermissionDenied()
+    if request.method == "PATCH":
+        user = apply_update(Update003(), user)
+    return Profile003().dump(user)

@@ -1,0 +1,203 @@
+"""Proving control of a mailbox: one-time email codes, email changes, and password-reset links.
+
+A code is six digits from ``secrets``; only an HMAC of it (keyed with the app secret, so a leaked
+table cannot be brute-forced offline) is stored. It lives EMAIL_CODE_TTL, works once, dies after
+EMAIL_CODE_MAX_ATTEMPTS wrong tries, and a new code replaces the old one. A reset link carries a
+signed, expiring token bound to the current password hash, so it stops working once used.
+"""
+
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import delete, select
+
+from ..extensions import db
+from ..models import EmailCode, User, utcnow
+from ..urls import public_url
+from . import audit, mail
+from .audit import Actor
+from .errors import DeliveryFailed, ValidationFailed
+from .users import MAX_ID, find_user
+
+log = logging.getLogger(__name__)
+
+VERIFY_EMAIL = "verify_email"
+INVALID_CODE = "Invalid or expired code."
+INVALID_UID = "Invalid user id or user doesn't exist."
+INVALID_TOKEN = "Invalid or expired token."
+
+
+# Codes ---------------------------------------------------------------------------------------
+
+
+def _code_hash(user_id: int, purpose: str, code: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"{user_id}:{purpose}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _new_code(user: User, purpose: str) -> str:
+    """A fresh code for ``user``'s current address, replacing any earlier one; the caller commits."""
+    code = f"{secrets.randbelow(10**6):06d}"
+    db.session.execute(delete(EmailCode).where(EmailCode.user_id == user.id, EmailCode.purpose == purpose))
+    db.session.add(
+        EmailCode(
+            user_id=user.id,
+            purpose=purpose,
+            email=user.email,
+            code_hash=_code_hash(user.id, purpose, code),
+            expires_at=utcnow() + current_app.config["EMAIL_CODE_TTL"],
+        )
+    )
+    return code
+
+
+def send_verification_code(user: User) -> None:
+    """Mail a new code to the user's current address. Raises DeliveryFailed."""
+    code = _new_code(user, VERIFY_EMAIL)
+    db.session.commit()
+    minutes = int(current_app.config["EMAIL_CODE_TTL"].total_seconds() // 60)
+    mail.send_mail(
+        user.email, f"Your verification code: {code}", "verify_email",
+        code=code, email=user.email, name=user.full_name, minutes=minutes,
+    )
+
+
+def resend_verification_code(email) -> None:
+    """Send a new code when ``email`` belongs to an account whose address is unverified; else nothing.
+
+    The caller answers the same either way, so nobody learns which addresses have accounts.
+    """
+    user = find_user(email=email)
+    if user is None or user.email_verified or not user.is_active:
+        return
+    send_verification_code(user)
+
+
+def verify_email(email, code, actor: Actor) -> User:
+    """Mark the address verified (and complete sign-up) when ``code`` is the live code sent to it."""
+    user = find_user(email=email)
+    row = None
+    if user is not None:
+        row = db.session.scalar(
+            select(EmailCode).where(EmailCode.user_id == user.id, EmailCode.purpose == VERIFY_EMAIL)
+        )
+    live = (
+        row is not None
+        and row.email == user.email
+        and row.expires_at > utcnow()
+        and row.attempts < current_app.config["EMAIL_CODE_MAX_ATTEMPTS"]
+    )
+    if not live or not isinstance(code, str):
+        if live:
+            row.attempts += 1
+            db.session.commit()
+        raise ValidationFailed.on("otp", INVALID_CODE)
+    if not hmac.compare_digest(row.code_hash, _code_hash(user.id, VERIFY_EMAIL, code.strip())):
+        row.attempts += 1
+        db.session.commit()
+        raise ValidationFailed.on("otp", INVALID_CODE)
+    db.session.delete(row)
+    mark_verified(user)
+    audit.record(actor, "email_verified", user, {"email_verified": [False, True]})
+    db.session.commit()
+    return user
+
+
+def mark_verified(user: User) -> None:
+    """The current address is proven; the first proof also completes sign-up. The caller commits."""
+    user.email_verified = True
+    if user.activated_at is None:
+        user.activated_at = utcnow()
+
+
+def after_email_change(user: User, old_email: str, was_verified: bool) -> None:
+    """Mail a code to the new address and, if the old one was verified, a notice to it.
+
+    The change is committed already; a failed delivery is logged and the user can ask again
+    (resend-otp), so it is not an error here.
+    """
+    try:
+        send_verification_code(user)
+        if was_verified:
+            mail.send_mail(
+                old_email, "Your email address was changed", "email_changed",
+                old_email=old_email, new_email=user.email, name=user.full_name,
+                reset_url=public_url("/password/forgot"),
+            )
+    except DeliveryFailed:
+        log.warning("Email-change mail for user %s not delivered; they can ask for a new code.", user.id)
+
+
+# Password reset ------------------------------------------------------------------------------
+
+
+def _reset_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
+
+
+def _password_fingerprint(user: User) -> str:
+    # Changes whenever the password (or the address the link went to) changes: the link works once.
+    return hashlib.sha256(f"{user.password_hash}|{user.email_canonical}".encode()).hexdigest()[:32]
+
+
+def encode_uid(user_id: int) -> str:
+    return base64.urlsafe_b64encode(str(user_id).encode()).decode().rstrip("=")
+
+
+def decode_uid(uid) -> int | None:
+    if not isinstance(uid, str) or not uid or len(uid) > 16:
+        return None
+    try:
+        value = int(base64.urlsafe_b64decode(uid + "=" * (-len(uid) % 4)).decode())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if 0 < value <= MAX_ID else None
+
+
+def password_reset_link(user: User) -> str:
+    token = _reset_serializer().dumps({"u": user.id, "f": _password_fingerprint(user)})
+    return public_url(f"/password/reset/{encode_uid(user.id)}/{token}/")
+
+
+def request_password_reset(email) -> None:
+    """Mail a reset link when ``email`` belongs to an active account; otherwise do nothing.
+
+    Delivery failures are logged, not reported: the answer must not tell whether the account exists.
+    """
+    user = find_user(email=email)
+    if user is None or not user.is_active:
+        return
+    minutes = int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60)
+    try:
+        mail.send_mail(
+            user.email, "Reset your password", "password_reset",
+            reset_url=password_reset_link(user), name=user.full_name, minutes=minutes,
+        )
+    except DeliveryFailed:
+        log.warning("Password-reset mail for user %s not delivered.", user.id)
+
+
+def user_for_reset(uid, token) -> User:
+    """The user a reset link is for, while the link is valid; ValidationFailed otherwise."""
+    user_id = decode_uid(uid)
+    user = db.session.get(User, user_id) if user_id else None
+    if user is None or not user.is_active:
+        raise ValidationFailed.on("uid", INVALID_UID)
+    max_age = current_app.config["PASSWORD_RESET_TTL"].total_seconds()
+    try:
+        data = _reset_serializer().loads(token, max_age=max_age) if isinstance(token, str) else None
+    except BadSignature:
+        data = None
+    valid = (
+        isinstance(data, dict)
+        and data.get("u") == user.id
+        and hmac.compare_digest(str(data.get("f")), _password_fingerprint(user))
+    )
+    if not valid:
+        raise ValidationFailed.on("token", INVALID_TOKEN)
+    return user
