@@ -66,10 +66,12 @@ def register_extensions(app):
 def register_blueprints(app):
     from .api import bp as api_bp
     from .media import bp as media_bp
+    from .web import bp as web_bp
 
     csrf.exempt(api_bp)  # API credentials travel in a header, never in a cookie
     app.register_blueprint(api_bp)
     app.register_blueprint(media_bp)
+    app.register_blueprint(web_bp)
 
 
 def register_errorhandlers(app):
@@ -87,9 +89,16 @@ def register_commands(app):
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record):
-    """SQLite enforces foreign keys (ON DELETE CASCADE / SET NULL) only when asked, per connection."""
+    """Per-connection SQLite settings.
+
+    Foreign keys (ON DELETE CASCADE / SET NULL) are enforced only when asked. WAL lets readers go
+    on while one request writes, and with synchronous=NORMAL a commit needs no fsync of its own
+    (a power cut may lose the last commits, never corrupt the file).
+    """
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

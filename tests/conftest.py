@@ -6,7 +6,11 @@ touches the database directly opens ``with app.app_context():`` for just that.
 """
 
 import io
+import re
+import socket
 from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -126,3 +130,43 @@ def upload(data: bytes, filename="avatar.jpg"):
 def stored_avatars(app) -> list[str]:
     folder = Path(app.config["UPLOAD_FOLDER"]) / "avatars"
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+class Mailbox:
+    """What a real SMTP server on loopback received, parsed."""
+
+    def __init__(self):
+        self.messages: list[EmailMessage] = []
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+    def sent_to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+    def code_for(self, address: str) -> str:
+        """The six-digit code of the newest message to ``address``, read from its plain-text body."""
+        body = self.sent_to(address)[-1].get_body(("plain",)).get_content()
+        return re.search(r"\b(\d{6})\b", body).group(1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def mailbox(app):
+    """Start an SMTP server on loopback and point the app's SMTP transport at it."""
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    app.config.update(MAIL_TRANSPORT="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port)
+    yield box
+    controller.stop()

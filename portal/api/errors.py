@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..services.errors import (
     AuthenticationFailed,
+    DeliveryFailed,
     EmailNotVerified,
     NotFound,
     PermissionDenied,
@@ -86,6 +87,8 @@ def service_error(exc):
         return detail(403, NO_PERMISSION)
     if isinstance(exc, NotFound):
         return error_response(404, {"error": str(exc) or "Not found"})
+    if isinstance(exc, DeliveryFailed):
+        return error_response(503, {"detail": str(exc)}, [("Retry-After", "60")])
     raise exc
 
 

@@ -29,16 +29,20 @@ def _field_key(*fields):
     return key
 
 
-def limited(config_key: str, *, per_ip: bool = True, per_field: tuple[str, ...] = ()):
-    """Apply the configured limit per client address and/or per the account named by ``per_field``."""
+def limited(config_key: str, *, per_ip: bool = True, per_field: tuple[str, ...] = (), methods=None):
+    """Apply the configured limit per client address and/or per the account named by ``per_field``.
+
+    ``methods`` restricts the count to those methods (a page's GET should not use up its POSTs).
+    """
 
     def decorator(view):
         if per_field:
             view = limiter.limit(
-                _configured(config_key), key_func=_field_key(*per_field), scope=f"{config_key}:account"
+                _configured(config_key), key_func=_field_key(*per_field), scope=f"{config_key}:account",
+                methods=methods,
             )(view)
         if per_ip:
-            view = limiter.limit(_configured(config_key), scope=f"{config_key}:ip")(view)
+            view = limiter.limit(_configured(config_key), scope=f"{config_key}:ip", methods=methods)(view)
         return view
 
     return decorator

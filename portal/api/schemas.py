@@ -5,11 +5,13 @@ Input schemas only rename wire fields to model attributes (``mobile_number`` →
 ``portal.services.fields``. Unknown and read-only input fields are dropped, never applied.
 """
 
+from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.datastructures import FileStorage
 
 from ..media import avatar_path, avatar_url
 from ..services.errors import ValidationFailed
+from .payload import FORM_TYPES
 
 NOT_A_FILE = "The submitted data was not a file. Check the encoding type on the form."
 GENDER_CODES = {"male": "M", "female": "F", "other": "O"}
@@ -28,7 +30,11 @@ class Text(fields.String):
 
 
 class Avatar(fields.Field):
-    """An uploaded file, or JSON null / form ``null`` / an empty form value to remove the avatar."""
+    """An uploaded file, or JSON null / form ``null`` / an empty form value to remove the avatar.
+
+    A form cannot send null, so there the text ``null`` and the empty value stand for it; in JSON
+    a string is simply not a file.
+    """
 
     def __init__(self, **kwargs):
         super().__init__(allow_none=True, **kwargs)
@@ -36,7 +42,7 @@ class Avatar(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, FileStorage):
             return value.stream
-        if value in ("", "null"):
+        if value in ("", "null") and request.mimetype in FORM_TYPES:
             return None
         raise ValidationError(NOT_A_FILE)
 

@@ -60,9 +60,13 @@ def process_avatar(stream) -> ProcessedImage:
 def _normalise(image: Image.Image, size: int) -> ProcessedImage:
     image = ImageOps.exif_transpose(image)
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
-    image = image.convert("RGBA" if has_alpha else "RGB")
-    side = min(size, image.width, image.height)
-    image = ImageOps.fit(image, (side, side), method=Image.Resampling.LANCZOS)
+    # Crop before converting and scaling, so both work on the square only.
+    side = min(image.width, image.height)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    image = image.crop((left, top, left + side, top + side)).convert("RGBA" if has_alpha else "RGB")
+    if side > size:
+        # reducing_gap: shrink by whole factors first (cheap box filter), then finish with Lanczos.
+        image = image.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
     image.info.clear()  # nothing from the upload's metadata travels into the stored file
     out = io.BytesIO()
     if has_alpha:

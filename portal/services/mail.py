@@ -50,7 +50,7 @@ def send_mail(to: str, subject: str, template: str, **context) -> EmailMessage:
 def _smtp(message: EmailMessage) -> None:
     cfg = current_app.config
     host, port, timeout = cfg["MAIL_SERVER"], int(cfg["MAIL_PORT"]), cfg["MAIL_TIMEOUT"]
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=cfg["MAIL_CA_FILE"])
     if cfg["MAIL_USE_SSL"]:
         connection = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
     else:

@@ -1,0 +1,48 @@
+"""Forgotten passwords: ask for a link, and the page the mailed link opens."""
+
+from flask import render_template, request
+
+from ..api.limits import limited
+from ..services import accounts, verification
+from ..services.audit import Actor
+from ..services.errors import ValidationFailed
+from ..services.fields import FieldError, clean_email
+from . import bp
+from .forms import ForgotPasswordForm, ResetPasswordForm, add_service_errors
+
+
+def _actor() -> Actor:
+    return Actor(ip=request.remote_addr, via="web")
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limited("RATELIMIT_PASSWORD_RESET", per_field=("email",), methods=["POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        try:
+            clean_email(form.email.data)
+        except FieldError as exc:
+            form.email.errors.append(str(exc))
+        else:
+            verification.request_password_reset(form.email.data)
+            return render_template("password/forgot_sent.html", email=form.email.data)
+    return render_template("password/forgot.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/password/reset/<uid>/<token>/", methods=["GET", "POST"])
+@limited("RATELIMIT_PASSWORD_RESET", methods=["POST"])
+def reset_password(uid, token):
+    try:
+        verification.user_for_reset(uid, token)
+    except ValidationFailed:
+        return render_template("password/reset_invalid.html"), 400
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.reset_password(uid, token, form.new_password.data, _actor())
+        except ValidationFailed as exc:
+            add_service_errors(form, exc.errors)
+        else:
+            return render_template("password/reset_done.html")
+    return render_template("password/reset.html", form=form), 400 if form.errors else 200
