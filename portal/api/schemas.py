@@ -25,8 +25,13 @@ class UtcTimestamp(fields.Field):
 
 
 class Text(fields.String):
+    """Optional text, trimmed before a dialect's own checks (such as 002's 10-character phone)."""
+
     def __init__(self, **kwargs):
         super().__init__(allow_none=True, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
 class Avatar(fields.Field):
