@@ -62,6 +62,7 @@ class Config:
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_SIGN_IN = "10 per minute"
+    RATELIMIT_REFRESH = "60 per minute"
     RATELIMIT_REGISTER = "10 per hour"
     RATELIMIT_CODE = "5 per 10 minutes"
     RATELIMIT_VERIFY = "10 per 10 minutes"

@@ -16,7 +16,7 @@ EMAIL_VERIFIED = "Email verified successfully!"
 
 
 @bp.post("/v1/accounts/users/")
-@limited("RATELIMIT_REGISTER", per_field=("email",))
+@limited("RATELIMIT_REGISTER", per_account=("email",))
 def register_003():
     schema = Register003()
     fields = schema.to_changes(read_payload())
@@ -32,7 +32,7 @@ def register_003():
 
 
 @bp.post("/v1/accounts/users/verify-otp/")
-@limited("RATELIMIT_VERIFY", per_field=("email",))
+@limited("RATELIMIT_VERIFY", per_account=("email",))
 def verify_otp_003():
     payload = read_payload()
     require(payload, "email", "otp")
@@ -41,7 +41,7 @@ def verify_otp_003():
 
 
 @bp.post("/v1/accounts/users/resend-otp/")
-@limited("RATELIMIT_CODE", per_field=("email",))
+@limited("RATELIMIT_CODE", per_account=("email",))
 def resend_otp_003():
     payload = read_payload()
     require(payload, "email")

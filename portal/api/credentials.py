@@ -17,7 +17,7 @@ from .limits import limited
 from .payload import read_payload, require
 
 
-sign_in_limits = limited("RATELIMIT_SIGN_IN", per_field=("email", "username"))
+sign_in_limits = limited("RATELIMIT_SIGN_IN", per_account=("email", "username"))
 
 
 def _authenticate_payload():
@@ -36,7 +36,7 @@ def token_obtain():
 
 
 @bp.post("/token/refresh/")
-@sign_in_limits
+@limited("RATELIMIT_REFRESH")  # per address only: the body names no account, and refresh tokens cannot be guessed
 def token_refresh():
     payload = read_payload()
     require(payload, "refresh")
@@ -88,7 +88,7 @@ def set_password():
 
 
 @bp.post("/users/reset_password/")
-@limited("RATELIMIT_PASSWORD_RESET", per_field=("email",))
+@limited("RATELIMIT_PASSWORD_RESET", per_account=("email",))
 def reset_password():
     """Always 204 for a well-formed address, so the answer tells nobody whether it has an account."""
     payload = read_payload()

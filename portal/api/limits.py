@@ -1,13 +1,17 @@
-"""Abuse limits (SPEC §7): per client address, and per account or address named in the body.
+"""Abuse limits (SPEC §7): per client address, and per account named in the body.
 
-The limit strings live in the config (RATELIMIT_SIGN_IN, …) so operators can tune them; the client
-address is Werkzeug's remote address, which ProxyFix rewrites only behind configured proxies.
+The limit strings live in the config (RATELIMIT_SIGN_IN, …) so operators can tune them. Limits
+are shared by every route that uses the same config key: signing in through /api/token/,
+/api/auth/token/login/ or a page draws on one allowance per account and one per address. The
+client address is Werkzeug's remote address, which ProxyFix rewrites only behind configured
+proxies.
 """
 
 from flask import current_app
 
 from ..extensions import limiter
 from ..models import canonical_email
+from ..services.users import find_user
 from .payload import read_payload
 
 
@@ -15,34 +19,42 @@ def _configured(key):
     return lambda: current_app.config[key]
 
 
-def _field_key(*fields):
-    """A key function: the first of ``fields`` present in the body, case-folded."""
+def _account_key(*fields):
+    """A key function: the account named by the first of ``fields`` in the body.
+
+    An existing account is keyed by its id, so its email and its username share one allowance;
+    an address with no account is keyed by itself.
+    """
 
     def key() -> str:
         try:
             payload = read_payload()
         except Exception:  # the view itself answers a bad body; the limiter only needs a key
             payload = {}
-        value = next((payload[f] for f in fields if isinstance(payload.get(f), str) and payload[f]), "")
-        return "|".join(fields) + ":" + canonical_email(value)
+        for field in fields:
+            value = payload.get(field)
+            if isinstance(value, str) and value.strip():
+                user = find_user(**{field: value}) if field in ("email", "username") else None
+                return f"user:{user.id}" if user is not None else f"{field}:{canonical_email(value)}"
+        return "anonymous"
 
     return key
 
 
-def limited(config_key: str, *, per_ip: bool = True, per_field: tuple[str, ...] = (), methods=None):
-    """Apply the configured limit per client address and/or per the account named by ``per_field``.
+def limited(config_key: str, *, per_ip: bool = True, per_account: tuple[str, ...] = (), methods=None):
+    """Apply the configured limit per client address and/or per the account named by ``per_account``.
 
     ``methods`` restricts the count to those methods (a page's GET should not use up its POSTs).
     """
 
     def decorator(view):
-        if per_field:
-            view = limiter.limit(
-                _configured(config_key), key_func=_field_key(*per_field), scope=f"{config_key}:account",
+        if per_account:
+            view = limiter.shared_limit(
+                _configured(config_key), scope=f"{config_key}:account", key_func=_account_key(*per_account),
                 methods=methods,
             )(view)
         if per_ip:
-            view = limiter.limit(_configured(config_key), scope=f"{config_key}:ip", methods=methods)(view)
+            view = limiter.shared_limit(_configured(config_key), scope=f"{config_key}:ip", methods=methods)(view)
         return view
 
     return decorator

@@ -16,7 +16,7 @@ def _actor() -> Actor:
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
-@limited("RATELIMIT_PASSWORD_RESET", per_field=("email",), methods=["POST"])
+@limited("RATELIMIT_PASSWORD_RESET", per_account=("email",), methods=["POST"])
 def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
