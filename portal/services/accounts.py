@@ -196,8 +196,8 @@ def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
     if cleaned.get("email_verified"):
         verification.mark_verified(user)
     if user.is_superuser:
-        user.is_staff = True
-    changed = audit.diff(before, cleaned)
+        user.is_staff = True  # a superuser is always staff
+    changed = audit.diff(before, {field: getattr(user, field) for field in cleaned})
     if changed:
         audit.record(actor, "account_flags_changed", user, changed)
         if changed.get("is_active") == [True, False]:

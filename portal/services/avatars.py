@@ -32,23 +32,26 @@ def process_avatar(stream) -> ProcessedImage:
     max_bytes, max_pixels, size = cfg["AVATAR_MAX_BYTES"], cfg["AVATAR_MAX_PIXELS"], cfg["AVATAR_SIZE"]
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise FieldError(f"The image is too large: at most {max_bytes // (1024 * 1024)} MB.")
+        raise FieldError(f"The image is too large: at most {max_bytes / 1_048_576:g} MB.")
     if not data:
         raise FieldError("The submitted file is empty.")
+    too_many_pixels = FieldError(f"The image is too large: at most {max_pixels / 1_000_000:g} megapixels.")
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a bomb is a refusal, not a warning.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             if image.width * image.height > max_pixels:
-                raise FieldError(f"The image is too large: at most {max_pixels // 1_000_000} megapixels.")
+                raise too_many_pixels
             if image.format == "JPEG":
                 # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.
                 image.draft("RGB", (size, size))
             image.load()
     except FieldError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise too_many_pixels from None
+    except UnidentifiedImageError:
         raise FieldError(
             "Upload a valid image. The file you uploaded was either not an image or a corrupted image."
         ) from None
@@ -59,6 +62,9 @@ def process_avatar(stream) -> ProcessedImage:
 
 def _normalise(image: Image.Image, size: int) -> ProcessedImage:
     image = ImageOps.exif_transpose(image)
+    if image.mode.startswith("I;16") or image.mode == "I":
+        # 16-bit grey: scale to 8 bits (a plain convert would clip everything above 255 to white).
+        image = image.point(lambda value: value / 257, "L")
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     # Crop before converting and scaling, so both work on the square only.
     side = min(image.width, image.height)
