@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app portal
 
-.PHONY: install run test bench clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install browser run test bench clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +16,16 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 
 install: $(BIN)/.installed
 
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+browser:
+	@command -v /usr/bin/chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) ensure-superuser
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
-test: install
+test: install browser
 	$(BIN)/pytest
 
 bench: install

@@ -22,8 +22,9 @@ def _configured(key):
 def _account_key(*fields):
     """A key function: the account named by the first of ``fields`` in the body.
 
-    An existing account is keyed by its id, so its email and its username share one allowance;
-    an address with no account is keyed by itself.
+    The key is the account's email, case-folded: a username is resolved to its account's email,
+    so email and username attempts share one allowance, and the key is the same before and after
+    a sign-up creates the account.
     """
 
     def key() -> str:
@@ -33,9 +34,12 @@ def _account_key(*fields):
             payload = {}
         for field in fields:
             value = payload.get(field)
-            if isinstance(value, str) and value.strip():
-                user = find_user(**{field: value}) if field in ("email", "username") else None
-                return f"user:{user.id}" if user is not None else f"{field}:{canonical_email(value)}"
+            if not isinstance(value, str) or not value.strip():
+                continue
+            if field == "username":
+                user = find_user(username=value)
+                return f"email:{user.email_canonical}" if user is not None else f"username:{canonical_email(value)}"
+            return f"{field}:{canonical_email(value)}"
         return "anonymous"
 
     return key

@@ -68,11 +68,16 @@ def _normalise(image: Image.Image, size: int) -> ProcessedImage:
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     # Crop before converting and scaling, so both work on the square only.
     side = min(image.width, image.height)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    image = image.crop((left, top, left + side, top + side)).convert("RGBA" if has_alpha else "RGB")
+    if image.width != image.height:
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+    target_mode = "RGBA" if has_alpha else "RGB"
+    if image.mode != target_mode:
+        image = image.convert(target_mode)
     if side > size:
-        # reducing_gap: shrink by whole factors first (cheap box filter), then finish with Lanczos.
-        image = image.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        # reducing_gap: first shrink by a whole factor with a box filter (an exact area average),
+        # then finish with Lanczos over at least 1.5x. A third of the cost of Lanczos all the way.
+        image = image.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=1.5)
     image.info.clear()  # nothing from the upload's metadata travels into the stored file
     out = io.BytesIO()
     if has_alpha:

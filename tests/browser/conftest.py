@@ -1,0 +1,45 @@
+"""A live portal on loopback and Debian's Chromium, driven by Playwright."""
+
+import threading
+
+import pytest
+from playwright.sync_api import sync_playwright
+from werkzeug.serving import make_server
+
+from tests.conftest import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+# Without these Chromium keeps trying to reach Google's services, which this machine cannot.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+    "--disable-background-networking", "--disable-component-update",
+]
+
+
+@pytest.fixture
+def live_server(app):
+    """The test app served over real HTTP on 127.0.0.1; yields its base URL."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    server = make_server("127.0.0.1", free_port(), app, threaded=False)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()
