@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
 
 from . import config as portal_config
-from .extensions import csrf, db, jwt, limiter, migrate
+from .extensions import csrf, db, jwt, limiter, login_manager, migrate
 
 
 def create_app(config=None, overrides: dict | None = None) -> Flask:
@@ -56,6 +56,7 @@ def register_extensions(app):
     db.init_app(app)
     migrate.init_app(app, db, directory=str(portal_config.PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
+    login_manager.init_app(app)
     jwt.init_app(app)
     limiter.init_app(app)
     from .api.errors import register_jwt_loaders

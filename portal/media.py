@@ -3,6 +3,7 @@
 from flask import Blueprint, abort, send_from_directory, url_for
 
 from .services.avatars import MEDIA_TYPES, avatar_folder
+from .http import trusted_origin
 from .urls import public_url
 
 bp = Blueprint("media", __name__)
@@ -29,4 +30,4 @@ def avatar_path(name: str | None) -> str | None:
 
 def avatar_url(name: str | None) -> str | None:
     """Absolute URL, as documents 001, 003 and 004 show it."""
-    return public_url(avatar_path(name)) if name else None
+    return public_url(avatar_path(name), trusted_origin()) if name else None

@@ -6,6 +6,7 @@ case-insensitive lookup key in step with the value it is derived from.
 
 from datetime import UTC, date, datetime
 
+from flask_login import UserMixin
 from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Table, Text, func, select
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship, validates
 
@@ -40,7 +41,7 @@ user_groups = Table(
 )
 
 
-class User(db.Model):
+class User(UserMixin, db.Model):
     __tablename__ = "users"
     # Never reuse the id of a deleted user: a credential that outlived its user must not match a newcomer.
     __table_args__ = {"sqlite_autoincrement": True}

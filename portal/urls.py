@@ -1,17 +1,15 @@
-"""Absolute URLs, built from the configured public origin or a trusted request host.
+"""Absolute URLs for links that leave the site (mails, avatar URLs in API answers).
 
-Never from an arbitrary ``Host`` header: without PUBLIC_BASE_URL the request's host is used only
-when TRUSTED_HOSTS is set, and Flask has then already refused any host outside that list.
+The origin is PUBLIC_BASE_URL when configured; otherwise the origin the request came in on, but
+only when the view vouched for it (Flask checks the Host header against TRUSTED_HOSTS) — never
+an arbitrary ``Host`` header.
 """
 
-from flask import current_app, has_request_context, request
+from flask import current_app
 
-FALLBACK_ORIGIN = "http://127.0.0.1:5000"
+FALLBACK_ORIGIN = "http://127.0.0.1:5000"  # what `make run` serves; used by the CLI in development
 
 
-def public_url(path: str) -> str:
-    base = current_app.config.get("PUBLIC_BASE_URL")
-    if not base:
-        trusted = current_app.config.get("TRUSTED_HOSTS")
-        base = request.host_url if trusted and has_request_context() else FALLBACK_ORIGIN
+def public_url(path: str, origin: str | None = None) -> str:
+    base = current_app.config.get("PUBLIC_BASE_URL") or origin or FALLBACK_ORIGIN
     return base.rstrip("/") + path

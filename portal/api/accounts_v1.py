@@ -6,7 +6,7 @@ from ..services import accounts, users, verification
 from ..services.errors import PermissionDenied, ValidationFailed
 from . import bp
 from .auth import authenticated, current_actor
-from .limits import limited
+from ..limits import limited
 from .payload import read_payload, require
 from .profiles import apply_update
 from .schemas import Profile003, Register003, Registered003, Update003

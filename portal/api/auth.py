@@ -10,9 +10,9 @@ from functools import wraps
 from flask import g, request
 from flask_jwt_extended import decode_token
 
+from ..http import acting
 from ..models import Credential
 from ..services import credentials
-from ..services.audit import Actor
 from ..services.errors import AuthenticationFailed
 from .errors import NOT_PROVIDED
 
@@ -66,5 +66,5 @@ def authenticated(view=None, *, user_gone=None):
     return decorator(view) if view is not None else decorator
 
 
-def current_actor() -> Actor:
-    return Actor(user=g.get("user"), ip=request.remote_addr, via="api")
+def current_actor():
+    return acting("api", g.get("user"))

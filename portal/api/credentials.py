@@ -13,7 +13,7 @@ from ..services.errors import AuthenticationFailed, ValidationFailed
 from ..services.fields import FieldError, clean_email
 from . import bp
 from .auth import authenticated, current_actor
-from .limits import limited
+from ..limits import limited
 from .payload import read_payload, require
 
 
@@ -98,7 +98,7 @@ def reset_password():
         clean_email(email)
     except FieldError as exc:
         raise ValidationFailed.on("email", str(exc)) from None
-    verification.request_password_reset(email)
+    verification.request_password_reset(email, current_actor())
     return "", 204
 
 

@@ -116,7 +116,7 @@ def update_profile(user: User, changes: dict, actor: Actor) -> User:
     if has_avatar_change and old_avatar != new_avatar:
         avatars.delete_avatar(old_avatar)
     if email_changed:
-        verification.after_email_change(user, old_email, was_verified)
+        verification.after_email_change(user, old_email, was_verified, actor)
     return user
 
 

@@ -13,6 +13,7 @@ class Actor:
     user: User | None = None
     ip: str | None = None
     via: str = "api"  # api, web, admin, cli
+    origin: str | None = None  # the site's address as the request reached it, for links in mails
 
 
 SYSTEM = Actor(via="cli")

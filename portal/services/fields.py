@@ -7,7 +7,7 @@ which owns the database.
 
 import re
 import unicodedata
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pycountry
 from email_validator import EmailNotValidError, validate_email
@@ -116,7 +116,7 @@ def clean_birthday(value) -> date | None:
             raise FieldError("Date has wrong format. Use one of these formats instead: YYYY-MM-DD.") from None
     else:
         raise FieldError("Date has wrong format. Use one of these formats instead: YYYY-MM-DD.")
-    if parsed > date.today():
+    if parsed > datetime.now(UTC).date():
         raise FieldError("Birthday cannot be in the future.")
     if parsed < MIN_BIRTHDAY:
         raise FieldError("Birthday cannot be before 1900-01-01.")

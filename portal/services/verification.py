@@ -115,7 +115,7 @@ def mark_verified(user: User) -> None:
         user.activated_at = utcnow()
 
 
-def after_email_change(user: User, old_email: str, was_verified: bool) -> None:
+def after_email_change(user: User, old_email: str, was_verified: bool, actor: Actor) -> None:
     """Mail a code to the new address and, if the old one was verified, a notice to it.
 
     The change is committed already; a failed delivery is logged and the user can ask again
@@ -127,7 +127,7 @@ def after_email_change(user: User, old_email: str, was_verified: bool) -> None:
             mail.send_mail(
                 old_email, "Your email address was changed", "email_changed",
                 old_email=old_email, new_email=user.email, name=user.full_name,
-                reset_url=public_url("/password/forgot"),
+                reset_url=public_url("/password/forgot", actor.origin),
             )
     except DeliveryFailed:
         log.warning("Email-change mail for user %s not delivered; they can ask for a new code.", user.id)
@@ -159,12 +159,12 @@ def decode_uid(uid) -> int | None:
     return value if 0 < value <= MAX_ID else None
 
 
-def password_reset_link(user: User) -> str:
+def password_reset_link(user: User, origin: str | None = None) -> str:
     token = _reset_serializer().dumps({"u": user.id, "f": _password_fingerprint(user)})
-    return public_url(f"/password/reset/{encode_uid(user.id)}/{token}/")
+    return public_url(f"/password/reset/{encode_uid(user.id)}/{token}/", origin)
 
 
-def request_password_reset(email) -> None:
+def request_password_reset(email, actor: Actor) -> None:
     """Mail a reset link when ``email`` belongs to an active account; otherwise do nothing.
 
     Delivery failures are logged, not reported: the answer must not tell whether the account exists.
@@ -176,7 +176,7 @@ def request_password_reset(email) -> None:
     try:
         mail.send_mail(
             user.email, "Reset your password", "password_reset",
-            reset_url=password_reset_link(user), name=user.full_name, minutes=minutes,
+            reset_url=password_reset_link(user, actor.origin), name=user.full_name, minutes=minutes,
         )
     except DeliveryFailed:
         log.warning("Password-reset mail for user %s not delivered.", user.id)

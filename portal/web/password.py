@@ -1,18 +1,14 @@
 """Forgotten passwords: ask for a link, and the page the mailed link opens."""
 
-from flask import render_template, request
+from flask import render_template
 
-from ..api.limits import limited
+from ..limits import limited
+from ..http import acting
 from ..services import accounts, verification
-from ..services.audit import Actor
 from ..services.errors import ValidationFailed
 from ..services.fields import FieldError, clean_email
 from . import bp
 from .forms import ForgotPasswordForm, ResetPasswordForm, add_service_errors
-
-
-def _actor() -> Actor:
-    return Actor(ip=request.remote_addr, via="web")
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
@@ -25,7 +21,7 @@ def forgot_password():
         except FieldError as exc:
             form.email.errors.append(str(exc))
         else:
-            verification.request_password_reset(form.email.data)
+            verification.request_password_reset(form.email.data, acting("web"))
             return render_template("password/forgot_sent.html", email=form.email.data)
     return render_template("password/forgot.html", form=form), 400 if form.errors else 200
 
@@ -40,7 +36,7 @@ def reset_password(uid, token):
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            accounts.reset_password(uid, token, form.new_password.data, _actor())
+            accounts.reset_password(uid, token, form.new_password.data, acting("web"))
         except ValidationFailed as exc:
             add_service_errors(form, exc.errors)
         else:

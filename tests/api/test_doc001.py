@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.models import Group, User
 from portal.services import accounts, groups
 from portal.services.audit import SYSTEM
+from tests.api.conftest import ApiSession
 from tests.conftest import image_bytes, upload
 
 ME = "/api/users/me/"
@@ -20,30 +21,6 @@ SHAPE_001 = {
 }
 GROUP_SHAPE = {"id", "name", "notes", "users_count", "created_at", "updated_at"}
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
-
-
-class ApiSession:
-    """The document's ``requests.Session()`` usage, played through the Flask test client."""
-
-    class Response:
-        def __init__(self, response):
-            self.raw = response
-            self.status_code = response.status_code
-            self.headers = response.headers
-
-        def json(self):
-            return self.raw.get_json()
-
-    def __init__(self, client):
-        self.client = client
-        self.headers = {}
-
-    def request(self, method, url, **kwargs):
-        headers = {**self.headers, **kwargs.pop("headers", {})}
-        return self.Response(self.client.open(url, method=method, headers=headers, **kwargs))
-
-    def get(self, url, **kwargs):
-        return self.request("GET", url, **kwargs)
 
 
 def cli_token(runner, email):

@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import User
 from portal.services import accounts, groups
 from portal.services.audit import SYSTEM
+from tests.api.conftest import ApiSession
 from tests.conftest import PASSWORD, image_bytes, stored_avatars, upload
 
 ME = "/api/users/me/"
@@ -29,32 +30,6 @@ SHAPE_001 = {
     "id", "username", "mobile_number", "email", "avatar", "first_name", "last_name", "full_name",
     "gender", "is_profile_completed", "groups", "last_login", "created_at",
 }
-
-
-class ApiSession:
-    """The document's ``requests.Session()`` usage, played through the Flask test client."""
-
-    class Response:
-        def __init__(self, response):
-            self.raw = response
-            self.status_code = response.status_code
-
-        def json(self):
-            return self.raw.get_json()
-
-    def __init__(self, client):
-        self.client = client
-        self.headers = {}
-
-    def request(self, method, url, *, json=None, data=None, files=None):
-        kwargs = {"json": json} if json is not None else {"data": {**(data or {}), **(files or {})}}
-        return self.Response(self.client.open(url, method=method, headers=dict(self.headers), **kwargs))
-
-    def put(self, url, **kwargs):
-        return self.request("PUT", url, **kwargs)
-
-    def patch(self, url, **kwargs):
-        return self.request("PATCH", url, **kwargs)
 
 
 def db_user(app, user_id):

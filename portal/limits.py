@@ -9,10 +9,10 @@ proxies.
 
 from flask import current_app
 
-from ..extensions import limiter
-from ..models import canonical_email
-from ..services.users import find_user
-from .payload import read_payload
+from .extensions import limiter
+from .models import canonical_email
+from .services.users import find_user
+from .api.payload import read_payload
 
 
 def _configured(key):
