@@ -105,6 +105,8 @@ def update_profile(user: User, changes: dict, actor: Actor) -> User:
     changed = audit.diff(before, cleaned)
     if has_avatar_change and old_avatar != new_avatar:
         changed["avatar"] = [old_avatar, new_avatar]
+    if email_changed and was_verified:
+        changed["email_verified"] = [True, False]
     if changed:
         audit.record(actor, "profile_updated", user, changed)
     try:
@@ -129,34 +131,22 @@ def delete_account(user: User, actor: Actor) -> None:
     avatars.delete_avatar(avatar)
 
 
-def verify_current_password(user: User, password, field: str = "current_password") -> None:
-    if not check_password(user.password_hash, password):
-        message = "This field is required." if not password else "Invalid password."
-        raise ValidationFailed.on(field, message)
+def verify_current_password(user: User, password) -> None:
+    """ValidationFailed on ``current_password`` unless ``password`` is the user's password."""
+    if problems := _current_password_problems(user, password):
+        raise ValidationFailed({"current_password": problems})
 
 
 def change_password(user: User, current_password, new_password, actor: Actor, *, keep=None) -> None:
     """The signed-in user's own change: checks the current password, then kills every other credential."""
     errors = {}
-    if not check_password(user.password_hash, current_password):
-        errors["current_password"] = ["This field is required." if not current_password else "Invalid password."]
-    problems = password_problems(new_password, related=_related_values(_profile_of(user)))
-    if problems:
+    if problems := _current_password_problems(user, current_password):
+        errors["current_password"] = problems
+    if problems := _new_password_problems(user, new_password):
         errors["new_password"] = problems
     if errors:
         raise ValidationFailed(errors)
-    set_password(user, new_password, actor, keep=keep)
-
-
-def set_password(user: User, new_password, actor: Actor, *, keep=None, field: str = "new_password") -> None:
-    """Store a new password and revoke every credential of the user except ``keep``."""
-    problems = password_problems(new_password, related=_related_values(_profile_of(user)))
-    if problems:
-        raise ValidationFailed({field: problems})
-    user.password_hash = hash_password(new_password)
-    credentials.revoke_all(user, keep=keep)
-    audit.record(actor, "password_changed", user)
-    db.session.commit()
+    _store_password(user, new_password, actor, keep=keep)
 
 
 def reset_password(uid, token, new_password, actor: Actor) -> User:
@@ -165,13 +155,28 @@ def reset_password(uid, token, new_password, actor: Actor) -> User:
     Following the link proves the mailbox, so the address counts as verified afterwards.
     """
     user = verification.user_for_reset(uid, token)
+    if problems := _new_password_problems(user, new_password):
+        raise ValidationFailed({"new_password": problems})
     verification.mark_verified(user)
-    try:
-        set_password(user, new_password, actor)
-    except ValidationFailed:
-        db.session.rollback()
-        raise
+    _store_password(user, new_password, actor)
     return user
+
+
+def _current_password_problems(user: User, password) -> list[str]:
+    if check_password(user.password_hash, password):
+        return []
+    return ["This field is required." if not password else "Invalid password."]
+
+
+def _new_password_problems(user: User, password) -> list[str]:
+    return password_problems(password, related=_related_values(_profile_of(user)))
+
+
+def _store_password(user: User, new_password: str, actor: Actor, *, keep=None) -> None:
+    user.password_hash = hash_password(new_password)
+    credentials.revoke_all(user, keep=keep)
+    audit.record(actor, "password_changed", user)
+    db.session.commit()
 
 
 def update_account_flags(user: User, flags: dict, actor: Actor) -> User:

@@ -18,22 +18,17 @@ from ..models import Credential, User, utcnow
 from . import audit
 from .audit import Actor
 from .errors import AuthenticationFailed, EmailNotVerified
-from .passwords import check_password, hash_password, needs_rehash
+from .passwords import check_password, hash_password, needs_rehash, spend_a_password_check
 from .users import find_user
 
 BAD_CREDENTIALS = "No active account found with the given credentials"
 UNVERIFIED = "E-mail address is not verified. Enter the code we mailed you, or ask for a new one."
 
-# A real hash of a throwaway password, checked when the account does not exist so that a wrong
-# email costs as long as a wrong password (no account discovery by timing).
-_DUMMY_HASHES: dict[tuple, str] = {}
-
-
 def authenticate(password, *, email=None, username=None) -> User:
     """The active, verified user with these credentials, or AuthenticationFailed."""
     user = find_user(email=email, username=username)
     if user is None:
-        check_password(_dummy_hash(), password)
+        spend_a_password_check(password)
         raise AuthenticationFailed(BAD_CREDENTIALS)
     if not check_password(user.password_hash, password) or not user.is_active:
         raise AuthenticationFailed(BAD_CREDENTIALS)
@@ -48,13 +43,6 @@ def record_sign_in(user: User, actor: Actor) -> None:
     """Stamp ``last_login`` and note the sign-in; the caller's commit keeps both."""
     user.last_login = utcnow()
     audit.record(actor, "signed_in", user)
-
-
-def _dummy_hash() -> str:
-    key = tuple(current_app.config[k] for k in ("PASSWORD_HASH_TIME_COST", "PASSWORD_HASH_MEMORY_COST"))
-    if key not in _DUMMY_HASHES:
-        _DUMMY_HASHES[key] = hash_password(secrets.token_hex(16))
-    return _DUMMY_HASHES[key]
 
 
 def issue_token_pair(user: User, actor: Actor) -> dict:

@@ -2,6 +2,7 @@
 
 import gzip
 import re
+import secrets
 from difflib import SequenceMatcher
 from functools import cache
 from pathlib import Path
@@ -16,16 +17,32 @@ MAX_SIMILARITY = 0.7
 COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt.gz"
 
 
-def _hasher() -> PasswordHasher:
+def _cost() -> tuple[int, int, int]:
     cfg = current_app.config
-    return _cached_hasher(
-        cfg["PASSWORD_HASH_TIME_COST"], cfg["PASSWORD_HASH_MEMORY_COST"], cfg["PASSWORD_HASH_PARALLELISM"]
-    )
+    return cfg["PASSWORD_HASH_TIME_COST"], cfg["PASSWORD_HASH_MEMORY_COST"], cfg["PASSWORD_HASH_PARALLELISM"]
+
+
+def _hasher() -> PasswordHasher:
+    return _cached_hasher(*_cost())
 
 
 @cache
 def _cached_hasher(time_cost: int, memory_cost: int, parallelism: int) -> PasswordHasher:
     return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+
+
+@cache
+def _throwaway_hash(time_cost: int, memory_cost: int, parallelism: int) -> str:
+    return _cached_hasher(time_cost, memory_cost, parallelism).hash(secrets.token_hex(16))
+
+
+def spend_a_password_check(password) -> None:
+    """Take as long as checking a real password, for an account that does not exist.
+
+    Without it a wrong email answers faster than a wrong password, and timing tells which
+    addresses have accounts.
+    """
+    check_password(_throwaway_hash(*_cost()), password)
 
 
 def hash_password(password: str) -> str:
