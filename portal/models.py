@@ -47,10 +47,11 @@ class User(UserMixin, db.Model):
     __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # Case-folding can lengthen text ("ß" → "ss", "ﬃ" → "ffi"): the keys get three times the room.
     email: Mapped[str] = mapped_column(String(200))
-    email_canonical: Mapped[str] = mapped_column(String(200), unique=True)
+    email_canonical: Mapped[str] = mapped_column(String(600), unique=True)
     username: Mapped[str | None] = mapped_column(String(150))
-    username_canonical: Mapped[str | None] = mapped_column(String(150), unique=True)
+    username_canonical: Mapped[str | None] = mapped_column(String(450), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     first_name: Mapped[str | None] = mapped_column(String(200))
     last_name: Mapped[str | None] = mapped_column(String(200))
@@ -69,7 +70,8 @@ class User(UserMixin, db.Model):
     # gets no credentials; a later, unverified email change does not lock it out again.
     activated_at: Mapped[datetime | None]
     date_joined: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Set by the services when the account itself changes; a sign-in (last_login) does not count.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login: Mapped[datetime | None]
 
     groups: Mapped[list["Group"]] = relationship(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 06:03:38.034295
+Create Date: 2026-11-22 06:31:40.518497
 
 """
 from alembic import op
@@ -30,9 +30,9 @@ def upgrade():
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=200), nullable=False),
-    sa.Column('email_canonical', sa.String(length=200), nullable=False),
+    sa.Column('email_canonical', sa.String(length=600), nullable=False),
     sa.Column('username', sa.String(length=150), nullable=True),
-    sa.Column('username_canonical', sa.String(length=150), nullable=True),
+    sa.Column('username_canonical', sa.String(length=450), nullable=True),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('first_name', sa.String(length=200), nullable=True),
     sa.Column('last_name', sa.String(length=200), nullable=True),

@@ -23,8 +23,12 @@ def read_payload() -> dict:
             return {}
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+            # JSON may spell lone surrogates ("\ud800"), which no database or hasher can take.
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except (ValueError, UnicodeError) as exc:
             raise BadRequest(f"JSON parse error - {exc}") from None
+        except RecursionError:
+            raise BadRequest("JSON parse error - nested too deeply") from None
         if not isinstance(data, dict):
             raise ValidationFailed.on(
                 "non_field_errors", f"Invalid data. Expected a dictionary, but got {type(data).__name__}."

@@ -33,6 +33,29 @@ def create_user(
     is_superuser: bool = False,
 ) -> User:
     """A new active account. ``profile`` holds any other field of ``PROFILE_FIELDS``."""
+    user = _add_user(email, password, actor, profile, email_verified, is_staff or is_superuser, is_superuser)
+    db.session.commit()
+    return user
+
+
+def register(email, password, actor: Actor, *, profile: dict | None = None) -> User:
+    """Self-service sign-up: an unverified account, and a code mailed to its address.
+
+    Account, code and mail stand or fall together: if the code cannot be delivered nothing is
+    kept (503), and the person can simply try again.
+    """
+    user = _add_user(email, password, actor, profile, False, False, False)
+    try:
+        verification.mail_code(user, verification.issue_code(user))
+    except DeliveryFailed:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return user
+
+
+def _add_user(email, password, actor, profile, email_verified, is_staff, is_superuser) -> User:
+    """Validate and add a user (with its audit event) to the session, flushed but not committed."""
     raw = {**(profile or {}), "email": email}
     errors = {}
     cleaned = _collect(errors, lambda: clean_fields(raw, PROFILE_FIELDS))
@@ -46,28 +69,13 @@ def create_user(
         password_hash=hash_password(password),
         email_verified=email_verified,
         activated_at=utcnow() if email_verified else None,
-        is_staff=is_staff or is_superuser,
+        is_staff=is_staff,
         is_superuser=is_superuser,
         **cleaned,
     )
     db.session.add(user)
     audit.record(actor, "account_created", user, {key: [None, value] for key, value in _loggable(cleaned).items()})
-    _commit_unique()
-    return user
-
-
-def register(email, password, actor: Actor, *, profile: dict | None = None) -> User:
-    """Self-service sign-up: an unverified account, and a code mailed to its address.
-
-    If the code cannot be delivered the account is removed again, so the person can simply retry.
-    """
-    user = create_user(email, password, actor, profile=profile)
-    try:
-        verification.send_verification_code(user)
-    except DeliveryFailed:
-        db.session.delete(user)
-        db.session.commit()
-        raise
+    _save(commit=False)
     return user
 
 
@@ -91,6 +99,9 @@ def update_profile(user: User, changes: dict, actor: Actor) -> User:
     if errors:
         raise ValidationFailed(errors)
 
+    # Lock the row and read it afresh: of two concurrent updates, the second sees the first's
+    # avatar, so each replaced file is deleted exactly once and none is left unreferenced.
+    db.session.refresh(user, with_for_update=True)
     before = {field: getattr(user, field) for field in cleaned}
     old_email, was_verified = user.email, user.email_verified
     email_changed = "email" in cleaned and canonical_email(cleaned["email"]) != user.email_canonical
@@ -108,9 +119,12 @@ def update_profile(user: User, changes: dict, actor: Actor) -> User:
     if email_changed and was_verified:
         changed["email_verified"] = [True, False]
     if changed:
+        user.updated_at = utcnow()
         audit.record(actor, "profile_updated", user, changed)
     try:
-        _commit_unique()
+        _save(commit=False)
+        code = verification.issue_code(user) if email_changed else None
+        db.session.commit()
     except Exception:
         db.session.rollback()
         avatars.delete_avatar(new_avatar)  # a failed request leaves no file behind
@@ -118,7 +132,7 @@ def update_profile(user: User, changes: dict, actor: Actor) -> User:
     if has_avatar_change and old_avatar != new_avatar:
         avatars.delete_avatar(old_avatar)
     if email_changed:
-        verification.after_email_change(user, old_email, was_verified, actor)
+        verification.after_email_change(user, code, old_email, was_verified, actor)
     return user
 
 
@@ -204,6 +218,7 @@ def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
         user.is_staff = True  # a superuser is always staff
     changed = audit.diff(before, {field: getattr(user, field) for field in cleaned})
     if changed:
+        user.updated_at = utcnow()
         audit.record(actor, "account_flags_changed", user, changed)
         if changed.get("is_active") == [True, False]:
             credentials.revoke_all(user)
@@ -235,10 +250,10 @@ def _uniqueness_errors(cleaned: dict, *, exclude_id: int | None) -> dict:
     return {field: [message] for field, (_, key, message) in wanted.items() if key in taken}
 
 
-def _commit_unique() -> None:
-    """Commit; a unique index that a concurrent write got to first becomes a 400 on its field."""
+def _save(commit: bool = True) -> None:
+    """Flush (and commit); a unique index that a concurrent write got to first becomes a 400 on its field."""
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError as exc:
         db.session.rollback()
         text = str(exc.orig)
@@ -246,6 +261,8 @@ def _commit_unique() -> None:
             if column in text:
                 raise ValidationFailed.on(field, message) from None
         raise
+    if commit:
+        db.session.commit()
 
 
 def _profile_of(user: User) -> dict:

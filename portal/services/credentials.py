@@ -10,7 +10,7 @@ import secrets
 import uuid
 
 from flask import current_app
-from flask_jwt_extended import create_access_token, create_refresh_token
+from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from sqlalchemy import select, update
 
 from ..extensions import db
@@ -51,6 +51,7 @@ def issue_token_pair(user: User, actor: Actor) -> dict:
         user=user,
         kind="jwt",
         public_id=secrets.token_urlsafe(16),
+        refresh_jti=uuid.uuid4().hex,
         expires_at=utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
         created_ip=actor.ip,
     )
@@ -61,29 +62,52 @@ def issue_token_pair(user: User, actor: Actor) -> dict:
     return tokens
 
 
-def rotate_refresh_token(claims: dict) -> dict:
+def rotate_refresh_token(refresh_token) -> dict:
     """Trade a live refresh token for a new pair; the presented one stops working.
 
-    A refresh token presented a second time means it leaked: the whole sign-in is revoked.
+    A refresh token presented a second time means it leaked: the whole sign-in is revoked. The
+    swap is one conditional UPDATE, so of two requests racing with the same token only one wins.
     """
+    claims = decode_token(refresh_token)  # signature and expiry; errors go to the JWT loaders (401)
+    if claims.get("type") != "refresh":
+        raise AuthenticationFailed("Token has wrong type.")
     credential = live_credential_for_claims(claims)
-    if credential is None:
-        if (stale := _credential_by_sid(claims.get("sid"))) is not None and stale.revoked_at is None:
-            stale.revoked_at = utcnow()
-            db.session.commit()
-        raise AuthenticationFailed("Token is invalid or expired")
-    if credential.user is None or not credential.user.is_active:
+    if credential is not None and (credential.user is None or not credential.user.is_active):
         raise AuthenticationFailed("User inactive or deleted.")
-    credential.expires_at = utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+    new_jti = uuid.uuid4().hex
+    swapped = credential is not None and db.session.execute(
+        update(Credential)
+        .where(Credential.id == credential.id, Credential.refresh_jti == claims.get("jti"))
+        .values(refresh_jti=new_jti, expires_at=utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
+    ).rowcount == 1
+    if not swapped:
+        db.session.rollback()
+        db.session.execute(
+            update(Credential)
+            .where(Credential.public_id == str(claims.get("sid")), Credential.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+        db.session.commit()
+        raise AuthenticationFailed("Token is invalid or expired")
+    db.session.refresh(credential)
     tokens = _mint_pair(credential)
     credential.user.last_login = utcnow()
     db.session.commit()
     return tokens
 
 
+def revoke_refresh_token(user: User, refresh_token, actor: Actor) -> None:
+    """Revoke the sign-in of one of the user's own refresh tokens (logout)."""
+    claims = decode_token(refresh_token) if isinstance(refresh_token, str) else {}
+    credential = live_credential_for_claims(claims)
+    if claims.get("type") != "refresh" or credential is None or credential.user_id != user.id:
+        raise AuthenticationFailed("Token is invalid or expired")
+    revoke(credential, actor)
+
+
 def _mint_pair(credential: Credential) -> dict:
+    """An access token and the refresh token whose jti the row holds."""
     identity = str(credential.user.id)
-    credential.refresh_jti = uuid.uuid4().hex
     claims = {"sid": credential.public_id}
     return {
         "access": create_access_token(identity=identity, additional_claims=claims),
@@ -117,12 +141,16 @@ def _hash_key(key: str) -> str:
 
 
 def issue_api_key(user: User, actor: Actor, name: str | None = None) -> tuple[Credential, str]:
-    """A new API key; the key itself is returned once and never stored."""
+    """A new API key for an active account whose sign-up is complete; the key is returned once, never stored."""
+    if not user.is_active:
+        raise AuthenticationFailed(BAD_CREDENTIALS)
+    if user.activated_at is None:
+        raise EmailNotVerified(UNVERIFIED)
     key = secrets.token_hex(20)
     credential = Credential(
         user=user,
         kind="key",
-        public_id=key[:8],
+        public_id=secrets.token_urlsafe(12),  # names the key in lists and the audit log; not part of it
         secret_hash=_hash_key(key),
         name=(name or "").strip()[:100] or None,
         created_ip=actor.ip,

@@ -40,6 +40,8 @@ def clean_text(value, *, max_length: int, required: bool = False, allowed_contro
         return None
     if any(unicodedata.category(ch) == "Cc" and ch not in allowed_controls for ch in value):
         raise FieldError("Control characters are not allowed.")
+    if any(unicodedata.category(ch) == "Cs" for ch in value):
+        raise FieldError("Invalid Unicode text.")
     if len(value) > max_length:
         raise FieldError(f"Ensure this field has no more than {max_length} characters.")
     return value

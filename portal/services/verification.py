@@ -40,29 +40,35 @@ def _code_hash(user_id: int, purpose: str, code: str) -> str:
     return hmac.new(key, f"{user_id}:{purpose}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def _new_code(user: User, purpose: str) -> str:
-    """A fresh code for ``user``'s current address, replacing any earlier one; the caller commits."""
+def issue_code(user: User) -> str:
+    """A fresh code for the user's current address, replacing any earlier one; the caller commits.
+
+    The user's row is locked first, so two requests at once cannot both insert a code.
+    """
+    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
     code = f"{secrets.randbelow(10**6):06d}"
-    db.session.execute(delete(EmailCode).where(EmailCode.user_id == user.id, EmailCode.purpose == purpose))
+    db.session.execute(delete(EmailCode).where(EmailCode.user_id == user.id, EmailCode.purpose == VERIFY_EMAIL))
     db.session.add(
         EmailCode(
             user_id=user.id,
-            purpose=purpose,
+            purpose=VERIFY_EMAIL,
             email=user.email,
-            code_hash=_code_hash(user.id, purpose, code),
+            code_hash=_code_hash(user.id, VERIFY_EMAIL, code),
             expires_at=utcnow() + current_app.config["EMAIL_CODE_TTL"],
         )
     )
+    db.session.flush()
     return code
 
 
-def send_verification_code(user: User) -> None:
-    """Mail a new code to the user's current address. Raises DeliveryFailed."""
-    code = _new_code(user, VERIFY_EMAIL)
-    db.session.commit()
+def mail_code(user: User, code: str) -> None:
+    """Mail ``code`` to the user's current address. Raises DeliveryFailed.
+
+    The code is in the body only: subjects end up in mail logs.
+    """
     minutes = int(current_app.config["EMAIL_CODE_TTL"].total_seconds() // 60)
     mail.send_mail(
-        user.email, f"Your verification code: {code}", "verify_email",
+        user.email, "Your verification code", "verify_email",
         code=code, email=user.email, name=user.full_name, minutes=minutes,
     )
 
@@ -70,12 +76,18 @@ def send_verification_code(user: User) -> None:
 def resend_verification_code(email) -> None:
     """Send a new code when ``email`` belongs to an account whose address is unverified; else nothing.
 
-    The caller answers the same either way, so nobody learns which addresses have accounts.
+    The caller answers the same either way, so nobody learns which addresses have accounts; for
+    the same reason a delivery failure is only logged.
     """
     user = find_user(email=email)
     if user is None or user.email_verified or not user.is_active:
         return
-    send_verification_code(user)
+    code = issue_code(user)
+    db.session.commit()
+    try:
+        mail_code(user, code)
+    except DeliveryFailed:
+        log.warning("Verification code for user %s not delivered; they can ask again.", user.id)
 
 
 def verify_email(email, code, actor: Actor) -> User:
@@ -103,6 +115,7 @@ def verify_email(email, code, actor: Actor) -> User:
         raise ValidationFailed.on("otp", INVALID_CODE)
     db.session.delete(row)
     mark_verified(user)
+    user.updated_at = utcnow()
     audit.record(actor, "email_verified", user, {"email_verified": [False, True]})
     db.session.commit()
     return user
@@ -115,14 +128,14 @@ def mark_verified(user: User) -> None:
         user.activated_at = utcnow()
 
 
-def after_email_change(user: User, old_email: str, was_verified: bool, actor: Actor) -> None:
-    """Mail a code to the new address and, if the old one was verified, a notice to it.
+def after_email_change(user: User, code: str, old_email: str, was_verified: bool, actor: Actor) -> None:
+    """Mail the new address its code and, if the old one was verified, a notice to the old one.
 
     The change is committed already; a failed delivery is logged and the user can ask again
     (resend-otp), so it is not an error here.
     """
     try:
-        send_verification_code(user)
+        mail_code(user, code)
         if was_verified:
             mail.send_mail(
                 old_email, "Your email address was changed", "email_changed",

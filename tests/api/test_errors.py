@@ -295,3 +295,29 @@ def test_trusted_host_is_served(client, user, token_auth):
 
     assert response.status_code == 200
     assert response.get_json()["email"] == user.email
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"email": "a@example.com", "password": "\\ud800"}',
+        b'{"email": "\\udfff@example.com", "password": "x"}',
+        b"[" * 100_000,
+    ],
+    ids=["lone-surrogate-password", "lone-surrogate-email", "nested-100000-deep"],
+)
+def test_json_no_server_could_store_is_a_400_json_parse_error_not_a_500(client, body):
+    response = client.post("/api/token/", data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.get_json()["detail"].startswith("JSON parse error - ")
+
+
+def test_a_lone_surrogate_in_a_profile_field_is_refused_and_nothing_changes(client, user, bearer, app):
+    response = client.patch(
+        "/api/users/me/", data=b'{"first_name": "A\\ud800"}', content_type="application/json", headers=bearer(user)
+    )
+
+    assert response.status_code == 400
+    with app.app_context():
+        assert db.session.get(User, user.id).first_name is None

@@ -22,7 +22,10 @@ LINK = re.compile(r"^(https?://[^/]+)/password/reset/([^/]+)/([^/]+)/$")
 def send_code(app, mailbox, account) -> str:
     """Mail a new code to the account's address and return it as read from the delivered mail."""
     with app.app_context():
-        verification.send_verification_code(db.session.get(User, account.id))
+        user = db.session.get(User, account.id)
+        code = verification.issue_code(user)
+        db.session.commit()
+        verification.mail_code(user, code)
     return mailbox.code_for(account.email)
 
 
