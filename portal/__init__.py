@@ -1,6 +1,7 @@
 """The account portal: a Flask application factory."""
 
 import sqlite3
+from urllib.parse import urlsplit
 
 from flask import Flask, redirect, request
 from sqlalchemy import event
@@ -48,7 +49,9 @@ def register_slash_redirects(app):
     def redirect_to_slash():
         exc = request.routing_exception
         if isinstance(exc, RequestRedirect):
-            return redirect(exc.new_url, 301 if request.method in ("GET", "HEAD") else 308)
+            # A relative Location: Werkzeug's absolute one repeats whatever Host header was sent.
+            location = urlsplit(exc.new_url)._replace(scheme="", netloc="").geturl()
+            return redirect(location, 301 if request.method in ("GET", "HEAD") else 308)
         return None
 
 

@@ -14,6 +14,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Config:
+    # The environment variable that names the database; tests read their own so that they can
+    # never drop the tables of the database a shell has DATABASE_URL pointing at.
+    DATABASE_URL_VARIABLE = "DATABASE_URL"
     SECRET_KEY = None
     SQLALCHEMY_DATABASE_URI = None  # None: SQLite in the instance folder
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
@@ -82,6 +85,7 @@ class DevConfig(Config):
 
 
 class TestConfig(Config):
+    DATABASE_URL_VARIABLE = "TEST_DATABASE_URL"
     TESTING = True
     SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
     SQLALCHEMY_DATABASE_URI = "sqlite://"
@@ -113,9 +117,10 @@ def load(app, config, overrides):
             raise RuntimeError(f"Unknown PORTAL_ENV {config!r}; use one of {', '.join(CONFIGS)}.") from None
     app.config.from_object(config)
     app.config.from_prefixed_env()
-    for key in ("SECRET_KEY", "DATABASE_URL"):
-        if os.environ.get(key):
-            app.config["SQLALCHEMY_DATABASE_URI" if key == "DATABASE_URL" else key] = os.environ[key]
+    if os.environ.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
+    if database_url := os.environ.get(config.DATABASE_URL_VARIABLE):
+        app.config["SQLALCHEMY_DATABASE_URI"] = database_url
     app.config.update(overrides or {})
     _finish(app, production=config is ProdConfig)
 

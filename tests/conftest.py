@@ -1,6 +1,6 @@
 """Shared fixtures: a fresh app per test, its client and CLI runner, users, credentials and images.
 
-The database is in-memory SQLite, or the PostgreSQL server named by $DATABASE_URL (CI runs the
+The database is in-memory SQLite, or the PostgreSQL server named by $TEST_DATABASE_URL (CI runs the
 suite both ways). No fixture holds an app or request context open for the whole test: code that
 touches the database directly opens ``with app.app_context():`` for just that.
 """

@@ -20,7 +20,7 @@ SECRET = "0123456789abcdef0123456789abcdef-from-the-environment"
 def clean_env(monkeypatch):
     """No configuration leaks in from the shell that runs the tests."""
     for name in list(os.environ):
-        if name.startswith("FLASK_") or name in ("SECRET_KEY", "DATABASE_URL", "PORTAL_ENV"):
+        if name.startswith("FLASK_") or name in ("SECRET_KEY", "DATABASE_URL", "TEST_DATABASE_URL", "PORTAL_ENV"):
             monkeypatch.delenv(name)
 
 
@@ -165,18 +165,28 @@ def test_flask_secret_key_is_read_too(monkeypatch, no_instance_secret):
     ],
 )
 def test_database_url_is_read_and_postgres_urls_use_psycopg_3(monkeypatch, url, expected):
+    monkeypatch.setenv("SECRET_KEY", SECRET)
     monkeypatch.setenv("DATABASE_URL", url)
 
-    app = create_app("testing")
+    app = create_app("development")
 
     assert app.config["SQLALCHEMY_DATABASE_URI"] == expected
+
+
+def test_tests_ignore_database_url_and_read_test_database_url(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@production/db")
+    assert create_app("testing").config["SQLALCHEMY_DATABASE_URI"] == "sqlite://"
+
+    monkeypatch.setenv("TEST_DATABASE_URL", "postgres://u:p@h/test")
+    assert create_app("testing").config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u:p@h/test"
 
 
 def test_database_url_beats_flask_sqlalchemy_database_uri(monkeypatch):
     monkeypatch.setenv("FLASK_SQLALCHEMY_DATABASE_URI", "sqlite:////tmp/from-flask-prefix.sqlite")
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@h/db")
+    monkeypatch.setenv("SECRET_KEY", SECRET)
 
-    app = create_app("testing")
+    app = create_app("development")
 
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u:p@h/db"
 

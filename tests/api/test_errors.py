@@ -321,3 +321,13 @@ def test_a_lone_surrogate_in_a_profile_field_is_refused_and_nothing_changes(clie
     assert response.status_code == 400
     with app.app_context():
         assert db.session.get(User, user.id).first_name is None
+
+
+def test_slash_redirect_location_never_repeats_the_host_header(app, client):
+    # Production may run with PUBLIC_BASE_URL alone, so Flask does not refuse unknown hosts there.
+    app.config.update(TRUSTED_HOSTS=None, PUBLIC_BASE_URL="https://accounts.example.com")
+
+    response = client.get("/api/users/me?x=1", headers={"Host": "evil.example"})
+
+    assert response.status_code == 301
+    assert response.headers["Location"] == "/api/users/me/?x=1"
