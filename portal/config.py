@@ -70,6 +70,9 @@ class Config:
     RATELIMIT_CODE = "5 per 10 minutes"
     RATELIMIT_VERIFY = "10 per 10 minutes"
     RATELIMIT_PASSWORD_RESET = "5 per hour"
+    RATELIMIT_PASSWORD_RESET_CONFIRM = "10 per hour"
+    # Routes that check the current password of a signed-in caller (delete account, set password).
+    RATELIMIT_PASSWORD_CHECK = "10 per hour"
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     SESSION_COOKIE_HTTPONLY = True

@@ -1,8 +1,10 @@
 """Flask extensions, created unbound here and bound to an app in the factory."""
 
+import ipaddress
+
+from flask import request
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -29,6 +31,21 @@ migrate = Migrate(render_as_batch=True)  # SQLite alters tables by copying them
 login_manager = LoginManager()
 csrf = CSRFProtect()
 jwt = JWTManager()
-# Remote address as Werkzeug sees it: ProxyFix (installed only for a configured number of trusted
-# proxies) has already replaced it with the client's address where that is safe.
-limiter = Limiter(key_func=get_remote_address)
+
+
+def client_network() -> str:
+    """Who the client is, for per-address limits.
+
+    The remote address as Werkzeug sees it: ProxyFix (installed only for a configured number of
+    trusted proxies) has already put the client's address there where that is safe. An IPv6
+    client counts by its /64, since one host usually holds the whole block.
+    """
+    address = request.remote_addr or ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else address
+
+
+limiter = Limiter(key_func=client_network)

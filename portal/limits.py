@@ -7,10 +7,12 @@ client address is Werkzeug's remote address, which ProxyFix rewrites only behind
 proxies.
 """
 
-from flask import current_app
+import hashlib
+
+from flask import current_app, request
 
 from .extensions import limiter
-from .models import canonical_email
+from .models import canonical_email, canonical_username
 from .services.users import find_user
 from .api.payload import read_payload
 
@@ -38,27 +40,45 @@ def _account_key(*fields):
                 continue
             if field == "username":
                 user = find_user(username=value)
-                return f"email:{user.email_canonical}" if user is not None else f"username:{canonical_email(value)}"
+                return f"email:{user.email_canonical}" if user is not None else f"username:{canonical_username(value)}"
             return f"{field}:{canonical_email(value)}"
         return "anonymous"
 
     return key
 
 
-def limited(config_key: str, *, per_ip: bool = True, per_account: tuple[str, ...] = (), methods=None):
-    """Apply the configured limit per client address and/or per the account named by ``per_account``.
+def _credential_key() -> str:
+    """A key function: the credential in the Authorization header (hashed; never stored as such)."""
+    header = request.headers.get("Authorization", "")
+    return "credential:" + hashlib.sha256(header.encode()).hexdigest()[:32]
+
+
+def limited(
+    config_key: str,
+    *,
+    per_ip: bool = True,
+    per_account: tuple[str, ...] = (),
+    per_credential: bool = False,
+    methods=None,
+):
+    """Apply the configured limit per client address, per account named in the body (``per_account``)
+    and/or per presented credential.
 
     ``methods`` restricts the count to those methods (a page's GET should not use up its POSTs).
     """
 
     def decorator(view):
+        keys = []
         if per_account:
-            view = limiter.shared_limit(
-                _configured(config_key), scope=f"{config_key}:account", key_func=_account_key(*per_account),
-                methods=methods,
-            )(view)
+            keys.append(("account", _account_key(*per_account)))
+        if per_credential:
+            keys.append(("credential", _credential_key))
         if per_ip:
-            view = limiter.shared_limit(_configured(config_key), scope=f"{config_key}:ip", methods=methods)(view)
+            keys.append(("ip", None))
+        for name, key_func in keys:
+            view = limiter.shared_limit(
+                _configured(config_key), scope=f"{config_key}:{name}", key_func=key_func, methods=methods
+            )(view)
         return view
 
     return decorator

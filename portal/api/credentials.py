@@ -69,6 +69,7 @@ def api_key_logout():
 
 
 @bp.post("/users/me/set_password/")
+@limited("RATELIMIT_PASSWORD_CHECK", per_ip=False, per_credential=True)
 @authenticated
 def set_password():
     payload = read_payload()
@@ -94,7 +95,7 @@ def reset_password():
 
 
 @bp.post("/users/reset_password_confirm/")
-@limited("RATELIMIT_PASSWORD_RESET")
+@limited("RATELIMIT_PASSWORD_RESET_CONFIRM")
 def reset_password_confirm():
     payload = read_payload()
     require(payload, "uid", "token", "new_password")

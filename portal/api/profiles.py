@@ -2,6 +2,7 @@
 
 from flask import g, request
 
+from ..limits import limited
 from ..services import accounts, users
 from ..services.errors import PermissionDenied, ValidationFailed
 from . import bp
@@ -55,6 +56,7 @@ def user_002(user_id):
 
 
 @bp.route("/users/me/", methods=["GET", "PUT", "PATCH", "DELETE"])
+@limited("RATELIMIT_PASSWORD_CHECK", per_ip=False, per_credential=True, methods=["DELETE"])
 @authenticated
 def me_001():
     if request.method == "GET":

@@ -27,7 +27,7 @@ def forgot_password():
 
 
 @bp.route("/password/reset/<uid>/<token>/", methods=["GET", "POST"])
-@limited("RATELIMIT_PASSWORD_RESET", methods=["POST"])
+@limited("RATELIMIT_PASSWORD_RESET_CONFIRM", methods=["POST"])
 def reset_password(uid, token):
     try:
         verification.user_for_reset(uid, token)

@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, Credential, User, utcnow
 from portal.services import accounts
 from portal.services.audit import SYSTEM
+from portal.services.users import find_user
 
 from ..conftest import PASSWORD
 
@@ -786,3 +787,57 @@ def test_token_refreshes_of_different_accounts_from_different_addresses_are_not_
     ]
 
     assert statuses == [200] * 11
+
+
+def test_guessing_the_current_password_with_a_stolen_token_is_limited(limited_app):
+    client = limited_app.test_client()
+    access = client.post("/api/token/", json={"email": "limited@example.com", "password": PASSWORD}).get_json()["access"]
+    headers = {"Authorization": f"Bearer {access}"}
+    for n in range(10):
+        guess = client.delete("/api/users/me/", json={"current_password": f"guess-{n}"}, headers=headers)
+        assert guess.status_code == 400
+        assert guess.get_json() == {"current_password": ["Invalid password."]}
+
+    eleventh = client.delete("/api/users/me/", json={"current_password": PASSWORD}, headers=headers)
+
+    assert_throttled(eleventh)
+    with limited_app.app_context():
+        assert find_user(email="limited@example.com") is not None
+    assert client.get("/api/users/me/", headers=headers).status_code == 200  # reading is not limited
+
+
+def test_ipv6_clients_share_one_allowance_per_64_block(limited_app):
+    client = limited_app.test_client()
+    for n in range(10):
+        response = client.post(
+            "/api/token/",
+            json={"email": f"guess{n}@example.com", "password": "wrong-password-1"},
+            environ_base={"REMOTE_ADDR": f"2001:db8:0:1::{n + 1:x}"},
+        )
+        assert response.status_code == 401
+
+    same_block = client.post(
+        "/api/token/",
+        json={"email": "other@example.com", "password": "wrong-password-1"},
+        environ_base={"REMOTE_ADDR": "2001:db8:0:1:ffff::1"},
+    )
+    other_block = client.post(
+        "/api/token/",
+        json={"email": "other@example.com", "password": "wrong-password-1"},
+        environ_base={"REMOTE_ADDR": "2001:db8:0:2::1"},
+    )
+
+    assert_throttled(same_block)
+    assert other_block.status_code == 401
+
+
+def test_asking_for_reset_links_does_not_use_up_the_confirmations(limited_app):
+    client = limited_app.test_client()
+    for _ in range(5):
+        assert client.post("/api/users/reset_password/", json={"email": "nobody@example.com"}).status_code == 204
+    assert_throttled(client.post("/api/users/reset_password/", json={"email": "nobody@example.com"}))
+
+    confirm = client.post("/api/users/reset_password_confirm/", json={"uid": "MQ", "token": "bad", "new_password": "x"})
+
+    assert confirm.status_code == 400
+    assert confirm.get_json() == {"token": ["Invalid or expired token."]}
