@@ -77,14 +77,10 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    JSON_SORT_KEYS = False
-
-    CREATE_FIRST_SUPERUSER = False
 
 
 class DevConfig(Config):
     TRUSTED_HOSTS = ["localhost", "127.0.0.1"]
-    PUBLIC_BASE_URL = None
 
 
 class TestConfig(Config):

@@ -3,7 +3,8 @@
 from flask import g, request
 
 from ..services import accounts, users, verification
-from ..services.errors import PermissionDenied, ValidationFailed
+from ..services.passwords import PASSWORDS_DIFFER
+from ..services.errors import ValidationFailed
 from . import bp
 from .auth import authenticated, current_actor
 from ..limits import limited
@@ -22,13 +23,13 @@ def register_003():
     fields = schema.to_changes(read_payload())
     password, confirm = fields.pop("password"), fields.pop("confirm_password")
     if password != confirm:
-        raise ValidationFailed.on("confirm_password", "Passwords do not match.")
+        raise ValidationFailed.on("confirm_password", PASSWORDS_DIFFER)
     email = fields.pop("email")
     try:
         user = accounts.register(email, password, current_actor(), profile=fields)
     except ValidationFailed as exc:
         raise schema.in_wire_names(exc) from None
-    return {"msg": EMAIL_SENT, "data": Registered003().dump(user)}, 201
+    return {"msg": EMAIL_SENT, "data": Registered003.dump(user)}, 201
 
 
 @bp.post("/v1/accounts/users/verify-otp/")
@@ -52,9 +53,7 @@ def resend_otp_003():
 @bp.route("/v1/accounts/users/<int(signed=True):user_id>/", methods=["GET", "PATCH"])
 @authenticated
 def user_003(user_id):
-    user = users.get_user(user_id)
-    if user.id != g.user.id and not g.user.is_staff:
-        raise PermissionDenied()
+    user = users.user_for(g.user, user_id, staff_too=True)
     if request.method == "PATCH":
         user = apply_update(Update003(), user)
     return Profile003().dump(user)

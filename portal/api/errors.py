@@ -3,10 +3,14 @@
 Also the flask-jwt-extended loaders, whose defaults answer ``{"msg": …}`` with 422.
 """
 
+import math
+import time
 from functools import wraps
 
 from flask import g, jsonify, request
 from werkzeug.exceptions import HTTPException
+
+from ..extensions import limiter
 
 from ..services.errors import (
     AuthenticationFailed,
@@ -67,8 +71,10 @@ def http_error(exc: HTTPException):
     if status == 405:
         message = f'Method "{request.method}" not allowed.'
     elif status == 429:
-        retry = next((v for k, v in headers if k.lower() == "retry-after"), None)
-        message = "Request was throttled." + (f" Expected available in {retry} seconds." if retry else "")
+        # Flask-Limiter adds Retry-After only after this handler; its breached limit says the same.
+        limit = limiter.current_limit
+        wait = max(1, math.ceil(limit.reset_at - time.time())) if limit is not None else None
+        message = "Request was throttled." + (f" Expected available in {wait} seconds." if wait else "")
     elif status in (400, 415) and exc.description and exc.description != type(exc).description:
         message = exc.description
     else:
@@ -93,10 +99,10 @@ def service_error(exc):
 
 
 def register_jwt_loaders(jwt):
-    jwt.unauthorized_loader(lambda reason: detail(401, NOT_PROVIDED))
+    """Decoding a JWT (``decode_token``) raises errors that these loaders answer.
+
+    Revocation is checked against the Credential rows by the portal itself (``api.auth``), so the
+    manager's blocklist, user-lookup and freshness loaders are never reached.
+    """
     jwt.invalid_token_loader(lambda reason: detail(401, "Token is invalid or expired."))
     jwt.expired_token_loader(lambda header, payload: detail(401, "Token has expired."))
-    jwt.revoked_token_loader(lambda header, payload: detail(401, "Token has been revoked."))
-    jwt.user_lookup_error_loader(lambda header, payload: detail(401, "User not found."))
-    jwt.needs_fresh_token_loader(lambda header, payload: detail(401, "Fresh token required."))
-    jwt.token_verification_failed_loader(lambda header, payload: detail(401, "Token is invalid or expired."))

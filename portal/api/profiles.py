@@ -4,7 +4,7 @@ from flask import g, request
 
 from ..limits import limited
 from ..services import accounts, users
-from ..services.errors import PermissionDenied, ValidationFailed
+from ..services.errors import ValidationFailed
 from . import bp
 from .auth import authenticated, current_actor
 from .errors import error_response, server_errors_as
@@ -39,13 +39,10 @@ def profile_000():
 @bp.route("/users/<int(signed=True):user_id>/", methods=["GET", "PUT", "PATCH", "DELETE"])
 @authenticated
 def user_002(user_id):
-    user = users.get_user(user_id)
+    # Staff may read anyone; writes are owner-only in this document, staff included.
+    user = users.user_for(g.user, user_id, staff_too=request.method == "GET")
     if request.method == "GET":
-        if user.id != g.user.id and not g.user.is_staff:
-            raise PermissionDenied()
         return Profile000().dump(user)
-    if user.id != g.user.id:  # writes are owner-only in this document, staff included
-        raise PermissionDenied()
     if request.method == "DELETE":
         accounts.delete_account(user, current_actor())
         return "", 204

@@ -174,18 +174,6 @@ class Profile003(Schema):
     updated_at = UtcTimestamp()
 
 
-class Registered003(Schema):
-    id = fields.Integer()
-    email = fields.String()
-    first_name = fields.String()
-    last_name = fields.String()
-    phone = fields.String()
-    gender = GenderCode()
-    country = fields.String()
-    created_at = UtcTimestamp(attribute="date_joined")
-    updated_at = UtcTimestamp()
-
-
 class Register003(InputSchema):
     email = fields.Raw(required=True, error_messages={"required": "This field is required."})
     password = fields.Raw(required=True, error_messages={"required": "This field is required."})
@@ -195,6 +183,12 @@ class Register003(InputSchema):
     phone = Text()
     gender = GenderCode()
     country = Text()
+
+
+# The sign-up answer: the 003 profile without the fields a sign-up cannot have set yet.
+Registered003 = Profile003(
+    only=("id", "email", "first_name", "last_name", "phone", "gender", "country", "created_at", "updated_at")
+)
 
 
 class Update003(InputSchema):

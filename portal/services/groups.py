@@ -7,7 +7,7 @@ from ..extensions import db
 from ..models import Group, User
 from . import audit
 from .audit import Actor
-from .errors import NotFound, ValidationFailed
+from .errors import ValidationFailed
 from .fields import FieldError, clean_text
 
 
@@ -15,13 +15,6 @@ def find_group(name) -> Group | None:
     if not isinstance(name, str):
         return None
     return db.session.scalar(select(Group).where(func.lower(Group.name) == name.strip().lower()))
-
-
-def get_group(group_id) -> Group:
-    group = db.session.get(Group, group_id) if isinstance(group_id, int) else None
-    if group is None:
-        raise NotFound("Group not found")
-    return group
 
 
 def _clean(name, notes, *, exclude_id=None) -> dict:

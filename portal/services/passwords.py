@@ -14,6 +14,7 @@ from flask import current_app
 MIN_LENGTH = 8
 MAX_LENGTH = 4096  # argon2 takes any length; this only stops a multi-megabyte "password".
 MAX_SIMILARITY = 0.7
+PASSWORDS_DIFFER = "Passwords do not match."
 COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt.gz"
 
 

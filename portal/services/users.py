@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import User, canonical_email, canonical_username
-from .errors import NotFound
+from .errors import NotFound, PermissionDenied
 
 # The database's 32-bit integer key: larger ids cannot exist, and PostgreSQL refuses to compare them.
 MAX_ID = 2**31 - 1
@@ -17,6 +17,16 @@ def get_user(user_id) -> User:
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound("User not found")
+    return user
+
+
+def user_for(caller: User, user_id, *, staff_too: bool) -> User:
+    """The user ``caller`` asks for by id: NotFound when there is none, PermissionDenied unless it
+    is the caller themselves, or ``staff_too`` and the caller is staff.
+    """
+    user = get_user(user_id)
+    if user.id != caller.id and not (staff_too and caller.is_staff):
+        raise PermissionDenied()
     return user
 
 

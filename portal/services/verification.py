@@ -22,6 +22,7 @@ from ..urls import public_url
 from . import audit, mail
 from .audit import Actor
 from .errors import DeliveryFailed, ValidationFailed
+from .fields import FieldError, clean_email
 from .users import MAX_ID, find_user
 
 log = logging.getLogger(__name__)
@@ -180,8 +181,13 @@ def password_reset_link(user: User, origin: str | None = None) -> str:
 def request_password_reset(email, actor: Actor) -> None:
     """Mail a reset link when ``email`` belongs to an active account; otherwise do nothing.
 
-    Delivery failures are logged, not reported: the answer must not tell whether the account exists.
+    Only a malformed address is an error. Delivery failures are logged, not reported: the answer
+    must not tell whether the account exists.
     """
+    try:
+        clean_email(email)
+    except FieldError as exc:
+        raise ValidationFailed.on("email", str(exc)) from None
     user = find_user(email=email)
     if user is None or not user.is_active:
         return

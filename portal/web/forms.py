@@ -4,6 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import EqualTo, InputRequired
 
+from ..services.passwords import PASSWORDS_DIFFER
+
 
 class ForgotPasswordForm(FlaskForm):
     email = EmailField("Email address", validators=[InputRequired()], render_kw={"autocomplete": "email"})
@@ -15,7 +17,7 @@ class ResetPasswordForm(FlaskForm):
     )
     confirm_password = PasswordField(
         "Repeat the new password",
-        validators=[InputRequired(), EqualTo("new_password", message="The two passwords do not match.")],
+        validators=[InputRequired(), EqualTo("new_password", message=PASSWORDS_DIFFER)],
         render_kw={"autocomplete": "new-password"},
     )
 

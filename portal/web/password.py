@@ -6,7 +6,6 @@ from ..limits import limited
 from ..http import acting
 from ..services import accounts, verification
 from ..services.errors import ValidationFailed
-from ..services.fields import FieldError, clean_email
 from . import bp
 from .forms import ForgotPasswordForm, ResetPasswordForm, add_service_errors
 
@@ -17,11 +16,10 @@ def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         try:
-            clean_email(form.email.data)
-        except FieldError as exc:
-            form.email.errors.append(str(exc))
-        else:
             verification.request_password_reset(form.email.data, acting("web"))
+        except ValidationFailed as exc:
+            add_service_errors(form, exc.errors)
+        else:
             return render_template("password/forgot_sent.html", email=form.email.data)
     return render_template("password/forgot.html", form=form), 400 if form.errors else 200
 

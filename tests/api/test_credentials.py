@@ -698,8 +698,12 @@ def assert_throttled(response):
     assert response.status_code == 429
     assert response.is_json
     body = response.get_json()
-    assert set(body) == {"detail"} and body["detail"].startswith("Request was throttled.")
-    assert int(response.headers["Retry-After"]) > 0
+    assert set(body) == {"detail"}
+    match = re.fullmatch(r"Request was throttled\. Expected available in (\d+) seconds\.", body["detail"])
+    assert match, body["detail"]
+    retry_after = int(response.headers["Retry-After"])
+    assert retry_after > 0
+    assert abs(int(match.group(1)) - retry_after) <= 1
 
 
 @pytest.mark.parametrize("path", ["/api/token/", "/api/auth/token/login/"])

@@ -91,7 +91,7 @@ def test_reset_form_shows_weak_and_mismatched_passwords_on_their_fields(client, 
     mismatch = client.post(path, data={"new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD + "x",
                                        "csrf_token": csrf_token(client.get(path))})
     assert mismatch.status_code == 400
-    assert errors_of(mismatch) == ["The two passwords do not match."]
+    assert errors_of(mismatch) == ["Passwords do not match."]
     assert client.post("/api/token/", json={"email": user.email, "password": user.password}).status_code == 200
 
 
