@@ -12,6 +12,7 @@ import uuid
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..models import Credential, User, utcnow
@@ -118,7 +119,9 @@ def _mint_pair(credential: Credential) -> dict:
 def _credential_by_sid(sid) -> Credential | None:
     if not isinstance(sid, str):
         return None
-    return db.session.scalar(select(Credential).where(Credential.public_id == sid, Credential.kind == "jwt"))
+    return db.session.scalar(
+        select(Credential).options(joinedload(Credential.user)).where(Credential.public_id == sid, Credential.kind == "jwt")
+    )
 
 
 def live_credential_for_claims(claims: dict) -> Credential | None:
@@ -166,7 +169,9 @@ def live_credential_for_key(key) -> Credential | None:
     if not isinstance(key, str) or not key or len(key) > 200:
         return None
     credential = db.session.scalar(
-        select(Credential).where(Credential.secret_hash == _hash_key(key), Credential.kind == "key")
+        select(Credential)
+        .options(joinedload(Credential.user))  # every authenticated request needs the user next
+        .where(Credential.secret_hash == _hash_key(key), Credential.kind == "key")
     )
     return credential if credential is not None and credential.is_live else None
 
