@@ -22,6 +22,7 @@ def create_app(config=None, overrides: dict | None = None) -> Flask:
     )
     portal_config.load(app, config, overrides)
     app.json.sort_keys = False  # responses keep the documents' field order
+    app.json.ensure_ascii = False  # names such as "بهروز" go out as UTF-8 text, as the documents show them
     register_proxy(app)
     register_slash_redirects(app)
     register_extensions(app)

@@ -65,10 +65,13 @@ def _add_user(email, password, actor, profile, email_verified, is_staff, is_supe
     errors.update(_uniqueness_errors(cleaned, exclude_id=None))
     if errors:
         raise ValidationFailed(errors)
+    now = utcnow()
     user = User(
         password_hash=hash_password(password),
         email_verified=email_verified,
-        activated_at=utcnow() if email_verified else None,
+        activated_at=now if email_verified else None,
+        date_joined=now,
+        updated_at=now,
         is_staff=is_staff,
         is_superuser=is_superuser,
         **cleaned,

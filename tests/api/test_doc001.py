@@ -361,3 +361,14 @@ def test_deactivated_users_key_answers_401(app, client, runner, user, api_key):
     assert response.status_code == 401
     assert set(response.get_json()) == {"detail"}
     assert "id" not in response.get_json()
+
+
+def test_persian_names_go_out_as_utf8_text_not_escapes(client, make_user, token_auth):
+    account = make_user("persian@example.com", first_name="بهروز", last_name="قربانی")
+
+    response = client.get("/api/users/me/", headers=token_auth(account))
+
+    assert response.status_code == 200
+    assert "بهروز قربانی".encode() in response.data
+    assert b"\\u" not in response.data
+    assert response.get_json()["full_name"] == "بهروز قربانی"

@@ -823,3 +823,14 @@ def test_registration_beyond_its_limit_for_one_email_from_many_ips_is_429(limite
         environ_base={"REMOTE_ADDR": "10.0.2.1"},
     )
     assert other.status_code == 201
+
+
+def test_a_new_accounts_created_at_and_updated_at_are_the_same_instant(client, mailbox):
+    response = client.post(
+        "/api/v1/accounts/users/",
+        json={"email": "same@example.com", "password": "securepassword123", "confirm_password": "securepassword123"},
+    )
+
+    data = response.get_json()["data"]
+    assert response.status_code == 201
+    assert data["created_at"] == data["updated_at"]
