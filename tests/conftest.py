@@ -18,6 +18,7 @@ from PIL import Image
 
 from portal import create_app
 from portal.extensions import db
+from portal.models import User
 from portal.services import accounts
 from portal.services.audit import SYSTEM
 
@@ -113,6 +114,17 @@ def api_key(client):
 def token_auth(api_key):
     """Headers with a new API key for an account."""
     return lambda account: {"Authorization": f"Token {api_key(account)}"}
+
+
+def stored_user(app, user_id) -> dict | None:
+    """Every stored column of a user (and its group names), read in a short app context; None when gone."""
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        if user is None:
+            return None
+        return {column.key: getattr(user, column.key) for column in User.__table__.columns} | {
+            "groups": [group.name for group in user.groups]
+        }
 
 
 def image_bytes(fmt="JPEG", size=(800, 600), color=(200, 30, 30), mode="RGB", **save_options) -> bytes:

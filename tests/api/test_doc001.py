@@ -11,7 +11,7 @@ from portal.models import Group, User
 from portal.services import accounts, groups
 from portal.services.audit import SYSTEM
 from tests.api.conftest import ApiSession
-from tests.conftest import image_bytes, upload
+from tests.conftest import image_bytes, stored_user, upload
 
 ME = "/api/users/me/"
 NOT_PROVIDED = "Authentication credentials were not provided."
@@ -38,17 +38,11 @@ def set_avatar(app, account, data=None):
 
 
 def db_user(app, user_id):
-    with app.app_context():
-        user = db.session.get(User, user_id)
-        if user is None:
-            return None
-        return {
-            "id": user.id, "username": user.username, "phone": user.phone, "email": user.email,
-            "first_name": user.first_name, "last_name": user.last_name, "gender": user.gender,
-            "avatar": user.avatar, "is_active": user.is_active,
-            "date_joined": user.date_joined.isoformat() + "Z",
-            "last_login": user.last_login.isoformat() + "Z" if user.last_login else None,
-        }
+    """The stored user with timestamps written as the API writes them."""
+    row = stored_user(app, user_id)
+    return row and row | {
+        key: row[key].isoformat() + "Z" if row[key] else None for key in ("date_joined", "last_login")
+    }
 
 
 # The document's example --------------------------------------------------------------------

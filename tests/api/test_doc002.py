@@ -10,7 +10,7 @@ from PIL import Image
 
 from portal.extensions import db
 from portal.models import User
-from tests.conftest import PASSWORD, image_bytes, stored_avatars, upload
+from tests.conftest import PASSWORD, image_bytes, stored_avatars, stored_user, upload
 
 PROFILE_KEYS = [
     "id", "username", "email", "first_name", "last_name", "number_phone", "avatar",
@@ -21,19 +21,14 @@ NOT_FOUND = {"error": "User not found"}
 AVATAR_PATH = re.compile(r"^/media/avatars/([A-Za-z0-9_-]+\.(?:jpg|png))$")
 
 
-def row(app, user_id):
-    """The user's stored values as a plain dict (or None), read in a short app context."""
-    with app.app_context():
-        user = db.session.get(User, user_id)
-        if user is None:
-            return None
-        return {
-            column: getattr(user, column)
-            for column in (
-                "id", "username", "email", "first_name", "last_name", "phone", "avatar", "is_active",
-                "is_staff", "is_superuser", "email_verified", "date_joined", "password_hash",
-            )
-        } | {"groups": [g.name for g in user.groups]}
+# Columns a request moves without changing the profile: the sign-in time and the change stamp.
+BOOKKEEPING = ("last_login", "updated_at")
+
+
+def profile_row(app, user_id):
+    """The stored user without its bookkeeping columns, for before/after comparisons."""
+    row = stored_user(app, user_id)
+    return row and {key: value for key, value in row.items() if key not in BOOKKEEPING}
 
 
 def avatar_name(body):
@@ -67,7 +62,7 @@ def test_json_update_of_every_writable_field_is_applied_and_echoed_in_the_000_sh
     assert list(body) == PROFILE_KEYS
     assert {k: body[k] for k in changes} == changes
     assert body["id"] == user.id and body["email"] == user.email and body["avatar"] is None
-    stored = row(app, user.id)
+    stored = stored_user(app, user.id)
     assert (stored["username"], stored["first_name"], stored["last_name"], stored["phone"]) == (
         "new_name", "Alice", "Wonder", "5551234567",
     )
@@ -85,7 +80,7 @@ def test_a_single_field_update_leaves_the_other_fields_untouched(client, app, ma
     assert (body["username"], body["first_name"], body["last_name"], body["number_phone"]) == (
         "solo", "Old", "New", "5550000",
     )
-    stored = row(app, account.id)
+    stored = stored_user(app, account.id)
     assert (stored["username"], stored["first_name"], stored["last_name"], stored["phone"]) == (
         "solo", "Old", "New", "5550000",
     )
@@ -97,7 +92,7 @@ def test_email_update_is_applied_and_echoed(client, app, user, bearer):
     assert response.status_code == 200, response.get_json()
     echoed = response.get_json()["email"]
     assert echoed.casefold() == "renamed@example.com"  # email-validator lower-cases the domain
-    assert row(app, user.id)["email"] == echoed
+    assert stored_user(app, user.id)["email"] == echoed
 
 
 def test_email_change_of_a_verified_account_marks_it_unverified_and_mails_a_code(client, app, user, bearer):
@@ -106,7 +101,7 @@ def test_email_change_of_a_verified_account_marks_it_unverified_and_mails_a_code
 
     assert response.status_code == 200
     assert response.get_json()["email"] == "moved@example.com"
-    stored = row(app, user.id)
+    stored = stored_user(app, user.id)
     assert stored["email"] == "moved@example.com"
     assert stored["email_verified"] is False
     outbox = Path(app.config["MAIL_OUTBOX_DIR"])
@@ -123,7 +118,7 @@ def test_empty_optional_text_is_stored_and_returned_as_null(client, app, make_us
 
     assert response.status_code == 200
     assert (response.get_json()["first_name"], response.get_json()["number_phone"]) == (None, None)
-    stored = row(app, account.id)
+    stored = stored_user(app, account.id)
     assert (stored["first_name"], stored["phone"]) == (None, None)
 
 
@@ -132,7 +127,7 @@ def test_names_are_trimmed(client, app, user, bearer):
 
     assert response.status_code == 200
     assert response.get_json()["first_name"] == "Alice"
-    assert row(app, user.id)["first_name"] == "Alice"
+    assert stored_user(app, user.id)["first_name"] == "Alice"
 
 
 def test_persian_names_are_stored_and_echoed(client, app, user, bearer):
@@ -142,7 +137,7 @@ def test_persian_names_are_stored_and_echoed(client, app, user, bearer):
 
     assert response.status_code == 200
     assert {k: response.get_json()[k] for k in names} == names
-    stored = row(app, user.id)
+    stored = stored_user(app, user.id)
     assert (stored["first_name"], stored["last_name"]) == ("علی", "رضایی")
     again = client.get(f"/api/users/{user.id}/", headers=bearer(user)).get_json()
     assert {k: again[k] for k in names} == names
@@ -161,7 +156,7 @@ def test_multipart_update_of_text_fields_and_avatar_is_applied(client, app, user
     assert (body["first_name"], body["username"]) == ("مریم", "maryam")
     name = avatar_name(body)
     assert stored_avatars(app) == [name]
-    stored = row(app, user.id)
+    stored = stored_user(app, user.id)
     assert (stored["first_name"], stored["username"], stored["avatar"]) == ("مریم", "maryam", name)
 
 
@@ -182,7 +177,7 @@ def test_avatar_upload_stores_a_square_reencoded_image_served_under_media(
     path = Path(app.config["UPLOAD_FOLDER"]) / "avatars" / name
     with Image.open(path) as stored_image:
         assert stored_image.width == stored_image.height <= 512
-    assert row(app, user.id)["avatar"] == name
+    assert stored_user(app, user.id)["avatar"] == name
     media = client.get(response.get_json()["avatar"])
     try:
         assert media.status_code == 200
@@ -199,7 +194,7 @@ def test_avatar_format_is_decided_by_content_not_file_name(client, app, user, be
     )
 
     assert response.status_code == 200, response.get_json()
-    assert row(app, user.id)["avatar"] == avatar_name(response.get_json())
+    assert stored_user(app, user.id)["avatar"] == avatar_name(response.get_json())
 
 
 def test_replaced_avatar_file_is_deleted(client, app, user, bearer):
@@ -216,7 +211,7 @@ def test_replaced_avatar_file_is_deleted(client, app, user, bearer):
     new = avatar_name(second.get_json())
     assert new != old
     assert stored_avatars(app) == [new]
-    assert row(app, user.id)["avatar"] == new
+    assert stored_user(app, user.id)["avatar"] == new
 
 
 def test_two_users_uploading_the_same_image_get_different_files(client, app, make_user, bearer):
@@ -244,7 +239,7 @@ def test_bad_avatar_is_a_400_on_avatar_leaving_no_file_and_applying_no_field(cli
     assert list(body) == ["avatar"]
     assert isinstance(body["avatar"], list) and body["avatar"] and all(isinstance(m, str) for m in body["avatar"])
     assert stored_avatars(app) == []
-    stored = row(app, account.id)
+    stored = stored_user(app, account.id)
     assert (stored["first_name"], stored["username"], stored["avatar"]) == ("Kept", None, None)
 
 
@@ -260,7 +255,7 @@ def test_truncated_image_is_a_400_on_avatar_and_keeps_the_previous_avatar(client
     assert response.status_code == 400
     assert list(response.get_json()) == ["avatar"]
     assert stored_avatars(app) == [kept]
-    assert row(app, user.id)["avatar"] == kept
+    assert stored_user(app, user.id)["avatar"] == kept
 
 
 def test_avatar_sent_as_json_text_is_a_400_on_avatar(client, app, user, bearer):
@@ -268,7 +263,7 @@ def test_avatar_sent_as_json_text_is_a_400_on_avatar(client, app, user, bearer):
 
     assert response.status_code == 400
     assert list(response.get_json()) == ["avatar"]
-    assert row(app, user.id)["avatar"] is None
+    assert stored_user(app, user.id)["avatar"] is None
     assert stored_avatars(app) == []
 
 
@@ -279,7 +274,7 @@ def test_avatar_sent_as_json_text_is_a_400_on_avatar(client, app, user, bearer):
 def test_read_only_and_unknown_json_fields_are_ignored_and_not_applied(client, app, make_user, bearer, method):
     account = make_user("ro@example.com")
     other = make_user("other@example.com")
-    before = row(app, account.id)
+    before = profile_row(app, account.id)
     payload = {
         "id": other.id,
         "is_staff": True,
@@ -303,9 +298,9 @@ def test_read_only_and_unknown_json_fields_are_ignored_and_not_applied(client, a
     assert body["id"] == account.id and body["first_name"] == "Applied"
     assert (body["is_staff"], body["is_superuser"], body["is_active"]) == (False, False, True)
     assert body["date_joined"] == before["date_joined"].isoformat() + "Z"
-    after = row(app, account.id)
+    after = profile_row(app, account.id)
     assert after == before | {"first_name": "Applied"}
-    assert row(app, other.id)["first_name"] is None
+    assert profile_row(app, other.id)["first_name"] is None
     assert client.get(f"/api/users/{account.id}/", headers=headers).get_json()["is_staff"] is False
     old_password = client.post("/api/token/", json={"email": account.email, "password": PASSWORD})
     new_password = client.post("/api/token/", json={"email": account.email, "password": "An0ther-Secret-pass!"})
@@ -314,7 +309,7 @@ def test_read_only_and_unknown_json_fields_are_ignored_and_not_applied(client, a
 
 
 def test_read_only_multipart_fields_are_ignored_and_not_applied(client, app, user, bearer):
-    before = row(app, user.id)
+    before = profile_row(app, user.id)
 
     response = client.patch(
         f"/api/users/{user.id}/",
@@ -324,7 +319,7 @@ def test_read_only_multipart_fields_are_ignored_and_not_applied(client, app, use
 
     assert response.status_code == 200
     assert (response.get_json()["is_staff"], response.get_json()["last_name"]) == (False, "Form")
-    assert row(app, user.id) == before | {"last_name": "Form"}
+    assert profile_row(app, user.id) == before | {"last_name": "Form"}
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -338,7 +333,7 @@ def test_owner_reads_their_profile_in_the_000_shape(client, app, make_user, bear
     assert response.status_code == 200
     body = response.get_json()
     assert list(body) == PROFILE_KEYS
-    stored = row(app, account.id)
+    stored = stored_user(app, account.id)
     assert body["id"] == account.id
     assert (body["email"], body["username"], body["first_name"], body["number_phone"]) == (
         "reader@example.com", "reader", "Read", "5551112222",
@@ -398,8 +393,8 @@ def test_update_of_another_users_profile_is_a_403_and_not_applied(client, app, m
 
     assert response.status_code == 403
     assert response.get_json() == NO_PERMISSION
-    assert row(app, target.id)["first_name"] == "Original"
-    assert row(app, actor.id)["first_name"] is None
+    assert stored_user(app, target.id)["first_name"] == "Original"
+    assert stored_user(app, actor.id)["first_name"] is None
 
 
 def test_multipart_avatar_upload_to_another_users_profile_is_a_403_leaving_no_file(client, app, make_user, bearer):
@@ -413,7 +408,7 @@ def test_multipart_avatar_upload_to_another_users_profile_is_a_403_leaving_no_fi
     assert response.status_code == 403
     assert response.get_json() == NO_PERMISSION
     assert stored_avatars(app) == []
-    assert row(app, target.id)["avatar"] is None
+    assert stored_user(app, target.id)["avatar"] is None
 
 
 @pytest.mark.parametrize("staff", [False, True], ids=["other-user", "staff"])
@@ -425,7 +420,7 @@ def test_delete_of_another_users_account_is_a_403_and_the_account_stays(client, 
 
     assert response.status_code == 403
     assert response.get_json() == NO_PERMISSION
-    assert row(app, target.id) is not None
+    assert stored_user(app, target.id) is not None
 
 
 # Unknown ids ----------------------------------------------------------------------------------
@@ -441,7 +436,7 @@ def test_id_that_is_not_a_stored_user_is_a_404_user_not_found(client, app, user,
 
     assert response.status_code == 404
     assert response.get_json() == NOT_FOUND
-    assert row(app, user.id)["first_name"] is None
+    assert stored_user(app, user.id)["first_name"] is None
 
 
 def test_id_of_a_deleted_user_is_a_404_for_staff(client, app, make_user, bearer):
@@ -469,7 +464,7 @@ def test_owner_delete_is_a_204_removing_the_row_and_the_avatar_file(client, app,
 
     assert response.status_code == 204
     assert response.get_data() == b""
-    assert row(app, user.id) is None
+    assert stored_user(app, user.id) is None
     assert stored_avatars(app) == []
     media = client.get(f"/media/avatars/{name}")
     try:
@@ -482,7 +477,7 @@ def test_owner_delete_without_avatar_is_a_204_and_the_old_password_no_longer_sig
     response = client.delete(f"/api/users/{user.id}/", headers=bearer(user))
 
     assert response.status_code == 204
-    assert row(app, user.id) is None
+    assert stored_user(app, user.id) is None
     sign_in = client.post("/api/token/", json={"email": user.email, "password": PASSWORD})
     assert sign_in.status_code == 401
     assert sign_in.get_json() == {"detail": "No active account found with the given credentials"}
@@ -500,7 +495,7 @@ def test_number_phone_longer_than_10_chars_is_a_400_on_number_phone(client, app,
     body = response.get_json()
     assert list(body) == ["number_phone"]
     assert body["number_phone"] == ["Ensure this field has no more than 10 characters."]
-    stored = row(app, user.id)
+    stored = stored_user(app, user.id)
     assert (stored["phone"], stored["first_name"]) == (None, None)
 
 
@@ -509,7 +504,7 @@ def test_number_phone_of_exactly_10_chars_is_accepted_and_echoed_as_entered(clie
 
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["number_phone"] == "(555) 0124"
-    assert row(app, user.id)["phone"] == "(555) 0124"
+    assert stored_user(app, user.id)["phone"] == "(555) 0124"
 
 
 def test_number_phone_length_limit_applies_after_trimming(client, app, user, bearer):
@@ -518,7 +513,7 @@ def test_number_phone_length_limit_applies_after_trimming(client, app, user, bea
 
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["number_phone"] == "5551234567"
-    assert row(app, user.id)["phone"] == "5551234567"
+    assert stored_user(app, user.id)["phone"] == "5551234567"
 
 
 def test_invalid_number_phone_is_a_400_on_number_phone(client, app, user, bearer):
@@ -526,7 +521,7 @@ def test_invalid_number_phone_is_a_400_on_number_phone(client, app, user, bearer
 
     assert response.status_code == 400
     assert list(response.get_json()) == ["number_phone"]
-    assert row(app, user.id)["phone"] is None
+    assert stored_user(app, user.id)["phone"] is None
 
 
 @pytest.mark.parametrize(
@@ -544,20 +539,20 @@ def test_uniqueness_conflict_is_a_400_on_that_field(client, app, make_user, bear
     else:
         make_user("taken@example.com", **{attribute: theirs})
     account = make_user("me@example.com")
-    before = row(app, account.id)
+    before = profile_row(app, account.id)
 
     response = client.patch(f"/api/users/{account.id}/", headers=bearer(account), json={field: mine, "last_name": "X"})
 
     assert response.status_code == 400
     assert response.get_json() == {field: [message]}
-    assert row(app, account.id) == before
+    assert profile_row(app, account.id) == before
 
 
 def test_keeping_ones_own_email_in_another_case_is_not_a_conflict(client, app, user, bearer):
     response = client.patch(f"/api/users/{user.id}/", headers=bearer(user), json={"email": user.email.upper()})
 
     assert response.status_code == 200
-    assert row(app, user.id)["email"].casefold() == user.email.casefold()
+    assert stored_user(app, user.id)["email"].casefold() == user.email.casefold()
 
 
 @pytest.mark.parametrize("value", ["Ali\x00ce", "Ali\x07ce", "Ali\nce", "Ali\x1bce", "Ali\x7fce"])
@@ -566,7 +561,7 @@ def test_control_characters_in_a_name_are_a_400(client, app, user, bearer, value
 
     assert response.status_code == 400
     assert response.get_json() == {"first_name": ["Control characters are not allowed."]}
-    stored = row(app, user.id)
+    stored = stored_user(app, user.id)
     assert (stored["first_name"], stored["last_name"]) == (None, None)
 
 
@@ -575,7 +570,7 @@ def test_control_characters_in_a_multipart_name_are_a_400(client, app, user, bea
 
     assert response.status_code == 400
     assert response.get_json() == {"last_name": ["Control characters are not allowed."]}
-    assert row(app, user.id)["last_name"] is None
+    assert stored_user(app, user.id)["last_name"] is None
 
 
 def test_name_over_200_chars_is_a_400(client, app, user, bearer):
@@ -583,7 +578,7 @@ def test_name_over_200_chars_is_a_400(client, app, user, bearer):
 
     assert response.status_code == 400
     assert response.get_json() == {"last_name": ["Ensure this field has no more than 200 characters."]}
-    assert row(app, user.id)["last_name"] is None
+    assert stored_user(app, user.id)["last_name"] is None
 
 
 def test_invalid_email_and_username_are_400s_on_their_fields(client, app, user, bearer):
@@ -595,7 +590,7 @@ def test_invalid_email_and_username_are_400s_on_their_fields(client, app, user, 
     body = response.get_json()
     assert set(body) == {"email", "username"}
     assert body["email"] == ["Enter a valid email address."]
-    stored = row(app, user.id)
+    stored = stored_user(app, user.id)
     assert (stored["email"], stored["username"]) == (user.email, None)
 
 
@@ -604,7 +599,7 @@ def test_non_string_field_value_is_a_400_on_that_field(client, app, user, bearer
 
     assert response.status_code == 400
     assert list(response.get_json()) == ["first_name"]
-    assert row(app, user.id)["first_name"] is None
+    assert stored_user(app, user.id)["first_name"] is None
 
 
 @pytest.mark.parametrize("document", ["[1, 2]", '"text"', "42", "null"])
@@ -629,7 +624,7 @@ def test_malformed_json_is_a_400_json_body(client, app, user, bearer):
     body = response.get_json()
     assert list(body) == ["detail"]
     assert body["detail"].startswith("JSON parse error")
-    assert row(app, user.id)["first_name"] is None
+    assert stored_user(app, user.id)["first_name"] is None
 
 
 def test_unsupported_content_type_with_a_body_is_a_415_json(client, app, user, bearer):
@@ -639,7 +634,7 @@ def test_unsupported_content_type_with_a_body_is_a_415_json(client, app, user, b
 
     assert response.status_code == 415
     assert response.get_json() == {"detail": 'Unsupported media type "text/plain" in request.'}
-    assert row(app, user.id)["first_name"] is None
+    assert stored_user(app, user.id)["first_name"] is None
 
 
 def test_request_larger_than_max_content_length_is_a_413_json_leaving_no_file(client, app, user, bearer):
@@ -654,7 +649,7 @@ def test_request_larger_than_max_content_length_is_a_413_json_leaving_no_file(cl
     assert response.status_code == 413
     assert response.get_json() == {"detail": "Request body is too large."}
     assert stored_avatars(app) == []
-    assert row(app, user.id)["first_name"] is None
+    assert stored_user(app, user.id)["first_name"] is None
 
 
 def test_json_body_larger_than_max_content_length_is_a_413_json(client, app, user, bearer):
@@ -665,7 +660,7 @@ def test_json_body_larger_than_max_content_length_is_a_413_json(client, app, use
 
     assert response.status_code == 413
     assert response.get_json() == {"detail": "Request body is too large."}
-    assert row(app, user.id)["first_name"] is None
+    assert stored_user(app, user.id)["first_name"] is None
 
 
 def test_avatar_over_the_avatar_byte_limit_is_a_400_on_avatar(client, app, user, bearer):
@@ -697,11 +692,11 @@ def test_patch_without_trailing_slash_is_a_308_and_the_follow_up_works(client, a
 
     assert redirect.status_code == 308
     assert redirect.headers["Location"].endswith(f"/api/users/{user.id}/")
-    assert row(app, user.id)["first_name"] is None
+    assert stored_user(app, user.id)["first_name"] is None
     follow = client.patch(redirect.headers["Location"], headers=headers, json={"first_name": "Slash"})
     assert follow.status_code == 200
     assert follow.get_json()["first_name"] == "Slash"
-    assert row(app, user.id)["first_name"] == "Slash"
+    assert stored_user(app, user.id)["first_name"] == "Slash"
 
 
 def test_following_the_308_redirect_automatically_keeps_the_body(client, app, user, bearer):
@@ -712,7 +707,7 @@ def test_following_the_308_redirect_automatically_keeps_the_body(client, app, us
     assert response.status_code == 200
     assert [r.status_code for r in response.history] == [308]
     assert response.get_json()["last_name"] == "Kept"
-    assert row(app, user.id)["last_name"] == "Kept"
+    assert stored_user(app, user.id)["last_name"] == "Kept"
 
 
 def test_get_without_trailing_slash_is_a_301(client, user, bearer):

@@ -14,7 +14,7 @@ from portal.models import User
 from portal.services import accounts, groups
 from portal.services.audit import SYSTEM
 from tests.api.conftest import ApiSession
-from tests.conftest import PASSWORD, image_bytes, stored_avatars, upload
+from tests.conftest import PASSWORD, image_bytes, stored_avatars, stored_user, upload
 
 ME = "/api/users/me/"
 NOT_A_FILE = "The submitted data was not a file. Check the encoding type on the form."
@@ -30,21 +30,6 @@ SHAPE_001 = {
     "id", "username", "mobile_number", "email", "avatar", "first_name", "last_name", "full_name",
     "gender", "is_profile_completed", "groups", "last_login", "created_at",
 }
-
-
-def db_user(app, user_id):
-    with app.app_context():
-        user = db.session.get(User, user_id)
-        if user is None:
-            return None
-        return {
-            "id": user.id, "username": user.username, "phone": user.phone, "email": user.email,
-            "first_name": user.first_name, "last_name": user.last_name, "gender": user.gender,
-            "avatar": user.avatar, "is_active": user.is_active, "is_staff": user.is_staff,
-            "is_superuser": user.is_superuser, "email_verified": user.email_verified,
-            "groups": [g.name for g in user.groups], "date_joined": user.date_joined,
-            "last_login": user.last_login,
-        }
 
 
 def sent_mail(app):
@@ -82,7 +67,7 @@ def test_document_payload_updates_every_field_and_answers_the_001_shape(app, cli
     assert body["full_name"] == "Alexandra Thompson"
     assert body["is_profile_completed"] is True
     assert body["avatar"] is None and body["groups"] == []
-    row = db_user(app, user.id)
+    row = stored_user(app, user.id)
     assert (row["first_name"], row["last_name"], row["username"], row["phone"], row["email"], row["gender"]) == (
         "Alexandra", "Thompson", "alex_thompson", "+1-555-0124", "alexandra.thompson@techcorp.com", "female",
     )
@@ -100,7 +85,7 @@ def test_document_payload_with_the_avatar_file_sent_as_multipart_sets_fields_and
     assert response.status_code == 200
     body = response.json()
     assert {k: body[k] for k in DOCUMENT_PAYLOAD} == DOCUMENT_PAYLOAD
-    row = db_user(app, user.id)
+    row = stored_user(app, user.id)
     assert row["avatar"] and body["avatar"] == f"http://localhost/media/avatars/{row['avatar']}"
     assert stored_avatars(app) == [row["avatar"]]
 
@@ -116,7 +101,7 @@ def test_partial_update_leaves_fields_that_were_not_sent_alone(app, client, make
     assert (body["first_name"], body["last_name"], body["mobile_number"], body["gender"], body["username"]) == (
         "Ada", "King", "020 7946 0000", "female", "ada",
     )
-    row = db_user(app, account.id)
+    row = stored_user(app, account.id)
     assert (row["first_name"], row["last_name"], row["phone"]) == ("Ada", "King", "020 7946 0000")
 
 
@@ -125,7 +110,7 @@ def test_patch_works_with_a_bearer_access_token(app, client, user, bearer):
 
     assert response.status_code == 200
     assert response.get_json()["first_name"] == "Bea"
-    assert db_user(app, user.id)["first_name"] == "Bea"
+    assert stored_user(app, user.id)["first_name"] == "Bea"
 
 
 def test_patch_without_credentials_answers_401_and_changes_nothing(app, client, user):
@@ -133,7 +118,7 @@ def test_patch_without_credentials_answers_401_and_changes_nothing(app, client, 
 
     assert response.status_code == 401
     assert response.get_json() == {"detail": "Authentication credentials were not provided."}
-    assert db_user(app, user.id)["first_name"] is None
+    assert stored_user(app, user.id)["first_name"] is None
 
 
 def test_changing_the_email_marks_it_unverified_and_keeps_the_account_usable(app, client, user, token_auth):
@@ -145,7 +130,7 @@ def test_changing_the_email_marks_it_unverified_and_keeps_the_account_usable(app
     assert response.status_code == 200
     assert response.get_json()["email"] == "new.address@example.com"
     assert again.status_code == 200 and again.get_json()["email"] == "new.address@example.com"
-    row = db_user(app, user.id)
+    row = stored_user(app, user.id)
     assert row["email"] == "new.address@example.com"
     assert row["email_verified"] is False  # SPEC §3: a changed address is unverified until its code is entered
     recipients = [mail["To"] for mail in sent_mail(app)]
@@ -170,7 +155,7 @@ def test_json_avatar_that_is_not_null_or_a_file_answers_400_not_a_file_and_appli
 
     assert response.status_code == 400
     assert response.get_json() == {"avatar": [NOT_A_FILE]}
-    row = db_user(app, user.id)
+    row = stored_user(app, user.id)
     assert row["first_name"] is None and row["email"] == user.email
     assert row["avatar"] == kept and avatar_file(app, kept).is_file()
 
@@ -190,7 +175,7 @@ def test_multipart_avatar_upload_is_stored_and_served_with_safe_headers(app, cli
     response = client.patch(ME, data={"avatar": upload(data, filename)}, headers=token_auth(user))
 
     assert response.status_code == 200
-    name = db_user(app, user.id)["avatar"]
+    name = stored_user(app, user.id)["avatar"]
     assert name and response.get_json()["avatar"] == f"http://localhost/media/avatars/{name}"
     assert avatar_file(app, name).is_file()
     assert stored_avatars(app) == [name]
@@ -216,7 +201,7 @@ def test_uploading_a_new_avatar_deletes_the_old_file(app, client, user, token_au
     response = client.put(ME, data={"avatar": upload(image_bytes("PNG"), "new.png")}, headers=token_auth(user))
 
     assert response.status_code == 200
-    new = db_user(app, user.id)["avatar"]
+    new = stored_user(app, user.id)["avatar"]
     assert new != old
     assert response.get_json()["avatar"].endswith(f"/media/avatars/{new}")
     assert not avatar_file(app, old).exists()
@@ -232,7 +217,7 @@ def test_upload_that_is_not_an_image_answers_400_on_avatar_and_leaves_no_file(ap
     body = response.get_json()
     assert set(body) == {"avatar"} and body["avatar"] and all(isinstance(m, str) for m in body["avatar"])
     assert stored_avatars(app) == []
-    row = db_user(app, user.id)
+    row = stored_user(app, user.id)
     assert row["avatar"] is None and row["first_name"] is None
 
 
@@ -253,7 +238,7 @@ def test_avatar_removal_clears_the_field_and_deletes_the_file(app, client, user,
 
     assert response.status_code == 200
     assert response.get_json()["avatar"] is None
-    assert db_user(app, user.id)["avatar"] is None
+    assert stored_user(app, user.id)["avatar"] is None
     assert not avatar_file(app, old).exists()
     assert stored_avatars(app) == []
 
@@ -265,7 +250,7 @@ def test_form_field_null_next_to_other_fields_removes_avatar_and_applies_them(ap
 
     assert response.status_code == 200
     assert response.get_json()["avatar"] is None and response.get_json()["first_name"] == "Zoe"
-    row = db_user(app, user.id)
+    row = stored_user(app, user.id)
     assert row["avatar"] is None and row["first_name"] == "Zoe"
     assert not avatar_file(app, old).exists()
 
@@ -279,7 +264,7 @@ def test_each_documented_gender_is_accepted(app, client, user, token_auth, gende
 
     assert response.status_code == 200
     assert response.get_json()["gender"] == gender
-    assert db_user(app, user.id)["gender"] == gender
+    assert stored_user(app, user.id)["gender"] == gender
 
 
 @pytest.mark.parametrize("gender", ["unknown", "M", "f", "robot", 1])
@@ -293,7 +278,7 @@ def test_gender_outside_male_female_other_answers_400_on_gender(app, client, mak
     body = response.get_json()
     assert set(body) == {"gender"}
     assert isinstance(body["gender"], list) and body["gender"] and all(isinstance(m, str) for m in body["gender"])
-    row = db_user(app, account.id)
+    row = stored_user(app, account.id)
     assert row["gender"] == "male" and row["first_name"] is None
 
 
@@ -306,7 +291,7 @@ def test_read_only_and_unknown_fields_are_ignored_and_never_applied(app, client,
     with app.app_context():
         group = groups.create_group("Administrators", SYSTEM)
         group_id = group.id
-    before = db_user(app, user.id)
+    before = stored_user(app, user.id)
 
     response = getattr(client, method)(
         ME,
@@ -336,7 +321,7 @@ def test_read_only_and_unknown_fields_are_ignored_and_never_applied(app, client,
     assert body["first_name"] == "Changed" and body["full_name"] == "Changed"
     assert body["groups"] == [] and body["is_profile_completed"] is False
     assert not body["created_at"].startswith("2000") and not body["last_login"].startswith("2000")
-    after = db_user(app, user.id)
+    after = stored_user(app, user.id)
     assert after["first_name"] == "Changed"
     assert (after["is_staff"], after["is_superuser"], after["is_active"], after["email_verified"]) == (False, False, True, True)
     assert after["groups"] == []
@@ -373,7 +358,7 @@ def test_taken_value_answers_400_on_the_wire_field_name(app, client, make_user, 
     assert set(body) == {wire_field}
     assert "phone" not in body
     assert body[wire_field] and all(isinstance(m, str) for m in body[wire_field])
-    row = db_user(app, me.id)
+    row = stored_user(app, me.id)
     assert (row["email"], row["username"], row["phone"], row["first_name"]) == ("me@example.com", None, None, "Me")
 
 
@@ -387,7 +372,7 @@ def test_resending_ones_own_unique_values_in_other_case_is_not_a_conflict(app, c
     assert response.status_code == 200
     body = response.get_json()
     assert (body["username"], body["mobile_number"]) == ("alex", "+1 555 0124")
-    row = db_user(app, me.id)
+    row = stored_user(app, me.id)
     assert (row["username"], row["phone"]) == ("alex", "+1 555 0124")
 
 
@@ -402,7 +387,7 @@ def test_write_without_trailing_slash_redirects_308_and_the_resent_body_is_appli
 
     assert redirected.status_code == 308
     assert redirected.headers["Location"].endswith("/api/users/me/")
-    assert db_user(app, user.id)["first_name"] is None
+    assert stored_user(app, user.id)["first_name"] is None
 
     followed = client.open(
         "/api/users/me", method=method, json={"first_name": "Slash"}, headers=headers, follow_redirects=True
@@ -411,7 +396,7 @@ def test_write_without_trailing_slash_redirects_308_and_the_resent_body_is_appli
     assert followed.status_code == 200
     assert followed.request.path == ME and followed.request.method == method
     assert followed.get_json()["first_name"] == "Slash"
-    assert db_user(app, user.id)["first_name"] == "Slash"
+    assert stored_user(app, user.id)["first_name"] == "Slash"
 
 
 # DELETE ------------------------------------------------------------------------------------
@@ -425,7 +410,7 @@ def test_delete_with_the_correct_password_removes_the_account_its_avatar_and_its
 
     assert response.status_code == 204
     assert response.get_data() == b""
-    assert db_user(app, user.id) is None
+    assert stored_user(app, user.id) is None
     with app.app_context():
         assert db.session.scalar(select(User).where(User.email == user.email)) is None
     assert not avatar_file(app, avatar).exists()
@@ -446,7 +431,7 @@ def test_delete_without_current_password_answers_400_and_keeps_the_account(app, 
     body = response.get_json()
     assert set(body) == {"current_password"}
     assert body["current_password"] and all(isinstance(m, str) for m in body["current_password"])
-    assert db_user(app, user.id) is not None
+    assert stored_user(app, user.id) is not None
     assert client.get(ME, headers=headers).status_code == 200
 
 
@@ -459,7 +444,7 @@ def test_delete_with_a_wrong_password_answers_400_and_the_account_still_works(ap
     body = response.get_json()
     assert set(body) == {"current_password"}
     assert body["current_password"] and all(isinstance(m, str) for m in body["current_password"])
-    row = db_user(app, user.id)
+    row = stored_user(app, user.id)
     assert row is not None and row["is_active"] is True
     still = client.get(ME, headers=headers)
     assert still.status_code == 200 and still.get_json()["id"] == user.id
