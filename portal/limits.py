@@ -11,10 +11,10 @@ import hashlib
 
 from flask import current_app, request
 
+from .api.payload import read_payload
 from .extensions import limiter
 from .models import canonical_email, canonical_username
 from .services.users import find_user
-from .api.payload import read_payload
 
 
 def _configured(key):

@@ -2,8 +2,8 @@
 
 from flask import Blueprint, abort, send_from_directory, url_for
 
-from .services.avatars import MEDIA_TYPES, avatar_folder
 from .http import trusted_origin
+from .services.avatars import MEDIA_TYPES, avatar_folder
 from .urls import public_url
 
 bp = Blueprint("media", __name__)

@@ -2,12 +2,12 @@
 
 from flask import g, request
 
+from ..limits import limited
 from ..services import accounts, users, verification
-from ..services.passwords import PASSWORDS_DIFFER
 from ..services.errors import ValidationFailed
+from ..services.passwords import PASSWORDS_DIFFER
 from . import bp
 from .auth import authenticated, current_actor
-from ..limits import limited
 from .payload import read_payload, require
 from .profiles import apply_update
 from .schemas import Profile003, Register003, Registered003, Update003

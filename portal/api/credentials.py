@@ -7,13 +7,12 @@ JWT: /api/token/, /api/token/refresh/, /api/logout/. API keys: /api/auth/token/l
 
 from flask import g
 
+from ..limits import limited
 from ..services import accounts, credentials, verification
 from ..services.errors import ValidationFailed
 from . import bp
 from .auth import authenticated, current_actor
-from ..limits import limited
 from .payload import read_payload, require
-
 
 sign_in_limits = limited("RATELIMIT_SIGN_IN", per_account=("email", "username"))
 

@@ -11,7 +11,6 @@ from flask import g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..extensions import limiter
-
 from ..services.errors import (
     AuthenticationFailed,
     DeliveryFailed,

@@ -2,8 +2,8 @@
 
 from flask import render_template
 
-from ..limits import limited
 from ..http import acting
+from ..limits import limited
 from ..services import accounts, verification
 from ..services.errors import ValidationFailed
 from . import bp

@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from portal.extensions import db
-from portal.models import User
 from tests.conftest import PASSWORD, image_bytes, stored_avatars, stored_user, upload
 
 PROFILE_KEYS = [
