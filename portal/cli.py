@@ -15,6 +15,7 @@ from .services import accounts, credentials, groups
 from .services.audit import SYSTEM
 from .services.errors import ServiceError, ValidationFailed
 from .services.users import find_user
+from .urls import public_url
 
 
 def _fail(exc: ServiceError):
@@ -106,7 +107,11 @@ def ensure_superuser(email):
         accounts.create_user(email, password, SYSTEM, email_verified=True, is_superuser=True)
     except ServiceError as exc:
         _fail(exc)
-    click.echo(f"Created the first superuser. Sign in with\n  email:    {email}\n  password: {password}")
+    click.echo(
+        f"Created the first superuser. Sign in with\n  email:    {email}\n  password: {password}\n"
+        f"for example:\n  curl -s -X POST {public_url('/api/token/')} -H 'Content-Type: application/json' "
+        f"-d '{{\"email\": \"{email}\", \"password\": \"{password}\"}}'"
+    )
 
 
 commands = [create_user, create_token, create_group, add_to_group, deactivate, ensure_superuser]

@@ -274,3 +274,14 @@ def test_ensure_superuser_respects_one_made_with_create_user(app, runner):
     assert result.exit_code == 0
     assert "exists" in result.output
     assert find_user(app, "admin@example.com") is None
+
+
+def test_ensure_superuser_prints_a_sign_in_request_that_works(runner, client):
+    output = runner.invoke(args=["ensure-superuser"]).output
+    body = re.search(r"-d '(\{.*\})'", output).group(1)
+
+    response = client.post("/api/token/", data=body, content_type="application/json")
+
+    assert "curl -s -X POST http://127.0.0.1:5000/api/token/" in output
+    assert response.status_code == 200
+    assert set(response.get_json()) == {"access", "refresh"}
