@@ -14,6 +14,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from PIL import Image
 
 from portal import create_app
@@ -21,8 +23,24 @@ from portal.extensions import db
 from portal.models import User
 from portal.services import accounts
 from portal.services.audit import SYSTEM
+from portal.services.background import wait_for_background
 
 PASSWORD = "Tr0ub4dor&3-staple"
+
+
+class SettledClient(FlaskClient):
+    """A test client that returns only once the work a request left in the background is done,
+    so a test sees its mails and rows as deterministically as if it had been done inline."""
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        wait_for_background()
+        return response
+
+
+@pytest.fixture(autouse=True)
+def settled_test_clients(monkeypatch):
+    monkeypatch.setattr(Flask, "test_client_class", SettledClient)
 
 
 @pytest.fixture
@@ -148,13 +166,14 @@ class Mailbox:
     """What a real SMTP server on loopback received, parsed."""
 
     def __init__(self):
-        self.messages: list[EmailMessage] = []
+        self._messages: list[EmailMessage] = []
         self.envelopes = []
 
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted for delivery"
+    @property
+    def messages(self) -> list[EmailMessage]:
+        """Everything delivered, once mail still being sent in the background has gone out."""
+        wait_for_background()
+        return self._messages
 
     def sent_to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if m["To"] == address]
@@ -163,6 +182,22 @@ class Mailbox:
         """The six-digit code of the newest message to ``address``, read from its plain-text body."""
         body = self.sent_to(address)[-1].get_body(("plain",)).get_content()
         return re.search(r"\b(\d{6})\b", body).group(1)
+
+
+class SmtpHandler:
+    """aiosmtpd's side: files each delivered message in the mailbox.
+
+    Kept apart from Mailbox because aiosmtpd inspects every member of its handler, and reading
+    ``Mailbox.messages`` waits for the very mail the server is about to receive.
+    """
+
+    def __init__(self, box: Mailbox):
+        self.box = box
+
+    async def handle_DATA(self, server, session, envelope):
+        self.box.envelopes.append(envelope)
+        self.box._messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
 
 
 def free_port() -> int:
@@ -177,7 +212,7 @@ def mailbox(app):
     from aiosmtpd.controller import Controller
 
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller = Controller(SmtpHandler(box), hostname="127.0.0.1", port=free_port())
     controller.start()
     app.config.update(MAIL_TRANSPORT="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port)
     yield box

@@ -20,6 +20,7 @@ from ..extensions import db
 from ..models import EmailCode, User, utcnow
 from ..urls import public_url
 from . import audit, mail
+from .background import run_in_background
 from .audit import Actor
 from .errors import DeliveryFailed, ValidationFailed
 from .fields import FieldError, clean_email
@@ -77,9 +78,13 @@ def mail_code(user: User, code: str) -> None:
 def resend_verification_code(email) -> None:
     """Send a new code when ``email`` belongs to an account whose address is unverified; else nothing.
 
-    The caller answers the same either way, so nobody learns which addresses have accounts; for
-    the same reason a delivery failure is only logged.
+    The caller answers the same either way, so nobody learns which addresses have accounts: the
+    look-up and the mail happen after the answer, and a delivery failure is only logged.
     """
+    run_in_background(_resend_verification_code, email)
+
+
+def _resend_verification_code(email) -> None:
     user = find_user(email=email)
     if user is None or user.email_verified or not user.is_active:
         return
@@ -181,13 +186,17 @@ def password_reset_link(user: User, origin: str | None = None) -> str:
 def request_password_reset(email, actor: Actor) -> None:
     """Mail a reset link when ``email`` belongs to an active account; otherwise do nothing.
 
-    Only a malformed address is an error. Delivery failures are logged, not reported: the answer
-    must not tell whether the account exists.
+    Only a malformed address is an error. The look-up and the mail happen after the answer, and
+    delivery failures are logged, not reported: the answer must not tell whether the account exists.
     """
     try:
         clean_email(email)
     except FieldError as exc:
         raise ValidationFailed.on("email", str(exc)) from None
+    run_in_background(_send_password_reset_link, email, actor.origin)
+
+
+def _send_password_reset_link(email, origin: str | None) -> None:
     user = find_user(email=email)
     if user is None or not user.is_active:
         return
@@ -195,7 +204,7 @@ def request_password_reset(email, actor: Actor) -> None:
     try:
         mail.send_mail(
             user.email, "Reset your password", "password_reset",
-            reset_url=password_reset_link(user, actor.origin), name=user.full_name, minutes=minutes,
+            reset_url=password_reset_link(user, origin), name=user.full_name, minutes=minutes,
         )
     except DeliveryFailed:
         log.warning("Password-reset mail for user %s not delivered.", user.id)

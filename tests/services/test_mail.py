@@ -18,7 +18,7 @@ from portal.extensions import db
 from portal.models import EmailCode, User
 from portal.services import mail
 from portal.services.errors import DeliveryFailed
-from tests.conftest import Mailbox, free_port
+from tests.conftest import Mailbox, SmtpHandler, free_port
 
 REGISTER = "/api/v1/accounts/users/"
 SIGN_UP = {
@@ -44,8 +44,10 @@ class RecordingMailbox(Mailbox):
         super().__init__()
         self.sessions = []
 
+
+class RecordingHandler(SmtpHandler):
     async def handle_DATA(self, server, session, envelope):
-        self.sessions.append({"tls": session.ssl is not None, "authenticated": session.authenticated})
+        self.box.sessions.append({"tls": session.ssl is not None, "authenticated": session.authenticated})
         return await super().handle_DATA(server, session, envelope)
 
 
@@ -54,8 +56,8 @@ def smtp_server():
     """Start an aiosmtpd Controller with the given options; stopped after the test."""
     started = []
 
-    def start(handler, **options):
-        controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **options)
+    def start(box, **options):
+        controller = Controller(RecordingHandler(box), hostname="127.0.0.1", port=free_port(), **options)
         controller.start()
         started.append(controller)
         return controller
