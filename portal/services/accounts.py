@@ -15,6 +15,9 @@ from .errors import DeliveryFailed, PermissionDenied, ValidationFailed
 from .fields import ACCOUNT_FLAGS, PROFILE_FIELDS, FieldError, clean_fields
 from .passwords import check_password, hash_password, password_problems
 
+# A password may not be close to any of these values of its own account.
+RELATED_FIELDS = ("email", "username", "first_name", "last_name")
+
 UNIQUE_FIELDS = {
     "email": ("email_canonical", canonical_email, "A user with that email already exists."),
     "username": ("username_canonical", canonical_username, "A user with that username already exists."),
@@ -33,7 +36,10 @@ def create_user(
     is_superuser: bool = False,
 ) -> User:
     """A new active account. ``profile`` holds any other field of ``PROFILE_FIELDS``."""
-    user = _add_user(email, password, actor, profile, email_verified, is_staff or is_superuser, is_superuser)
+    user = _add_user(
+        email, password, actor, profile=profile, email_verified=email_verified, is_staff=is_staff,
+        is_superuser=is_superuser,
+    )
     db.session.commit()
     return user
 
@@ -44,7 +50,7 @@ def register(email, password, actor: Actor, *, profile: dict | None = None) -> U
     Account, code and mail stand or fall together: if the code cannot be delivered nothing is
     kept (503), and the person can simply try again.
     """
-    user = _add_user(email, password, actor, profile, False, False, False)
+    user = _add_user(email, password, actor, profile=profile)
     try:
         verification.mail_code(user, verification.issue_code(user))
     except DeliveryFailed:
@@ -54,12 +60,12 @@ def register(email, password, actor: Actor, *, profile: dict | None = None) -> U
     return user
 
 
-def _add_user(email, password, actor, profile, email_verified, is_staff, is_superuser) -> User:
+def _add_user(email, password, actor, *, profile=None, email_verified=False, is_staff=False, is_superuser=False) -> User:
     """Validate and add a user (with its audit event) to the session, flushed but not committed."""
     raw = {**(profile or {}), "email": email}
     errors = {}
     cleaned = _collect(errors, lambda: clean_fields(raw, PROFILE_FIELDS))
-    problems = password_problems(password, related=_related_values(cleaned))
+    problems = password_problems(password, related=tuple(cleaned.get(field) for field in RELATED_FIELDS))
     if problems:
         errors["password"] = problems
     errors.update(_uniqueness_errors(cleaned, exclude_id=None))
@@ -76,6 +82,7 @@ def _add_user(email, password, actor, profile, email_verified, is_staff, is_supe
         is_superuser=is_superuser,
         **cleaned,
     )
+    _superuser_is_staff(user)
     db.session.add(user)
     audit.record(actor, "account_created", user, {key: [None, value] for key, value in _loggable(cleaned).items()})
     _save(commit=False)
@@ -116,8 +123,9 @@ def update_profile(user: User, changes: dict, actor: Actor) -> User:
     if has_avatar_change:
         new_avatar = avatars.store_avatar(processed) if processed else None
         user.avatar = new_avatar
+    avatar_replaced = has_avatar_change and old_avatar != new_avatar
     changed = audit.diff(before, cleaned)
-    if has_avatar_change and old_avatar != new_avatar:
+    if avatar_replaced:
         changed["avatar"] = [old_avatar, new_avatar]
     if email_changed and was_verified:
         changed["email_verified"] = [True, False]
@@ -132,7 +140,7 @@ def update_profile(user: User, changes: dict, actor: Actor) -> User:
         db.session.rollback()
         avatars.delete_avatar(new_avatar)  # a failed request leaves no file behind
         raise
-    if has_avatar_change and old_avatar != new_avatar:
+    if avatar_replaced:
         avatars.delete_avatar(old_avatar)
     if email_changed:
         verification.after_email_change(user, code, old_email, was_verified, actor)
@@ -186,7 +194,7 @@ def _current_password_problems(user: User, password) -> list[str]:
 
 
 def _new_password_problems(user: User, password) -> list[str]:
-    return password_problems(password, related=_related_values(_profile_of(user)))
+    return password_problems(password, related=tuple(getattr(user, field) for field in RELATED_FIELDS))
 
 
 def _store_password(user: User, new_password: str, actor: Actor, *, keep=None) -> None:
@@ -217,8 +225,7 @@ def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
         setattr(user, field, value)
     if cleaned.get("email_verified"):
         verification.mark_verified(user)
-    if user.is_superuser:
-        user.is_staff = True  # a superuser is always staff
+    _superuser_is_staff(user)
     changed = audit.diff(before, {field: getattr(user, field) for field in cleaned})
     if changed:
         user.updated_at = utcnow()
@@ -249,8 +256,13 @@ def _uniqueness_errors(cleaned: dict, *, exclude_id: int | None) -> dict:
     query = select(User.email_canonical, User.username_canonical, User.phone_canonical).where(or_(*conditions))
     if exclude_id is not None:
         query = query.where(User.id != exclude_id)
-    taken = {value for row in db.session.execute(query) for value in row if value}
-    return {field: [message] for field, (_, key, message) in wanted.items() if key in taken}
+    rows = db.session.execute(query).all()
+    # Column by column: an email that equals someone's *username* does not make the email taken.
+    return {
+        field: [message]
+        for field, (column, key, message) in wanted.items()
+        if any(getattr(row, column) == key for row in rows)
+    }
 
 
 def _save(commit: bool = True) -> None:
@@ -268,12 +280,8 @@ def _save(commit: bool = True) -> None:
         db.session.commit()
 
 
-def _profile_of(user: User) -> dict:
-    return {"email": user.email, "username": user.username, "first_name": user.first_name, "last_name": user.last_name}
-
-
-def _related_values(profile: dict) -> tuple:
-    return tuple(profile.get(k) for k in ("email", "username", "first_name", "last_name"))
+def _superuser_is_staff(user: User) -> None:
+    user.is_staff = user.is_staff or user.is_superuser
 
 
 def _loggable(cleaned: dict) -> dict:

@@ -569,3 +569,14 @@ def test_deleting_a_group_keeps_its_members(app, user):
         assert member is not None and member.groups == []
         assert db.session.scalar(select(func.count(Group.id))) == 0
         assert events("group_deleted")[0].changes == {"name": ["Temp", None]}
+
+
+def test_an_email_equal_to_someone_elses_username_is_not_reported_as_a_taken_email(app):
+    with app.app_context():
+        accounts.create_user("first@example.com", PASSWORD, SYSTEM, profile={"username": "same@example.com"})
+        with pytest.raises(ValidationFailed) as refused:
+            accounts.create_user("same@example.com", PASSWORD, SYSTEM, profile={"username": "same@example.com"})
+        assert refused.value.errors == {"username": ["A user with that username already exists."]}
+
+        created = accounts.create_user("same@example.com", PASSWORD, SYSTEM, profile={"username": "other"})
+        assert created.email == "same@example.com"
