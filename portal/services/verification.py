@@ -14,7 +14,7 @@ import secrets
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from ..extensions import db
 from ..models import EmailCode, User, utcnow
@@ -104,20 +104,21 @@ def verify_email(email, code, actor: Actor) -> User:
         row = db.session.scalar(
             select(EmailCode).where(EmailCode.user_id == user.id, EmailCode.purpose == VERIFY_EMAIL)
         )
-    live = (
-        row is not None
-        and row.email == user.email
-        and row.expires_at > utcnow()
-        and row.attempts < current_app.config["EMAIL_CODE_MAX_ATTEMPTS"]
+    live = row is not None and row.email == user.email and row.expires_at > utcnow()
+    # Spend one of the code's tries before comparing, in one conditional UPDATE: guesses sent in
+    # parallel cannot get more than EMAIL_CODE_MAX_ATTEMPTS comparisons between them.
+    try_granted = live and db.session.execute(
+        update(EmailCode)
+        .where(EmailCode.id == row.id, EmailCode.attempts < current_app.config["EMAIL_CODE_MAX_ATTEMPTS"])
+        .values(attempts=EmailCode.attempts + 1)
+    ).rowcount == 1
+    matches = (
+        try_granted
+        and isinstance(code, str)
+        and hmac.compare_digest(row.code_hash, _code_hash(user.id, VERIFY_EMAIL, code.strip()))
     )
-    if not live or not isinstance(code, str):
-        if live:
-            row.attempts += 1
-            db.session.commit()
-        raise ValidationFailed.on("otp", INVALID_CODE)
-    if not hmac.compare_digest(row.code_hash, _code_hash(user.id, VERIFY_EMAIL, code.strip())):
-        row.attempts += 1
-        db.session.commit()
+    if not matches:
+        db.session.commit()  # the spent try counts even though the answer is an error
         raise ValidationFailed.on("otp", INVALID_CODE)
     db.session.delete(row)
     mark_verified(user)
