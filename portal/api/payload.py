@@ -2,7 +2,7 @@
 
 import json
 
-from flask import request
+from flask import g, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from ..services.errors import ValidationFailed
@@ -11,7 +11,17 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def read_payload() -> dict:
-    """The body as a dict; an empty body is ``{}``. Bad JSON is a 400, an unknown type a 415."""
+    """The body as a dict; an empty body is ``{}``. Bad JSON is a 400, an unknown type a 415.
+
+    Parsed once per request: the rate limiter reads the body for its keys before the view does.
+    Callers must not change the dict.
+    """
+    if "payload" not in g:
+        g.payload = _parse_body()
+    return g.payload
+
+
+def _parse_body() -> dict:
     mimetype = request.mimetype
     if mimetype in FORM_TYPES:
         data = request.form.to_dict()
