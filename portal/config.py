@@ -37,7 +37,6 @@ class Config:
 
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=15)
     JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=7)
-    JWT_TOKEN_LOCATION = ["headers"]
 
     # argon2id cost: the first of OWASP's Password Storage Cheat Sheet settings (m=46 MiB, t=1, p=1).
     # Stored hashes made with other settings are upgraded at the next successful sign-in.

@@ -720,15 +720,20 @@ def test_eleventh_sign_in_attempt_from_one_address_within_a_minute_is_429(limite
         assert db.session.scalars(select(Credential)).all() == []
 
 
-def test_eleventh_sign_in_attempt_on_one_account_from_many_addresses_is_429(limited_app):
-    client = limited_app.test_client()
+def fail_ten_sign_ins_from_ten_addresses(client, email):
+    """Use up one account's allowance with wrong passwords, each from its own address."""
     for n in range(10):
         response = client.post(
             "/api/token/",
-            json={"email": "limited@example.com", "password": "wrong-password-1"},
+            json={"email": email, "password": "wrong-password-1"},
             environ_base={"REMOTE_ADDR": f"10.0.0.{n + 1}"},
         )
         assert response.status_code == 401
+
+
+def test_eleventh_sign_in_attempt_on_one_account_from_many_addresses_is_429(limited_app):
+    client = limited_app.test_client()
+    fail_ten_sign_ins_from_ten_addresses(client, "limited@example.com")
 
     eleventh = client.post(
         "/api/token/",
@@ -751,13 +756,7 @@ def test_email_and_username_of_one_account_share_the_per_account_limit(limited_a
         user = db.session.scalar(select(User).where(User.email_canonical == "limited@example.com"))
         accounts.update_profile(user, {"username": "limited_user"}, SYSTEM)
     client = limited_app.test_client()
-    for n in range(10):
-        response = client.post(
-            "/api/token/",
-            json={"email": "limited@example.com", "password": "wrong-password-1"},
-            environ_base={"REMOTE_ADDR": f"10.0.0.{n + 1}"},
-        )
-        assert response.status_code == 401
+    fail_ten_sign_ins_from_ten_addresses(client, "limited@example.com")
 
     by_username = client.post(
         "/api/token/",
