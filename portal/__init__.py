@@ -1,6 +1,8 @@
 """The account portal: a Flask application factory."""
 
+import hashlib
 import sqlite3
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Flask, redirect, request
@@ -25,6 +27,7 @@ def create_app(config=None, overrides: dict | None = None) -> Flask:
     app.json.ensure_ascii = False  # names such as "بهروز" go out as UTF-8 text, as the documents show them
     register_proxy(app)
     register_slash_redirects(app)
+    register_static_versions(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -54,6 +57,30 @@ def register_slash_redirects(app):
             location = urlsplit(exc.new_url)._replace(scheme="", netloc="").geturl()
             return redirect(location, 301 if request.method in ("GET", "HEAD") else 308)
         return None
+
+
+def register_static_versions(app):
+    """Static URLs carry a hash of the file's content (``?v=…``), so browsers may keep them for a year:
+    a changed file gets a new URL. In debug mode the hash is taken afresh on every page."""
+    versions: dict[str, str | None] = {}
+    immutable = "public, max-age=31536000, immutable"
+
+    @app.url_defaults
+    def add_static_version(endpoint, values):
+        filename = values.get("filename")
+        if endpoint != "static" or not filename or "v" in values:
+            return
+        if filename not in versions or app.debug:
+            path = Path(app.static_folder) / filename
+            versions[filename] = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else None
+        if versions[filename]:
+            values["v"] = versions[filename]
+
+    @app.after_request
+    def cache_versioned_static(response):
+        if request.endpoint == "static" and request.args.get("v") and response.status_code == 200:
+            response.headers["Cache-Control"] = immutable
+        return response
 
 
 def register_extensions(app):

@@ -74,8 +74,15 @@ class Config:
     RATELIMIT_PASSWORD_CHECK = "10 per hour"
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    SESSION_COOKIE_NAME = "portal_session"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # A browser sign-in without "remember me" lasts until the browser closes, and at most this long.
+    BROWSER_SESSION_LIFETIME = timedelta(hours=12)
+    # "Remember me": the cookie and its session row live this long at most (Flask's own key).
+    PERMANENT_SESSION_LIFETIME = timedelta(days=30)
+    # "Last used" of a credential is written at most this often, so authenticated reads stay reads.
+    CREDENTIAL_TOUCH_INTERVAL = timedelta(minutes=5)
 
 
 class DevConfig(Config):

@@ -8,12 +8,16 @@ proxies.
 """
 
 import hashlib
+import math
+import time
 
 from flask import current_app, request
+from flask import session
 
-from .api.payload import read_payload
 from .extensions import limiter
+from .http import SESSION_CREDENTIAL
 from .models import canonical_email, canonical_username
+from .payload import read_payload
 from .services.users import find_user
 
 
@@ -24,9 +28,9 @@ def _configured(key):
 def _account_key(*fields):
     """A key function: the account named by the first of ``fields`` in the body.
 
-    The key is the account's email, case-folded: a username is resolved to its account's email,
-    so email and username attempts share one allowance, and the key is the same before and after
-    a sign-up creates the account.
+    The key is the account's email, case-folded: a username (or the sign-in page's ``login``,
+    an email or a username) is resolved to its account's email, so every way of naming one
+    account shares one allowance, and the key is the same before and after a sign-up creates it.
     """
 
     def key() -> str:
@@ -38,19 +42,20 @@ def _account_key(*fields):
             value = payload.get(field)
             if not isinstance(value, str) or not value.strip():
                 continue
-            if field == "username":
-                user = find_user(username=value)
-                return f"email:{user.email_canonical}" if user is not None else f"username:{canonical_username(value)}"
-            return f"{field}:{canonical_email(value)}"
+            if field == "email":
+                return f"email:{canonical_email(value)}"
+            user = find_user(**{field: value})
+            return f"email:{user.email_canonical}" if user is not None else f"{field}:{canonical_username(value)}"
         return "anonymous"
 
     return key
 
 
 def _credential_key() -> str:
-    """A key function: the credential in the Authorization header (hashed; never stored as such)."""
-    header = request.headers.get("Authorization", "")
-    return "credential:" + hashlib.sha256(header.encode()).hexdigest()[:32]
+    """A key function: the presented credential, from the Authorization header or else the browser
+    session (hashed; never stored as such)."""
+    presented = request.headers.get("Authorization") or f"session {session.get(SESSION_CREDENTIAL, '')}"
+    return "credential:" + hashlib.sha256(presented.encode()).hexdigest()[:32]
 
 
 def limited(
@@ -82,3 +87,13 @@ def limited(
         return view
 
     return decorator
+
+
+def retry_after_seconds() -> int | None:
+    """Seconds until the breached limit allows again, for the 429 answer's body.
+
+    Flask-Limiter adds the Retry-After header only after the error handlers have run; its breached
+    limit says the same.
+    """
+    limit = limiter.current_limit
+    return max(1, math.ceil(limit.reset_at - time.time())) if limit is not None else None

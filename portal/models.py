@@ -129,9 +129,9 @@ Group.users_count = column_property(
 
 
 class Credential(db.Model):
-    """One way in for a user: a JWT sign-in (access + refresh pair) or an API key.
+    """One way in for a user: a browser session, a JWT sign-in (access + refresh pair) or an API key.
 
-    A JWT carries the credential's ``public_id`` as its ``sid`` claim; revoking the row revokes
+    A browser's signed session cookie holds only the row's ``public_id``. A JWT carries the credential's ``public_id`` as its ``sid`` claim; revoking the row revokes
     every token of that sign-in in every process. An API key is stored only as its SHA-256.
     The row outlives its user (``user_id`` becomes NULL) so a token of a deleted account can be
     told apart from a forged or revoked one.
@@ -141,7 +141,7 @@ class Credential(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    kind: Mapped[str] = mapped_column(String(8))  # "jwt" or "key"
+    kind: Mapped[str] = mapped_column(String(8))  # "session", "jwt" or "key"
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     refresh_jti: Mapped[str | None] = mapped_column(String(64))
@@ -150,6 +150,10 @@ class Credential(db.Model):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     created_ip: Mapped[str | None] = mapped_column(String(45))
+    # Written at most once per CREDENTIAL_TOUCH_INTERVAL, so an authenticated read stays a read.
+    last_used_at: Mapped[datetime | None]
+    last_ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(200))  # browser sessions: what signed in
 
     user: Mapped[User | None] = relationship()
 

@@ -8,7 +8,7 @@ from ..services.errors import ValidationFailed
 from ..services.passwords import PASSWORDS_DIFFER
 from . import bp
 from .auth import authenticated, current_actor
-from .payload import read_payload, require
+from ..payload import read_payload, require
 from .profiles import apply_update
 from .schemas import Profile003, Register003, Registered003, Update003
 

@@ -59,6 +59,7 @@ def authenticated(view=None, *, user_gone=None):
             if not user.is_active:
                 raise AuthenticationFailed("User inactive or deleted.")
             g.user, g.credential = user, credential
+            credentials.note_use(credential, request.remote_addr)
             return view(*args, **kwargs)
 
         return wrapper

@@ -12,7 +12,7 @@ from ..services import accounts, credentials, verification
 from ..services.errors import ValidationFailed
 from . import bp
 from .auth import authenticated, current_actor
-from .payload import read_payload, require
+from ..payload import read_payload, require
 
 sign_in_limits = limited("RATELIMIT_SIGN_IN", per_account=("email", "username"))
 

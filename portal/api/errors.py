@@ -3,14 +3,12 @@
 Also the flask-jwt-extended loaders, whose defaults answer ``{"msg": …}`` with 422.
 """
 
-import math
-import time
 from functools import wraps
 
 from flask import g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..extensions import limiter
+from ..limits import retry_after_seconds
 from ..services.errors import (
     AuthenticationFailed,
     DeliveryFailed,
@@ -70,9 +68,7 @@ def http_error(exc: HTTPException):
     if status == 405:
         message = f'Method "{request.method}" not allowed.'
     elif status == 429:
-        # Flask-Limiter adds Retry-After only after this handler; its breached limit says the same.
-        limit = limiter.current_limit
-        wait = max(1, math.ceil(limit.reset_at - time.time())) if limit is not None else None
+        wait = retry_after_seconds()
         message = "Request was throttled." + (f" Expected available in {wait} seconds." if wait else "")
     elif status in (400, 415) and exc.description and exc.description != type(exc).description:
         message = exc.description

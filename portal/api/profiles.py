@@ -8,7 +8,7 @@ from ..services.errors import ValidationFailed
 from . import bp
 from .auth import authenticated, current_actor
 from .errors import error_response, server_errors_as
-from .payload import read_payload
+from ..payload import read_payload
 from .schemas import DeleteMe, Profile000, Profile001, Update002, Update004
 
 USER_GONE_000 = "The user cannot be found in the database."

@@ -11,7 +11,7 @@ from werkzeug.datastructures import FileStorage
 
 from ..media import avatar_path, avatar_url
 from ..services.errors import ValidationFailed
-from .payload import FORM_TYPES
+from ..payload import FORM_TYPES
 
 NOT_A_FILE = "The submitted data was not a file. Check the encoding type on the form."
 GENDER_CODES = {"male": "M", "female": "F", "other": "O"}

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from ..extensions import db
 from ..models import AuditEvent, User
 
@@ -50,3 +52,13 @@ def diff(before: dict, after: dict) -> dict:
 
 def jsonable(value):
     return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def history(user: User, *, page: int = 1, per_page: int = 20):
+    """The events about ``user``, newest first, one page at a time (two queries: the count and the page)."""
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.subject_id == user.id)
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    )
+    return db.paginate(query, page=page, per_page=per_page, max_per_page=100, error_out=False)

@@ -1,7 +1,7 @@
-"""Ways in: password sign-in, JWT pairs with rotation and revocation, and opaque API keys.
+"""Ways in: password sign-in, browser sessions, JWT pairs with rotation and revocation, and API keys.
 
-Every JWT pair belongs to one ``Credential`` row (its ``sid`` claim); API keys are rows too, kept
-only as a SHA-256 of the key. Revoking a row is seen at once by every process that shares the
+Every way in is one ``Credential`` row: a browser session (its cookie names the row), a JWT sign-in
+(its ``sid`` claim) or an API key (kept only as a SHA-256 of the key). Revoking a row is seen at once by every process that shares the
 database, which is what makes logout and "sign out everywhere else" hold.
 """
 
@@ -11,23 +11,28 @@ import uuid
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..models import Credential, User, utcnow
 from . import audit
 from .audit import Actor
-from .errors import AuthenticationFailed, EmailNotVerified
+from .errors import AuthenticationFailed, EmailNotVerified, NotFound
 from .passwords import check_password, hash_password, needs_rehash, spend_a_password_check
 from .users import find_user
 
 BAD_CREDENTIALS = "No active account found with the given credentials"
 UNVERIFIED = "E-mail address is not verified. Enter the code we mailed you, or ask for a new one."
+SESSION, JWT, KEY = "session", "jwt", "key"
 
-def authenticate(password, *, email=None, username=None) -> User:
-    """The active, verified user with these credentials, or AuthenticationFailed."""
-    user = find_user(email=email, username=username)
+
+def authenticate(password, *, email=None, username=None, login=None) -> User:
+    """The active, verified user with these credentials, or AuthenticationFailed.
+
+    ``login`` (the sign-in page's one field) is an email or a username.
+    """
+    user = find_user(email=email, username=username, login=login)
     if user is None:
         spend_a_password_check(password)
         raise AuthenticationFailed(BAD_CREDENTIALS)
@@ -50,7 +55,7 @@ def issue_token_pair(user: User, actor: Actor) -> dict:
     """A new sign-in: a Credential row and its first access/refresh pair."""
     credential = Credential(
         user=user,
-        kind="jwt",
+        kind=JWT,
         public_id=secrets.token_urlsafe(16),
         refresh_jti=uuid.uuid4().hex,
         expires_at=utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
@@ -120,7 +125,7 @@ def _credential_by_sid(sid) -> Credential | None:
     if not isinstance(sid, str):
         return None
     return db.session.scalar(
-        select(Credential).options(joinedload(Credential.user)).where(Credential.public_id == sid, Credential.kind == "jwt")
+        select(Credential).options(joinedload(Credential.user)).where(Credential.public_id == sid, Credential.kind == JWT)
     )
 
 
@@ -152,7 +157,7 @@ def issue_api_key(user: User, actor: Actor, name: str | None = None) -> tuple[Cr
     key = secrets.token_hex(20)
     credential = Credential(
         user=user,
-        kind="key",
+        kind=KEY,
         public_id=secrets.token_urlsafe(12),  # names the key in lists and the audit log; not part of it
         secret_hash=_hash_key(key),
         name=(name or "").strip()[:100] or None,
@@ -171,17 +176,99 @@ def live_credential_for_key(key) -> Credential | None:
     credential = db.session.scalar(
         select(Credential)
         .options(joinedload(Credential.user))  # every authenticated request needs the user next
-        .where(Credential.secret_hash == _hash_key(key), Credential.kind == "key")
+        .where(Credential.secret_hash == _hash_key(key), Credential.kind == KEY)
     )
     return credential if credential is not None and credential.is_live else None
+
+
+def start_browser_session(user: User, actor: Actor, *, user_agent: str | None, remember: bool) -> Credential:
+    """A new browser sign-in for an authenticated user; the caller puts only its ``public_id`` in the cookie.
+
+    A fresh row per sign-in is what rotates the session id: nothing from before the sign-in names it.
+    """
+    cfg = current_app.config
+    now = utcnow()
+    lifetime = cfg["PERMANENT_SESSION_LIFETIME"] if remember else cfg["BROWSER_SESSION_LIFETIME"]
+    credential = Credential(
+        user=user,
+        kind=SESSION,
+        public_id=secrets.token_urlsafe(24),
+        created_at=now,
+        expires_at=now + lifetime,
+        created_ip=actor.ip,
+        last_used_at=now,
+        last_ip=actor.ip,
+        user_agent=(user_agent or "")[:200] or None,
+    )
+    db.session.add(credential)
+    record_sign_in(user, actor)
+    db.session.commit()
+    return credential
+
+
+def live_browser_session(public_id) -> Credential | None:
+    """The live session row a cookie names, with its user loaded in the same query."""
+    if not isinstance(public_id, str) or not public_id:
+        return None
+    credential = db.session.scalar(
+        select(Credential)
+        .options(joinedload(Credential.user))
+        .where(Credential.public_id == public_id, Credential.kind == SESSION)
+    )
+    return credential if credential is not None and credential.is_live else None
+
+
+def note_use(credential: Credential, ip: str | None) -> None:
+    """Remember when and from where a credential was last used, at most once per touch interval.
+
+    Most authenticated requests write nothing; the one that does commits a single UPDATE.
+    """
+    now = utcnow()
+    interval = current_app.config["CREDENTIAL_TOUCH_INTERVAL"]
+    if credential.last_used_at is not None and now - credential.last_used_at < interval:
+        return
+    db.session.execute(update(Credential).where(Credential.id == credential.id).values(last_used_at=now, last_ip=ip))
+    db.session.commit()
+
+
+def live_credentials(user: User) -> list[Credential]:
+    """Every way into the account that works now, newest first, in one query."""
+    return list(
+        db.session.scalars(
+            select(Credential)
+            .where(
+                Credential.user_id == user.id,
+                Credential.revoked_at.is_(None),
+                or_(Credential.expires_at.is_(None), Credential.expires_at > utcnow()),
+            )
+            .order_by(Credential.created_at.desc(), Credential.id.desc())
+        )
+    )
+
+
+def own_live_credential(user: User, public_id) -> Credential:
+    """One of the user's own live credentials, by public id; NotFound for anyone else's or a dead one."""
+    credential = db.session.scalar(
+        select(Credential).where(Credential.public_id == str(public_id), Credential.user_id == user.id)
+    )
+    if credential is None or not credential.is_live:
+        raise NotFound("No such session or key.")
+    return credential
 
 
 def revoke(credential: Credential, actor: Actor) -> None:
     if credential.revoked_at is None:
         credential.revoked_at = utcnow()
-        if credential.kind == "key" and credential.user is not None:
+        if credential.kind == KEY and credential.user is not None:
             audit.record(actor, "api_key_revoked", credential.user, {"key": [credential.public_id, None]})
         db.session.commit()
+
+
+def end_other_sessions(user: User, actor: Actor, *, keep: Credential | None) -> None:
+    """"Sign out everywhere else": every live credential of the user but ``keep`` stops working."""
+    revoke_all(user, keep=keep)
+    audit.record(actor, "signed_out_elsewhere", user)
+    db.session.commit()
 
 
 def revoke_all(user: User, *, keep: Credential | None = None) -> None:

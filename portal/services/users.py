@@ -30,8 +30,13 @@ def user_for(caller: User, user_id, *, staff_too: bool) -> User:
     return user
 
 
-def find_user(*, email=None, username=None) -> User | None:
-    """Case-insensitive look-up by email, else by username; None for anything that is not text."""
+def find_user(*, email=None, username=None, login=None) -> User | None:
+    """Case-insensitive look-up by email, else by username; None for anything that is not text.
+
+    ``login`` is what a person types into a sign-in form: their email or their username.
+    """
+    if isinstance(login, str) and login.strip():
+        return find_user(email=login) or find_user(username=login)
     if isinstance(email, str) and email.strip():
         return db.session.scalar(select(User).where(User.email_canonical == canonical_email(email)))
     if isinstance(username, str) and username.strip():

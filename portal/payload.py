@@ -1,11 +1,15 @@
-"""Reading a request body into a plain dict: JSON, or form fields and files."""
+"""Reading a request body into a plain dict: JSON, or form fields and files.
+
+Below the blueprints, so that the rate limiter can read the account a request names from the
+same parsed body as the API view or the page that answers it.
+"""
 
 import json
 
 from flask import g, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from ..services.errors import ValidationFailed
+from .services.errors import ValidationFailed
 
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 

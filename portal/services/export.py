@@ -1,0 +1,60 @@
+"""Everything the portal holds about one account, as JSON-ready data: the "download my data" right.
+
+Secrets never leave: no password hash, no key hash, no refresh-token id, no code.
+"""
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import AuditEvent, Credential, User, utcnow
+
+PROFILE_ATTRIBUTES = (
+    "id", "email", "username", "first_name", "last_name", "full_name", "phone", "gender", "country",
+    "address", "birthday", "avatar", "is_active", "is_staff", "is_superuser", "email_verified",
+    "date_joined", "updated_at", "last_login",
+)
+CREDENTIAL_ATTRIBUTES = (
+    "kind", "public_id", "name", "created_at", "expires_at", "revoked_at", "last_used_at",
+    "created_ip", "last_ip", "user_agent",
+)
+EVENT_ATTRIBUTES = ("created_at", "action", "changes", "ip", "via")
+
+
+def account_export(user: User) -> dict:
+    """The profile, groups, every credential ever issued (without secrets) and the whole audit history."""
+    credentials = db.session.scalars(
+        select(Credential).where(Credential.user_id == user.id).order_by(Credential.created_at, Credential.id)
+    )
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.subject_id == user.id).order_by(AuditEvent.created_at, AuditEvent.id)
+    )
+    return {
+        "exported_at": _plain(utcnow()),
+        "profile": _pick(user, PROFILE_ATTRIBUTES),
+        "groups": [_pick(group, ("id", "name", "notes")) for group in user.groups],
+        "credentials": [_pick(credential, CREDENTIAL_ATTRIBUTES) for credential in credentials],
+        "activity": [
+            _pick(event, EVENT_ATTRIBUTES) | {"by": actor_role(event, user)} for event in events
+        ],
+    }
+
+
+def actor_role(event: AuditEvent, user: User) -> str:
+    """Who made a change, as the account's owner sees it: themselves, staff, or the system.
+
+    Signed-out steps (sign-up, entering a code, a reset link) have no acting user; they were the
+    owner's own, unless an operator ran them on the command line.
+    """
+    if event.actor_id is None:
+        return "system" if event.via == "cli" else "you"
+    return "you" if event.actor_id == user.id else "staff"
+
+
+def _pick(obj, attributes) -> dict:
+    return {attribute: _plain(getattr(obj, attribute)) for attribute in attributes}
+
+
+def _plain(value):
+    if hasattr(value, "hour"):  # datetimes are naive UTC
+        return value.isoformat() + "Z"
+    return value.isoformat() if hasattr(value, "isoformat") else value

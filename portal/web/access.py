@@ -1,0 +1,85 @@
+"""Ways in, as their owner manages them: API keys, and every live session, sign-in and key."""
+
+from flask import abort, flash, make_response, redirect, render_template, url_for
+from flask_login import login_required
+
+from ..services import credentials
+from ..services.errors import AuthenticationFailed, NotFound
+from . import bp
+from .auth import form_page
+from .forms import ApiKeyForm, ConfirmForm
+from .session import current_credential, me, sign_out, signed_in_user
+
+
+def _keys(user):
+    return [c for c in credentials.live_credentials(user) if c.kind == credentials.KEY]
+
+
+@bp.route("/profile/keys", methods=["GET", "POST"])
+@login_required
+def api_keys():
+    user = signed_in_user()
+    form = ApiKeyForm()
+    new_key = None
+    if form.validate_on_submit():
+        try:
+            _, new_key = credentials.issue_api_key(user, me(), name=form.name.data)
+        except AuthenticationFailed as exc:
+            form.form_errors.append(exc.detail)
+        else:
+            form = ApiKeyForm(formdata=None)
+    response = make_response(
+        form_page("web/keys.html", form, keys=_keys(user), new_key=new_key, confirm=ConfirmForm())
+    )
+    # The new key is in this answer only: no cache may keep a copy of it.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/profile/keys/<public_id>/revoke")
+@login_required
+def revoke_api_key(public_id):
+    return _end(public_id, "web.api_keys", "The key is revoked; it no longer works.")
+
+
+@bp.get("/profile/sessions")
+@login_required
+def sessions():
+    return render_template(
+        "web/sessions.html",
+        ways_in=credentials.live_credentials(signed_in_user()),
+        this_session=current_credential(),
+        confirm=ConfirmForm(),
+    )
+
+
+@bp.post("/profile/sessions/<public_id>/end")
+@login_required
+def end_session(public_id):
+    return _end(public_id, "web.sessions", "That session is ended.")
+
+
+@bp.post("/profile/sessions/end-others")
+@login_required
+def end_other_sessions():
+    credentials.end_other_sessions(signed_in_user(), me(), keep=current_credential())
+    flash("Every other session, sign-in and key of yours is ended.", "success")
+    return redirect(url_for("web.sessions"))
+
+
+def _end(public_id, back_to: str, done: str):
+    """Revoke one of the signed-in user's own credentials; anyone else's is a 404.
+
+    The CSRF check of every POST has run before this (CSRFProtect), so no form is validated here.
+    """
+    try:
+        credential = credentials.own_live_credential(signed_in_user(), public_id)
+    except NotFound:
+        abort(404)
+    if credential is current_credential():
+        sign_out()
+        flash("You are signed out.", "success")
+        return redirect(url_for("web.login"))
+    credentials.revoke(credential, me())
+    flash(done, "success")
+    return redirect(url_for(back_to))

@@ -1,0 +1,117 @@
+"""Signing up, entering the emailed code, signing in and out."""
+
+from flask import flash, redirect, render_template, request, session, url_for
+from flask_login import current_user
+
+from ..http import acting, safe_next
+from ..limits import limited
+from ..services import accounts, credentials, verification
+from ..services.errors import AuthenticationFailed, DeliveryFailed, EmailNotVerified, ValidationFailed
+from ..services.users import find_user
+from . import bp
+from .forms import LoginForm, RegisterForm, ResendCodeForm, VerifyForm, add_service_errors
+from .session import sign_in, sign_out
+
+# The address a browser signed up with, so /verify knows it and the right code signs that browser in.
+PENDING_EMAIL = "pending_email"
+
+
+def form_page(template: str, form, **context):
+    """Render a form page: 400 when it shows errors, so a failed post never looks like success."""
+    return render_template(template, form=form, **context), 400 if form.errors else 200
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("web.profile" if current_user.is_authenticated else "web.login"))
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limited("RATELIMIT_REGISTER", per_account=("email",), methods=["POST"])
+def register():
+    if current_user.is_authenticated:
+        return redirect(url_for("web.profile"))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        profile = {"first_name": form.first_name.data, "last_name": form.last_name.data}
+        try:
+            user = accounts.register(form.email.data, form.password.data, acting("web"), profile=profile)
+        except ValidationFailed as exc:
+            add_service_errors(form, exc.errors)
+        except DeliveryFailed as exc:
+            form.form_errors.append(str(exc))
+            return render_template("web/register.html", form=form), 503
+        else:
+            session[PENDING_EMAIL] = user.email
+            flash(f"We mailed a 6-digit code to {user.email}. Enter it below to finish signing up.", "success")
+            return redirect(url_for("web.verify"))
+    return form_page("web/register.html", form)
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+@limited("RATELIMIT_VERIFY", per_account=("email",), methods=["POST"])
+def verify():
+    form = VerifyForm()
+    if request.method == "GET":
+        form.email.data = request.args.get("email") or session.get(PENDING_EMAIL) or (
+            current_user.email if current_user.is_authenticated else None
+        )
+    if form.validate_on_submit():
+        try:
+            user = verification.verify_email(form.email.data, form.otp.data, acting("web"))
+        except ValidationFailed as exc:
+            add_service_errors(form, exc.errors)
+        else:
+            flash("Your email address is verified.", "success")
+            if current_user.is_authenticated:
+                return redirect(url_for("web.profile"))
+            if session.get(PENDING_EMAIL) == user.email:
+                # The browser that signed up proved the mailbox: sign-up is complete.
+                sign_in(user, remember=False)
+                return redirect(url_for("web.profile"))
+            return redirect(url_for("web.login"))
+    return form_page("web/verify.html", form)
+
+
+@bp.post("/verify/resend")
+@limited("RATELIMIT_CODE", per_account=("email",))
+def resend_code():
+    """The code page's second button: only the email of its form counts here."""
+    form = ResendCodeForm()
+    if form.validate_on_submit():
+        verification.resend_verification_code(form.email.data)
+        # The same answer whether or not the address has an account waiting for a code.
+        flash(f"If {form.email.data} is waiting for a code, a new one is on its way.", "success")
+        return redirect(url_for("web.verify", email=form.email.data))
+    page_form = VerifyForm(formdata=None, email=form.email.data)
+    add_service_errors(page_form, form.errors)
+    return form_page("web/verify.html", page_form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limited("RATELIMIT_SIGN_IN", per_account=("login",), methods=["POST"])
+def login():
+    next_page = safe_next(request.args.get("next"), url_for("web.profile"))
+    if current_user.is_authenticated:
+        return redirect(next_page)
+    form = LoginForm()
+    unverified_email = None
+    if form.validate_on_submit():
+        try:
+            user = credentials.authenticate(form.password.data, login=form.login.data)
+        except EmailNotVerified:
+            unverified_email = find_user(login=form.login.data).email
+            form.form_errors.append("Your email address is not verified yet.")
+        except AuthenticationFailed:
+            form.form_errors.append("The email, username or password is not right.")
+        else:
+            sign_in(user, remember=form.remember.data)
+            return redirect(next_page)
+    return form_page("web/login.html", form, unverified_email=unverified_email)
+
+
+@bp.post("/logout")
+def logout():
+    sign_out()
+    flash("You are signed out.", "success")
+    return redirect(url_for("web.login"))

@@ -1,0 +1,46 @@
+"""How values read on a page: times, browsers, countries. Presentation only; no rule lives here."""
+
+import pycountry
+
+from ..media import avatar_path
+from . import bp
+
+# Checked in order: Edge and Opera also say "Chrome", and Chrome also says "Safari".
+BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+            ("Chromium/", "Chromium"), ("Safari/", "Safari"), ("curl/", "curl"))
+SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Windows", "Windows"),
+           ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+
+
+@bp.app_template_filter("when")
+def when(value) -> str:
+    """A stored (naive UTC) time as people read it."""
+    return value.strftime("%-d %b %Y, %H:%M UTC") if value is not None else "—"
+
+
+@bp.app_template_filter("iso")
+def iso(value) -> str:
+    return value.isoformat() + "Z" if value is not None else ""
+
+
+@bp.app_template_filter("browser")
+def browser(user_agent: str | None) -> str:
+    """"Firefox on Linux" from a User-Agent header; "Unknown browser" when it says nothing known."""
+    if not user_agent:
+        return "Unknown browser"
+    name = next((label for token, label in BROWSERS if token in user_agent), None)
+    system = next((label for token, label in SYSTEMS if token in user_agent), None)
+    if name and system:
+        return f"{name} on {system}"
+    return name or system or "Unknown browser"
+
+
+@bp.app_template_filter("country_name")
+def country_name(code: str | None) -> str | None:
+    country = pycountry.countries.get(alpha_2=code) if code else None
+    return country.name if country is not None else code
+
+
+@bp.app_template_global("avatar_src")
+def avatar_src(name: str | None) -> str | None:
+    return avatar_path(name)

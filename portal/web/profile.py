@@ -1,0 +1,109 @@
+"""The signed-in person's own pages: profile, edit, password, activity, export and deletion."""
+
+import json
+
+from flask import Response, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from ..limits import limited
+from ..media import avatar_url
+from ..services import accounts, audit
+from ..services.errors import ValidationFailed
+from ..services.export import account_export, actor_role
+from . import bp
+from .auth import form_page
+from .forms import ChangePasswordForm, DeleteAccountForm, ProfileForm, add_service_errors
+from .session import current_credential, me, sign_out, signed_in_user
+
+ACTIVITY_PAGE_SIZE = 20
+
+
+@bp.get("/profile/")
+@login_required
+def profile():
+    return render_template("web/profile.html", user=signed_in_user())
+
+
+@bp.route("/profile/edit", methods=["GET", "POST"])
+@login_required
+def edit_profile():
+    user = signed_in_user()
+    form = ProfileForm(data={name: _form_value(getattr(user, name)) for name in ProfileForm.TEXT_FIELDS})
+    if form.validate_on_submit():
+        old_email = user.email
+        try:
+            accounts.update_profile(user, form.changes(), me())
+        except ValidationFailed as exc:
+            add_service_errors(form, exc.errors)
+        else:
+            flash("Your profile is saved.", "success")
+            if user.email != old_email:
+                flash(f"We mailed a code to {user.email}. Enter it to verify the new address.", "info")
+                return redirect(url_for("web.verify"))
+            return redirect(url_for("web.profile"))
+    return form_page("web/edit.html", form, user=user)
+
+
+def _form_value(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+@bp.route("/profile/password", methods=["GET", "POST"])
+@login_required
+@limited("RATELIMIT_PASSWORD_CHECK", per_ip=False, per_credential=True, methods=["POST"])
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                signed_in_user(), form.current_password.data, form.new_password.data, me(),
+                keep=current_credential(),
+            )
+        except ValidationFailed as exc:
+            add_service_errors(form, exc.errors)
+        else:
+            flash("Your password is changed. Every other session and key of yours was signed out.", "success")
+            return redirect(url_for("web.profile"))
+    return form_page("web/password.html", form)
+
+
+@bp.get("/profile/activity")
+@login_required
+def activity():
+    user = signed_in_user()
+    page = audit.history(user, page=request.args.get("page", 1, type=int), per_page=ACTIVITY_PAGE_SIZE)
+    return render_template("web/activity.html", user=user, page=page, actor_role=actor_role)
+
+
+@bp.get("/profile/export")
+@login_required
+def export():
+    user = signed_in_user()
+    data = account_export(user)
+    data["profile"]["avatar"] = avatar_url(user.avatar)
+    body = json.dumps(data, ensure_ascii=False, indent=2)
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="account-{user.id}.json"'},
+    )
+
+
+@bp.route("/profile/delete", methods=["GET", "POST"])
+@login_required
+@limited("RATELIMIT_PASSWORD_CHECK", per_ip=False, per_credential=True, methods=["POST"])
+def delete_account():
+    form = DeleteAccountForm()
+    if form.validate_on_submit():
+        user = signed_in_user()
+        try:
+            accounts.verify_current_password(user, form.current_password.data)
+        except ValidationFailed as exc:
+            add_service_errors(form, exc.errors)
+        else:
+            actor = me()
+            sign_out()
+            accounts.delete_account(user, actor)
+            flash("Your account and everything in it are deleted.", "success")
+            return redirect(url_for("web.login"))
+    return form_page("web/delete.html", form)

@@ -1,0 +1,66 @@
+"""Browser sign-in: the signed session cookie names one Credential row, and nothing else.
+
+Whether a browser is signed in is decided the way it is for a JWT or an API key: the row must be
+live and its user active. Revoking the row (sign-out, a password change elsewhere, deactivation)
+ends the session in every process at once.
+"""
+
+from flask import g, request, session
+from flask_login import current_user, login_user, logout_user
+
+from ..extensions import login_manager
+from ..http import SESSION_CREDENTIAL, acting
+from ..models import Credential, User
+from ..services import credentials
+
+login_manager.login_view = "web.login"
+login_manager.login_message = "Sign in to see that page."
+login_manager.login_message_category = "info"
+# The Credential row is the protection: a stolen cookie dies with its row, and sign-in rotates it.
+login_manager.session_protection = None
+
+
+@login_manager.request_loader
+def load_signed_in_user(_request) -> User | None:
+    credential = credentials.live_browser_session(session.get(SESSION_CREDENTIAL))
+    if credential is None or credential.user is None or not credential.user.is_active:
+        return None
+    g.credential = credential
+    credentials.note_use(credential, request.remote_addr)
+    return credential.user
+
+
+def sign_in(user: User, *, remember: bool) -> None:
+    """Start a browser session for ``user``: a new row, and a cookie that starts afresh (no fixation)."""
+    credential = credentials.start_browser_session(
+        user, acting("web", user), user_agent=request.user_agent.string, remember=remember
+    )
+    session.clear()  # nothing from before the sign-in (an old id, a CSRF token) carries over
+    session.permanent = remember
+    session[SESSION_CREDENTIAL] = credential.public_id
+    g.credential = credential
+    login_user(user)
+    session.pop("_user_id", None)  # the user is found through the row, never by an id in the cookie
+
+
+def sign_out() -> None:
+    """End this browser's session row and forget the cookie."""
+    credential = current_credential()
+    if credential is not None:
+        credentials.revoke(credential, acting("web", signed_in_user()))
+    logout_user()
+    session.clear()
+
+
+def signed_in_user() -> User:
+    return current_user._get_current_object()
+
+
+def current_credential() -> Credential | None:
+    """The session row of this request, once ``current_user`` has been loaded."""
+    return g.get("credential") if current_user.is_authenticated else None
+
+
+def me():
+    """Who acts in a signed-in page request, for the services."""
+    return acting("web", signed_in_user())
