@@ -231,19 +231,16 @@ def note_use(credential: Credential, ip: str | None) -> None:
     db.session.commit()
 
 
-def live_credentials(user: User) -> list[Credential]:
-    """Every way into the account that works now, newest first, in one query."""
-    return list(
-        db.session.scalars(
-            select(Credential)
-            .where(
-                Credential.user_id == user.id,
-                Credential.revoked_at.is_(None),
-                or_(Credential.expires_at.is_(None), Credential.expires_at > utcnow()),
-            )
-            .order_by(Credential.created_at.desc(), Credential.id.desc())
-        )
+def live_credentials(user: User, kind: str | None = None) -> list[Credential]:
+    """Every way into the account that works now (or those of one ``kind``), newest first, in one query."""
+    query = select(Credential).where(
+        Credential.user_id == user.id,
+        Credential.revoked_at.is_(None),
+        or_(Credential.expires_at.is_(None), Credential.expires_at > utcnow()),
     )
+    if kind is not None:
+        query = query.where(Credential.kind == kind)
+    return list(db.session.scalars(query.order_by(Credential.created_at.desc(), Credential.id.desc())))
 
 
 def own_live_credential(user: User, public_id) -> Credential:

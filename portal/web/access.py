@@ -6,13 +6,8 @@ from flask_login import login_required
 from ..services import credentials
 from ..services.errors import AuthenticationFailed, NotFound
 from . import bp
-from .auth import form_page
-from .forms import ApiKeyForm, ConfirmForm
+from .forms import ApiKeyForm, form_page
 from .session import current_credential, me, sign_out, signed_in_user
-
-
-def _keys(user):
-    return [c for c in credentials.live_credentials(user) if c.kind == credentials.KEY]
 
 
 @bp.route("/profile/keys", methods=["GET", "POST"])
@@ -29,7 +24,7 @@ def api_keys():
         else:
             form = ApiKeyForm(formdata=None)
     response = make_response(
-        form_page("web/keys.html", form, keys=_keys(user), new_key=new_key, confirm=ConfirmForm())
+        form_page("web/keys.html", form, keys=credentials.live_credentials(user, kind=credentials.KEY), new_key=new_key)
     )
     # The new key is in this answer only: no cache may keep a copy of it.
     response.headers["Cache-Control"] = "no-store"
@@ -49,7 +44,6 @@ def sessions():
         "web/sessions.html",
         ways_in=credentials.live_credentials(signed_in_user()),
         this_session=current_credential(),
-        confirm=ConfirmForm(),
     )
 
 

@@ -9,16 +9,11 @@ from ..services import accounts, credentials, verification
 from ..services.errors import AuthenticationFailed, DeliveryFailed, EmailNotVerified, ValidationFailed
 from ..services.users import find_user
 from . import bp
-from .forms import LoginForm, RegisterForm, ResendCodeForm, VerifyForm, add_service_errors
+from .forms import LoginForm, RegisterForm, ResendCodeForm, VerifyForm, add_service_errors, form_page
 from .session import sign_in, sign_out
 
 # The address a browser signed up with, so /verify knows it and the right code signs that browser in.
 PENDING_EMAIL = "pending_email"
-
-
-def form_page(template: str, form, **context):
-    """Render a form page: 400 when it shows errors, so a failed post never looks like success."""
-    return render_template(template, form=form, **context), 400 if form.errors else 200
 
 
 @bp.get("/")

@@ -6,6 +6,7 @@ the services', shown next to the field it concerns.
 """
 
 import pycountry
+from flask import render_template
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
@@ -119,10 +120,6 @@ class DeleteAccountForm(FlaskForm):
     current_password = _password("Your password", "current-password")
 
 
-class ConfirmForm(FlaskForm):
-    """A button that changes something: only the CSRF token travels."""
-
-
 def add_service_errors(form: FlaskForm, errors: dict) -> None:
     """Show a service's field messages on the form's fields (the rest on the form itself)."""
     for field, messages in errors.items():
@@ -131,3 +128,8 @@ def add_service_errors(form: FlaskForm, errors: dict) -> None:
             target.errors = [*target.errors, *messages]  # a tuple until the form has been validated
         else:
             form.form_errors.extend(messages)
+
+
+def form_page(template: str, form: FlaskForm, **context):
+    """Render a form page: 400 when it shows errors, so a failed post never looks like success."""
+    return render_template(template, form=form, **context), 400 if form.errors else 200

@@ -7,7 +7,7 @@ from ..limits import limited
 from ..services import accounts, verification
 from ..services.errors import ValidationFailed
 from . import bp
-from .forms import ForgotPasswordForm, ResetPasswordForm, add_service_errors
+from .forms import ForgotPasswordForm, ResetPasswordForm, add_service_errors, form_page
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
@@ -21,7 +21,7 @@ def forgot_password():
             add_service_errors(form, exc.errors)
         else:
             return render_template("password/forgot_sent.html", email=form.email.data)
-    return render_template("password/forgot.html", form=form), 400 if form.errors else 200
+    return form_page("password/forgot.html", form)
 
 
 @bp.route("/password/reset/<uid>/<token>/", methods=["GET", "POST"])
@@ -39,4 +39,4 @@ def reset_password(uid, token):
             add_service_errors(form, exc.errors)
         else:
             return render_template("password/reset_done.html")
-    return render_template("password/reset.html", form=form), 400 if form.errors else 200
+    return form_page("password/reset.html", form)

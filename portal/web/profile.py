@@ -11,8 +11,7 @@ from ..services import accounts, audit
 from ..services.errors import ValidationFailed
 from ..services.export import account_export, actor_role
 from . import bp
-from .auth import form_page
-from .forms import ChangePasswordForm, DeleteAccountForm, ProfileForm, add_service_errors
+from .forms import ChangePasswordForm, DeleteAccountForm, ProfileForm, add_service_errors, form_page
 from .session import current_credential, me, sign_out, signed_in_user
 
 ACTIVITY_PAGE_SIZE = 20
