@@ -89,6 +89,14 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        # Autogenerate compares only what the models make on this database (trigram indexes are
+        # PostgreSQL's alone).
+        from portal.models import exists_on
+
+        conf_args.setdefault(
+            "include_object",
+            lambda item, name, type_, reflected, compare_to: reflected or exists_on(connection.dialect.name, item),
+        )
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

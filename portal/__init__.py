@@ -30,6 +30,7 @@ def create_app(config=None, overrides: dict | None = None) -> Flask:
     register_static_versions(app)
     register_extensions(app)
     register_blueprints(app)
+    register_templating(app)
     register_errorhandlers(app)
     register_commands(app)
     return app
@@ -96,6 +97,8 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
+    from . import sessions  # noqa: F401  (the browser-session loader of Flask-Login)
+    from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .media import bp as media_bp
     from .web import bp as web_bp
@@ -104,6 +107,13 @@ def register_blueprints(app):
     app.register_blueprint(api_bp)
     app.register_blueprint(media_bp)
     app.register_blueprint(web_bp)
+    app.register_blueprint(admin_bp)
+
+
+def register_templating(app):
+    from . import templating
+
+    templating.register(app)
 
 
 def register_errorhandlers(app):

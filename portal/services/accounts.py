@@ -4,16 +4,20 @@ Each operation validates all input first, writes any new file before the commit,
 with its audit event, and removes replaced files only after the commit has succeeded.
 """
 
+import logging
+
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import User, canonical_email, canonical_phone, canonical_username, utcnow
-from . import audit, avatars, credentials, verification
+from . import audit, avatars, credentials, mail, verification
 from .audit import Actor
 from .errors import DeliveryFailed, PermissionDenied, ValidationFailed
 from .fields import ACCOUNT_FLAGS, PROFILE_FIELDS, FieldError, clean_fields
 from .passwords import check_password, hash_password, password_problems
+
+log = logging.getLogger(__name__)
 
 # A password may not be close to any of these values of its own account.
 RELATED_FIELDS = ("email", "username", "first_name", "last_name")
@@ -94,6 +98,7 @@ def update_profile(user: User, changes: dict, actor: Actor) -> User:
 
     ``avatar`` is a binary stream to store, or None to remove the current one.
     """
+    ensure_may_manage(actor, user)
     changes = dict(changes)
     has_avatar_change = "avatar" in changes
     upload = changes.pop("avatar", None)
@@ -144,11 +149,20 @@ def update_profile(user: User, changes: dict, actor: Actor) -> User:
         avatars.delete_avatar(old_avatar)
     if email_changed:
         verification.after_email_change(user, code, old_email, was_verified, actor)
+    _tell_about_staff_change(user, changed, actor)
     return user
 
 
 def delete_account(user: User, actor: Actor) -> None:
-    """Delete the account, its memberships and codes; its audit history stays, its avatar file goes."""
+    """Delete the account, its memberships and codes; its audit history stays, its avatar file goes.
+
+    Staff delete other people's accounts, never their own from the admin page (their profile page
+    does that), and nobody deletes the last active superuser.
+    """
+    ensure_may_manage(actor, user)
+    if actor.via == "admin" and actor.user is not None and actor.user.id == user.id:
+        raise PermissionDenied(NOT_YOURSELF)
+    _keep_a_superuser(user, {"is_active": False})
     avatar = user.avatar
     audit.record(actor, "account_deleted", None, {"id": [user.id, None]}, label=user.email)
     db.session.delete(user)
@@ -207,19 +221,21 @@ def _store_password(user: User, new_password: str, actor: Actor, *, keep=None) -
 def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
     """Staff-only switches: active, staff, superuser, verified.
 
-    Only a superuser (or the CLI) grants or removes staff and superuser rights, and nobody
-    removes their own.
+    Only a superuser (or the CLI) grants or removes staff and superuser rights; nobody removes
+    their own; the last active superuser stays one, and active, from every door.
     """
     cleaned = clean_fields(flags, ACCOUNT_FLAGS)
     acting = actor.user
     if acting is not None:
         if not acting.is_staff:
             raise PermissionDenied("Only staff change account flags.")
+        ensure_may_manage(actor, user)
         privileged = {k for k in ("is_staff", "is_superuser") if k in cleaned and cleaned[k] != getattr(user, k)}
         if privileged and not acting.is_superuser:
             raise PermissionDenied("Only a superuser grants or removes staff or superuser rights.")
         if acting.id == user.id and any(cleaned.get(k) is False for k in ("is_active", "is_staff", "is_superuser")):
-            raise PermissionDenied("You cannot remove your own rights or deactivate yourself.")
+            raise PermissionDenied(NOT_YOURSELF)
+    _keep_a_superuser(user, cleaned)
     before = {field: getattr(user, field) for field in cleaned}
     for field, value in cleaned.items():
         setattr(user, field, value)
@@ -233,7 +249,54 @@ def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
         if changed.get("is_active") == [True, False]:
             credentials.revoke_all(user)
     db.session.commit()
+    _tell_about_staff_change(user, changed, actor)
     return user
+
+
+NOT_YOURSELF = "You cannot remove your own rights, deactivate or delete yourself here."
+LAST_SUPERUSER = "This is the last active superuser: make another superuser first."
+
+
+def ensure_may_manage(actor: Actor, user: User) -> None:
+    """PermissionDenied unless ``actor`` may change ``user``'s account: it is their own, or the
+    actor is staff and — when the account belongs to staff — a superuser. The command line may."""
+    acting = actor.user
+    if acting is None or acting.id == user.id:
+        return
+    if not acting.is_staff:
+        raise PermissionDenied("Only staff change other people's accounts.")
+    if (user.is_staff or user.is_superuser) and not acting.is_superuser:
+        raise PermissionDenied("Only a superuser changes the account of a staff member.")
+
+
+def _keep_a_superuser(user: User, flags: dict) -> None:
+    """PermissionDenied when ``flags`` would leave no active superuser (locked, so two demotions at
+    once cannot both pass)."""
+    if not (user.is_superuser and user.is_active):
+        return
+    if flags.get("is_superuser") is not False and flags.get("is_active") is not False:
+        return
+    others = db.session.scalars(
+        select(User.id).where(User.is_superuser, User.is_active, User.id != user.id).with_for_update()
+    ).first()
+    if others is None:
+        raise PermissionDenied(LAST_SUPERUSER)
+
+
+def _tell_about_staff_change(user: User, changed: dict, actor: Actor) -> None:
+    """Mail the owner which fields someone else changed (names only: never a value of a secret).
+
+    The change is committed; a failed delivery is logged, not raised.
+    """
+    if not changed or actor.user is None or actor.user.id == user.id:
+        return
+    try:
+        mail.send_mail(
+            user.email, "Your account was changed", "account_changed_by_staff",
+            name=user.full_name, fields=[field.replace("_", " ") for field in changed],
+        )
+    except DeliveryFailed:
+        log.warning("Notice of a staff change to user %s not delivered.", user.id)
 
 
 def _collect(errors: dict, clean):

@@ -6,9 +6,22 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..models import Group, User
 from . import audit
+from .accounts import ensure_may_manage
 from .audit import Actor
-from .errors import ValidationFailed
+from .errors import NotFound, ValidationFailed
 from .fields import FieldError, clean_text
+
+
+def all_groups() -> list[Group]:
+    """Every group by name, member counts included (one query)."""
+    return list(db.session.scalars(select(Group).order_by(Group.name)))
+
+
+def get_group(group_id) -> Group:
+    group = db.session.get(Group, group_id) if isinstance(group_id, int) and 0 < group_id < 2**31 else None
+    if group is None:
+        raise NotFound("Group not found")
+    return group
 
 
 def find_group(name) -> Group | None:
@@ -69,6 +82,7 @@ def delete_group(group: Group, actor: Actor) -> None:
 
 def set_membership(user: User, group: Group, member: bool, actor: Actor) -> None:
     """Add ``user`` to ``group`` (or take them out); doing what is already so changes nothing."""
+    ensure_may_manage(actor, user)
     if (group in user.groups) == member:
         return
     if member:

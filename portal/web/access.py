@@ -3,11 +3,12 @@
 from flask import abort, flash, make_response, redirect, render_template, url_for
 from flask_login import login_required
 
+from ..forms import form_page
 from ..services import credentials
 from ..services.errors import AuthenticationFailed, NotFound
 from . import bp
-from .forms import ApiKeyForm, form_page
-from .session import current_credential, me, sign_out, signed_in_user
+from .forms import ApiKeyForm
+from ..sessions import current_credential, me, sign_out, signed_in_user
 
 
 @bp.route("/profile/keys", methods=["GET", "POST"])

@@ -3,14 +3,15 @@
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
+from ..forms import add_service_errors, form_page
 from ..http import acting, safe_next
 from ..limits import limited
 from ..services import accounts, credentials, verification
 from ..services.errors import AuthenticationFailed, DeliveryFailed, EmailNotVerified, ValidationFailed
 from ..services.users import find_user
 from . import bp
-from .forms import LoginForm, RegisterForm, ResendCodeForm, VerifyForm, add_service_errors, form_page
-from .session import sign_in, sign_out
+from .forms import LoginForm, RegisterForm, ResendCodeForm, VerifyForm
+from ..sessions import sign_in, sign_out
 
 # The address a browser signed up with, so /verify knows it and the right code signs that browser in.
 PENDING_EMAIL = "pending_email"

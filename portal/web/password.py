@@ -2,12 +2,13 @@
 
 from flask import render_template
 
+from ..forms import add_service_errors, form_page
 from ..http import acting
 from ..limits import limited
 from ..services import accounts, verification
 from ..services.errors import ValidationFailed
 from . import bp
-from .forms import ForgotPasswordForm, ResetPasswordForm, add_service_errors, form_page
+from .forms import ForgotPasswordForm, ResetPasswordForm
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])

@@ -5,14 +5,15 @@ import json
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from ..forms import ProfileForm, add_service_errors, form_page
 from ..limits import limited
 from ..media import avatar_url
 from ..services import accounts, audit
 from ..services.errors import ValidationFailed
 from ..services.export import account_export, actor_role
 from . import bp
-from .forms import ChangePasswordForm, DeleteAccountForm, ProfileForm, add_service_errors, form_page
-from .session import current_credential, me, sign_out, signed_in_user
+from .forms import ChangePasswordForm, DeleteAccountForm
+from ..sessions import current_credential, me, sign_out, signed_in_user
 
 ACTIVITY_PAGE_SIZE = 20
 

@@ -465,10 +465,19 @@ def test_deactivating_someone_leaves_other_users_credentials_alone(app, people):
         assert row.revoked_at is None
 
 
-def test_system_actor_changes_any_flag(app, people):
+def test_system_actor_changes_any_flag_of_a_superuser_who_is_not_the_last(app, people, make_user):
+    make_user("second-root@example.com", superuser=True)
     change_flags(app, None, people["root"], {"is_superuser": False, "is_staff": False, "is_active": False})
     with app.app_context():
         assert flags_of(people["root"]) == (False, False, False)
+
+
+@pytest.mark.parametrize("flags", [{"is_superuser": False}, {"is_active": False}])
+def test_not_even_the_command_line_demotes_or_deactivates_the_last_active_superuser(app, people, flags):
+    with pytest.raises(PermissionDenied, match="last active superuser"):
+        change_flags(app, None, people["root"], flags)
+    with app.app_context():
+        assert flags_of(people["root"]) == (True, True, True)
 
 
 def test_flag_change_that_changes_nothing_writes_no_audit_event(app, people):

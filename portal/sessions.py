@@ -1,4 +1,5 @@
-"""Browser sign-in: the signed session cookie names one Credential row, and nothing else.
+"""Browser sign-in, for the user pages and the admin alike: the signed session cookie names one
+Credential row, and nothing else.
 
 Whether a browser is signed in is decided the way it is for a JWT or an API key: the row must be
 live and its user active. Revoking the row (sign-out, a password change elsewhere, deactivation)
@@ -8,10 +9,10 @@ ends the session in every process at once.
 from flask import g, request, session
 from flask_login import current_user, login_user, logout_user
 
-from ..extensions import login_manager
-from ..http import SESSION_CREDENTIAL, acting
-from ..models import Credential, User
-from ..services import credentials
+from .extensions import login_manager
+from .http import SESSION_CREDENTIAL, acting
+from .models import Credential, User
+from .services import credentials
 
 login_manager.login_view = "web.login"
 login_manager.login_message = "Sign in to see that page."
@@ -61,6 +62,6 @@ def current_credential() -> Credential | None:
     return g.get("credential") if current_user.is_authenticated else None
 
 
-def me():
+def me(via: str = "web"):
     """Who acts in a signed-in page request, for the services."""
-    return acting("web", signed_in_user())
+    return acting(via, signed_in_user())

@@ -1,9 +1,12 @@
-"""How values read on a page: times, browsers, countries. Presentation only; no rule lives here."""
+"""How values read on a page: times, browsers, countries, audit actions. Presentation only; no rule
+lives here. Registered on the app, so the user pages, the admin and the mails share them."""
 
 import pycountry
 
-from ..media import avatar_path
-from . import bp
+from .media import avatar_path
+from .services.audit import ACTIONS
+
+DOORS = {"web": "the website", "api": "the API", "admin": "the admin page", "cli": "the command line"}
 
 # Checked in order: Edge and Opera also say "Chrome", and Chrome also says "Safari".
 BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
@@ -12,18 +15,15 @@ SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Wind
            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
 
 
-@bp.app_template_filter("when")
 def when(value) -> str:
     """A stored (naive UTC) time as people read it."""
     return value.strftime("%-d %b %Y, %H:%M UTC") if value is not None else "—"
 
 
-@bp.app_template_filter("iso")
 def iso(value) -> str:
     return value.isoformat() + "Z" if value is not None else ""
 
 
-@bp.app_template_filter("browser")
 def browser(user_agent: str | None) -> str:
     """"Firefox on Linux" from a User-Agent header; "Unknown browser" when it says nothing known."""
     if not user_agent:
@@ -35,12 +35,28 @@ def browser(user_agent: str | None) -> str:
     return name or system or "Unknown browser"
 
 
-@bp.app_template_filter("country_name")
 def country_name(code: str | None) -> str | None:
     country = pycountry.countries.get(alpha_2=code) if code else None
     return country.name if country is not None else code
 
 
-@bp.app_template_global("avatar_src")
 def avatar_src(name: str | None) -> str | None:
     return avatar_path(name)
+
+
+def action_label(action: str) -> str:
+    return ACTIONS.get(action) or action.replace("_", " ").capitalize()
+
+
+def door_label(via: str) -> str:
+    return DOORS.get(via, via)
+
+
+def register(app) -> None:
+    app.add_template_filter(when)
+    app.add_template_filter(iso)
+    app.add_template_filter(browser)
+    app.add_template_filter(country_name)
+    app.add_template_filter(action_label)
+    app.add_template_filter(door_label)
+    app.add_template_global(avatar_src)

@@ -1,0 +1,37 @@
+"""The staff admin: find, edit and protect accounts, groups, and the audit log.
+
+Every URL under /admin/ is for staff only: a stranger is sent to sign in, anyone else gets 403,
+whatever the method. The views use the same services as every other door, so a staff edit obeys
+the same rules and leaves the same audit trail.
+"""
+
+from flask import Blueprint, abort, render_template
+from flask_login import current_user
+
+from ..extensions import login_manager
+from ..services.errors import NotFound, PermissionDenied
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+def staff_only():
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if not current_user.is_staff:
+        abort(403)
+    return None
+
+
+@bp.errorhandler(PermissionDenied)
+def refused(exc: PermissionDenied):
+    """A rule of the services said no (rights, the last superuser): 403 with its reason."""
+    return render_template("errors/error.html", code=403, description=str(exc) or None), 403
+
+
+@bp.errorhandler(NotFound)
+def not_found(_exc: NotFound):
+    return render_template("errors/error.html", code=404), 404
+
+
+from . import audit_log, groups, users  # noqa: E402,F401  (routes attach themselves to bp)

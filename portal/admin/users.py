@@ -1,0 +1,239 @@
+"""Staff pages for accounts: the searchable list, bulk actions, CSV export, and one user's page."""
+
+import csv
+import io
+
+from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
+
+from ..forms import ProfileForm, add_service_errors, form_page
+from ..services import accounts, audit, credentials, directory, groups, users
+from ..services.errors import PermissionDenied, ValidationFailed
+from ..sessions import me
+from . import bp
+from .confirm import confirmation_page
+from .forms import AccessForm, AddToGroupForm, user_filter
+
+PAGE_SIZE = 50
+HISTORY_SIZE = 20
+CSV_COLUMNS = ("id", "email", "username", "first_name", "last_name", "phone", "gender", "country",
+               "is_active", "is_staff", "is_superuser", "email_verified", "date_joined", "last_login", "groups")
+# A spreadsheet runs a cell that starts with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+BULK_ACTIONS = {
+    "activate": ("Activate", "activated"),
+    "deactivate": ("Deactivate", "deactivated: every session, sign-in and key of theirs ends"),
+    "add_to_group": ("Add to group", "added to the group"),
+}
+
+
+def staff():
+    return me("admin")
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("admin.users"))
+
+
+@bp.get("/users/", endpoint="users")
+def users_list():
+    wanted = user_filter(request.args)
+    page = directory.find_users(wanted, page=request.args.get("page", 1, type=int), per_page=PAGE_SIZE)
+    return render_template(
+        "admin/users.html", page=page, wanted=wanted, groups=groups.all_groups(), sorts=directory.SORTS,
+        bulk_actions=BULK_ACTIONS,
+    )
+
+
+@bp.get("/users/export.csv")
+def users_export():
+    """The filtered list as CSV, streamed; cells that a spreadsheet would run as formulas are quoted."""
+    wanted = user_filter(request.args)
+
+    def rows():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for user in directory.stream_users(wanted):
+            writer.writerow([_csv_cell(value) for value in _csv_values(user)])
+            if buffer.tell() > 64_000:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(
+        stream_with_context(rows()), mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="users.csv"'},
+    )
+
+
+def _csv_values(user):
+    for column in CSV_COLUMNS:
+        if column == "groups":
+            yield ";".join(group.name for group in user.groups)
+        else:
+            value = getattr(user, column)
+            yield value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _csv_cell(value):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return "" if value is None else value
+
+
+@bp.post("/users/bulk")
+def users_bulk():
+    action = request.form.get("action")
+    selected = directory.users_by_ids(request.form.getlist("ids"))
+    if action not in BULK_ACTIONS or not selected:
+        flash("Choose an action and at least one user.", "error")
+        return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url) else url_for("admin.users"))
+    group = None
+    if action == "add_to_group":
+        group = groups.get_group(request.form.get("group_id", type=int))
+    label, done = BULK_ACTIONS[action]
+    hidden = {"action": action, "ids": [user.id for user in selected], "group_id": group.id if group else ""}
+    title = f"{label} {len(selected)} user{'s' if len(selected) != 1 else ''}" + (f" ({group.name})" if group else "")
+    page = confirmation_page(title, f"These accounts will be {done}.", label, items=[u.email for u in selected], hidden=hidden)
+    if page is not None:
+        return page
+    refusals = []
+    for user in selected:
+        try:
+            if action == "add_to_group":
+                groups.set_membership(user, group, True, staff())
+            else:
+                accounts.update_account_flags(user, {"is_active": action == "activate"}, staff())
+        except PermissionDenied as exc:
+            refusals.append(f"{user.email}: {exc}")
+    flash(f"{len(selected) - len(refusals)} of {len(selected)} accounts {done.split(':')[0]}.", "success")
+    for refusal in refusals:
+        flash(refusal, "error")
+    return redirect(url_for("admin.users"))
+
+
+def _user_page(user, form=None, status=200):
+    form = form or ProfileForm(data={name: _form_value(getattr(user, name)) for name in ProfileForm.TEXT_FIELDS})
+    access = AccessForm(data={"is_staff": user.is_staff, "is_superuser": user.is_superuser})
+    add_to_group = AddToGroupForm()
+    add_to_group.group_id.choices = [(g.id, g.name) for g in groups.all_groups() if g not in user.groups]
+    history = audit.history(user, page=1, per_page=HISTORY_SIZE)
+    page = render_template(
+        "admin/user.html", user=user, form=form, access=access, add_to_group=add_to_group,
+        ways_in=credentials.live_credentials(user), history=history,
+    )
+    return page, status
+
+
+def _form_value(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+def users_detail(user_id):
+    user = users.get_user(user_id)
+    if request.method == "GET":
+        return _user_page(user)
+    form = ProfileForm()
+    if form.validate_on_submit():
+        try:
+            accounts.update_profile(user, form.changes(), staff())
+        except ValidationFailed as exc:
+            add_service_errors(form, exc.errors)
+        else:
+            flash("The profile is saved; its owner was told by mail which fields changed.", "success")
+            return redirect(url_for("admin.users_detail", user_id=user.id))
+    return _user_page(user, form, 400)
+
+
+def _flags(user, flags: dict, done: str, *, confirm: tuple[str, str, str] | None = None):
+    """Change account flags through the service; ``confirm`` (title, message, button) asks first."""
+    if confirm is not None:
+        page = confirmation_page(*confirm, items=[user.email])
+        if page is not None:
+            return page
+    accounts.update_account_flags(user, flags, staff())
+    flash(done, "success")
+    return redirect(url_for("admin.users_detail", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/access")
+def users_access(user_id):
+    user = users.get_user(user_id)
+    form = AccessForm()
+    return _flags(user, {"is_staff": form.is_staff.data, "is_superuser": form.is_superuser.data}, "Rights saved.")
+
+
+@bp.post("/users/<int:user_id>/activate")
+def users_activate(user_id):
+    return _flags(users.get_user(user_id), {"is_active": True}, "The account is active again.")
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+def users_deactivate(user_id):
+    return _flags(
+        users.get_user(user_id), {"is_active": False},
+        "The account is deactivated; every session, sign-in and key of it has ended.",
+        confirm=("Deactivate this account?", "The person is signed out everywhere at once and cannot sign in "
+                 "until the account is activated again.", "Deactivate"),
+    )
+
+
+@bp.post("/users/<int:user_id>/verify")
+def users_verify(user_id):
+    return _flags(users.get_user(user_id), {"email_verified": True}, "The address is marked verified.")
+
+
+@bp.post("/users/<int:user_id>/avatar/remove")
+def users_remove_avatar(user_id):
+    user = users.get_user(user_id)
+    page = confirmation_page("Remove this picture?", "The picture is deleted for good.", "Remove picture",
+                             items=[user.email])
+    if page is not None:
+        return page
+    accounts.update_profile(user, {"avatar": None}, staff())
+    flash("The picture is removed.", "success")
+    return redirect(url_for("admin.users_detail", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/delete")
+def users_delete(user_id):
+    user = users.get_user(user_id)
+    page = confirmation_page("Delete this account?", "The profile, picture, memberships and every way in are "
+                             "deleted. The audit history stays. This cannot be undone.", "Delete account",
+                             items=[user.email])
+    if page is not None:
+        return page
+    accounts.delete_account(user, staff())
+    flash(f"The account {user.email} is deleted.", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/groups")
+def users_add_to_group(user_id):
+    user = users.get_user(user_id)
+    group = groups.get_group(request.form.get("group_id", type=int))
+    groups.set_membership(user, group, True, staff())
+    flash(f"Added to {group.name}.", "success")
+    return redirect(url_for("admin.users_detail", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/groups/<int:group_id>/remove")
+def users_remove_from_group(user_id, group_id):
+    user = users.get_user(user_id)
+    group = groups.get_group(group_id)
+    groups.set_membership(user, group, False, staff())
+    flash(f"Removed from {group.name}.", "success")
+    return redirect(url_for("admin.users_detail", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/credentials/<public_id>/end")
+def users_end_credential(user_id, public_id):
+    user = users.get_user(user_id)
+    accounts.ensure_may_manage(staff(), user)
+    credential = credentials.own_live_credential(user, public_id)
+    credentials.revoke(credential, staff())
+    flash("That session or key is ended.", "success")
+    return redirect(url_for("admin.users_detail", user_id=user.id))
