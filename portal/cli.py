@@ -89,8 +89,11 @@ def add_to_group(email, name):
 @with_appcontext
 @click.argument("email")
 def deactivate(email):
-    """Deactivate the account; its credentials stop working at once."""
-    user = accounts.update_account_flags(_user(email), {"is_active": False}, SYSTEM)
+    """Deactivate the account; its credentials stop working at once. The last active superuser stays."""
+    try:
+        user = accounts.update_account_flags(_user(email), {"is_active": False}, SYSTEM)
+    except ServiceError as exc:
+        _fail(exc)
     click.echo(f"Deactivated {user.email}.")
 
 

@@ -47,12 +47,20 @@ def _escape_like(word: str) -> str:
     return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _contains(column, pattern: str):
+    # SQLite's LIKE already ignores ASCII case, and its lower() knows no other letters: ILIKE there
+    # would only wrap every row in a function call. PostgreSQL's ILIKE is served by trigram indexes.
+    if db.session.get_bind().dialect.name == "sqlite":
+        return column.like(pattern, escape="\\")
+    return column.ilike(pattern, escape="\\")
+
+
 def users_query(wanted: UserFilter):
     """The SELECT of the users that match, in the asked order (ties broken by id, so pages are stable)."""
     query = select(User)
     for word in wanted.q.split()[:MAX_WORDS]:
         pattern = f"%{_escape_like(word.casefold())}%"
-        matches = [column.ilike(pattern, escape="\\") for column in SEARCHED]
+        matches = [_contains(column, pattern) for column in SEARCHED]
         digits = canonical_phone(word).lstrip("+")
         if PHONE_PATTERN.fullmatch(word) and len(digits) >= 3:
             # Phone numbers match on their digits: "0124" finds "+1 (555) 0124".
