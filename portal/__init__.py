@@ -26,6 +26,7 @@ def create_app(config=None, overrides: dict | None = None) -> Flask:
     app.json.sort_keys = False  # responses keep the documents' field order
     app.json.ensure_ascii = False  # names such as "بهروز" go out as UTF-8 text, as the documents show them
     register_proxy(app)
+    register_security_headers(app)
     register_slash_redirects(app)
     register_static_versions(app)
     register_extensions(app)
@@ -41,6 +42,12 @@ def register_proxy(app):
     hops = int(app.config["TRUSTED_PROXY_COUNT"])
     if hops > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+
+
+def register_security_headers(app):
+    from . import security
+
+    security.register(app)
 
 
 def register_slash_redirects(app):

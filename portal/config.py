@@ -37,6 +37,18 @@ class Config:
 
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=15)
     JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=7)
+    # One algorithm, signed and checked; tokens name who issued them and for whom, and are read
+    # from the Authorization header only (never a query string, a body or a cookie).
+    JWT_ALGORITHM = "HS256"
+    JWT_DECODE_ALGORITHMS = ["HS256"]
+    JWT_ENCODE_ISSUER = JWT_DECODE_ISSUER = "account-portal"
+    JWT_ENCODE_AUDIENCE = JWT_DECODE_AUDIENCE = "account-portal-api"
+    JWT_TOKEN_LOCATION = ["headers"]
+
+    # Strict-Transport-Security max-age; 0 sends none (production sends a year).
+    HSTS_SECONDS = 0
+    # Origins (e.g. ["https://app.example.com"]) whose browser scripts may call the API; none by default.
+    CORS_ORIGINS: list[str] = []
 
     # argon2id cost: the first of OWASP's Password Storage Cheat Sheet settings (m=46 MiB, t=1, p=1).
     # Stored hashes made with other settings are upgraded at the next successful sign-in.
@@ -103,6 +115,7 @@ class TestConfig(Config):
 
 
 class ProdConfig(Config):
+    HSTS_SECONDS = 31536000
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     MAIL_TRANSPORT = "smtp"

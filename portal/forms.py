@@ -5,7 +5,7 @@ import pycountry
 from flask import render_template
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
 
 from .services.fields import GENDERS
 
@@ -29,8 +29,29 @@ class ProfileForm(FlaskForm):
         "New picture", render_kw={"accept": "image/jpeg,image/png,image/webp,image/gif", "data-preview": "avatar-preview"}
     )
     remove_avatar = BooleanField("Remove the current picture")
+    # The version of the profile the form was opened with: a save never overwrites a newer change.
+    version = HiddenField()
 
     TEXT_FIELDS = ("first_name", "last_name", "username", "email", "phone", "gender", "country", "address", "birthday")
+    CONFLICT = ("This profile was changed elsewhere since you opened this page. The form still shows "
+                "your input; save again to apply it over the newer version.")
+
+    @classmethod
+    def of(cls, user):
+        """The form filled with the user's stored values and version."""
+        data = {name: getattr(user, name) for name in cls.TEXT_FIELDS}
+        if data["birthday"] is not None:
+            data["birthday"] = data["birthday"].isoformat()
+        return cls(data={**data, "version": user.version})
+
+    def expected_versions(self) -> set[int] | None:
+        value = self.version.data or ""
+        return {int(value)} if value.isdigit() and len(value) < 12 else None
+
+    def conflict(self, user) -> None:
+        """Say that the profile moved on, and let the next save go over the version now stored."""
+        self.form_errors.append(self.CONFLICT)
+        self.version.data = str(user.version)
 
     def changes(self) -> dict:
         """The submitted values as the service takes them; ``avatar`` only when it is to change."""

@@ -98,6 +98,8 @@ class User(UserMixin, db.Model):
     date_joined: Mapped[datetime] = mapped_column(default=utcnow)
     # Set by the services when the account itself changes; a sign-in (last_login) does not count.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped by the services on every change of the row, sign-ins included: the profile's ETag.
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
     last_login: Mapped[datetime | None]
 
     groups: Mapped[list["Group"]] = relationship(

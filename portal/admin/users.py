@@ -7,7 +7,7 @@ from flask import Response, flash, redirect, render_template, request, stream_wi
 
 from ..forms import ProfileForm, add_service_errors, form_page
 from ..services import accounts, audit, credentials, directory, groups, users
-from ..services.errors import PermissionDenied, ValidationFailed
+from ..services.errors import PermissionDenied, PreconditionFailed, ValidationFailed
 from ..sessions import me
 from . import bp
 from .confirm import confirmation_page
@@ -115,7 +115,7 @@ def users_bulk():
 
 
 def _user_page(user, form=None, status=200):
-    form = form or ProfileForm(data={name: _form_value(getattr(user, name)) for name in ProfileForm.TEXT_FIELDS})
+    form = form or ProfileForm.of(user)
     access = AccessForm(data={"is_staff": user.is_staff, "is_superuser": user.is_superuser})
     add_to_group = AddToGroupForm()
     add_to_group.group_id.choices = [(g.id, g.name) for g in groups.all_groups() if g not in user.groups]
@@ -127,10 +127,6 @@ def _user_page(user, form=None, status=200):
     return page, status
 
 
-def _form_value(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 def users_detail(user_id):
     user = users.get_user(user_id)
@@ -139,9 +135,12 @@ def users_detail(user_id):
     form = ProfileForm()
     if form.validate_on_submit():
         try:
-            accounts.update_profile(user, form.changes(), staff())
+            accounts.update_profile(user, form.changes(), staff(), expected_versions=form.expected_versions())
         except ValidationFailed as exc:
             add_service_errors(form, exc.errors)
+        except PreconditionFailed:
+            form.conflict(user)
+            return _user_page(user, form, 409)
         else:
             flash("The profile is saved; its owner was told by mail which fields changed.", "success")
             return redirect(url_for("admin.users_detail", user_id=user.id))

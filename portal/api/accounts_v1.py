@@ -8,6 +8,7 @@ from ..services.errors import ValidationFailed
 from ..services.passwords import PASSWORDS_DIFFER
 from . import bp
 from .auth import authenticated, current_actor
+from .etags import represent
 from ..payload import read_payload, require
 from .profiles import apply_update
 from .schemas import Profile003, Register003, Registered003, Update003
@@ -56,4 +57,4 @@ def user_003(user_id):
     user = users.user_for(g.user, user_id, staff_too=True)
     if request.method == "PATCH":
         user = apply_update(Update003(), user)
-    return Profile003().dump(user)
+    return represent(Profile003().dump(user), user)

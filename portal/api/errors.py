@@ -15,6 +15,7 @@ from ..services.errors import (
     EmailNotVerified,
     NotFound,
     PermissionDenied,
+    PreconditionFailed,
     ValidationFailed,
 )
 
@@ -86,6 +87,8 @@ def service_error(exc):
         return detail(401, exc.detail)
     if isinstance(exc, PermissionDenied):
         return detail(403, NO_PERMISSION)
+    if isinstance(exc, PreconditionFailed):
+        return detail(412, str(exc))
     if isinstance(exc, NotFound):
         return error_response(404, {"error": str(exc) or "Not found"})
     if isinstance(exc, DeliveryFailed):

@@ -8,6 +8,7 @@ from ..services.errors import ValidationFailed
 from . import bp
 from .auth import authenticated, current_actor
 from .errors import error_response, server_errors_as
+from .etags import expected_versions, represent
 from ..payload import read_payload
 from .schemas import DeleteMe, Profile000, Profile001, Update002, Update004
 
@@ -18,7 +19,7 @@ def apply_update(schema, user):
     """Map the payload through a dialect's input schema and update ``user``; errors in wire names."""
     changes = schema.to_changes(read_payload())
     try:
-        return accounts.update_profile(user, changes, current_actor())
+        return accounts.update_profile(user, changes, current_actor(), expected_versions=expected_versions())
     except ValidationFailed as exc:
         raise schema.in_wire_names(exc) from None
 
@@ -30,7 +31,7 @@ def apply_update(schema, user):
 @server_errors_as("error")
 @authenticated(user_gone=lambda: error_response(404, {"error": USER_GONE_000}))
 def profile_000():
-    return Profile000().dump(g.user)
+    return represent(Profile000().dump(g.user), g.user)
 
 
 # Document 002 -------------------------------------------------------------------------------
@@ -42,11 +43,12 @@ def user_002(user_id):
     # Staff may read anyone; writes are owner-only in this document, staff included.
     user = users.user_for(g.user, user_id, staff_too=request.method == "GET")
     if request.method == "GET":
-        return Profile000().dump(user)
+        return represent(Profile000().dump(user), user)
     if request.method == "DELETE":
-        accounts.delete_account(user, current_actor())
+        accounts.delete_account(user, current_actor(), expected_versions=expected_versions())
         return "", 204
-    return Profile000().dump(apply_update(Update002(), user))
+    user = apply_update(Update002(), user)
+    return represent(Profile000().dump(user), user)
 
 
 # Documents 001 and 004 ----------------------------------------------------------------------
@@ -57,10 +59,11 @@ def user_002(user_id):
 @authenticated
 def me_001():
     if request.method == "GET":
-        return Profile001().dump(g.user)
+        return represent(Profile001().dump(g.user), g.user)
     if request.method == "DELETE":
         password = DeleteMe().to_changes(read_payload())["current_password"]
         accounts.verify_current_password(g.user, password)
-        accounts.delete_account(g.user, current_actor())
+        accounts.delete_account(g.user, current_actor(), expected_versions=expected_versions())
         return "", 204
-    return Profile001().dump(apply_update(Update004(), g.user))
+    user = apply_update(Update004(), g.user)
+    return represent(Profile001().dump(user), user)

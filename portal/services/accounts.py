@@ -16,6 +16,7 @@ from .audit import Actor
 from .errors import DeliveryFailed, PermissionDenied, ValidationFailed
 from .fields import ACCOUNT_FLAGS, PROFILE_FIELDS, FieldError, clean_fields
 from .passwords import check_password, hash_password, password_problems
+from .users import lock_for_update, mark_changed
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,12 @@ def _add_user(email, password, actor, *, profile=None, email_verified=False, is_
     return user
 
 
-def update_profile(user: User, changes: dict, actor: Actor) -> User:
+def update_profile(user: User, changes: dict, actor: Actor, *, expected_versions: set[int] | None = None) -> User:
     """Apply a partial profile update: any of ``PROFILE_FIELDS`` plus ``avatar``.
 
-    ``avatar`` is a binary stream to store, or None to remove the current one.
+    ``avatar`` is a binary stream to store, or None to remove the current one. ``expected_versions``
+    (an If-Match, or the version a form was opened with): PreconditionFailed unless the row still
+    has one of them.
     """
     ensure_may_manage(actor, user)
     changes = dict(changes)
@@ -115,8 +118,8 @@ def update_profile(user: User, changes: dict, actor: Actor) -> User:
         raise ValidationFailed(errors)
 
     # Lock the row and read it afresh: of two concurrent updates, the second sees the first's
-    # avatar, so each replaced file is deleted exactly once and none is left unreferenced.
-    db.session.refresh(user, with_for_update=True)
+    # avatar (each replaced file is deleted exactly once) and the first's version.
+    lock_for_update(user, expected_versions)
     before = {field: getattr(user, field) for field in cleaned}
     old_email, was_verified = user.email, user.email_verified
     email_changed = "email" in cleaned and canonical_email(cleaned["email"]) != user.email_canonical
@@ -136,6 +139,7 @@ def update_profile(user: User, changes: dict, actor: Actor) -> User:
         changed["email_verified"] = [True, False]
     if changed:
         user.updated_at = utcnow()
+        mark_changed(user)
         audit.record(actor, "profile_updated", user, changed)
     try:
         _save(commit=False)
@@ -153,7 +157,7 @@ def update_profile(user: User, changes: dict, actor: Actor) -> User:
     return user
 
 
-def delete_account(user: User, actor: Actor) -> None:
+def delete_account(user: User, actor: Actor, *, expected_versions: set[int] | None = None) -> None:
     """Delete the account, its memberships and codes; its audit history stays, its avatar file goes.
 
     Staff delete other people's accounts, never their own from the admin page (their profile page
@@ -163,6 +167,8 @@ def delete_account(user: User, actor: Actor) -> None:
     if actor.via == "admin" and actor.user is not None and actor.user.id == user.id:
         raise PermissionDenied(NOT_YOURSELF)
     _keep_a_superuser(user, {"is_active": False})
+    if expected_versions is not None:
+        lock_for_update(user, expected_versions)
     avatar = user.avatar
     audit.record(actor, "account_deleted", None, {"id": [user.id, None]}, label=user.email)
     db.session.delete(user)
@@ -213,6 +219,7 @@ def _new_password_problems(user: User, password) -> list[str]:
 
 def _store_password(user: User, new_password: str, actor: Actor, *, keep=None) -> None:
     user.password_hash = hash_password(new_password)
+    mark_changed(user)
     credentials.revoke_all(user, keep=keep)
     audit.record(actor, "password_changed", user)
     db.session.commit()
@@ -245,6 +252,7 @@ def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
     changed = audit.diff(before, {field: getattr(user, field) for field in cleaned})
     if changed:
         user.updated_at = utcnow()
+        mark_changed(user)
         audit.record(actor, "account_flags_changed", user, changed)
         if changed.get("is_active") == [True, False]:
             credentials.revoke_all(user)

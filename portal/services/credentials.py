@@ -20,7 +20,7 @@ from . import audit
 from .audit import Actor
 from .errors import AuthenticationFailed, EmailNotVerified, NotFound
 from .passwords import check_password, hash_password, needs_rehash, spend_a_password_check
-from .users import find_user
+from .users import find_user, mark_changed
 
 BAD_CREDENTIALS = "No active account found with the given credentials"
 UNVERIFIED = "E-mail address is not verified. Enter the code we mailed you, or ask for a new one."
@@ -48,6 +48,7 @@ def authenticate(password, *, email=None, username=None, login=None) -> User:
 def record_sign_in(user: User, actor: Actor) -> None:
     """Stamp ``last_login`` and note the sign-in; the caller's commit keeps both."""
     user.last_login = utcnow()
+    mark_changed(user)
     audit.record(actor, "signed_in", user)
 
 
@@ -98,6 +99,7 @@ def rotate_refresh_token(refresh_token) -> dict:
     db.session.refresh(credential)
     tokens = _mint_pair(credential)
     credential.user.last_login = utcnow()
+    mark_changed(credential.user)
     db.session.commit()
     return tokens
 

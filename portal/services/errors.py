@@ -25,6 +25,10 @@ class PermissionDenied(ServiceError):
     pass
 
 
+class PreconditionFailed(ServiceError):
+    """The caller changed a version it read, and the row has moved on since (optimistic concurrency)."""
+
+
 class AuthenticationFailed(ServiceError):
     """Credentials that do not open the door; ``detail`` is safe to show."""
 

@@ -9,6 +9,7 @@ from . import audit
 from .accounts import ensure_may_manage
 from .audit import Actor
 from .errors import NotFound, ValidationFailed
+from .users import mark_changed
 from .fields import FieldError, clean_text
 
 
@@ -89,5 +90,6 @@ def set_membership(user: User, group: Group, member: bool, actor: Actor) -> None
         user.groups.append(group)
     else:
         user.groups.remove(group)
+    mark_changed(user)
     audit.record(actor, "group_membership_changed", user, {"groups": [None, group.name] if member else [group.name, None]})
     db.session.commit()

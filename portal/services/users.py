@@ -1,10 +1,12 @@
 """Looking users up: by id, and by email or username without regard to case."""
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..extensions import db
 from ..models import User, canonical_email, canonical_username
-from .errors import NotFound, PermissionDenied
+from .errors import NotFound, PermissionDenied, PreconditionFailed
+
+STALE = "The account was changed since you read it: read it again, then repeat the change."
 
 # The database's 32-bit integer key: larger ids cannot exist, and PostgreSQL refuses to compare them.
 MAX_ID = 2**31 - 1
@@ -42,3 +44,23 @@ def find_user(*, email=None, username=None, login=None) -> User | None:
     if isinstance(username, str) and username.strip():
         return db.session.scalar(select(User).where(User.username_canonical == canonical_username(username)))
     return None
+
+
+def mark_changed(user: User) -> None:
+    """Bump the row's version (its ETag) in the UPDATE itself, so two writers never share a number."""
+    user.version = User.version + 1
+
+
+def lock_for_update(user: User, expected_versions: set[int] | None = None) -> None:
+    """Lock the user's row and read it afresh, before a write that depends on what it reads.
+
+    A no-op UPDATE takes the lock on both databases: PostgreSQL's row lock, and SQLite's write
+    lock (its SELECT ... FOR UPDATE does not exist), so concurrent writers queue instead of
+    overwriting each other. ``expected_versions``: the versions the caller read (If-Match); when
+    the row has another, PreconditionFailed and nothing changes.
+    """
+    db.session.execute(update(User).where(User.id == user.id).values(version=User.version))
+    db.session.refresh(user)
+    if expected_versions is not None and user.version not in expected_versions:
+        db.session.rollback()
+        raise PreconditionFailed(STALE)

@@ -24,7 +24,7 @@ from .background import run_in_background
 from .audit import Actor
 from .errors import DeliveryFailed, ValidationFailed
 from .fields import FieldError, clean_email
-from .users import MAX_ID, find_user
+from .users import MAX_ID, find_user, mark_changed
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,7 @@ def verify_email(email, code, actor: Actor) -> User:
 
 def mark_verified(user: User) -> None:
     """The current address is proven; the first proof also completes sign-up. The caller commits."""
+    mark_changed(user)
     user.email_verified = True
     if user.activated_at is None:
         user.activated_at = utcnow()

@@ -9,7 +9,7 @@ from ..forms import ProfileForm, add_service_errors, form_page
 from ..limits import limited
 from ..media import avatar_url
 from ..services import accounts, audit
-from ..services.errors import ValidationFailed
+from ..services.errors import PreconditionFailed, ValidationFailed
 from ..services.export import account_export, actor_role
 from . import bp
 from .forms import ChangePasswordForm, DeleteAccountForm
@@ -28,13 +28,16 @@ def profile():
 @login_required
 def edit_profile():
     user = signed_in_user()
-    form = ProfileForm(data={name: _form_value(getattr(user, name)) for name in ProfileForm.TEXT_FIELDS})
+    form = ProfileForm() if request.method == "POST" else ProfileForm.of(user)
     if form.validate_on_submit():
         old_email = user.email
         try:
-            accounts.update_profile(user, form.changes(), me())
+            accounts.update_profile(user, form.changes(), me(), expected_versions=form.expected_versions())
         except ValidationFailed as exc:
             add_service_errors(form, exc.errors)
+        except PreconditionFailed:
+            form.conflict(user)
+            return form_page("web/edit.html", form, user=user)[0], 409
         else:
             flash("Your profile is saved.", "success")
             if user.email != old_email:
@@ -42,10 +45,6 @@ def edit_profile():
                 return redirect(url_for("web.verify"))
             return redirect(url_for("web.profile"))
     return form_page("web/edit.html", form, user=user)
-
-
-def _form_value(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 @bp.route("/profile/password", methods=["GET", "POST"])

@@ -20,7 +20,7 @@ AVATAR_PATH = re.compile(r"^/media/avatars/([A-Za-z0-9_-]+\.(?:jpg|png))$")
 
 
 # Columns a request moves without changing the profile: the sign-in time and the change stamp.
-BOOKKEEPING = ("last_login", "updated_at")
+BOOKKEEPING = ("last_login", "updated_at", "version")
 
 
 def profile_row(app, user_id):

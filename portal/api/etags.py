@@ -1,0 +1,22 @@
+"""Optimistic concurrency for the profile routes: every representation carries the row's version
+as its ETag; ``If-Match`` makes a write conditional (412 when stale), ``If-None-Match`` a read (304)."""
+
+from flask import jsonify, request
+
+from ..models import User
+
+
+def expected_versions() -> set[int] | None:
+    """The versions an ``If-Match`` header names; None when there is none (or ``*``), so the write
+    goes ahead as the documents describe. Tags that are no version of ours match nothing."""
+    if "If-Match" not in request.headers or request.if_match.star_tag:
+        return None
+    return {int(tag) for tag in request.if_match.as_set(include_weak=True) if tag.isdigit() and len(tag) < 12}
+
+
+def represent(body: dict, user: User, status: int = 200):
+    """A profile answer with its ETag; a GET whose ``If-None-Match`` names it gets 304."""
+    response = jsonify(body)
+    response.status_code = status
+    response.set_etag(str(user.version))
+    return response.make_conditional(request)
