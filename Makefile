@@ -28,8 +28,10 @@ run: install
 test: install browser
 	$(BIN)/pytest
 
+# Hot paths, then the admin's lists at 100,000 users and 1,000,000 audit events (a throwaway database).
 bench: install
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.admin_lists
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

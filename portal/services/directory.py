@@ -9,7 +9,7 @@ so "ada love" finds Ada Lovelace.
 from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from ..extensions import db
 from ..models import User, canonical_phone, user_groups
@@ -17,14 +17,14 @@ from .fields import PHONE_PATTERN
 
 SEARCHED = (User.first_name, User.last_name, User.email_canonical, User.username_canonical)
 SORTS = {
-    "email": (User.email_canonical,),
-    "name": (User.last_name, User.first_name),
-    "username": (User.username_canonical,),
-    "joined": (User.date_joined,),
-    "last_login": (User.last_login,),
-    "active": (User.is_active,),
-    "staff": (User.is_staff,),
-    "verified": (User.email_verified,),
+    "email": ("email_canonical",),
+    "name": ("last_name", "first_name"),
+    "username": ("username_canonical",),
+    "joined": ("date_joined",),
+    "last_login": ("last_login",),
+    "active": ("is_active",),
+    "staff": ("is_staff",),
+    "verified": ("email_verified",),
 }
 FLAGS = {"active": User.is_active, "staff": User.is_staff, "verified": User.email_verified}
 MAX_WORDS = 5
@@ -56,7 +56,12 @@ def _contains(column, pattern: str):
 
 
 def users_query(wanted: UserFilter):
-    """The SELECT of the users that match, in the asked order (ties broken by id, so pages are stable)."""
+    """The SELECT of the users that match (and the entity it selects), in the asked order (ties broken by id, so pages are stable).
+
+    A search is answered first and sorted after, as a materialized CTE: otherwise PostgreSQL,
+    expecting many matches, walks the sort index row by row past the whole table (850 ms at
+    100,000 users against 9 ms for the trigram bitmap and a sort of its matches).
+    """
     query = select(User)
     for word in wanted.q.split()[:MAX_WORDS]:
         pattern = f"%{_escape_like(word.casefold())}%"
@@ -75,15 +80,20 @@ def users_query(wanted: UserFilter):
             and_(user_groups.c.group_id == wanted.group_id, user_groups.c.user_id == User.id)
         )
         query = query.where(member.exists())
-    columns = SORTS.get(wanted.sort, SORTS["joined"]) + (User.id,)
+    users = User
+    if wanted.q.split():
+        users = aliased(User, query.cte("matching_users").prefix_with("MATERIALIZED"))
+        query = select(users)
+    columns = [getattr(users, name) for name in SORTS.get(wanted.sort, SORTS["joined"]) + ("id",)]
     order = [column.desc() if wanted.descending else column.asc() for column in columns]
-    return query.order_by(*order)
+    return query.order_by(*order), users
 
 
 def find_users(wanted: UserFilter, *, page: int, per_page: int):
     """One page of matching users with their groups loaded: three queries whatever the page holds."""
-    query = users_query(wanted).options(selectinload(User.groups))
-    return db.paginate(query, page=page, per_page=per_page, max_per_page=200, error_out=False)
+    query, users = users_query(wanted)
+    return db.paginate(query.options(selectinload(users.groups)), page=page, per_page=per_page, max_per_page=200,
+                       error_out=False)
 
 
 def users_by_ids(ids) -> list[User]:
@@ -94,5 +104,5 @@ def users_by_ids(ids) -> list[User]:
 
 def stream_users(wanted: UserFilter, batch: int = 1000):
     """Every matching user, read in batches (CSV export of a large list without holding it in memory)."""
-    query = users_query(wanted).options(selectinload(User.groups)).execution_options(yield_per=batch)
-    yield from db.session.scalars(query)
+    query, users = users_query(wanted)
+    yield from db.session.scalars(query.options(selectinload(users.groups)).execution_options(yield_per=batch))

@@ -21,6 +21,11 @@ PHONE_PATTERN = re.compile(r"\+?[0-9() -]+")
 COUNTRY_CODES = frozenset(country.alpha_2 for country in pycountry.countries)
 
 
+# Bidirectional embeddings, overrides and isolates reorder what a reader sees ("Trojan Source"):
+# a name could show as someone else's. The joiners U+200C/U+200D that Persian needs are kept.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 class FieldError(ValueError):
     """One message about one field."""
 
@@ -42,6 +47,8 @@ def clean_text(value, *, max_length: int, required: bool = False, allowed_contro
         raise FieldError("Control characters are not allowed.")
     if any(unicodedata.category(ch) == "Cs" for ch in value):
         raise FieldError("Invalid Unicode text.")
+    if any(ch in BIDI_CONTROLS for ch in value):
+        raise FieldError("Bidirectional control characters are not allowed.")
     if len(value) > max_length:
         raise FieldError(f"Ensure this field has no more than {max_length} characters.")
     return value
