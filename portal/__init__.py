@@ -26,6 +26,7 @@ def create_app(config=None, overrides: dict | None = None) -> Flask:
     app.json.sort_keys = False  # responses keep the documents' field order
     app.json.ensure_ascii = False  # names such as "بهروز" go out as UTF-8 text, as the documents show them
     register_proxy(app)
+    register_observability(app)
     register_security_headers(app)
     register_slash_redirects(app)
     register_static_versions(app)
@@ -42,6 +43,12 @@ def register_proxy(app):
     hops = int(app.config["TRUSTED_PROXY_COUNT"])
     if hops > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+
+
+def register_observability(app):
+    from . import observability
+
+    observability.register(app)
 
 
 def register_security_headers(app):
@@ -107,6 +114,7 @@ def register_blueprints(app):
     from . import sessions  # noqa: F401  (the browser-session loader of Flask-Login)
     from .admin import bp as admin_bp
     from .api import bp as api_bp
+    from .health import bp as health_bp
     from .media import bp as media_bp
     from .web import bp as web_bp
 
@@ -115,6 +123,7 @@ def register_blueprints(app):
     app.register_blueprint(media_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(health_bp)
 
 
 def register_templating(app):

@@ -29,6 +29,8 @@ class Config:
     TRUSTED_PROXY_COUNT = 0
 
     UPLOAD_FOLDER = None  # None: <project>/uploads
+    # Where avatar images live: "filesystem" (UPLOAD_FOLDER) or "database" (shared by every app server).
+    AVATAR_STORAGE = "filesystem"
     AVATAR_MAX_BYTES = 5 * 1024 * 1024
     AVATAR_MAX_PIXELS = 40_000_000
     AVATAR_SIZE = 512
@@ -44,6 +46,11 @@ class Config:
     JWT_ENCODE_ISSUER = JWT_DECODE_ISSUER = "account-portal"
     JWT_ENCODE_AUDIENCE = JWT_DECODE_AUDIENCE = "account-portal-api"
     JWT_TOKEN_LOCATION = ["headers"]
+
+    # Logs: level of the "portal" loggers; one line per request; JSON lines (production).
+    LOG_LEVEL = "INFO"
+    LOG_REQUESTS = False
+    LOG_JSON = False
 
     # Strict-Transport-Security max-age; 0 sends none (production sends a year).
     HSTS_SECONDS = 0
@@ -116,6 +123,8 @@ class TestConfig(Config):
 
 class ProdConfig(Config):
     HSTS_SECONDS = 31536000
+    LOG_REQUESTS = True
+    LOG_JSON = True
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     MAIL_TRANSPORT = "smtp"

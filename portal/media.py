@@ -1,9 +1,10 @@
 """Serving stored avatars at /media/avatars/<name>, and the URLs that point at them."""
 
-from flask import Blueprint, abort, send_from_directory, url_for
+from flask import Blueprint, Response, abort, send_from_directory, url_for
 
 from .http import trusted_origin
-from .services.avatars import MEDIA_TYPES, avatar_folder
+from .services import avatars
+from .services.avatars import MEDIA_TYPES
 from .urls import public_url
 
 bp = Blueprint("media", __name__)
@@ -17,7 +18,13 @@ def avatar(name):
     extension = "." + name.rpartition(".")[2]
     if extension not in MEDIA_TYPES:
         abort(404)
-    response = send_from_directory(avatar_folder(), name, mimetype=MEDIA_TYPES[extension], max_age=31536000)
+    if avatars.in_database():
+        data = avatars.avatar_in_database(name)
+        if data is None:
+            abort(404)
+        response = Response(data, mimetype=MEDIA_TYPES[extension])
+    else:
+        response = send_from_directory(avatars.avatar_folder(), name, mimetype=MEDIA_TYPES[extension])
     response.headers["Cache-Control"] = IMMUTABLE
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -7,7 +7,7 @@ case-insensitive lookup key in step with the value it is derived from.
 from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import DDL, JSON, Column, ForeignKey, Index, Integer, String, Table, Text, event, func, select
+from sqlalchemy import DDL, JSON, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text, event, func, select
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship, validates
 
 from .extensions import db
@@ -229,3 +229,17 @@ class AuditEvent(db.Model):
 
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
     subject: Mapped[User | None] = relationship(foreign_keys=[subject_id])
+
+
+class AvatarFile(db.Model):
+    """A stored avatar image, when AVATAR_STORAGE is "database": every app server sees it.
+
+    Named like the file it would otherwise be (fresh and unguessable per upload), so URLs and
+    caching do not depend on where the bytes live.
+    """
+
+    __tablename__ = "avatar_files"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -3,6 +3,11 @@
 The content decides what a file is: Pillow must decode it as one of the allowed formats. What is
 stored is a fresh encoding of the pixels only (EXIF orientation applied, metadata dropped),
 centre-cropped to a square of at most ``AVATAR_SIZE`` pixels, under a new unguessable name.
+
+Where the bytes live is AVATAR_STORAGE: "filesystem" (``UPLOAD_FOLDER/avatars/``, the embedded
+default) or "database" (the ``avatar_files`` table, which every app server behind a load balancer
+shares). A new image is written inside the caller's transaction where the database holds it, so a
+failed request keeps nothing either way.
 """
 
 import io
@@ -13,7 +18,10 @@ from pathlib import Path
 
 from flask import current_app
 from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import delete
 
+from ..extensions import db
+from ..models import AvatarFile
 from .fields import FieldError
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
@@ -91,16 +99,35 @@ def avatar_folder() -> Path:
     return Path(current_app.config["UPLOAD_FOLDER"]) / "avatars"
 
 
+def in_database() -> bool:
+    return current_app.config["AVATAR_STORAGE"] == "database"
+
+
 def store_avatar(image: ProcessedImage) -> str:
-    """Write the image under a fresh name and return that name."""
+    """Store the image under a fresh name and return that name (in the database: not yet committed)."""
+    name = secrets.token_urlsafe(24) + image.extension
+    if in_database():
+        db.session.add(AvatarFile(name=name, data=image.data))
+        return name
     folder = avatar_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    name = secrets.token_urlsafe(24) + image.extension
     with open(folder / name, "xb") as fh:
         fh.write(image.data)
     return name
 
 
 def delete_avatar(name: str | None) -> None:
-    if name and Path(name).name == name:
-        (avatar_folder() / name).unlink(missing_ok=True)
+    """Remove a stored image; a missing one, or a name that is not a bare file name, is ignored."""
+    if not name or Path(name).name != name:
+        return
+    if in_database():
+        db.session.execute(delete(AvatarFile).where(AvatarFile.name == name))
+        db.session.commit()
+        return
+    (avatar_folder() / name).unlink(missing_ok=True)
+
+
+def avatar_in_database(name: str) -> bytes | None:
+    """The bytes of an image kept in the database, or None."""
+    row = db.session.get(AvatarFile, name)
+    return row.data if row is not None else None

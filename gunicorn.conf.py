@@ -1,0 +1,39 @@
+"""gunicorn settings for the portal: ``gunicorn wsgi:app`` reads this file from the working directory.
+
+Worker model: threads (``gthread``). A request spends most of its time waiting — on the database,
+on a client trickling a 3 MB avatar over a poor link, on the mail server — and a waiting thread
+costs little, while a sync worker would be held by one slow client and stop answering everyone
+else. The CPU-heavy parts (argon2 at sign-in, decoding an image) release the GIL. Behind nginx with
+request buffering the slow upload never reaches a worker at all; these settings keep the server
+healthy on its own too. Every value can be set from the environment (``GUNICORN_<NAME>``).
+"""
+
+import multiprocessing
+import os
+
+
+def _env(name, default):
+    return type(default)(os.environ.get(f"GUNICORN_{name.upper()}", default))
+
+
+bind = _env("bind", "127.0.0.1:8000")
+workers = _env("workers", multiprocessing.cpu_count())
+worker_class = "gthread"
+threads = _env("threads", 16)
+# A worker that answers nothing for this long is replaced; slow uploads are bounded by
+# MAX_CONTENT_LENGTH and by the client's own pace, not by this.
+timeout = _env("timeout", 60)
+graceful_timeout = _env("graceful_timeout", 30)
+keepalive = _env("keepalive", 5)
+# Request line and header limits (gunicorn's defaults, written down): the body is bounded by the app.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+# Recycle workers now and then, with jitter so they do not all restart at once.
+max_requests = _env("max_requests", 10000)
+max_requests_jitter = _env("max_requests_jitter", 1000)
+# The app writes one JSON line per request (with its request id) in production; gunicorn's own
+# access log would say the same without the id.
+accesslog = None
+errorlog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
