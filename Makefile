@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app portal
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser run test bench clean
+.PHONY: install browser services wrk run test bench clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,18 +20,28 @@ install: $(BIN)/.installed
 browser:
 	@command -v /usr/bin/chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
+# The scale-out test runs nginx and Redis next to two gunicorn servers.
+services:
+	@command -v nginx >/dev/null && command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-light redis-server; }
+
+# The load run of `make bench` uses Debian's wrk.
+wrk:
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) ensure-superuser
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
-test: install browser
+test: install browser services
 	$(BIN)/pytest
 
-# Hot paths, then the admin's lists at 100,000 users and 1,000,000 audit events (a throwaway database).
-bench: install
+# Hot paths in-process; the admin's lists at 100,000 users and 1,000,000 audit events (a throwaway
+# database); then a load run of gunicorn against a bare-Flask ceiling with wrk.
+bench: install wrk
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.admin_lists
+	$(BIN)/python -m bench.load
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
