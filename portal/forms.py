@@ -6,13 +6,15 @@ from flask import render_template
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 
 from .services.fields import GENDERS
 
-COUNTRY_CHOICES = [("", "—")] + sorted(
-    ((country.alpha_2, country.name) for country in pycountry.countries), key=lambda choice: choice[1]
+NONE_CHOSEN = SelectChoice("", "—")
+COUNTRY_CHOICES = [NONE_CHOSEN] + sorted(
+    (SelectChoice(country.alpha_2, country.name) for country in pycountry.countries), key=lambda choice: choice.label
 )
-GENDER_CHOICES = [("", "—")] + [(gender, gender.capitalize()) for gender in GENDERS]
+GENDER_CHOICES = [NONE_CHOSEN] + [SelectChoice(gender, gender.capitalize()) for gender in GENDERS]
 
 
 class ProfileForm(FlaskForm):

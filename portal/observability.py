@@ -6,7 +6,7 @@ import json
 import logging
 import re
 import time
-import uuid
+import os
 
 from flask import g, has_request_context, request
 
@@ -58,7 +58,7 @@ def register(app) -> None:
     @app.before_request
     def take_request_id():
         offered = request.headers.get("X-Request-ID", "")
-        g.request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+        g.request_id = offered if REQUEST_ID.fullmatch(offered) else os.urandom(16).hex()
         g.request_started = time.perf_counter()
 
     @app.after_request

@@ -4,6 +4,7 @@ import csv
 import io
 
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
+from wtforms.fields.choices import SelectChoice
 
 from ..forms import ProfileForm, add_service_errors, form_page
 from ..services import accounts, audit, credentials, directory, groups, users
@@ -118,7 +119,7 @@ def _user_page(user, form=None, status=200):
     form = form or ProfileForm.of(user)
     access = AccessForm(data={"is_staff": user.is_staff, "is_superuser": user.is_superuser})
     add_to_group = AddToGroupForm()
-    add_to_group.group_id.choices = [(g.id, g.name) for g in groups.all_groups() if g not in user.groups]
+    add_to_group.group_id.choices = [SelectChoice(g.id, g.name) for g in groups.all_groups() if g not in user.groups]
     history = audit.history(user, page=1, per_page=HISTORY_SIZE)
     page = render_template(
         "admin/user.html", user=user, form=form, access=access, add_to_group=add_to_group,

@@ -9,18 +9,19 @@ from ..services.passwords import PASSWORDS_DIFFER
 from . import bp
 from .auth import authenticated, current_actor
 from .etags import represent
-from ..payload import read_payload, require
+from ..payload import read_payload
 from .profiles import apply_update
-from .schemas import Profile003, Register003, Registered003, Update003
+from .schemas import Profile003, Register003, Registered003, ResendOtp003, Update003, VerifyOtp003
 
 EMAIL_SENT = "Email sent successfully!"
 EMAIL_VERIFIED = "Email verified successfully!"
+PROFILE_003, REGISTER_003, UPDATE_003 = Profile003(), Register003(), Update003()
 
 
 @bp.post("/v1/accounts/users/")
 @limited("RATELIMIT_REGISTER", per_account=("email",))
 def register_003():
-    schema = Register003()
+    schema = REGISTER_003
     fields = schema.to_changes(read_payload())
     password, confirm = fields.pop("password"), fields.pop("confirm_password")
     if password != confirm:
@@ -36,18 +37,15 @@ def register_003():
 @bp.post("/v1/accounts/users/verify-otp/")
 @limited("RATELIMIT_VERIFY", per_account=("email",))
 def verify_otp_003():
-    payload = read_payload()
-    require(payload, "email", "otp")
-    verification.verify_email(payload["email"], str(payload["otp"]), current_actor())
+    body = VerifyOtp003().to_changes(read_payload())
+    verification.verify_email(body["email"], body["otp"], current_actor())
     return {"msg": EMAIL_VERIFIED}
 
 
 @bp.post("/v1/accounts/users/resend-otp/")
 @limited("RATELIMIT_CODE", per_account=("email",))
 def resend_otp_003():
-    payload = read_payload()
-    require(payload, "email")
-    verification.resend_verification_code(payload["email"])
+    verification.resend_verification_code(ResendOtp003().to_changes(read_payload())["email"])
     return {"msg": EMAIL_SENT}
 
 
@@ -56,5 +54,5 @@ def resend_otp_003():
 def user_003(user_id):
     user = users.user_for(g.user, user_id, staff_too=True)
     if request.method == "PATCH":
-        user = apply_update(Update003(), user)
-    return represent(Profile003().dump(user), user)
+        user = apply_update(UPDATE_003, user)
+    return represent(PROFILE_003.dump(user), user)

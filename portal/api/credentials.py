@@ -12,17 +12,17 @@ from ..services import accounts, credentials, verification
 from ..services.errors import ValidationFailed
 from . import bp
 from .auth import authenticated, current_actor
-from ..payload import read_payload, require
+from ..payload import read_payload
+from .schemas import ChangePassword, PasswordResetConfirm, PasswordResetRequest, RefreshToken, SignIn, SignOut
 
 sign_in_limits = limited("RATELIMIT_SIGN_IN", per_account=("email", "username"))
 
 
 def _authenticate_payload():
-    payload = read_payload()
-    require(payload, "password")
-    if not payload.get("email") and not payload.get("username"):
+    body = SignIn().to_changes(read_payload())
+    if not body.get("email") and not body.get("username"):
         raise ValidationFailed.on("non_field_errors", 'Must include "email" or "username".')
-    return credentials.authenticate(payload["password"], email=payload.get("email"), username=payload.get("username"))
+    return credentials.authenticate(body["password"], email=body.get("email"), username=body.get("username"))
 
 
 @bp.post("/token/")
@@ -35,16 +35,14 @@ def token_obtain():
 @bp.post("/token/refresh/")
 @limited("RATELIMIT_REFRESH")  # per address only: the body names no account, and refresh tokens cannot be guessed
 def token_refresh():
-    payload = read_payload()
-    require(payload, "refresh")
-    return credentials.rotate_refresh_token(payload["refresh"])
+    return credentials.rotate_refresh_token(RefreshToken().to_changes(read_payload())["refresh"])
 
 
 @bp.post("/logout/")
 @authenticated
 def logout():
     """Revoke the presented credential and, when given, the sign-in of a refresh token."""
-    refresh = read_payload().get("refresh")
+    refresh = SignOut().to_changes(read_payload()).get("refresh")
     if refresh:
         credentials.revoke_refresh_token(g.user, refresh, current_actor())
     credentials.revoke(g.credential, current_actor())
@@ -70,10 +68,8 @@ def api_key_logout():
 @limited("RATELIMIT_PASSWORD_CHECK", per_ip=False, per_credential=True)
 @authenticated
 def set_password():
-    payload = read_payload()
-    accounts.change_password(
-        g.user, payload.get("current_password"), payload.get("new_password"), current_actor(), keep=g.credential
-    )
+    body = ChangePassword().to_changes(read_payload())
+    accounts.change_password(g.user, body["current_password"], body["new_password"], current_actor(), keep=g.credential)
     return "", 204
 
 
@@ -81,16 +77,14 @@ def set_password():
 @limited("RATELIMIT_PASSWORD_RESET", per_account=("email",))
 def reset_password():
     """Always 204 for a well-formed address, so the answer tells nobody whether it has an account."""
-    payload = read_payload()
-    require(payload, "email")
-    verification.request_password_reset(payload["email"], current_actor())
+    email = PasswordResetRequest().to_changes(read_payload())["email"]
+    verification.request_password_reset(email, current_actor())
     return "", 204
 
 
 @bp.post("/users/reset_password_confirm/")
 @limited("RATELIMIT_PASSWORD_RESET_CONFIRM")
 def reset_password_confirm():
-    payload = read_payload()
-    require(payload, "uid", "token", "new_password")
-    accounts.reset_password(payload.get("uid"), payload.get("token"), payload.get("new_password"), current_actor())
+    body = PasswordResetConfirm().to_changes(read_payload())
+    accounts.reset_password(body["uid"], body["token"], body["new_password"], current_actor())
     return "", 204

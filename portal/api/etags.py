@@ -4,6 +4,8 @@ as its ETag; ``If-Match`` makes a write conditional (412 when stale), ``If-None-
 from flask import jsonify, request
 
 from ..models import User
+from ..services.errors import PreconditionFailed
+from ..services.users import STALE
 
 
 def expected_versions() -> set[int] | None:
@@ -15,8 +17,12 @@ def expected_versions() -> set[int] | None:
 
 
 def represent(body: dict, user: User, status: int = 200):
-    """A profile answer with its ETag; a GET whose ``If-None-Match`` names it gets 304."""
+    """A profile answer with its ETag; a GET whose ``If-None-Match`` names it gets 304, one whose
+    ``If-Match`` does not name it 412 (as an error, not the profile)."""
     response = jsonify(body)
     response.status_code = status
     response.set_etag(str(user.version))
-    return response.make_conditional(request)
+    response = response.make_conditional(request)
+    if response.status_code == 412:
+        raise PreconditionFailed(STALE)
+    return response

@@ -1,8 +1,10 @@
-"""The documents' dialects: one output shape and one input mapping each, over the one user model.
+"""The documents' dialects: one output shape and one input mapping each, over the one user model;
+and the bodies of the credential routes.
 
 Input schemas only rename wire fields to model attributes (``mobile_number`` → ``phone``,
 ``photo`` → ``avatar``, ``M`` → ``male``) and check the JSON types; the rules themselves live in
 ``portal.services.fields``. Unknown and read-only input fields are dropped, never applied.
+The OpenAPI document (``portal.api.openapi``) is built from these same classes.
 """
 
 from flask import request
@@ -14,14 +16,35 @@ from ..services.errors import ValidationFailed
 from ..payload import FORM_TYPES
 
 NOT_A_FILE = "The submitted data was not a file. Check the encoding type on the form."
+REQUIRED = "This field is required."
 GENDER_CODES = {"male": "M", "female": "F", "other": "O"}
 
 
-class UtcTimestamp(fields.Field):
-    """Naive UTC datetimes from the database, written ISO 8601 with a ``Z``."""
+class UtcTimestamp(fields.DateTime):
+    """Naive UTC datetimes from the database, written ISO 8601 with a ``Z`` (an OpenAPI ``date-time``)."""
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else value.isoformat() + "Z"
+
+
+class AvatarPath(fields.String):
+    """The stored avatar as a site-relative path (``/media/avatars/…``), as document 000 shows it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_none=True, dump_only=True, **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return avatar_path(value)
+
+
+class AvatarUrl(fields.String):
+    """The stored avatar as an absolute URL, as documents 001, 003 and 004 show it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_none=True, dump_only=True, metadata={"format": "uri"}, **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return avatar_url(value)
 
 
 class Text(fields.String):
@@ -67,6 +90,30 @@ class GenderCode(fields.String):
         return codes.get(value.strip().upper(), value)
 
 
+class RequiredText(fields.String):
+    """Text a route cannot do without: missing, null or empty is "This field is required."."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            required=True,
+            validate=validate.Length(min=1, error=REQUIRED),
+            error_messages={"required": REQUIRED, "null": REQUIRED},
+            **kwargs,
+        )
+
+
+class OneTimeCode(RequiredText):
+    """The emailed six-digit code, as text or (as JSON clients often send it) as a number."""
+
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"type": ["string", "integer"]}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class InputSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -92,17 +139,20 @@ def _max_length(limit):
     return validate.Length(max=limit, error="Ensure this field has no more than {max} characters.")
 
 
+# Output schemas mark the fields that may be null (allow_none): the OpenAPI document
+# (portal.api.openapi) is built from these same classes and tells clients so.
+
 # Document 000 (and 002's responses)
 class Profile000(Schema):
     id = fields.Integer()
-    username = fields.String()
+    username = fields.String(allow_none=True)
     email = fields.String()
-    first_name = fields.String()
-    last_name = fields.String()
-    number_phone = fields.String(attribute="phone")
-    avatar = fields.Function(lambda user: avatar_path(user.avatar))
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    number_phone = fields.String(attribute="phone", allow_none=True)
+    avatar = AvatarPath()
     date_joined = UtcTimestamp()
-    last_login = UtcTimestamp()
+    last_login = UtcTimestamp(allow_none=True)
     is_active = fields.Boolean()
     is_staff = fields.Boolean()
     is_superuser = fields.Boolean()
@@ -121,7 +171,7 @@ class Update002(InputSchema):
 class GroupOut(Schema):
     id = fields.Integer()
     name = fields.String()
-    notes = fields.String()
+    notes = fields.String(allow_none=True)
     users_count = fields.Integer()
     created_at = UtcTimestamp()
     updated_at = UtcTimestamp()
@@ -129,17 +179,17 @@ class GroupOut(Schema):
 
 class Profile001(Schema):
     id = fields.Integer()
-    username = fields.String()
-    mobile_number = fields.String(attribute="phone")
+    username = fields.String(allow_none=True)
+    mobile_number = fields.String(attribute="phone", allow_none=True)
     email = fields.String()
-    avatar = fields.Function(lambda user: avatar_url(user.avatar))
-    first_name = fields.String()
-    last_name = fields.String()
-    full_name = fields.String()
-    gender = fields.String()
+    avatar = AvatarUrl()
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    full_name = fields.String(allow_none=True)
+    gender = fields.String(allow_none=True)
     is_profile_completed = fields.Boolean()
     groups = fields.List(fields.Nested(GroupOut))
-    last_login = UtcTimestamp()
+    last_login = UtcTimestamp(allow_none=True)
     created_at = UtcTimestamp(attribute="date_joined")
 
 
@@ -161,14 +211,14 @@ class DeleteMe(InputSchema):
 class Profile003(Schema):
     id = fields.Integer()
     email = fields.String()
-    first_name = fields.String()
-    last_name = fields.String()
-    phone = fields.String()
-    photo = fields.Function(lambda user: avatar_url(user.avatar))
-    address = fields.String()
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    photo = AvatarUrl(attribute="avatar")
+    address = fields.String(allow_none=True)
     gender = GenderCode()
-    country = fields.String()
-    birthday = fields.Date()
+    country = fields.String(allow_none=True)
+    birthday = fields.Date(allow_none=True)
     has_initial_profile = fields.Boolean(attribute="is_profile_completed")
     created_at = UtcTimestamp(attribute="date_joined")
     updated_at = UtcTimestamp()
@@ -201,3 +251,43 @@ class Update003(InputSchema):
     address = Text()
     birthday = Text()
     photo = Avatar(attribute="avatar")
+
+
+# Credential routes (this project's own, named after djangorestframework-simplejwt and djoser).
+# The views read these bodies through the schemas; the services check the values.
+class SignIn(InputSchema):
+    email = fields.String(allow_none=True, metadata={"description": "Names the account (any case); or give `username`."})
+    username = fields.String(allow_none=True, metadata={"description": "Names the account when no email is given."})
+    password = RequiredText()
+
+
+class RefreshToken(InputSchema):
+    refresh = RequiredText()
+
+
+class SignOut(InputSchema):
+    refresh = fields.String(allow_none=True, metadata={"description": "A refresh token whose sign-in ends too."})
+
+
+class ChangePassword(InputSchema):
+    current_password = RequiredText()
+    new_password = RequiredText()
+
+
+class PasswordResetRequest(InputSchema):
+    email = RequiredText()
+
+
+class PasswordResetConfirm(InputSchema):
+    uid = RequiredText()
+    token = RequiredText()
+    new_password = RequiredText()
+
+
+class VerifyOtp003(InputSchema):
+    email = RequiredText()
+    otp = OneTimeCode()
+
+
+class ResendOtp003(InputSchema):
+    email = RequiredText()

@@ -123,12 +123,18 @@ def _mint_pair(credential: Credential) -> dict:
     }
 
 
+# Every authenticated request needs the user next, and most answers its groups: one query for all three.
+WITH_USER_AND_GROUPS = joinedload(Credential.user).joinedload(User.groups)
+
+
+def _one_with_user(query) -> Credential | None:
+    return db.session.scalars(query.options(WITH_USER_AND_GROUPS)).unique().first()
+
+
 def _credential_by_sid(sid) -> Credential | None:
     if not isinstance(sid, str):
         return None
-    return db.session.scalar(
-        select(Credential).options(joinedload(Credential.user)).where(Credential.public_id == sid, Credential.kind == JWT)
-    )
+    return _one_with_user(select(Credential).where(Credential.public_id == sid, Credential.kind == JWT))
 
 
 def live_credential_for_claims(claims: dict) -> Credential | None:
@@ -175,11 +181,7 @@ def issue_api_key(user: User, actor: Actor, name: str | None = None) -> tuple[Cr
 def live_credential_for_key(key) -> Credential | None:
     if not isinstance(key, str) or not key or len(key) > 200:
         return None
-    credential = db.session.scalar(
-        select(Credential)
-        .options(joinedload(Credential.user))  # every authenticated request needs the user next
-        .where(Credential.secret_hash == _hash_key(key), Credential.kind == KEY)
-    )
+    credential = _one_with_user(select(Credential).where(Credential.secret_hash == _hash_key(key), Credential.kind == KEY))
     return credential if credential is not None and credential.is_live else None
 
 
@@ -212,11 +214,7 @@ def live_browser_session(public_id) -> Credential | None:
     """The live session row a cookie names, with its user loaded in the same query."""
     if not isinstance(public_id, str) or not public_id:
         return None
-    credential = db.session.scalar(
-        select(Credential)
-        .options(joinedload(Credential.user))
-        .where(Credential.public_id == public_id, Credential.kind == SESSION)
-    )
+    credential = _one_with_user(select(Credential).where(Credential.public_id == public_id, Credential.kind == SESSION))
     return credential if credential is not None and credential.is_live else None
 
 
