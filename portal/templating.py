@@ -20,6 +20,11 @@ def when(value) -> str:
     return value.strftime("%-d %b %Y, %H:%M UTC") if value is not None else "—"
 
 
+def when_exactly(value) -> str:
+    """To the second: tells apart two things started in the same minute."""
+    return value.strftime("%-d %b %Y, %H:%M:%S UTC") if value is not None else "—"
+
+
 def day(value) -> str:
     """A stored time as its date, for dense lists (the full time is in the <time> element)."""
     return value.strftime("%-d %b %Y") if value is not None else "—"
@@ -61,6 +66,7 @@ def register(app) -> None:
     app.add_template_filter(when)
     app.add_template_filter(iso)
     app.add_template_filter(day)
+    app.add_template_filter(when_exactly)
     app.add_template_filter(browser)
     app.add_template_filter(country_name)
     app.add_template_filter(action_label)

@@ -14,7 +14,7 @@ from ..models import User, canonical_email, canonical_phone, canonical_username,
 from . import audit, avatars, credentials, mail, verification
 from .audit import Actor
 from .errors import DeliveryFailed, PermissionDenied, ValidationFailed
-from .fields import ACCOUNT_FLAGS, PROFILE_FIELDS, FieldError, clean_fields
+from .fields import ACCOUNT_FLAGS, PROFILE_FIELDS, FieldError, clean_each_field, clean_fields
 from .passwords import check_password, hash_password, password_problems
 from .users import lock_for_update, mark_changed
 
@@ -68,8 +68,8 @@ def register(email, password, actor: Actor, *, profile: dict | None = None) -> U
 def _add_user(email, password, actor, *, profile=None, email_verified=False, is_staff=False, is_superuser=False) -> User:
     """Validate and add a user (with its audit event) to the session, flushed but not committed."""
     raw = {**(profile or {}), "email": email}
-    errors = {}
-    cleaned = _collect(errors, lambda: clean_fields(raw, PROFILE_FIELDS))
+    # Every message at once: a taken email is reported beside a malformed phone number.
+    cleaned, errors = clean_each_field(raw, PROFILE_FIELDS)
     problems = password_problems(password, related=tuple(cleaned.get(field) for field in RELATED_FIELDS))
     if problems:
         errors["password"] = problems
@@ -105,8 +105,7 @@ def update_profile(user: User, changes: dict, actor: Actor, *, expected_versions
     changes = dict(changes)
     has_avatar_change = "avatar" in changes
     upload = changes.pop("avatar", None)
-    errors = {}
-    cleaned = _collect(errors, lambda: clean_fields(changes, PROFILE_FIELDS))
+    cleaned, errors = clean_each_field(changes, PROFILE_FIELDS)
     processed = None
     if upload is not None:
         try:
@@ -305,14 +304,6 @@ def _tell_about_staff_change(user: User, changed: dict, actor: Actor) -> None:
         )
     except DeliveryFailed:
         log.warning("Notice of a staff change to user %s not delivered.", user.id)
-
-
-def _collect(errors: dict, clean):
-    try:
-        return clean()
-    except ValidationFailed as exc:
-        errors.update(exc.errors)
-        return {}
 
 
 def _uniqueness_errors(cleaned: dict, *, exclude_id: int | None) -> dict:

@@ -159,8 +159,8 @@ ACCOUNT_FLAGS = {
 }
 
 
-def clean_fields(raw: dict, rules: dict) -> dict:
-    """Clean every field of ``raw`` that ``rules`` names; raise once with all messages."""
+def clean_each_field(raw: dict, rules: dict) -> tuple[dict, dict]:
+    """``(cleaned, errors)``: every field of ``raw`` that ``rules`` names, cleaned or with its message."""
     cleaned, errors = {}, {}
     for field, value in raw.items():
         if field not in rules:
@@ -169,6 +169,12 @@ def clean_fields(raw: dict, rules: dict) -> dict:
             cleaned[field] = rules[field](value)
         except FieldError as exc:
             errors[field] = [str(exc)]
+    return cleaned, errors
+
+
+def clean_fields(raw: dict, rules: dict) -> dict:
+    """Clean every field of ``raw`` that ``rules`` names; raise once with all messages."""
+    cleaned, errors = clean_each_field(raw, rules)
     if errors:
         raise ValidationFailed(errors)
     return cleaned

@@ -58,14 +58,12 @@ def verify():
         except ValidationFailed as exc:
             add_service_errors(form, exc.errors)
         else:
-            flash("Your email address is verified.", "success")
-            if current_user.is_authenticated:
-                return redirect(url_for("web.profile"))
-            if session.get(PENDING_EMAIL) == user.email:
-                # The browser that signed up proved the mailbox: sign-up is complete.
+            if not current_user.is_authenticated and session.get(PENDING_EMAIL) == user.email:
+                # The browser that signed up proved the mailbox: sign-up is complete. (Signing in
+                # starts the session afresh, so the message comes after it.)
                 sign_in(user, remember=False)
-                return redirect(url_for("web.profile"))
-            return redirect(url_for("web.login"))
+            flash("Your email address is verified.", "success")
+            return redirect(url_for("web.profile" if current_user.is_authenticated else "web.login"))
     return form_page("web/verify.html", form)
 
 

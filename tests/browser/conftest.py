@@ -43,3 +43,19 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def new_context(browser):
+    """Open browser contexts (each its own cookie jar) with short waits; all closed after the test."""
+    contexts = []
+
+    def open_context(**options):
+        context = browser.new_context(**options)
+        context.set_default_timeout(5_000)
+        contexts.append(context)
+        return context
+
+    yield open_context
+    for context in contexts:
+        context.close()
