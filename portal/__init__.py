@@ -160,3 +160,9 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # SQLite's LIKE and lower() know ASCII letters only; the admin's search folds names with Python.
+        dbapi_connection.create_function("portal_casefold", 1, _casefold, deterministic=True)
+
+
+def _casefold(value):
+    return value.casefold() if isinstance(value, str) else value

@@ -26,7 +26,7 @@ def staff_only():
 @bp.errorhandler(PermissionDenied)
 def refused(exc: PermissionDenied):
     """A rule of the services said no (rights, the last superuser): 403 with its reason."""
-    return render_template("errors/error.html", code=403, description=str(exc) or None), 403
+    return render_template("errors/error.html", code=403, reason=str(exc) or None), 403
 
 
 @bp.errorhandler(NotFound)

@@ -131,7 +131,7 @@ def _user_page(user, form=None, status=200):
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 def users_detail(user_id):
     user = users.get_user(user_id)
-    if request.method == "GET":
+    if request.method != "POST":
         return _user_page(user)
     form = ProfileForm()
     if form.validate_on_submit():

@@ -12,6 +12,7 @@ The document is built once per app, on its first request, and kept in ``app.exte
 """
 
 import copy
+import re
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -98,6 +99,8 @@ REQUESTS = {
         SignIn, RefreshToken, SignOut, ChangePassword, PasswordResetRequest, PasswordResetConfirm,
     )
 }  # fmt: skip
+# Bodies with a file field, which multipart/form-data carries too.
+FILE_BODIES = [name for name, schema in REQUESTS.items() if any(isinstance(f, Avatar) for f in schema._declared_fields.values())]
 
 
 # What each route answers -------------------------------------------------------------------
@@ -113,7 +116,6 @@ class Operation:
     auth: bool = True
     body: str | None = None  # component name of the request body
     body_required: bool = True
-    form: bool = False  # multipart/form-data too, with a file field
     status: int = 200
     answer: str | None = None  # component name of the success body; None: no body
     answer_type: str = JSON
@@ -121,7 +123,7 @@ class Operation:
     conditional_read: bool = False  # If-None-Match (304) and If-Match (412) on a GET
     conditional_write: bool = False  # If-Match (412)
     limited: bool = False  # rate limited (429)
-    errors: dict = field(default_factory=dict)  # more statuses: {403: "why"}
+    errors: dict = field(default_factory=dict)  # more statuses: {403: (body component, why)}
     server_error: str = "Detail"  # the 500 body
 
 
@@ -132,8 +134,9 @@ PROFILE_WRITE = (
 )
 IF_MATCH_WRITE = "With `If-Match`, the write happens only while the profile still has that ETag (else 412)."
 
+# By path and method, as clients see them (one path may be served by several views).
 OPERATIONS: dict[str, dict[str, Operation]] = {
-    "api.profile_000": {
+    "/api/profile/": {
         method: Operation(
             summary="The caller's profile (document 000)",
             tag="Document 000",
@@ -146,7 +149,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         )
         for method in ("GET", "POST")
     },
-    "api.user_002": {
+    "/api/users/{user_id}/": {
         "GET": Operation(
             summary="A profile by id (document 002)",
             tag="Document 002",
@@ -162,7 +165,6 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
                 tag="Document 002",
                 description=PROFILE_WRITE + " `number_phone` has at most 10 characters in this dialect. " + IF_MATCH_WRITE,
                 body="Update002",
-                form=True,
                 answer="Profile000",
                 representation=True,
                 conditional_write=True,
@@ -182,7 +184,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             },
         ),
     },
-    "api.me_001": {
+    "/api/users/me/": {
         "GET": Operation(
             summary="The caller's profile (documents 001 and 004)",
             tag="Documents 001 and 004",
@@ -200,7 +202,6 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
                 "in a form, removes the avatar. "
                 + IF_MATCH_WRITE,
                 body="Update004",
-                form=True,
                 answer="Profile001",
                 representation=True,
                 conditional_write=True,
@@ -219,7 +220,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             errors={403: ("Detail", "The last active superuser cannot be deleted.")},
         ),
     },
-    "api.register_003": {
+    "/api/v1/accounts/users/": {
         "POST": Operation(
             summary="Sign up (document 003)",
             tag="Document 003",
@@ -235,7 +236,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             errors={503: ("Detail", "The code could not be mailed; nothing was kept, try again.")},
         )
     },
-    "api.verify_otp_003": {
+    "/api/v1/accounts/users/verify-otp/": {
         "POST": Operation(
             summary="Confirm an address with its emailed code (document 003)",
             tag="Document 003",
@@ -246,7 +247,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             limited=True,
         )
     },
-    "api.resend_otp_003": {
+    "/api/v1/accounts/users/resend-otp/": {
         "POST": Operation(
             summary="Mail a new code (document 003)",
             tag="Document 003",
@@ -257,7 +258,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             limited=True,
         )
     },
-    "api.user_003": {
+    "/api/v1/accounts/users/{user_id}/": {
         "GET": Operation(
             summary="A profile by id (document 003)",
             tag="Document 003",
@@ -272,14 +273,13 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             tag="Document 003",
             description=PROFILE_WRITE + " The owner or staff may write; `photo` is the avatar. " + IF_MATCH_WRITE,
             body="Update003",
-            form=True,
             answer="Profile003",
             representation=True,
             conditional_write=True,
             errors={403: ("Detail", "Someone else's id, and the caller may not manage that account."), 404: ("ErrorMessage", "No such user.")},
         ),
     },
-    "api.token_obtain": {
+    "/api/token/": {
         "POST": Operation(
             summary="Sign in: a JWT pair",
             tag="Credentials",
@@ -295,7 +295,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             },
         )
     },
-    "api.token_refresh": {
+    "/api/token/refresh/": {
         "POST": Operation(
             summary="Swap a refresh token for a new pair",
             tag="Credentials",
@@ -307,7 +307,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             errors={401: ("Detail", "The refresh token is invalid, expired or revoked.")},
         )
     },
-    "api.logout": {
+    "/api/logout/": {
         "POST": Operation(
             summary="Sign out",
             tag="Credentials",
@@ -317,7 +317,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             status=204,
         )
     },
-    "api.api_key_login": {
+    "/api/auth/token/login/": {
         "POST": Operation(
             summary="Sign in: a new API key",
             tag="Credentials",
@@ -332,7 +332,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             },
         )
     },
-    "api.api_key_logout": {
+    "/api/auth/token/logout/": {
         "POST": Operation(
             summary="Revoke the presented credential",
             tag="Credentials",
@@ -340,7 +340,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             status=204,
         )
     },
-    "api.set_password": {
+    "/api/users/me/set_password/": {
         "POST": Operation(
             summary="Change the caller's password",
             tag="Credentials",
@@ -350,7 +350,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             limited=True,
         )
     },
-    "api.reset_password": {
+    "/api/users/reset_password/": {
         "POST": Operation(
             summary="Ask for a password reset link",
             tag="Credentials",
@@ -362,7 +362,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             limited=True,
         )
     },
-    "api.reset_password_confirm": {
+    "/api/users/reset_password_confirm/": {
         "POST": Operation(
             summary="Set a new password with a reset link's uid and token",
             tag="Credentials",
@@ -373,7 +373,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             limited=True,
         )
     },
-    "api.openapi_document": {
+    "/api/openapi.json": {
         "GET": Operation(
             summary="This document",
             tag="Reference",
@@ -382,7 +382,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             answer="OpenApiDocument",
         )
     },
-    "api.docs_page": {
+    "/api/docs/": {
         "GET": Operation(
             summary="A readable reference page of this document",
             tag="Reference",
@@ -444,22 +444,21 @@ def build_document(app) -> dict:
         ],
     )
     _add_components(spec)
-    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
+    served: dict[str, dict[str, dict]] = {}  # path → method → operation
+    for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith(bp.name + "."):
             continue
-        described = OPERATIONS.get(rule.endpoint)
-        if described is None:
-            raise LookupError(f"The OpenAPI document does not describe {rule.endpoint} ({rule.rule}).")
-        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
-        if set(methods) != set(described):
-            raise LookupError(f"The OpenAPI document describes {sorted(described)} of {rule.rule}, which has {methods}.")
-        parameters = _path_parameters(rule)
-        spec.path(
-            path=_openapi_path(rule),
-            operations={
-                method.lower(): _operation(rule.endpoint, method, described[method], parameters) for method in methods
-            },
-        )
+        path = _openapi_path(rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            described = OPERATIONS.get(path, {}).get(method)
+            if described is None:
+                raise LookupError(f"The OpenAPI document does not describe {method} {path} ({rule.endpoint}).")
+            served.setdefault(path, {})[method] = _operation(rule, method, described, _path_parameters(rule))
+    for path, methods in OPERATIONS.items():
+        if stale := set(methods) - set(served.get(path, {})):
+            raise LookupError(f"The OpenAPI document describes {sorted(stale)} {path}, which no route serves.")
+    for path in sorted(served):
+        spec.path(path=path, operations={method.lower(): served[path][method] for method in sorted(served[path])})
     document = spec.to_dict()
     _finish_components(document)
     return document
@@ -522,42 +521,42 @@ def _finish_components(document: dict) -> None:
     schemas = document["components"]["schemas"]
     for name in [*ANSWERS, "Registered003"]:
         schemas[name]["required"] = list(schemas[name]["properties"])
-    # A form cannot send null, and sends files: a twin of each schema with a file field.
-    for name, schema in REQUESTS.items():
-        if not any(isinstance(field_, Avatar) for field_ in schema._declared_fields.values()):
-            continue
-        form = copy.deepcopy(schemas[name])
-        for field_name, field_ in schema._declared_fields.items():
-            wire = field_.data_key or field_name
-            prop = form["properties"][wire]
-            if isinstance(field_, Avatar):
-                form["properties"][wire] = {
-                    "type": "string",
-                    "format": "binary",
-                    "description": "An image (JPEG, PNG, WebP or GIF, at most 5 MB and 40 megapixels); "
-                    "the text `null` or an empty value removes the avatar.",
-                }
-            elif isinstance(prop.get("type"), list):
-                prop["type"] = [kind for kind in prop["type"] if kind != "null"][0]
-        schemas[name + "Form"] = form
-    for name, schema in REQUESTS.items():
-        for field_name, field_ in schema._declared_fields.items():
-            if isinstance(field_, Avatar):
-                schemas[name]["properties"][field_.data_key or field_name] = {
-                    "type": "null",
-                    "description": "null removes the avatar; upload a file with multipart/form-data.",
-                }
+    for name in FILE_BODIES:
+        schemas[name + "Form"] = _form_twin(schemas[name], REQUESTS[name])
+        for wire in _file_fields(REQUESTS[name]):
+            schemas[name]["properties"][wire] = {
+                "type": "null",
+                "description": "null removes the avatar; upload a file with multipart/form-data.",
+            }
+
+
+def _file_fields(schema) -> list[str]:
+    return [field_.data_key or name for name, field_ in schema._declared_fields.items() if isinstance(field_, Avatar)]
+
+
+def _form_twin(component: dict, schema) -> dict:
+    """The multipart/form-data reading of a body: text fields (a form cannot send null) and files."""
+    form = copy.deepcopy(component)
+    for prop in form["properties"].values():
+        if isinstance(prop.get("type"), list):
+            prop["type"] = next(kind for kind in prop["type"] if kind != "null")
+    for wire in _file_fields(schema):
+        form["properties"][wire] = {
+            "type": "string",
+            "format": "binary",
+            "description": "An image (JPEG, PNG, WebP or GIF, at most 5 MB and 40 megapixels); "
+            "the text `null` or an empty value removes the avatar.",
+        }
+    return form
 
 
 def _openapi_path(rule) -> str:
-    path = rule.rule
-    for name in rule.arguments:
-        start = path.index("<")
-        path = path[:start] + "{" + name + "}" + path[path.index(">", start) + 1 :]
-    return path
+    """``/api/users/<int(signed=True):user_id>/`` → ``/api/users/{user_id}/``."""
+    return re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule)
 
 
 def _path_parameters(rule) -> list[dict]:
+    """The rule's variables, typed by their converters (Werkzeug keeps them only in ``_converters``)."""
     parameters = []
     for name, converter in rule._converters.items():
         schema = {"type": "integer"} if isinstance(converter, IntegerConverter) else {"type": "string"}
@@ -584,9 +583,9 @@ def _response(description: str, schema_name: str | None = None, **headers) -> di
     return response
 
 
-def _operation(endpoint: str, method: str, op: Operation, path_parameters: list[dict]) -> dict:
+def _operation(rule, method: str, op: Operation, path_parameters: list[dict]) -> dict:
     operation = {
-        "operationId": f"{endpoint.partition('.')[2]}_{method.lower()}",
+        "operationId": f"{rule.endpoint.partition('.')[2]}_{method.lower()}",
         "summary": op.summary,
         "tags": [op.tag],
         "security": [{BEARER: []}, {TOKEN: []}] if op.auth else [],
@@ -602,7 +601,7 @@ def _operation(endpoint: str, method: str, op: Operation, path_parameters: list[
         operation["parameters"] = parameters
     if op.body:
         content = _json(op.body)
-        if op.form:
+        if op.body in FILE_BODIES:
             content[FORM] = {"schema": _ref("schemas", op.body + "Form")}
         operation["requestBody"] = {"required": op.body_required, "content": content}
 

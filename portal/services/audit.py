@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import false, select
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
@@ -107,7 +107,9 @@ def search(wanted: EventFilter, *, page: int = 1, per_page: int = 50) -> tuple[l
         subject_id = _user_id(wanted.subject)
         # A deleted subject is still found by the email the event kept.
         query = query.where(
-            AuditEvent.subject_id == subject_id if subject_id else AuditEvent.subject_label == wanted.subject.strip()
+            AuditEvent.subject_id == subject_id
+            if subject_id
+            else func.lower(AuditEvent.subject_label) == wanted.subject.strip().lower()
         )
     if wanted.actor:
         actor_id = _user_id(wanted.actor)

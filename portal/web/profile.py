@@ -9,7 +9,7 @@ from ..forms import ProfileForm, add_service_errors, form_page
 from ..limits import limited
 from ..media import avatar_url
 from ..services import accounts, audit
-from ..services.errors import PreconditionFailed, ValidationFailed
+from ..services.errors import PermissionDenied, PreconditionFailed, ValidationFailed
 from ..services.export import account_export, actor_role
 from . import bp
 from .forms import ChangePasswordForm, DeleteAccountForm
@@ -97,12 +97,14 @@ def delete_account():
         user = signed_in_user()
         try:
             accounts.verify_current_password(user, form.current_password.data)
+            accounts.delete_account(user, me())
         except ValidationFailed as exc:
             add_service_errors(form, exc.errors)
+        except PermissionDenied as exc:  # the last active superuser stays
+            form.form_errors.append(str(exc))
+            return form_page("web/delete.html", form)[0], 403
         else:
-            actor = me()
             sign_out()
-            accounts.delete_account(user, actor)
             flash("Your account and everything in it are deleted.", "success")
             return redirect(url_for("web.login"))
     return form_page("web/delete.html", form)
