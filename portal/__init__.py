@@ -29,6 +29,7 @@ def create_app(config=None, overrides: dict | None = None) -> Flask:
     register_observability(app)
     register_security_headers(app)
     register_slash_redirects(app)
+    register_body_limits(app)
     register_static_versions(app)
     register_extensions(app)
     register_blueprints(app)
@@ -72,6 +73,12 @@ def register_slash_redirects(app):
             location = urlsplit(exc.new_url)._replace(scheme="", netloc="").geturl()
             return redirect(location, 301 if request.method in ("GET", "HEAD") else 308)
         return None
+
+
+def register_body_limits(app):
+    from .payload import refuse_unbounded_bodies
+
+    app.before_request(refuse_unbounded_bodies)
 
 
 def register_static_versions(app):

@@ -6,8 +6,8 @@ same parsed body as the API view or the page that answers it.
 
 import json
 
-from flask import g, request
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from flask import current_app, g, request
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 from .services.errors import ValidationFailed
 
@@ -58,3 +58,20 @@ def require(payload: dict, *fields: str) -> None:
     missing = {field: ["This field is required."] for field in fields if payload.get(field) in (None, "")}
     if missing:
         raise ValidationFailed(missing)
+
+
+def refuse_unbounded_bodies():
+    """Before any view: bodies the parsers would otherwise take in part or without limit are 413.
+
+    A chunked body has no Content-Length, and the server stops reading it at MAX_CONTENT_LENGTH
+    without a word: what is left would be parsed as if it were the whole. And werkzeug counts the
+    parts of multipart forms (MAX_FORM_PARTS) but not of urlencoded ones.
+    """
+    if request.content_length is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        if limit and len(request.get_data(cache=True)) >= limit:
+            raise RequestEntityTooLarge()
+    if request.mimetype == "application/x-www-form-urlencoded":
+        parts = current_app.config["MAX_FORM_PARTS"]
+        if parts and request.get_data(cache=True).count(b"&") >= parts:
+            raise RequestEntityTooLarge()

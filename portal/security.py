@@ -1,5 +1,6 @@
 """Headers every answer carries: a strict Content-Security-Policy, no sniffing, no framing, a
-referrer policy, HSTS in production, ``no-store`` on anything answered to a credential, and CORS
+referrer policy, HSTS in production, ``no-store`` on the API and on anything answered to a
+credential, and CORS
 only for the origins an operator names.
 
 The pages have no inline script or style, so the policy needs no ``'unsafe-inline'``. Images may
@@ -18,9 +19,15 @@ CONTENT_SECURITY_POLICY = (
 CACHEABLE_ENDPOINTS = {"static", "media.avatar"}
 
 
-def presented_credentials() -> bool:
-    """Whether this request came with a way in: an Authorization header or a browser session."""
-    return "Authorization" in request.headers or g.get("credential") is not None or SESSION_CREDENTIAL in session
+def must_not_be_stored() -> bool:
+    """Answers no cache may keep: every API answer (some hand out tokens and keys, the rest answer
+    a credential) and every answer to a browser session."""
+    return (
+        request.path.startswith("/api/")
+        or "Authorization" in request.headers
+        or g.get("credential") is not None
+        or SESSION_CREDENTIAL in session
+    )
 
 
 def register(app) -> None:
@@ -36,7 +43,7 @@ def register(app) -> None:
         headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         if hsts_seconds:
             headers["Strict-Transport-Security"] = f"max-age={int(hsts_seconds)}; includeSubDomains"
-        if request.endpoint not in CACHEABLE_ENDPOINTS and presented_credentials():
+        if request.endpoint not in CACHEABLE_ENDPOINTS and must_not_be_stored():
             headers["Cache-Control"] = "no-store"
         origin = request.headers.get("Origin")
         if origin and origin in cors_origins and request.path.startswith("/api/"):

@@ -13,11 +13,16 @@ from ..services.directory import SORTS, UserFilter
 YES_NO = {"yes": True, "no": False}
 
 
+def _text(args, name: str, limit: int) -> str:
+    """A filter's text, bounded, without NULs (they match nothing, and PostgreSQL refuses them)."""
+    return args.get(name, "").replace("\x00", "").strip()[:limit]
+
+
 def user_filter(args) -> UserFilter:
     """The user list's filters from its query string; anything unknown means "no filter"."""
     group = args.get("group", "")
     return UserFilter(
-        q=args.get("q", "").strip()[:200],
+        q=_text(args, "q", 200),
         active=YES_NO.get(args.get("active")),
         staff=YES_NO.get(args.get("staff")),
         verified=YES_NO.get(args.get("verified")),
@@ -29,9 +34,9 @@ def user_filter(args) -> UserFilter:
 
 def event_filter(args) -> EventFilter:
     return EventFilter(
-        subject=args.get("subject", "").strip()[:200],
-        actor=args.get("actor", "").strip()[:200],
-        action=args.get("action", "").strip()[:50],
+        subject=_text(args, "subject", 200),
+        actor=_text(args, "actor", 200),
+        action=_text(args, "action", 50),
         since=_date(args.get("since")),
         until=_date(args.get("until")),
     )

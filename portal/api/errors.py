@@ -6,7 +6,7 @@ Also the flask-jwt-extended loaders, whose defaults answer ``{"msg": …}`` with
 from functools import wraps
 
 from flask import g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from ..limits import retry_after_seconds
 from ..services.errors import (
@@ -71,6 +71,8 @@ def http_error(exc: HTTPException):
     elif status == 429:
         wait = retry_after_seconds()
         message = "Request was throttled." + (f" Expected available in {wait} seconds." if wait else "")
+    elif isinstance(exc, SecurityError):
+        message = HTTP_DETAILS[400]  # werkzeug's text repeats the refused Host header
     elif status in (400, 415) and exc.description and exc.description != type(exc).description:
         message = exc.description
     else:

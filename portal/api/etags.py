@@ -13,7 +13,8 @@ def expected_versions() -> set[int] | None:
     goes ahead as the documents describe. Tags that are no version of ours match nothing."""
     if "If-Match" not in request.headers or request.if_match.star_tag:
         return None
-    return {int(tag) for tag in request.if_match.as_set(include_weak=True) if tag.isdigit() and len(tag) < 12}
+    tags = request.if_match.as_set(include_weak=True)
+    return {int(tag) for tag in tags if tag and tag.isdigit() and len(tag) < 12}
 
 
 def represent(body: dict, user: User, status: int = 200):

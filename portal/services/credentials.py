@@ -245,6 +245,8 @@ def live_credentials(user: User, kind: str | None = None) -> list[Credential]:
 
 def own_live_credential(user: User, public_id) -> Credential:
     """One of the user's own live credentials, by public id; NotFound for anyone else's or a dead one."""
+    if not isinstance(public_id, str) or "\x00" in public_id or len(public_id) > 32:
+        raise NotFound("No such session or key.")
     credential = db.session.scalar(
         select(Credential).where(Credential.public_id == str(public_id), Credential.user_id == user.id)
     )

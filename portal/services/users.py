@@ -35,8 +35,11 @@ def user_for(caller: User, user_id, *, staff_too: bool) -> User:
 def find_user(*, email=None, username=None, login=None) -> User | None:
     """Case-insensitive look-up by email, else by username; None for anything that is not text.
 
-    ``login`` is what a person types into a sign-in form: their email or their username.
+    ``login`` is what a person types into a sign-in form: their email or their username. Text
+    with a NUL in it names nobody (and PostgreSQL could not even compare it).
     """
+    if any(isinstance(value, str) and "\x00" in value for value in (email, username, login)):
+        return None
     if isinstance(login, str) and login.strip():
         return find_user(email=login) or find_user(username=login)
     if isinstance(email, str) and email.strip():

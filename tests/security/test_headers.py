@@ -1,0 +1,471 @@
+"""Issue 9, "Headers on every response": CSP without inline code, nosniff, no framing, a referrer
+policy, HSTS in production only, no-store on everything answered to a credential (while versioned
+static files and avatars stay cacheable), and CORS only for named origins, never with cookies."""
+
+import io
+import re
+from types import SimpleNamespace
+
+import pytest
+
+from portal.extensions import db
+from portal.models import User
+from portal.services import accounts, groups, verification
+from portal.services.audit import SYSTEM
+
+from ..conftest import PASSWORD, image_bytes, stored_avatars
+from .conftest import EXPECTED_CSP, SAFE_REFERRER_POLICIES, inline_code, parse_csp, sign_in_page
+
+EVIL_ORIGIN = "https://evil.example"
+ALLOWED_ORIGIN = "https://app.example"
+
+
+def boom():
+    raise RuntimeError("internals that must not leak")
+
+
+@pytest.fixture
+def world(app, client, make_user, jwt_pair, api_key):
+    """A superuser with an avatar signed in to the pages, a member, a group and both API credentials."""
+    # Routes that fail, for the 500 pages; added before the app has answered any request.
+    app.add_url_rule("/boom", "boom", boom)
+    app.add_url_rule("/api/boom/", "api_boom", boom)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    root = make_user("root@example.com", superuser=True, first_name="Rhea", last_name="Root")
+    member = make_user("member@example.com", first_name="Mia", last_name="Member")
+    with app.app_context():
+        group_id = groups.create_group("Editors", SYSTEM, notes="People who edit").id
+        user = db.session.get(User, root.id)
+        accounts.update_profile(user, {"avatar": io.BytesIO(image_bytes())}, SYSTEM)
+        reset_path = "/" + verification.password_reset_link(db.session.get(User, member.id)).split("/", 3)[3]
+    avatar = stored_avatars(app)[0]
+    pair = jwt_pair(root)
+    key = api_key(root)
+    browser = sign_in_page(app.test_client(), root)
+    return SimpleNamespace(
+        app=app, anonymous=client, browser=browser, root=root, member=member, group_id=group_id, avatar=avatar,
+        reset_path=reset_path, pair=pair,
+        bearer={"Authorization": f"Bearer {pair['access']}"}, token={"Authorization": f"Token {key}"},
+    )
+
+
+def schemes(w):
+    return {"bearer": w.bearer, "token": w.token}
+
+
+# Every page a browser can GET, by endpoint. A new page must be added here, so that it is scanned.
+def page_urls(w) -> dict:
+    return {
+        "web.index": "/",
+        "web.login": "/login",
+        "web.register": "/register",
+        "web.verify": "/verify",
+        "web.forgot_password": "/password/forgot",
+        "web.reset_password": w.reset_path,
+        "web.profile": "/profile/",
+        "web.edit_profile": "/profile/edit",
+        "web.change_password": "/profile/password",
+        "web.api_keys": "/profile/keys",
+        "web.sessions": "/profile/sessions",
+        "web.activity": "/profile/activity",
+        "web.export": "/profile/export",
+        "web.delete_account": "/profile/delete",
+        "admin.index": "/admin/",
+        "admin.users": "/admin/users/",
+        "admin.users_detail": f"/admin/users/{w.member.id}",
+        "admin.users_export": "/admin/users/export.csv",
+        "admin.groups_list": "/admin/groups/",
+        "admin.groups_detail": f"/admin/groups/{w.group_id}",
+        "admin.audit": "/admin/audit/",
+        "health.healthz": "/healthz",
+        "health.readyz": "/readyz",
+    }
+
+
+ANONYMOUS_PAGES = {"web.login", "web.register", "web.verify", "web.forgot_password", "web.reset_password",
+                   "health.healthz", "health.readyz"}
+
+
+def get_pages(w) -> list[tuple[str, object]]:
+    """(label, response) for every page: the anonymous ones signed out, the rest signed in as the superuser."""
+    answers = []
+    for endpoint, url in page_urls(w).items():
+        client = w.anonymous if endpoint in ANONYMOUS_PAGES else w.browser
+        with client.get(url) as response:
+            response.get_data()  # a streamed answer (the CSV export) is read to its end, then closed
+        # /readyz is 503 here: the test database is made by create_all, not by the migrations.
+        assert response.status_code in ((200, 302) if endpoint != "health.readyz" else (503,)), (url, response.status_code)
+        answers.append((f"GET {url}", response))
+    return answers
+
+
+def test_the_page_list_of_these_tests_covers_every_page_of_the_app(world):
+    endpoints = {
+        rule.endpoint
+        for rule in world.app.url_map.iter_rules()
+        if "GET" in rule.methods and not rule.rule.startswith(("/api/", "/static/", "/media/"))
+    } - {"boom"}
+
+    assert endpoints - set(page_urls(world)) == set(), "pages these tests do not scan"
+
+
+# Every answer carries the headers ------------------------------------------------------------
+
+
+ANSWERS = {
+    "page /login": lambda w: w.anonymous.get("/login"),
+    "page /register": lambda w: w.anonymous.get("/register"),
+    "signed-in page /profile/": lambda w: w.browser.get("/profile/"),
+    "signed-in page /profile/edit": lambda w: w.browser.get("/profile/edit"),
+    "admin page /admin/users/": lambda w: w.browser.get("/admin/users/"),
+    "redirect /": lambda w: w.anonymous.get("/"),
+    "sign-in POST /login (302)": lambda w: w.app.test_client().post(
+        "/login", data={"login": w.member.email, "password": PASSWORD}
+    ),
+    "API GET /api/users/me/ (Token)": lambda w: w.anonymous.get("/api/users/me/", headers=w.token),
+    "API GET /api/profile/ (Bearer)": lambda w: w.anonymous.get("/api/profile/", headers=w.bearer),
+    "API PATCH /api/v1/accounts/users/<pk>/": lambda w: w.anonymous.patch(
+        f"/api/v1/accounts/users/{w.root.id}/", headers=w.bearer, json={"first_name": "Rhea"}
+    ),
+    "API POST /api/token/": lambda w: w.anonymous.post(
+        "/api/token/", json={"email": w.member.email, "password": PASSWORD}
+    ),
+    "API 304": lambda w: w.anonymous.get(
+        "/api/users/me/", headers={**w.token, "If-None-Match": w.anonymous.get("/api/users/me/", headers=w.token).headers["ETag"]}
+    ),
+    "API 401": lambda w: w.anonymous.get("/api/users/me/"),
+    "API 403": lambda w: w.anonymous.patch(f"/api/users/{w.member.id}/", headers=w.token, json={"first_name": "X"}),
+    "API 404": lambda w: w.anonymous.get("/api/nope/"),
+    "API 405": lambda w: w.anonymous.delete("/api/token/"),
+    "API 400 bad JSON": lambda w: w.anonymous.post("/api/token/", data="{", content_type="application/json"),
+    "API 412": lambda w: w.anonymous.patch("/api/users/me/", headers={**w.token, "If-Match": '"0"'}, json={}),
+    "API 413": lambda w: w.anonymous.post(
+        "/api/token/", data=b"x" * (w.app.config["MAX_CONTENT_LENGTH"] + 1), content_type="application/json"
+    ),
+    "API 415": lambda w: w.anonymous.patch("/api/users/me/", headers=w.token, data="x", content_type="text/plain"),
+    "API 400 untrusted Host": lambda w: w.anonymous.get("/api/users/me/", headers={"Host": "evil.example"}),
+    "API 500": lambda w: w.anonymous.get("/api/boom/"),
+    "error page 404": lambda w: w.anonymous.get("/nope"),
+    "error page 404 signed in": lambda w: w.browser.get("/nope"),
+    "error page 405": lambda w: w.anonymous.get("/logout"),
+    "error page 413": lambda w: w.anonymous.post(
+        "/login", data=b"x" * (w.app.config["MAX_CONTENT_LENGTH"] + 1), content_type="application/x-www-form-urlencoded"
+    ),
+    "error page 400 untrusted Host": lambda w: w.anonymous.get("/login", headers={"Host": "evil.example"}),
+    "error page 500": lambda w: w.anonymous.get("/boom"),
+    "static file": lambda w: w.anonymous.get("/static/portal.css"),
+    "avatar file": lambda w: w.anonymous.get(f"/media/avatars/{w.avatar}"),
+}
+
+
+@pytest.mark.parametrize("label", list(ANSWERS))
+def test_every_answer_carries_csp_nosniff_no_framing_and_a_referrer_policy(world, label):
+    with ANSWERS[label](world) as response:  # closes the files of static and avatar answers
+        headers = response.headers
+
+    assert parse_csp(headers.get("Content-Security-Policy", "")) == EXPECTED_CSP, headers.get("Content-Security-Policy")
+    assert len(headers.getlist("Content-Security-Policy")) == 1
+    assert headers.get("X-Content-Type-Options") == "nosniff"
+    assert headers.get("X-Frame-Options") == "DENY"
+    assert headers.get("Referrer-Policy") in SAFE_REFERRER_POLICIES
+
+
+def test_the_answers_above_are_the_statuses_they_are_named_after(world):
+    """The parametrised header test above is only worth something if each request is what it says."""
+    expected = {
+        "redirect /": 302, "sign-in POST /login (302)": 302, "API 304": 304, "API 401": 401, "API 403": 403,
+        "API 404": 404, "API 405": 405, "API 400 bad JSON": 400, "API 412": 412, "API 413": 413, "API 415": 415,
+        "API 400 untrusted Host": 400, "API 500": 500, "error page 404": 404, "error page 404 signed in": 404,
+        "error page 405": 405, "error page 413": 413, "error page 400 untrusted Host": 400, "error page 500": 500,
+    }
+    for label, status in expected.items():
+        with ANSWERS[label](world) as response:
+            assert response.status_code == status, label
+
+
+def test_every_page_carries_the_security_headers(world):
+    for label, response in get_pages(world):
+        assert parse_csp(response.headers.get("Content-Security-Policy", "")) == EXPECTED_CSP, label
+        assert response.headers.get("X-Content-Type-Options") == "nosniff", label
+        assert response.headers.get("X-Frame-Options") == "DENY", label
+        assert response.headers.get("Referrer-Policy") in SAFE_REFERRER_POLICIES, label
+
+
+# HSTS -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def production_app(make_app, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "production-secret-key-for-the-hsts-tests-0123456789")
+    monkeypatch.setenv("FLASK_TRUSTED_HOSTS", "localhost")
+    app = make_app("production")
+    with app.app_context():
+        accounts.create_user("prod@example.com", PASSWORD, SYSTEM, email_verified=True)
+    return app
+
+
+def test_a_production_app_sends_hsts_of_at_least_a_year_on_pages_api_and_errors(production_app):
+    client = production_app.test_client()
+    token = client.post("/api/auth/token/login/", json={"email": "prod@example.com", "password": PASSWORD})
+    assert token.status_code == 200
+    answers = {
+        "page": client.get("/login"),
+        "API": client.get("/api/users/me/", headers={"Authorization": f"Token {token.get_json()['auth_token']}"}),
+        "API error": client.get("/api/users/me/"),
+        "error page": client.get("/nope"),
+        "static": client.get("/static/portal.css"),
+    }
+
+    for label, response in answers.items():
+        response.close()
+        hsts = response.headers.get("Strict-Transport-Security", "")
+        found = re.fullmatch(r"max-age=(\d+)(; includeSubDomains)?(; preload)?", hsts)
+        assert found, (label, hsts)
+        assert int(found.group(1)) >= 31536000, (label, hsts)
+
+
+def test_a_development_or_test_app_sends_no_hsts(app, client, user, token_auth):
+    for response in (client.get("/login"), client.get("/api/users/me/", headers=token_auth(user)), client.get("/nope")):
+        assert "Strict-Transport-Security" not in response.headers
+
+
+# Cache-Control ---------------------------------------------------------------------------------
+
+
+API_READS_AND_WRITES = {
+    "GET /api/profile/": lambda w, h: w.anonymous.get("/api/profile/", headers=h),
+    "POST /api/profile/": lambda w, h: w.anonymous.post("/api/profile/", headers=h),
+    "GET /api/users/<id>/": lambda w, h: w.anonymous.get(f"/api/users/{w.root.id}/", headers=h),
+    "PATCH /api/users/<id>/": lambda w, h: w.anonymous.patch(f"/api/users/{w.root.id}/", headers=h, json={"last_name": "Root"}),
+    "GET /api/users/me/": lambda w, h: w.anonymous.get("/api/users/me/", headers=h),
+    "PUT /api/users/me/": lambda w, h: w.anonymous.put("/api/users/me/", headers=h, json={"first_name": "Rhea"}),
+    "GET /api/v1/accounts/users/<pk>/": lambda w, h: w.anonymous.get(f"/api/v1/accounts/users/{w.root.id}/", headers=h),
+    "GET 304": lambda w, h: w.anonymous.get(
+        "/api/users/me/", headers={**h, "If-None-Match": w.anonymous.get("/api/users/me/", headers=h).headers["ETag"]}
+    ),
+    "PATCH 412": lambda w, h: w.anonymous.patch("/api/users/me/", headers={**h, "If-Match": '"0"'}, json={}),
+    "GET another's profile (staff)": lambda w, h: w.anonymous.get(f"/api/users/{w.member.id}/", headers=h),
+    "404 with credentials": lambda w, h: w.anonymous.get("/api/users/999999/", headers=h),
+    "400 with credentials": lambda w, h: w.anonymous.patch("/api/users/me/", headers=h, json={"first_name": 5}),
+}
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "token"])
+@pytest.mark.parametrize("label", list(API_READS_AND_WRITES))
+def test_every_api_answer_to_a_credential_is_no_store(world, scheme, label):
+    response = API_READS_AND_WRITES[label](world, schemes(world)[scheme])
+
+    assert response.status_code < 500, response.status_code
+    assert response.headers.get("Cache-Control") == "no-store", response.headers.get("Cache-Control")
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["POST /api/token/", "POST /api/token/refresh/", "POST /api/auth/token/login/"],
+)
+def test_answers_that_hand_out_tokens_are_no_store(world, label):
+    """RFC 6749 §5.1: an answer holding tokens must never be kept by a cache (ASVS: sensitive data
+    not cached). These answers carry new credentials although the request carried none."""
+    login = {"email": world.member.email, "password": PASSWORD}
+    response = {
+        "POST /api/token/": lambda: world.anonymous.post("/api/token/", json=login),
+        "POST /api/token/refresh/": lambda: world.anonymous.post("/api/token/refresh/", json={"refresh": world.pair["refresh"]}),
+        "POST /api/auth/token/login/": lambda: world.anonymous.post("/api/auth/token/login/", json=login),
+    }[label]()
+
+    assert response.status_code == 200
+    assert response.headers.get("Cache-Control") == "no-store", response.headers.get("Cache-Control")
+
+
+def test_every_signed_in_page_is_no_store(world):
+    for label, response in get_pages(world):
+        if label.split()[1] in {page_urls(world)[e] for e in ANONYMOUS_PAGES}:
+            continue
+        assert response.headers.get("Cache-Control") == "no-store", (label, response.headers.get("Cache-Control"))
+
+
+def test_a_signed_in_error_page_is_no_store(world):
+    response = world.browser.get("/nope")
+
+    assert response.status_code == 404
+    assert response.headers.get("Cache-Control") == "no-store"
+
+
+def test_versioned_static_files_stay_cacheable_for_a_year_for_signed_in_browsers(world):
+    page = world.browser.get("/profile/").get_data(as_text=True)
+    urls = re.findall(r'(?:href|src)="(/static/[^"]+\?v=[0-9a-f]+)"', page)
+    assert urls, "no versioned static URL on the page"
+
+    for url in urls:
+        with world.browser.get(url) as response:
+            pass
+        cache = response.headers.get("Cache-Control", "")
+        assert response.status_code == 200, url
+        assert "no-store" not in cache, (url, cache)
+        assert "max-age=31536000" in cache and "immutable" in cache, (url, cache)
+
+
+@pytest.mark.parametrize("who", ["browser", "bearer", "token"])
+def test_avatar_files_stay_cacheable_for_a_year_for_signed_in_callers(world, who):
+    url = f"/media/avatars/{world.avatar}"
+    with world.browser.get(url) if who == "browser" else world.anonymous.get(url, headers=schemes(world)[who]) as response:
+        pass
+
+    cache = response.headers.get("Cache-Control", "")
+    assert response.status_code == 200
+    assert response.mimetype == "image/jpeg"
+    assert response.headers.get("X-Content-Type-Options") == "nosniff"
+    assert "no-store" not in cache
+    assert "max-age=31536000" in cache and "immutable" in cache
+
+
+# CORS -----------------------------------------------------------------------------------------
+
+
+def cors_headers(response) -> dict:
+    return {name: value for name, value in response.headers.items() if name.lower().startswith("access-control-")}
+
+
+@pytest.mark.parametrize("origin", [EVIL_ORIGIN, ALLOWED_ORIGIN, "null", "http://localhost"])
+def test_no_cors_headers_by_default_for_any_origin(world, origin):
+    h = {"Origin": origin}
+    answers = {
+        "API GET": world.anonymous.get("/api/users/me/", headers={**world.bearer, **h}),
+        "API POST token": world.anonymous.post(
+            "/api/token/", headers=h, json={"email": world.member.email, "password": PASSWORD}
+        ),
+        "API preflight": world.anonymous.options(
+            "/api/users/me/",
+            headers={**h, "Access-Control-Request-Method": "PATCH", "Access-Control-Request-Headers": "authorization"},
+        ),
+        "API error": world.anonymous.get("/api/nope/", headers=h),
+        "page": world.browser.get("/profile/", headers=h),
+    }
+
+    for label, response in answers.items():
+        assert cors_headers(response) == {}, (label, cors_headers(response))
+
+
+@pytest.fixture
+def cors_app(make_app):
+    app = make_app(CORS_ORIGINS=[ALLOWED_ORIGIN])
+    with app.app_context():
+        accounts.create_user("cors@example.com", PASSWORD, SYSTEM, email_verified=True)
+    return app
+
+
+@pytest.fixture
+def cors_bearer(cors_app):
+    response = cors_app.test_client().post("/api/token/", json={"email": "cors@example.com", "password": PASSWORD})
+    return {"Authorization": f"Bearer {response.get_json()['access']}"}
+
+
+def test_a_named_origin_is_echoed_on_the_api_without_credentials(cors_app, cors_bearer):
+    client = cors_app.test_client()
+    h = {"Origin": ALLOWED_ORIGIN}
+    answers = {
+        "GET": client.get("/api/users/me/", headers={**cors_bearer, **h}),
+        "preflight": client.options(
+            "/api/users/me/",
+            headers={**h, "Access-Control-Request-Method": "PATCH", "Access-Control-Request-Headers": "authorization"},
+        ),
+        "error": client.get("/api/users/me/", headers=h),
+    }
+
+    for label, response in answers.items():
+        assert response.headers.get("Access-Control-Allow-Origin") == ALLOWED_ORIGIN, label
+        assert len(response.headers.getlist("Access-Control-Allow-Origin")) == 1, label
+        assert "Access-Control-Allow-Credentials" not in response.headers, label
+        assert "Origin" in {v.strip() for v in ",".join(response.headers.getlist("Vary")).split(",")}, label
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [EVIL_ORIGIN, "null", "http://app.example", "https://app.example.evil.example", "https://evilapp.example",
+     "https://app.example:8443", "HTTPS://APP.EXAMPLE.evil.example"],
+)
+def test_a_configured_app_echoes_no_other_origin(cors_app, cors_bearer, origin):
+    client = cors_app.test_client()
+    h = {"Origin": origin}
+    answers = {
+        "GET": client.get("/api/users/me/", headers={**cors_bearer, **h}),
+        "preflight": client.options("/api/users/me/", headers={**h, "Access-Control-Request-Method": "PATCH"}),
+    }
+
+    for label, response in answers.items():
+        assert cors_headers(response) == {}, (label, cors_headers(response))
+
+
+def test_a_configured_origin_gets_no_cors_headers_on_the_cookie_signed_pages(cors_app):
+    client = cors_app.test_client()
+    sign_in_page(client, SimpleNamespace(email="cors@example.com", password=PASSWORD))
+
+    for path in ("/login", "/profile/", "/profile/export"):
+        response = client.get(path, headers={"Origin": ALLOWED_ORIGIN})
+        assert cors_headers(response) == {}, path
+
+
+# No inline code --------------------------------------------------------------------------------
+
+
+def edit_form(w, **changes) -> dict:
+    """Every field of the edit form, as a browser posts it."""
+    return {"first_name": "Rhea", "last_name": "Root", "username": "", "email": w.root.email, "phone": "",
+            "gender": "", "country": "", "address": "", "birthday": "", **changes}
+
+
+def html_answers(w) -> list[tuple[str, object, int]]:
+    """(label, answer, expected status) for every page, and the states of pages that render more:
+    form errors, a new key, a conflict, a confirmation, flashes and every error page."""
+    answers = [(label, response, response.status_code) for label, response in get_pages(w)]
+    b, anon = w.browser, w.anonymous
+    answers += [
+        ("sign-in with errors", anon.post("/login", data={"login": w.member.email, "password": "wrong"}), 400),
+        ("sign-up with errors", anon.post("/register", data={"email": "not-an-email", "password": "1"}), 400),
+        ("verify with errors", anon.post("/verify", data={"email": w.member.email, "otp": "000000"}), 400),
+        ("forgot-password sent", anon.post("/password/forgot", data={"email": w.member.email}), 200),
+        ("reset link invalid", anon.get("/password/reset/MQ/not-a-token/"), 400),
+        ("reset with errors", anon.post(w.reset_path, data={"new_password": "1", "confirm_password": "2"}), 400),
+        ("edit with errors", b.post("/profile/edit", data=edit_form(w, first_name="\u202eevil", email="x")), 400),
+        ("edit with a conflict", b.post("/profile/edit", data=edit_form(w, version="1")), 409),
+        ("edit saved", b.post("/profile/edit", data=edit_form(w, last_name="Roots")), 302),
+        ("profile with a flash", b.get("/profile/"), 200),
+        ("password with errors", b.post("/profile/password", data={"current_password": "wrong"}), 400),
+        ("a new API key", b.post("/profile/keys", data={"name": "laptop"}), 200),
+        ("delete with errors", b.post("/profile/delete", data={"current_password": "wrong"}), 400),
+        ("admin user list filtered", b.get("/admin/users/?q=mia&active=1&sort=email"), 200),
+        ("admin user edit with errors", b.post(f"/admin/users/{w.member.id}", data={"email": "bad", "first_name": "\u202e"}), 400),
+        ("admin delete confirmation", b.post(f"/admin/users/{w.member.id}/delete"), 200),
+        ("admin group edit with errors", b.post(f"/admin/groups/{w.group_id}", data={"name": ""}), 400),
+        ("admin audit filtered", b.get(f"/admin/audit/?subject={w.member.id}"), 200),
+        ("error 404", anon.get("/nope"), 404),
+        ("error 404 signed in", b.get("/nope"), 404),
+        ("error 405", anon.get("/logout"), 405),
+        ("error 403", sign_in_page(w.app.test_client(), w.member).get("/admin/users/"), 403),
+        ("error 413", anon.post("/login", data=b"x" * (w.app.config["MAX_CONTENT_LENGTH"] + 1),
+                                content_type="application/x-www-form-urlencoded"), 413),
+        ("error 500", anon.get("/boom"), 500),
+    ]
+    return answers
+
+
+def test_no_page_has_inline_script_or_style(world):
+    answers = html_answers(world)
+
+    assert {label: r.status_code for label, r, _ in answers} == {label: status for label, _, status in answers}
+    scanned = [(label, r) for label, r, _ in answers if r.mimetype == "text/html"]
+    assert len(scanned) >= 38
+    for label, response in scanned:
+        assert inline_code(response.get_data(as_text=True)) == [], label
+    assert "profile is saved" in dict(scanned)["profile with a flash"].get_data(as_text=True)
+    assert "changed elsewhere" in dict(scanned)["edit with a conflict"].get_data(as_text=True)
+
+
+def test_the_inline_code_scanner_finds_what_it_looks_for():
+    page = (
+        '<script>alert(1)</script><script src="/static/portal.js"></script><style>p{}</style>'
+        '<p style="color:red" onclick="x()"><a href="javascript:alert(1)">a</a>'
+        '<script src="https://cdn.example/x.js"></script><link rel="stylesheet" href="//cdn.example/x.css">'
+    )
+
+    assert len(inline_code(page)) == 7
