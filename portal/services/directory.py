@@ -53,11 +53,14 @@ def _name_contains(column, word: str):
     """A name holds ``word`` whatever the case of its letters, beyond ASCII too.
 
     PostgreSQL: ILIKE (served by the trigram indexes), with the word as typed and case-folded so
-    that "Weiß" finds "Weiß" and "weiss" alike. SQLite: its LIKE folds ASCII only, so the column
-    is folded by Python's ``str.casefold`` (registered on each connection as ``portal_casefold``).
+    that "Weiß" finds "Weiß" and "weiss" alike. SQLite: its LIKE folds ASCII only, so for a word
+    with other letters the column is folded by Python's ``str.casefold`` (registered on each
+    connection as ``portal_casefold``) — a call per row, paid only when the word needs it.
     """
     folded = f"%{_escape_like(word.casefold())}%"
     if db.session.get_bind().dialect.name == "sqlite":
+        if word.isascii():
+            return column.like(folded, escape="\\")
         return func.portal_casefold(column).like(folded, escape="\\")
     lowered = f"%{_escape_like(word.lower())}%"
     return or_(column.ilike(lowered, escape="\\"), column.ilike(folded, escape="\\"))
