@@ -608,9 +608,10 @@ def _operation(rule, method: str, op: Operation, path_parameters: list[dict]) ->
     responses = {}
     if op.answer_type == HTML:
         responses[op.status] = {"description": "The page.", "content": {HTML: {"schema": {"type": "string"}}}}
+    elif op.representation:
+        responses[op.status] = _response("The profile; its `ETag` is the profile's version.", op.answer, ETag="ETag")
     elif op.answer:
-        headers = {"ETag": "ETag"} if op.representation else {}
-        responses[op.status] = _response("Success.", op.answer, **headers)
+        responses[op.status] = _response("Success.", op.answer)
     else:
         responses[op.status] = {"description": "Done; no content."}
     if op.conditional_read:
@@ -647,8 +648,8 @@ def _operation(rule, method: str, op: Operation, path_parameters: list[dict]) ->
         responses[415] = _response("A body that is neither JSON nor a form.", "Detail")
     if op.limited:
         responses[429] = _response("Too many requests; try again after `Retry-After` seconds.", "Detail", **{"Retry-After": "RetryAfter"})
-    if op.answer_type == JSON:
-        responses[500] = _response(f"A server error, with no internals (`{SERVER_ERROR}`).", op.server_error)
+    # Errors are JSON on every /api/ path, the HTML page's too.
+    responses[500] = _response(f"A server error, with no internals (`{SERVER_ERROR}`).", op.server_error)
     operation["responses"] = {str(status): response for status, response in sorted(responses.items())}
     return operation
 

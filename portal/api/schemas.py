@@ -204,7 +204,7 @@ class Update004(InputSchema):
 
 
 class DeleteMe(InputSchema):
-    current_password = fields.Raw(required=True, error_messages={"required": "This field is required."})
+    current_password = RequiredText()
 
 
 # Document 003
@@ -225,9 +225,9 @@ class Profile003(Schema):
 
 
 class Register003(InputSchema):
-    email = fields.Raw(required=True, error_messages={"required": "This field is required."})
-    password = fields.Raw(required=True, error_messages={"required": "This field is required."})
-    confirm_password = fields.Raw(required=True, error_messages={"required": "This field is required."})
+    email = RequiredText()
+    password = RequiredText()
+    confirm_password = RequiredText()
     first_name = Text()
     last_name = Text()
     phone = Text()
