@@ -1,0 +1,201 @@
+"""The OpenAPI document at /api/openapi.json and its reference page at /api/docs/.
+
+The document must be valid OpenAPI 3.1, describe every route and method of the API blueprint with
+both credential schemes, and come from the marshmallow schemas that parse the requests and write the
+answers. (tests/api/test_fuzz.py then holds the API to it.)
+"""
+
+import re
+
+import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from portal.api import openapi, schemas
+
+PROTECTED_PATHS = {
+    "/api/profile/", "/api/users/{user_id}/", "/api/users/me/", "/api/v1/accounts/users/{user_id}/", "/api/logout/",
+    "/api/auth/token/logout/", "/api/users/me/set_password/",
+}  # fmt: skip
+
+
+@pytest.fixture
+def document(client):
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    return response.get_json()
+
+
+def api_rules(app):
+    return [rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api.")]
+
+
+def openapi_path(rule) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+
+
+def test_the_document_is_valid_openapi_3_1(document):
+    assert document["openapi"].startswith("3.1.")
+    validate(document)  # raises on any violation of the OpenAPI 3.1 schema
+
+
+def test_the_document_needs_no_credentials_and_is_json(client):
+    response = client.get("/api/openapi.json", headers={"Authorization": "Token not-a-key"})
+
+    assert response.status_code == 200
+    assert response.get_json()["info"]["title"] == "Account portal API"
+
+
+def test_every_route_and_method_of_the_api_blueprint_is_in_the_document(app, document):
+    rules = api_rules(app)
+    assert len(rules) >= 17  # five dialects, eight credential routes, the document and its page
+
+    for rule in rules:
+        path = openapi_path(rule)
+        assert path in document["paths"], f"{rule.endpoint} ({rule.rule}) is not in the document"
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert method.lower() in document["paths"][path], f"{method} {rule.rule} is not in the document"
+        for argument in rule.arguments:
+            names = [p["name"] for op in document["paths"][path].values() for p in op.get("parameters", []) if "name" in p]
+            assert argument in names
+
+
+def test_the_document_has_no_operation_the_app_does_not_serve(app, document):
+    served = {(openapi_path(rule), method.lower()) for rule in api_rules(app) for method in rule.methods}
+
+    described = {(path, method) for path, item in document["paths"].items() for method in item}
+
+    assert described <= served
+
+
+def test_both_credential_schemes_are_declared_and_every_protected_operation_takes_either(document):
+    schemes = document["components"]["securitySchemes"]
+
+    assert schemes["bearerAuth"] == {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": schemes["bearerAuth"]["description"],
+    }  # fmt: skip
+    assert schemes["tokenAuth"]["type"] == "apiKey"
+    assert (schemes["tokenAuth"]["in"], schemes["tokenAuth"]["name"]) == ("header", "Authorization")
+    assert "Token <key>" in schemes["tokenAuth"]["description"]
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if path in PROTECTED_PATHS:
+                assert operation["security"] == [{"bearerAuth": []}, {"tokenAuth": []}], (method, path)
+                assert "401" in operation["responses"]
+                assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
+            else:
+                assert operation["security"] == [], (method, path)
+
+
+def test_profile_operations_document_etags_and_conditional_requests(document):
+    me = document["paths"]["/api/users/me/"]
+
+    assert set(me["get"]["responses"]) >= {"200", "304", "401", "412", "500"}
+    assert "ETag" in me["get"]["responses"]["200"]["headers"]
+    assert {p["$ref"].rsplit("/", 1)[1] for p in me["get"]["parameters"]} == {"IfNoneMatch", "IfMatch"}
+    assert set(me["patch"]["responses"]) >= {"200", "400", "401", "412", "413", "415", "500"}
+    assert set(me["delete"]["responses"]) >= {"204", "400", "401", "403", "412", "429", "500"}
+    assert set(document["paths"]["/api/users/{user_id}/"]["put"]["responses"]) >= {"200", "400", "403", "404", "412"}
+    assert set(document["paths"]["/api/v1/accounts/users/"]["post"]["responses"]) >= {"201", "400", "429", "503"}
+    assert document["paths"]["/api/profile/"]["get"]["responses"]["500"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorMessage"
+    }
+
+
+def test_request_bodies_are_the_parsing_schemas_with_their_wire_names(document):
+    components = document["components"]["schemas"]
+
+    for schema in (schemas.Update002, schemas.Update004, schemas.Update003, schemas.Register003, schemas.SignIn):
+        wire_names = {field.data_key or name for name, field in schema().fields.items() if not field.dump_only}
+        assert set(components[schema.__name__]["properties"]) == wire_names
+    assert "mobile_number" in components["Update004"]["properties"]
+    assert components["Update003"]["properties"]["photo"]["type"] == "null"  # JSON: null removes the photo
+    assert components["Update003Form"]["properties"]["photo"]["format"] == "binary"  # a form uploads it
+    assert set(components["SignIn"]["required"]) == {"password"}
+
+
+def test_every_field_of_an_answer_is_required_and_nullable_ones_say_so(document):
+    profile = document["components"]["schemas"]["Profile001"]
+
+    assert set(profile["required"]) == set(schemas.Profile001().fields)
+    assert profile["properties"]["first_name"]["type"] == ["string", "null"]
+    assert profile["properties"]["email"]["type"] == "string"
+    assert profile["properties"]["groups"]["items"] == {"$ref": "#/components/schemas/GroupOut"}
+
+
+def test_real_answers_of_every_dialect_match_the_document(app, client, document, make_user, bearer):
+    account = make_user(first_name="بهروز", last_name="Doe", phone="+1 555 0100", gender="female", country="DE")
+    headers = bearer(account)
+    registry = Registry().with_resource("urn:doc", DRAFT202012.create_resource(document))
+
+    for url, name in [
+        ("/api/profile/", "Profile000"),
+        ("/api/users/me/", "Profile001"),
+        (f"/api/users/{account.id}/", "Profile000"),
+        (f"/api/v1/accounts/users/{account.id}/", "Profile003"),
+    ]:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200
+        validator = Draft202012Validator({"$ref": f"urn:doc#/components/schemas/{name}"}, registry=registry)
+        assert not list(validator.iter_errors(response.get_json())), url
+
+
+def test_the_document_is_built_once_per_app(app, client, monkeypatch):
+    builds = []
+    build = openapi.build_document
+    monkeypatch.setattr(openapi, "build_document", lambda app: builds.append(app) or build(app))
+
+    first = client.get("/api/openapi.json").get_json()
+    second = client.get("/api/openapi.json").get_json()
+
+    assert first == second
+    assert len(builds) == 1
+
+
+def test_building_fails_for_a_route_the_document_does_not_describe(app, monkeypatch):
+    described = dict(openapi.OPERATIONS)
+    del described["/api/logout/"]
+    monkeypatch.setattr(openapi, "OPERATIONS", described)
+
+    with pytest.raises(LookupError, match="POST /api/logout/"):
+        openapi.build_document(app)
+
+
+def test_building_fails_for_a_description_no_route_serves(app, monkeypatch):
+    described = dict(openapi.OPERATIONS)
+    described["/api/profile/"] = {**described["/api/profile/"], "DELETE": described["/api/profile/"]["GET"]}
+    monkeypatch.setattr(openapi, "OPERATIONS", described)
+
+    with pytest.raises(LookupError, match=r"\['DELETE'\] /api/profile/"):
+        openapi.build_document(app)
+
+
+def test_the_reference_page_is_served_from_static_with_its_script_and_no_inline_code(client):
+    response = client.get("/api/docs/")
+
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    page = response.get_data(as_text=True)
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", page, re.S)
+    assert scripts and all('src="/static/api-docs/' in attrs and not body.strip() for attrs, body in scripts)
+    assert not re.search(r"<style|\sstyle=|\son[a-z]+=", page)  # no inline style or event handlers
+    assert all(not url.startswith("//") and ":" not in url for url in re.findall(r'(?:src|href)="([^"]*)"', page))
+    for asset in re.findall(r'(?:src|href)="(/static/api-docs/[^"]+)"', page):
+        with client.get(asset) as served:
+            assert served.status_code == 200, asset
+            assert served.mimetype in ("text/javascript", "application/javascript", "text/css")
+    with client.get("/static/api-docs/api-docs.js") as served:
+        script = served.get_data(as_text=True)
+    assert 'fetch("/api/openapi.json"' in script
+    assert "innerHTML" not in script
+
+
+def test_the_reference_page_without_its_slash_redirects(client):
+    response = client.get("/api/docs")
+
+    assert response.status_code == 301
+    assert response.headers["Location"] == "/api/docs/"
