@@ -8,6 +8,7 @@ touches the database directly opens ``with app.app_context():`` for just that.
 import io
 import re
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -17,6 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
+from sqlalchemy import event
 
 from portal import create_app
 from portal.extensions import db
@@ -57,6 +59,56 @@ def app(tmp_path):
         db.session.remove()
         db.drop_all()
         db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """Build a separate app with its own in-memory database: ``make_app("production", CORS_ORIGINS=[…])``.
+
+    For settings that are read once when an app is built, or a second app beside ``app``. Every
+    app made is torn down after the test.
+    """
+    made = []
+
+    def make(config="testing", **overrides):
+        folder = tmp_path / f"app{len(made)}"
+        app = create_app(
+            config,
+            {
+                "UPLOAD_FOLDER": str(folder / "uploads"),
+                "MAIL_OUTBOX_DIR": str(folder / "outbox"),
+                "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                **overrides,
+            },
+        )
+        with app.app_context():
+            db.create_all()
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
+
+
+@contextmanager
+def recorded_statements(app):
+    """Every SQL statement the app sends while the block runs, as text (``before_cursor_execute``)."""
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

@@ -12,10 +12,7 @@ many. The counts must be equal and at most:
 - group list: 2 — the browser session and the groups with their member counts.
 """
 
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import event
 
 from portal.extensions import db
 from portal.models import Group, User
@@ -23,6 +20,7 @@ from portal.services import audit
 from portal.services.audit import SYSTEM
 from portal.services.passwords import hash_password
 
+from ..conftest import recorded_statements
 from .conftest import emails_in_list, row
 
 USER_LIST_LIMIT = 5
@@ -30,25 +28,11 @@ AUDIT_LIMIT = 2  # one more when the subject or actor is given by email
 GROUP_LIST_LIMIT = 2
 
 
-@contextmanager
-def counted(app):
-    statements = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def statements_of(app, client, url) -> list[str]:
     assert client.get(url).status_code == 200  # warm-up
-    with counted(app) as statements:
+    with recorded_statements(app) as statements:
         response = client.get(url)
     assert response.status_code == 200
     return statements

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from portal import create_app
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, EmailCode, User
 
@@ -39,37 +38,9 @@ NOT_PROVIDED = {"detail": "Authentication credentials were not provided."}
 
 
 @pytest.fixture
-def make_app(tmp_path):
-    """Build a separate app with its own in-memory database: ``make_app("production", CORS_ORIGINS=[…])``.
-
-    Settings that are read once when the app is built (CORS origins, HSTS) need an app of their
-    own. Every app made is torn down after the test.
-    """
-    made = []
-
-    def make(config="testing", **overrides):
-        folder = tmp_path / f"app{len(made)}"
-        app = create_app(
-            config,
-            {
-                "UPLOAD_FOLDER": str(folder / "uploads"),
-                "MAIL_OUTBOX_DIR": str(folder / "outbox"),
-                "SQLALCHEMY_DATABASE_URI": "sqlite://",
-                "RATELIMIT_ENABLED": False,
-                **overrides,
-            },
-        )
-        with app.app_context():
-            db.create_all()
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
+def make_app(make_app):
+    """The shared ``make_app``, with rate limits off even in a production-config app."""
+    return lambda config="testing", **overrides: make_app(config, **{"RATELIMIT_ENABLED": False, **overrides})
 
 
 # A live server ---------------------------------------------------------------------------------

@@ -10,20 +10,20 @@ import mimetypes
 import re
 from email import policy
 from email.parser import BytesParser
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
-from portal import create_app
 from portal.extensions import db
 from portal.models import Credential
+
+from ..conftest import recorded_statements  # noqa: F401  (the page tests take it from here)
 
 SESSION_COOKIE = "portal_session"
 
@@ -36,36 +36,9 @@ def app(app):
 
 
 @pytest.fixture
-def make_app(tmp_path):
-    """Build a separate app (e.g. with rate limits on) with its own database, CSRF on.
-
-    ``make_app("testing", RATELIMIT_ENABLED=True, ...)``; every app made is torn down after the test.
-    """
-    made = []
-
-    def make(config="testing", **overrides):
-        folder = tmp_path / f"app{len(made)}"
-        app = create_app(
-            config,
-            {
-                "UPLOAD_FOLDER": str(folder / "uploads"),
-                "MAIL_OUTBOX_DIR": str(folder / "outbox"),
-                "SQLALCHEMY_DATABASE_URI": "sqlite://",
-                "WTF_CSRF_ENABLED": True,
-                **overrides,
-            },
-        )
-        with app.app_context():
-            db.create_all()
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
+def make_app(make_app):
+    """The shared ``make_app``, with CSRF on as everywhere in these tests."""
+    return lambda config="testing", **overrides: make_app(config, **{"WTF_CSRF_ENABLED": True, **overrides})
 
 
 # Reading pages ----------------------------------------------------------------------------------
@@ -353,21 +326,6 @@ def outbox_messages(app) -> list:
     return [BytesParser(policy=policy.default).parsebytes(f.read_bytes()) for f in files]
 
 
-@contextmanager
-def recorded_statements(app):
-    """Every SQL statement the app sends while the block runs, as text (``before_cursor_execute``)."""
-    statements = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def updates_of(statements, table="credentials") -> list[str]:
