@@ -8,7 +8,6 @@ flask-jwt-extended/PyJWT error that the JWT loaders turn into the same shape.
 from functools import wraps
 
 from flask import g, request
-from flask_jwt_extended import decode_token
 
 from ..http import acting
 from ..models import Credential
@@ -31,7 +30,7 @@ def _credential_from_header() -> Credential:
         if credential is None:
             raise AuthenticationFailed("Invalid token.")
         return credential
-    claims = decode_token(value)  # signature and expiry; errors go to the JWT loaders
+    claims = credentials.decode_jwt(value)  # errors go to the JWT loaders
     if claims.get("type") != "access":
         raise AuthenticationFailed("Token has wrong type.")
     credential = credentials.live_credential_for_claims(claims)

@@ -99,10 +99,10 @@ def service_error(exc):
 
 
 def register_jwt_loaders(jwt):
-    """Decoding a JWT (``decode_token``) raises errors that these loaders answer.
+    """Decoding a JWT (``credentials.decode_jwt``) raises PyJWT's errors, which this loader answers
+    (an expired token is the service's own AuthenticationFailed).
 
     Revocation is checked against the Credential rows by the portal itself (``api.auth``), so the
     manager's blocklist, user-lookup and freshness loaders are never reached.
     """
     jwt.invalid_token_loader(lambda reason: detail(401, "Token is invalid or expired."))
-    jwt.expired_token_loader(lambda header, payload: detail(401, "Token has expired."))

@@ -10,7 +10,8 @@ import secrets
 import uuid
 
 from flask import current_app
-from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+import jwt
+from flask_jwt_extended import create_access_token, create_refresh_token
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
 
@@ -75,7 +76,7 @@ def rotate_refresh_token(refresh_token) -> dict:
     A refresh token presented a second time means it leaked: the whole sign-in is revoked. The
     swap is one conditional UPDATE, so of two requests racing with the same token only one wins.
     """
-    claims = decode_token(refresh_token)  # signature and expiry; errors go to the JWT loaders (401)
+    claims = decode_jwt(refresh_token)  # errors go to the JWT loaders (401)
     if claims.get("type") != "refresh":
         raise AuthenticationFailed("Token has wrong type.")
     credential = live_credential_for_claims(claims)
@@ -106,7 +107,7 @@ def rotate_refresh_token(refresh_token) -> dict:
 
 def revoke_refresh_token(user: User, refresh_token, actor: Actor) -> None:
     """Revoke the sign-in of one of the user's own refresh tokens (logout)."""
-    claims = decode_token(refresh_token) if isinstance(refresh_token, str) else {}
+    claims = decode_jwt(refresh_token) if isinstance(refresh_token, str) else {}
     credential = live_credential_for_claims(claims)
     if claims.get("type") != "refresh" or credential is None or credential.user_id != user.id:
         raise AuthenticationFailed("Token is invalid or expired")
@@ -143,6 +144,27 @@ KEY_BY_HASH = _by(Credential.secret_hash, KEY)
 
 def _one_with_user(query, value) -> Credential | None:
     return db.session.scalars(query, {"value": value}).unique().first()
+
+
+def decode_jwt(token: str) -> dict:
+    """The claims of a token this portal signed: signature, expiry, algorithm, issuer and audience
+    checked as configured. An expired token is AuthenticationFailed; PyJWT's other errors reach
+    the invalid-token handler that flask-jwt-extended registers (a 401 either way).
+
+    One decode; flask-jwt-extended's ``decode_token`` decodes every token twice.
+    """
+    cfg = current_app.config
+    try:
+        return jwt.decode(
+            token,
+            cfg["SECRET_KEY"],
+            algorithms=cfg["JWT_DECODE_ALGORITHMS"],
+            audience=cfg["JWT_DECODE_AUDIENCE"],
+            issuer=cfg["JWT_DECODE_ISSUER"],
+            options={"require": ["exp", "sub", "type"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthenticationFailed("Token has expired.") from None
 
 
 def _credential_by_sid(sid) -> Credential | None:
