@@ -6,7 +6,7 @@ import io
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
 from wtforms.fields.choices import SelectChoice
 
-from ..forms import ProfileForm, add_service_errors, form_page
+from ..forms import ProfileForm, add_service_errors
 from ..services import accounts, audit, credentials, directory, groups, users
 from ..services.errors import PermissionDenied, PreconditionFailed, ValidationFailed
 from ..sessions import me
