@@ -45,11 +45,11 @@ def settled_test_clients(monkeypatch):
     monkeypatch.setattr(Flask, "test_client_class", SettledClient)
 
 
-@pytest.fixture
-def app(tmp_path):
+def fresh_app(tmp_path, **overrides):
+    """A testing app on empty tables, its files under ``tmp_path``; the tables go when it is done."""
     app = create_app(
         "testing",
-        {"UPLOAD_FOLDER": str(tmp_path / "uploads"), "MAIL_OUTBOX_DIR": str(tmp_path / "outbox")},
+        {"UPLOAD_FOLDER": str(tmp_path / "uploads"), "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"), **overrides},
     )
     with app.app_context():
         db.drop_all()  # a PostgreSQL database may hold tables from an interrupted run
@@ -59,6 +59,11 @@ def app(tmp_path):
         db.session.remove()
         db.drop_all()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(tmp_path):
+    yield from fresh_app(tmp_path)
 
 
 @pytest.fixture

@@ -80,7 +80,7 @@ def test_the_user_list_takes_the_same_few_statements_for_5_or_120_users(app, mak
     seed_users(app, 4)  # 5 users in all
     few = statements_of(app, root, url)
     page = root.get(url)
-    assert 1 <= len(emails_in_list(page)) <= 5
+    assert 0 < len(emails_in_list(page)) <= 5
 
     seed_users(app, 115)  # 120 users in all
     many = statements_of(app, root, url)

@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from portal import create_app
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, EmailCode, User
 
-from ..conftest import image_bytes, stored_avatars, stored_user
+from ..conftest import fresh_app, image_bytes, stored_avatars, stored_user
 from .conftest import audit_actions, connect, count_rows, exchange, multipart_body, run_together, users_with_email
 
 pytestmark = pytest.mark.race
@@ -25,19 +24,10 @@ pytestmark = pytest.mark.race
 
 @pytest.fixture
 def app(tmp_path):
-    """The shared fixtures' app, on a database that several connections can share at once."""
-    overrides = {"UPLOAD_FOLDER": str(tmp_path / "uploads"), "MAIL_OUTBOX_DIR": str(tmp_path / "outbox")}
-    if not os.environ.get("TEST_DATABASE_URL"):
-        overrides["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'race.sqlite'}"
-    app = create_app("testing", overrides)
-    with app.app_context():
-        db.drop_all()  # a PostgreSQL database may hold tables from an interrupted run
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
+    """The shared fixtures' app, on a database that several connections can share at once
+    (in-memory SQLite is one connection for every thread, so it could show no race)."""
+    shared = {} if os.environ.get("TEST_DATABASE_URL") else {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'race.sqlite'}"}
+    yield from fresh_app(tmp_path, **shared)
 
 
 def json_request(server, method, path, body=None, headers=None):
