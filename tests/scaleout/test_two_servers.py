@@ -145,6 +145,9 @@ def cluster(tmp_path_factory):
                     process.wait(10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+        # Leave the shared test database as the other tests expect it: no tables, no migration record.
+        subprocess.run([str(BIN / "flask"), "--app", "portal", "db", "downgrade", "base"], cwd=ROOT, env=env,
+                       check=False, capture_output=True)
 
 
 def sign_in(base: str) -> dict:
