@@ -6,9 +6,9 @@ from flask_login import login_required
 from ..forms import form_page
 from ..services import credentials
 from ..services.errors import AuthenticationFailed, NotFound
+from ..sessions import current_credential, me, sign_out, signed_in_user
 from . import bp
 from .forms import ApiKeyForm
-from ..sessions import current_credential, me, sign_out, signed_in_user
 
 
 @bp.route("/profile/keys", methods=["GET", "POST"])

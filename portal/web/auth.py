@@ -9,9 +9,9 @@ from ..limits import limited
 from ..services import accounts, credentials, verification
 from ..services.errors import AuthenticationFailed, DeliveryFailed, EmailNotVerified, ValidationFailed
 from ..services.users import find_user
+from ..sessions import sign_in, sign_out
 from . import bp
 from .forms import LoginForm, RegisterForm, ResendCodeForm, VerifyForm
-from ..sessions import sign_in, sign_out
 
 # The address a browser signed up with, so /verify knows it and the right code signs that browser in.
 PENDING_EMAIL = "pending_email"

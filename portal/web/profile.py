@@ -11,9 +11,9 @@ from ..media import avatar_url
 from ..services import accounts, audit
 from ..services.errors import PermissionDenied, PreconditionFailed, ValidationFailed
 from ..services.export import account_export, actor_role
+from ..sessions import current_credential, me, sign_out, signed_in_user
 from . import bp
 from .forms import ChangePasswordForm, DeleteAccountForm
-from ..sessions import current_credential, me, sign_out, signed_in_user
 
 ACTIVITY_PAGE_SIZE = 20
 
