@@ -213,19 +213,18 @@ def users_delete(user_id):
 
 @bp.post("/users/<int:user_id>/groups")
 def users_add_to_group(user_id):
-    user = users.get_user(user_id)
-    group = groups.get_group(request.form.get("group_id", type=int))
-    groups.set_membership(user, group, True, staff())
-    flash(f"Added to {group.name}.", "success")
-    return redirect(url_for("admin.users_detail", user_id=user.id))
+    return _set_membership(user_id, request.form.get("group_id", type=int), True)
 
 
 @bp.post("/users/<int:user_id>/groups/<int:group_id>/remove")
 def users_remove_from_group(user_id, group_id):
-    user = users.get_user(user_id)
-    group = groups.get_group(group_id)
-    groups.set_membership(user, group, False, staff())
-    flash(f"Removed from {group.name}.", "success")
+    return _set_membership(user_id, group_id, False)
+
+
+def _set_membership(user_id, group_id, member: bool):
+    user, group = users.get_user(user_id), groups.get_group(group_id)
+    groups.set_membership(user, group, member, staff())
+    flash(f"{'Added to' if member else 'Removed from'} {group.name}.", "success")
     return redirect(url_for("admin.users_detail", user_id=user.id))
 
 
