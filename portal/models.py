@@ -60,7 +60,47 @@ def exists_on(dialect: str, schema_item) -> bool:
     return condition is None or condition.dialect in (None, dialect)
 
 
-class User(UserMixin, db.Model):
+class UserFacts:
+    """What follows from a user's stored fields, for the model and for a ``UserSnapshot`` alike."""
+
+    @property
+    def full_name(self) -> str | None:
+        return " ".join(n for n in (self.first_name, self.last_name) if n) or None
+
+    @property
+    def is_profile_completed(self) -> bool:
+        return all((self.first_name, self.last_name, self.phone, self.gender))
+
+
+class CredentialFacts:
+    """What follows from a credential's stored fields, for the model and for a ``CredentialSnapshot``."""
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > utcnow())
+
+
+class Snapshot:
+    """A row as read without the ORM, its attributes named like the model's.
+
+    For a request that only reads (an API profile read): loading the models costs several times
+    the query itself. Nothing on a snapshot is tracked or saved; a request that changes something
+    loads the model.
+    """
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+class UserSnapshot(UserFacts, Snapshot):
+    """A user row and its ``groups`` (snapshots too), without the password hash."""
+
+
+class CredentialSnapshot(CredentialFacts, Snapshot):
+    """A credential row and its ``user`` (a ``UserSnapshot``, or None once the user is deleted)."""
+
+
+class User(UserFacts, UserMixin, db.Model):
     __tablename__ = "users"
     __table_args__ = (
         # The admin's user list sorts by these.
@@ -121,14 +161,6 @@ class User(UserMixin, db.Model):
         self.phone_canonical = canonical_phone(value) if value else None
         return value
 
-    @property
-    def full_name(self) -> str | None:
-        return " ".join(n for n in (self.first_name, self.last_name) if n) or None
-
-    @property
-    def is_profile_completed(self) -> bool:
-        return all((self.first_name, self.last_name, self.phone, self.gender))
-
     def __repr__(self):
         return f"<User {self.id} {self.email}>"
 
@@ -156,7 +188,7 @@ Group.users_count = column_property(
 )
 
 
-class Credential(db.Model):
+class Credential(CredentialFacts, db.Model):
     """One way in for a user: a browser session, a JWT sign-in (access + refresh pair) or an API key.
 
     A browser's signed session cookie holds only the row's ``public_id``. A JWT carries the credential's ``public_id`` as its ``sid`` claim; revoking the row revokes
@@ -184,10 +216,6 @@ class Credential(db.Model):
     user_agent: Mapped[str | None] = mapped_column(String(200))  # browser sessions: what signed in
 
     user: Mapped[User | None] = relationship()
-
-    @property
-    def is_live(self) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > utcnow())
 
 
 class EmailCode(db.Model):

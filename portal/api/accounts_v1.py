@@ -1,13 +1,13 @@
 """Document 003: /api/v1/accounts/users/ — sign-up with an emailed code, and the 003 profile."""
 
-from flask import g, request
+from flask import request
 
 from ..limits import limited
 from ..services import accounts, users, verification
 from ..services.errors import ValidationFailed
 from ..services.passwords import PASSWORDS_DIFFER
 from . import bp
-from .auth import authenticated, current_actor
+from .auth import authenticated, caller, current_actor
 from .etags import represent
 from ..payload import read_payload
 from .profiles import apply_update
@@ -52,7 +52,7 @@ def resend_otp_003():
 @bp.route("/v1/accounts/users/<int(signed=True):user_id>/", methods=["GET", "PATCH"])
 @authenticated
 def user_003(user_id):
-    user = users.user_for(g.user, user_id, staff_too=True)
+    user = users.user_for(caller(), user_id, staff_too=True)
     if request.method == "PATCH":
         user = apply_update(UPDATE_003, user)
     return represent(PROFILE_003.dump(user), user)

@@ -3,6 +3,9 @@
 ``Authorization: Bearer <JWT access token>`` and ``Authorization: Token <API key>`` are accepted
 on every protected route. A failure raises AuthenticationFailed (401 with a reason), or a
 flask-jwt-extended/PyJWT error that the JWT loaders turn into the same shape.
+
+The presented credential and its user are read as snapshots (``caller()``), which is all a read
+needs; a view that changes something asks for the models (``caller_user()``, ``caller_credential()``).
 """
 
 from functools import wraps
@@ -10,13 +13,13 @@ from functools import wraps
 from flask import g, request
 
 from ..http import acting
-from ..models import Credential
+from ..models import Credential, CredentialSnapshot, User, UserSnapshot
 from ..services import credentials
 from ..services.errors import AuthenticationFailed
 from .errors import NOT_PROVIDED
 
 
-def _credential_from_header() -> Credential:
+def _credential_from_header() -> CredentialSnapshot:
     scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
     scheme, value = scheme.lower(), value.strip()
     if scheme not in ("bearer", "token"):
@@ -26,21 +29,21 @@ def _credential_from_header() -> Credential:
     if " " in value:
         raise AuthenticationFailed("Invalid token header. Token string should not contain spaces.")
     if scheme == "token":
-        credential = credentials.live_credential_for_key(value)
+        credential = credentials.caller_for_key(value)
         if credential is None:
             raise AuthenticationFailed("Invalid token.")
         return credential
     claims = credentials.decode_jwt(value)  # errors go to the JWT loaders
     if claims.get("type") != "access":
         raise AuthenticationFailed("Token has wrong type.")
-    credential = credentials.live_credential_for_claims(claims)
+    credential = credentials.caller_for_claims(claims)
     if credential is None:
         raise AuthenticationFailed("Token has been revoked.")
     return credential
 
 
 def authenticated(view=None, *, user_gone=None):
-    """Require a live credential of an active user; ``g.user`` and ``g.credential`` are set.
+    """Require a live credential of an active user; ``caller()`` answers who it is.
 
     ``user_gone`` answers a valid credential whose user was deleted (document 000 wants a 404);
     without it such a credential is a 401 like any other dead one.
@@ -50,14 +53,13 @@ def authenticated(view=None, *, user_gone=None):
         @wraps(view)
         def wrapper(*args, **kwargs):
             credential = _credential_from_header()
-            user = credential.user
-            if user is None:
+            if credential.user is None:
                 if user_gone is not None:
                     return user_gone()
                 raise AuthenticationFailed("User not found.")
-            if not user.is_active:
+            if not credential.user.is_active:
                 raise AuthenticationFailed("User inactive or deleted.")
-            g.user, g.credential = user, credential
+            g.credential = credential
             credentials.note_use(credential, request.remote_addr)
             return view(*args, **kwargs)
 
@@ -66,5 +68,23 @@ def authenticated(view=None, *, user_gone=None):
     return decorator(view) if view is not None else decorator
 
 
+def caller() -> UserSnapshot:
+    """The authenticated user as read when the request began: enough to answer or to check rights."""
+    return g.credential.user
+
+
+def caller_credential() -> Credential:
+    """The presented credential as a model, to revoke it or keep it."""
+    if "credential_model" not in g:
+        g.credential_model = credentials.model_of(g.credential)
+    return g.credential_model
+
+
+def caller_user() -> User:
+    """The authenticated user as a model, to change."""
+    return caller_credential().user
+
+
 def current_actor():
-    return acting("api", g.get("user"))
+    """Who acts in this request, for the services' audit records: the caller's model, if any."""
+    return acting("api", caller_user() if "credential" in g else None)

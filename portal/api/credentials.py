@@ -5,13 +5,11 @@ JWT: /api/token/, /api/token/refresh/, /api/logout/. API keys: /api/auth/token/l
 /api/users/reset_password_confirm/.
 """
 
-from flask import g
-
 from ..limits import limited
 from ..services import accounts, credentials, verification
 from ..services.errors import ValidationFailed
 from . import bp
-from .auth import authenticated, current_actor
+from .auth import authenticated, caller_credential, caller_user, current_actor
 from ..payload import read_payload
 from .schemas import ChangePassword, PasswordResetConfirm, PasswordResetRequest, RefreshToken, SignIn, SignOut
 
@@ -44,8 +42,8 @@ def logout():
     """Revoke the presented credential and, when given, the sign-in of a refresh token."""
     refresh = SignOut().to_changes(read_payload()).get("refresh")
     if refresh:
-        credentials.revoke_refresh_token(g.user, refresh, current_actor())
-    credentials.revoke(g.credential, current_actor())
+        credentials.revoke_refresh_token(caller_user(), refresh, current_actor())
+    credentials.revoke(caller_credential(), current_actor())
     return "", 204
 
 
@@ -60,7 +58,7 @@ def api_key_login():
 @bp.post("/auth/token/logout/")
 @authenticated
 def api_key_logout():
-    credentials.revoke(g.credential, current_actor())
+    credentials.revoke(caller_credential(), current_actor())
     return "", 204
 
 
@@ -69,7 +67,9 @@ def api_key_logout():
 @authenticated
 def set_password():
     body = ChangePassword().to_changes(read_payload())
-    accounts.change_password(g.user, body["current_password"], body["new_password"], current_actor(), keep=g.credential)
+    accounts.change_password(
+        caller_user(), body["current_password"], body["new_password"], current_actor(), keep=caller_credential()
+    )
     return "", 204
 
 

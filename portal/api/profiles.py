@@ -1,12 +1,12 @@
 """Profile routes of documents 000 (/api/profile/), 002 (/api/users/<id>/) and 001/004 (/api/users/me/)."""
 
-from flask import g, request
+from flask import request
 
 from ..limits import limited
 from ..services import accounts, users
 from ..services.errors import ValidationFailed
 from . import bp
-from .auth import authenticated, current_actor
+from .auth import authenticated, caller, caller_user, current_actor
 from .errors import error_response, server_errors_as
 from .etags import expected_versions, represent
 from ..payload import read_payload
@@ -34,7 +34,7 @@ def apply_update(schema, user):
 @server_errors_as("error")
 @authenticated(user_gone=lambda: error_response(404, {"error": USER_GONE_000}))
 def profile_000():
-    return represent(PROFILE_000.dump(g.user), g.user)
+    return represent(PROFILE_000.dump(caller()), caller())
 
 
 # Document 002 -------------------------------------------------------------------------------
@@ -44,7 +44,7 @@ def profile_000():
 @authenticated
 def user_002(user_id):
     # Staff may read anyone; writes are owner-only in this document, staff included.
-    user = users.user_for(g.user, user_id, staff_too=request.method == "GET")
+    user = users.user_for(caller(), user_id, staff_too=request.method == "GET")
     if request.method == "GET":
         return represent(PROFILE_000.dump(user), user)
     if request.method == "DELETE":
@@ -61,8 +61,8 @@ def user_002(user_id):
 @authenticated
 def me_001():
     if request.method == "GET":
-        return represent(PROFILE_001.dump(g.user), g.user)
-    user = apply_update(UPDATE_004, g.user)
+        return represent(PROFILE_001.dump(caller()), caller())
+    user = apply_update(UPDATE_004, caller_user())
     return represent(PROFILE_001.dump(user), user)
 
 
@@ -73,6 +73,7 @@ def me_001():
 @authenticated
 def me_delete_004():
     password = DELETE_ME.to_changes(read_payload())["current_password"]
-    accounts.verify_current_password(g.user, password)
-    accounts.delete_account(g.user, current_actor(), expected_versions=expected_versions())
+    user = caller_user()
+    accounts.verify_current_password(user, password)
+    accounts.delete_account(user, current_actor(), expected_versions=expected_versions())
     return "", 204

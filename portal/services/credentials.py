@@ -5,20 +5,23 @@ Every way in is one ``Credential`` row: a browser session (its cookie names the 
 database, which is what makes logout and "sign out everywhere else" hold.
 """
 
+import functools
 import hashlib
 import secrets
+import time
 import uuid
 
 from flask import current_app
 import jwt
 from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
-from ..models import Credential, User, utcnow
+from ..models import Credential, CredentialSnapshot, Group, Snapshot, User, UserSnapshot, user_groups, utcnow
 from . import audit
 from .audit import Actor
+from .driver import DriverQuery
 from .errors import AuthenticationFailed, EmailNotVerified, NotFound
 from .passwords import check_password, hash_password, needs_rehash, spend_a_password_check
 from .users import find_user, mark_changed
@@ -126,9 +129,9 @@ def _mint_pair(credential: Credential) -> dict:
 
 def _by(column, kind: str):
     """The look-up of one credential of ``kind`` by ``column``, with its user and the user's groups
-    in the same query: every authenticated request needs the user next, and most answer its groups.
-
-    Built once: a statement made afresh per request costs SQLAlchemy as much again as running it.
+    in the same query, as models: for pages (whose signed-in user the services change) and for
+    refresh tokens. Built once: a statement made afresh per request costs SQLAlchemy as much again
+    as running it.
     """
     return (
         select(Credential)
@@ -139,11 +142,68 @@ def _by(column, kind: str):
 
 SESSION_BY_PUBLIC_ID = _by(Credential.public_id, SESSION)
 JWT_BY_PUBLIC_ID = _by(Credential.public_id, JWT)
-KEY_BY_HASH = _by(Credential.secret_hash, KEY)
 
 
 def _one_with_user(query, value) -> Credential | None:
     return db.session.scalars(query, {"value": value}).unique().first()
+
+
+# What an API request presents is read as snapshots (plain rows, see models.Snapshot): the
+# credential, its user and the user's groups, one row per group, in one query sent straight to the
+# driver (services.driver). Most API requests only read the caller; loading the same rows as models
+# through an ORM session cost four times as much. A request that changes something loads the
+# models it changes (``model_of``).
+_CREDENTIAL_FIELDS = ("id", "kind", "user_id", "public_id", "refresh_jti", "expires_at", "revoked_at", "last_used_at")
+_USER_FIELDS = tuple(column.key for column in User.__table__.columns if column.key != "password_hash")
+_GROUP_FIELDS = ("id", "name", "notes", "created_at", "updated_at", "users_count")
+
+
+def _snapshot_by(column, kind: str) -> DriverQuery:
+    credentials, users, groups = Credential.__table__, User.__table__, Group.__table__
+    return DriverQuery(
+        select(
+            *(credentials.c[name] for name in _CREDENTIAL_FIELDS),
+            *(users.c[name] for name in _USER_FIELDS),
+            *(groups.c[name] for name in _GROUP_FIELDS[:-1]),
+            Group.users_count.expression,
+        )
+        .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
+        .select_from(credentials)
+        .outerjoin(users, users.c.id == credentials.c.user_id)
+        .outerjoin(user_groups, user_groups.c.user_id == users.c.id)
+        .outerjoin(groups, groups.c.id == user_groups.c.group_id)
+        .where(column == bindparam("value"), credentials.c.kind == kind)
+        .order_by(groups.c.name)
+    )
+
+
+JWT_SNAPSHOT_BY_PUBLIC_ID = _snapshot_by(Credential.public_id, JWT)
+KEY_SNAPSHOT_BY_HASH = _snapshot_by(Credential.secret_hash, KEY)
+
+
+def _snapshot(query: DriverQuery, value) -> CredentialSnapshot | None:
+    rows = query.rows(db.engine, value=value)
+    if not rows:
+        return None
+    user_start = len(_CREDENTIAL_FIELDS)
+    group_start = user_start + len(_USER_FIELDS)
+    first = rows[0]
+    credential = CredentialSnapshot(**dict(zip(_CREDENTIAL_FIELDS, first[:user_start])), user=None)
+    if first[user_start] is not None:
+        groups = [Snapshot(**dict(zip(_GROUP_FIELDS, row[group_start:]))) for row in rows if row[group_start] is not None]
+        credential.user = UserSnapshot(**dict(zip(_USER_FIELDS, first[user_start:group_start])), groups=groups)
+    return credential
+
+
+def model_of(credential: CredentialSnapshot) -> Credential:
+    """The model of a presented credential, for a request that changes it or its user.
+
+    AuthenticationFailed when the row or its user went away since the request began.
+    """
+    model = db.session.get(Credential, credential.id)
+    if model is None or model.user is None:
+        raise AuthenticationFailed("User not found.")
+    return model
 
 
 def decode_jwt(token: str) -> dict:
@@ -151,41 +211,59 @@ def decode_jwt(token: str) -> dict:
     checked as configured. An expired token is AuthenticationFailed; PyJWT's other errors reach
     the invalid-token handler that flask-jwt-extended registers (a 401 either way).
 
-    One decode; flask-jwt-extended's ``decode_token`` decodes every token twice.
+    One decode (flask-jwt-extended's ``decode_token`` decodes every token twice), and none for a
+    token this process verified before: a client presents the same access token until it expires.
+    Only expiry can change its verdict, so that alone is checked again. Callers must not change
+    the dict.
     """
+    if not isinstance(token, str):
+        raise jwt.DecodeError("Invalid token type.")
     cfg = current_app.config
     try:
-        return jwt.decode(
-            token,
-            cfg["SECRET_KEY"],
-            algorithms=cfg["JWT_DECODE_ALGORITHMS"],
-            audience=cfg["JWT_DECODE_AUDIENCE"],
-            issuer=cfg["JWT_DECODE_ISSUER"],
-            options={"require": ["exp", "sub", "type"]},
+        claims = _verified_claims(
+            token, cfg["SECRET_KEY"], tuple(cfg["JWT_DECODE_ALGORITHMS"]), cfg["JWT_DECODE_AUDIENCE"],
+            cfg["JWT_DECODE_ISSUER"],
         )
     except jwt.ExpiredSignatureError:
-        raise AuthenticationFailed("Token has expired.") from None
+        claims = None
+    if claims is None or claims["exp"] <= time.time():  # PyJWT's own test: expired at ``exp``
+        raise AuthenticationFailed("Token has expired.")
+    return claims
 
 
-def _credential_by_sid(sid) -> Credential | None:
-    if not isinstance(sid, str):
-        return None
-    return _one_with_user(JWT_BY_PUBLIC_ID, sid)
+@functools.lru_cache(maxsize=1024)
+def _verified_claims(token: str, key: str, algorithms: tuple, audience: str, issuer: str) -> dict:
+    """PyJWT's verdict on a token; only tokens that pass are remembered (an error is not cached)."""
+    return jwt.decode(
+        token, key, algorithms=list(algorithms), audience=audience, issuer=issuer,
+        options={"require": ["exp", "sub", "type"]},
+    )
 
 
-def live_credential_for_claims(claims: dict) -> Credential | None:
-    """The live sign-in a decoded JWT belongs to, or None when it was revoked or never issued.
+def _names_live_sign_in(credential, claims: dict) -> bool:
+    """Whether ``credential`` (a model or a snapshot) is the live sign-in a decoded JWT names.
 
     For a refresh token, only the most recently issued one of its sign-in is live.
     """
-    credential = _credential_by_sid(claims.get("sid"))
     if credential is None or not credential.is_live:
-        return None
+        return False
     if credential.user_id is not None and str(credential.user_id) != claims.get("sub"):
-        return None
-    if claims.get("type") == "refresh" and claims.get("jti") != credential.refresh_jti:
-        return None
-    return credential
+        return False
+    return claims.get("type") != "refresh" or claims.get("jti") == credential.refresh_jti
+
+
+def live_credential_for_claims(claims: dict) -> Credential | None:
+    """The live sign-in a decoded JWT belongs to, as a model, or None when it was revoked or never issued."""
+    sid = claims.get("sid")
+    credential = _one_with_user(JWT_BY_PUBLIC_ID, sid) if isinstance(sid, str) else None
+    return credential if _names_live_sign_in(credential, claims) else None
+
+
+def caller_for_claims(claims: dict) -> CredentialSnapshot | None:
+    """``live_credential_for_claims`` as a snapshot, for authenticating a request."""
+    sid = claims.get("sid")
+    credential = _snapshot(JWT_SNAPSHOT_BY_PUBLIC_ID, sid) if isinstance(sid, str) else None
+    return credential if _names_live_sign_in(credential, claims) else None
 
 
 def _hash_key(key: str) -> str:
@@ -214,10 +292,11 @@ def issue_api_key(user: User, actor: Actor, name: str | None = None) -> tuple[Cr
     return credential, key
 
 
-def live_credential_for_key(key) -> Credential | None:
+def caller_for_key(key) -> CredentialSnapshot | None:
+    """The live API key ``key`` is, as a snapshot with its user, or None."""
     if not isinstance(key, str) or not key or len(key) > 200:
         return None
-    credential = _one_with_user(KEY_BY_HASH, _hash_key(key))
+    credential = _snapshot(KEY_SNAPSHOT_BY_HASH, _hash_key(key))
     return credential if credential is not None and credential.is_live else None
 
 
@@ -254,7 +333,7 @@ def live_browser_session(public_id) -> Credential | None:
     return credential if credential is not None and credential.is_live else None
 
 
-def note_use(credential: Credential, ip: str | None) -> None:
+def note_use(credential: Credential | CredentialSnapshot, ip: str | None) -> None:
     """Remember when and from where a credential was last used, at most once per touch interval.
 
     Most authenticated requests write nothing; the one that does commits a single UPDATE.

@@ -118,7 +118,7 @@ class Caller:
             if self.scheme is None:
                 return "live"
             if self.scheme == "token":
-                credential = credentials.live_credential_for_key(self.secret)
+                credential = credentials.caller_for_key(self.secret)
             else:
                 try:
                     credential = credentials.live_credential_for_claims(decode_token(self.secret))

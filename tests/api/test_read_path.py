@@ -1,0 +1,153 @@
+"""The API's hot path: ``GET /api/users/me/`` reads the credential, its user and every one of the
+user's groups in one statement, writes nothing on a read, and keeps answering correctly when what
+it remembers between requests (verified JWTs) goes stale."""
+
+import sqlite3
+import types
+from contextlib import contextmanager
+
+import pytest
+
+from portal.extensions import db
+from portal.models import User
+from portal.services import accounts, credentials, groups
+from portal.services.audit import SYSTEM
+
+from ..conftest import PASSWORD
+
+ME = "/api/users/me/"
+WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+@contextmanager
+def statements_sent(app):
+    """Every statement the database itself runs while the block runs, however it was sent.
+
+    The read path hands its SELECT straight to the driver, past SQLAlchemy's events, so this asks
+    SQLite (its trace hook sees each statement as executed). The in-memory test database is one
+    shared connection, so hooking it sees everything.
+    """
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("the statement trace is SQLite's own")
+        connection = db.engine.raw_connection()
+        driver = connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+    sent = []
+    driver.set_trace_callback(sent.append)
+    try:
+        yield sent
+    finally:
+        driver.set_trace_callback(None)
+        connection.close()
+
+
+def data_statements(sent) -> list[str]:
+    """The statements that read or change rows (not BEGIN, COMMIT or SAVEPOINT)."""
+    return [s for s in sent if s.lstrip().upper().startswith(("SELECT", *WRITES))]
+
+
+@pytest.fixture
+def member_of_three(app, make_user):
+    account = make_user(first_name="Ada", last_name="Lovelace")
+    with app.app_context():
+        user = db.session.get(User, account.id)
+        for name in ("Zeta", "Alpha", "Mu"):
+            groups.set_membership(user, groups.create_group(name, SYSTEM), True, SYSTEM)
+    return account
+
+
+@pytest.mark.parametrize("scheme", ["token", "bearer"])
+def test_a_profile_read_is_one_select_for_credential_user_and_every_group_and_writes_nothing(
+    app, client, member_of_three, token_auth, bearer, scheme
+):
+    headers = (token_auth if scheme == "token" else bearer)(member_of_three)
+    client.get(ME, headers=headers)  # the first use stamps "last used"; later reads within minutes do not
+
+    with statements_sent(app) as sent:
+        response = client.get(ME, headers=headers)
+
+    assert response.status_code == 200
+    assert [g["name"] for g in response.get_json()["groups"]] == ["Alpha", "Mu", "Zeta"]
+    statements = data_statements(sent)
+    assert len(statements) == 1, statements
+    assert statements[0].lstrip().upper().startswith("SELECT")
+    assert "groups" in statements[0] and "users" in statements[0] and "credentials" in statements[0]
+
+
+def test_the_statement_trace_sees_a_write_when_there_is_one(app, client, user, token_auth):
+    """The trace above would catch a write: a profile change is one."""
+    headers = token_auth(user)
+    with statements_sent(app) as sent:
+        response = client.patch(ME, json={"first_name": "Grace"}, headers=headers)
+
+    assert response.status_code == 200
+    assert any(s.lstrip().upper().startswith("UPDATE USERS") for s in data_statements(sent))
+
+
+def test_a_profile_read_answers_the_users_stored_values_and_never_its_password_hash(app, client, member_of_three, bearer):
+    response = client.get(ME, headers=bearer(member_of_three))
+
+    body = response.get_json()
+    assert (body["first_name"], body["last_name"], body["full_name"]) == ("Ada", "Lovelace", "Ada Lovelace")
+    assert body["is_profile_completed"] is False
+    assert [g["users_count"] for g in body["groups"]] == [1, 1, 1]
+    assert "password" not in response.get_data(as_text=True)
+
+
+def test_a_user_in_no_group_reads_an_empty_group_list(client, user, token_auth):
+    response = client.get(ME, headers=token_auth(user))
+
+    assert response.status_code == 200 and response.get_json()["groups"] == []
+
+
+def test_a_jwt_verified_before_is_refused_once_it_expires(client, user, jwt_pair, monkeypatch):
+    access = jwt_pair(user)["access"]
+    headers = {"Authorization": f"Bearer {access}"}
+    assert client.get(ME, headers=headers).status_code == 200  # verified, and remembered
+
+    later = credentials.time.time() + 24 * 3600
+    monkeypatch.setattr(credentials, "time", types.SimpleNamespace(time=lambda: later))
+    response = client.get(ME, headers=headers)
+
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "Token has expired."
+
+
+def test_a_jwt_verified_before_is_refused_once_its_sign_in_is_revoked_elsewhere(client, user, jwt_pair):
+    remembered, other = jwt_pair(user), jwt_pair(user)
+    headers = {"Authorization": f"Bearer {remembered['access']}"}
+    assert client.get(ME, headers=headers).status_code == 200
+    revoked = client.post(
+        "/api/logout/", headers={"Authorization": f"Bearer {other['access']}"}, json={"refresh": remembered["refresh"]}
+    )
+    assert revoked.status_code == 204
+
+    response = client.get(ME, headers=headers)
+
+    assert response.status_code == 401
+    assert response.get_json() == {"detail": "Token has been revoked."}
+
+
+def test_a_token_verified_under_another_secret_is_not_taken_from_memory(make_app):
+    """What a process remembers of a token is keyed by the key that verified it."""
+    first = make_app(SECRET_KEY="a" * 40)
+    second = make_app(SECRET_KEY="b" * 40)
+    for app in (first, second):
+        with app.app_context():
+            accounts.create_user("same@example.com", PASSWORD, SYSTEM, email_verified=True)
+    pair = first.test_client().post("/api/token/", json={"email": "same@example.com", "password": PASSWORD})
+    headers = {"Authorization": f"Bearer {pair.get_json()['access']}"}
+    assert first.test_client().get(ME, headers=headers).status_code == 200
+
+    response = second.test_client().get(ME, headers=headers)
+
+    assert response.status_code == 401
+
+
+def test_an_api_answer_to_a_request_without_a_cookie_sets_no_cookie_and_varies_on_cookie(client, user, token_auth):
+    response = client.get(ME, headers=token_auth(user))
+
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert "Cookie" in {v.strip() for value in response.headers.get_all("Vary") for v in value.split(",")}
