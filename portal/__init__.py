@@ -15,9 +15,28 @@ from . import config as portal_config
 from .extensions import csrf, db, jwt, limiter, login_manager, migrate
 
 
+class Portal(Flask):
+    """Flask, remembering which functions need wrapping to run synchronously.
+
+    Flask asks ``inspect`` whether each hook and view is a coroutine function on every request
+    (a dozen times per request here); the answer for a function never changes.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sync_functions = {}
+
+    def ensure_sync(self, func):
+        try:
+            return self._sync_functions[func]
+        except KeyError:
+            synced = self._sync_functions[func] = super().ensure_sync(func)
+            return synced
+
+
 def create_app(config=None, overrides: dict | None = None) -> Flask:
     """Build an app. ``config``: a name (development, testing, production), a class, or None for $PORTAL_ENV."""
-    app = Flask(
+    app = Portal(
         __name__,
         template_folder=str(portal_config.PROJECT_ROOT / "templates"),
         static_folder=str(portal_config.PROJECT_ROOT / "static"),
@@ -118,7 +137,9 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from . import sessions  # noqa: F401  (the browser-session loader of Flask-Login)
+    from . import sessions  # (also the browser-session loader of Flask-Login)
+
+    app.session_interface = sessions.CookieSessionInterface()
     from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .health import bp as health_bp

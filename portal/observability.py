@@ -57,7 +57,7 @@ def register(app) -> None:
 
     @app.before_request
     def take_request_id():
-        offered = request.headers.get("X-Request-ID", "")
+        offered = request.environ.get("HTTP_X_REQUEST_ID", "")
         g.request_id = offered if REQUEST_ID.fullmatch(offered) else os.urandom(16).hex()
         g.request_started = time.perf_counter()
 

@@ -67,7 +67,8 @@ def refuse_unbounded_bodies():
     without a word: what is left would be parsed as if it were the whole. And werkzeug counts the
     parts of multipart forms (MAX_FORM_PARTS) but not of urlencoded ones.
     """
-    if request.content_length is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+    environ = request.environ  # read directly: a missing header costs Werkzeug an exception
+    if request.content_length is None and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         limit = current_app.config["MAX_CONTENT_LENGTH"]
         if limit and len(request.get_data(cache=True)) >= limit:
             raise RequestEntityTooLarge()

@@ -7,6 +7,7 @@ ends the session in every process at once.
 """
 
 from flask import g, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user, login_user, logout_user
 
 from .extensions import login_manager
@@ -29,6 +30,25 @@ def load_signed_in_user(_request) -> User | None:
     g.credential = credential
     credentials.note_use(credential, request.remote_addr)
     return credential.user
+
+
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, minus the work for a request that brings no cookie and leaves
+    none (every API call): Flask builds a signer to open an empty session and reads every cookie
+    setting to save it again."""
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if session or session.modified:
+            super().save_session(app, session, response)
+        elif session.accessed:
+            # Looked into (Flask-Login does on every request), so the answer may depend on the
+            # cookie. A second Vary line is as good as a longer one, and cheaper to write.
+            response.headers.add("Vary", "Cookie")
 
 
 def sign_in(user: User, *, remember: bool) -> None:
