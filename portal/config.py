@@ -19,7 +19,12 @@ class Config:
     DATABASE_URL_VARIABLE = "DATABASE_URL"
     SECRET_KEY = None
     SQLALCHEMY_DATABASE_URI = None  # None: SQLite in the instance folder
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS = {}
+    # Connections each process keeps open: one per gunicorn thread (gunicorn.conf.py runs 16), so a
+    # busy worker never opens and closes connections per request, as SQLAlchemy's default of 5 made
+    # it do. DATABASE_MAX_OVERFLOW more are opened for bursts (mail threads, the CLI) and closed after.
+    DATABASE_POOL_SIZE = 16
+    DATABASE_MAX_OVERFLOW = 8
 
     # Public origin used for absolute URLs (avatars, mail links), e.g. "https://accounts.example.com".
     # When unset, the request's host is used, and only hosts in TRUSTED_HOSTS are accepted.
@@ -178,11 +183,27 @@ def _finish(app, production):
         if uri.startswith(prefix):
             uri = "postgresql+psycopg://" + uri[len(prefix):]
     cfg["SQLALCHEMY_DATABASE_URI"] = uri
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {**_pool_options(cfg, uri), **cfg["SQLALCHEMY_ENGINE_OPTIONS"]}
     if cfg.get("TRUSTED_HOSTS") is not None and isinstance(cfg["TRUSTED_HOSTS"], str):
         cfg["TRUSTED_HOSTS"] = [h.strip() for h in cfg["TRUSTED_HOSTS"].split(",") if h.strip()]
 
     cfg["UPLOAD_FOLDER"] = str(Path(cfg.get("UPLOAD_FOLDER") or PROJECT_ROOT / "uploads"))
     cfg["MAIL_OUTBOX_DIR"] = str(Path(cfg.get("MAIL_OUTBOX_DIR") or instance / "outbox"))
+
+
+def _pool_options(cfg, uri: str) -> dict:
+    """How the engine pools connections.
+
+    An in-memory SQLite database is one connection that Flask-SQLAlchemy shares, and takes no pool
+    settings. A database server may drop a connection that sat idle (a restart, a failover), so its
+    connections are tested before use; a SQLite file cannot.
+    """
+    if uri in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in uri:
+        return {}
+    options = {"pool_size": cfg["DATABASE_POOL_SIZE"], "max_overflow": cfg["DATABASE_MAX_OVERFLOW"]}
+    if not uri.startswith("sqlite"):
+        options["pool_pre_ping"] = True
+    return options
 
 
 def _instance_secret(instance: Path) -> str:

@@ -296,3 +296,37 @@ def test_development_with_secret_key_does_not_touch_the_instance_secret(monkeypa
     app = dev_app(monkeypatch)
 
     assert app.config["SECRET_KEY"] == SECRET
+
+
+# Connection pool ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("sqlite://", {}),
+        ("sqlite:////tmp/portal-pool.sqlite", {"pool_size": 16, "max_overflow": 8}),
+        ("postgres://u:p@h/db", {"pool_size": 16, "max_overflow": 8, "pool_pre_ping": True}),
+    ],
+)
+def test_the_pool_keeps_a_connection_per_server_thread_and_tests_server_connections_before_use(
+    monkeypatch, url, expected
+):
+    monkeypatch.setenv("SECRET_KEY", SECRET)
+    monkeypatch.setenv("DATABASE_URL", url)
+
+    app = create_app("development")
+
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == expected
+
+
+def test_pool_settings_and_explicit_engine_options_are_honoured(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", SECRET)
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@h/db")
+    monkeypatch.setenv("FLASK_DATABASE_POOL_SIZE", "4")
+
+    app = create_app("development", {"SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "echo": True}})
+
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {
+        "pool_size": 4, "max_overflow": 8, "pool_pre_ping": False, "echo": True,
+    }
