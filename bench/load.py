@@ -4,7 +4,9 @@ Starts both with the repository's own gunicorn.conf.py on loopback (the portal o
 SQLite database seeded with 1,000 users, or $TEST_DATABASE_URL), loads each with Debian's ``wrk``
 (32 connections) and prints, per endpoint, requests/s, p50 and p99 latency, errors and the ratio
 to the ceiling. Then slow clients trickle 3 MB avatars (about 4 s each, again and again) while
-profile reads are measured, to show the server keeps answering. Run with ``python -m bench.load``.
+profile reads are measured, to show the server keeps answering. A careful plain Flask +
+flask-jwt-extended version of the profile read (bench/plain_app.py) runs beside them for reference.
+Run with ``python -m bench.load``.
 """
 
 import io
@@ -139,7 +141,7 @@ def slow_uploads(port: int, headers: dict, clients: int, stop: threading.Event, 
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="portal-load-"))
-    portal_port, bare_port = free_port(), free_port()
+    portal_port, bare_port, plain_port = free_port(), free_port(), free_port()
     env = {
         **os.environ, "PORTAL_ENV": "production", "SECRET_KEY": "load-benchmark-secret-key-long-enough-for-hs256",
         "DATABASE_URL": os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{work / 'load.sqlite'}",
@@ -154,16 +156,21 @@ def main() -> None:
                               stderr=subprocess.DEVNULL)
     bare = subprocess.Popen([*gunicorn, "--bind", f"127.0.0.1:{bare_port}", "bench.bare_app:app"], cwd=ROOT, env=env,
                             stderr=subprocess.DEVNULL)
+    plain = subprocess.Popen([*gunicorn, "--bind", f"127.0.0.1:{plain_port}", "bench.plain_app:app"], cwd=ROOT,
+                             env=env, stderr=subprocess.DEVNULL)
     try:
         wait_for(portal_port, portal)
         wait_for(bare_port, bare)
+        wait_for(plain_port, plain)
         portal_url, bare_url = f"http://127.0.0.1:{portal_port}", f"http://127.0.0.1:{bare_port}"
+        plain_url = f"http://127.0.0.1:{plain_port}"
         auth = obtain_credentials(portal_url)
         cases = [
             ("bare Flask ceiling", f"{bare_url}/api/users/me/", {}, None),
             ("GET /api/users/me/ (Token)", f"{portal_url}/api/users/me/", auth["Token"], None),
             ("GET /api/users/me/ (JWT)", f"{portal_url}/api/users/me/", auth["JWT"], None),
             ("POST /api/profile/ (JWT)", f"{portal_url}/api/profile/", auth["JWT"], "post.lua"),
+            ("plain Flask /me (JWT), reference", f"{plain_url}/api/users/me/", auth["JWT"], None),
         ]
         for _, url, headers, script in cases:  # warm up every worker and connection pool
             wrk(url, headers, script, seconds=1)
@@ -174,9 +181,9 @@ def main() -> None:
         median = {label: {key: statistics.median(run[key] for run in results) for key in results[0]}
                   for label, results in runs.items()}
         ceiling = median["bare Flask ceiling"]["rps"]
-        print(f"{'endpoint':30}  {'req/s':>8}  {'p50 ms':>7}  {'p99 ms':>7}  {'errors':>6}  {'ratio':>5}")
+        print(f"{'endpoint':34}  {'req/s':>8}  {'p50 ms':>7}  {'p99 ms':>7}  {'errors':>6}  {'ratio':>5}")
         for label, figures in median.items():
-            print(f"{label:30}  {figures['rps']:8.0f}  {figures['p50']:7.2f}  {figures['p99']:7.2f}  "
+            print(f"{label:34}  {figures['rps']:8.0f}  {figures['p50']:7.2f}  {figures['p99']:7.2f}  "
                   f"{figures['errors']:6.0f}  {figures['rps'] / ceiling:5.2f}")
 
         quiet = wrk(cases[1][1], auth["Token"], seconds=SECONDS)
@@ -198,7 +205,7 @@ def main() -> None:
         print(f"(Python {sys.version.split()[0]}, database {env['DATABASE_URL'].split(':')[0]}, "
               f"gunicorn.conf.py: {workers} workers × threads)")
     finally:
-        for process in (portal, bare):
+        for process in (portal, bare, plain):
             process.terminate()
             process.wait(10)
 
