@@ -13,13 +13,26 @@ import os
 
 
 def _env(name, default):
-    return type(default)(os.environ.get(f"GUNICORN_{name.upper()}", default))
+    value = os.environ.get(f"GUNICORN_{name.upper()}")
+    if value is None:
+        return default
+    if isinstance(default, bool):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return type(default)(value)
 
 
 bind = _env("bind", "127.0.0.1:8000")
 workers = _env("workers", multiprocessing.cpu_count())
 worker_class = "gthread"
 threads = _env("threads", 16)
+# Each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new connections
+# evenly over them. On one shared socket, whichever worker wakes first accepts, and kept-alive
+# connections stay where they landed: a load balancer's 32 pooled connections often all ended up in
+# one worker, which then served a third of what two did while the other idled. The price: a worker
+# that dies drops the connections still waiting in its own queue (on Linux 5.14+ set
+# net.ipv4.tcp_migrate_req=1 to hand them to the others), and a second server started on the same
+# port by the same user shares it instead of failing. GUNICORN_REUSE_PORT=false goes back.
+reuse_port = _env("reuse_port", True)
 # A worker that answers nothing for this long is replaced; slow uploads are bounded by
 # MAX_CONTENT_LENGTH and by the client's own pace, not by this.
 timeout = _env("timeout", 60)
