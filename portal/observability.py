@@ -1,6 +1,10 @@
 """Request ids and logs: every request has an id (taken from ``X-Request-ID`` when it is a sane
 one, made otherwise), returned in the answer and present in every log line; in production each
-request also leaves one JSON log line."""
+request also leaves one JSON log line.
+
+The id is given in WSGI middleware, below Flask: every answer carries it, even one Flask never
+made, and a request pays for no hook to have one.
+"""
 
 import json
 import logging
@@ -8,17 +12,42 @@ import re
 import time
 import os
 
-from flask import g, has_request_context, request
+from flask import has_request_context, request
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Where the middleware leaves the request's id and the moment it came in, in the WSGI environ.
+REQUEST_ID_KEY, STARTED_KEY = "portal.request_id", "portal.request_started"
 log = logging.getLogger("portal.requests")
 
 
+class RequestIds:
+    """WSGI middleware: the request's id in the environ (``REQUEST_ID_KEY``) and in ``X-Request-ID``."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        offered = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = environ[REQUEST_ID_KEY] = offered if REQUEST_ID.fullmatch(offered) else os.urandom(16).hex()
+        environ[STARTED_KEY] = time.perf_counter()
+
+        def start(status, headers, exc_info=None):
+            headers.append(("X-Request-ID", request_id))
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
+
+
+def current_request_id() -> str:
+    """The id of the request being handled, or ``-`` outside a request."""
+    return request.environ.get(REQUEST_ID_KEY, "-") if has_request_context() else "-"
+
+
 class RequestIdFilter(logging.Filter):
-    """Puts the current request's id on every log record (``-`` outside a request)."""
+    """Puts the current request's id on every log record."""
 
     def filter(self, record):
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        record.request_id = current_request_id()
         return True
 
 
@@ -55,24 +84,19 @@ def register(app) -> None:
         portal_logger.setLevel(app.config["LOG_LEVEL"])
         portal_logger.propagate = False
 
-    @app.before_request
-    def take_request_id():
-        offered = request.environ.get("HTTP_X_REQUEST_ID", "")
-        g.request_id = offered if REQUEST_ID.fullmatch(offered) else os.urandom(16).hex()
-        g.request_started = time.perf_counter()
+    app.wsgi_app = RequestIds(app.wsgi_app)
+    if app.config["LOG_REQUESTS"]:
+        app.after_request(log_request)
 
-    @app.after_request
-    def give_request_id(response):
-        request_id = g.get("request_id")
-        if request_id:
-            response.headers["X-Request-ID"] = request_id
-        if app.config["LOG_REQUESTS"]:
-            log.info(
-                "%s %s %s", request.method, request.path, response.status_code,
-                extra={
-                    "method": request.method, "path": request.path, "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000, 2),
-                    "remote_addr": request.remote_addr, "user_agent": request.user_agent.string[:200],
-                },
-            )
-        return response
+
+def log_request(response):
+    started = request.environ.get(STARTED_KEY, time.perf_counter())
+    log.info(
+        "%s %s %s", request.method, request.path, response.status_code,
+        extra={
+            "method": request.method, "path": request.path, "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "remote_addr": request.remote_addr, "user_agent": request.user_agent.string[:200],
+        },
+    )
+    return response
