@@ -1,6 +1,7 @@
 """The account portal: a Flask application factory."""
 
 import hashlib
+from functools import wraps
 import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -117,11 +118,17 @@ def register_static_versions(app):
         if versions[filename]:
             values["v"] = versions[filename]
 
-    @app.after_request
-    def cache_versioned_static(response):
-        if request.endpoint == "static" and request.args.get("v") and response.status_code == 200:
+    serve_static = app.view_functions["static"]
+
+    @wraps(serve_static)
+    def serve_versioned_static(**kwargs):
+        # Wrapping the static view (not an after_request hook) leaves every other request alone.
+        response = serve_static(**kwargs)
+        if request.args.get("v") and response.status_code == 200:
             response.headers["Cache-Control"] = immutable
         return response
+
+    app.view_functions["static"] = serve_versioned_static
 
 
 def register_extensions(app):

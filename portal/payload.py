@@ -68,6 +68,8 @@ def refuse_unbounded_bodies():
     parts of multipart forms (MAX_FORM_PARTS) but not of urlencoded ones.
     """
     environ = request.environ  # read directly: a missing header costs Werkzeug an exception
+    if "CONTENT_TYPE" not in environ and "HTTP_TRANSFER_ENCODING" not in environ:
+        return  # no body (most reads): nothing to bound
     if request.content_length is None and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         limit = current_app.config["MAX_CONTENT_LENGTH"]
         if limit and len(request.get_data(cache=True)) >= limit:

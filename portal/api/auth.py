@@ -20,7 +20,7 @@ from .errors import NOT_PROVIDED
 
 
 def _credential_from_header() -> CredentialSnapshot:
-    scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
+    scheme, _, value = request.environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
     scheme, value = scheme.lower(), value.strip()
     if scheme not in ("bearer", "token"):
         raise AuthenticationFailed(NOT_PROVIDED)

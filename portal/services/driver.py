@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 class _Compiled:
     sql: str
     compiled: object
-    processors: tuple
+    processors: tuple  # (column index, converter) pairs
 
 
 class DriverQuery:
@@ -42,16 +42,24 @@ class DriverQuery:
             cursor.close()
         finally:
             connection.close()
-        processors = plan.processors
-        return [tuple(value if convert is None else convert(value) for convert, value in zip(processors, row))
-                for row in fetched]
+        if not plan.processors:
+            return fetched
+        rows = []
+        for row in fetched:
+            row = list(row)
+            for index, convert in plan.processors:
+                row[index] = convert(row[index])
+            rows.append(tuple(row))
+        return rows
 
     def _compile(self, engine: Engine) -> _Compiled:
         dialect = engine.dialect
         compiled = self.statement.compile(dialect=dialect)
+        # Only the columns whose values need converting (a date stored as text, a boolean as 0/1).
         processors = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in self.statement.selected_columns
+            (index, convert)
+            for index, column in enumerate(self.statement.selected_columns)
+            if (convert := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
         )
         plan = self._per_engine[engine] = _Compiled(str(compiled), compiled, processors)
         return plan
