@@ -137,6 +137,11 @@ def register_extensions(app):
     csrf.init_app(app)
     login_manager.init_app(app)
     jwt.init_app(app)
+    # Registered before the limiter: after_request hooks run last-registered first, so this one
+    # has the final word on Retry-After.
+    from . import limits
+
+    app.after_request(limits.agree_on_retry_after)
     limiter.init_app(app)
     from .api.errors import register_jwt_loaders
 

@@ -97,3 +97,14 @@ def retry_after_seconds() -> int | None:
     """
     limit = limiter.current_limit
     return max(1, math.ceil(limit.reset_at - time.time())) if limit is not None else None
+
+
+def agree_on_retry_after(response):
+    """A 429's ``Retry-After``: the seconds its body names (``retry_after_seconds``).
+
+    Flask-Limiter writes its own from whichever limit it reports in its headers, rounded down: it
+    could say 0, or differ from the body when two limits counted the request.
+    """
+    if response.status_code == 429 and limiter.current_limit is not None:
+        response.headers["Retry-After"] = str(retry_after_seconds())
+    return response

@@ -1,10 +1,12 @@
 """Signing up, entering the mailed code, signing in and out: the pages a visitor meets first."""
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
+import flask_limiter._extension as flask_limiter_extension
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -565,3 +567,25 @@ def test_code_resend_over_the_limit_is_a_429_page_and_sends_nothing_more(make_ap
 
     assert_throttled_page(second)
     assert len(outbox_messages(limited)) == 2  # the sign-up's code and one resend
+
+
+def test_retry_after_is_the_wait_the_page_names_even_when_the_limiter_reckons_otherwise(make_app, monkeypatch):
+    """Flask-Limiter computes its own Retry-After, rounded down; the page and the header must agree."""
+    limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_SIGN_IN="1 per minute")
+    with limited.app_context():
+        accounts.create_user("limited@example.com", PASSWORD, SYSTEM, email_verified=True)
+    client = limited.test_client()
+    submit(client, "/login", {"login": "limited@example.com", "password": "wrong-password-1"})
+
+    class LimiterClock:  # the limiter's header arithmetic only, 59.5 s later: it would say 0
+        @staticmethod
+        def time():
+            return time.time() + 59.5
+
+    monkeypatch.setattr(flask_limiter_extension, "time", LimiterClock)
+    throttled = submit(client, "/login", {"login": "limited@example.com", "password": PASSWORD})
+
+    assert throttled.status_code == 429
+    seconds = int(re.search(r"You can try again in (\d+) seconds", throttled.get_data(as_text=True)).group(1))
+    assert seconds > 50
+    assert int(throttled.headers["Retry-After"]) in (seconds, seconds - 1)
