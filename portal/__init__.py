@@ -136,6 +136,9 @@ def register_extensions(app):
     migrate.init_app(app, db, directory=str(portal_config.PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
+    # Sign-ins never use Flask-Login's remember cookie (a remembered sign-in is a longer session,
+    # whose row the database can end), so the hook that tends that cookie after every request goes.
+    app.after_request_funcs[None].remove(login_manager._update_remember_cookie)
     jwt.init_app(app)
     # Registered before the limiter: after_request hooks run last-registered first, so this one
     # has the final word on Retry-After.

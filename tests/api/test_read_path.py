@@ -145,9 +145,23 @@ def test_a_token_verified_under_another_secret_is_not_taken_from_memory(make_app
     assert response.status_code == 401
 
 
-def test_an_api_answer_to_a_request_without_a_cookie_sets_no_cookie_and_varies_on_cookie(client, user, token_auth):
+def vary(response) -> set[str]:
+    return {v.strip() for value in response.headers.get_all("Vary") for v in value.split(",")}
+
+
+def test_an_api_answer_to_a_request_without_a_cookie_neither_sets_nor_varies_on_one(client, user, token_auth):
+    """The API reads no cookie, so its answer says nothing about one (and is never stored anyway)."""
     response = client.get(ME, headers=token_auth(user))
 
     assert response.status_code == 200
     assert "Set-Cookie" not in response.headers
-    assert "Cookie" in {v.strip() for value in response.headers.get_all("Vary") for v in value.split(",")}
+    assert "Cookie" not in vary(response)
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_page_that_looked_for_a_session_varies_on_cookie_though_none_came(client):
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert "Set-Cookie" not in response.headers
+    assert "Cookie" in vary(response)
