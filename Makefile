@@ -38,7 +38,7 @@ test: install browser services
 
 # Hot paths in-process; the admin's lists at 100,000 users and 1,000,000 audit events (a throwaway
 # database); then a load run of gunicorn against a bare-Flask ceiling with wrk.
-bench: install wrk
+bench: install wrk services
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.admin_lists
 	$(BIN)/python -m bench.load

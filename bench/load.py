@@ -6,6 +6,8 @@ SQLite database seeded with 1,000 users, or $TEST_DATABASE_URL), loads each with
 to the ceiling. Then slow clients trickle 3 MB avatars (about 4 s each, again and again) while
 profile reads are measured, to show the server keeps answering. A careful plain Flask +
 flask-jwt-extended version of the profile read (bench/plain_app.py) runs beside them for reference.
+Last, the scale-out layout: nginx in front of two servers that share the database and a Redis,
+the same reads through it, and the slow uploads again, which nginx now buffers.
 Run with ``python -m bench.load``.
 """
 
@@ -24,6 +26,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from bench.cluster import nginx_conf, wait_for_port
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 USERS = 1000
@@ -37,17 +41,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_for(port: int, process) -> None:
-    for _ in range(600):
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(port)
 
 
 def wrk(url: str, headers: dict, script: str | None = None, seconds: int = SECONDS) -> dict:
@@ -91,6 +84,11 @@ with app.app_context():
     db.session.add_all(User(email=f"user{{i}}@example.com", password_hash=password_hash, email_verified=True) for i in range({USERS - 1}))
     db.session.commit()
 """
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+
+
+def drop_tables(env) -> None:
+    code = "from portal import create_app\nfrom portal.extensions import db\nwith create_app().app_context(): db.drop_all()"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
 
 
@@ -139,6 +137,67 @@ def slow_uploads(port: int, headers: dict, clients: int, stop: threading.Event, 
     return threads, len(body)
 
 
+def slow_upload_run(port: int, url: str, auth: dict, clients: int) -> None:
+    """Reads measured alone, then while ``clients`` trickle avatars to ``port``; prints both."""
+    quiet = wrk(url, auth["Token"])
+    stop, uploads = threading.Event(), []
+    threads, _ = slow_uploads(port, auth["JWT"], clients, stop, uploads)
+    time.sleep(1)
+    busy = wrk(url, auth["Token"])
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    print(f"  reads without uploads: {quiet['rps']:.0f} req/s, p99 {quiet['p99']:.2f} ms, errors {quiet['errors']}")
+    print(f"  reads during uploads:  {busy['rps']:.0f} req/s, p99 {busy['p99']:.2f} ms, errors {busy['errors']}"
+          f"  (p99 ratio {busy['p99'] / quiet['p99']:.2f})")
+    others = {status: uploads.count(status) for status in sorted(set(uploads) - {200})}
+    print(f"  uploads answered: {len(uploads)}, stored (200): {uploads.count(200)}" + (f", other answers: {others}" if others else ""))
+
+
+def scaleout_run(env: dict, work: Path, workers: int, auth: dict, ceiling: float) -> None:
+    """nginx in front of two servers sharing the database and a Redis (rate-limit counters), avatars
+    in the database: the profile read through nginx, and slow uploads that nginx buffers."""
+    redis_port, nginx_port = free_port(), free_port()
+    server_ports = [free_port(), free_port()]
+    per_server = max(1, workers // 2)  # the same number of workers as the single server above
+    cluster_env = {
+        **env, "GUNICORN_WORKERS": str(per_server), "FLASK_TRUSTED_PROXY_COUNT": "1",
+        "FLASK_RATELIMIT_ENABLED": "true", "FLASK_RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{redis_port}/0",
+        "FLASK_AVATAR_STORAGE": "database",
+    }
+    prefix = work / "nginx"
+    prefix.mkdir()
+    conf = nginx_conf(prefix, nginx_port, server_ports)
+    commands = [
+        ([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+          "--save", "", "--appendonly", "no"], redis_port),
+        *(([str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}", "wsgi:app"], port)
+          for port in server_ports),
+        ([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-p", str(prefix)], nginx_port),
+    ]
+    processes = []
+    try:
+        for command, port in commands:
+            processes.append(subprocess.Popen(command, cwd=ROOT, env=cluster_env, stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL))
+            wait_for_port(port, processes[-1])
+        url = f"http://127.0.0.1:{nginx_port}/api/users/me/"
+        wrk(url, auth["Token"], seconds=1)  # warm up
+        through = [wrk(url, auth["Token"]) for _ in range(ROUNDS)]
+        figures = {key: statistics.median(run[key] for run in through) for key in through[0]}
+        print(f"\nscale-out: nginx in front of two servers ({per_server} worker(s) each), one database, one Redis "
+              "(rate limits on), avatars in the database:")
+        print(f"{'endpoint':34}  {'req/s':>8}  {'p50 ms':>7}  {'p99 ms':>7}  {'errors':>6}  {'ratio':>5}")
+        print(f"{'GET /api/users/me/ (Token) via nginx':34}  {figures['rps']:8.0f}  {figures['p50']:7.2f}  "
+              f"{figures['p99']:7.2f}  {figures['errors']:6.0f}  {figures['rps'] / ceiling:5.2f}")
+        print(f"slow uploads through nginx ({2 * per_server + 2} clients), which buffers each body before a server sees it:")
+        slow_upload_run(nginx_port, url, auth, 2 * per_server + 2)
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(10)
+
+
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="portal-load-"))
     portal_port, bare_port, plain_port = free_port(), free_port(), free_port()
@@ -159,9 +218,9 @@ def main() -> None:
     plain = subprocess.Popen([*gunicorn, "--bind", f"127.0.0.1:{plain_port}", "bench.plain_app:app"], cwd=ROOT,
                              env=env, stderr=subprocess.DEVNULL)
     try:
-        wait_for(portal_port, portal)
-        wait_for(bare_port, bare)
-        wait_for(plain_port, plain)
+        wait_for_port(portal_port, portal)
+        wait_for_port(bare_port, bare)
+        wait_for_port(plain_port, plain)
         portal_url, bare_url = f"http://127.0.0.1:{portal_port}", f"http://127.0.0.1:{bare_port}"
         plain_url = f"http://127.0.0.1:{plain_port}"
         auth = obtain_credentials(portal_url)
@@ -186,28 +245,19 @@ def main() -> None:
             print(f"{label:34}  {figures['rps']:8.0f}  {figures['p50']:7.2f}  {figures['p99']:7.2f}  "
                   f"{figures['errors']:6.0f}  {figures['rps'] / ceiling:5.2f}")
 
-        quiet = wrk(cases[1][1], auth["Token"], seconds=SECONDS)
-        stop, uploads = threading.Event(), []
         workers = int(os.environ.get("GUNICORN_WORKERS", os.cpu_count() or 1))
         clients = workers + 2
-        threads, size = slow_uploads(portal_port, auth["JWT"], clients, stop, uploads)
-        time.sleep(1)
-        busy = wrk(cases[1][1], auth["Token"], seconds=SECONDS)
-        stop.set()
-        for thread in threads:
-            thread.join(30)
-        print(f"\nslow uploads: {clients} clients (more than the {workers} workers) each sending a {size / 1e6:.1f} MB "
-              "avatar over ~4 s, again and again, while GET /api/users/me/ (Token) is loaded:")
-        print(f"  reads without uploads: {quiet['rps']:.0f} req/s, p99 {quiet['p99']:.2f} ms, errors {quiet['errors']}")
-        print(f"  reads during uploads:  {busy['rps']:.0f} req/s, p99 {busy['p99']:.2f} ms, errors {busy['errors']}"
-              f"  (p99 ratio {busy['p99'] / quiet['p99']:.2f})")
-        print(f"  uploads answered: {len(uploads)}, stored (200): {uploads.count(200)}")
+        print(f"\nslow uploads: {clients} clients (more than the {workers} workers) each sending a 3 MB avatar over "
+              "~4 s, again and again, while GET /api/users/me/ (Token) is loaded:")
+        slow_upload_run(portal_port, f"{portal_url}/api/users/me/", auth, clients)
+        scaleout_run(env, work, workers, auth, ceiling)
         print(f"(Python {sys.version.split()[0]}, database {env['DATABASE_URL'].split(':')[0]}, "
-              f"gunicorn.conf.py: {workers} workers × threads)")
+              f"gunicorn.conf.py: {workers} workers × {os.environ.get('GUNICORN_THREADS', 16)} threads)")
     finally:
         for process in (portal, bare, plain):
             process.terminate()
             process.wait(10)
+        drop_tables(env)  # a $TEST_DATABASE_URL is left empty, as the tests expect it
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ import pytest
 import requests
 from PIL import Image
 
+from bench.cluster import nginx_conf, wait_for_port
 from tests.conftest import PASSWORD, free_port
 
 pytestmark = pytest.mark.scaleout
@@ -29,56 +29,6 @@ pytestmark = pytest.mark.scaleout
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SIGN_IN_LIMIT = 6
-
-
-def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on port {port}")
-
-
-def nginx_conf(prefix: Path, listen: int, upstreams: list[int]) -> Path:
-    servers = "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=30s;" for port in upstreams)
-    conf = prefix / "nginx.conf"
-    conf.write_text(f"""
-daemon off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log {prefix}/access.log;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    upstream portal {{
-{servers}
-    }}
-    server {{
-        listen 127.0.0.1:{listen};
-        client_max_body_size 6m;
-        proxy_request_buffering on;
-        location / {{
-            proxy_pass http://portal;
-            proxy_set_header Host $host:$server_port;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Request-ID $request_id;
-            proxy_next_upstream error timeout http_502;
-            proxy_connect_timeout 2s;
-        }}
-    }}
-}}
-""")
-    return conf
 
 
 @pytest.fixture(scope="module")

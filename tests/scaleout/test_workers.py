@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.scaleout.test_two_servers import wait_for_port
+from bench.cluster import wait_for_port
 
 pytestmark = pytest.mark.scaleout
 
