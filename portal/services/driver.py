@@ -20,6 +20,7 @@ class _Compiled:
     sql: str
     compiled: object
     processors: tuple  # (column index, converter) pairs
+    autocommit_driver: bool  # the driver opens a transaction for a SELECT unless told not to
 
 
 class DriverQuery:
@@ -35,13 +36,23 @@ class DriverQuery:
         if plan.compiled.positional:
             bound = tuple(bound[name] for name in plan.compiled.positiontup)
         connection = engine.raw_connection()  # checked out of the engine's pool, and back on close
+        # One SELECT needs no transaction. psycopg would open one (a BEGIN) and the pool close it
+        # (a ROLLBACK): two round trips to the server, as many as the query itself. A connection
+        # comes out of the pool idle, so switching to autocommit for the read is allowed.
+        outside_transaction = plan.autocommit_driver
         try:
+            if outside_transaction:
+                connection.driver_connection.autocommit = True
             cursor = connection.cursor()
             cursor.execute(plan.sql, bound)
             fetched = cursor.fetchall()
             cursor.close()
         finally:
-            connection.close()
+            try:
+                if outside_transaction and not connection.driver_connection.closed:
+                    connection.driver_connection.autocommit = False  # as the pool and the ORM expect it
+            finally:
+                connection.close()
         if not plan.processors:
             return fetched
         rows = []
@@ -61,5 +72,6 @@ class DriverQuery:
             for index, column in enumerate(self.statement.selected_columns)
             if (convert := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
         )
-        plan = self._per_engine[engine] = _Compiled(str(compiled), compiled, processors)
+        autocommit_driver = dialect.driver == "psycopg"
+        plan = self._per_engine[engine] = _Compiled(str(compiled), compiled, processors, autocommit_driver)
         return plan

@@ -3,7 +3,8 @@ Python values, as SQLAlchemy reads through a session (on SQLite and on PostgreSQ
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+import pytest
+from sqlalchemy import bindparam, event, select
 
 from portal.extensions import db
 from portal.models import Credential, User
@@ -54,3 +55,33 @@ def test_a_query_compiled_for_one_engine_runs_on_another(app, make_app):
             assert query.rows(db.engine, value=f"{each.name}-{id(each)}@example.com") == [
                 (f"{each.name}-{id(each)}@example.com",)
             ]
+
+
+def test_a_read_opens_no_transaction_and_leaves_the_connection_as_it_found_it(app):
+    """On PostgreSQL the read runs outside a transaction (no BEGIN, and no ROLLBACK when the pool
+    takes the connection back) and the connection returns in its usual mode, after a failed read too."""
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.driver != "psycopg":
+            pytest.skip("SQLite's driver opens no transaction for a SELECT")
+        import psycopg
+
+        statuses = []
+
+        def note_status(dbapi_connection, _record, _state):  # before the pool's rollback
+            statuses.append(dbapi_connection.info.transaction_status)
+
+        event.listen(engine, "reset", note_status)
+        try:
+            DriverQuery(select(User.id).where(User.email == bindparam("value"))).rows(engine, value="x@example.com")
+            with pytest.raises(psycopg.DataError):
+                DriverQuery(select(User.id).where(User.id == bindparam("value"))).rows(engine, value="not a number")
+        finally:
+            event.remove(engine, "reset", note_status)
+        connection = engine.raw_connection()
+        try:
+            assert connection.driver_connection.autocommit is False
+        finally:
+            connection.close()
+
+    assert statuses == [psycopg.pq.TransactionStatus.IDLE] * 2  # nothing was left open to roll back
