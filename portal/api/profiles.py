@@ -34,7 +34,8 @@ def apply_update(schema, user):
 @server_errors_as("error")
 @authenticated(user_gone=lambda: error_response(404, {"error": USER_GONE_000}))
 def profile_000():
-    return represent(PROFILE_000.dump(caller()), caller())
+    user = caller()
+    return represent(PROFILE_000.dump(user), user)
 
 
 # Document 002 -------------------------------------------------------------------------------
@@ -61,7 +62,8 @@ def user_002(user_id):
 @authenticated
 def me_001():
     if request.method == "GET":
-        return represent(PROFILE_001.dump(caller()), caller())
+        user = caller()
+        return represent(PROFILE_001.dump(user), user)
     user = apply_update(UPDATE_004, caller_user())
     return represent(PROFILE_001.dump(user), user)
 
