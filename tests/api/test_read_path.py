@@ -130,19 +130,21 @@ def test_a_jwt_verified_before_is_refused_once_its_sign_in_is_revoked_elsewhere(
 
 
 def test_a_token_verified_under_another_secret_is_not_taken_from_memory(make_app):
-    """What a process remembers of a token is keyed by the key that verified it."""
-    first = make_app(SECRET_KEY="a" * 40)
-    second = make_app(SECRET_KEY="b" * 40)
-    for app in (first, second):
-        with app.app_context():
-            accounts.create_user("same@example.com", PASSWORD, SYSTEM, email_verified=True)
-    pair = first.test_client().post("/api/token/", json={"email": "same@example.com", "password": PASSWORD})
+    """What a process remembers of a token is keyed by the key that verified it: after the key
+    changes, the same token, on the same database with its sign-in still live, is refused."""
+    app = make_app(SECRET_KEY="a" * 40)
+    with app.app_context():
+        accounts.create_user("same@example.com", PASSWORD, SYSTEM, email_verified=True)
+    client = app.test_client()
+    pair = client.post("/api/token/", json={"email": "same@example.com", "password": PASSWORD})
     headers = {"Authorization": f"Bearer {pair.get_json()['access']}"}
-    assert first.test_client().get(ME, headers=headers).status_code == 200
+    assert client.get(ME, headers=headers).status_code == 200  # verified, and remembered
 
-    response = second.test_client().get(ME, headers=headers)
+    app.config["SECRET_KEY"] = "b" * 40
+    response = client.get(ME, headers=headers)
 
     assert response.status_code == 401
+    assert response.get_json() == {"detail": "Token is invalid or expired."}  # the signature no longer matches
 
 
 def vary(response) -> set[str]:
@@ -165,3 +167,39 @@ def test_a_page_that_looked_for_a_session_varies_on_cookie_though_none_came(clie
     assert response.status_code == 302
     assert "Set-Cookie" not in response.headers
     assert "Cookie" in vary(response)
+
+
+def test_a_token_checked_against_several_audiences_is_accepted(make_app):
+    """PyJWT takes one audience or several; a list in the settings must not break what is remembered."""
+    app = make_app(JWT_DECODE_AUDIENCE=["account-portal-api", "another-api"])
+    with app.app_context():
+        accounts.create_user("aud@example.com", PASSWORD, SYSTEM, email_verified=True)
+    client = app.test_client()
+    pair = client.post("/api/token/", json={"email": "aud@example.com", "password": PASSWORD})
+
+    response = client.get(ME, headers={"Authorization": f"Bearer {pair.get_json()['access']}"})
+
+    assert response.status_code == 200 and response.get_json()["email"] == "aud@example.com"
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda credential, user: credentials.revoke(credential, SYSTEM), "Token has been revoked."),
+    (lambda credential, user: setattr(user, "is_active", False), "User inactive or deleted."),
+])
+def test_a_change_is_refused_when_the_caller_lost_its_way_in_after_the_read(app, change, reason):
+    """Between reading the caller and changing something on its behalf the credential may be
+    revoked or the user deactivated: the model the change needs is then refused."""
+    with app.app_context():
+        user = accounts.create_user("late@example.com", PASSWORD, SYSTEM, email_verified=True)
+        _, key = credentials.issue_api_key(user, SYSTEM)
+        db.session.commit()
+        snapshot = credentials.caller_for_key(key)
+        model = db.session.get(credentials.Credential, snapshot.id)
+        change(model, model.user)
+        db.session.commit()
+        db.session.expire_all()
+
+        with pytest.raises(credentials.AuthenticationFailed) as refused:
+            credentials.model_of(snapshot)
+
+    assert refused.value.args[0] == reason
