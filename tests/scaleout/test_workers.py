@@ -3,8 +3,9 @@
 A load balancer keeps a pool of connections open to each server, and a kept-alive connection stays
 with the worker that took it. On one shared listening socket, a pool opened while one worker was
 busy could land whole in the other (``make bench`` saw all 32 of wrk's in one worker, which then
-served a third of what two did); with a socket per worker the kernel deals them out. This test
-holds the outcome: both workers take a fair share of connections opened at once.
+served a third of what two did); with a socket per worker the kernel deals them out. These tests
+hold the mechanism (each worker listens on a socket of its own) and the outcome (both workers take a
+fair share of connections opened at once).
 """
 
 import http.client
@@ -27,6 +28,28 @@ BIN = Path(sys.executable).parent
 CONNECTIONS = 32
 
 
+def listening_sockets(port: int) -> set[str]:
+    """The inodes of the sockets listening on ``port`` on loopback (IPv4)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:  # 0A: LISTEN
+            inodes.add(fields[9])
+    return inodes
+
+
+def sockets_held_by(pid: int) -> set[str]:
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            held.add(target[len("socket:["):-1])
+    return held
+
+
 @pytest.fixture
 def two_workers():
     port = free_port()
@@ -44,7 +67,7 @@ def two_workers():
             seen.add(served_by(connection))
             connection.close()
             time.sleep(0.01)
-        yield port
+        yield port, server.pid
     finally:
         server.terminate()
         server.wait(10)
@@ -55,8 +78,20 @@ def served_by(connection) -> str:
     return connection.getresponse().read().decode()
 
 
+def test_each_worker_listens_on_a_socket_of_its_own(two_workers):
+    port, server = two_workers
+    workers = [int(pid) for pid in Path(f"/proc/{server}/task/{server}/children").read_text().split()]
+    listening = listening_sockets(port)
+    held = [sockets_held_by(worker) & listening for worker in workers]
+
+    assert len(workers) == 2 and len(listening) == 2
+    assert all(len(sockets) == 1 for sockets in held) and held[0] != held[1]
+    assert not sockets_held_by(server) & listening  # the master keeps none to hand down
+
+
 def test_kept_alive_connections_are_spread_over_both_workers(two_workers):
-    connections = [http.client.HTTPConnection("127.0.0.1", two_workers, timeout=10) for _ in range(CONNECTIONS)]
+    port, _ = two_workers
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(CONNECTIONS)]
     for connection in connections:  # all at once, as a load balancer's pool or a load generator does
         connection.connect()
     try:
