@@ -11,7 +11,7 @@ import hashlib
 import math
 import time
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask import session
 
 from .extensions import limiter
@@ -95,8 +95,10 @@ def retry_after_seconds() -> int | None:
     Flask-Limiter adds the Retry-After header only after the error handlers have run; its breached
     limit says the same.
     """
-    limit = limiter.current_limit
-    return max(1, math.ceil(limit.reset_at - time.time())) if limit is not None else None
+    if "retry_after" not in g:  # once: the body and the header name the same wait
+        limit = limiter.current_limit
+        g.retry_after = max(1, math.ceil(limit.reset_at - time.time())) if limit is not None else None
+    return g.retry_after
 
 
 def agree_on_retry_after(response):

@@ -703,7 +703,7 @@ def assert_throttled(response):
     assert match, body["detail"]
     retry_after = int(response.headers["Retry-After"])
     assert retry_after > 0
-    assert abs(int(match.group(1)) - retry_after) <= 1
+    assert int(match.group(1)) == retry_after
 
 
 @pytest.mark.parametrize("path", ["/api/token/", "/api/auth/token/login/"])
