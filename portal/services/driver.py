@@ -3,9 +3,9 @@
 SQLAlchemy builds the statement and knows how each column's value comes back from each database;
 this module only skips the machinery around running it (an execution context, a result object,
 events), which cost three times the query itself on the hottest path. The SQL is compiled once per
-database engine, parameters are bound by the driver as usual, and every value goes through its
-column type's own result processor, so rows read the same on SQLite and PostgreSQL as through
-SQLAlchemy.
+database engine, each parameter goes through its type's bind processor and is bound by the driver
+as usual, and every value read goes through its column type's result processor, so rows read the
+same on SQLite and PostgreSQL as through SQLAlchemy. Errors are the driver's own, not wrapped.
 """
 
 import weakref
@@ -19,7 +19,8 @@ from sqlalchemy.engine import Engine
 class _Compiled:
     sql: str
     compiled: object
-    processors: tuple  # (column index, converter) pairs
+    processors: tuple  # (column index, converter) pairs for the values read
+    bind_processors: tuple  # (parameter name, converter) pairs for the values sent
     autocommit_driver: bool  # the driver opens a transaction for a SELECT unless told not to
 
 
@@ -33,6 +34,8 @@ class DriverQuery:
     def rows(self, engine: Engine, **parameters) -> list[tuple]:
         plan = self._per_engine.get(engine) or self._compile(engine)
         bound = plan.compiled.construct_params(parameters)
+        for name, convert in plan.bind_processors:
+            bound[name] = convert(bound[name])
         if plan.compiled.positional:
             bound = tuple(bound[name] for name in plan.compiled.positiontup)
         connection = engine.raw_connection()  # checked out of the engine's pool, and back on close
@@ -72,6 +75,11 @@ class DriverQuery:
             for index, column in enumerate(self.statement.selected_columns)
             if (convert := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
         )
+        bind_processors = tuple(
+            (name, convert)
+            for name, parameter in compiled.binds.items()
+            if (convert := parameter.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        )
         autocommit_driver = dialect.driver == "psycopg"
-        plan = self._per_engine[engine] = _Compiled(str(compiled), compiled, processors, autocommit_driver)
+        plan = self._per_engine[engine] = _Compiled(str(compiled), compiled, processors, bind_processors, autocommit_driver)
         return plan

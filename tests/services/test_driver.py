@@ -4,7 +4,8 @@ Python values, as SQLAlchemy reads through a session (on SQLite and on PostgreSQ
 from datetime import datetime
 
 import pytest
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import String, bindparam, event, select
+from sqlalchemy.types import TypeDecorator
 
 from portal.extensions import db
 from portal.models import Credential, User
@@ -66,22 +67,44 @@ def test_a_read_opens_no_transaction_and_leaves_the_connection_as_it_found_it(ap
             pytest.skip("SQLite's driver opens no transaction for a SELECT")
         import psycopg
 
-        statuses = []
+        statuses, modes = [], []
 
         def note_status(dbapi_connection, _record, _state):  # before the pool's rollback
             statuses.append(dbapi_connection.info.transaction_status)
 
+        def note_mode(dbapi_connection, _record):  # as the pool takes it back
+            modes.append(dbapi_connection.autocommit)
+
         event.listen(engine, "reset", note_status)
+        event.listen(engine, "checkin", note_mode)
         try:
             DriverQuery(select(User.id).where(User.email == bindparam("value"))).rows(engine, value="x@example.com")
             with pytest.raises(psycopg.DataError):
                 DriverQuery(select(User.id).where(User.id == bindparam("value"))).rows(engine, value="not a number")
         finally:
             event.remove(engine, "reset", note_status)
-        connection = engine.raw_connection()
-        try:
-            assert connection.driver_connection.autocommit is False
-        finally:
-            connection.close()
+            event.remove(engine, "checkin", note_mode)
 
     assert statuses == [psycopg.pq.TransactionStatus.IDLE] * 2  # nothing was left open to roll back
+    assert modes == [False, False]  # back in the mode the ORM expects
+
+
+class Lowered(TypeDecorator):
+    """A parameter type that converts what it binds."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return value.lower()
+
+
+def test_parameters_are_converted_by_their_type_as_sqlalchemy_does(app):
+    with app.app_context():
+        accounts.create_user("early@example.com", PASSWORD, SYSTEM)
+        statement = select(User.email).where(User.email == bindparam("value", type_=Lowered))
+        through_sqlalchemy = [tuple(row) for row in db.session.execute(statement, {"value": "EARLY@Example.com"})]
+
+        driven = DriverQuery(statement).rows(db.engine, value="EARLY@Example.com")
+
+    assert driven == through_sqlalchemy == [("early@example.com",)]
