@@ -198,11 +198,16 @@ def _snapshot(query: DriverQuery, value) -> CredentialSnapshot | None:
 def model_of(credential: CredentialSnapshot) -> Credential:
     """The model of a presented credential, for a request that changes it or its user.
 
-    AuthenticationFailed when the row or its user went away since the request began.
+    AuthenticationFailed when, since the request began, the row or its user went away, the
+    credential was revoked or the user deactivated: nothing is changed on their behalf then.
     """
     model = db.session.get(Credential, credential.id)
     if model is None or model.user is None:
         raise AuthenticationFailed("User not found.")
+    if not model.is_live:
+        raise AuthenticationFailed("Token has been revoked.")
+    if not model.user.is_active:
+        raise AuthenticationFailed("User inactive or deleted.")
     return model
 
 
@@ -220,9 +225,10 @@ def decode_jwt(token: str) -> dict:
         raise jwt.DecodeError("Invalid token type.")
     cfg = current_app.config
     try:
+        audience = cfg["JWT_DECODE_AUDIENCE"]  # PyJWT takes one name or several
         claims = _verified_claims(
-            token, cfg["SECRET_KEY"], tuple(cfg["JWT_DECODE_ALGORITHMS"]), cfg["JWT_DECODE_AUDIENCE"],
-            cfg["JWT_DECODE_ISSUER"],
+            token, cfg["SECRET_KEY"], tuple(cfg["JWT_DECODE_ALGORITHMS"]),
+            tuple(audience) if isinstance(audience, list) else audience, cfg["JWT_DECODE_ISSUER"],
         )
     except jwt.ExpiredSignatureError:
         claims = None
@@ -232,7 +238,7 @@ def decode_jwt(token: str) -> dict:
 
 
 @functools.lru_cache(maxsize=1024)
-def _verified_claims(token: str, key: str, algorithms: tuple, audience: str, issuer: str) -> dict:
+def _verified_claims(token: str, key: str, algorithms: tuple, audience: str | tuple, issuer: str) -> dict:
     """PyJWT's verdict on a token; only tokens that pass are remembered (an error is not cached)."""
     return jwt.decode(
         token, key, algorithms=list(algorithms), audience=audience, issuer=issuer,
