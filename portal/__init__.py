@@ -1,8 +1,9 @@
 """The account portal: a Flask application factory."""
 
 import hashlib
-from functools import wraps
 import sqlite3
+import weakref
+from functools import wraps
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,14 +26,19 @@ class Portal(Flask):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._sync_functions = {}
+        # Weak keys: a function made for one request (``after_this_request``) is forgotten with it.
+        self._sync_functions = weakref.WeakKeyDictionary()
 
     def ensure_sync(self, func):
         try:
-            return self._sync_functions[func]
-        except KeyError:
-            synced = self._sync_functions[func] = super().ensure_sync(func)
-            return synced
+            if func in self._sync_functions:
+                return func
+        except TypeError:  # not weakly referable: asked afresh
+            return super().ensure_sync(func)
+        synced = super().ensure_sync(func)
+        if synced is func:  # a plain function; a coroutine's wrapper is not kept, it would keep its key alive
+            self._sync_functions[func] = True
+        return synced
 
 
 def create_app(config=None, overrides: dict | None = None) -> Flask:
