@@ -53,7 +53,7 @@ def test_every_request_gets_its_own_id(client):
     assert len(ids) == 5
 
 
-def test_answers_flask_never_made_carry_the_request_id_too(client):
+def test_answers_no_view_made_carry_the_request_id_too(client):
     """A 404 and a redirect come from routing, not a view; they are numbered all the same."""
     missing = client.get("/no/such/page/", headers={"X-Request-ID": "lost-1"})
     redirected = client.get("/api/users/me", headers={"X-Request-ID": "slash-1"})
