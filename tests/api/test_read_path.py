@@ -2,11 +2,14 @@
 user's groups in one statement, writes nothing on a read, and keeps answering correctly when what
 it remembers between requests (verified JWTs) goes stale."""
 
+import re
 import sqlite3
+import tempfile
 import types
 from contextlib import contextmanager
 
 import pytest
+from sqlalchemy import event
 
 from portal.extensions import db
 from portal.models import User
@@ -21,18 +24,28 @@ WRITES = ("INSERT", "UPDATE", "DELETE")
 
 @contextmanager
 def statements_sent(app):
-    """Every statement the database itself runs while the block runs, however it was sent.
+    """Every statement the database itself is sent while the block runs, however it was sent.
 
     The read path hands its SELECT straight to the driver, past SQLAlchemy's events, so this asks
-    SQLite (its trace hook sees each statement as executed). The in-memory test database is one
-    shared connection, so hooking it sees everything.
+    the database's own client library: SQLite's trace hook, or libpq's protocol trace on each
+    PostgreSQL connection the pool hands out meanwhile.
     """
     with app.app_context():
-        if db.engine.dialect.name != "sqlite":
-            pytest.skip("the statement trace is SQLite's own")
-        connection = db.engine.raw_connection()
-        driver = connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        with sqlite_statements(engine) as sent:
+            yield sent
+    else:
+        with postgresql_statements(engine) as sent:
+            yield sent
+
+
+@contextmanager
+def sqlite_statements(engine):
+    """The in-memory test database is one shared connection, so hooking it sees everything."""
+    connection = engine.raw_connection()
+    driver = connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
     sent = []
     driver.set_trace_callback(sent.append)
     try:
@@ -40,6 +53,44 @@ def statements_sent(app):
     finally:
         driver.set_trace_callback(None)
         connection.close()
+
+
+# What the client sends in libpq's trace: a simple query, or the parse step of a parameterised one.
+# The SQL is printed as it is, line breaks included, so the trace is read whole.
+PROTOCOL_STATEMENT = re.compile(
+    r'^F\t\d+\t(?:Query\t "(?P<query>.*?)"|Parse\t "[^"]*" "(?P<parsed>.*?)"(?: \d+)+)$', re.MULTILINE | re.DOTALL
+)
+
+
+@contextmanager
+def postgresql_statements(engine):
+    import psycopg
+
+    traces = {}
+
+    def trace(dbapi_connection, _record, _proxy):
+        if id(dbapi_connection) not in traces:
+            traces[id(dbapi_connection)] = (dbapi_connection, tempfile.TemporaryFile())
+            dbapi_connection.pgconn.trace(traces[id(dbapi_connection)][1].fileno())
+            dbapi_connection.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+
+    sent = []
+    event.listen(engine, "checkout", trace)
+    try:
+        # Statements are sent as prepared ones after a few runs, by name only: trace their text.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(psycopg.Connection, "prepare_threshold", None)
+            yield sent
+    finally:
+        event.remove(engine, "checkout", trace)
+        for dbapi_connection, file in traces.values():
+            dbapi_connection.pgconn.untrace()
+            file.seek(0)
+            for match in PROTOCOL_STATEMENT.finditer(file.read().decode(errors="replace")):
+                statement = match["query"] or match["parsed"]
+                if statement != "SELECT 1":  # the pool's liveness ping, at check-out
+                    sent.append(statement)
+            file.close()
 
 
 def data_statements(sent) -> list[str]:

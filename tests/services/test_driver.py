@@ -1,10 +1,11 @@
 """services.driver: a statement run straight on the driver reads the same rows, with the same
 Python values, as SQLAlchemy reads through a session (on SQLite and on PostgreSQL)."""
 
+import sqlite3
 from datetime import datetime
 
 import pytest
-from sqlalchemy import String, bindparam, event, select
+from sqlalchemy import String, bindparam, column, event, select, table
 from sqlalchemy.types import TypeDecorator
 
 from portal.extensions import db
@@ -58,35 +59,43 @@ def test_a_query_compiled_for_one_engine_runs_on_another(app, make_app):
             ]
 
 
+def driver_state(dbapi_connection) -> tuple[bool, bool]:
+    """(inside a transaction, in autocommit mode) of a SQLite or psycopg connection."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        return dbapi_connection.in_transaction, dbapi_connection.isolation_level is None
+    import psycopg
+
+    return dbapi_connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE, dbapi_connection.autocommit
+
+
 def test_a_read_opens_no_transaction_and_leaves_the_connection_as_it_found_it(app):
-    """On PostgreSQL the read runs outside a transaction (no BEGIN, and no ROLLBACK when the pool
-    takes the connection back) and the connection returns in its usual mode, after a failed read too."""
+    """The read runs outside a transaction (on PostgreSQL no BEGIN, and no ROLLBACK when the pool
+    takes the connection back), and the connection returns in the mode the ORM expects — after a
+    read the database refused too."""
     with app.app_context():
         engine = db.engine
-        if engine.dialect.driver != "psycopg":
-            pytest.skip("SQLite's driver opens no transaction for a SELECT")
-        import psycopg
+        left_open, modes = [], []
 
-        statuses, modes = [], []
-
-        def note_status(dbapi_connection, _record, _state):  # before the pool's rollback
-            statuses.append(dbapi_connection.info.transaction_status)
+        def note_transaction(dbapi_connection, _record, _state):  # before the pool's rollback
+            left_open.append(driver_state(dbapi_connection)[0])
 
         def note_mode(dbapi_connection, _record):  # as the pool takes it back
-            modes.append(dbapi_connection.autocommit)
+            modes.append(driver_state(dbapi_connection)[1])
 
-        event.listen(engine, "reset", note_status)
+        event.listen(engine, "reset", note_transaction)
         event.listen(engine, "checkin", note_mode)
         try:
             DriverQuery(select(User.id).where(User.email == bindparam("value"))).rows(engine, value="x@example.com")
-            with pytest.raises(psycopg.DataError):
-                DriverQuery(select(User.id).where(User.id == bindparam("value"))).rows(engine, value="not a number")
+            with pytest.raises(engine.dialect.loaded_dbapi.Error):
+                DriverQuery(select(column("id")).select_from(table("no_such_table")).where(column("id") == bindparam("value"))).rows(
+                    engine, value=1
+                )
         finally:
-            event.remove(engine, "reset", note_status)
+            event.remove(engine, "reset", note_transaction)
             event.remove(engine, "checkin", note_mode)
 
-    assert statuses == [psycopg.pq.TransactionStatus.IDLE] * 2  # nothing was left open to roll back
-    assert modes == [False, False]  # back in the mode the ORM expects
+    assert left_open == [False, False]  # nothing was left open to roll back
+    assert modes == [False, False]
 
 
 class Lowered(TypeDecorator):
