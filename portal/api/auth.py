@@ -38,7 +38,7 @@ def _credential_from_header() -> CredentialSnapshot:
         raise AuthenticationFailed("Token has wrong type.")
     credential = credentials.caller_for_claims(claims)
     if credential is None:
-        raise AuthenticationFailed("Token has been revoked.")
+        raise AuthenticationFailed(credentials.REVOKED)
     return credential
 
 
@@ -53,12 +53,9 @@ def authenticated(view=None, *, user_gone=None):
         @wraps(view)
         def wrapper(*args, **kwargs):
             credential = _credential_from_header()
-            if credential.user is None:
-                if user_gone is not None:
-                    return user_gone()
-                raise AuthenticationFailed("User not found.")
-            if not credential.user.is_active:
-                raise AuthenticationFailed("User inactive or deleted.")
+            if credential.user is None and user_gone is not None:
+                return user_gone()
+            credentials.check_usable(credential)
             g.credential = credential
             credentials.note_use(credential, request.remote_addr)
             return view(*args, **kwargs)

@@ -29,6 +29,8 @@ from .users import find_user, mark_changed
 BAD_CREDENTIALS = "No active account found with the given credentials"
 UNVERIFIED = "E-mail address is not verified. Enter the code we mailed you, or ask for a new one."
 SESSION, JWT, KEY = "session", "jwt", "key"
+# Why a presented credential is refused.
+USER_NOT_FOUND, USER_INACTIVE, REVOKED = "User not found.", "User inactive or deleted.", "Token has been revoked."
 
 
 def authenticate(password, *, email=None, username=None, login=None) -> User:
@@ -84,7 +86,7 @@ def rotate_refresh_token(refresh_token) -> dict:
         raise AuthenticationFailed("Token has wrong type.")
     credential = live_credential_for_claims(claims)
     if credential is not None and (credential.user is None or not credential.user.is_active):
-        raise AuthenticationFailed("User inactive or deleted.")
+        raise AuthenticationFailed(USER_INACTIVE)
     new_jti = uuid.uuid4().hex
     swapped = credential is not None and db.session.execute(
         update(Credential)
@@ -195,19 +197,24 @@ def _snapshot(query: DriverQuery, value) -> CredentialSnapshot | None:
     return credential
 
 
-def model_of(credential: CredentialSnapshot) -> Credential:
-    """The model of a presented credential, for a request that changes it or its user.
+def check_usable(credential: Credential | CredentialSnapshot) -> None:
+    """AuthenticationFailed unless the credential (a model or a snapshot) is live and its user is
+    there and active: the rule for answering a request, and again for acting on its behalf."""
+    if credential.user is None:
+        raise AuthenticationFailed(USER_NOT_FOUND)
+    if not credential.is_live:
+        raise AuthenticationFailed(REVOKED)
+    if not credential.user.is_active:
+        raise AuthenticationFailed(USER_INACTIVE)
 
-    AuthenticationFailed when, since the request began, the row or its user went away, the
-    credential was revoked or the user deactivated: nothing is changed on their behalf then.
-    """
+
+def model_of(credential: CredentialSnapshot) -> Credential:
+    """The model of a presented credential, for a request that changes it or its user; refused as
+    ``check_usable`` says if the row changed since the request began (nothing is done then)."""
     model = db.session.get(Credential, credential.id)
-    if model is None or model.user is None:
-        raise AuthenticationFailed("User not found.")
-    if not model.is_live:
-        raise AuthenticationFailed("Token has been revoked.")
-    if not model.user.is_active:
-        raise AuthenticationFailed("User inactive or deleted.")
+    if model is None:
+        raise AuthenticationFailed(USER_NOT_FOUND)
+    check_usable(model)
     return model
 
 
