@@ -46,7 +46,7 @@ class CookieSessionInterface(SecureCookieSessionInterface):
         if session or session.modified:
             super().save_session(app, session, response)
         elif session.accessed:
-            # Looked into (Flask-Login does on every request), so the answer may depend on the
+            # Looked into (a page asking who is signed in), so the answer may depend on the
             # cookie. A second Vary line is as good as a longer one, and cheaper to write.
             response.headers.add("Vary", "Cookie")
 
