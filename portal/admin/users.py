@@ -231,8 +231,6 @@ def _set_membership(user_id, group_id, member: bool):
 @bp.post("/users/<int:user_id>/credentials/<public_id>/end")
 def users_end_credential(user_id, public_id):
     user = users.get_user(user_id)
-    accounts.ensure_may_manage(staff(), user)
-    credential = credentials.own_live_credential(user, public_id)
-    credentials.revoke(credential, staff())
+    accounts.end_credential(user, public_id, staff())
     flash("That session or key is ended.", "success")
     return redirect(url_for("admin.users_detail", user_id=user.id))

@@ -264,6 +264,13 @@ NOT_YOURSELF = "You cannot remove your own rights, deactivate or delete yourself
 LAST_SUPERUSER = "This is the last active superuser: make another superuser first."
 
 
+def end_credential(user: User, public_id, actor: Actor) -> None:
+    """End one of ``user``'s live sessions or keys, named by its public id, for an actor who may
+    manage the account; NotFound for a credential that is not the user's or no longer live."""
+    ensure_may_manage(actor, user)
+    credentials.revoke(credentials.own_live_credential(user, public_id), actor)
+
+
 def ensure_may_manage(actor: Actor, user: User) -> None:
     """PermissionDenied unless ``actor`` may change ``user``'s account: it is their own, or the
     actor is staff and — when the account belongs to staff — a superuser. The command line may."""
