@@ -26,21 +26,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from bench.cluster import nginx_conf, wait_for_port
+from bench.cluster import ROOT, free_port, gunicorn_command, running_cluster, stop, wait_for_port
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 USERS = 1000
 PASSWORD = "Bench-mark-password-1"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
 SECONDS = int(os.environ.get("BENCH_SECONDS", 5))
 CONNECTIONS = 32
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wrk(url: str, headers: dict, script: str | None = None, seconds: int = SECONDS) -> dict:
@@ -157,31 +149,10 @@ def slow_upload_run(port: int, url: str, auth: dict, clients: int) -> None:
 def scaleout_run(env: dict, work: Path, workers: int, auth: dict, ceiling: float) -> None:
     """nginx in front of two servers sharing the database and a Redis (rate-limit counters), avatars
     in the database: the profile read through nginx, and slow uploads that nginx buffers."""
-    redis_port, nginx_port = free_port(), free_port()
-    server_ports = [free_port(), free_port()]
     per_server = max(1, workers // 2)  # the same number of workers as the single server above
-    cluster_env = {
-        **env, "GUNICORN_WORKERS": str(per_server), "FLASK_TRUSTED_PROXY_COUNT": "1",
-        "FLASK_RATELIMIT_ENABLED": "true", "FLASK_RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{redis_port}/0",
-        "FLASK_AVATAR_STORAGE": "database",
-    }
-    prefix = work / "nginx"
-    prefix.mkdir()
-    conf = nginx_conf(prefix, nginx_port, server_ports)
-    commands = [
-        ([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-          "--save", "", "--appendonly", "no"], redis_port),
-        *(([str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}", "wsgi:app"], port)
-          for port in server_ports),
-        ([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-p", str(prefix)], nginx_port),
-    ]
-    processes = []
-    try:
-        for command, port in commands:
-            processes.append(subprocess.Popen(command, cwd=ROOT, env=cluster_env, stdout=subprocess.DEVNULL,
-                                              stderr=subprocess.DEVNULL))
-            wait_for_port(port, processes[-1])
-        url = f"http://127.0.0.1:{nginx_port}/api/users/me/"
+    cluster_env = {**env, "GUNICORN_WORKERS": str(per_server), "FLASK_RATELIMIT_ENABLED": "true"}
+    with running_cluster(cluster_env, work) as cluster:
+        url = f"{cluster.nginx}/api/users/me/"
         wrk(url, auth["Token"], seconds=1)  # warm up
         through = [wrk(url, auth["Token"]) for _ in range(ROUNDS)]
         figures = {key: statistics.median(run[key] for run in through) for key in through[0]}
@@ -191,11 +162,7 @@ def scaleout_run(env: dict, work: Path, workers: int, auth: dict, ceiling: float
         print(f"{'GET /api/users/me/ (Token) via nginx':34}  {figures['rps']:8.0f}  {figures['p50']:7.2f}  "
               f"{figures['p99']:7.2f}  {figures['errors']:6.0f}  {figures['rps'] / ceiling:5.2f}")
         print(f"slow uploads through nginx ({2 * per_server + 2} clients), which buffers each body before a server sees it:")
-        slow_upload_run(nginx_port, url, auth, 2 * per_server + 2)
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-            process.wait(10)
+        slow_upload_run(cluster.nginx_port, url, auth, 2 * per_server + 2)
 
 
 def main() -> None:
@@ -210,17 +177,13 @@ def main() -> None:
     }
     env.pop("TEST_DATABASE_URL", None)
     seed(env)
-    gunicorn = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py")]
-    portal = subprocess.Popen([*gunicorn, "--bind", f"127.0.0.1:{portal_port}", "wsgi:app"], cwd=ROOT, env=env,
-                              stderr=subprocess.DEVNULL)
-    bare = subprocess.Popen([*gunicorn, "--bind", f"127.0.0.1:{bare_port}", "bench.bare_app:app"], cwd=ROOT, env=env,
-                            stderr=subprocess.DEVNULL)
-    plain = subprocess.Popen([*gunicorn, "--bind", f"127.0.0.1:{plain_port}", "bench.plain_app:app"], cwd=ROOT,
-                             env=env, stderr=subprocess.DEVNULL)
+    servers = [
+        subprocess.Popen(gunicorn_command(app, port), cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+        for app, port in (("wsgi:app", portal_port), ("bench.bare_app:app", bare_port), ("bench.plain_app:app", plain_port))
+    ]
     try:
-        wait_for_port(portal_port, portal)
-        wait_for_port(bare_port, bare)
-        wait_for_port(plain_port, plain)
+        for server, port in zip(servers, (portal_port, bare_port, plain_port)):
+            wait_for_port(port, server)
         portal_url, bare_url = f"http://127.0.0.1:{portal_port}", f"http://127.0.0.1:{bare_port}"
         plain_url = f"http://127.0.0.1:{plain_port}"
         auth = obtain_credentials(portal_url)
@@ -259,9 +222,7 @@ def main() -> None:
         print(f"(Python {sys.version.split()[0]}, database {env['DATABASE_URL'].split(':')[0]}, "
               f"gunicorn.conf.py: {workers} workers × {os.environ.get('GUNICORN_THREADS', 16)} threads)")
     finally:
-        for process in (portal, bare, plain):
-            process.terminate()
-            process.wait(10)
+        stop(servers)
         drop_tables(env)  # a $TEST_DATABASE_URL is left empty, as the tests expect it
 
 

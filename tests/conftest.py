@@ -7,7 +7,6 @@ touches the database directly opens ``with app.app_context():`` for just that.
 
 import io
 import re
-import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -20,6 +19,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import event
 
+from bench.cluster import free_port
 from portal import create_app
 from portal.extensions import db
 from portal.models import User
@@ -255,12 +255,6 @@ class SmtpHandler:
         self.box.envelopes.append(envelope)
         self.box._messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -9,46 +9,35 @@ avatars, browser sessions. Killing one server mid-run must lose no request nginx
 import io
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 from PIL import Image
 
-from bench.cluster import nginx_conf, wait_for_port
-from tests.conftest import PASSWORD, free_port
+from bench.cluster import BIN, ROOT, running_cluster
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.scaleout
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 SIGN_IN_LIMIT = 6
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """Redis, two gunicorns and nginx, all on loopback; yields their base URLs and processes."""
+    """Redis, two gunicorns and nginx, all on loopback (``bench.cluster``), on a fresh schema."""
     work = tmp_path_factory.mktemp("scaleout")
-    database = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{work / 'portal.sqlite'}"
-    redis_port, nginx_port = free_port(), free_port()
-    server_ports = [free_port(), free_port()]
     env = {
         **os.environ,
         "PORTAL_ENV": "production",
         "SECRET_KEY": "scale-out-test-secret-key-long-enough-for-hs256",
-        "DATABASE_URL": database,
+        "DATABASE_URL": os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{work / 'portal.sqlite'}",
         "FLASK_TRUSTED_HOSTS": '["127.0.0.1"]',
-        "FLASK_TRUSTED_PROXY_COUNT": "1",
         "FLASK_SESSION_COOKIE_SECURE": "false",
-        "FLASK_RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{redis_port}/0",
         "FLASK_RATELIMIT_SIGN_IN": f"{SIGN_IN_LIMIT} per minute",
-        "FLASK_AVATAR_STORAGE": "database",
         "FLASK_MAIL_TRANSPORT": "outbox",
         "FLASK_MAIL_OUTBOX_DIR": str(work / "outbox"),
         "FLASK_LOG_REQUESTS": "false",
@@ -56,48 +45,20 @@ def cluster(tmp_path_factory):
         "GUNICORN_THREADS": "8",
     }
     env.pop("TEST_DATABASE_URL", None)
-    processes = []
 
-    def start(args, port, **kwargs):
-        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=kwargs.pop("stderr", subprocess.DEVNULL), **kwargs)
-        processes.append(process)
-        wait_for_port(port, process)
-        return process
+    def flask(*args, check=True):
+        subprocess.run([str(BIN / "flask"), "--app", "portal", *args], cwd=ROOT, env=env, check=check, capture_output=True)
 
     try:
-        start([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "no"], redis_port)
         # A fresh schema, made the production way.
-        subprocess.run([str(BIN / "flask"), "--app", "portal", "db", "downgrade", "base"], cwd=ROOT, env=env,
-                       check=False, capture_output=True)
-        subprocess.run([str(BIN / "flask"), "--app", "portal", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-        subprocess.run([str(BIN / "flask"), "--app", "portal", "create-user", "user@example.com", "--password", PASSWORD],
-                       cwd=ROOT, env=env, check=True, capture_output=True)
-        servers = [
-            start([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "wsgi:app"], port,
-                  start_new_session=True)
-            for port in server_ports
-        ]
-        prefix = work / "nginx"
-        prefix.mkdir()
-        conf = nginx_conf(prefix, nginx_port, server_ports)
-        start([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-p", str(prefix)], nginx_port)
-        yield {
-            "nginx": f"http://127.0.0.1:{nginx_port}",
-            "servers": [f"http://127.0.0.1:{port}" for port in server_ports],
-            "processes": servers,
-        }
+        flask("db", "downgrade", "base", check=False)
+        flask("db", "upgrade")
+        flask("create-user", "user@example.com", "--password", PASSWORD)
+        with running_cluster(env, work) as started:
+            yield started
     finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
         # Leave the shared test database as the other tests expect it: no tables, no migration record.
-        subprocess.run([str(BIN / "flask"), "--app", "portal", "db", "downgrade", "base"], cwd=ROOT, env=env,
-                       check=False, capture_output=True)
+        flask("db", "downgrade", "base", check=False)
 
 
 def sign_in(base: str) -> dict:
@@ -107,7 +68,7 @@ def sign_in(base: str) -> dict:
 
 
 def test_a_token_revoked_through_one_server_is_refused_by_the_other(cluster):
-    first, second = cluster["servers"]
+    first, second = cluster.servers
     tokens = sign_in(first)
     headers = {"Authorization": f"Bearer {tokens['access']}"}
     assert requests.get(f"{second}/api/users/me/", headers=headers, timeout=10).status_code == 200
@@ -118,7 +79,7 @@ def test_a_token_revoked_through_one_server_is_refused_by_the_other(cluster):
 
 
 def test_a_rate_limit_counts_the_requests_made_to_both_servers(cluster):
-    first, second = cluster["servers"]
+    first, second = cluster.servers
     wrong = {"email": "counted@example.com", "password": "not the password"}
     # A client address of its own (the servers believe one proxy hop), so other tests' sign-ins
     # do not count here.
@@ -132,7 +93,7 @@ def test_a_rate_limit_counts_the_requests_made_to_both_servers(cluster):
 
 
 def test_an_avatar_uploaded_through_one_server_is_served_by_the_other(cluster):
-    first, second = cluster["servers"]
+    first, second = cluster.servers
     headers = {"Authorization": f"Bearer {sign_in(first)['access']}"}
     image = io.BytesIO()
     Image.new("RGB", (640, 480), (30, 120, 200)).save(image, "JPEG")
@@ -147,7 +108,7 @@ def test_an_avatar_uploaded_through_one_server_is_served_by_the_other(cluster):
 
 
 def test_a_browser_session_started_on_one_server_is_valid_on_the_other(cluster):
-    first, second = cluster["servers"]
+    first, second = cluster.servers
     browser = requests.Session()
     form = browser.get(f"{first}/login", timeout=10).text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
@@ -164,7 +125,7 @@ def test_killing_one_server_mid_run_loses_no_read_and_no_write(cluster):
     except a response the dying server had already begun: nginx has passed its header on and can
     no longer repeat it, so the client sees it cut short (its Content-Length unmet), never a wrong
     answer. Every write that was answered 200 is stored, and none is stored twice."""
-    base = cluster["nginx"]
+    base = cluster.nginx
     headers = {"Authorization": f"Bearer {sign_in(base)['access']}"}
     reads, writes, cut_at, stop = [], [], [], threading.Event()
     readers = 4
@@ -197,7 +158,7 @@ def test_killing_one_server_mid_run_loses_no_read_and_no_write(cluster):
     for thread in threads:
         thread.start()
     time.sleep(1.0)
-    victim = cluster["processes"][0]
+    victim = cluster.processes[0]
     killed_at = time.monotonic()
     os.killpg(victim.pid, signal.SIGKILL)  # the master and its worker, with no goodbye
     time.sleep(2.0)

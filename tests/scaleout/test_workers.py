@@ -11,20 +11,16 @@ fair share of connections opened at once).
 import http.client
 import os
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-from bench.cluster import wait_for_port
+from bench.cluster import ROOT, free_port, gunicorn_command, stop, wait_for_port
 
 pytestmark = pytest.mark.scaleout
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 CONNECTIONS = 32
 
 
@@ -54,10 +50,8 @@ def sockets_held_by(pid: int) -> set[str]:
 def two_workers():
     port = free_port()
     env = {**os.environ, "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "4"}
-    server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "tests.scaleout.worker_pid_app:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    server = subprocess.Popen(gunicorn_command("tests.scaleout.worker_pid_app:app", port), cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, server)
         # Ready when both workers listen: the second may boot a moment after the first.
@@ -69,8 +63,7 @@ def two_workers():
             time.sleep(0.01)
         yield port, server.pid
     finally:
-        server.terminate()
-        server.wait(10)
+        stop([server])
 
 
 def served_by(connection) -> str:
