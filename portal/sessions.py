@@ -24,8 +24,8 @@ login_manager.session_protection = None
 
 @login_manager.request_loader
 def load_signed_in_user(_request) -> User | None:
-    credential = credentials.live_browser_session(session.get(SESSION_CREDENTIAL))
-    if credential is None or credential.user is None or not credential.user.is_active:
+    credential = credentials.usable_browser_session(session.get(SESSION_CREDENTIAL))
+    if credential is None:
         return None
     g.credential = credential
     credentials.note_use(credential, request.remote_addr)

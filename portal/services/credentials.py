@@ -85,8 +85,8 @@ def rotate_refresh_token(refresh_token) -> dict:
     if claims.get("type") != "refresh":
         raise AuthenticationFailed("Token has wrong type.")
     credential = live_credential_for_claims(claims)
-    if credential is not None and (credential.user is None or not credential.user.is_active):
-        raise AuthenticationFailed(USER_INACTIVE)
+    if credential is not None:
+        check_usable(credential)
     new_jti = uuid.uuid4().hex
     swapped = credential is not None and db.session.execute(
         update(Credential)
@@ -197,15 +197,24 @@ def _snapshot(query: DriverQuery, value) -> CredentialSnapshot | None:
     return credential
 
 
-def check_usable(credential: Credential | CredentialSnapshot) -> None:
-    """AuthenticationFailed unless the credential (a model or a snapshot) is live and its user is
-    there and active: the rule for answering a request, and again for acting on its behalf."""
+def refusal(credential: Credential | CredentialSnapshot) -> str | None:
+    """Why a presented credential (a model or a snapshot) may not be used — it is not live, or its
+    user is gone or inactive — or None when it may: the rule for answering a request, and again for
+    acting on its behalf."""
     if credential.user is None:
-        raise AuthenticationFailed(USER_NOT_FOUND)
+        return USER_NOT_FOUND
     if not credential.is_live:
-        raise AuthenticationFailed(REVOKED)
+        return REVOKED
     if not credential.user.is_active:
-        raise AuthenticationFailed(USER_INACTIVE)
+        return USER_INACTIVE
+    return None
+
+
+def check_usable(credential: Credential | CredentialSnapshot) -> None:
+    """AuthenticationFailed, saying why, unless the credential may be used (``refusal``)."""
+    reason = refusal(credential)
+    if reason is not None:
+        raise AuthenticationFailed(reason)
 
 
 def model_of(credential: CredentialSnapshot) -> Credential:
@@ -338,12 +347,13 @@ def start_browser_session(user: User, actor: Actor, *, user_agent: str | None, r
     return credential
 
 
-def live_browser_session(public_id) -> Credential | None:
-    """The live session row a cookie names, with its user loaded in the same query."""
+def usable_browser_session(public_id) -> Credential | None:
+    """The session row a cookie names, with its user loaded in the same query, when it may be used
+    (``refusal``); None otherwise."""
     if not isinstance(public_id, str) or not public_id:
         return None
     credential = _one_with_user(SESSION_BY_PUBLIC_ID, public_id)
-    return credential if credential is not None and credential.is_live else None
+    return credential if credential is not None and refusal(credential) is None else None
 
 
 def note_use(credential: Credential | CredentialSnapshot, ip: str | None) -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 import jwt as pyjwt
 import pytest
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal import create_app
 from portal.extensions import db
@@ -273,6 +273,20 @@ def test_refresh_for_a_deactivated_user_is_401(app, client, user, jwt_pair):
         accounts.update_account_flags(db.session.get(User, user.id), {"is_active": False}, SYSTEM)
 
     assert_401(client.post("/api/token/refresh/", json={"refresh": pair["refresh"]}))
+
+
+def test_refresh_is_refused_for_an_inactive_user_even_while_the_sign_in_row_is_live(app, client, user, jwt_pair):
+    """The sign-in is not revoked (the account was switched off behind the services' back): the
+    user's own state still refuses it, and nothing is minted."""
+    pair = jwt_pair(user)
+    with app.app_context():
+        db.session.execute(update(User).where(User.id == user.id).values(is_active=False))
+        db.session.commit()
+
+    assert_401(client.post("/api/token/refresh/", json={"refresh": pair["refresh"]}), "User inactive or deleted.")
+    with app.app_context():
+        sign_in = db.session.scalar(select(Credential).where(Credential.user_id == user.id, Credential.kind == "jwt"))
+        assert sign_in.revoked_at is None and sign_in.refresh_jti == decode_token(pair["refresh"])["jti"]
 
 
 # POST /api/logout/ ----------------------------------------------------------------------------
