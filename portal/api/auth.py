@@ -56,7 +56,7 @@ def authenticated(view=None, *, user_gone=None):
             if credential.user is None and user_gone is not None:
                 return user_gone()
             credentials.check_usable(credential)
-            g.credential = credential
+            g.api_credential = credential  # a snapshot; g.credential is a browser session's model
             credentials.note_use(credential, request.remote_addr)
             return view(*args, **kwargs)
 
@@ -67,14 +67,14 @@ def authenticated(view=None, *, user_gone=None):
 
 def caller() -> UserSnapshot:
     """The authenticated user as read when the request began: enough to answer or to check rights."""
-    return g.credential.user
+    return g.api_credential.user
 
 
 def caller_credential() -> Credential:
     """The presented credential as a model, to revoke it or keep it."""
-    if "credential_model" not in g:
-        g.credential_model = credentials.model_of(g.credential)
-    return g.credential_model
+    if "api_credential_model" not in g:
+        g.api_credential_model = credentials.model_of(g.api_credential)
+    return g.api_credential_model
 
 
 def caller_user() -> User:
@@ -84,4 +84,4 @@ def caller_user() -> User:
 
 def current_actor():
     """Who acts in this request, for the services' audit records: the caller's model, if any."""
-    return acting("api", caller_user() if "credential" in g else None)
+    return acting("api", caller_user() if "api_credential" in g else None)
