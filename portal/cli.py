@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from .extensions import db
 from .models import User
-from .services import accounts, credentials, groups
+from .services import accounts, api_keys, groups
 from .services.audit import SYSTEM
 from .services.errors import ServiceError, ValidationFailed
 from .services.users import find_user
@@ -56,7 +56,7 @@ def create_user(email, password, username, staff, superuser):
 @click.argument("email")
 def create_token(email):
     """Print a new API key for the user (shown once)."""
-    _, key = credentials.issue_api_key(_user(email), SYSTEM, name="created on the command line")
+    _, key = api_keys.issue_api_key(_user(email), SYSTEM, name="created on the command line")
     click.echo(key)
 
 

@@ -68,6 +68,11 @@ class UserFacts:
         return " ".join(n for n in (self.first_name, self.last_name) if n) or None
 
     @property
+    def display_name(self) -> str:
+        """What a page calls the person: the full name, else the username, else the email."""
+        return self.full_name or self.username or self.email
+
+    @property
     def is_profile_completed(self) -> bool:
         return all((self.first_name, self.last_name, self.phone, self.gender))
 

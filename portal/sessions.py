@@ -13,7 +13,7 @@ from flask_login import current_user, login_user, logout_user
 from .extensions import login_manager
 from .http import SESSION_CREDENTIAL, acting
 from .models import Credential, User
-from .services import credentials
+from .services import browser_sessions, credentials
 
 login_manager.login_view = "web.login"
 login_manager.login_message = "Sign in to see that page."
@@ -24,7 +24,7 @@ login_manager.session_protection = None
 
 @login_manager.request_loader
 def load_signed_in_user(_request) -> User | None:
-    credential = credentials.usable_browser_session(session.get(SESSION_CREDENTIAL))
+    credential = browser_sessions.usable_browser_session(session.get(SESSION_CREDENTIAL))
     if credential is None:
         return None
     g.credential = credential
@@ -51,9 +51,9 @@ class CookieSessionInterface(SecureCookieSessionInterface):
             response.headers.add("Vary", "Cookie")
 
 
-def sign_in(user: User, *, remember: bool) -> None:
+def sign_in_browser(user: User, *, remember: bool) -> None:
     """Start a browser session for ``user``: a new row, and a cookie that starts afresh (no fixation)."""
-    credential = credentials.start_browser_session(
+    credential = browser_sessions.start_browser_session(
         user, acting("web", user), user_agent=request.user_agent.string, remember=remember
     )
     session.clear()  # nothing from before the sign-in (an old id, a CSRF token) carries over

@@ -13,7 +13,7 @@ from portal import create_app
 from portal.extensions import db
 from portal.health import migrations_head
 from portal.observability import JsonFormatter, RequestIdFilter
-from portal.services import accounts, credentials
+from portal.services import accounts, api_keys
 from portal.services.audit import SYSTEM
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
@@ -65,7 +65,7 @@ def test_each_request_writes_one_json_line_with_its_id_and_no_credential(make_ap
     app = make_app(LOG_REQUESTS=True)
     with app.app_context():
         account = accounts.create_user("logged@example.com", "Tr0ub4dor&3-staple", SYSTEM, email_verified=True)
-        _, key = credentials.issue_api_key(account, SYSTEM)
+        _, key = api_keys.issue_api_key(account, SYSTEM)
         db.session.commit()
     client = app.test_client()
     client.get("/healthz", headers={"X-Request-ID": "req-one", "User-Agent": "probe/1.0"})

@@ -14,7 +14,7 @@ from flask import g, request
 
 from ..http import acting
 from ..models import Credential, CredentialSnapshot, User, UserSnapshot
-from ..services import credentials
+from ..services import callers, credentials, tokens
 from ..services.errors import AuthenticationFailed
 from .errors import NOT_PROVIDED
 
@@ -29,14 +29,14 @@ def _credential_from_header() -> CredentialSnapshot:
     if " " in value:
         raise AuthenticationFailed("Invalid token header. Token string should not contain spaces.")
     if scheme == "token":
-        credential = credentials.caller_for_key(value)
+        credential = callers.caller_for_key(value)
         if credential is None:
             raise AuthenticationFailed("Invalid token.")
         return credential
-    claims = credentials.decode_jwt(value)  # errors go to the JWT loaders
+    claims = tokens.decode_jwt(value)  # errors go to the JWT loaders
     if claims.get("type") != "access":
         raise AuthenticationFailed("Token has wrong type.")
-    credential = credentials.caller_for_claims(claims)
+    credential = callers.caller_for_claims(claims)
     if credential is None:
         raise AuthenticationFailed(credentials.REVOKED)
     return credential

@@ -6,7 +6,7 @@ JWT: /api/token/, /api/token/refresh/, /api/logout/. API keys: /api/auth/token/l
 """
 
 from ..limits import limited
-from ..services import accounts, credentials, verification
+from ..services import accounts, api_keys, credentials, sign_in, tokens, verification
 from ..services.errors import ValidationFailed
 from . import bp
 from .auth import authenticated, caller_credential, caller_user, current_actor
@@ -20,20 +20,20 @@ def _authenticate_payload():
     body = SignIn().to_changes(read_payload())
     if not body.get("email") and not body.get("username"):
         raise ValidationFailed.on("non_field_errors", 'Must include "email" or "username".')
-    return credentials.authenticate(body["password"], email=body.get("email"), username=body.get("username"))
+    return sign_in.authenticate(body["password"], email=body.get("email"), username=body.get("username"))
 
 
 @bp.post("/token/")
 @sign_in_limits
 def token_obtain():
     user = _authenticate_payload()
-    return credentials.issue_token_pair(user, current_actor())
+    return tokens.issue_token_pair(user, current_actor())
 
 
 @bp.post("/token/refresh/")
 @limited("RATELIMIT_REFRESH")  # per address only: the body names no account, and refresh tokens cannot be guessed
 def token_refresh():
-    return credentials.rotate_refresh_token(RefreshToken().to_changes(read_payload())["refresh"])
+    return tokens.rotate_refresh_token(RefreshToken().to_changes(read_payload())["refresh"])
 
 
 @bp.post("/logout/")
@@ -42,7 +42,7 @@ def logout():
     """Revoke the presented credential and, when given, the sign-in of a refresh token."""
     refresh = SignOut().to_changes(read_payload()).get("refresh")
     if refresh:
-        credentials.revoke_refresh_token(caller_user(), refresh, current_actor())
+        tokens.revoke_refresh_token(caller_user(), refresh, current_actor())
     credentials.revoke(caller_credential(), current_actor())
     return "", 204
 
@@ -51,7 +51,7 @@ def logout():
 @sign_in_limits
 def api_key_login():
     user = _authenticate_payload()
-    _, key = credentials.issue_api_key(user, current_actor(), name="API sign-in")
+    _, key = api_keys.issue_api_key(user, current_actor(), name="API sign-in")
     return {"auth_token": key}
 
 

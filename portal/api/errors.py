@@ -99,7 +99,7 @@ def service_error(exc):
 
 
 def register_jwt_loaders(jwt):
-    """Decoding a JWT (``credentials.decode_jwt``) raises PyJWT's errors, which this loader answers
+    """Decoding a JWT (``tokens.decode_jwt``) raises PyJWT's errors, which this loader answers
     (an expired token is the service's own AuthenticationFailed).
 
     Revocation is checked against the Credential rows by the portal itself (``api.auth``), so the

@@ -15,6 +15,11 @@ MIN_LENGTH = 8
 MAX_LENGTH = 4096  # argon2 takes any length; this only stops a multi-megabyte "password".
 MAX_SIMILARITY = 0.7
 PASSWORDS_DIFFER = "Passwords do not match."
+# What a new password must be, as people read it; built from the constants that enforce it.
+PASSWORD_POLICY = (
+    f"At least {MIN_LENGTH} characters, not only digits, not a common password, "
+    "and not close to your email, username or name."
+)
 COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt.gz"
 
 

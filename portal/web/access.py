@@ -5,6 +5,7 @@ from flask_login import login_required
 
 from ..forms import form_page
 from ..services import credentials
+from ..services.api_keys import issue_api_key
 from ..services.errors import AuthenticationFailed, NotFound
 from ..sessions import current_credential, me, sign_out, signed_in_user
 from . import bp
@@ -19,7 +20,7 @@ def api_keys():
     new_key = None
     if form.validate_on_submit():
         try:
-            _, new_key = credentials.issue_api_key(user, me(), name=form.name.data)
+            _, new_key = issue_api_key(user, me(), name=form.name.data)
         except AuthenticationFailed as exc:
             form.form_errors.append(exc.detail)
         else:

@@ -6,10 +6,10 @@ from flask_login import current_user
 from ..forms import add_service_errors, form_page
 from ..http import acting, safe_next
 from ..limits import limited
-from ..services import accounts, credentials, verification
+from ..services import accounts, sign_in, verification
 from ..services.errors import AuthenticationFailed, DeliveryFailed, EmailNotVerified, ValidationFailed
 from ..services.users import find_user
-from ..sessions import sign_in, sign_out
+from ..sessions import sign_in_browser, sign_out
 from . import bp
 from .forms import LoginForm, RegisterForm, ResendCodeForm, VerifyForm
 
@@ -61,7 +61,7 @@ def verify():
             if not current_user.is_authenticated and session.get(PENDING_EMAIL) == user.email:
                 # The browser that signed up proved the mailbox: sign-up is complete. (Signing in
                 # starts the session afresh, so the message comes after it.)
-                sign_in(user, remember=False)
+                sign_in_browser(user, remember=False)
             flash("Your email address is verified.", "success")
             return redirect(url_for("web.profile" if current_user.is_authenticated else "web.login"))
     return form_page("web/verify.html", form)
@@ -92,14 +92,14 @@ def login():
     unverified_email = None
     if form.validate_on_submit():
         try:
-            user = credentials.authenticate(form.password.data, login=form.login.data)
+            user = sign_in.authenticate(form.password.data, login=form.login.data)
         except EmailNotVerified:
             unverified_email = find_user(login=form.login.data).email
             form.form_errors.append("Your email address is not verified yet.")
         except AuthenticationFailed:
             form.form_errors.append("The email, username or password is not right.")
         else:
-            sign_in(user, remember=form.remember.data)
+            sign_in_browser(user, remember=form.remember.data)
             return redirect(next_page)
     return form_page("web/login.html", form, unverified_email=unverified_email)
 

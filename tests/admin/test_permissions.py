@@ -20,7 +20,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import credentials
+from portal.services import api_keys
 from portal.services.audit import SYSTEM
 
 from .conftest import (
@@ -80,7 +80,7 @@ def create_world(app, people) -> dict:
     other = make_group(app, "Readers")
     add_member(app, people.member.id, group)
     with app.app_context():
-        credentials.issue_api_key(db.session.get(User, people.member.id), SYSTEM, name="script")
+        api_keys.issue_api_key(db.session.get(User, people.member.id), SYSTEM, name="script")
     [key] = live_credentials(app, people.member.id, kind="key")
     return {"user": people.member.id, "group": group, "other_group": other, "key": key["public_id"]}
 

@@ -15,7 +15,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts, credentials
+from portal.services import accounts, api_keys
 from portal.services import groups as group_service
 from portal.services.accounts import LAST_SUPERUSER, NOT_YOURSELF
 from portal.services.audit import SYSTEM, Actor
@@ -63,7 +63,7 @@ def refusing(tmp_path_factory):
         keys = {}
         with app.app_context():
             for name in ("staff2", "superuser"):
-                credential, _ = credentials.issue_api_key(db.session.get(User, getattr(people, name).id), SYSTEM)
+                credential, _ = api_keys.issue_api_key(db.session.get(User, getattr(people, name).id), SYSTEM)
                 keys[name] = credential.public_id
         group = make_group(app, "Editors")
         clients = {name: sign_in(app.test_client(), getattr(people, name)) for name in ("staff", "superuser")}

@@ -34,7 +34,7 @@ from jwt import PyJWTError
 from portal import create_app
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts, credentials, verification
+from portal.services import accounts, callers, tokens, verification
 from portal.services.audit import SYSTEM
 
 from ..conftest import PASSWORD
@@ -118,10 +118,10 @@ class Caller:
             if self.scheme is None:
                 return "live"
             if self.scheme == "token":
-                credential = credentials.caller_for_key(self.secret)
+                credential = callers.caller_for_key(self.secret)
             else:
                 try:
-                    credential = credentials.live_credential_for_claims(decode_token(self.secret))
+                    credential = tokens.live_credential_for_claims(decode_token(self.secret))
                 except PyJWTError:
                     credential = None
             return "live" if credential is not None else "revoked"

@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import event
 
 from portal.extensions import db
-from portal.models import User
-from portal.services import accounts, credentials, groups
+from portal.models import Credential, User
+from portal.services import accounts, api_keys, callers, credentials, groups, tokens
 from portal.services.audit import SYSTEM
+from portal.services.errors import AuthenticationFailed
 
 from ..conftest import PASSWORD
 
@@ -157,8 +158,8 @@ def test_a_jwt_verified_before_is_refused_once_it_expires(client, user, jwt_pair
     headers = {"Authorization": f"Bearer {access}"}
     assert client.get(ME, headers=headers).status_code == 200  # verified, and remembered
 
-    later = credentials.time.time() + 24 * 3600
-    monkeypatch.setattr(credentials, "time", types.SimpleNamespace(time=lambda: later))
+    later = tokens.time.time() + 24 * 3600
+    monkeypatch.setattr(tokens, "time", types.SimpleNamespace(time=lambda: later))
     response = client.get(ME, headers=headers)
 
     assert response.status_code == 401
@@ -242,15 +243,15 @@ def test_a_change_is_refused_when_the_caller_lost_its_way_in_after_the_read(app,
     revoked or the user deactivated: the model the change needs is then refused."""
     with app.app_context():
         user = accounts.create_user("late@example.com", PASSWORD, SYSTEM, email_verified=True)
-        _, key = credentials.issue_api_key(user, SYSTEM)
+        _, key = api_keys.issue_api_key(user, SYSTEM)
         db.session.commit()
-        snapshot = credentials.caller_for_key(key)
-        model = db.session.get(credentials.Credential, snapshot.id)
+        snapshot = callers.caller_for_key(key)
+        model = db.session.get(Credential, snapshot.id)
         change(model, model.user)
         db.session.commit()
         db.session.expire_all()
 
-        with pytest.raises(credentials.AuthenticationFailed) as refused:
+        with pytest.raises(AuthenticationFailed) as refused:
             credentials.model_of(snapshot)
 
     assert refused.value.args[0] == reason

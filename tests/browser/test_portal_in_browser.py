@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import credentials
+from portal.services import api_keys
 from portal.services.audit import Actor
 from tests.conftest import PASSWORD
 
@@ -273,7 +273,7 @@ def open_ways_in(app, account) -> None:
     with app.app_context():
         user = db.session.get(User, account.id)
         for name in ("Backup script", "Calendar sync"):
-            credentials.issue_api_key(user, Actor(user=user, via="web"), name=name)
+            api_keys.issue_api_key(user, Actor(user=user, via="web"), name=name)
 
 
 def test_buttons_beside_long_descriptions_keep_their_words_whole(new_context, live_server, app, make_user):

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, Group, User
-from portal.services import accounts, credentials, groups
+from portal.services import accounts, api_keys, groups, tokens
 from portal.services.audit import SYSTEM, Actor
 from portal.services.errors import PermissionDenied, ValidationFailed
 from portal.services.passwords import check_password
@@ -440,8 +440,8 @@ def test_audit_event_never_claims_a_flag_value_the_account_does_not_have(app, ma
 def test_staff_deactivates_a_member_and_every_credential_of_theirs_is_revoked(app, people):
     with app.app_context():
         member = db.session.get(User, people["member"].id)
-        credentials.issue_api_key(member, as_actor(member))
-        credentials.issue_token_pair(member, as_actor(member))
+        api_keys.issue_api_key(member, as_actor(member))
+        tokens.issue_token_pair(member, as_actor(member))
 
     change_flags(app, people["staff"], people["member"], {"is_active": False})
 
@@ -456,7 +456,7 @@ def test_staff_deactivates_a_member_and_every_credential_of_theirs_is_revoked(ap
 def test_deactivating_someone_leaves_other_users_credentials_alone(app, people):
     with app.app_context():
         staff = db.session.get(User, people["staff"].id)
-        credentials.issue_api_key(staff, as_actor(staff))
+        api_keys.issue_api_key(staff, as_actor(staff))
 
     change_flags(app, people["root"], people["member"], {"is_active": False})
 

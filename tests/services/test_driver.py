@@ -10,7 +10,7 @@ from sqlalchemy.types import TypeDecorator
 
 from portal.extensions import db
 from portal.models import Credential, User
-from portal.services import accounts, credentials
+from portal.services import accounts, api_keys
 from portal.services.audit import SYSTEM
 from portal.services.driver import DriverQuery
 
@@ -21,7 +21,7 @@ def test_rows_match_sqlalchemys_for_every_column_type_of_users_and_credentials(a
     with app.app_context():
         user = accounts.create_user("Ada@Example.com", PASSWORD, SYSTEM, email_verified=True,
                                     profile={"first_name": "Ada", "gender": "female"})
-        credentials.issue_api_key(user, SYSTEM, name="laptop")
+        api_keys.issue_api_key(user, SYSTEM, name="laptop")
         statement = (
             select(User.__table__, Credential.__table__)
             .join(Credential.__table__, Credential.user_id == User.id)

@@ -9,7 +9,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts, credentials, groups
+from portal.services import accounts, api_keys, browser_sessions, groups, tokens
 from portal.services.audit import SYSTEM
 
 from .conftest import recorded_statements, signed_in, updates_of
@@ -46,7 +46,7 @@ def with_user(app, account, action):
 def add_keys(app, account, count):
     def add(user):
         for n in range(count):
-            credentials.issue_api_key(user, SYSTEM, name=f"Key {n}")
+            api_keys.issue_api_key(user, SYSTEM, name=f"Key {n}")
 
     with_user(app, account, add)
 
@@ -55,9 +55,9 @@ def add_sign_ins(app, account, count):
     def add(user):
         for n in range(count):
             if n % 2:
-                credentials.issue_token_pair(user, SYSTEM)
+                tokens.issue_token_pair(user, SYSTEM)
             else:
-                credentials.start_browser_session(user, SYSTEM, user_agent="curl/8.0", remember=False)
+                browser_sessions.start_browser_session(user, SYSTEM, user_agent="curl/8.0", remember=False)
 
     with_user(app, account, add)
 

@@ -1,0 +1,47 @@
+"""Browser sign-ins: a ``Credential`` row per signed-in browser, which the session cookie names."""
+
+import secrets
+
+from flask import current_app
+
+from ..extensions import db
+from ..models import Credential, User, utcnow
+from .audit import Actor
+from .credentials import SESSION, by_public_id, one_with_user, refusal
+from .sign_in import record_sign_in
+
+SESSION_BY_PUBLIC_ID = by_public_id(SESSION)
+
+
+def start_browser_session(user: User, actor: Actor, *, user_agent: str | None, remember: bool) -> Credential:
+    """A new browser sign-in for an authenticated user; the caller puts only its ``public_id`` in the cookie.
+
+    A fresh row per sign-in is what rotates the session id: nothing from before the sign-in names it.
+    """
+    cfg = current_app.config
+    now = utcnow()
+    lifetime = cfg["PERMANENT_SESSION_LIFETIME"] if remember else cfg["BROWSER_SESSION_LIFETIME"]
+    credential = Credential(
+        user=user,
+        kind=SESSION,
+        public_id=secrets.token_urlsafe(24),
+        created_at=now,
+        expires_at=now + lifetime,
+        created_ip=actor.ip,
+        last_used_at=now,
+        last_ip=actor.ip,
+        user_agent=(user_agent or "")[:200] or None,
+    )
+    db.session.add(credential)
+    record_sign_in(user, actor)
+    db.session.commit()
+    return credential
+
+
+def usable_browser_session(public_id) -> Credential | None:
+    """The session row a cookie names, with its user loaded in the same query, when it may be used
+    (``refusal``); None otherwise."""
+    if not isinstance(public_id, str) or not public_id:
+        return None
+    credential = one_with_user(SESSION_BY_PUBLIC_ID, public_id)
+    return credential if credential is not None and refusal(credential) is None else None

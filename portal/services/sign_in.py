@@ -1,0 +1,36 @@
+"""Signing in with a password: who the email or username and password name, and noting the sign-in."""
+
+from ..models import User, utcnow
+from . import audit
+from .audit import Actor
+from .errors import AuthenticationFailed, EmailNotVerified
+from .passwords import check_password, hash_password, needs_rehash, spend_a_password_check
+from .users import find_user, mark_changed
+
+BAD_CREDENTIALS = "No active account found with the given credentials"
+UNVERIFIED = "E-mail address is not verified. Enter the code we mailed you, or ask for a new one."
+
+
+def authenticate(password, *, email=None, username=None, login=None) -> User:
+    """The active, verified user with these credentials, or AuthenticationFailed.
+
+    ``login`` (the sign-in page's one field) is an email or a username.
+    """
+    user = find_user(email=email, username=username, login=login)
+    if user is None:
+        spend_a_password_check(password)
+        raise AuthenticationFailed(BAD_CREDENTIALS)
+    if not check_password(user.password_hash, password) or not user.is_active:
+        raise AuthenticationFailed(BAD_CREDENTIALS)
+    if user.activated_at is None:
+        raise EmailNotVerified(UNVERIFIED)
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def record_sign_in(user: User, actor: Actor) -> None:
+    """Stamp ``last_login`` and note the sign-in; the caller's commit keeps both."""
+    user.last_login = utcnow()
+    mark_changed(user)
+    audit.record(actor, "signed_in", user)
