@@ -52,3 +52,13 @@ max_requests_jitter = _env("max_requests_jitter", 0)
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_worker_init(worker):
+    """Each worker, once started, delivers any mail a stopped worker left in the outbox (unless a
+    separate mail worker does: MAIL_DELIVERY=worker)."""
+    from portal.services.courier import courier_of
+
+    courier = courier_of(worker.wsgi)
+    if courier is not None:
+        courier.wake()

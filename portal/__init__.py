@@ -57,6 +57,7 @@ def create_app(config=None, overrides: dict | None = None) -> Flask:
     register_slash_redirects(app)
     register_body_limits(app)
     register_static_versions(app)
+    register_mail_delivery(app)
     register_extensions(app)
     register_blueprints(app)
     register_templating(app)
@@ -135,6 +136,14 @@ def register_static_versions(app):
         return response
 
     app.view_functions["static"] = serve_versioned_static
+
+
+def register_mail_delivery(app):
+    """The app delivers its own outbox after each commit that queued mail (unless a worker does).
+    Before the extensions: its end-of-context step must run after the database session's."""
+    from .services import courier
+
+    courier.register(app)
 
 
 def register_extensions(app):

@@ -4,14 +4,16 @@
 """
 
 import secrets
+import time
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from .extensions import db
 from .models import User
-from .services import accounts, api_keys, groups
+from .services import accounts, api_keys, groups, outbox
 from .services.audit import SYSTEM
 from .services.errors import ServiceError, ValidationFailed
 from .services.users import find_user
@@ -117,4 +119,20 @@ def ensure_superuser(email):
     )
 
 
-commands = [create_user, create_token, create_group, add_to_group, deactivate, ensure_superuser]
+@click.command("deliver-mail")
+@with_appcontext
+@click.option("--watch", is_flag=True, help="Keep running: deliver new mail and retries as they fall due.")
+def deliver_mail(watch):
+    """Deliver the outbox's due messages (for a separate mail worker: MAIL_DELIVERY=worker)."""
+    poll = current_app.config["MAIL_POLL_INTERVAL"].total_seconds()
+    while True:
+        report = outbox.deliver_due()
+        if report.sent or report.retrying or report.failed or not watch:
+            click.echo(f"sent {report.sent}, to retry {report.retrying}, given up {report.failed}")
+        if not watch:
+            return
+        db.session.remove()
+        time.sleep(poll)
+
+
+commands = [create_user, create_token, create_group, add_to_group, deactivate, ensure_superuser, deliver_mail]

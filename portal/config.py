@@ -72,7 +72,7 @@ class Config:
     EMAIL_CODE_MAX_ATTEMPTS = 5
     PASSWORD_RESET_TTL = timedelta(hours=1)
 
-    MAIL_TRANSPORT = "outbox"  # "outbox" (console + .eml files) or "smtp"
+    MAIL_TRANSPORT = "files"  # "files" (the console and .eml files in MAIL_OUTBOX_DIR) or "smtp"
     MAIL_OUTBOX_DIR = None  # None: <instance>/outbox
     MAIL_FROM = "Account portal <no-reply@localhost>"
     MAIL_SERVER = "localhost"
@@ -83,6 +83,20 @@ class Config:
     MAIL_USERNAME = None
     MAIL_PASSWORD = None
     MAIL_TIMEOUT = 10
+    # Who delivers the outbox: "app" (each app process delivers what it queued; nothing else to run)
+    # or "worker" (only `flask deliver-mail --watch` does).
+    MAIL_DELIVERY = "app"
+    # A refused or failed delivery is tried again after this, doubling each time up to the maximum,
+    # until MAIL_GIVE_UP_AFTER has passed since the message was queued.
+    MAIL_RETRY_BACKOFF = timedelta(seconds=30)
+    MAIL_RETRY_MAX_INTERVAL = timedelta(hours=1)
+    MAIL_GIVE_UP_AFTER = timedelta(hours=24)
+    # How long a deliverer owns a message it took; a deliverer that died is replaced after this.
+    MAIL_CLAIM_LEASE = timedelta(minutes=5)
+    # Sent and given-up messages are listed for staff this long (their content is erased at once).
+    MAIL_KEEP_FINISHED = timedelta(days=7)
+    # How often a deliverer looks again while messages wait for a retry (or, as a worker, for new mail).
+    MAIL_POLL_INTERVAL = timedelta(seconds=5)
 
     RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = "memory://"
@@ -186,6 +200,13 @@ def _finish(app, production):
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {**_pool_options(cfg, uri), **cfg["SQLALCHEMY_ENGINE_OPTIONS"]}
     if cfg.get("TRUSTED_HOSTS") is not None and isinstance(cfg["TRUSTED_HOSTS"], str):
         cfg["TRUSTED_HOSTS"] = [h.strip() for h in cfg["TRUSTED_HOSTS"].split(",") if h.strip()]
+
+    # Durations may come from the environment as seconds (FLASK_MAIL_GIVE_UP_AFTER=3600).
+    for key, default in vars(Config).items():
+        if isinstance(default, timedelta) and isinstance(cfg.get(key), int | float) and not isinstance(cfg[key], bool):
+            cfg[key] = timedelta(seconds=cfg[key])
+    if cfg.get("MAIL_TRANSPORT") == "outbox":  # the development transport's earlier name
+        cfg["MAIL_TRANSPORT"] = "files"
 
     cfg["UPLOAD_FOLDER"] = str(Path(cfg.get("UPLOAD_FOLDER") or PROJECT_ROOT / "uploads"))
     cfg["MAIL_OUTBOX_DIR"] = str(Path(cfg.get("MAIL_OUTBOX_DIR") or instance / "outbox"))

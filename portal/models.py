@@ -276,3 +276,30 @@ class AvatarFile(db.Model):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutgoingMail(db.Model):
+    """A message in the mail outbox: written in the same transaction as the change it reports,
+    delivered after that commits, retried until it goes or is given up.
+
+    The message itself is kept sealed (it may hold a code or a reset link) and erased once the
+    message is sent or given up; the rest stays a while for staff to see what went out and what did not.
+    """
+
+    __tablename__ = "outgoing_mail"
+    # Deliverers look for pending rows that are due, oldest due first.
+    __table_args__ = (Index("ix_outgoing_mail_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(200))
+    message: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed RFC 5322 bytes, until finished
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, sent, failed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # A deliverer owns a row until then (a conditional UPDATE hands it to one deliverer only).
+    claimed_until: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    finished_at: Mapped[datetime | None]  # sent, or given up
+    last_error: Mapped[str | None] = mapped_column(String(500))

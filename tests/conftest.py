@@ -6,6 +6,7 @@ touches the database directly opens ``with app.app_context():`` for just that.
 """
 
 import io
+import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from portal.models import User
 from portal.services import accounts
 from portal.services.audit import SYSTEM
 from portal.services.background import wait_for_background
+from portal.services.courier import courier_of
 
 PASSWORD = "Tr0ub4dor&3-staple"
 
@@ -55,10 +57,26 @@ def fresh_app(tmp_path, **overrides):
         db.drop_all()  # a PostgreSQL database may hold tables from an interrupted run
         db.create_all()
     yield app
+    stop_delivering(app)
     with app.app_context():
         db.session.remove()
         db.drop_all()
         db.engine.dispose()
+
+
+def stop_delivering(app) -> None:
+    """Stop the app's mail courier, which may be waiting to retry a delivery, before its tables go."""
+    courier = courier_of(app)
+    if courier is not None:
+        courier.stop()
+
+
+def shared_database(tmp_path) -> dict:
+    """Overrides for a database several connections, threads and processes can use at once: a SQLite
+    file (in-memory SQLite is one connection for every thread), or the PostgreSQL test database."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        return {}
+    return {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'shared.sqlite'}"}
 
 
 @pytest.fixture
@@ -93,6 +111,7 @@ def make_app(tmp_path):
 
     yield make
     for app in made:
+        stop_delivering(app)
         with app.app_context():
             db.session.remove()
             db.drop_all()

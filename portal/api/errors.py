@@ -11,7 +11,6 @@ from werkzeug.exceptions import HTTPException, SecurityError
 from ..limits import retry_after_seconds
 from ..services.errors import (
     AuthenticationFailed,
-    DeliveryFailed,
     EmailNotVerified,
     NotFound,
     PermissionDenied,
@@ -93,8 +92,6 @@ def service_error(exc):
         return detail(412, str(exc))
     if isinstance(exc, NotFound):
         return error_response(404, {"error": str(exc) or "Not found"})
-    if isinstance(exc, DeliveryFailed):
-        return error_response(503, {"detail": str(exc)}, [("Retry-After", "60")])
     raise exc
 
 

@@ -1,24 +1,22 @@
 """Accounts: create, update, delete, passwords, staff flags. Every door calls these.
 
-Each operation validates all input first, writes any new file before the commit, commits once
-with its audit event, and removes replaced files only after the commit has succeeded.
+Each operation validates all input first, then makes its change, records what must follow it (a
+mail in the outbox, a replaced picture to delete: ``after_commit``) and commits once with its audit
+event. What follows runs only if the commit succeeds; a new picture written for a change that does
+not commit is removed.
 """
-
-import logging
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import User, canonical_email, canonical_phone, canonical_username, utcnow
-from . import audit, avatars, credentials, mail, verification
+from . import audit, avatars, credentials, outbox, verification
 from .audit import Actor
-from .errors import DeliveryFailed, PermissionDenied, ValidationFailed
+from .errors import PermissionDenied, ValidationFailed
 from .fields import ACCOUNT_FLAGS, PROFILE_FIELDS, FieldError, clean_each_field, clean_fields
 from .passwords import check_password, hash_password, password_problems
 from .users import lock_for_update, mark_changed
-
-log = logging.getLogger(__name__)
 
 # A password may not be close to any of these values of its own account.
 RELATED_FIELDS = ("email", "username", "first_name", "last_name")
@@ -52,15 +50,11 @@ def create_user(
 def register(email, password, actor: Actor, *, profile: dict | None = None) -> User:
     """Self-service sign-up: an unverified account, and a code mailed to its address.
 
-    Account, code and mail stand or fall together: if the code cannot be delivered nothing is
-    kept (503), and the person can simply try again.
+    The account and the code's mail are kept together: the mail is in the outbox when the account
+    commits, and goes out when the mail server takes it (however long it is down).
     """
     user = _add_user(email, password, actor, profile=profile)
-    try:
-        verification.mail_code(user, verification.issue_code(user))
-    except DeliveryFailed:
-        db.session.rollback()
-        raise
+    verification.mail_code(user, verification.issue_code(user))
     db.session.commit()
     return user
 
@@ -124,36 +118,35 @@ def update_profile(user: User, changes: dict, actor: Actor, *, expected_versions
     email_changed = "email" in cleaned and canonical_email(cleaned["email"]) != user.email_canonical
     for field, value in cleaned.items():
         setattr(user, field, value)
+    changed = audit.diff(before, cleaned)
+    if has_avatar_change:
+        changed.update(_replace_avatar(user, processed))
     if email_changed:
         user.email_verified = False  # the new address must answer a code; the account stays usable
-    old_avatar, new_avatar = user.avatar, None
-    if has_avatar_change:
-        new_avatar = avatars.store_avatar(processed) if processed else None
-        user.avatar = new_avatar
-    avatar_replaced = has_avatar_change and old_avatar != new_avatar
-    changed = audit.diff(before, cleaned)
-    if avatar_replaced:
-        changed["avatar"] = [old_avatar, new_avatar]
-    if email_changed and was_verified:
-        changed["email_verified"] = [True, False]
+        if was_verified:
+            changed["email_verified"] = [True, False]
     if changed:
         user.updated_at = utcnow()
         mark_changed(user)
         audit.record(actor, "profile_updated", user, changed)
-    try:
-        _save(commit=False)
-        code = verification.issue_code(user) if email_changed else None
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        avatars.delete_avatar(new_avatar)  # a failed request leaves no file behind
-        raise
-    if avatar_replaced:
-        avatars.delete_avatar(old_avatar)
+    _save(commit=False)
     if email_changed:
-        verification.after_email_change(user, code, old_email, was_verified, actor)
+        verification.mail_code_to_new_address(user, old_email, was_verified, actor)
     _tell_about_staff_change(user, changed, actor)
+    db.session.commit()
     return user
+
+
+def _replace_avatar(user: User, processed) -> dict:
+    """Store the new picture (None: none) in place of the old, whose file goes once the change
+    commits; the audit entry of the change, if it is one."""
+    old_avatar = user.avatar
+    new_avatar = avatars.store_avatar(processed) if processed else None
+    if old_avatar == new_avatar:
+        return {}
+    user.avatar = new_avatar
+    avatars.discard_avatar(old_avatar)
+    return {"avatar": [old_avatar, new_avatar]}
 
 
 def delete_account(user: User, actor: Actor, *, expected_versions: set[int] | None = None) -> None:
@@ -168,11 +161,10 @@ def delete_account(user: User, actor: Actor, *, expected_versions: set[int] | No
     _keep_a_superuser(user, {"is_active": False})
     if expected_versions is not None:
         lock_for_update(user, expected_versions)
-    avatar = user.avatar
+    avatars.discard_avatar(user.avatar)
     audit.record(actor, "account_deleted", None, {"id": [user.id, None]}, label=user.email)
     db.session.delete(user)
     db.session.commit()
-    avatars.delete_avatar(avatar)
 
 
 def verify_current_password(user: User, password) -> None:
@@ -255,8 +247,8 @@ def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
         audit.record(actor, "account_flags_changed", user, changed)
         if changed.get("is_active") == [True, False]:
             credentials.revoke_all(user)
-    db.session.commit()
     _tell_about_staff_change(user, changed, actor)
+    db.session.commit()
     return user
 
 
@@ -298,19 +290,14 @@ def _keep_a_superuser(user: User, flags: dict) -> None:
 
 
 def _tell_about_staff_change(user: User, changed: dict, actor: Actor) -> None:
-    """Mail the owner which fields someone else changed (names only: never a value of a secret).
-
-    The change is committed; a failed delivery is logged, not raised.
-    """
+    """Mail the owner which fields someone else changed (names only: never a value of a secret),
+    in the transaction of the change."""
     if not changed or actor.user is None or actor.user.id == user.id:
         return
-    try:
-        mail.send_mail(
-            user.email, "Your account was changed", "account_changed_by_staff",
-            name=user.full_name, fields=[field.replace("_", " ") for field in changed],
-        )
-    except DeliveryFailed:
-        log.warning("Notice of a staff change to user %s not delivered.", user.id)
+    outbox.queue_mail(
+        user.email, "Your account was changed", "account_changed_by_staff",
+        name=user.full_name, fields=[field.replace("_", " ") for field in changed],
+    )
 
 
 def _uniqueness_errors(cleaned: dict, *, exclude_id: int | None) -> dict:

@@ -22,6 +22,7 @@ from sqlalchemy import delete
 
 from ..extensions import db
 from ..models import AvatarFile
+from .after_commit import after_commit, on_rollback
 from .fields import FieldError
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
@@ -104,7 +105,11 @@ def in_database() -> bool:
 
 
 def store_avatar(image: ProcessedImage) -> str:
-    """Store the image under a fresh name and return that name (in the database: not yet committed)."""
+    """Store the image under a fresh name, in the caller's transaction, and return that name.
+
+    In the database it is a row of the transaction; on disk it is written now and removed again if
+    the transaction does not commit, so a failed request leaves no file behind.
+    """
     name = secrets.token_urlsafe(24) + image.extension
     if in_database():
         db.session.add(AvatarFile(name=name, data=image.data))
@@ -113,17 +118,22 @@ def store_avatar(image: ProcessedImage) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / name, "xb") as fh:
         fh.write(image.data)
+    on_rollback(lambda: _unlink(name))
     return name
 
 
-def delete_avatar(name: str | None) -> None:
-    """Remove a stored image; a missing one, or a name that is not a bare file name, is ignored."""
+def discard_avatar(name: str | None) -> None:
+    """Delete a stored image no row names any more, in the caller's transaction: in the database
+    with it, on disk once it has committed (a rolled-back change keeps its picture)."""
     if not name or Path(name).name != name:
-        return
+        return  # a missing one, or a name that is not a bare file name, is nothing to delete
     if in_database():
         db.session.execute(delete(AvatarFile).where(AvatarFile.name == name))
-        db.session.commit()
-        return
+    else:
+        after_commit(lambda: _unlink(name))
+
+
+def _unlink(name: str) -> None:
     (avatar_folder() / name).unlink(missing_ok=True)
 
 

@@ -10,6 +10,8 @@ import threading
 
 from flask import current_app
 
+from .courier import settle_all
+
 log = logging.getLogger(__name__)
 
 _running: set[threading.Thread] = set()
@@ -38,11 +40,13 @@ def run_in_background(task, *args) -> None:
 
 
 def wait_for_background(timeout: float | None = 30) -> None:
-    """Block until every background task started so far has finished (tests, and clean shutdowns)."""
+    """Block until every background task started so far has finished, and the mail they and earlier
+    requests queued has been handed over (or scheduled for a retry): tests, and clean shutdowns."""
     while True:
         with _lock:
             pending = list(_running)
         if not pending:
-            return
+            break
         for thread in pending:
             thread.join(timeout)
+    settle_all(timeout)

@@ -41,5 +41,5 @@ class EmailNotVerified(AuthenticationFailed):
     pass
 
 
-class DeliveryFailed(ServiceError):
-    """A message could not be handed to the mail server."""
+class DeliveryFailed(Exception):
+    """A message could not be handed to the mail server. Only the outbox sees it: it tries again later."""

@@ -1,7 +1,11 @@
-"""Sending mail: a plain-text and an HTML part rendered from ``templates/email/``.
+"""Mail messages: composing one (a plain-text and an HTML part rendered from ``templates/email/``) and
+handing one to the mail server.
+
+Services never hand a message over themselves: they put it in the outbox (``outbox.queue_mail``),
+which delivers it through ``deliver`` once the change it reports has committed.
 
 Two transports, chosen by MAIL_TRANSPORT: ``smtp`` (a real SMTP conversation, STARTTLS or TLS,
-optional login) and ``outbox`` for development (the message on the console and one RFC 5322
+optional login) and ``files`` for development (the message on the console and one RFC 5322
 ``.eml`` file per message in MAIL_OUTBOX_DIR).
 """
 
@@ -21,10 +25,11 @@ from .errors import DeliveryFailed
 log = logging.getLogger(__name__)
 
 
-def send_mail(to: str, subject: str, template: str, **context) -> EmailMessage:
-    """Render ``email/<template>.txt`` and ``.html`` and deliver them to ``to``.
+def compose(to: str, subject: str, template: str, **context) -> EmailMessage:
+    """The message ``email/<template>.txt`` and ``.html`` make for ``to``, with its headers.
 
-    Raises DeliveryFailed (after logging why) when the message could not be handed over.
+    Its Message-ID is fixed here, so a message delivered twice (a deliverer that died between
+    handing it over and noting so) is recognisably one message.
     """
     cfg = current_app.config
     message = EmailMessage()
@@ -36,15 +41,19 @@ def send_mail(to: str, subject: str, template: str, **context) -> EmailMessage:
     context = {"subject": subject, **context}
     message.set_content(render_template(f"email/{template}.txt", **context))
     message.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
-    transport = _smtp if cfg["MAIL_TRANSPORT"] == "smtp" else _outbox
+    return message
+
+
+def deliver(message: EmailMessage) -> None:
+    """Hand ``message`` to the configured transport; DeliveryFailed (after logging why) if it was not taken."""
+    transport = _smtp if current_app.config["MAIL_TRANSPORT"] == "smtp" else _files
     try:
         transport(message)
     except (OSError, smtplib.SMTPException) as exc:
         # The recipient may be personal data, but operators need it to answer "where is my mail".
-        log.error("Mail %r to %s could not be sent: %s", subject, to, exc)
-        raise DeliveryFailed("The email could not be sent. Please try again in a few minutes.") from exc
-    log.info("Mail %r sent to %s", subject, to)
-    return message
+        log.warning("Mail %r to %s not taken by the mail server: %s", message["Subject"], message["To"], exc)
+        raise DeliveryFailed(str(exc) or type(exc).__name__) from exc
+    log.info("Mail %r sent to %s", message["Subject"], message["To"])
 
 
 def _smtp(message: EmailMessage) -> None:
@@ -63,7 +72,7 @@ def _smtp(message: EmailMessage) -> None:
         smtp.send_message(message)
 
 
-def _outbox(message: EmailMessage) -> None:
+def _files(message: EmailMessage) -> None:
     folder = Path(current_app.config["MAIL_OUTBOX_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")

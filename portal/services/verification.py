@@ -9,7 +9,6 @@ signed, expiring token bound to the current password hash, so it stops working o
 import base64
 import hashlib
 import hmac
-import logging
 import secrets
 
 from flask import current_app
@@ -19,14 +18,12 @@ from sqlalchemy import delete, select, update
 from ..extensions import db
 from ..models import EmailCode, User, utcnow
 from ..urls import public_url
-from . import audit, mail
-from .background import run_in_background
+from . import audit, outbox
 from .audit import Actor
-from .errors import DeliveryFailed, ValidationFailed
+from .background import run_in_background
+from .errors import ValidationFailed
 from .fields import FieldError, clean_email
 from .users import MAX_ID, find_user, mark_changed
-
-log = logging.getLogger(__name__)
 
 VERIFY_EMAIL = "verify_email"
 INVALID_CODE = "Invalid or expired code."
@@ -64,12 +61,12 @@ def issue_code(user: User) -> str:
 
 
 def mail_code(user: User, code: str) -> None:
-    """Mail ``code`` to the user's current address. Raises DeliveryFailed.
+    """Put ``code`` in the outbox for the user's current address; the caller commits.
 
     The code is in the body only: subjects end up in mail logs.
     """
     minutes = int(current_app.config["EMAIL_CODE_TTL"].total_seconds() // 60)
-    mail.send_mail(
+    outbox.queue_mail(
         user.email, "Your verification code", "verify_email",
         code=code, email=user.email, name=user.full_name, minutes=minutes,
     )
@@ -79,7 +76,7 @@ def resend_verification_code(email) -> None:
     """Send a new code when ``email`` belongs to an account whose address is unverified; else nothing.
 
     The caller answers the same either way, so nobody learns which addresses have accounts: the
-    look-up and the mail happen after the answer, and a delivery failure is only logged.
+    look-up and the mail happen after the answer.
     """
     run_in_background(_resend_verification_code, email)
 
@@ -88,12 +85,8 @@ def _resend_verification_code(email) -> None:
     user = find_user(email=email)
     if user is None or user.email_verified or not user.is_active:
         return
-    code = issue_code(user)
+    mail_code(user, issue_code(user))
     db.session.commit()
-    try:
-        mail_code(user, code)
-    except DeliveryFailed:
-        log.warning("Verification code for user %s not delivered; they can ask again.", user.id)
 
 
 def verify_email(email, code, actor: Actor) -> User:
@@ -136,22 +129,16 @@ def mark_verified(user: User) -> None:
         user.activated_at = utcnow()
 
 
-def after_email_change(user: User, code: str, old_email: str, was_verified: bool, actor: Actor) -> None:
-    """Mail the new address its code and, if the old one was verified, a notice to the old one.
-
-    The change is committed already; a failed delivery is logged and the user can ask again
-    (resend-otp), so it is not an error here.
-    """
-    try:
-        mail_code(user, code)
-        if was_verified:
-            mail.send_mail(
-                old_email, "Your email address was changed", "email_changed",
-                old_email=old_email, new_email=user.email, name=user.full_name,
-                reset_url=public_url("/password/forgot", actor.origin),
-            )
-    except DeliveryFailed:
-        log.warning("Email-change mail for user %s not delivered; they can ask for a new code.", user.id)
+def mail_code_to_new_address(user: User, old_email: str, was_verified: bool, actor: Actor) -> None:
+    """After an email change: a code for the new address and, if the old one was verified, a notice
+    to the old one; both in the caller's transaction, which commits."""
+    mail_code(user, issue_code(user))
+    if was_verified:
+        outbox.queue_mail(
+            old_email, "Your email address was changed", "email_changed",
+            old_email=old_email, new_email=user.email, name=user.full_name,
+            reset_url=public_url("/password/forgot", actor.origin),
+        )
 
 
 # Password reset ------------------------------------------------------------------------------
@@ -188,8 +175,8 @@ def password_reset_link(user: User, origin: str | None = None) -> str:
 def request_password_reset(email, actor: Actor) -> None:
     """Mail a reset link when ``email`` belongs to an active account; otherwise do nothing.
 
-    Only a malformed address is an error. The look-up and the mail happen after the answer, and
-    delivery failures are logged, not reported: the answer must not tell whether the account exists.
+    Only a malformed address is an error. The look-up and the mail happen after the answer, so the
+    answer does not tell whether the account exists.
     """
     try:
         clean_email(email)
@@ -203,13 +190,11 @@ def _send_password_reset_link(email, origin: str | None) -> None:
     if user is None or not user.is_active:
         return
     minutes = int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60)
-    try:
-        mail.send_mail(
-            user.email, "Reset your password", "password_reset",
-            reset_url=password_reset_link(user, origin), name=user.full_name, minutes=minutes,
-        )
-    except DeliveryFailed:
-        log.warning("Password-reset mail for user %s not delivered.", user.id)
+    outbox.queue_mail(
+        user.email, "Reset your password", "password_reset",
+        reset_url=password_reset_link(user, origin), name=user.full_name, minutes=minutes,
+    )
+    db.session.commit()
 
 
 def user_for_reset(uid, token) -> User:

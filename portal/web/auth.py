@@ -1,13 +1,13 @@
 """Signing up, entering the emailed code, signing in and out."""
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, request, session, url_for
 from flask_login import current_user
 
 from ..forms import add_service_errors, form_page
 from ..http import acting, safe_next
 from ..limits import limited
 from ..services import accounts, sign_in, verification
-from ..services.errors import AuthenticationFailed, DeliveryFailed, EmailNotVerified, ValidationFailed
+from ..services.errors import AuthenticationFailed, EmailNotVerified, ValidationFailed
 from ..services.users import find_user
 from ..sessions import sign_in_browser, sign_out
 from . import bp
@@ -34,9 +34,6 @@ def register():
             user = accounts.register(form.email.data, form.password.data, acting("web"), profile=profile)
         except ValidationFailed as exc:
             add_service_errors(form, exc.errors)
-        except DeliveryFailed as exc:
-            form.form_errors.append(str(exc))
-            return render_template("web/register.html", form=form), 503
         else:
             session[PENDING_EMAIL] = user.email
             flash(f"We mailed a 6-digit code to {user.email}. Enter it below to finish signing up.", "success")

@@ -38,7 +38,7 @@ def cluster(tmp_path_factory):
         "FLASK_TRUSTED_HOSTS": '["127.0.0.1"]',
         "FLASK_SESSION_COOKIE_SECURE": "false",
         "FLASK_RATELIMIT_SIGN_IN": f"{SIGN_IN_LIMIT} per minute",
-        "FLASK_MAIL_TRANSPORT": "outbox",
+        "FLASK_MAIL_TRANSPORT": "files",
         "FLASK_MAIL_OUTBOX_DIR": str(work / "outbox"),
         "FLASK_LOG_REQUESTS": "false",
         "GUNICORN_WORKERS": "1",

@@ -7,7 +7,6 @@ connection between threads, so these tests use a SQLite *file*, as the embedded 
 """
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, EmailCode, User
 
-from ..conftest import fresh_app, image_bytes, stored_avatars, stored_user
+from ..conftest import fresh_app, image_bytes, shared_database, stored_avatars, stored_user
 from .conftest import audit_actions, connect, count_rows, exchange, multipart_body, run_together, users_with_email
 
 pytestmark = pytest.mark.race
@@ -26,8 +25,7 @@ pytestmark = pytest.mark.race
 def app(tmp_path):
     """The shared fixtures' app, on a database that several connections can share at once
     (in-memory SQLite is one connection for every thread, so it could show no race)."""
-    shared = {} if os.environ.get("TEST_DATABASE_URL") else {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'race.sqlite'}"}
-    yield from fresh_app(tmp_path, **shared)
+    yield from fresh_app(tmp_path, **shared_database(tmp_path))
 
 
 def json_request(server, method, path, body=None, headers=None):

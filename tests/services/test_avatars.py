@@ -1,7 +1,7 @@
 """The avatar pipeline (SPEC §5): decoding by content, limits, re-encoding, storage and clean-up.
 
 Every image is a real file made here with Pillow. The pipeline is called directly
-(``process_avatar`` / ``store_avatar`` / ``delete_avatar``) and through ``update_profile``.
+(``process_avatar`` / ``store_avatar`` / ``discard_avatar``) and through ``update_profile``.
 """
 
 import io
@@ -442,6 +442,7 @@ def test_two_uploads_of_the_same_bytes_get_different_unguessable_names(app):
     with app.app_context():
         first = avatars.store_avatar(avatars.process_avatar(io.BytesIO(data)))
         second = avatars.store_avatar(avatars.process_avatar(io.BytesIO(data)))
+        db.session.commit()
 
     assert first != second
     for name in (first, second):
@@ -457,29 +458,48 @@ def test_stored_file_holds_the_processed_image(app):
     with app.app_context():
         processed = avatars.process_avatar(io.BytesIO(image_bytes("PNG", (64, 64), BLUE)))
         name = avatars.store_avatar(processed)
+        db.session.commit()
 
     assert avatar_file(app, name).read_bytes() == processed.data
 
 
-def test_delete_avatar_removes_the_file_and_ignores_a_missing_one(app):
+@pytest.mark.parametrize("end", ["rollback", "close"])
+def test_a_stored_file_whose_transaction_does_not_commit_is_removed(app, end):
     with app.app_context():
         name = avatars.store_avatar(avatars.process_avatar(io.BytesIO(image_bytes())))
-        avatars.delete_avatar(name)
-        avatars.delete_avatar(name)  # already gone: no error
-        avatars.delete_avatar(None)
+        assert stored_avatars(app) == [name]  # written at once, so the commit can name it
+        getattr(db.session, end)()
 
     assert stored_avatars(app) == []
 
 
-def test_delete_avatar_never_leaves_the_avatar_folder(app, tmp_path):
+def test_a_discarded_file_goes_only_when_its_transaction_commits(app):
+    with app.app_context():
+        name = avatars.store_avatar(avatars.process_avatar(io.BytesIO(image_bytes())))
+        db.session.commit()
+        avatars.discard_avatar(name)
+        db.session.rollback()
+        assert stored_avatars(app) == [name]  # the change that would have replaced it did not happen
+
+        avatars.discard_avatar(name)
+        avatars.discard_avatar(name)  # twice in one change: no error
+        avatars.discard_avatar(None)
+        assert stored_avatars(app) == [name]  # not before the commit
+        db.session.commit()
+
+    assert stored_avatars(app) == []
+
+
+def test_discarding_never_leaves_the_avatar_folder(app, tmp_path):
     outside = Path(app.config["UPLOAD_FOLDER"]) / "keep.txt"
     outside.parent.mkdir(parents=True, exist_ok=True)
     outside.write_text("precious")
     (Path(app.config["UPLOAD_FOLDER"]) / "avatars").mkdir(exist_ok=True)
 
     with app.app_context():
-        avatars.delete_avatar("../keep.txt")
-        avatars.delete_avatar(str(outside))
+        avatars.discard_avatar("../keep.txt")
+        avatars.discard_avatar(str(outside))
+        db.session.commit()
 
     assert outside.read_text() == "precious"
 

@@ -23,9 +23,8 @@ def send_code(app, mailbox, account) -> str:
     """Mail a new code to the account's address and return it as read from the delivered mail."""
     with app.app_context():
         user = db.session.get(User, account.id)
-        code = verification.issue_code(user)
+        verification.mail_code(user, verification.issue_code(user))
         db.session.commit()
-        verification.mail_code(user, code)
     return mailbox.code_for(account.email)
 
 
