@@ -2,7 +2,6 @@
 
 import hashlib
 import sqlite3
-import weakref
 from functools import wraps
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,33 +16,9 @@ from . import config as portal_config
 from .extensions import csrf, db, jwt, limiter, login_manager, migrate
 
 
-class Portal(Flask):
-    """Flask, remembering which functions need wrapping to run synchronously.
-
-    Flask asks ``inspect`` whether each hook and view is a coroutine function on every request
-    (a dozen times per request here); the answer for a function never changes.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # Weak keys: a function made for one request (``after_this_request``) is forgotten with it.
-        self._sync_functions = weakref.WeakKeyDictionary()
-
-    def ensure_sync(self, func):
-        try:
-            if func in self._sync_functions:
-                return func
-        except TypeError:  # not weakly referable: asked afresh
-            return super().ensure_sync(func)
-        synced = super().ensure_sync(func)
-        if synced is func:  # a plain function; a coroutine's wrapper is not kept, it would keep its key alive
-            self._sync_functions[func] = True
-        return synced
-
-
 def create_app(config=None, overrides: dict | None = None) -> Flask:
     """Build an app. ``config``: a name (development, testing, production), a class, or None for $PORTAL_ENV."""
-    app = Portal(
+    app = Flask(
         __name__,
         template_folder=str(portal_config.PROJECT_ROOT / "templates"),
         static_folder=str(portal_config.PROJECT_ROOT / "static"),

@@ -54,6 +54,16 @@ def avatar_src(name: str | None) -> str | None:
     return avatar_path(name)
 
 
+def duration(value) -> str:
+    """A timedelta in the largest whole unit people say: "24 hours", "7 days", "90 seconds"."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
 def action_label(action: str) -> str:
     return ACTIONS.get(action) or action.replace("_", " ").capitalize()
 
@@ -67,6 +77,7 @@ def register(app) -> None:
     app.add_template_filter(iso)
     app.add_template_filter(day)
     app.add_template_filter(when_exactly)
+    app.add_template_filter(duration)
     app.add_template_filter(browser)
     app.add_template_filter(country_name)
     app.add_template_filter(action_label)

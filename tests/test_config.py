@@ -2,6 +2,7 @@
 
 import os
 import stat
+from datetime import timedelta
 
 import pytest
 
@@ -330,3 +331,13 @@ def test_pool_settings_and_explicit_engine_options_are_honoured(monkeypatch):
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {
         "pool_size": 4, "max_overflow": 8, "pool_pre_ping": False, "echo": True,
     }
+
+
+def test_durations_from_the_environment_are_seconds(monkeypatch, make_app):
+    monkeypatch.setenv("FLASK_MAIL_GIVE_UP_AFTER", "3600")
+    monkeypatch.setenv("FLASK_EMAIL_CODE_TTL", "90.5")
+
+    app = make_app()
+
+    assert app.config["MAIL_GIVE_UP_AFTER"] == timedelta(hours=1)
+    assert app.config["EMAIL_CODE_TTL"] == timedelta(seconds=90.5)

@@ -34,4 +34,4 @@ def not_found(_exc: NotFound):
     return render_template("errors/error.html", code=404), 404
 
 
-from . import audit_log, groups, users  # noqa: E402,F401  (routes attach themselves to bp)
+from . import audit_log, groups, mail, users  # noqa: E402,F401  (routes attach themselves to bp)

@@ -41,9 +41,7 @@ def token_refresh():
 def logout():
     """Revoke the presented credential and, when given, the sign-in of a refresh token."""
     refresh = SignOut().to_changes(read_payload()).get("refresh")
-    if refresh:
-        tokens.revoke_refresh_token(caller_user(), refresh, current_actor())
-    credentials.revoke(caller_credential(), current_actor())
+    tokens.sign_out(caller_credential(), current_actor(), refresh_token=refresh)
     return "", 204
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from ..extensions import db
 from ..models import Credential, User, utcnow
 from .audit import Actor
-from .credentials import JWT, by_public_id, check_usable, one_with_user, revoke
+from .credentials import JWT, by_public_id, check_usable, mark_revoked, one_with_user
 from .errors import AuthenticationFailed
 from .sign_in import record_sign_in
 from .users import mark_changed
@@ -77,13 +77,17 @@ def rotate_refresh_token(refresh_token) -> dict:
     return tokens
 
 
-def revoke_refresh_token(user: User, refresh_token, actor: Actor) -> None:
-    """Revoke the sign-in of one of the user's own refresh tokens (logout)."""
-    claims = decode_jwt(refresh_token) if isinstance(refresh_token, str) else {}
-    credential = live_credential_for_claims(claims)
-    if claims.get("type") != "refresh" or credential is None or credential.user_id != user.id:
-        raise AuthenticationFailed("Token is invalid or expired")
-    revoke(credential, actor)
+def sign_out(presented: Credential, actor: Actor, *, refresh_token=None) -> None:
+    """End the presented credential and, when given, the sign-in of one of its user's own refresh
+    tokens (logout): both or neither."""
+    if refresh_token:
+        claims = decode_jwt(refresh_token) if isinstance(refresh_token, str) else {}
+        credential = live_credential_for_claims(claims)
+        if claims.get("type") != "refresh" or credential is None or credential.user_id != presented.user_id:
+            raise AuthenticationFailed("Token is invalid or expired")
+        mark_revoked(credential, actor)
+    mark_revoked(presented, actor)
+    db.session.commit()
 
 
 def _mint_pair(credential: Credential) -> dict:

@@ -66,6 +66,7 @@ CASES = [
     Case("POST", "/admin/groups/{group}/delete", {}, ("confirm", "Delete the group Editors?")),
     Case("GET", "/admin/audit/", None, GET_PAGE),
     Case("GET", "/admin/audit/?subject=member@example.com&action=signed_in&since=2020-01-01", None, GET_PAGE),
+    Case("GET", "/admin/mail/", None, GET_PAGE),
 ]
 
 # Every method each URL answers: Flask answers HEAD and OPTIONS on its own, and they must be guarded too.
