@@ -1,8 +1,8 @@
 """Profile field rules, each written once, shared by every API dialect, the pages, the admin and the CLI.
 
-``clean_profile_fields`` turns raw input (already mapped to model attribute names) into stored
-values, or collects DRF-style messages per field. Uniqueness is checked by the account service,
-which owns the database.
+``clean_each_field`` turns raw input (already mapped to model attribute names) into stored values,
+collecting DRF-style messages per field; ``clean_fields`` does the same and raises them at once.
+Uniqueness is checked by the account service, which owns the database.
 """
 
 import re
