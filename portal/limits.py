@@ -81,12 +81,19 @@ def limited(
         if per_ip:
             keys.append(("ip", None))
         for name, key_func in keys:
-            view = limiter.shared_limit(
-                _configured(config_key), scope=f"{config_key}:{name}", key_func=key_func, methods=methods
-            )(view)
+            scope = f"{config_key}:{name}"
+            view = limiter.shared_limit(_configured(config_key), scope=scope, key_func=key_func, methods=methods)(view)
+            # Read when the OpenAPI document is built (its 429); Flask-Limiter's wrapper, like any
+            # decorator above that uses functools.wraps, carries the limits wrapped below it.
+            view.rate_limits = (*rate_limits(view), scope)
         return view
 
     return decorator
+
+
+def rate_limits(view) -> tuple[str, ...]:
+    """The scopes of the limits ``limited`` wrapped around ``view``; empty when it has none."""
+    return getattr(view, "rate_limits", ())
 
 
 def retry_after_seconds() -> int | None:

@@ -3,10 +3,12 @@
 
 apispec builds the document from the marshmallow schemas of ``schemas`` that parse the requests and
 write the answers. This module adds only what no parsing schema holds: which route answers what
-(statuses, headers, credentials), small schemas for the credential routes' answers and the error
+(statuses, headers), small schemas for the credential routes' answers and the error
 shapes, and a ``…Form`` twin of each schema that also takes a file (multipart/form-data). Paths and
 path parameters are read from the blueprint's URL rules, and building fails when a rule or method
-of the blueprint is not described here, so no route can be left out of the document.
+of the blueprint is not described here, so no route can be left out of the document. Whether an
+operation takes credentials (its security requirement and 401) and is rate limited (its 429) is read
+from the decorators that wrap its view (``auth.authenticated``, ``limits.limited``), never restated.
 
 The document is built once per app, on its first request, and kept in ``app.extensions``.
 """
@@ -23,7 +25,9 @@ from flask import Response, current_app
 from marshmallow import Schema, fields
 from werkzeug.routing import IntegerConverter
 
+from ..limits import rate_limits
 from . import bp
+from .auth import requires_credentials
 from .errors import NOT_PROVIDED, SERVER_ERROR, WWW_AUTHENTICATE
 from .schemas import (
     Avatar,
@@ -113,7 +117,6 @@ class Operation:
     summary: str
     tag: str
     description: str = ""
-    auth: bool = True
     body: str | None = None  # component name of the request body
     body_required: bool = True
     status: int = 200
@@ -122,7 +125,6 @@ class Operation:
     representation: bool = False  # a profile with its ETag
     conditional_read: bool = False  # If-None-Match (304) and If-Match (412) on a GET
     conditional_write: bool = False  # If-Match (412)
-    limited: bool = False  # rate limited (429)
     errors: dict = field(default_factory=dict)  # more statuses: {403: (body component, why)}
     server_error: str = "Detail"  # the 500 body
 
@@ -216,7 +218,6 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             body="DeleteMe",
             status=204,
             conditional_write=True,
-            limited=True,
             errors={403: ("Detail", "The last active superuser cannot be deleted.")},
         ),
     },
@@ -228,11 +229,9 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             "(`verify-otp/`). The password needs at least 8 characters, not all digits, not a common one, "
             "not close to the email. `gender` is `M`, `F` or `O` (the full words are accepted too); "
             "`country` an ISO 3166-1 alpha-2 code.",
-            auth=False,
             body="Register003",
             status=201,
             answer="SignedUp",
-            limited=True,
             errors={503: ("Detail", "The code could not be mailed; nothing was kept, try again.")},
         )
     },
@@ -241,10 +240,8 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             summary="Confirm an address with its emailed code (document 003)",
             tag="Document 003",
             description="Also confirms a changed address. A wrong or expired code is a 400 on `otp`.",
-            auth=False,
             body="VerifyOtp003",
             answer="Message",
-            limited=True,
         )
     },
     "/api/v1/accounts/users/resend-otp/": {
@@ -252,10 +249,8 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             summary="Mail a new code (document 003)",
             tag="Document 003",
             description="Answers alike whether or not the address has an account.",
-            auth=False,
             body="ResendOtp003",
             answer="Message",
-            limited=True,
         )
     },
     "/api/v1/accounts/users/{user_id}/": {
@@ -285,10 +280,8 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             tag="Credentials",
             description="`password` and `email` or `username`. The pair's access token goes in "
             "`Authorization: Bearer <access>`.",
-            auth=False,
             body="SignIn",
             answer="TokenPair",
-            limited=True,
             errors={
                 401: ("Detail", "No active account found with the given credentials."),
                 403: ("Detail", "The email address was never verified."),
@@ -300,10 +293,8 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             summary="Swap a refresh token for a new pair",
             tag="Credentials",
             description="The presented refresh token stops working; presenting it again revokes the whole sign-in.",
-            auth=False,
             body="RefreshToken",
             answer="TokenPair",
-            limited=True,
             errors={401: ("Detail", "The refresh token is invalid, expired or revoked.")},
         )
     },
@@ -322,10 +313,8 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             summary="Sign in: a new API key",
             tag="Credentials",
             description="A new key each call, for `Authorization: Token <key>`.",
-            auth=False,
             body="SignIn",
             answer="AuthToken",
-            limited=True,
             errors={
                 401: ("Detail", "No active account found with the given credentials."),
                 403: ("Detail", "The email address was never verified."),
@@ -347,7 +336,6 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             description="Every other token, key and browser session of the user stops working; the presented one stays.",
             body="ChangePassword",
             status=204,
-            limited=True,
         )
     },
     "/api/users/reset_password/": {
@@ -356,10 +344,8 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             tag="Credentials",
             description="204 whether or not the address has an account; when it has, a link to "
             "`/password/reset/<uid>/<token>/` is mailed. 400 only for a malformed address.",
-            auth=False,
             body="PasswordResetRequest",
             status=204,
-            limited=True,
         )
     },
     "/api/users/reset_password_confirm/": {
@@ -367,10 +353,8 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             summary="Set a new password with a reset link's uid and token",
             tag="Credentials",
             description="The link works once; every credential of the user stops working.",
-            auth=False,
             body="PasswordResetConfirm",
             status=204,
-            limited=True,
         )
     },
     "/api/openapi.json": {
@@ -378,7 +362,6 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             summary="This document",
             tag="Reference",
             description="The OpenAPI 3.1 description of the JSON API.",
-            auth=False,
             answer="OpenApiDocument",
         )
     },
@@ -386,7 +369,6 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         "GET": Operation(
             summary="A readable reference page of this document",
             tag="Reference",
-            auth=False,
             answer_type=HTML,
         )
     },
@@ -453,7 +435,8 @@ def build_document(app) -> dict:
             described = OPERATIONS.get(path, {}).get(method)
             if described is None:
                 raise LookupError(f"The OpenAPI document does not describe {method} {path} ({rule.endpoint}).")
-            served.setdefault(path, {})[method] = _operation(rule, method, described, _path_parameters(rule))
+            view = app.view_functions[rule.endpoint]
+            served.setdefault(path, {})[method] = _operation(rule, method, view, described, _path_parameters(rule))
     for path, methods in OPERATIONS.items():
         if stale := set(methods) - set(served.get(path, {})):
             raise LookupError(f"The OpenAPI document describes {sorted(stale)} {path}, which no route serves.")
@@ -583,12 +566,15 @@ def _response(description: str, schema_name: str | None = None, **headers) -> di
     return response
 
 
-def _operation(rule, method: str, op: Operation, path_parameters: list[dict]) -> dict:
+def _operation(rule, method: str, view, op: Operation, path_parameters: list[dict]) -> dict:
+    """One operation of the document; its credentials (security, 401) and its 429 are read from the
+    decorators that wrap ``view``, so the document cannot claim what the route does not do."""
+    needs_credentials = requires_credentials(view)
     operation = {
         "operationId": f"{rule.endpoint.partition('.')[2]}_{method.lower()}",
         "summary": op.summary,
         "tags": [op.tag],
-        "security": [{BEARER: []}, {TOKEN: []}] if op.auth else [],
+        "security": [{BEARER: []}, {TOKEN: []}] if needs_credentials else [],
     }
     if op.description:
         operation["description"] = op.description
@@ -621,7 +607,7 @@ def _operation(rule, method: str, op: Operation, path_parameters: list[dict]) ->
             "description": "Field errors, or a body that is not valid JSON or not a JSON object.",
             "content": {JSON: {"schema": {"anyOf": [_ref("schemas", "FieldErrors"), _ref("schemas", "Detail")]}}},
         }
-    if op.auth:
+    if needs_credentials:
         responses[401] = _response(
             "Missing, malformed, expired, revoked or unknown credentials, or an inactive user.",
             "Detail",
@@ -646,7 +632,7 @@ def _operation(rule, method: str, op: Operation, path_parameters: list[dict]) ->
     if op.body:
         responses[413] = _response("The request body is over the size limit.", "Detail")
         responses[415] = _response("A body that is neither JSON nor a form.", "Detail")
-    if op.limited:
+    if rate_limits(view):
         responses[429] = _response("Too many requests; try again after `Retry-After` seconds.", "Detail", **{"Retry-After": "RetryAfter"})
     # Errors are JSON on every /api/ path, the HTML page's too.
     responses[500] = _response(f"A server error, with no internals (`{SERVER_ERROR}`).", op.server_error)

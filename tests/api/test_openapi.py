@@ -13,12 +13,20 @@ from openapi_spec_validator import validate
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from portal.api import openapi, schemas
+from portal.api import auth, openapi, schemas
 
 PROTECTED_PATHS = {
     "/api/profile/", "/api/users/{user_id}/", "/api/users/me/", "/api/v1/accounts/users/{user_id}/", "/api/logout/",
     "/api/auth/token/logout/", "/api/users/me/set_password/",
 }  # fmt: skip
+RATE_LIMITED_OPERATIONS = {
+    ("/api/users/me/", "delete"), ("/api/users/me/set_password/", "post"), ("/api/token/", "post"),
+    ("/api/token/refresh/", "post"), ("/api/auth/token/login/", "post"), ("/api/users/reset_password/", "post"),
+    ("/api/users/reset_password_confirm/", "post"), ("/api/v1/accounts/users/", "post"),
+    ("/api/v1/accounts/users/verify-otp/", "post"), ("/api/v1/accounts/users/resend-otp/", "post"),
+}  # fmt: skip
+# The code of the wrapper ``authenticated`` puts around a view: the same for every view it wraps.
+AUTHENTICATED_WRAPPER = auth.authenticated(lambda: None).__code__
 
 
 @pytest.fixture
@@ -88,6 +96,40 @@ def test_both_credential_schemes_are_declared_and_every_protected_operation_take
                 assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
             else:
                 assert operation["security"] == [], (method, path)
+
+
+def wrapped_by_authenticated(view) -> bool:
+    """Whether ``authenticated``'s wrapper is among the ``functools.wraps`` layers of ``view``, found
+    by its code rather than by the mark the document is built from."""
+    while view is not None:
+        if view.__code__ is AUTHENTICATED_WRAPPER:
+            return True
+        view = getattr(view, "__wrapped__", None)
+    return False
+
+
+def test_the_operations_that_take_credentials_are_exactly_the_views_wrapped_by_authenticated(app, document):
+    seen = set()
+    for rule in api_rules(app):
+        wrapped = wrapped_by_authenticated(app.view_functions[rule.endpoint])
+        seen.add(wrapped)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            operation = document["paths"][openapi_path(rule)][method.lower()]
+            assert bool(operation["security"]) is wrapped, (method, rule.rule)
+            if wrapped:
+                assert "WWW-Authenticate" in operation["responses"]["401"]["headers"], (method, rule.rule)
+    assert seen == {True, False}
+
+
+def test_rate_limited_operations_and_only_they_document_a_429(document):
+    with_429 = {
+        (path, method) for path, item in document["paths"].items() for method, operation in item.items()
+        if "429" in operation["responses"]
+    }  # fmt: skip
+
+    assert with_429 == RATE_LIMITED_OPERATIONS
+    for path, method in with_429:
+        assert "Retry-After" in document["paths"][path][method]["responses"]["429"]["headers"]
 
 
 def test_profile_operations_document_etags_and_conditional_requests(document):
