@@ -14,6 +14,8 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from portal.api import auth, openapi, schemas
+from portal.api.documented import documented, operations_of
+from portal.limits import limited
 
 PROTECTED_PATHS = {
     "/api/profile/", "/api/users/{user_id}/", "/api/users/me/", "/api/v1/accounts/users/{user_id}/", "/api/logout/",
@@ -198,20 +200,65 @@ def test_the_document_is_built_once_per_app(app, client, monkeypatch):
 
 
 def test_building_fails_for_a_route_the_document_does_not_describe(app, monkeypatch):
-    described = dict(openapi.OPERATIONS)
-    del described["/api/logout/"]
-    monkeypatch.setattr(openapi, "OPERATIONS", described)
+    monkeypatch.delattr(app.view_functions["api.logout"], "openapi_operations")
 
     with pytest.raises(LookupError, match="POST /api/logout/"):
         openapi.build_document(app)
 
 
 def test_building_fails_for_a_description_no_route_serves(app, monkeypatch):
-    described = dict(openapi.OPERATIONS)
-    described["/api/profile/"] = {**described["/api/profile/"], "DELETE": described["/api/profile/"]["GET"]}
-    monkeypatch.setattr(openapi, "OPERATIONS", described)
+    view = app.view_functions["api.profile_000"]
+    monkeypatch.setattr(view, "openapi_operations", operations_of(view))  # restored after the test
+    documented("DELETE", summary="Delete the caller's profile", tag="Document 000")(view)
 
     with pytest.raises(LookupError, match=r"\['DELETE'\] /api/profile/"):
+        openapi.build_document(app)
+
+
+def add_probe(app, name, *decorators, **description):
+    """Serve ``POST /api/probe/<name>/`` from a view wrapped by ``decorators`` (outermost first) and
+    described only by its summary, tag and status, unless ``description`` says more."""
+
+    def probe():
+        return "", 204
+
+    view = probe
+    for decorator in reversed(decorators):
+        view = decorator(view)
+    view = documented(**{"summary": "A probe", "tag": "Reference", "status": 204, **description})(view)
+    app.add_url_rule(f"/api/probe/{name}/", endpoint=f"api.probe_{name}", view_func=view, methods=["POST"])
+
+
+def test_credentials_and_rate_limits_are_read_from_the_decorators_that_wrap_a_view(app):
+    refresh_limit = limited("RATELIMIT_REFRESH")
+    add_probe(app, "plain")
+    add_probe(app, "limited", refresh_limit)
+    add_probe(app, "authenticated", auth.authenticated)
+    add_probe(app, "limited_over_authenticated", refresh_limit, auth.authenticated)
+    add_probe(app, "authenticated_over_limited", auth.authenticated, refresh_limit)
+
+    paths = openapi.build_document(app)["paths"]
+
+    def answers(name):
+        operation = paths[f"/api/probe/{name}/"]["post"]
+        return bool(operation["security"]), "401" in operation["responses"], "429" in operation["responses"]
+
+    assert answers("plain") == (False, False, False)
+    assert answers("limited") == (False, False, True)
+    assert answers("authenticated") == (True, True, False)
+    # Flask-Limiter's wrapper keeps the mark of authenticated below it, and authenticated the limiter's.
+    assert answers("limited_over_authenticated") == (True, True, True)
+    assert answers("authenticated_over_limited") == (True, True, True)
+
+
+@pytest.mark.parametrize(
+    "description, named",
+    [({"tag": "Document 005"}, "the tag 'Document 005'"), ({"answer": "Profile005"}, r"\['Profile005'\]")],
+)
+def test_building_fails_for_a_description_that_names_an_unknown_tag_or_component(app, description, named):
+    add_probe(app, "misnamed", **description)
+
+    with pytest.raises(LookupError, match=f"POST /api/probe/misnamed/ names {named}"):
         openapi.build_document(app)
 
 
