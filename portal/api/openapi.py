@@ -24,7 +24,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Response, current_app
 from marshmallow import Schema, fields
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, parse_converter_args
 
 from ..limits import rate_limits
 from . import bp
@@ -56,6 +56,11 @@ from .schemas import (
 EXTENSION_KEY = "portal.openapi"
 DOCS_FOLDER = "api-docs"
 BEARER, TOKEN = "bearerAuth", "tokenAuth"
+# A variable of a URL rule as Werkzeug's rule syntax writes it, ``<converter(arguments):name>``, the
+# converter and its arguments optional. Werkzeug parses rules privately; this reads the same syntax.
+RULE_VARIABLE = re.compile(
+    r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\((?P<arguments>.*?)\))?:)?(?P<variable>[a-zA-Z_][a-zA-Z0-9_]*)>"
+)
 
 
 # Answers of the credential routes and the error shapes.
@@ -165,7 +170,7 @@ def build_document(app) -> dict:
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith(bp.name + "."):
             continue
-        path = _openapi_path(rule)
+        path, path_parameters = _openapi_path(rule), _path_parameters(app, rule)
         view = app.view_functions[rule.endpoint]
         described = operations_of(view)
         methods = rule.methods - {"HEAD", "OPTIONS"}
@@ -178,7 +183,7 @@ def build_document(app) -> dict:
             if op is None:
                 raise LookupError(f"The OpenAPI document does not describe {method} {path} ({rule.endpoint}).")
             _check_names(op, f"{method} {path}", spec)
-            served.setdefault(path, {})[method] = _operation(rule, method, view, op, _path_parameters(rule))
+            served.setdefault(path, {})[method] = _operation(rule, method, view, op, path_parameters)
     for path in sorted(served):
         spec.path(path=path, operations={method.lower(): served[path][method] for method in sorted(served[path])})
     document = spec.to_dict()
@@ -284,17 +289,23 @@ def _form_twin(component: dict, schema) -> dict:
 
 def _openapi_path(rule) -> str:
     """``/api/users/<int(signed=True):user_id>/`` → ``/api/users/{user_id}/``."""
-    return re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule)
+    return RULE_VARIABLE.sub(lambda variable: "{" + variable["variable"] + "}", rule.rule)
 
 
-def _path_parameters(rule) -> list[dict]:
-    """The rule's variables, typed by their converters (Werkzeug keeps them only in ``_converters``)."""
+def _path_parameters(app, rule) -> list[dict]:
+    """The rule's variables in order, typed by the converter the app's URL map makes for each."""
     parameters = []
-    for name, converter in rule._converters.items():
+    for variable in RULE_VARIABLE.finditer(rule.rule):
+        args, kwargs = parse_converter_args(variable["arguments"] or "")
+        converter = app.url_map.converters[variable["converter"] or "default"](app.url_map, *args, **kwargs)
         schema = {"type": "integer"} if isinstance(converter, IntegerConverter) else {"type": "string"}
         if isinstance(converter, IntegerConverter) and not converter.signed:
             schema["minimum"] = 0
-        parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+        parameters.append({"name": variable["variable"], "in": "path", "required": True, "schema": schema})
+    # Werkzeug's own reading of the rule: its arguments, less the keys of its defaults (not in the path).
+    werkzeug_reads = rule.arguments - set(rule.defaults or ())
+    if (read := {parameter["name"] for parameter in parameters}) != werkzeug_reads:
+        raise LookupError(f"{rule.rule}: read the variables {sorted(read)}, Werkzeug reads {sorted(werkzeug_reads)}.")
     return parameters
 
 

@@ -215,18 +215,35 @@ def test_building_fails_for_a_description_no_route_serves(app, monkeypatch):
         openapi.build_document(app)
 
 
-def add_probe(app, name, *decorators, **description):
-    """Serve ``POST /api/probe/<name>/`` from a view wrapped by ``decorators`` (outermost first) and
-    described only by its summary, tag and status, unless ``description`` says more."""
+def add_probe(app, name, *decorators, rule=None, **description):
+    """Serve ``POST /api/probe/<name>/`` (or ``rule``) from a view wrapped by ``decorators`` (outermost
+    first) and described only by its summary, tag and status, unless ``description`` says more."""
 
-    def probe():
+    def probe(**variables):
         return "", 204
 
     view = probe
     for decorator in reversed(decorators):
         view = decorator(view)
     view = documented(**{"summary": "A probe", "tag": "Reference", "status": 204, **description})(view)
-    app.add_url_rule(f"/api/probe/{name}/", endpoint=f"api.probe_{name}", view_func=view, methods=["POST"])
+    app.add_url_rule(rule or f"/api/probe/{name}/", endpoint=f"api.probe_{name}", view_func=view, methods=["POST"])
+
+
+def test_path_parameters_are_typed_by_their_converters(app):
+    add_probe(app, "variables", rule="/api/probe/<int:count>/<int(signed=True):offset>/<string(length=2):code>/<name>/")
+
+    paths = openapi.build_document(app)["paths"]
+
+    operation = paths["/api/probe/{count}/{offset}/{code}/{name}/"]["post"]
+    assert [(parameter["name"], parameter["schema"]) for parameter in operation["parameters"]] == [
+        ("count", {"type": "integer", "minimum": 0}),
+        ("offset", {"type": "integer"}),
+        ("code", {"type": "string"}),
+        ("name", {"type": "string"}),
+    ]
+    assert paths["/api/users/{user_id}/"]["get"]["parameters"][0] == {
+        "name": "user_id", "in": "path", "required": True, "schema": {"type": "integer"},
+    }  # fmt: skip
 
 
 def test_credentials_and_rate_limits_are_read_from_the_decorators_that_wrap_a_view(app):
