@@ -163,6 +163,8 @@ def build_document(app) -> dict:
         openapi_version="3.1.0",
         plugins=[MarshmallowPlugin()],
         info={"description": DESCRIPTION},
+        # Where clients send requests: the public origin when one is configured, else this host.
+        servers=[{"url": (app.config.get("PUBLIC_BASE_URL") or "").rstrip("/") or "/"}],
         tags=TAGS,
     )
     _add_components(spec)
@@ -217,7 +219,17 @@ def _add_components(spec: APISpec) -> None:
         components.schema(schema.__name__, schema=schema)
     components.schema("FieldErrors", FIELD_ERRORS)
     components.schema(
-        "OpenApiDocument", {"type": "object", "required": ["openapi", "info", "paths"], "description": "An OpenAPI 3.1 document."}
+        "OpenApiDocument",
+        {
+            "type": "object",
+            "required": ["openapi", "info", "paths"],
+            "properties": {
+                "openapi": {"type": "string", "description": "The OpenAPI version, e.g. `3.1.0`."},
+                "info": {"type": "object", "description": "The API's title, version and description."},
+                "paths": {"type": "object", "description": "The operations, by path and method."},
+            },
+            "description": "An OpenAPI 3.1 document.",
+        },
     )
     components.security_scheme(
         BEARER,

@@ -52,6 +52,19 @@ def test_the_document_is_valid_openapi_3_1(document):
     validate(document)  # raises on any violation of the OpenAPI 3.1 schema
 
 
+def test_the_server_is_the_public_origin_when_configured_else_this_host(document, make_app):
+    assert document["servers"] == [{"url": "/"}]
+
+    configured = make_app(PUBLIC_BASE_URL="https://accounts.example.com/")
+    with configured.test_client() as client:
+        assert client.get("/api/openapi.json").get_json()["servers"] == [{"url": "https://accounts.example.com"}]
+
+
+def test_every_required_property_of_a_component_schema_is_defined(document):
+    for name, schema in document["components"]["schemas"].items():
+        assert set(schema.get("required", [])) <= set(schema.get("properties", {})), name
+
+
 def test_the_document_needs_no_credentials_and_is_json(client):
     response = client.get("/api/openapi.json", headers={"Authorization": "Token not-a-key"})
 
