@@ -5,7 +5,7 @@ from flask import request
 from ..limits import limited
 from ..services import accounts, users, verification
 from ..services.errors import ValidationFailed
-from ..services.passwords import PASSWORDS_DIFFER
+from ..services.passwords import PASSWORD_POLICY, PASSWORDS_DIFFER
 from . import bp
 from .auth import authenticated, caller, current_actor
 from .documented import documented
@@ -24,9 +24,8 @@ PROFILE_003, REGISTER_003, UPDATE_003 = Profile003(), Register003(), Update003()
     summary="Sign up (document 003)",
     tag="Document 003",
     description="Creates an unverified account and mails a six-digit code to confirm the address "
-    "(`verify-otp/`). The password needs at least 8 characters, not all digits, not a common one, "
-    "not close to the email. `gender` is `M`, `F` or `O` (the full words are accepted too); "
-    "`country` an ISO 3166-1 alpha-2 code.",
+    f"(`verify-otp/`). Password rules: {PASSWORD_POLICY} `gender` is `M`, `F` or `O` (the full words are "
+    "accepted too); `country` an ISO 3166-1 alpha-2 code.",
     body="Register003",
     status=201,
     answer="SignedUp",

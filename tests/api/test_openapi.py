@@ -16,6 +16,7 @@ from referencing.jsonschema import DRAFT202012
 from portal.api import auth, openapi, schemas
 from portal.api.documented import documented, operations_of
 from portal.limits import limited
+from portal.services.passwords import PASSWORD_POLICY
 
 PROTECTED_PATHS = {
     "/api/profile/", "/api/users/{user_id}/", "/api/users/me/", "/api/v1/accounts/users/{user_id}/", "/api/logout/",
@@ -160,6 +161,10 @@ def test_profile_operations_document_etags_and_conditional_requests(document):
     assert document["paths"]["/api/profile/"]["get"]["responses"]["500"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorMessage"
     }
+
+
+def test_sign_up_states_the_password_policy_that_is_enforced(document):
+    assert PASSWORD_POLICY in document["paths"]["/api/v1/accounts/users/"]["post"]["description"]
 
 
 def test_request_bodies_are_the_parsing_schemas_with_their_wire_names(document):
