@@ -134,6 +134,8 @@ limit is a 413; a body of another type than JSON or a form a 415. Rate-limited r
 `If-None-Match` on a GET answers 304 while it still matches; `If-Match` on a write (or a GET) answers
 412 once the profile has changed, and nothing is written.
 """
+
+# Every operation's tag is one of these (a description naming another fails the build).
 TAGS = [
     {"name": "Document 000", "description": "`/api/profile/`: the caller's profile."},
     {"name": "Documents 001 and 004", "description": "`/api/users/me/`: read, update and delete the caller's profile."},
@@ -407,7 +409,7 @@ def _operation(rule, method: str, view, op: Operation, path_parameters: list[dic
     if op.body:
         responses[413] = _response("The request body is over the size limit.", "Detail")
         responses[415] = _response("A body that is neither JSON nor a form.", "Detail")
-    if rate_limits(view):
+    if rate_limits(view, method):
         responses[429] = _response("Too many requests; try again after `Retry-After` seconds.", "Detail", **{"Retry-After": "RetryAfter"})
     # Errors are JSON on every /api/ path, the HTML page's too.
     responses[500] = _response(f"A server error, with no internals (`{SERVER_ERROR}`).", op.server_error)

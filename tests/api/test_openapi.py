@@ -233,9 +233,9 @@ def test_building_fails_for_a_description_no_route_serves(app, monkeypatch):
         openapi.build_document(app)
 
 
-def add_probe(app, name, *decorators, rule=None, **description):
-    """Serve ``POST /api/probe/<name>/`` (or ``rule``) from a view wrapped by ``decorators`` (outermost
-    first) and described only by its summary, tag and status, unless ``description`` says more."""
+def add_probe(app, name, *decorators, rule=None, methods=("POST",), **description):
+    """Serve ``POST /api/probe/<name>/`` (or ``rule``, ``methods``) from a view wrapped by ``decorators``
+    (outermost first) and described only by its summary, tag and status, unless ``description`` says more."""
 
     def probe(**variables):
         return "", 204
@@ -244,7 +244,7 @@ def add_probe(app, name, *decorators, rule=None, **description):
     for decorator in reversed(decorators):
         view = decorator(view)
     view = documented(**{"summary": "A probe", "tag": "Reference", "status": 204, **description})(view)
-    app.add_url_rule(rule or f"/api/probe/{name}/", endpoint=f"api.probe_{name}", view_func=view, methods=["POST"])
+    app.add_url_rule(rule or f"/api/probe/{name}/", endpoint=f"api.probe_{name}", view_func=view, methods=methods)
 
 
 def test_path_parameters_are_typed_by_their_converters(app):
@@ -271,11 +271,12 @@ def test_credentials_and_rate_limits_are_read_from_the_decorators_that_wrap_a_vi
     add_probe(app, "authenticated", auth.authenticated)
     add_probe(app, "limited_over_authenticated", refresh_limit, auth.authenticated)
     add_probe(app, "authenticated_over_limited", auth.authenticated, refresh_limit)
+    add_probe(app, "posts_limited", limited("RATELIMIT_REFRESH", methods=["POST"]), methods=["GET", "POST"])
 
     paths = openapi.build_document(app)["paths"]
 
-    def answers(name):
-        operation = paths[f"/api/probe/{name}/"]["post"]
+    def answers(name, method="post"):
+        operation = paths[f"/api/probe/{name}/"][method]
         return bool(operation["security"]), "401" in operation["responses"], "429" in operation["responses"]
 
     assert answers("plain") == (False, False, False)
@@ -284,6 +285,9 @@ def test_credentials_and_rate_limits_are_read_from_the_decorators_that_wrap_a_vi
     # Flask-Limiter's wrapper keeps the mark of authenticated below it, and authenticated the limiter's.
     assert answers("limited_over_authenticated") == (True, True, True)
     assert answers("authenticated_over_limited") == (True, True, True)
+    # A limit that counts some methods only is documented on those.
+    assert answers("posts_limited", "get") == (False, False, False)
+    assert answers("posts_limited", "post") == (False, False, True)
 
 
 @pytest.mark.parametrize(
