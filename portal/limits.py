@@ -81,12 +81,21 @@ def limited(
         if per_ip:
             keys.append(("ip", None))
         for name, key_func in keys:
-            view = limiter.shared_limit(
-                _configured(config_key), scope=f"{config_key}:{name}", key_func=key_func, methods=methods
-            )(view)
+            scope = f"{config_key}:{name}"
+            view = limiter.shared_limit(_configured(config_key), scope=scope, key_func=key_func, methods=methods)(view)
+            # Read when the OpenAPI document is built (its 429); Flask-Limiter's wrapper, like any
+            # decorator above that uses functools.wraps, carries the limits wrapped below it.
+            view.rate_limits = {**getattr(view, "rate_limits", {}), scope: methods}
         return view
 
     return decorator
+
+
+def rate_limits(view, method: str) -> list[str]:
+    """The scopes of the limits ``limited`` wrapped around ``view`` that count a request of ``method``."""
+    limits = getattr(view, "rate_limits", {})
+    # A limit without methods counts every request; Flask-Limiter compares methods in any case.
+    return [scope for scope, methods in limits.items() if methods is None or method.lower() in map(str.lower, methods)]
 
 
 def retry_after_seconds() -> int | None:

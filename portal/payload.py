@@ -53,13 +53,6 @@ def _parse_body() -> dict:
     raise UnsupportedMediaType(f'Unsupported media type "{mimetype}" in request.')
 
 
-def require(payload: dict, *fields: str) -> None:
-    """400 with "This field is required." on each of ``fields`` that is missing, null or empty."""
-    missing = {field: ["This field is required."] for field in fields if payload.get(field) in (None, "")}
-    if missing:
-        raise ValidationFailed(missing)
-
-
 def refuse_unbounded_bodies():
     """Before any view: bodies the parsers would otherwise take in part or without limit are 413.
 

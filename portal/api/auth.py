@@ -60,9 +60,17 @@ def authenticated(view=None, *, user_gone=None):
             credentials.note_use(credential, request.remote_addr)
             return view(*args, **kwargs)
 
+        # Read once, when the OpenAPI document is built (its security requirement and 401); the
+        # functools.wraps of any decorator above carries it to the view Flask serves.
+        wrapper.requires_credentials = True
         return wrapper
 
     return decorator(view) if view is not None else decorator
+
+
+def requires_credentials(view) -> bool:
+    """Whether ``view`` is wrapped by ``authenticated``."""
+    return getattr(view, "requires_credentials", False)
 
 
 def caller() -> UserSnapshot:

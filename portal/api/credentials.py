@@ -10,10 +10,16 @@ from ..services import accounts, api_keys, credentials, sign_in, tokens, verific
 from ..services.errors import ValidationFailed
 from . import bp
 from .auth import authenticated, caller_credential, caller_user, current_actor
+from .documented import documented
 from ..payload import read_payload
 from .schemas import ChangePassword, PasswordResetConfirm, PasswordResetRequest, RefreshToken, SignIn, SignOut
 
 sign_in_limits = limited("RATELIMIT_SIGN_IN", per_account=("email", "username"))
+# How both sign-in routes refuse, as the OpenAPI document says it.
+SIGN_IN_REFUSED = {
+    401: ("Detail", "No active account found with the given credentials."),
+    403: ("Detail", "The email address was never verified."),
+}
 
 
 def _authenticate_payload():
@@ -24,6 +30,15 @@ def _authenticate_payload():
 
 
 @bp.post("/token/")
+@documented(
+    summary="Sign in: a JWT pair",
+    tag="Credentials",
+    description="`password` and `email` or `username`. The pair's access token goes in "
+    "`Authorization: Bearer <access>`.",
+    body="SignIn",
+    answer="TokenPair",
+    errors=SIGN_IN_REFUSED,
+)
 @sign_in_limits
 def token_obtain():
     user = _authenticate_payload()
@@ -31,12 +46,28 @@ def token_obtain():
 
 
 @bp.post("/token/refresh/")
+@documented(
+    summary="Swap a refresh token for a new pair",
+    tag="Credentials",
+    description="The presented refresh token stops working; presenting it again revokes the whole sign-in.",
+    body="RefreshToken",
+    answer="TokenPair",
+    errors={401: ("Detail", "The refresh token is invalid, expired or revoked.")},
+)
 @limited("RATELIMIT_REFRESH")  # per address only: the body names no account, and refresh tokens cannot be guessed
 def token_refresh():
     return tokens.rotate_refresh_token(RefreshToken().to_changes(read_payload())["refresh"])
 
 
 @bp.post("/logout/")
+@documented(
+    summary="Sign out",
+    tag="Credentials",
+    description="The presented credential, and the sign-in of the given refresh token, stop working at once.",
+    body="SignOut",
+    body_required=False,
+    status=204,
+)
 @authenticated
 def logout():
     """Revoke the presented credential and, when given, the sign-in of a refresh token."""
@@ -46,6 +77,14 @@ def logout():
 
 
 @bp.post("/auth/token/login/")
+@documented(
+    summary="Sign in: a new API key",
+    tag="Credentials",
+    description="A new key each call, for `Authorization: Token <key>`.",
+    body="SignIn",
+    answer="AuthToken",
+    errors=SIGN_IN_REFUSED,
+)
 @sign_in_limits
 def api_key_login():
     user = _authenticate_payload()
@@ -54,6 +93,12 @@ def api_key_login():
 
 
 @bp.post("/auth/token/logout/")
+@documented(
+    summary="Revoke the presented credential",
+    tag="Credentials",
+    description="Meant for `Authorization: Token <key>`: that key stops working.",
+    status=204,
+)
 @authenticated
 def api_key_logout():
     credentials.revoke(caller_credential(), current_actor())
@@ -61,6 +106,13 @@ def api_key_logout():
 
 
 @bp.post("/users/me/set_password/")
+@documented(
+    summary="Change the caller's password",
+    tag="Credentials",
+    description="Every other token, key and browser session of the user stops working; the presented one stays.",
+    body="ChangePassword",
+    status=204,
+)
 @limited("RATELIMIT_PASSWORD_CHECK", per_ip=False, per_credential=True)
 @authenticated
 def set_password():
@@ -72,6 +124,14 @@ def set_password():
 
 
 @bp.post("/users/reset_password/")
+@documented(
+    summary="Ask for a password reset link",
+    tag="Credentials",
+    description="204 whether or not the address has an account; when it has, a link to "
+    "`/password/reset/<uid>/<token>/` is mailed. 400 only for a malformed address.",
+    body="PasswordResetRequest",
+    status=204,
+)
 @limited("RATELIMIT_PASSWORD_RESET", per_account=("email",))
 def reset_password():
     """Always 204 for a well-formed address, so the answer tells nobody whether it has an account."""
@@ -81,6 +141,13 @@ def reset_password():
 
 
 @bp.post("/users/reset_password_confirm/")
+@documented(
+    summary="Set a new password with a reset link's uid and token",
+    tag="Credentials",
+    description="The link works once; every credential of the user stops working.",
+    body="PasswordResetConfirm",
+    status=204,
+)
 @limited("RATELIMIT_PASSWORD_RESET_CONFIRM")
 def reset_password_confirm():
     body = PasswordResetConfirm().to_changes(read_payload())

@@ -2,18 +2,21 @@
 (``GET /api/docs/``, a static page in ``static/api-docs/`` that renders the document).
 
 apispec builds the document from the marshmallow schemas of ``schemas`` that parse the requests and
-write the answers. This module adds only what no parsing schema holds: which route answers what
-(statuses, headers, credentials), small schemas for the credential routes' answers and the error
-shapes, and a ``…Form`` twin of each schema that also takes a file (multipart/form-data). Paths and
-path parameters are read from the blueprint's URL rules, and building fails when a rule or method
-of the blueprint is not described here, so no route can be left out of the document.
+write the answers. What each route answers (summary, body, statuses) is written beside its view with
+``@documented`` (``documented``); whether it takes credentials (its security requirement and 401)
+and is rate limited (its 429) is read from the decorators that wrap the view (``auth.authenticated``,
+``limits.limited``), never restated. This module turns those into operations and adds what no
+parsing schema holds: small schemas for the credential routes' answers and the error shapes, and a
+``…Form`` twin of each schema that also takes a file (multipart/form-data). Paths and path
+parameters are read from the blueprint's URL rules, and building fails when a rule or method of the
+blueprint is not described, or a view describes a method its route does not serve, so no route can
+be left out of the document.
 
 The document is built once per app, on its first request, and kept in ``app.extensions``.
 """
 
 import copy
 import re
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -21,9 +24,12 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Response, current_app
 from marshmallow import Schema, fields
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, parse_converter_args
 
+from ..limits import rate_limits
 from . import bp
+from .auth import requires_credentials
+from .documented import EVERY_METHOD, FORM, HTML, JSON, Operation, documented, operations_of
 from .errors import NOT_PROVIDED, SERVER_ERROR, WWW_AUTHENTICATE
 from .schemas import (
     Avatar,
@@ -50,7 +56,11 @@ from .schemas import (
 EXTENSION_KEY = "portal.openapi"
 DOCS_FOLDER = "api-docs"
 BEARER, TOKEN = "bearerAuth", "tokenAuth"
-JSON, FORM, HTML = "application/json", "multipart/form-data", "text/html"
+# A variable of a URL rule as Werkzeug's rule syntax writes it, ``<converter(arguments):name>``, the
+# converter and its arguments optional. Werkzeug parses rules privately; this reads the same syntax.
+RULE_VARIABLE = re.compile(
+    r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\((?P<arguments>.*?)\))?:)?(?P<variable>[a-zA-Z_][a-zA-Z0-9_]*)>"
+)
 
 
 # Answers of the credential routes and the error shapes.
@@ -103,295 +113,6 @@ REQUESTS = {
 FILE_BODIES = [name for name, schema in REQUESTS.items() if any(isinstance(f, Avatar) for f in schema._declared_fields.values())]
 
 
-# What each route answers -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One method of one route, as the document describes it."""
-
-    summary: str
-    tag: str
-    description: str = ""
-    auth: bool = True
-    body: str | None = None  # component name of the request body
-    body_required: bool = True
-    status: int = 200
-    answer: str | None = None  # component name of the success body; None: no body
-    answer_type: str = JSON
-    representation: bool = False  # a profile with its ETag
-    conditional_read: bool = False  # If-None-Match (304) and If-Match (412) on a GET
-    conditional_write: bool = False  # If-Match (412)
-    limited: bool = False  # rate limited (429)
-    errors: dict = field(default_factory=dict)  # more statuses: {403: (body component, why)}
-    server_error: str = "Detail"  # the 500 body
-
-
-PROFILE_WRITE = (
-    "Partial update: only the fields sent change. JSON, or multipart/form-data to upload the avatar. "
-    "Read-only and unknown fields are ignored. An optional text field sent as `\"\"` is stored as null. "
-    "Changing the email takes effect at once, marks it unverified and mails a code to the new address."
-)
-IF_MATCH_WRITE = "With `If-Match`, the write happens only while the profile still has that ETag (else 412)."
-
-# By path and method, as clients see them (one path may be served by several views).
-OPERATIONS: dict[str, dict[str, Operation]] = {
-    "/api/profile/": {
-        method: Operation(
-            summary="The caller's profile (document 000)",
-            tag="Document 000",
-            description="Both GET and POST answer the caller's profile in the 000 shape; `avatar` is a site-relative path.",
-            answer="Profile000",
-            representation=True,
-            conditional_read=method == "GET",
-            errors={404: ("ErrorMessage", "The credential is valid but its user no longer exists.")},
-            server_error="ErrorMessage",
-        )
-        for method in ("GET", "POST")
-    },
-    "/api/users/{user_id}/": {
-        "GET": Operation(
-            summary="A profile by id (document 002)",
-            tag="Document 002",
-            description="The owner, or staff, read the profile in the 000 shape.",
-            answer="Profile000",
-            representation=True,
-            conditional_read=True,
-            errors={403: ("Detail", "Someone else's id, and the caller is not staff."), 404: ("ErrorMessage", "No such user.")},
-        ),
-        **{
-            method: Operation(
-                summary=f"Update one's own profile by id (document 002, {method})",
-                tag="Document 002",
-                description=PROFILE_WRITE + " `number_phone` has at most 10 characters in this dialect. " + IF_MATCH_WRITE,
-                body="Update002",
-                answer="Profile000",
-                representation=True,
-                conditional_write=True,
-                errors={403: ("Detail", "Someone else's id (staff too: writes are owner-only)."), 404: ("ErrorMessage", "No such user.")},
-            )
-            for method in ("PUT", "PATCH")
-        },
-        "DELETE": Operation(
-            summary="Delete one's own account by id (document 002)",
-            tag="Document 002",
-            description="Deletes the account and its avatar files. " + IF_MATCH_WRITE,
-            status=204,
-            conditional_write=True,
-            errors={
-                403: ("Detail", "Someone else's id, or the last active superuser."),
-                404: ("ErrorMessage", "No such user."),
-            },
-        ),
-    },
-    "/api/users/me/": {
-        "GET": Operation(
-            summary="The caller's profile (documents 001 and 004)",
-            tag="Documents 001 and 004",
-            description="The 001 shape: `avatar` is an absolute URL, `groups` a list of group objects.",
-            answer="Profile001",
-            representation=True,
-            conditional_read=True,
-        ),
-        **{
-            method: Operation(
-                summary=f"Update the caller's profile (document 004, {method})",
-                tag="Documents 001 and 004",
-                description=PROFILE_WRITE
-                + " `gender` is `male`, `female` or `other`. `avatar` as JSON null, or as the text `null` or empty "
-                "in a form, removes the avatar. "
-                + IF_MATCH_WRITE,
-                body="Update004",
-                answer="Profile001",
-                representation=True,
-                conditional_write=True,
-            )
-            for method in ("PUT", "PATCH")
-        },
-        "DELETE": Operation(
-            summary="Delete the caller's account (document 004)",
-            tag="Documents 001 and 004",
-            description="Needs the current password; a missing or wrong one is a 400 on `current_password` and the "
-            "account stays. " + IF_MATCH_WRITE,
-            body="DeleteMe",
-            status=204,
-            conditional_write=True,
-            limited=True,
-            errors={403: ("Detail", "The last active superuser cannot be deleted.")},
-        ),
-    },
-    "/api/v1/accounts/users/": {
-        "POST": Operation(
-            summary="Sign up (document 003)",
-            tag="Document 003",
-            description="Creates an unverified account and mails a six-digit code to confirm the address "
-            "(`verify-otp/`). The password needs at least 8 characters, not all digits, not a common one, "
-            "not close to the email. `gender` is `M`, `F` or `O` (the full words are accepted too); "
-            "`country` an ISO 3166-1 alpha-2 code.",
-            auth=False,
-            body="Register003",
-            status=201,
-            answer="SignedUp",
-            limited=True,
-            errors={503: ("Detail", "The code could not be mailed; nothing was kept, try again.")},
-        )
-    },
-    "/api/v1/accounts/users/verify-otp/": {
-        "POST": Operation(
-            summary="Confirm an address with its emailed code (document 003)",
-            tag="Document 003",
-            description="Also confirms a changed address. A wrong or expired code is a 400 on `otp`.",
-            auth=False,
-            body="VerifyOtp003",
-            answer="Message",
-            limited=True,
-        )
-    },
-    "/api/v1/accounts/users/resend-otp/": {
-        "POST": Operation(
-            summary="Mail a new code (document 003)",
-            tag="Document 003",
-            description="Answers alike whether or not the address has an account.",
-            auth=False,
-            body="ResendOtp003",
-            answer="Message",
-            limited=True,
-        )
-    },
-    "/api/v1/accounts/users/{user_id}/": {
-        "GET": Operation(
-            summary="A profile by id (document 003)",
-            tag="Document 003",
-            description="The owner, or staff, read the 003 shape: `photo` is an absolute URL, `gender` is `M`, `F` or `O`.",
-            answer="Profile003",
-            representation=True,
-            conditional_read=True,
-            errors={403: ("Detail", "Someone else's id, and the caller is not staff."), 404: ("ErrorMessage", "No such user.")},
-        ),
-        "PATCH": Operation(
-            summary="Update a profile by id (document 003)",
-            tag="Document 003",
-            description=PROFILE_WRITE + " The owner or staff may write; `photo` is the avatar. " + IF_MATCH_WRITE,
-            body="Update003",
-            answer="Profile003",
-            representation=True,
-            conditional_write=True,
-            errors={403: ("Detail", "Someone else's id, and the caller may not manage that account."), 404: ("ErrorMessage", "No such user.")},
-        ),
-    },
-    "/api/token/": {
-        "POST": Operation(
-            summary="Sign in: a JWT pair",
-            tag="Credentials",
-            description="`password` and `email` or `username`. The pair's access token goes in "
-            "`Authorization: Bearer <access>`.",
-            auth=False,
-            body="SignIn",
-            answer="TokenPair",
-            limited=True,
-            errors={
-                401: ("Detail", "No active account found with the given credentials."),
-                403: ("Detail", "The email address was never verified."),
-            },
-        )
-    },
-    "/api/token/refresh/": {
-        "POST": Operation(
-            summary="Swap a refresh token for a new pair",
-            tag="Credentials",
-            description="The presented refresh token stops working; presenting it again revokes the whole sign-in.",
-            auth=False,
-            body="RefreshToken",
-            answer="TokenPair",
-            limited=True,
-            errors={401: ("Detail", "The refresh token is invalid, expired or revoked.")},
-        )
-    },
-    "/api/logout/": {
-        "POST": Operation(
-            summary="Sign out",
-            tag="Credentials",
-            description="The presented credential, and the sign-in of the given refresh token, stop working at once.",
-            body="SignOut",
-            body_required=False,
-            status=204,
-        )
-    },
-    "/api/auth/token/login/": {
-        "POST": Operation(
-            summary="Sign in: a new API key",
-            tag="Credentials",
-            description="A new key each call, for `Authorization: Token <key>`.",
-            auth=False,
-            body="SignIn",
-            answer="AuthToken",
-            limited=True,
-            errors={
-                401: ("Detail", "No active account found with the given credentials."),
-                403: ("Detail", "The email address was never verified."),
-            },
-        )
-    },
-    "/api/auth/token/logout/": {
-        "POST": Operation(
-            summary="Revoke the presented credential",
-            tag="Credentials",
-            description="Meant for `Authorization: Token <key>`: that key stops working.",
-            status=204,
-        )
-    },
-    "/api/users/me/set_password/": {
-        "POST": Operation(
-            summary="Change the caller's password",
-            tag="Credentials",
-            description="Every other token, key and browser session of the user stops working; the presented one stays.",
-            body="ChangePassword",
-            status=204,
-            limited=True,
-        )
-    },
-    "/api/users/reset_password/": {
-        "POST": Operation(
-            summary="Ask for a password reset link",
-            tag="Credentials",
-            description="204 whether or not the address has an account; when it has, a link to "
-            "`/password/reset/<uid>/<token>/` is mailed. 400 only for a malformed address.",
-            auth=False,
-            body="PasswordResetRequest",
-            status=204,
-            limited=True,
-        )
-    },
-    "/api/users/reset_password_confirm/": {
-        "POST": Operation(
-            summary="Set a new password with a reset link's uid and token",
-            tag="Credentials",
-            description="The link works once; every credential of the user stops working.",
-            auth=False,
-            body="PasswordResetConfirm",
-            status=204,
-            limited=True,
-        )
-    },
-    "/api/openapi.json": {
-        "GET": Operation(
-            summary="This document",
-            tag="Reference",
-            description="The OpenAPI 3.1 description of the JSON API.",
-            auth=False,
-            answer="OpenApiDocument",
-        )
-    },
-    "/api/docs/": {
-        "GET": Operation(
-            summary="A readable reference page of this document",
-            tag="Reference",
-            auth=False,
-            answer_type=HTML,
-        )
-    },
-}
-
 DESCRIPTION = f"""\
 One account model served in the five dialects of the seed documents (000–004), plus credential routes
 named after djangorestframework-simplejwt and djoser.
@@ -414,6 +135,16 @@ limit is a 413; a body of another type than JSON or a form a 415. Rate-limited r
 412 once the profile has changed, and nothing is written.
 """
 
+# Every operation's tag is one of these (a description naming another fails the build).
+TAGS = [
+    {"name": "Document 000", "description": "`/api/profile/`: the caller's profile."},
+    {"name": "Documents 001 and 004", "description": "`/api/users/me/`: read, update and delete the caller's profile."},
+    {"name": "Document 002", "description": "`/api/users/{id}/`: one's own profile by id."},
+    {"name": "Document 003", "description": "`/api/v1/accounts/users/`: sign-up with an emailed code, profiles by id."},
+    {"name": "Credentials", "description": "JWT pairs, API keys, passwords."},
+    {"name": "Reference", "description": "This document and its reference page."},
+]
+
 
 # Building ----------------------------------------------------------------------------------
 
@@ -434,34 +165,44 @@ def build_document(app) -> dict:
         openapi_version="3.1.0",
         plugins=[MarshmallowPlugin()],
         info={"description": DESCRIPTION},
-        tags=[
-            {"name": "Document 000", "description": "`/api/profile/`: the caller's profile."},
-            {"name": "Documents 001 and 004", "description": "`/api/users/me/`: read, update and delete the caller's profile."},
-            {"name": "Document 002", "description": "`/api/users/{id}/`: one's own profile by id."},
-            {"name": "Document 003", "description": "`/api/v1/accounts/users/`: sign-up with an emailed code, profiles by id."},
-            {"name": "Credentials", "description": "JWT pairs, API keys, passwords."},
-            {"name": "Reference", "description": "This document and its reference page."},
-        ],
+        # Where clients send requests: the public origin when one is configured, else this host.
+        servers=[{"url": (app.config.get("PUBLIC_BASE_URL") or "").rstrip("/") or "/"}],
+        tags=TAGS,
     )
     _add_components(spec)
-    served: dict[str, dict[str, dict]] = {}  # path → method → operation
+    served: dict[str, dict[str, dict]] = {}  # path → method → operation (one path may be served by several views)
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith(bp.name + "."):
             continue
-        path = _openapi_path(rule)
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            described = OPERATIONS.get(path, {}).get(method)
-            if described is None:
+        path, path_parameters = _openapi_path(rule), _path_parameters(app, rule)
+        view = app.view_functions[rule.endpoint]
+        described = operations_of(view)
+        methods = rule.methods - {"HEAD", "OPTIONS"}
+        if stale := set(described) - methods - {EVERY_METHOD}:
+            raise LookupError(
+                f"The OpenAPI document describes {sorted(stale)} {path} ({rule.endpoint}), which no route serves."
+            )
+        for method in sorted(methods):
+            op = described.get(method, described.get(EVERY_METHOD))
+            if op is None:
                 raise LookupError(f"The OpenAPI document does not describe {method} {path} ({rule.endpoint}).")
-            served.setdefault(path, {})[method] = _operation(rule, method, described, _path_parameters(rule))
-    for path, methods in OPERATIONS.items():
-        if stale := set(methods) - set(served.get(path, {})):
-            raise LookupError(f"The OpenAPI document describes {sorted(stale)} {path}, which no route serves.")
+            _check_names(op, f"{method} {path}", spec)
+            served.setdefault(path, {})[method] = _operation(rule, method, view, op, path_parameters)
     for path in sorted(served):
         spec.path(path=path, operations={method.lower(): served[path][method] for method in sorted(served[path])})
     document = spec.to_dict()
     _finish_components(document)
     return document
+
+
+def _check_names(op: Operation, operation: str, spec: APISpec) -> None:
+    """The tag and components a view's description names exist: written beside the views, far from
+    their definitions here, a misspelt one would otherwise be a dangling reference."""
+    if op.tag not in {tag["name"] for tag in TAGS}:
+        raise LookupError(f"{operation} names the tag {op.tag!r}, which the document does not declare.")
+    named = {op.body, op.answer, op.server_error, *(schema_name for schema_name, _ in op.errors.values())}
+    if unknown := named - {None} - set(spec.components.schemas):
+        raise LookupError(f"{operation} names {sorted(unknown)}, which are no components of the document.")
 
 
 def _version() -> str:
@@ -480,7 +221,17 @@ def _add_components(spec: APISpec) -> None:
         components.schema(schema.__name__, schema=schema)
     components.schema("FieldErrors", FIELD_ERRORS)
     components.schema(
-        "OpenApiDocument", {"type": "object", "required": ["openapi", "info", "paths"], "description": "An OpenAPI 3.1 document."}
+        "OpenApiDocument",
+        {
+            "type": "object",
+            "required": ["openapi", "info", "paths"],
+            "properties": {
+                "openapi": {"type": "string", "description": "The OpenAPI version, e.g. `3.1.0`."},
+                "info": {"type": "object", "description": "The API's title, version and description."},
+                "paths": {"type": "object", "description": "The operations, by path and method."},
+            },
+            "description": "An OpenAPI 3.1 document.",
+        },
     )
     components.security_scheme(
         BEARER,
@@ -552,17 +303,23 @@ def _form_twin(component: dict, schema) -> dict:
 
 def _openapi_path(rule) -> str:
     """``/api/users/<int(signed=True):user_id>/`` → ``/api/users/{user_id}/``."""
-    return re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule)
+    return RULE_VARIABLE.sub(lambda variable: "{" + variable["variable"] + "}", rule.rule)
 
 
-def _path_parameters(rule) -> list[dict]:
-    """The rule's variables, typed by their converters (Werkzeug keeps them only in ``_converters``)."""
+def _path_parameters(app, rule) -> list[dict]:
+    """The rule's variables in order, typed by the converter the app's URL map makes for each."""
     parameters = []
-    for name, converter in rule._converters.items():
+    for variable in RULE_VARIABLE.finditer(rule.rule):
+        args, kwargs = parse_converter_args(variable["arguments"] or "")
+        converter = app.url_map.converters[variable["converter"] or "default"](app.url_map, *args, **kwargs)
         schema = {"type": "integer"} if isinstance(converter, IntegerConverter) else {"type": "string"}
         if isinstance(converter, IntegerConverter) and not converter.signed:
             schema["minimum"] = 0
-        parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+        parameters.append({"name": variable["variable"], "in": "path", "required": True, "schema": schema})
+    # Werkzeug's own reading of the rule: its arguments, less the keys of its defaults (not in the path).
+    werkzeug_reads = rule.arguments - set(rule.defaults or ())
+    if (read := {parameter["name"] for parameter in parameters}) != werkzeug_reads:
+        raise LookupError(f"{rule.rule}: read the variables {sorted(read)}, Werkzeug reads {sorted(werkzeug_reads)}.")
     return parameters
 
 
@@ -583,17 +340,23 @@ def _response(description: str, schema_name: str | None = None, **headers) -> di
     return response
 
 
-def _operation(rule, method: str, op: Operation, path_parameters: list[dict]) -> dict:
+def _operation(rule, method: str, view, op: Operation, path_parameters: list[dict]) -> dict:
+    """One operation of the document; its credentials (security, 401) and its 429 are read from the
+    decorators that wrap ``view``, so the document cannot claim what the route does not do."""
+    needs_credentials = requires_credentials(view)
     operation = {
         "operationId": f"{rule.endpoint.partition('.')[2]}_{method.lower()}",
         "summary": op.summary,
         "tags": [op.tag],
-        "security": [{BEARER: []}, {TOKEN: []}] if op.auth else [],
+        "security": [{BEARER: []}, {TOKEN: []}] if needs_credentials else [],
     }
     if op.description:
         operation["description"] = op.description
+    # Werkzeug's make_conditional, which answers If-None-Match and If-Match on a read, does so only
+    # for GET (and HEAD): a read served by POST as well is conditional only as a GET.
+    conditional_read = op.conditional_read and method == "GET"
     parameters = list(path_parameters)
-    if op.conditional_read:
+    if conditional_read:
         parameters += ["IfNoneMatch", "IfMatch"]  # component names; apispec makes them refs
     if op.conditional_write:
         parameters.append("IfMatch")
@@ -614,14 +377,14 @@ def _operation(rule, method: str, op: Operation, path_parameters: list[dict]) ->
         responses[op.status] = _response("Success.", op.answer)
     else:
         responses[op.status] = {"description": "Done; no content."}
-    if op.conditional_read:
+    if conditional_read:
         responses[304] = _response("Not modified: `If-None-Match` names the current ETag.", ETag="ETag")
     if op.body:
         responses[400] = {
             "description": "Field errors, or a body that is not valid JSON or not a JSON object.",
             "content": {JSON: {"schema": {"anyOf": [_ref("schemas", "FieldErrors"), _ref("schemas", "Detail")]}}},
         }
-    if op.auth:
+    if needs_credentials:
         responses[401] = _response(
             "Missing, malformed, expired, revoked or unknown credentials, or an inactive user.",
             "Detail",
@@ -641,12 +404,12 @@ def _operation(rule, method: str, op: Operation, path_parameters: list[dict]) ->
             responses[status] = _response(description, schema_name, **{"Retry-After": "RetryAfter"})
         else:
             responses[status] = _response(description, schema_name)
-    if op.conditional_read or op.conditional_write:
+    if conditional_read or op.conditional_write:
         responses[412] = _response("Precondition failed: `If-Match` names an ETag the profile no longer has.", "Detail")
     if op.body:
         responses[413] = _response("The request body is over the size limit.", "Detail")
         responses[415] = _response("A body that is neither JSON nor a form.", "Detail")
-    if op.limited:
+    if rate_limits(view, method):
         responses[429] = _response("Too many requests; try again after `Retry-After` seconds.", "Detail", **{"Retry-After": "RetryAfter"})
     # Errors are JSON on every /api/ path, the HTML page's too.
     responses[500] = _response(f"A server error, with no internals (`{SERVER_ERROR}`).", op.server_error)
@@ -658,11 +421,18 @@ def _operation(rule, method: str, op: Operation, path_parameters: list[dict]) ->
 
 
 @bp.get("/openapi.json", endpoint="openapi_document")
+@documented(
+    summary="This document",
+    tag="Reference",
+    description="The OpenAPI 3.1 description of the JSON API.",
+    answer="OpenApiDocument",
+)
 def serve_openapi_document():
     return openapi_document()
 
 
 @bp.get("/docs/")
+@documented(summary="A readable reference page of this document", tag="Reference", answer_type=HTML)
 def docs_page():
     page = Path(current_app.static_folder) / DOCS_FOLDER / "index.html"
     return Response(page.read_bytes(), mimetype=HTML)

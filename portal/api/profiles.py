@@ -7,6 +7,7 @@ from ..services import accounts, users
 from ..services.errors import ValidationFailed
 from . import bp
 from .auth import authenticated, caller, caller_user, current_actor
+from .documented import documented
 from .errors import error_response, server_errors_as
 from .etags import expected_versions, represent
 from ..payload import read_payload
@@ -16,6 +17,14 @@ USER_GONE_000 = "The user cannot be found in the database."
 # Built once: a schema holds no state of a request, and building one costs more than using it.
 PROFILE_000, PROFILE_001 = Profile000(), Profile001()
 UPDATE_002, UPDATE_004, DELETE_ME = Update002(), Update004(), DeleteMe()
+
+# What every profile write of every dialect does, as the OpenAPI document says it.
+PROFILE_WRITE = (
+    "Partial update: only the fields sent change. JSON, or multipart/form-data to upload the avatar. "
+    "Read-only and unknown fields are ignored. An optional text field sent as `\"\"` is stored as null. "
+    "Changing the email takes effect at once, marks it unverified and mails a code to the new address."
+)
+IF_MATCH_WRITE = "With `If-Match`, the write happens only while the profile still has that ETag (else 412)."
 
 
 def apply_update(schema, user):
@@ -31,6 +40,16 @@ def apply_update(schema, user):
 
 
 @bp.route("/profile/", methods=["GET", "POST"])
+@documented(
+    summary="The caller's profile (document 000)",
+    tag="Document 000",
+    description="Both GET and POST answer the caller's profile in the 000 shape; `avatar` is a site-relative path.",
+    answer="Profile000",
+    representation=True,
+    conditional_read=True,
+    errors={404: ("ErrorMessage", "The credential is valid but its user no longer exists.")},
+    server_error="ErrorMessage",
+)
 @server_errors_as("error")
 @authenticated(user_gone=lambda: error_response(404, {"error": USER_GONE_000}))
 def profile_000():
@@ -42,6 +61,43 @@ def profile_000():
 
 
 @bp.route("/users/<int(signed=True):user_id>/", methods=["GET", "PUT", "PATCH", "DELETE"])
+@documented(
+    "GET",
+    summary="A profile by id (document 002)",
+    tag="Document 002",
+    description="The owner, or staff, read the profile in the 000 shape.",
+    answer="Profile000",
+    representation=True,
+    conditional_read=True,
+    errors={403: ("Detail", "Someone else's id, and the caller is not staff."), 404: ("ErrorMessage", "No such user.")},
+)
+@documented(
+    "PUT",
+    "PATCH",
+    summary="Update one's own profile by id (document 002, {method})",
+    tag="Document 002",
+    description=PROFILE_WRITE + " `number_phone` has at most 10 characters in this dialect. " + IF_MATCH_WRITE,
+    body="Update002",
+    answer="Profile000",
+    representation=True,
+    conditional_write=True,
+    errors={
+        403: ("Detail", "Someone else's id (staff too: writes are owner-only)."),
+        404: ("ErrorMessage", "No such user."),
+    },
+)
+@documented(
+    "DELETE",
+    summary="Delete one's own account by id (document 002)",
+    tag="Document 002",
+    description="Deletes the account and its avatar files. " + IF_MATCH_WRITE,
+    status=204,
+    conditional_write=True,
+    errors={
+        403: ("Detail", "Someone else's id, or the last active superuser."),
+        404: ("ErrorMessage", "No such user."),
+    },
+)
 @authenticated
 def user_002(user_id):
     # Staff may read anyone; writes are owner-only in this document, staff included.
@@ -59,6 +115,27 @@ def user_002(user_id):
 
 
 @bp.route("/users/me/", methods=["GET", "PUT", "PATCH"])
+@documented(
+    "GET",
+    summary="The caller's profile (documents 001 and 004)",
+    tag="Documents 001 and 004",
+    description="The 001 shape: `avatar` is an absolute URL, `groups` a list of group objects.",
+    answer="Profile001",
+    representation=True,
+    conditional_read=True,
+)
+@documented(
+    "PUT",
+    "PATCH",
+    summary="Update the caller's profile (document 004, {method})",
+    tag="Documents 001 and 004",
+    description=PROFILE_WRITE + " `gender` is `male`, `female` or `other`. `avatar` as JSON null, or as the text "
+    "`null` or empty in a form, removes the avatar. " + IF_MATCH_WRITE,
+    body="Update004",
+    answer="Profile001",
+    representation=True,
+    conditional_write=True,
+)
 @authenticated
 def me_001():
     if request.method == "GET":
@@ -71,6 +148,16 @@ def me_001():
 # A view of its own, so the password-check limit wraps only the request that checks a password:
 # the profile reads above, the hottest route of the API, pass no limiter on their way.
 @bp.route("/users/me/", methods=["DELETE"])
+@documented(
+    summary="Delete the caller's account (document 004)",
+    tag="Documents 001 and 004",
+    description="Needs the current password; a missing or wrong one is a 400 on `current_password` and the "
+    "account stays. " + IF_MATCH_WRITE,
+    body="DeleteMe",
+    status=204,
+    conditional_write=True,
+    errors={403: ("Detail", "The last active superuser cannot be deleted.")},
+)
 @limited("RATELIMIT_PASSWORD_CHECK", per_ip=False, per_credential=True)
 @authenticated
 def me_delete_004():

@@ -13,12 +13,23 @@ from openapi_spec_validator import validate
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from portal.api import openapi, schemas
+from portal.api import auth, openapi, schemas
+from portal.api.documented import documented, operations_of
+from portal.limits import limited
+from portal.services.passwords import PASSWORD_POLICY
 
 PROTECTED_PATHS = {
     "/api/profile/", "/api/users/{user_id}/", "/api/users/me/", "/api/v1/accounts/users/{user_id}/", "/api/logout/",
     "/api/auth/token/logout/", "/api/users/me/set_password/",
 }  # fmt: skip
+RATE_LIMITED_OPERATIONS = {
+    ("/api/users/me/", "delete"), ("/api/users/me/set_password/", "post"), ("/api/token/", "post"),
+    ("/api/token/refresh/", "post"), ("/api/auth/token/login/", "post"), ("/api/users/reset_password/", "post"),
+    ("/api/users/reset_password_confirm/", "post"), ("/api/v1/accounts/users/", "post"),
+    ("/api/v1/accounts/users/verify-otp/", "post"), ("/api/v1/accounts/users/resend-otp/", "post"),
+}  # fmt: skip
+# The code of the wrapper ``authenticated`` puts around a view: the same for every view it wraps.
+AUTHENTICATED_WRAPPER = auth.authenticated(lambda: None).__code__
 
 
 @pytest.fixture
@@ -40,6 +51,19 @@ def openapi_path(rule) -> str:
 def test_the_document_is_valid_openapi_3_1(document):
     assert document["openapi"].startswith("3.1.")
     validate(document)  # raises on any violation of the OpenAPI 3.1 schema
+
+
+def test_the_server_is_the_public_origin_when_configured_else_this_host(document, make_app):
+    assert document["servers"] == [{"url": "/"}]
+
+    configured = make_app(PUBLIC_BASE_URL="https://accounts.example.com/")
+    with configured.test_client() as client:
+        assert client.get("/api/openapi.json").get_json()["servers"] == [{"url": "https://accounts.example.com"}]
+
+
+def test_every_required_property_of_a_component_schema_is_defined(document):
+    for name, schema in document["components"]["schemas"].items():
+        assert set(schema.get("required", [])) <= set(schema.get("properties", {})), name
 
 
 def test_the_document_needs_no_credentials_and_is_json(client):
@@ -90,6 +114,40 @@ def test_both_credential_schemes_are_declared_and_every_protected_operation_take
                 assert operation["security"] == [], (method, path)
 
 
+def wrapped_by_authenticated(view) -> bool:
+    """Whether ``authenticated``'s wrapper is among the ``functools.wraps`` layers of ``view``, found
+    by its code rather than by the mark the document is built from."""
+    while view is not None:
+        if view.__code__ is AUTHENTICATED_WRAPPER:
+            return True
+        view = getattr(view, "__wrapped__", None)
+    return False
+
+
+def test_the_operations_that_take_credentials_are_exactly_the_views_wrapped_by_authenticated(app, document):
+    seen = set()
+    for rule in api_rules(app):
+        wrapped = wrapped_by_authenticated(app.view_functions[rule.endpoint])
+        seen.add(wrapped)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            operation = document["paths"][openapi_path(rule)][method.lower()]
+            assert bool(operation["security"]) is wrapped, (method, rule.rule)
+            if wrapped:
+                assert "WWW-Authenticate" in operation["responses"]["401"]["headers"], (method, rule.rule)
+    assert seen == {True, False}
+
+
+def test_rate_limited_operations_and_only_they_document_a_429(document):
+    with_429 = {
+        (path, method) for path, item in document["paths"].items() for method, operation in item.items()
+        if "429" in operation["responses"]
+    }  # fmt: skip
+
+    assert with_429 == RATE_LIMITED_OPERATIONS
+    for path, method in with_429:
+        assert "Retry-After" in document["paths"][path][method]["responses"]["429"]["headers"]
+
+
 def test_profile_operations_document_etags_and_conditional_requests(document):
     me = document["paths"]["/api/users/me/"]
 
@@ -103,6 +161,10 @@ def test_profile_operations_document_etags_and_conditional_requests(document):
     assert document["paths"]["/api/profile/"]["get"]["responses"]["500"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorMessage"
     }
+
+
+def test_sign_up_states_the_password_policy_that_is_enforced(document):
+    assert PASSWORD_POLICY in document["paths"]["/api/v1/accounts/users/"]["post"]["description"]
 
 
 def test_request_bodies_are_the_parsing_schemas_with_their_wire_names(document):
@@ -156,20 +218,86 @@ def test_the_document_is_built_once_per_app(app, client, monkeypatch):
 
 
 def test_building_fails_for_a_route_the_document_does_not_describe(app, monkeypatch):
-    described = dict(openapi.OPERATIONS)
-    del described["/api/logout/"]
-    monkeypatch.setattr(openapi, "OPERATIONS", described)
+    monkeypatch.delattr(app.view_functions["api.logout"], "openapi_operations")
 
     with pytest.raises(LookupError, match="POST /api/logout/"):
         openapi.build_document(app)
 
 
 def test_building_fails_for_a_description_no_route_serves(app, monkeypatch):
-    described = dict(openapi.OPERATIONS)
-    described["/api/profile/"] = {**described["/api/profile/"], "DELETE": described["/api/profile/"]["GET"]}
-    monkeypatch.setattr(openapi, "OPERATIONS", described)
+    view = app.view_functions["api.profile_000"]
+    monkeypatch.setattr(view, "openapi_operations", operations_of(view))  # restored after the test
+    documented("DELETE", summary="Delete the caller's profile", tag="Document 000")(view)
 
     with pytest.raises(LookupError, match=r"\['DELETE'\] /api/profile/"):
+        openapi.build_document(app)
+
+
+def add_probe(app, name, *decorators, rule=None, methods=("POST",), **description):
+    """Serve ``POST /api/probe/<name>/`` (or ``rule``, ``methods``) from a view wrapped by ``decorators``
+    (outermost first) and described only by its summary, tag and status, unless ``description`` says more."""
+
+    def probe(**variables):
+        return "", 204
+
+    view = probe
+    for decorator in reversed(decorators):
+        view = decorator(view)
+    view = documented(**{"summary": "A probe", "tag": "Reference", "status": 204, **description})(view)
+    app.add_url_rule(rule or f"/api/probe/{name}/", endpoint=f"api.probe_{name}", view_func=view, methods=methods)
+
+
+def test_path_parameters_are_typed_by_their_converters(app):
+    add_probe(app, "variables", rule="/api/probe/<int:count>/<int(signed=True):offset>/<string(length=2):code>/<name>/")
+
+    paths = openapi.build_document(app)["paths"]
+
+    operation = paths["/api/probe/{count}/{offset}/{code}/{name}/"]["post"]
+    assert [(parameter["name"], parameter["schema"]) for parameter in operation["parameters"]] == [
+        ("count", {"type": "integer", "minimum": 0}),
+        ("offset", {"type": "integer"}),
+        ("code", {"type": "string"}),
+        ("name", {"type": "string"}),
+    ]
+    assert paths["/api/users/{user_id}/"]["get"]["parameters"][0] == {
+        "name": "user_id", "in": "path", "required": True, "schema": {"type": "integer"},
+    }  # fmt: skip
+
+
+def test_credentials_and_rate_limits_are_read_from_the_decorators_that_wrap_a_view(app):
+    refresh_limit = limited("RATELIMIT_REFRESH")
+    add_probe(app, "plain")
+    add_probe(app, "limited", refresh_limit)
+    add_probe(app, "authenticated", auth.authenticated)
+    add_probe(app, "limited_over_authenticated", refresh_limit, auth.authenticated)
+    add_probe(app, "authenticated_over_limited", auth.authenticated, refresh_limit)
+    add_probe(app, "posts_limited", limited("RATELIMIT_REFRESH", methods=["POST"]), methods=["GET", "POST"])
+
+    paths = openapi.build_document(app)["paths"]
+
+    def answers(name, method="post"):
+        operation = paths[f"/api/probe/{name}/"][method]
+        return bool(operation["security"]), "401" in operation["responses"], "429" in operation["responses"]
+
+    assert answers("plain") == (False, False, False)
+    assert answers("limited") == (False, False, True)
+    assert answers("authenticated") == (True, True, False)
+    # Flask-Limiter's wrapper keeps the mark of authenticated below it, and authenticated the limiter's.
+    assert answers("limited_over_authenticated") == (True, True, True)
+    assert answers("authenticated_over_limited") == (True, True, True)
+    # A limit that counts some methods only is documented on those.
+    assert answers("posts_limited", "get") == (False, False, False)
+    assert answers("posts_limited", "post") == (False, False, True)
+
+
+@pytest.mark.parametrize(
+    "description, named",
+    [({"tag": "Document 005"}, "the tag 'Document 005'"), ({"answer": "Profile005"}, r"\['Profile005'\]")],
+)
+def test_building_fails_for_a_description_that_names_an_unknown_tag_or_component(app, description, named):
+    add_probe(app, "misnamed", **description)
+
+    with pytest.raises(LookupError, match=f"POST /api/probe/misnamed/ names {named}"):
         openapi.build_document(app)
 
 
