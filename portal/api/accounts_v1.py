@@ -24,12 +24,12 @@ PROFILE_003, REGISTER_003, UPDATE_003 = Profile003(), Register003(), Update003()
     summary="Sign up (document 003)",
     tag="Document 003",
     description="Creates an unverified account and mails a six-digit code to confirm the address "
-    f"(`verify-otp/`). Password rules: {PASSWORD_POLICY} `gender` is `M`, `F` or `O` (the full words are "
+    "(`verify-otp/`); while the mail server is down the account is kept and the code goes out when it is "
+    f"back. Password rules: {PASSWORD_POLICY} `gender` is `M`, `F` or `O` (the full words are "
     "accepted too); `country` an ISO 3166-1 alpha-2 code.",
     body="Register003",
     status=201,
     answer="SignedUp",
-    errors={503: ("Detail", "The code could not be mailed; nothing was kept, try again.")},
 )
 @limited("RATELIMIT_REGISTER", per_account=("email",))
 def register_003():

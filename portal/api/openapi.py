@@ -400,8 +400,6 @@ def _operation(rule, method: str, view, op: Operation, path_parameters: list[dic
             }
         elif status == 401:
             responses[status] = _response(description, schema_name, **{"WWW-Authenticate": "WWWAuthenticate"})
-        elif status == 503:
-            responses[status] = _response(description, schema_name, **{"Retry-After": "RetryAfter"})
         else:
             responses[status] = _response(description, schema_name)
     if conditional_read or op.conditional_write:

@@ -157,7 +157,8 @@ def test_profile_operations_document_etags_and_conditional_requests(document):
     assert set(me["patch"]["responses"]) >= {"200", "400", "401", "412", "413", "415", "500"}
     assert set(me["delete"]["responses"]) >= {"204", "400", "401", "403", "412", "429", "500"}
     assert set(document["paths"]["/api/users/{user_id}/"]["put"]["responses"]) >= {"200", "400", "403", "404", "412"}
-    assert set(document["paths"]["/api/v1/accounts/users/"]["post"]["responses"]) >= {"201", "400", "429", "503"}
+    sign_up = set(document["paths"]["/api/v1/accounts/users/"]["post"]["responses"])
+    assert sign_up >= {"201", "400", "429"} and "503" not in sign_up  # a mail server that is down loses nothing
     assert document["paths"]["/api/profile/"]["get"]["responses"]["500"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorMessage"
     }
