@@ -6,8 +6,8 @@ breached hash with that prefix (``SUFFIX:COUNT`` lines), and the rest of the has
 here. ``Add-Padding: true`` makes the service pad each answer with entries of count 0 (ignored),
 so the size of an answer tells an eavesdropper on TLS nothing about the prefix.
 
-Only a password that passes the local rules is looked up, and only when ``PASSWORD_BREACH_CHECK``
-is on (production). A password is found, not found, or unknown:
+Nothing is asked while ``PASSWORD_BREACH_CHECK`` is off (development and tests, unless set), and
+the account services ask only about a password that has passed the local rules.
 
 - **When the service cannot be asked** — no answer within ``PASSWORD_BREACH_TIMEOUT``, a refused
   connection, an error status, an answer that is not a range — the password is accepted and a
@@ -16,7 +16,8 @@ is on (production). A password is found, not found, or unknown:
   password or signing in.
 - **Nobody waits longer than the timeout.** A socket timeout alone bounds neither a slow DNS answer
   nor an answer trickled a byte at a time, so the request runs on a small pool of threads and the
-  caller stops waiting at the deadline; the abandoned request ends at its own socket timeout.
+  caller stops waiting at the deadline. The abandoned request stops at its own deadline (or socket
+  timeout); the pool's size bounds how many can linger at once.
 
 Answers are kept per app for ``RANGE_TTL_SECONDS``, ``RANGE_CACHE_SIZE`` prefixes at most (oldest
 used first out), so a person who signs in again soon costs no second request. What is kept is
@@ -35,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as WaitedTooLong
 from http.client import HTTPException
 from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
 
 from flask import current_app
 
@@ -103,7 +105,8 @@ def _breached_suffixes(prefix: str) -> bytes | None:
     else:
         cache.put(key, breached)
         return breached
-    log.warning("Password breach check skipped (%s at %s): the password was accepted.", reason, base_url)
+    host = urlsplit(base_url).hostname
+    log.warning("Password breach check skipped (%s at %s): the password was accepted.", reason, host)
     return None
 
 

@@ -36,7 +36,9 @@ def reset_link(app, user_id) -> tuple[str, str]:
 
 
 def test_sign_up_with_a_breached_password_is_400_on_password_with_its_count_and_stores_nothing(app, client, pwned):
-    response = client.post(SIGN_UP, json={**NEWCOMER, "password": BREACHED_PASSWORD, "confirm_password": BREACHED_PASSWORD})
+    response = client.post(
+        SIGN_UP, json={**NEWCOMER, "password": BREACHED_PASSWORD, "confirm_password": BREACHED_PASSWORD}
+    )
 
     assert response.status_code == 400
     assert response.get_json() == {"password": [BREACHED_MESSAGE]}
@@ -64,7 +66,9 @@ def test_set_password_to_a_breached_one_is_400_on_new_password_and_changes_nothi
     headers = bearer(user)
     live_before = count(app, Credential)
 
-    response = client.post(SET_PASSWORD, headers=headers, json={"current_password": PASSWORD, "new_password": BREACHED_PASSWORD})
+    response = client.post(
+        SET_PASSWORD, headers=headers, json={"current_password": PASSWORD, "new_password": BREACHED_PASSWORD}
+    )
 
     assert response.status_code == 400
     assert response.get_json() == {"new_password": [BREACHED_MESSAGE]}
@@ -84,7 +88,9 @@ def test_set_password_to_one_not_in_the_data_is_204(client, user, token_auth, pw
     assert signs_in(client, user.email, CLEAN_PASSWORD)
 
 
-def test_reset_confirm_with_a_breached_password_is_400_on_new_password_and_the_link_still_works(app, client, user, pwned):
+def test_reset_confirm_with_a_breached_password_is_400_on_new_password_and_the_link_still_works(
+    app, client, user, pwned
+):
     uid, token = reset_link(app, user.id)
 
     refused = client.post(CONFIRM, json={"uid": uid, "token": token, "new_password": BREACHED_PASSWORD})
@@ -106,7 +112,8 @@ def test_reset_confirm_with_a_bad_link_asks_nothing(client, user, pwned):
 
 
 def test_a_wrong_password_at_sign_in_asks_nothing(client, user, pwned):
-    for body in ({"email": user.email, "password": BREACHED_PASSWORD}, {"email": "nobody@example.com", "password": PASSWORD}):
+    wrong = [{"email": user.email, "password": BREACHED_PASSWORD}, {"email": "nobody@example.com", "password": PASSWORD}]
+    for body in wrong:
         assert client.post("/api/token/", json=body).status_code == 401
         assert client.post("/api/auth/token/login/", json=body).status_code == 401
 

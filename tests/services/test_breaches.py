@@ -31,7 +31,10 @@ def user_count() -> int:
 
 
 def warnings_in(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "portal.services.breaches" and r.levelno == logging.WARNING]
+    return [
+        r.getMessage() for r in caplog.records
+        if r.name == "portal.services.breaches" and r.levelno == logging.WARNING
+    ]
 
 
 @pytest.fixture
