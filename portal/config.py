@@ -9,6 +9,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +68,14 @@ class Config:
     PASSWORD_HASH_TIME_COST = 1
     PASSWORD_HASH_MEMORY_COST = 47104
     PASSWORD_HASH_PARALLELISM = 1
+    # New passwords are looked up in Have I Been Pwned's breach data, by k-anonymity: only the first
+    # five hex characters of the password's SHA-1 are sent (portal/services/breaches.py). On in
+    # production; off in development and tests unless set (FLASK_PASSWORD_BREACH_CHECK=true).
+    PASSWORD_BREACH_CHECK = False
+    PASSWORD_BREACH_API_URL = "https://api.pwnedpasswords.com"
+    # Seconds a sign-up, password change or sign-in waits for the answer at most; without one in
+    # time the password is accepted and a warning logged.
+    PASSWORD_BREACH_TIMEOUT = 2.0
 
     EMAIL_CODE_TTL = timedelta(minutes=10)
     EMAIL_CODE_MAX_ATTEMPTS = 5
@@ -147,6 +156,7 @@ class ProdConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     MAIL_TRANSPORT = "smtp"
+    PASSWORD_BREACH_CHECK = True
 
 
 CONFIGS = {"development": DevConfig, "testing": TestConfig, "production": ProdConfig}
@@ -205,6 +215,9 @@ def _finish(app, production):
     for key, default in vars(Config).items():
         if isinstance(default, timedelta) and isinstance(cfg.get(key), int | float) and not isinstance(cfg[key], bool):
             cfg[key] = timedelta(seconds=cfg[key])
+    breach_api = urlsplit(str(cfg.get("PASSWORD_BREACH_API_URL") or ""))
+    if cfg.get("PASSWORD_BREACH_CHECK") and (breach_api.scheme not in ("http", "https") or not breach_api.hostname):
+        raise RuntimeError("PASSWORD_BREACH_API_URL must be an http(s) URL, e.g. https://api.pwnedpasswords.com.")
     if cfg.get("MAIL_TRANSPORT") == "outbox":  # the development transport's earlier name
         cfg["MAIL_TRANSPORT"] = "files"
 

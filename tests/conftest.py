@@ -28,8 +28,15 @@ from portal.services import accounts
 from portal.services.audit import SYSTEM
 from portal.services.background import wait_for_background
 from portal.services.courier import courier_of
+from tests.pwned import PwnedPasswords
 
 PASSWORD = "Tr0ub4dor&3-staple"
+# A password every local rule accepts, which the loopback Pwned Passwords API (``pwned``) lists.
+BREACHED_PASSWORD = "Correct-Horse-Battery-9"
+BREACH_COUNT = 3_861_493
+BREACHED_MESSAGE = (
+    "This password has appeared in a data breach 3,861,493 times and must not be used. Choose another."
+)
 
 
 class SettledClient(FlaskClient):
@@ -89,7 +96,8 @@ def make_app(tmp_path):
     """Build a separate app with its own in-memory database: ``make_app("production", CORS_ORIGINS=[…])``.
 
     For settings that are read once when an app is built, or a second app beside ``app``. Every
-    app made is torn down after the test.
+    app made is torn down after the test. A production app's breach check is off unless a test
+    turns it on: no test asks the real Have I Been Pwned.
     """
     made = []
 
@@ -101,6 +109,7 @@ def make_app(tmp_path):
                 "UPLOAD_FOLDER": str(folder / "uploads"),
                 "MAIL_OUTBOX_DIR": str(folder / "outbox"),
                 "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                "PASSWORD_BREACH_CHECK": False,
                 **overrides,
             },
         )
@@ -133,6 +142,29 @@ def recorded_statements(app):
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def breach_api(app):
+    """Start a Pwned Passwords range API on loopback (``tests/pwned.py``) and turn the app's breach
+    check on against it: ``breach_api({password: count}, delay=…, status=…)``."""
+    started = []
+
+    def start(breached=None, **behaviour) -> PwnedPasswords:
+        server = PwnedPasswords(breached, **behaviour).start()
+        started.append(server)
+        app.config.update(PASSWORD_BREACH_CHECK=True, PASSWORD_BREACH_API_URL=server.url)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def pwned(breach_api):
+    """The app's breach check on, against a loopback range API that lists ``BREACHED_PASSWORD``."""
+    return breach_api({BREACHED_PASSWORD: BREACH_COUNT})
 
 
 @pytest.fixture

@@ -1,14 +1,20 @@
 """SPEC §6: the operator commands under ``flask --app portal``; each leaves an audit event via "cli"."""
 
+import os
 import re
+import subprocess
 
 from sqlalchemy import select
+
+from bench.cluster import BIN, ROOT
+from portal import create_app
 
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, Group, User
 from portal.services.passwords import check_password
 
-from .conftest import PASSWORD
+from .conftest import BREACHED_MESSAGE, BREACHED_PASSWORD, PASSWORD
+from .pwned import sha1_hex
 
 STRONG = "Quiet-Meadow-Lantern-42"
 
@@ -74,6 +80,46 @@ def test_create_user_with_weak_password_fails_with_a_message_and_creates_nothing
     assert "password" in result.output and "too short" in result.output
     assert user_count(app) == 0
     assert cli_events(app, "account_created") == []
+
+
+def test_create_user_with_a_breached_password_fails_with_its_count_and_creates_nothing(app, runner, pwned):
+    result = runner.invoke(args=["create-user", "ops@example.com", "--password", BREACHED_PASSWORD])
+
+    assert result.exit_code != 0
+    assert f"password: {BREACHED_MESSAGE}" in result.output
+    assert user_count(app) == 0
+    assert cli_events(app, "account_created") == []
+    assert len(pwned.requests) == 1
+
+
+def test_in_production_flask_create_user_asks_the_breach_api_and_refuses_a_breached_password(tmp_path, pwned):
+    """The real command in its own process, configured as in production, where the check is on."""
+    database = tmp_path / "production.sqlite"
+    schema = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}"})
+    with schema.app_context():
+        db.create_all()
+        db.engine.dispose()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+    env.pop("TEST_DATABASE_URL", None)
+    env.update(
+        PORTAL_ENV="production", SECRET_KEY="production-secret-key-for-the-cli-test-0123456789",
+        DATABASE_URL=f"sqlite:///{database}", FLASK_TRUSTED_HOSTS="localhost", FLASK_LOG_JSON="false",
+        FLASK_PASSWORD_BREACH_API_URL=pwned.url, FLASK_PASSWORD_HASH_MEMORY_COST="1024",
+    )
+
+    def create_user(email, password):
+        return subprocess.run(
+            [str(BIN / "flask"), "--app", "portal", "create-user", email, "--password", password],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        )
+
+    refused = create_user("ops@example.com", BREACHED_PASSWORD)
+    created = create_user("ops@example.com", STRONG)
+
+    assert refused.returncode != 0
+    assert f"password: {BREACHED_MESSAGE}" in refused.stderr
+    assert created.returncode == 0, created.stderr
+    assert [r.path[len("/range/"):] for r in pwned.requests] == [sha1_hex(BREACHED_PASSWORD)[:5], sha1_hex(STRONG)[:5]]
 
 
 def test_create_user_with_invalid_email_fails_and_creates_nothing(app, runner):

@@ -254,6 +254,40 @@ def test_production_starts_with_secret_key_and_a_public_origin(monkeypatch, no_i
     assert app.config["MAIL_TRANSPORT"] == "smtp"
 
 
+# The password breach check ---------------------------------------------------------------------
+
+
+def test_the_breach_check_is_on_in_production_and_off_in_development_and_tests(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", SECRET)
+    monkeypatch.setenv("DATABASE_URL", "sqlite://")
+    monkeypatch.setenv("FLASK_TRUSTED_HOSTS", "accounts.example.com")
+
+    checks = {env: create_app(env).config["PASSWORD_BREACH_CHECK"] for env in ("production", "development", "testing")}
+
+    assert checks == {"production": True, "development": False, "testing": False}
+    production = create_app("production").config
+    assert production["PASSWORD_BREACH_API_URL"] == "https://api.pwnedpasswords.com"
+    assert 0 < production["PASSWORD_BREACH_TIMEOUT"] <= 3
+
+
+def test_the_breach_check_is_set_from_the_environment(monkeypatch):
+    monkeypatch.setenv("FLASK_PASSWORD_BREACH_CHECK", "true")
+    monkeypatch.setenv("FLASK_PASSWORD_BREACH_API_URL", "https://pwned.internal.example")
+    monkeypatch.setenv("FLASK_PASSWORD_BREACH_TIMEOUT", "1.5")
+
+    config = dev_app(monkeypatch).config
+
+    assert (config["PASSWORD_BREACH_CHECK"], config["PASSWORD_BREACH_API_URL"], config["PASSWORD_BREACH_TIMEOUT"]) == (
+        True, "https://pwned.internal.example", 1.5,
+    )
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "api.pwnedpasswords.com", "https://", ""])
+def test_a_breach_check_against_anything_but_an_http_url_refuses_to_start(monkeypatch, url):
+    with pytest.raises(RuntimeError, match="PASSWORD_BREACH_API_URL"):
+        dev_app(monkeypatch, {"PASSWORD_BREACH_CHECK": True, "PASSWORD_BREACH_API_URL": url})
+
+
 # The development secret ------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import User, canonical_email, canonical_phone, canonical_username, utcnow
-from . import audit, avatars, credentials, outbox, verification
+from . import audit, avatars, breaches, credentials, outbox, verification
 from .audit import Actor
 from .errors import PermissionDenied, ValidationFailed
 from .fields import ACCOUNT_FLAGS, PROFILE_FIELDS, FieldError, clean_each_field, clean_fields
@@ -64,7 +64,7 @@ def _add_user(email, password, actor, *, profile=None, email_verified=False, is_
     raw = {**(profile or {}), "email": email}
     # Every message at once: a taken email is reported beside a malformed phone number.
     cleaned, errors = clean_each_field(raw, PROFILE_FIELDS)
-    problems = password_problems(password, related=tuple(cleaned.get(field) for field in RELATED_FIELDS))
+    problems = _chosen_password_problems(password, tuple(cleaned.get(field) for field in RELATED_FIELDS))
     if problems:
         errors["password"] = problems
     errors.update(_uniqueness_errors(cleaned, exclude_id=None))
@@ -205,7 +205,13 @@ def _current_password_problems(user: User, password) -> list[str]:
 
 
 def _new_password_problems(user: User, password) -> list[str]:
-    return password_problems(password, related=tuple(getattr(user, field) for field in RELATED_FIELDS))
+    return _chosen_password_problems(password, tuple(getattr(user, field) for field in RELATED_FIELDS))
+
+
+def _chosen_password_problems(password, related: tuple[str | None, ...]) -> list[str]:
+    """Every reason a chosen password is refused: the local rules, then, for a password that passes
+    them (so a weak one costs no request), the breach data."""
+    return password_problems(password, related=related) or breaches.breach_problems(password)
 
 
 def _store_password(user: User, new_password: str, actor: Actor, *, keep=None) -> None:

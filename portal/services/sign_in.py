@@ -1,7 +1,7 @@
 """Signing in with a password: who the email or username and password name, and noting the sign-in."""
 
 from ..models import User, utcnow
-from . import audit
+from . import audit, breaches
 from .audit import Actor
 from .errors import AuthenticationFailed, EmailNotVerified
 from .passwords import check_password, hash_password, needs_rehash, spend_a_password_check
@@ -27,6 +27,17 @@ def authenticate(password, *, email=None, username=None, login=None) -> User:
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
+
+
+def password_was_breached(password) -> bool:
+    """Whether a password that just signed someone in appears in breach data (False when the check
+    is off or the service could not be asked).
+
+    Call it only after ``authenticate`` succeeded, with the same password: a wrong password then
+    costs no request, so an answer's timing tells no more than before. The sign-in stands either
+    way; the caller tells the person to choose another password.
+    """
+    return bool(breaches.times_seen(password))
 
 
 def record_sign_in(user: User, actor: Actor) -> None:

@@ -41,6 +41,7 @@ def cluster(tmp_path_factory):
         "FLASK_MAIL_TRANSPORT": "files",
         "FLASK_MAIL_OUTBOX_DIR": str(work / "outbox"),
         "FLASK_LOG_REQUESTS": "false",
+        "FLASK_PASSWORD_BREACH_CHECK": "false",  # no test asks the real Have I Been Pwned
         "GUNICORN_WORKERS": "1",
         "GUNICORN_THREADS": "8",
     }
