@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import AuditEvent, Passkey, PendingSignIn, RecoveryCode, TotpDevice, User, utcnow
-from portal.services import accounts, browser_sessions, sign_in, two_factor
+from portal.services import accounts, browser_sessions, export, sign_in, two_factor
 from portal.services.audit import SYSTEM, Actor
 from portal.services.errors import PermissionDenied, SignInExpired, ValidationFailed
 from tests.conftest import PASSWORD
@@ -319,3 +319,36 @@ def test_a_deleted_account_takes_its_factors_and_pending_sign_ins_with_it(app, u
         assert count(app, model) == 0, model
     assert count(app, User) == 0
 
+
+# Export -------------------------------------------------------------------------------------------
+
+
+def test_the_export_lists_factors_and_passkeys_by_name_and_dates_never_a_secret(app, user, clock):
+    secret, codes = set_up_totp(app, user, clock)
+    phone = SoftwareAuthenticator()
+    add_passkey(app, user, phone, name="Phone")
+    token = begin(app, user)
+    complete(app, token, code=codes[0])
+
+    with app.app_context():
+        data = export.account_export(user_of(user))
+        held = [
+            *(row.code_hash for row in db.session.scalars(select(RecoveryCode))),
+            *(row.secret_sealed for row in db.session.scalars(select(TotpDevice))),
+            *(value for p in db.session.scalars(select(Passkey)) for value in (p.credential_id, p.public_key, p.user_handle)),
+        ]
+
+    factors = data["second_factors"]
+    assert set(factors["authenticator_app"]) == {"created_at", "confirmed_at"}
+    assert factors["authenticator_app"]["confirmed_at"].endswith("Z")
+    assert (factors["recovery_codes"]["unused"], factors["recovery_codes"]["used"]) == (9, 1)
+    [passkey] = factors["passkeys"]
+    assert set(passkey) == {"name", "created_at", "last_used_at", "backed_up"}
+    assert passkey["name"] == "Phone"
+    text = repr(data)
+    for value in [secret, token, *codes, *(c.replace("-", "") for c in codes)]:
+        assert value not in text
+    for value in held:
+        assert (value.hex() if isinstance(value, bytes) else value) not in text
+        if isinstance(value, bytes):
+            assert repr(value)[2:-1] not in text
