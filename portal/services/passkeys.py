@@ -59,6 +59,7 @@ from .audit import Actor
 from .errors import AuthenticationFailed, NotFound, ValidationFailed
 from .factors import ensure_owner, has_second_factor, notify_security_change
 from .fields import FieldError, clean_text
+from .sign_in import BAD_CREDENTIALS
 
 REGISTER, AUTHENTICATE = "register", "authenticate"
 USER_HANDLE_BYTES = 32
@@ -76,10 +77,12 @@ NOT_FOUND = "No such passkey."
 
 @dataclass(frozen=True)
 class PasskeyAssertion:
-    """A verified passkey sign-in: whose passkey it was, which one, and whether the device verified
-    the person (PIN, biometric). What ``two_factor.complete_sign_in`` and ``reauthenticate`` take."""
+    """A verified passkey sign-in: whose passkey it was (an active account whose sign-up is
+    complete), which one, and whether the device verified the person (PIN, biometric). A passkey
+    alone signs ``user`` in; ``two_factor.complete_sign_in`` and ``reauthenticate`` take it too."""
 
     user_id: int
+    user: User
     passkey_id: int
     user_verified: bool
 
@@ -246,8 +249,11 @@ def verify_passkey(response, *, rp_id: str, origin: str, binding: str, actor: Ac
             audit.record(actor, "second_factor_failed", db.session.get(User, subject_id), {"method": [None, "passkey"]})
         db.session.commit()
         raise AuthenticationFailed(SIGN_IN_FAILED) from None
+    user = db.session.get(User, passkey.user_id)
+    if not user.is_active or user.activated_at is None:
+        db.session.commit()
+        raise AuthenticationFailed(BAD_CREDENTIALS)
     if not _advance_counter(passkey, verified):
-        user = db.session.get(User, passkey.user_id)
         audit.record(
             actor, "passkey_counter_regressed", user,
             {"passkey": [passkey.name, passkey.name], "sign_count": [passkey.sign_count, verified.new_sign_count]},
@@ -256,7 +262,7 @@ def verify_passkey(response, *, rp_id: str, origin: str, binding: str, actor: Ac
         notify_security_change(user, "passkey_counter_regressed", actor, detail=passkey.name)
         raise AuthenticationFailed(SIGN_IN_FAILED)
     db.session.commit()
-    return PasskeyAssertion(user_id=passkey.user_id, passkey_id=passkey.id, user_verified=verified.user_verified)
+    return PasskeyAssertion(user_id=user.id, user=user, passkey_id=passkey.id, user_verified=verified.user_verified)
 
 
 def _advance_counter(passkey: Passkey, verified) -> bool:
@@ -400,12 +406,18 @@ def _consume_challenge(client_data_json: bytes, purpose: str, binding, *, user_i
         return None
     if user_id is not None and challenge.user_id != user_id:
         return None
-    if not isinstance(binding, str) or not binding or not hmac.compare_digest(challenge.binding_hash, _binding_hash(binding)):
+    if not isinstance(binding, str) or not binding:
+        return None
+    if not hmac.compare_digest(challenge.binding_hash, _binding_hash(binding)):
         return None
     now = utcnow()
     used = db.session.execute(
         update(WebAuthnChallenge)
-        .where(WebAuthnChallenge.id == challenge.id, WebAuthnChallenge.used_at.is_(None), WebAuthnChallenge.expires_at > now)
+        .where(
+            WebAuthnChallenge.id == challenge.id,
+            WebAuthnChallenge.used_at.is_(None),
+            WebAuthnChallenge.expires_at > now,
+        )
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount == 1

@@ -49,7 +49,8 @@ def reauthenticate(
     """
     check_usable(credential)
     user = credential.user
-    given = [name for name, value in (("password", password), ("code", code), ("passkey", passkey)) if value is not None]
+    proofs = {"password": password, "code": code, "passkey": passkey}
+    given = [name for name, value in proofs.items() if value is not None]
     if len(given) != 1:
         raise ValidationFailed.on("non_field_errors", ONE_PROOF)
     used_recovery = False

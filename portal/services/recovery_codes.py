@@ -88,7 +88,9 @@ def regenerate_recovery_codes(user: User, actor: Actor) -> list[str]:
 def codes_left(user: User) -> int:
     """How many of the user's recovery codes are still unused."""
     return db.session.scalar(
-        select(func.count()).select_from(RecoveryCode).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+        select(func.count())
+        .select_from(RecoveryCode)
+        .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
     )
 
 

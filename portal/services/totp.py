@@ -13,6 +13,7 @@ proves the person scanned it. Turning it off takes the password and a current co
 code): a stolen session alone cannot remove the second step.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC
 
@@ -20,6 +21,7 @@ import pyotp
 import segno
 from flask import current_app
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import TotpDevice, User, utcnow
@@ -28,7 +30,9 @@ from .accounts import verify_current_password
 from .audit import Actor
 from .errors import ValidationFailed
 from .factors import ensure_owner, has_second_factor, notify_security_change
-from .secret_box import open_sealed, seal
+from .secret_box import SealedValueUnreadable, open_sealed, seal
+
+log = logging.getLogger(__name__)
 
 SEAL_PURPOSE = "totp"
 DIGITS = 6
@@ -62,7 +66,22 @@ def enrol_totp(user: User, actor: Actor) -> TotpEnrolment:
     secret = pyotp.random_base32()
     db.session.execute(delete(TotpDevice).where(TotpDevice.user_id == user.id))
     db.session.add(TotpDevice(user_id=user.id, secret_sealed=seal(secret.encode(), SEAL_PURPOSE)))
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # another set-up of the same account got there first (two tabs)
+        db.session.rollback()
+        raise ValidationFailed.on("non_field_errors", NOT_STARTED) from None
+    return _enrolment(user, secret)
+
+
+def current_enrolment(user: User) -> TotpEnrolment | None:
+    """The set-up still waiting for its first code (to show the QR code again), or None."""
+    device = _device(user, confirmed=False)
+    secret = _secret(device) if device is not None else None
+    return _enrolment(user, secret) if secret is not None else None
+
+
+def _enrolment(user: User, secret: str) -> TotpEnrolment:
     uri = _totp(secret).provisioning_uri(name=user.email, issuer_name=current_app.config["TOTP_ISSUER"])
     return TotpEnrolment(secret=secret, provisioning_uri=uri)
 
@@ -142,6 +161,16 @@ def _device(user: User, *, confirmed: bool) -> TotpDevice | None:
     return db.session.scalar(query.where(state))
 
 
+def _secret(device: TotpDevice) -> str | None:
+    """The device's secret, or None when it cannot be opened (SECRET_KEY was changed since): the
+    app then accepts no code, and the person signs in with a recovery code or a passkey."""
+    try:
+        return open_sealed(device.secret_sealed, SEAL_PURPOSE).decode()
+    except SealedValueUnreadable:
+        log.error("The authenticator-app secret of user %s cannot be opened with this SECRET_KEY.", device.user_id)
+        return None
+
+
 def _totp(secret: str) -> pyotp.TOTP:
     return pyotp.TOTP(secret, digits=DIGITS, interval=INTERVAL)
 
@@ -164,7 +193,8 @@ def _matching_step(secret: str, code) -> int | None:
 def _spend_code(device: TotpDevice, code) -> bool:
     """Accept ``code`` for ``device`` when its step is later than the last accepted one; one
     conditional UPDATE, so of two requests with one code only one gets True."""
-    step = _matching_step(open_sealed(device.secret_sealed, SEAL_PURPOSE).decode(), code)
+    secret = _secret(device)
+    step = _matching_step(secret, code) if secret is not None else None
     if step is None:
         return False
     return db.session.execute(

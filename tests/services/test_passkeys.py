@@ -210,7 +210,9 @@ def test_a_passkey_alone_signs_in_with_an_empty_allow_list(app, user, phone):
 
     assert options["allowCredentials"] == []
     assert options["userVerification"] == "preferred"
-    assertion = verify(app, phone.get(options))
+    with app.app_context():
+        assertion = passkeys.verify_passkey(phone.get(options), rp_id=RP_ID, origin=ORIGIN, binding=BINDING, actor=Actor(ip=IP))
+        assert assertion.user.email == user.email  # the model, for the door to start a session with
 
     assert assertion.user_id == user.id
     assert assertion.user_verified is True
@@ -386,6 +388,16 @@ def test_a_low_counter_with_a_bad_signature_is_not_reported_as_a_copy(app, user,
         verify(app, response)
 
     assert actions(app, "passkey_counter_regressed") == []
+
+
+def test_a_passkey_of_a_deactivated_account_signs_nobody_in(app, user, phone):
+    add_passkey(app, user, phone)
+    with app.app_context():
+        user_of(user).is_active = False
+        db.session.commit()
+
+    with pytest.raises(AuthenticationFailed):
+        passkey_sign_in(app, phone)
 
 
 def test_a_passkey_not_registered_here_is_refused(app, user, phone):

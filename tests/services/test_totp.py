@@ -112,6 +112,16 @@ def test_enrolling_again_before_confirming_replaces_the_secret(app, user, clock)
         totp.confirm_totp(user_of(user), clock.code(second.secret), actor_for(user))
 
 
+def test_an_unfinished_set_up_can_be_shown_again_without_a_new_secret(app, user, clock):
+    with app.app_context():
+        assert totp.current_enrolment(user_of(user)) is None
+        started = totp.enrol_totp(user_of(user), actor_for(user))
+        assert totp.current_enrolment(user_of(user)) == started
+    set_up_totp(app, user, clock)
+    with app.app_context():
+        assert totp.current_enrolment(user_of(user)) is None
+
+
 def test_a_second_app_cannot_be_enrolled_over_a_confirmed_one(app, user, clock):
     set_up_totp(app, user, clock)
 
@@ -271,3 +281,11 @@ def test_a_turned_off_app_no_longer_accepts_its_codes(app, user, clock):
     clock.advance(30)
 
     assert not accepts(app, user, clock.code(secret))
+
+
+def test_after_the_secret_key_changed_the_app_accepts_nothing_and_says_why_in_the_log(app, user, clock, caplog):
+    secret, _ = set_up_totp(app, user, clock)
+    app.config["SECRET_KEY"] = "another-secret-key-that-is-long-enough-for-hs256"
+
+    assert not accepts(app, user, clock.code(secret))
+    assert "cannot be opened with this SECRET_KEY" in caplog.text
