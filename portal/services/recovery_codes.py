@@ -41,10 +41,6 @@ def normalise(code) -> str | None:
     return code if len(code) == LENGTH and all(ch in ALPHABET for ch in code) else None
 
 
-def looks_like_a_recovery_code(code) -> bool:
-    return normalise(code) is not None
-
-
 def _new_code() -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
 
