@@ -131,6 +131,19 @@ class Config:
     # "Last used" of a credential is written at most this often, so authenticated reads stay reads.
     CREDENTIAL_TOUCH_INTERVAL = timedelta(minutes=5)
 
+    # Two-step sign-in. After the first step (a password, an emailed code) an account with a second
+    # factor gets a pending sign-in that lives this long and allows this many wrong codes.
+    TWO_FACTOR_PENDING_TTL = timedelta(minutes=5)
+    TWO_FACTOR_MAX_ATTEMPTS = 5
+    # The name an authenticator app shows beside the account, and a passkey's relying-party name.
+    TOTP_ISSUER = "Account portal"
+    WEBAUTHN_RP_NAME = "Account portal"
+    # A WebAuthn challenge (passkey registration or sign-in) must be answered within this time.
+    WEBAUTHN_CHALLENGE_TTL = timedelta(minutes=5)
+    # Pages that change how an account signs in ask for the password again when the session's
+    # last proof is older than this.
+    REAUTHENTICATION_AFTER = timedelta(minutes=10)
+
 
 class DevConfig(Config):
     TRUSTED_HOSTS = ["localhost", "127.0.0.1"]

@@ -1,4 +1,4 @@
-"""The stored data: users, groups, credentials, emailed codes and the audit log.
+"""The stored data: users, groups, credentials, emailed codes, second factors and the audit log.
 
 Models only store. Rules live in ``portal.services``; the one thing done here is keeping each
 case-insensitive lookup key in step with the value it is derived from.
@@ -7,7 +7,9 @@ case-insensitive lookup key in step with the value it is derived from.
 from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import DDL, JSON, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text, event, func, select
+from sqlalchemy import (
+    DDL, JSON, BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text, event, func, select,
+)
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship, validates
 
 from .extensions import db
@@ -219,6 +221,11 @@ class Credential(CredentialFacts, db.Model):
     last_used_at: Mapped[datetime | None]
     last_ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(200))  # browser sessions: what signed in
+    # How the sign-in was proven: "password", "password+totp", "password+recovery", "passkey", …
+    method: Mapped[str] = mapped_column(String(30), default="password", server_default="password")
+    # When the person last proved who they are on this credential (sign-in, re-authentication):
+    # pages that change how the account signs in ask again once this is old.
+    proven_at: Mapped[datetime | None]
 
     user: Mapped[User | None] = relationship()
 
@@ -303,3 +310,97 @@ class OutgoingMail(db.Model):
     claim_token: Mapped[str | None] = mapped_column(String(32))
     finished_at: Mapped[datetime | None]  # sent, or given up
     last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class TotpDevice(db.Model):
+    """A user's authenticator app (RFC 6238 TOTP); at most one per user.
+
+    The shared secret is sealed (``secret_box``, purpose "totp"), never stored in the clear. The
+    device counts once ``confirmed_at`` is set. ``last_used_step`` is the time step of the last
+    accepted code: only later steps are accepted, so a code works once.
+    """
+
+    __tablename__ = "totp_devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    last_used_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(db.Model):
+    """One single-use recovery code; only an HMAC of it (keyed with the app secret) is stored."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]
+
+
+class Passkey(db.Model):
+    """A WebAuthn credential (a passkey) of a user: its id, public key and signature counter.
+
+    Nothing here is secret: the private key never leaves the authenticator.
+    """
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE_Key, as the authenticator sent it
+    # The authenticator's counter is an unsigned 32-bit number: more than a signed INTEGER holds.
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    user_handle: Mapped[bytes] = mapped_column(LargeBinary)  # the WebAuthn user.id it was made for
+    name: Mapped[str] = mapped_column(String(100))
+    transports: Mapped[list] = mapped_column(JSON, default=list)
+    aaguid: Mapped[str | None] = mapped_column(String(36))
+    backup_eligible: Mapped[bool] = mapped_column(default=False)
+    backed_up: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+
+
+class WebAuthnChallenge(db.Model):
+    """A challenge handed to a browser for one WebAuthn ceremony: single use, short-lived, and bound
+    to the client that asked for it (``binding_hash``). Found again by the hash of the challenge
+    the authenticator signed."""
+
+    __tablename__ = "webauthn_challenges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(12))  # "register" or "authenticate"
+    # The user it was made for: always for "register"; for "authenticate" only when the user is
+    # known (a second step), not for a passkey-alone sign-in.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_handle: Mapped[bytes | None] = mapped_column(LargeBinary)  # "register": the user.id offered
+    binding_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+
+
+class PendingSignIn(db.Model):
+    """A sign-in whose first step passed and whose second step (a factor) is awaited.
+
+    Only a hash of its token is stored; the token is held by the browser's session or the API
+    client (``mfa_token``). It lives briefly, allows a few tries and is used once.
+    """
+
+    __tablename__ = "pending_sign_ins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    first_step: Mapped[str] = mapped_column(String(20))  # "password", "email_code"
+    data: Mapped[dict] = mapped_column(JSON, default=dict)  # what the door needs to finish ("remember")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]

@@ -2,7 +2,7 @@
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
 from portal.extensions import db
@@ -26,4 +26,33 @@ def test_upgrade_from_nothing_matches_the_models(app):
         assert {"users", "groups", "user_groups", "credentials", "email_codes", "audit_events"} <= tables
         db.session.remove()
         with db.engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE alembic_version")
+
+
+def test_the_two_factor_migration_goes_down_to_0005_and_up_again(app):
+    two_factor_tables = {"totp_devices", "recovery_codes", "passkeys", "webauthn_challenges", "pending_sign_ins"}
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        upgrade()
+        with db.engine.begin() as connection:  # a row made before the downgrade survives it
+            connection.exec_driver_sql(
+                "INSERT INTO credentials (kind, public_id, created_at, method) VALUES ('key', 'k1', '2025-01-01', 'passkey')"
+            )
+
+        downgrade(revision="0005")
+        with db.engine.connect() as connection:
+            inspector = inspect(connection)
+            assert not two_factor_tables & set(inspector.get_table_names())
+            assert {"method", "proven_at"}.isdisjoint(c["name"] for c in inspector.get_columns("credentials"))
+
+        upgrade()
+        with db.engine.connect() as connection:
+            assert two_factor_tables <= set(inspect(connection).get_table_names())
+            # A credential from before the migration counts as a password sign-in.
+            assert connection.exec_driver_sql("SELECT method, proven_at FROM credentials").all() == [("password", None)]
+        db.session.remove()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("DELETE FROM credentials")
             connection.exec_driver_sql("DROP TABLE alembic_version")

@@ -4,35 +4,44 @@ import hashlib
 import secrets
 
 from ..extensions import db
-from ..models import Credential, User
+from ..models import Credential, User, utcnow
 from . import audit
 from .audit import Actor
 from .credentials import KEY
 from .errors import AuthenticationFailed, EmailNotVerified
-from .sign_in import BAD_CREDENTIALS, UNVERIFIED, record_sign_in
+from .sign_in import BAD_CREDENTIALS, PASSWORD, UNVERIFIED, record_sign_in
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def issue_api_key(user: User, actor: Actor, name: str | None = None) -> tuple[Credential, str]:
-    """A new API key for an active account whose sign-up is complete; the key is returned once, never stored."""
+def issue_api_key(
+    user: User, actor: Actor, name: str | None = None, *, method: str = PASSWORD
+) -> tuple[Credential, str]:
+    """A new API key for an active account whose sign-up is complete; the key is returned once, never stored.
+
+    ``method``: how the person proved who they are before the key was made.
+    """
     if not user.is_active:
         raise AuthenticationFailed(BAD_CREDENTIALS)
     if user.activated_at is None:
         raise EmailNotVerified(UNVERIFIED)
     key = secrets.token_hex(20)
+    now = utcnow()
     credential = Credential(
         user=user,
         kind=KEY,
         public_id=secrets.token_urlsafe(12),  # names the key in lists and the audit log; not part of it
         secret_hash=hash_key(key),
         name=(name or "").strip()[:100] or None,
+        created_at=now,
         created_ip=actor.ip,
+        method=method,
+        proven_at=now,
     )
     db.session.add(credential)
     audit.record(actor, "api_key_created", user, {"key": [None, credential.public_id]})
-    record_sign_in(user, actor)
+    record_sign_in(user, actor, method)
     db.session.commit()
     return credential, key

@@ -26,6 +26,17 @@ ACTIONS = {
     "group_created": "Group created",
     "group_updated": "Group changed",
     "group_deleted": "Group deleted",
+    "totp_enabled": "Authenticator app turned on",
+    "totp_disabled": "Authenticator app turned off",
+    "recovery_codes_generated": "New recovery codes made",
+    "recovery_code_used": "Recovery code used",
+    "passkey_added": "Passkey added",
+    "passkey_renamed": "Passkey renamed",
+    "passkey_removed": "Passkey removed",
+    "passkey_counter_regressed": "Passkey refused: its counter went backwards (a copy may exist)",
+    "second_factor_failed": "Wrong code or passkey at sign-in",
+    "reauthentication_failed": "Identity check failed",
+    "two_factor_reset": "Two-step sign-in reset by staff",
 }
 
 

@@ -8,15 +8,18 @@ from ..extensions import db
 from ..models import Credential, User, utcnow
 from .audit import Actor
 from .credentials import SESSION, by_public_id, one_with_user, refusal
-from .sign_in import record_sign_in
+from .sign_in import PASSWORD, record_sign_in
 
 SESSION_BY_PUBLIC_ID = by_public_id(SESSION)
 
 
-def start_browser_session(user: User, actor: Actor, *, user_agent: str | None, remember: bool) -> Credential:
+def start_browser_session(
+    user: User, actor: Actor, *, user_agent: str | None, remember: bool, method: str = PASSWORD
+) -> Credential:
     """A new browser sign-in for an authenticated user; the caller puts only its ``public_id`` in the cookie.
 
     A fresh row per sign-in is what rotates the session id: nothing from before the sign-in names it.
+    ``method`` says how the person proved who they are ("password", "password+totp", "passkey", …).
     """
     cfg = current_app.config
     now = utcnow()
@@ -31,9 +34,11 @@ def start_browser_session(user: User, actor: Actor, *, user_agent: str | None, r
         last_used_at=now,
         last_ip=actor.ip,
         user_agent=(user_agent or "")[:200] or None,
+        method=method,
+        proven_at=now,
     )
     db.session.add(credential)
-    record_sign_in(user, actor)
+    record_sign_in(user, actor, method)
     db.session.commit()
     return credential
 

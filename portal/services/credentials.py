@@ -8,11 +8,11 @@ rows as snapshots (``callers``).
 """
 
 from flask import current_app
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
-from ..models import Credential, CredentialSnapshot, User, utcnow
+from ..models import Credential, CredentialSnapshot, PendingSignIn, User, utcnow
 from . import audit
 from .audit import Actor
 from .errors import AuthenticationFailed, NotFound
@@ -128,8 +128,16 @@ def end_other_sessions(user: User, actor: Actor, *, keep: Credential | None) -> 
 
 
 def revoke_all(user: User, *, keep: Credential | None = None) -> None:
-    """Revoke every live credential of the user except ``keep``; the caller commits."""
+    """Revoke every live credential of the user except ``keep``, and end the sign-ins still waiting
+    for their second step; the caller commits."""
     query = update(Credential).where(Credential.user_id == user.id, Credential.revoked_at.is_(None))
     if keep is not None:
         query = query.where(Credential.id != keep.id)
     db.session.execute(query.values(revoked_at=utcnow()))
+    end_pending_sign_ins(user)
+
+
+def end_pending_sign_ins(user: User) -> None:
+    """End every sign-in of the user that waits for its second step: whoever holds one starts again
+    (after a password change, a deactivation, "this wasn't me"). The caller commits."""
+    db.session.execute(delete(PendingSignIn).where(PendingSignIn.user_id == user.id))

@@ -25,6 +25,10 @@ class PermissionDenied(ServiceError):
     pass
 
 
+class ReauthenticationRequired(PermissionDenied):
+    """The change needs a fresh proof of identity (the password again): the session's is too old."""
+
+
 class PreconditionFailed(ServiceError):
     """The caller changed a version it read, and the row has moved on since (optimistic concurrency)."""
 
@@ -39,6 +43,10 @@ class AuthenticationFailed(ServiceError):
 
 class EmailNotVerified(AuthenticationFailed):
     pass
+
+
+class SignInExpired(AuthenticationFailed):
+    """A pending second step that is over: expired, used, ended, or out of tries. Start again."""
 
 
 class DeliveryFailed(Exception):

@@ -1,12 +1,13 @@
 """Everything the portal holds about one account, as JSON-ready data: the "download my data" right.
 
-Secrets never leave: no password hash, no key hash, no refresh-token id, no code.
+Secrets never leave: no password hash, no key hash, no refresh-token id, no code, no authenticator
+secret, no recovery code or its hash; second factors and passkeys appear by name and dates only.
 """
 
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import AuditEvent, Credential, User, utcnow
+from ..models import AuditEvent, Credential, Passkey, RecoveryCode, TotpDevice, User, utcnow
 
 PROFILE_ATTRIBUTES = (
     "id", "email", "username", "first_name", "last_name", "full_name", "phone", "gender", "country",
@@ -15,8 +16,9 @@ PROFILE_ATTRIBUTES = (
 )
 CREDENTIAL_ATTRIBUTES = (
     "kind", "public_id", "name", "created_at", "expires_at", "revoked_at", "last_used_at",
-    "created_ip", "last_ip", "user_agent",
+    "created_ip", "last_ip", "user_agent", "method", "proven_at",
 )
+PASSKEY_ATTRIBUTES = ("name", "created_at", "last_used_at", "backed_up")
 EVENT_ATTRIBUTES = ("created_at", "action", "changes", "ip", "via")
 
 
@@ -33,9 +35,28 @@ def account_export(user: User) -> dict:
         "profile": _pick(user, PROFILE_ATTRIBUTES),
         "groups": [_pick(group, ("id", "name", "notes")) for group in user.groups],
         "credentials": [_pick(credential, CREDENTIAL_ATTRIBUTES) for credential in credentials],
+        "second_factors": _second_factors(user),
         "activity": [
             _pick(event, EVENT_ATTRIBUTES) | {"by": actor_role(event, user)} for event in events
         ],
+    }
+
+
+def _second_factors(user: User) -> dict:
+    """The authenticator app and recovery codes by their dates, and the passkeys by name and dates."""
+    device = db.session.scalar(select(TotpDevice).where(TotpDevice.user_id == user.id))
+    codes = db.session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id)).all()
+    passkeys = db.session.scalars(
+        select(Passkey).where(Passkey.user_id == user.id).order_by(Passkey.created_at, Passkey.id)
+    )
+    return {
+        "authenticator_app": _pick(device, ("created_at", "confirmed_at")) if device is not None else None,
+        "recovery_codes": {
+            "created_at": _plain(min(code.created_at for code in codes)),
+            "unused": sum(code.used_at is None for code in codes),
+            "used": sum(code.used_at is not None for code in codes),
+        } if codes else None,
+        "passkeys": [_pick(passkey, PASSKEY_ATTRIBUTES) for passkey in passkeys],
     }
 
 

@@ -40,8 +40,12 @@ def password_was_breached(password) -> bool:
     return bool(breaches.times_seen(password))
 
 
-def record_sign_in(user: User, actor: Actor) -> None:
-    """Stamp ``last_login`` and note the sign-in; the caller's commit keeps both."""
+PASSWORD = "password"  # how a credential was proven when nothing else is said
+
+
+def record_sign_in(user: User, actor: Actor, method: str = PASSWORD) -> None:
+    """Stamp ``last_login`` and note the sign-in and how it was proven (``method``, e.g.
+    "password+totp"); the caller's commit keeps both."""
     user.last_login = utcnow()
     mark_changed(user)
-    audit.record(actor, "signed_in", user)
+    audit.record(actor, "signed_in", user, {"method": [None, method]})

@@ -19,25 +19,29 @@ from ..models import Credential, User, utcnow
 from .audit import Actor
 from .credentials import JWT, by_public_id, check_usable, mark_revoked, one_with_user
 from .errors import AuthenticationFailed
-from .sign_in import record_sign_in
+from .sign_in import PASSWORD, record_sign_in
 from .users import mark_changed
 
 JWT_BY_PUBLIC_ID = by_public_id(JWT)
 
 
-def issue_token_pair(user: User, actor: Actor) -> dict:
-    """A new sign-in: a Credential row and its first access/refresh pair."""
+def issue_token_pair(user: User, actor: Actor, *, method: str = PASSWORD) -> dict:
+    """A new sign-in: a Credential row and its first access/refresh pair. ``method``: how it was proven."""
+    now = utcnow()
     credential = Credential(
         user=user,
         kind=JWT,
         public_id=secrets.token_urlsafe(16),
         refresh_jti=uuid.uuid4().hex,
-        expires_at=utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
+        created_at=now,
+        expires_at=now + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
         created_ip=actor.ip,
+        method=method,
+        proven_at=now,
     )
     db.session.add(credential)
     tokens = _mint_pair(credential)
-    record_sign_in(user, actor)
+    record_sign_in(user, actor, method)
     db.session.commit()
     return tokens
 

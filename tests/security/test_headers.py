@@ -77,6 +77,7 @@ def page_urls(w) -> dict:
         "admin.groups_list": "/admin/groups/",
         "admin.groups_detail": f"/admin/groups/{w.group_id}",
         "admin.audit": "/admin/audit/",
+        "admin.mail": "/admin/mail/",
         "health.healthz": "/healthz",
         "health.readyz": "/readyz",
     }

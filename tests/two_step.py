@@ -1,0 +1,89 @@
+"""Helpers for tests of two-step sign-in and passkeys, for the services now and the API and pages later.
+
+The authenticator app's clock is the service's ``utcnow`` (``portal.services.totp.utcnow``):
+``TotpClock`` replaces it with a clock the test moves, so a code "from the previous step" is
+exactly that, whatever second the test runs at.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pyotp
+
+from portal.extensions import db
+from portal.models import User
+from portal.services import passkeys, totp
+from portal.services.audit import Actor
+
+from .webauthn_authenticator import ORIGIN, RP_ID, SoftwareAuthenticator
+
+BINDING = "nonce-held-by-this-browser"
+IP = "203.0.113.7"
+
+
+def user_of(account) -> User:
+    """The account's model, in the current app context."""
+    return db.session.get(User, account.id)
+
+
+def actor_for(account, via: str = "web") -> Actor:
+    """The account acting for itself through a door (in the current app context)."""
+    return Actor(user=user_of(account), ip=IP, via=via)
+
+
+@dataclass
+class TotpClock:
+    """The time the TOTP service sees: naive UTC, 5 s into a 30-second step, moved by the test."""
+
+    now: datetime = datetime(2031, 5, 4, 12, 0, 5)
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    def code(self, secret: str, steps: int = 0) -> str:
+        """The app's code ``steps`` steps after (or before) the current one."""
+        return pyotp.TOTP(secret).at(self.now.replace(tzinfo=UTC), counter_offset=steps)
+
+    def install(self, monkeypatch) -> "TotpClock":
+        monkeypatch.setattr(totp, "utcnow", lambda: self.now)
+        return self
+
+
+def set_up_totp(app, account, clock: TotpClock) -> tuple[str, list[str] | None]:
+    """Enrol and confirm an authenticator app for the account: its secret and the recovery codes shown.
+
+    The confirming code spends the current step: the clock moves on one step, so the next code works.
+    """
+    with app.app_context():
+        enrolment = totp.enrol_totp(user_of(account), actor_for(account))
+        codes = totp.confirm_totp(user_of(account), clock.code(enrolment.secret), actor_for(account))
+    clock.advance(30)
+    return enrolment.secret, codes
+
+
+@dataclass
+class AddedPasskey:
+    id: int
+    recovery_codes: list[str] | None
+
+
+def add_passkey(app, account, authenticator: SoftwareAuthenticator, *, name="My phone", binding=BINDING) -> AddedPasskey:
+    """Register a passkey of ``authenticator`` for the account: its id and the recovery codes shown."""
+    with app.app_context():
+        options = passkeys.registration_options(user_of(account), rp_id=RP_ID, binding=binding, actor=actor_for(account))
+        response = authenticator.create(options)
+        added = passkeys.register_passkey(
+            user_of(account), response, rp_id=RP_ID, origin=ORIGIN, binding=binding, name=name,
+            actor=actor_for(account),
+        )
+        return AddedPasskey(added.passkey.id, added.recovery_codes)
+
+
+def passkey_sign_in(app, authenticator: SoftwareAuthenticator, *, account=None, binding=BINDING, **tamper):
+    """Ask for authentication options (for ``account``, or for a passkey alone), answer them with
+    ``authenticator`` (``tamper``: what to get wrong) and verify: the ``PasskeyAssertion``."""
+    with app.app_context():
+        user = user_of(account) if account is not None else None
+        options = passkeys.authentication_options(rp_id=RP_ID, binding=binding, user=user)
+        response = authenticator.get(options, **tamper)
+        return passkeys.verify_passkey(response, rp_id=RP_ID, origin=ORIGIN, binding=binding, actor=Actor(ip=IP))
