@@ -6,9 +6,9 @@ import io
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
 from wtforms.fields.choices import SelectChoice
 
-from ..forms import ProfileForm, add_service_errors
+from ..forms import ProfileForm, form_status
 from ..services import accounts, audit, credentials, directory, groups, users
-from ..services.errors import PermissionDenied, PreconditionFailed, ValidationFailed
+from ..services.errors import PermissionDenied
 from ..sessions import me
 from . import bp
 from .confirm import confirmation_page
@@ -115,7 +115,7 @@ def users_bulk():
     return redirect(url_for("admin.users"))
 
 
-def _user_page(user, form=None, status=200):
+def _user_page(user, form=None):
     form = form or ProfileForm.of(user)
     access = AccessForm(data={"is_staff": user.is_staff, "is_superuser": user.is_superuser})
     add_to_group = AddToGroupForm()
@@ -125,7 +125,7 @@ def _user_page(user, form=None, status=200):
         "admin/user.html", user=user, form=form, access=access, add_to_group=add_to_group,
         ways_in=credentials.live_credentials(user), history=history,
     )
-    return page, status
+    return page, form_status(form)
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -134,18 +134,10 @@ def users_detail(user_id):
     if request.method != "POST":
         return _user_page(user)
     form = ProfileForm()
-    if form.validate_on_submit():
-        try:
-            accounts.update_profile(user, form.changes(), staff(), expected_versions=form.expected_versions())
-        except ValidationFailed as exc:
-            add_service_errors(form, exc.errors)
-        except PreconditionFailed:
-            form.conflict(user)
-            return _user_page(user, form, 409)
-        else:
-            flash("The profile is saved; its owner was told by mail which fields changed.", "success")
-            return redirect(url_for("admin.users_detail", user_id=user.id))
-    return _user_page(user, form, 400)
+    if form.validate_on_submit() and form.save(user, staff()):
+        flash("The profile is saved; its owner was told by mail which fields changed.", "success")
+        return redirect(url_for("admin.users_detail", user_id=user.id))
+    return _user_page(user, form)
 
 
 def _flags(user, flags: dict, done: str, *, confirm: tuple[str, str, str] | None = None):
