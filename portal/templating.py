@@ -4,9 +4,7 @@ lives here. Registered on the app, so the user pages, the admin and the mails sh
 import pycountry
 
 from .media import avatar_path
-from .services.audit import ACTIONS
-
-DOORS = {"web": "the website", "api": "the API", "admin": "the admin page", "cli": "the command line"}
+from .services.audit import ACTIONS, acted_by
 
 # Checked in order: Edge and Opera also say "Chrome", and Chrome also says "Safari".
 BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
@@ -58,10 +56,6 @@ def action_label(action: str) -> str:
     return ACTIONS.get(action) or action.replace("_", " ").capitalize()
 
 
-def door_label(via: str) -> str:
-    return DOORS.get(via, via)
-
-
 def register(app) -> None:
     app.add_template_filter(when)
     app.add_template_filter(iso)
@@ -70,5 +64,5 @@ def register(app) -> None:
     app.add_template_filter(browser)
     app.add_template_filter(country_name)
     app.add_template_filter(action_label)
-    app.add_template_filter(door_label)
+    app.add_template_filter(acted_by)
     app.add_template_global(avatar_src)

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import AuditEvent, Credential, User, utcnow
+from .audit import actor_role
 
 PROFILE_ATTRIBUTES = (
     "id", "email", "username", "first_name", "last_name", "full_name", "phone", "gender", "country",
@@ -34,20 +35,9 @@ def account_export(user: User) -> dict:
         "groups": [_pick(group, ("id", "name", "notes")) for group in user.groups],
         "credentials": [_pick(credential, CREDENTIAL_ATTRIBUTES) for credential in credentials],
         "activity": [
-            _pick(event, EVENT_ATTRIBUTES) | {"by": actor_role(event, user)} for event in events
+            _pick(event, EVENT_ATTRIBUTES) | {"by": actor_role(event)} for event in events
         ],
     }
-
-
-def actor_role(event: AuditEvent, user: User) -> str:
-    """Who made a change, as the account's owner sees it: themselves, staff, or the system.
-
-    Signed-out steps (sign-up, entering a code, a reset link) have no acting user; they were the
-    owner's own, unless an operator ran them on the command line.
-    """
-    if event.actor_id is None:
-        return "system" if event.via == "cli" else "you"
-    return "you" if event.actor_id == user.id else "staff"
 
 
 def _pick(obj, attributes) -> dict:

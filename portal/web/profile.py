@@ -10,7 +10,7 @@ from ..limits import limited
 from ..media import avatar_url
 from ..services import accounts, audit
 from ..services.errors import PermissionDenied
-from ..services.export import account_export, actor_role
+from ..services.export import account_export
 from ..sessions import current_credential, me, sign_out, signed_in_user
 from . import bp
 from .forms import ChangePasswordForm, DeleteAccountForm
@@ -58,7 +58,7 @@ def change_password():
 def activity():
     user = signed_in_user()
     page = audit.history(user, page=request.args.get("page", 1, type=int), per_page=ACTIVITY_PAGE_SIZE)
-    return render_template("web/activity.html", user=user, page=page, actor_role=actor_role)
+    return render_template("web/activity.html", page=page)
 
 
 @bp.get("/profile/export")
