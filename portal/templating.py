@@ -48,10 +48,6 @@ def country_name(code: str | None) -> str | None:
     return country.name if country is not None else code
 
 
-def avatar_src(name: str | None) -> str | None:
-    return avatar_path(name)
-
-
 def action_label(action: str) -> str:
     return ACTIONS.get(action) or action.replace("_", " ").capitalize()
 
@@ -65,4 +61,4 @@ def register(app) -> None:
     app.add_template_filter(country_name)
     app.add_template_filter(action_label)
     app.add_template_filter(acted_by)
-    app.add_template_global(avatar_src)
+    app.add_template_global(avatar_path)
