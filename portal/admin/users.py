@@ -12,7 +12,7 @@ from ..services.errors import PermissionDenied
 from ..sessions import me
 from . import bp
 from .confirm import confirmation_page
-from .forms import AccessForm, AddToGroupForm, user_filter
+from .forms import AccessForm, AddToGroupForm, UserQuery
 
 PAGE_SIZE = 50
 HISTORY_SIZE = 20
@@ -38,7 +38,7 @@ def index():
 
 @bp.get("/users/", endpoint="users")
 def users_list():
-    wanted = user_filter(request.args)
+    wanted = UserQuery.from_args(request.args)
     page = directory.find_users(wanted, page=request.args.get("page", 1, type=int), per_page=PAGE_SIZE)
     return render_template(
         "admin/users.html", page=page, wanted=wanted, groups=groups.all_groups(), sorts=directory.SORTS,
@@ -49,7 +49,7 @@ def users_list():
 @bp.get("/users/export.csv")
 def users_export():
     """The filtered list as CSV, streamed; cells that a spreadsheet would run as formulas are quoted."""
-    wanted = user_filter(request.args)
+    wanted = UserQuery.from_args(request.args)
 
     def rows():
         buffer = io.StringIO()
