@@ -2,16 +2,16 @@
 
 import csv
 import io
+from typing import NamedTuple
 
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
 from wtforms.fields.choices import SelectChoice
 
 from ..forms import ProfileForm, form_status
-from ..services import accounts, audit, credentials, directory, groups, users
-from ..services.errors import PermissionDenied
+from ..services import accounts, audit, bulk, credentials, directory, groups, users
 from ..sessions import me
 from . import bp
-from .confirm import confirmation_page
+from .confirm import confirmation_page, same_site
 from .forms import AccessForm, AddToGroupForm, UserQuery
 
 PAGE_SIZE = 50
@@ -20,10 +20,25 @@ CSV_COLUMNS = ("id", "email", "username", "first_name", "last_name", "phone", "g
                "is_active", "is_staff", "is_superuser", "email_verified", "date_joined", "last_login", "groups")
 # A spreadsheet runs a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class BulkAction(NamedTuple):
+    """How a bulk action (one of ``bulk.ACTIONS``) reads: its button, what it does to the accounts, and
+    what follows from that, said before it is done."""
+
+    label: str
+    done: str
+    follows: str | None = None
+
+    @property
+    def warning(self) -> str:
+        return f"These accounts will be {self.done}" + (f": {self.follows}." if self.follows else ".")
+
+
 BULK_ACTIONS = {
-    "activate": ("Activate", "activated"),
-    "deactivate": ("Deactivate", "deactivated: every session, sign-in and key of theirs ends"),
-    "add_to_group": ("Add to group", "added to the group"),
+    "activate": BulkAction("Activate", "activated"),
+    "deactivate": BulkAction("Deactivate", "deactivated", "every session, sign-in and key of theirs ends"),
+    "add_to_group": BulkAction("Add to group", "added to the group"),
 }
 
 
@@ -86,32 +101,22 @@ def _csv_cell(value):
 
 @bp.post("/users/bulk")
 def users_bulk():
-    action = request.form.get("action")
+    key = request.form.get("action")
     selected = directory.users_by_ids(request.form.getlist("ids"))
-    if action not in BULK_ACTIONS or not selected:
+    if key not in BULK_ACTIONS or not selected:
         flash("Choose an action and at least one user.", "error")
-        return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url) else url_for("admin.users"))
-    group = None
-    if action == "add_to_group":
-        group = groups.get_group(request.form.get("group_id", type=int))
-    label, done = BULK_ACTIONS[action]
-    hidden = {"action": action, "ids": [user.id for user in selected], "group_id": group.id if group else ""}
-    title = f"{label} {len(selected)} user{'s' if len(selected) != 1 else ''}" + (f" ({group.name})" if group else "")
-    page = confirmation_page(title, f"These accounts will be {done}.", label, items=[u.email for u in selected], hidden=hidden)
+        return redirect(request.referrer if same_site(request.referrer) else url_for("admin.users"))
+    action = BULK_ACTIONS[key]
+    group = groups.get_group(request.form.get("group_id", type=int)) if key == "add_to_group" else None
+    hidden = {"action": key, "ids": [user.id for user in selected], "group_id": group.id if group else ""}
+    title = f"{action.label} {len(selected)} user{'s' if len(selected) != 1 else ''}" + (f" ({group.name})" if group else "")
+    page = confirmation_page(title, action.warning, action.label, items=[u.email for u in selected], hidden=hidden)
     if page is not None:
         return page
-    refusals = []
-    for user in selected:
-        try:
-            if action == "add_to_group":
-                groups.set_membership(user, group, True, staff())
-            else:
-                accounts.update_account_flags(user, {"is_active": action == "activate"}, staff())
-        except PermissionDenied as exc:
-            refusals.append(f"{user.email}: {exc}")
-    flash(f"{len(selected) - len(refusals)} of {len(selected)} accounts {done.split(':')[0]}.", "success")
-    for refusal in refusals:
-        flash(refusal, "error")
+    outcome = bulk.apply_to_users(key, selected, staff(), group=group)
+    flash(f"{outcome.done} of {len(selected)} accounts {action.done}.", "success")
+    for refusal in outcome.refusals:
+        flash(f"{refusal.email}: {refusal.reason}", "error")
     return redirect(url_for("admin.users"))
 
 

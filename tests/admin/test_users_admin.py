@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts
+from portal.services import accounts, bulk
 from portal.services.audit import SYSTEM
 
 from ..conftest import PASSWORD, image_bytes, stored_avatars, upload
@@ -320,6 +320,8 @@ def test_bulk_form_on_the_list_page_posts_to_the_bulk_action(admin, people):
     assert 'aria-label="Select member@example.com"' in body
     fields = form_fields(page, "/admin/users/bulk")
     assert fields["action"] == "activate"  # the first choice of the select
+    offered = re.findall(r'<option value="([a-z_]+)">', body.split('id="bulk-action"')[1].split("</select>")[0])
+    assert tuple(offered) == bulk.ACTIONS  # every action of the service, and no other
 
 
 def test_bulk_without_a_selection_changes_nothing(app, admin, people):
