@@ -4,6 +4,7 @@ lives here. Registered on the app, so the user pages, the admin and the mails sh
 import pycountry
 
 from .media import avatar_path
+from .models import iso_utc
 from .services.audit import ACTIONS, acted_by
 
 # Checked in order: Edge and Opera also say "Chrome", and Chrome also says "Safari".
@@ -29,7 +30,8 @@ def day(value) -> str:
 
 
 def iso(value) -> str:
-    return value.isoformat() + "Z" if value is not None else ""
+    """A stored time for a ``datetime`` attribute; nothing for no time."""
+    return iso_utc(value) or ""
 
 
 def browser(user_agent: str | None) -> str:

@@ -89,8 +89,7 @@ def _csv_values(user):
         if column == "groups":
             yield ";".join(group.name for group in user.groups)
         else:
-            value = getattr(user, column)
-            yield value.isoformat() if hasattr(value, "isoformat") else value
+            yield audit.jsonable(getattr(user, column))
 
 
 def _csv_cell(value):

@@ -100,6 +100,7 @@ def acted_by(event: AuditEvent, *, to_owner: bool) -> str:
 
 
 def jsonable(value):
+    """A value as JSON (and a CSV cell) holds it: dates and times in ISO 8601, the rest as it is."""
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 

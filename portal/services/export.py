@@ -3,11 +3,13 @@
 Secrets never leave: no password hash, no key hash, no refresh-token id, no code.
 """
 
+from datetime import datetime
+
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import AuditEvent, Credential, User, utcnow
-from .audit import actor_role
+from ..models import AuditEvent, Credential, User, iso_utc, utcnow
+from .audit import actor_role, jsonable
 
 PROFILE_ATTRIBUTES = (
     "id", "email", "username", "first_name", "last_name", "full_name", "phone", "gender", "country",
@@ -45,6 +47,4 @@ def _pick(obj, attributes) -> dict:
 
 
 def _plain(value):
-    if hasattr(value, "hour"):  # datetimes are naive UTC
-        return value.isoformat() + "Z"
-    return value.isoformat() if hasattr(value, "isoformat") else value
+    return iso_utc(value) if isinstance(value, datetime) else jsonable(value)
