@@ -3,9 +3,6 @@ and GET/PATCH of the 003 profile shape."""
 
 import re
 from datetime import date, datetime, timedelta
-from email import policy
-from email.parser import BytesParser
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -15,7 +12,7 @@ from portal.extensions import db
 from portal.models import EmailCode, User, utcnow
 from portal.services import accounts, verification
 from portal.services.audit import SYSTEM
-from tests.conftest import PASSWORD, image_bytes, stored_avatars, upload
+from tests.conftest import PASSWORD, image_bytes, stored_avatars, upload, written_mail
 
 USERS = "/api/v1/accounts/users/"
 VERIFY = "/api/v1/accounts/users/verify-otp/"
@@ -747,12 +744,6 @@ def limited_app(tmp_path):
         db.engine.dispose()
 
 
-def outbox(app) -> list:
-    folder = Path(app.config["MAIL_OUTBOX_DIR"])
-    files = sorted(folder.glob("*.eml")) if folder.is_dir() else []
-    return [BytesParser(policy=policy.default).parsebytes(f.read_bytes()) for f in files]
-
-
 def assert_throttled(response):
     assert response.status_code == 429
     assert response.is_json
@@ -770,7 +761,7 @@ def test_resend_otp_beyond_its_limit_from_one_address_is_429_with_retry_after(li
     sixth = client.post(RESEND, json={"email": "pending@example.com"})
 
     assert_throttled(sixth)
-    assert len(outbox(limited_app)) == 5
+    assert len(written_mail(limited_app)) == 5
 
 
 def test_resend_otp_beyond_its_limit_for_one_email_from_many_ips_is_429(limited_app):
@@ -784,7 +775,7 @@ def test_resend_otp_beyond_its_limit_for_one_email_from_many_ips_is_429(limited_
     sixth = client.post(RESEND, json={"email": "PENDING@example.com"}, environ_base={"REMOTE_ADDR": "10.0.1.1"})
 
     assert_throttled(sixth)
-    assert len(outbox(limited_app)) == 5
+    assert len(written_mail(limited_app)) == 5
 
 
 def test_registration_beyond_its_limit_from_one_address_is_429_and_creates_nothing(limited_app):
@@ -798,7 +789,7 @@ def test_registration_beyond_its_limit_from_one_address_is_429_and_creates_nothi
     assert_throttled(eleventh)
     assert db_user(limited_app, "person10@example.com") is None
     assert user_count(limited_app) == 11  # the ten sign-ups and the fixture's pending user
-    assert "person10@example.com" not in [m["To"] for m in outbox(limited_app)]
+    assert "person10@example.com" not in [m["To"] for m in written_mail(limited_app)]
 
 
 def test_registration_beyond_its_limit_for_one_email_from_many_ips_is_429(limited_app):
