@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cluster import free_port, wait_for_port
+from bench.cluster import free_port, local_nginx_conf, wait_for_port
 
 SITE = Path(__file__).resolve().parents[1] / "deploy" / "nginx-portal.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -37,7 +37,8 @@ def test_the_site_compresses_text_once_it_is_worth_it_and_says_so_to_caches():
 
 @pytest.fixture
 def nginx(tmp_path):
-    """The site's gzip settings in an nginx on loopback, each type of body at /<n>, small ones at /small."""
+    """The site's gzip settings in an nginx on loopback: a long body of each text type at /<n>, a short
+    stylesheet at /small and an image at /image."""
     if not Path(NGINX).exists():
         pytest.skip("nginx is not installed")
     port = free_port()
@@ -46,37 +47,20 @@ def nginx(tmp_path):
         f'        location = /{n} {{ default_type {kind}; return 200 "{body}"; }}' for n, kind in enumerate(TEXT_TYPES)
     )
     gzip = "\n".join(f"    {name} {value};" for name, value in gzip_settings().items())
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"""
-daemon off;
-master_process off;
-pid {tmp_path}/nginx.pid;
-error_log {tmp_path}/error.log warn;
-events {{ worker_connections 16; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp_path}/body;
-    proxy_temp_path {tmp_path}/proxy;
-    fastcgi_temp_path {tmp_path}/fastcgi;
-    uwsgi_temp_path {tmp_path}/uwsgi;
-    scgi_temp_path {tmp_path}/scgi;
-{gzip}
+    conf = local_nginx_conf(tmp_path, f"""{gzip}
     server {{
         listen 127.0.0.1:{port};
 {locations}
         location = /small {{ default_type text/css; return 200 "a {{ color: red; }}"; }}
         location = /image {{ default_type image/png; return 200 "{body}"; }}
-    }}
-}}
-""")
-    process = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp_path)], stderr=subprocess.PIPE)
+    }}""")
+    process = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp_path)], stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, process)
         yield port
     finally:
         process.terminate()
         process.wait(timeout=10)
-        process.stderr.close()
 
 
 def fetch(port: int, path: str):

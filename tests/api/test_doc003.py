@@ -7,12 +7,11 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal import create_app
 from portal.extensions import db
 from portal.models import EmailCode, User, utcnow
 from portal.services import accounts, verification
 from portal.services.audit import SYSTEM
-from tests.conftest import PASSWORD, image_bytes, stored_avatars, upload, written_mail
+from tests.conftest import PASSWORD, fresh_app, image_bytes, stored_avatars, upload, written_mail
 
 USERS = "/api/v1/accounts/users/"
 VERIFY = "/api/v1/accounts/users/verify-otp/"
@@ -730,18 +729,10 @@ def test_patch_with_the_same_email_in_other_case_sends_no_mail_and_stays_verifie
 
 @pytest.fixture
 def limited_app(tmp_path):
-    app = create_app(
-        "testing",
-        {"RATELIMIT_ENABLED": True, "UPLOAD_FOLDER": str(tmp_path / "u"), "MAIL_OUTBOX_DIR": str(tmp_path / "o")},
-    )
-    with app.app_context():
-        db.create_all()
-        accounts.create_user("pending@example.com", PASSWORD, SYSTEM)
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
+    for app in fresh_app(tmp_path, RATELIMIT_ENABLED=True):  # its tables go when the test is done
+        with app.app_context():
+            accounts.create_user("pending@example.com", PASSWORD, SYSTEM)
+        yield app
 
 
 def assert_throttled(response):
