@@ -52,10 +52,9 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> 
     raise TimeoutError(f"nothing listens on port {port}")
 
 
-def nginx_conf(prefix: Path, listen: int, upstreams: list[int]) -> Path:
-    """An nginx configuration under ``prefix``: one site on ``listen`` in front of ``upstreams``,
-    proxied the way deploy/nginx-portal.conf does it, without TLS."""
-    servers = "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=30s;" for port in upstreams)
+def local_nginx_conf(prefix: Path, http: str) -> Path:
+    """``prefix``/nginx.conf: an nginx in the foreground that keeps its pid, log and temporary files
+    under ``prefix``, with ``http`` inside its ``http`` block."""
     conf = prefix / "nginx.conf"
     conf.write_text(f"""
 daemon off;
@@ -70,6 +69,17 @@ http {{
     fastcgi_temp_path {prefix}/fastcgi;
     uwsgi_temp_path {prefix}/uwsgi;
     scgi_temp_path {prefix}/scgi;
+{http}
+}}
+""")
+    return conf
+
+
+def nginx_conf(prefix: Path, listen: int, upstreams: list[int]) -> Path:
+    """An nginx configuration under ``prefix``: one site on ``listen`` in front of ``upstreams``,
+    proxied the way deploy/nginx-portal.conf does it, without TLS."""
+    servers = "\n".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=30s;" for port in upstreams)
+    return local_nginx_conf(prefix, f"""
     upstream portal {{
 {servers}
         keepalive 32;
@@ -92,10 +102,7 @@ http {{
             proxy_next_upstream error timeout http_502;
             proxy_connect_timeout 2s;
         }}
-    }}
-}}
-""")
-    return conf
+    }}""")
 
 
 @dataclass

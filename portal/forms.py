@@ -1,5 +1,10 @@
-"""Form pieces shared by the user pages and the admin: the profile form, and showing a service's
-messages on a form. Forms only carry input to the services, which own the rules and the messages."""
+"""Form pieces shared by the user pages and the admin: the profile form, calling a service for a
+form, and showing the service's messages on it. Forms only carry input to the services, which own
+the rules and the messages."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import pycountry
 from flask import render_template
@@ -8,7 +13,11 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
+from .services import accounts
+from .services.errors import PreconditionFailed, ValidationFailed
 from .services.fields import GENDERS
+
+T = TypeVar("T")
 
 NONE_CHOSEN = SelectChoice("", "—")
 COUNTRY_CHOICES = [NONE_CHOSEN] + sorted(
@@ -50,10 +59,20 @@ class ProfileForm(FlaskForm):
         value = self.version.data or ""
         return {int(value)} if value.isdigit() and len(value) < 12 else None
 
-    def conflict(self, user) -> None:
-        """Say that the profile moved on, and let the next save go over the version now stored."""
-        self.form_errors.append(self.CONFLICT)
-        self.version.data = str(user.version)
+    def save(self, user, actor) -> bool:
+        """Apply the form to ``user``'s profile as ``actor``; False when the form now shows why not.
+
+        A profile changed since the form was opened is a conflict (409): the form keeps the input and
+        takes the version now stored, so saving again goes over the newer change.
+        """
+        try:
+            return call_for(
+                self, accounts.update_profile, user, self.changes(), actor, expected_versions=self.expected_versions()
+            ) is not None
+        except PreconditionFailed:
+            refuse(self, self.CONFLICT, 409)
+            self.version.data = str(user.version)
+            return False
 
     def changes(self) -> dict:
         """The submitted values as the service takes them; ``avatar`` only when it is to change."""
@@ -63,6 +82,40 @@ class ProfileForm(FlaskForm):
         elif self.avatar.data and self.avatar.data.filename:
             changes["avatar"] = self.avatar.data.stream
         return changes
+
+
+@dataclass(frozen=True)
+class Done(Generic[T]):
+    """A service call that went through, and what it returned (true even when that is None)."""
+
+    result: T
+
+
+def call_for(
+    form: FlaskForm, service: Callable[..., T], /, *args, refusals: Mapping[type[Exception], int] | None = None,
+    **kwargs,
+) -> Done[T] | None:
+    """``service(*args, **kwargs)`` on behalf of ``form``: ``Done(result)``, or None when the service said
+    no and the form now shows why, so a view reads ``if form.validate_on_submit() and call_for(...)``.
+
+    A ValidationFailed puts its messages on the fields they name (the page then answers 400).
+    ``refusals`` maps other service errors to the status the page answers with when one of them
+    refuses, its message shown above the form (``{PermissionDenied: 403}``); any other error goes on up.
+    """
+    refusals = refusals or {}
+    try:
+        return Done(service(*args, **kwargs))
+    except ValidationFailed as exc:
+        add_service_errors(form, exc.errors)
+    except tuple(refusals) as exc:
+        refuse(form, str(exc), next(status for kind, status in refusals.items() if isinstance(exc, kind)))
+    return None
+
+
+def refuse(form: FlaskForm, message: str, status: int) -> None:
+    """Show ``message`` above the form, and have its page answer ``status`` rather than 400."""
+    form.form_errors.append(message)
+    form.refusal_status = status
 
 
 def add_service_errors(form: FlaskForm, errors: dict) -> None:
@@ -75,6 +128,12 @@ def add_service_errors(form: FlaskForm, errors: dict) -> None:
             form.form_errors.extend(messages)
 
 
+def form_status(form: FlaskForm) -> int:
+    """400 when the form shows errors, so a failed post never looks like success; a refusal's own
+    status (403, 409, …) when a service refused."""
+    return getattr(form, "refusal_status", None) or (400 if form.errors else 200)
+
+
 def form_page(template: str, form: FlaskForm, **context):
-    """Render a form page: 400 when it shows errors, so a failed post never looks like success."""
-    return render_template(template, form=form, **context), 400 if form.errors else 200
+    """Render a form page with the status its form calls for (``form_status``)."""
+    return render_template(template, form=form, **context), form_status(form)

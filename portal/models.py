@@ -16,8 +16,13 @@ from .extensions import db
 
 
 def utcnow() -> datetime:
-    """Naive UTC, stored alike by SQLite and PostgreSQL; serializers add the ``Z``."""
+    """Naive UTC, stored alike by SQLite and PostgreSQL; serializers add the ``Z`` (``iso_utc``)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """A stored (naive UTC) time in ISO 8601, with the ``Z`` that says it is UTC; None stays None."""
+    return None if value is None else value.isoformat() + "Z"
 
 
 def canonical_email(email: str) -> str:

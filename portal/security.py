@@ -3,6 +3,9 @@ referrer policy, HSTS in production, ``no-store`` on the API and on anything ans
 credential, and CORS
 only for the origins an operator names.
 
+An answer that sets a cookie is kept from shared caches where the cookie is written, after these
+hooks (``sessions.for_this_browser_only``).
+
 The pages have no inline script or style, so the policy needs no ``'unsafe-inline'``. Images may
 also be ``blob:`` URLs: the edit page previews a chosen picture from one before it is uploaded.
 """

@@ -35,7 +35,11 @@ def load_signed_in_user(_request) -> User | None:
 class CookieSessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, minus the work for a request that brings no cookie and leaves
     none (every API call): Flask builds a signer to open an empty session and reads every cookie
-    setting to save it again."""
+    setting to save it again. An answer that writes the cookie is kept from shared caches.
+
+    The cookie is written here, after every ``after_request`` hook, so this is the one place that
+    knows an answer sets it.
+    """
 
     def open_session(self, app, request):
         if app.secret_key and ("HTTP_COOKIE" not in request.environ or not request.cookies.get(self.get_cookie_name(app))):
@@ -45,10 +49,27 @@ class CookieSessionInterface(SecureCookieSessionInterface):
     def save_session(self, app, session, response):
         if session or session.modified:
             super().save_session(app, session, response)
+            if "Set-Cookie" in response.headers:
+                for_this_browser_only(response)
         elif session.accessed:
             # Looked into (a page asking who is signed in), so the answer may depend on the
             # cookie. A second Vary line is as good as a longer one, and cheaper to write.
             response.headers.add("Vary", "Cookie")
+
+
+def for_this_browser_only(response) -> None:
+    """Keep an answer that sets a cookie out of shared caches, which would hand the cookie (a
+    stranger's CSRF secret, a session) to the next visitor: ``no-store``, or — for an answer meant to
+    be cached (a static file, an avatar, fetched by a remembered sign-in whose cookie is renewed on
+    every answer) — ``private``, so the browser still keeps it."""
+    cache = response.cache_control
+    if cache.no_store or cache.private:
+        return
+    if "Cache-Control" in response.headers:
+        cache.public = False
+        cache.private = True
+    else:
+        response.headers["Cache-Control"] = "no-store"
 
 
 def sign_in_browser(user: User, *, remember: bool) -> None:

@@ -4,9 +4,8 @@ lives here. Registered on the app, so the user pages, the admin and the mails sh
 import pycountry
 
 from .media import avatar_path
-from .services.audit import ACTIONS
-
-DOORS = {"web": "the website", "api": "the API", "admin": "the admin page", "cli": "the command line"}
+from .models import iso_utc
+from .services.audit import ACTIONS, acted_by
 
 # Checked in order: Edge and Opera also say "Chrome", and Chrome also says "Safari".
 BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
@@ -31,7 +30,8 @@ def day(value) -> str:
 
 
 def iso(value) -> str:
-    return value.isoformat() + "Z" if value is not None else ""
+    """A stored time for a ``datetime`` attribute; nothing for no time."""
+    return iso_utc(value) or ""
 
 
 def browser(user_agent: str | None) -> str:
@@ -50,10 +50,6 @@ def country_name(code: str | None) -> str | None:
     return country.name if country is not None else code
 
 
-def avatar_src(name: str | None) -> str | None:
-    return avatar_path(name)
-
-
 def duration(value) -> str:
     """A timedelta in the largest whole unit people say: "24 hours", "7 days", "90 seconds"."""
     seconds = int(value.total_seconds())
@@ -68,10 +64,6 @@ def action_label(action: str) -> str:
     return ACTIONS.get(action) or action.replace("_", " ").capitalize()
 
 
-def door_label(via: str) -> str:
-    return DOORS.get(via, via)
-
-
 def register(app) -> None:
     app.add_template_filter(when)
     app.add_template_filter(iso)
@@ -81,5 +73,5 @@ def register(app) -> None:
     app.add_template_filter(browser)
     app.add_template_filter(country_name)
     app.add_template_filter(action_label)
-    app.add_template_filter(door_label)
-    app.add_template_global(avatar_src)
+    app.add_template_filter(acted_by)
+    app.add_template_global(avatar_path)

@@ -265,6 +265,14 @@ def upload(data: bytes, filename="avatar.jpg"):
     return (io.BytesIO(data), filename)
 
 
+def written_mail(app) -> list[EmailMessage]:
+    """The mail an app with the development ``outbox`` transport wrote (``.eml`` files in
+    MAIL_OUTBOX_DIR), oldest first."""
+    folder = Path(app.config["MAIL_OUTBOX_DIR"])
+    files = sorted(folder.glob("*.eml")) if folder.is_dir() else []
+    return [message_from_bytes(file.read_bytes(), policy=policy.default) for file in files]
+
+
 def stored_avatars(app) -> list[str]:
     folder = Path(app.config["UPLOAD_FOLDER"]) / "avatars"
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []

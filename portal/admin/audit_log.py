@@ -4,14 +4,14 @@ from flask import render_template, request
 
 from ..services import audit
 from . import bp
-from .forms import event_filter
+from .forms import EventQuery
 
 PAGE_SIZE = 50
 
 
 @bp.get("/audit/", endpoint="audit")
 def audit_log():
-    wanted = event_filter(request.args)
+    wanted = EventQuery.from_args(request.args)
     page = max(request.args.get("page", 1, type=int), 1)
     events, has_older = audit.search(wanted, page=page, per_page=PAGE_SIZE)
     return render_template(

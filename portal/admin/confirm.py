@@ -10,9 +10,10 @@ def confirmation_page(title: str, message: str, button: str, *, items=(), hidden
         return None
     return render_template(
         "admin/confirm.html", title=title, message=message, button=button, items=items,
-        hidden=hidden or {}, back=request.referrer if _same_site(request.referrer) else None,
+        hidden=hidden or {}, back=request.referrer if same_site(request.referrer) else None,
     )
 
 
-def _same_site(url) -> bool:
+def same_site(url) -> bool:
+    """Whether ``url`` (a Referer) is a page of this site, so a Cancel or a way back may lead to it."""
     return bool(url) and url.startswith(request.host_url)

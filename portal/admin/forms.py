@@ -1,6 +1,8 @@
-"""Admin forms: they carry input to the services like every other form. Filters are read from the
-query string into the services' own filter objects."""
+"""Admin forms: they carry input to the services like every other form. The lists' filters are the
+services' own filter objects, read from a query string and written back into one (for the links
+that sort, page and export the same list)."""
 
+from dataclasses import dataclass
 from datetime import date
 
 from flask_wtf import FlaskForm
@@ -9,8 +11,10 @@ from wtforms.validators import InputRequired
 
 from ..services.audit import EventFilter
 from ..services.directory import SORTS, UserFilter
+from ..services.users import MAX_ID
 
 YES_NO = {"yes": True, "no": False}
+AS_YES_NO = {True: "yes", False: "no"}
 
 
 def _text(args, name: str, limit: int) -> str:
@@ -18,35 +22,68 @@ def _text(args, name: str, limit: int) -> str:
     return args.get(name, "").replace("\x00", "").strip()[:limit]
 
 
-def user_filter(args) -> UserFilter:
-    """The user list's filters from its query string; anything unknown means "no filter"."""
-    group = args.get("group", "")
-    return UserFilter(
-        q=_text(args, "q", 200),
-        active=YES_NO.get(args.get("active")),
-        staff=YES_NO.get(args.get("staff")),
-        verified=YES_NO.get(args.get("verified")),
-        group_id=int(group) if group.isdigit() and int(group) < 2**31 else None,
-        sort=args.get("sort") if args.get("sort") in SORTS else "joined",
-        descending=args.get("order", "desc") != "asc",
-    )
-
-
-def event_filter(args) -> EventFilter:
-    return EventFilter(
-        subject=_text(args, "subject", 200),
-        actor=_text(args, "actor", 200),
-        action=_text(args, "action", 50),
-        since=_date(args.get("since")),
-        until=_date(args.get("until")),
-    )
-
-
 def _date(value) -> date | None:
     try:
         return date.fromisoformat(value) if value else None
     except ValueError:
         return None
+
+
+def _query(changes: dict, args: dict) -> dict:
+    """``changes`` first, then the rest of ``args``, without the empty ones: a short URL that asks for the same."""
+    merged = dict(changes)
+    for name, value in args.items():
+        merged.setdefault(name, value)
+    return {name: value for name, value in merged.items() if value not in (None, "")}
+
+
+@dataclass(frozen=True)
+class UserQuery(UserFilter):
+    """The user list's filters in its query string, both ways; anything unknown reads as "no filter"."""
+
+    @classmethod
+    def from_args(cls, args) -> "UserQuery":
+        group = args.get("group", "")
+        return cls(
+            q=_text(args, "q", 200),
+            active=YES_NO.get(args.get("active")),
+            staff=YES_NO.get(args.get("staff")),
+            verified=YES_NO.get(args.get("verified")),
+            group_id=int(group) if group.isdigit() and int(group) <= MAX_ID else None,
+            sort=args.get("sort") if args.get("sort") in SORTS else "joined",
+            descending=args.get("order", "desc") != "asc",
+        )
+
+    def to_args(self, **changes) -> dict:
+        """The query string of this list, with ``changes`` (a page, another sort) in front."""
+        return _query(changes, {
+            "sort": self.sort, "order": "desc" if self.descending else "asc", "q": self.q,
+            "active": AS_YES_NO.get(self.active), "staff": AS_YES_NO.get(self.staff),
+            "verified": AS_YES_NO.get(self.verified), "group": str(self.group_id) if self.group_id else None,
+        })
+
+
+@dataclass(frozen=True)
+class EventQuery(EventFilter):
+    """The audit log's filters in its query string, both ways; a date that is none reads as "no filter"."""
+
+    @classmethod
+    def from_args(cls, args) -> "EventQuery":
+        return cls(
+            subject=_text(args, "subject", 200),
+            actor=_text(args, "actor", 200),
+            action=_text(args, "action", 50),
+            since=_date(args.get("since")),
+            until=_date(args.get("until")),
+        )
+
+    def to_args(self, **changes) -> dict:
+        """The query string of this log, with ``changes`` (a page) in front."""
+        return _query(changes, {
+            "subject": self.subject, "actor": self.actor, "action": self.action,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        })
 
 
 class AccessForm(FlaskForm):

@@ -2,17 +2,17 @@
 
 import csv
 import io
+from typing import NamedTuple
 
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
 from wtforms.fields.choices import SelectChoice
 
-from ..forms import ProfileForm, add_service_errors
-from ..services import accounts, audit, credentials, directory, groups, users
-from ..services.errors import PermissionDenied, PreconditionFailed, ValidationFailed
+from ..forms import ProfileForm, form_status
+from ..services import accounts, audit, bulk, credentials, directory, groups, users
 from ..sessions import me
 from . import bp
-from .confirm import confirmation_page
-from .forms import AccessForm, AddToGroupForm, user_filter
+from .confirm import confirmation_page, same_site
+from .forms import AccessForm, AddToGroupForm, UserQuery
 
 PAGE_SIZE = 50
 HISTORY_SIZE = 20
@@ -20,10 +20,25 @@ CSV_COLUMNS = ("id", "email", "username", "first_name", "last_name", "phone", "g
                "is_active", "is_staff", "is_superuser", "email_verified", "date_joined", "last_login", "groups")
 # A spreadsheet runs a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class BulkAction(NamedTuple):
+    """How a bulk action (one of ``bulk.ACTIONS``) reads: its button, what it does to the accounts, and
+    what follows from that, said before it is done."""
+
+    label: str
+    done: str
+    follows: str | None = None
+
+    @property
+    def warning(self) -> str:
+        return f"These accounts will be {self.done}" + (f": {self.follows}." if self.follows else ".")
+
+
 BULK_ACTIONS = {
-    "activate": ("Activate", "activated"),
-    "deactivate": ("Deactivate", "deactivated: every session, sign-in and key of theirs ends"),
-    "add_to_group": ("Add to group", "added to the group"),
+    "activate": BulkAction("Activate", "activated"),
+    "deactivate": BulkAction("Deactivate", "deactivated", "every session, sign-in and key of theirs ends"),
+    "add_to_group": BulkAction("Add to group", "added to the group"),
 }
 
 
@@ -38,7 +53,7 @@ def index():
 
 @bp.get("/users/", endpoint="users")
 def users_list():
-    wanted = user_filter(request.args)
+    wanted = UserQuery.from_args(request.args)
     page = directory.find_users(wanted, page=request.args.get("page", 1, type=int), per_page=PAGE_SIZE)
     return render_template(
         "admin/users.html", page=page, wanted=wanted, groups=groups.all_groups(), sorts=directory.SORTS,
@@ -49,7 +64,7 @@ def users_list():
 @bp.get("/users/export.csv")
 def users_export():
     """The filtered list as CSV, streamed; cells that a spreadsheet would run as formulas are quoted."""
-    wanted = user_filter(request.args)
+    wanted = UserQuery.from_args(request.args)
 
     def rows():
         buffer = io.StringIO()
@@ -74,8 +89,7 @@ def _csv_values(user):
         if column == "groups":
             yield ";".join(group.name for group in user.groups)
         else:
-            value = getattr(user, column)
-            yield value.isoformat() if hasattr(value, "isoformat") else value
+            yield audit.jsonable(getattr(user, column))
 
 
 def _csv_cell(value):
@@ -86,36 +100,26 @@ def _csv_cell(value):
 
 @bp.post("/users/bulk")
 def users_bulk():
-    action = request.form.get("action")
+    key = request.form.get("action")
     selected = directory.users_by_ids(request.form.getlist("ids"))
-    if action not in BULK_ACTIONS or not selected:
+    if key not in BULK_ACTIONS or not selected:
         flash("Choose an action and at least one user.", "error")
-        return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url) else url_for("admin.users"))
-    group = None
-    if action == "add_to_group":
-        group = groups.get_group(request.form.get("group_id", type=int))
-    label, done = BULK_ACTIONS[action]
-    hidden = {"action": action, "ids": [user.id for user in selected], "group_id": group.id if group else ""}
-    title = f"{label} {len(selected)} user{'s' if len(selected) != 1 else ''}" + (f" ({group.name})" if group else "")
-    page = confirmation_page(title, f"These accounts will be {done}.", label, items=[u.email for u in selected], hidden=hidden)
+        return redirect(request.referrer if same_site(request.referrer) else url_for("admin.users"))
+    action = BULK_ACTIONS[key]
+    group = groups.get_group(request.form.get("group_id", type=int)) if key == "add_to_group" else None
+    hidden = {"action": key, "ids": [user.id for user in selected], "group_id": group.id if group else ""}
+    title = f"{action.label} {len(selected)} user{'s' if len(selected) != 1 else ''}" + (f" ({group.name})" if group else "")
+    page = confirmation_page(title, action.warning, action.label, items=[u.email for u in selected], hidden=hidden)
     if page is not None:
         return page
-    refusals = []
-    for user in selected:
-        try:
-            if action == "add_to_group":
-                groups.set_membership(user, group, True, staff())
-            else:
-                accounts.update_account_flags(user, {"is_active": action == "activate"}, staff())
-        except PermissionDenied as exc:
-            refusals.append(f"{user.email}: {exc}")
-    flash(f"{len(selected) - len(refusals)} of {len(selected)} accounts {done.split(':')[0]}.", "success")
-    for refusal in refusals:
-        flash(refusal, "error")
+    outcome = bulk.apply_to_users(key, selected, staff(), group=group)
+    flash(f"{outcome.done} of {len(selected)} accounts {action.done}.", "success")
+    for refusal in outcome.refusals:
+        flash(f"{refusal.email}: {refusal.reason}", "error")
     return redirect(url_for("admin.users"))
 
 
-def _user_page(user, form=None, status=200):
+def _user_page(user, form=None):
     form = form or ProfileForm.of(user)
     access = AccessForm(data={"is_staff": user.is_staff, "is_superuser": user.is_superuser})
     add_to_group = AddToGroupForm()
@@ -125,7 +129,7 @@ def _user_page(user, form=None, status=200):
         "admin/user.html", user=user, form=form, access=access, add_to_group=add_to_group,
         ways_in=credentials.live_credentials(user), history=history,
     )
-    return page, status
+    return page, form_status(form)
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -134,18 +138,10 @@ def users_detail(user_id):
     if request.method != "POST":
         return _user_page(user)
     form = ProfileForm()
-    if form.validate_on_submit():
-        try:
-            accounts.update_profile(user, form.changes(), staff(), expected_versions=form.expected_versions())
-        except ValidationFailed as exc:
-            add_service_errors(form, exc.errors)
-        except PreconditionFailed:
-            form.conflict(user)
-            return _user_page(user, form, 409)
-        else:
-            flash("The profile is saved; its owner was told by mail which fields changed.", "success")
-            return redirect(url_for("admin.users_detail", user_id=user.id))
-    return _user_page(user, form, 400)
+    if form.validate_on_submit() and form.save(user, staff()):
+        flash("The profile is saved; its owner was told by mail which fields changed.", "success")
+        return redirect(url_for("admin.users_detail", user_id=user.id))
+    return _user_page(user, form)
 
 
 def _flags(user, flags: dict, done: str, *, confirm: tuple[str, str, str] | None = None):

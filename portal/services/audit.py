@@ -38,6 +38,8 @@ ACTIONS = {
     "reauthentication_failed": "Identity check failed",
     "two_factor_reset": "Two-step sign-in reset by staff",
 }
+# Every door an action comes through, as people read it.
+DOORS = {"web": "the website", "api": "the API", "admin": "the admin page", "cli": "the command line"}
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,33 @@ def diff(before: dict, after: dict) -> dict:
     }
 
 
+def actor_role(event: AuditEvent) -> str:
+    """Who made a change, as the account's owner sees it: "you", "staff" or "system".
+
+    Signed-out steps (sign-up, entering a code, a reset link) have no acting user; they were the
+    owner's own, unless an operator ran them on the command line.
+    """
+    if event.actor_id is None:
+        return "system" if event.via == "cli" else "you"
+    return "you" if event.actor_id == event.subject_id else "staff"
+
+
+def acted_by(event: AuditEvent, *, to_owner: bool) -> str:
+    """Who made a change and through which door, as a list of events says it to its reader: to the
+    account's owner "by you through the website"; to staff, who see the actor's address, "by
+    ann@example.com through the admin page"."""
+    door = DOORS.get(event.via, event.via)
+    if to_owner:
+        return f"by {actor_role(event)} through {door}"
+    if event.actor is not None:
+        return f"by {event.actor.email} through {door}"
+    if event.via == "cli":
+        return "on the command line"
+    return f"by the account's owner, signed out, through {door}"
+
+
 def jsonable(value):
+    """A value as JSON (and a CSV cell) holds it: dates and times in ISO 8601, the rest as it is."""
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased, selectinload
 from ..extensions import db
 from ..models import User, canonical_phone, user_groups
 from .fields import PHONE_PATTERN
+from .users import MAX_ID
 
 # Email and username are kept case-folded beside the value as typed; names only as typed.
 FOLDED_COLUMNS = (User.email_canonical, User.username_canonical)
@@ -121,7 +122,7 @@ def find_users(wanted: UserFilter, *, page: int, per_page: int):
 
 def users_by_ids(ids) -> list[User]:
     """The users with these ids (for a bulk action), in one query; unknown ids are left out."""
-    wanted = [int(i) for i in ids if str(i).isdigit() and 0 < int(i) < 2**31][:500]
+    wanted = [int(i) for i in ids if str(i).isdigit() and 0 < int(i) <= MAX_ID][:500]
     return list(db.session.scalars(select(User).where(User.id.in_(wanted)).order_by(User.id))) if wanted else []
 
 

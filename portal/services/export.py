@@ -4,10 +4,13 @@ Secrets never leave: no password hash, no key hash, no refresh-token id, no code
 secret, no recovery code or its hash; second factors and passkeys appear by name and dates only.
 """
 
+from datetime import datetime
+
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import AuditEvent, Credential, Passkey, RecoveryCode, TotpDevice, User, utcnow
+from ..models import AuditEvent, Credential, Passkey, RecoveryCode, TotpDevice, User, iso_utc, utcnow
+from .audit import actor_role, jsonable
 
 PROFILE_ATTRIBUTES = (
     "id", "email", "username", "first_name", "last_name", "full_name", "phone", "gender", "country",
@@ -37,7 +40,7 @@ def account_export(user: User) -> dict:
         "credentials": [_pick(credential, CREDENTIAL_ATTRIBUTES) for credential in credentials],
         "second_factors": _second_factors(user),
         "activity": [
-            _pick(event, EVENT_ATTRIBUTES) | {"by": actor_role(event, user)} for event in events
+            _pick(event, EVENT_ATTRIBUTES) | {"by": actor_role(event)} for event in events
         ],
     }
 
@@ -60,22 +63,9 @@ def _second_factors(user: User) -> dict:
     }
 
 
-def actor_role(event: AuditEvent, user: User) -> str:
-    """Who made a change, as the account's owner sees it: themselves, staff, or the system.
-
-    Signed-out steps (sign-up, entering a code, a reset link) have no acting user; they were the
-    owner's own, unless an operator ran them on the command line.
-    """
-    if event.actor_id is None:
-        return "system" if event.via == "cli" else "you"
-    return "you" if event.actor_id == user.id else "staff"
-
-
 def _pick(obj, attributes) -> dict:
     return {attribute: _plain(getattr(obj, attribute)) for attribute in attributes}
 
 
 def _plain(value):
-    if hasattr(value, "hour"):  # datetimes are naive UTC
-        return value.isoformat() + "Z"
-    return value.isoformat() if hasattr(value, "isoformat") else value
+    return iso_utc(value) if isinstance(value, datetime) else jsonable(value)

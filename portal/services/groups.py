@@ -9,7 +9,7 @@ from . import audit
 from .accounts import ensure_may_manage
 from .audit import Actor
 from .errors import NotFound, ValidationFailed
-from .users import mark_changed
+from .users import MAX_ID, mark_changed
 from .fields import FieldError, clean_text
 
 
@@ -19,7 +19,7 @@ def all_groups() -> list[Group]:
 
 
 def get_group(group_id) -> Group:
-    group = db.session.get(Group, group_id) if isinstance(group_id, int) and 0 < group_id < 2**31 else None
+    group = db.session.get(Group, group_id) if isinstance(group_id, int) and 0 < group_id <= MAX_ID else None
     if group is None:
         raise NotFound("Group not found")
     return group

@@ -3,7 +3,7 @@
 from flask import abort, flash, make_response, redirect, render_template, url_for
 from flask_login import login_required
 
-from ..forms import form_page
+from ..forms import call_for, form_page
 from ..services import credentials
 from ..services.api_keys import issue_api_key
 from ..services.errors import AuthenticationFailed, NotFound
@@ -18,13 +18,12 @@ def api_keys():
     user = signed_in_user()
     form = ApiKeyForm()
     new_key = None
-    if form.validate_on_submit():
-        try:
-            _, new_key = issue_api_key(user, me(), name=form.name.data)
-        except AuthenticationFailed as exc:
-            form.form_errors.append(exc.detail)
-        else:
-            form = ApiKeyForm(formdata=None)
+    # An account whose sign-up is unfinished gets no key: the service's reason shows above the form.
+    if form.validate_on_submit() and (issued := call_for(
+        form, issue_api_key, user, me(), name=form.name.data, refusals={AuthenticationFailed: 400}
+    )):
+        _, new_key = issued.result
+        form = ApiKeyForm(formdata=None)
     response = make_response(
         form_page("web/keys.html", form, keys=credentials.live_credentials(user, kind=credentials.KEY), new_key=new_key)
     )

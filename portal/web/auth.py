@@ -3,11 +3,11 @@
 from flask import flash, redirect, request, session, url_for
 from flask_login import current_user
 
-from ..forms import add_service_errors, form_page
+from ..forms import add_service_errors, call_for, form_page
 from ..http import acting, safe_next
 from ..limits import limited
 from ..services import accounts, sign_in, verification
-from ..services.errors import AuthenticationFailed, EmailNotVerified, ValidationFailed
+from ..services.errors import AuthenticationFailed, EmailNotVerified
 from ..services.users import find_user
 from ..sessions import sign_in_browser, sign_out
 from . import bp
@@ -28,16 +28,14 @@ def register():
     if current_user.is_authenticated:
         return redirect(url_for("web.profile"))
     form = RegisterForm()
-    if form.validate_on_submit():
-        profile = {"first_name": form.first_name.data, "last_name": form.last_name.data}
-        try:
-            user = accounts.register(form.email.data, form.password.data, acting("web"), profile=profile)
-        except ValidationFailed as exc:
-            add_service_errors(form, exc.errors)
-        else:
-            session[PENDING_EMAIL] = user.email
-            flash(f"We mailed a 6-digit code to {user.email}. Enter it below to finish signing up.", "success")
-            return redirect(url_for("web.verify"))
+    if form.validate_on_submit() and (signed_up := call_for(
+        form, accounts.register, form.email.data, form.password.data, acting("web"),
+        profile={"first_name": form.first_name.data, "last_name": form.last_name.data},
+    )):
+        user = signed_up.result
+        session[PENDING_EMAIL] = user.email
+        flash(f"We mailed a 6-digit code to {user.email}. Enter it below to finish signing up.", "success")
+        return redirect(url_for("web.verify"))
     return form_page("web/register.html", form)
 
 
@@ -49,18 +47,16 @@ def verify():
         form.email.data = request.args.get("email") or session.get(PENDING_EMAIL) or (
             current_user.email if current_user.is_authenticated else None
         )
-    if form.validate_on_submit():
-        try:
-            user = verification.verify_email(form.email.data, form.otp.data, acting("web"))
-        except ValidationFailed as exc:
-            add_service_errors(form, exc.errors)
-        else:
-            if not current_user.is_authenticated and session.get(PENDING_EMAIL) == user.email:
-                # The browser that signed up proved the mailbox: sign-up is complete. (Signing in
-                # starts the session afresh, so the message comes after it.)
-                sign_in_browser(user, remember=False)
-            flash("Your email address is verified.", "success")
-            return redirect(url_for("web.profile" if current_user.is_authenticated else "web.login"))
+    if form.validate_on_submit() and (verified := call_for(
+        form, verification.verify_email, form.email.data, form.otp.data, acting("web")
+    )):
+        user = verified.result
+        if not current_user.is_authenticated and session.get(PENDING_EMAIL) == user.email:
+            # The browser that signed up proved the mailbox: sign-up is complete. (Signing in
+            # starts the session afresh, so the message comes after it.)
+            sign_in_browser(user, remember=False)
+        flash("Your email address is verified.", "success")
+        return redirect(url_for("web.profile" if current_user.is_authenticated else "web.login"))
     return form_page("web/verify.html", form)
 
 

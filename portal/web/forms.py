@@ -9,16 +9,23 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired
 
-from ..services.passwords import PASSWORDS_DIFFER
+from ..services.passwords import PASSWORD_POLICY, PASSWORDS_DIFFER
 
 
 def _password(label, autocomplete):
     return PasswordField(label, validators=[InputRequired()], render_kw={"autocomplete": autocomplete})
 
 
-def _repeat(of):
+def _new_password(label):
+    """A password being chosen: its hint is the policy the services enforce, in their words."""
     return PasswordField(
-        "Repeat the new password",
+        label, validators=[InputRequired()], description=PASSWORD_POLICY, render_kw={"autocomplete": "new-password"}
+    )
+
+
+def _repeat(of, label="Repeat the new password"):
+    return PasswordField(
+        label,
         validators=[InputRequired(), EqualTo(of, message=PASSWORDS_DIFFER)],
         render_kw={"autocomplete": "new-password"},
     )
@@ -33,17 +40,13 @@ class ForgotPasswordForm(EmailMixin, FlaskForm):
 
 
 class ResetPasswordForm(FlaskForm):
-    new_password = _password("New password", "new-password")
+    new_password = _new_password("New password")
     confirm_password = _repeat("new_password")
 
 
 class RegisterForm(EmailMixin, FlaskForm):
-    password = _password("Password", "new-password")
-    confirm_password = PasswordField(
-        "Repeat the password",
-        validators=[InputRequired(), EqualTo("password", message=PASSWORDS_DIFFER)],
-        render_kw={"autocomplete": "new-password"},
-    )
+    password = _new_password("Password")
+    confirm_password = _repeat("password", "Repeat the password")
     first_name = StringField("First name", render_kw={"autocomplete": "given-name", "dir": "auto"})
     last_name = StringField("Last name", render_kw={"autocomplete": "family-name", "dir": "auto"})
 
@@ -69,7 +72,7 @@ class LoginForm(FlaskForm):
 
 class ChangePasswordForm(FlaskForm):
     current_password = _password("Current password", "current-password")
-    new_password = _password("New password", "new-password")
+    new_password = _new_password("New password")
     confirm_password = _repeat("new_password")
 
 

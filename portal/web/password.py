@@ -2,7 +2,7 @@
 
 from flask import render_template
 
-from ..forms import add_service_errors, form_page
+from ..forms import call_for, form_page
 from ..http import acting
 from ..limits import limited
 from ..services import accounts, verification
@@ -15,13 +15,8 @@ from .forms import ForgotPasswordForm, ResetPasswordForm
 @limited("RATELIMIT_PASSWORD_RESET", per_account=("email",), methods=["POST"])
 def forgot_password():
     form = ForgotPasswordForm()
-    if form.validate_on_submit():
-        try:
-            verification.request_password_reset(form.email.data, acting("web"))
-        except ValidationFailed as exc:
-            add_service_errors(form, exc.errors)
-        else:
-            return render_template("password/forgot_sent.html", email=form.email.data)
+    if form.validate_on_submit() and call_for(form, verification.request_password_reset, form.email.data, acting("web")):
+        return render_template("password/forgot_sent.html", email=form.email.data)
     return form_page("password/forgot.html", form)
 
 
@@ -33,11 +28,6 @@ def reset_password(uid, token):
     except ValidationFailed:
         return render_template("password/reset_invalid.html"), 400
     form = ResetPasswordForm()
-    if form.validate_on_submit():
-        try:
-            accounts.reset_password(uid, token, form.new_password.data, acting("web"))
-        except ValidationFailed as exc:
-            add_service_errors(form, exc.errors)
-        else:
-            return render_template("password/reset_done.html")
+    if form.validate_on_submit() and call_for(form, accounts.reset_password, uid, token, form.new_password.data, acting("web")):
+        return render_template("password/reset_done.html")
     return form_page("password/reset.html", form)

@@ -5,12 +5,12 @@ import json
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from ..forms import ProfileForm, add_service_errors, form_page
+from ..forms import ProfileForm, call_for, form_page
 from ..limits import limited
 from ..media import avatar_url
 from ..services import accounts, audit
-from ..services.errors import PermissionDenied, PreconditionFailed, ValidationFailed
-from ..services.export import account_export, actor_role
+from ..services.errors import PermissionDenied
+from ..services.export import account_export
 from ..sessions import current_credential, me, sign_out, signed_in_user
 from . import bp
 from .forms import ChangePasswordForm, DeleteAccountForm
@@ -29,21 +29,13 @@ def profile():
 def edit_profile():
     user = signed_in_user()
     form = ProfileForm() if request.method == "POST" else ProfileForm.of(user)
-    if form.validate_on_submit():
-        old_email = user.email
-        try:
-            accounts.update_profile(user, form.changes(), me(), expected_versions=form.expected_versions())
-        except ValidationFailed as exc:
-            add_service_errors(form, exc.errors)
-        except PreconditionFailed:
-            form.conflict(user)
-            return form_page("web/edit.html", form, user=user)[0], 409
-        else:
-            flash("Your profile is saved.", "success")
-            if user.email != old_email:
-                flash(f"We mailed a code to {user.email}. Enter it to verify the new address.", "info")
-                return redirect(url_for("web.verify"))
-            return redirect(url_for("web.profile"))
+    old_email = user.email
+    if form.validate_on_submit() and form.save(user, me()):
+        flash("Your profile is saved.", "success")
+        if user.email != old_email:
+            flash(f"We mailed a code to {user.email}. Enter it to verify the new address.", "info")
+            return redirect(url_for("web.verify"))
+        return redirect(url_for("web.profile"))
     return form_page("web/edit.html", form, user=user)
 
 
@@ -52,17 +44,12 @@ def edit_profile():
 @limited("RATELIMIT_PASSWORD_CHECK", per_ip=False, per_credential=True, methods=["POST"])
 def change_password():
     form = ChangePasswordForm()
-    if form.validate_on_submit():
-        try:
-            accounts.change_password(
-                signed_in_user(), form.current_password.data, form.new_password.data, me(),
-                keep=current_credential(),
-            )
-        except ValidationFailed as exc:
-            add_service_errors(form, exc.errors)
-        else:
-            flash("Your password is changed. Every other session and key of yours was signed out.", "success")
-            return redirect(url_for("web.profile"))
+    if form.validate_on_submit() and call_for(
+        form, accounts.change_password, signed_in_user(), form.current_password.data, form.new_password.data, me(),
+        keep=current_credential(),
+    ):
+        flash("Your password is changed. Every other session and key of yours was signed out.", "success")
+        return redirect(url_for("web.profile"))
     return form_page("web/password.html", form)
 
 
@@ -71,7 +58,7 @@ def change_password():
 def activity():
     user = signed_in_user()
     page = audit.history(user, page=request.args.get("page", 1, type=int), per_page=ACTIVITY_PAGE_SIZE)
-    return render_template("web/activity.html", user=user, page=page, actor_role=actor_role)
+    return render_template("web/activity.html", page=page)
 
 
 @bp.get("/profile/export")
@@ -93,18 +80,14 @@ def export():
 @limited("RATELIMIT_PASSWORD_CHECK", per_ip=False, per_credential=True, methods=["POST"])
 def delete_account():
     form = DeleteAccountForm()
-    if form.validate_on_submit():
-        user = signed_in_user()
-        try:
-            accounts.verify_current_password(user, form.current_password.data)
-            accounts.delete_account(user, me())
-        except ValidationFailed as exc:
-            add_service_errors(form, exc.errors)
-        except PermissionDenied as exc:  # the last active superuser stays
-            form.form_errors.append(str(exc))
-            return form_page("web/delete.html", form)[0], 403
-        else:
-            sign_out()
-            flash("Your account and everything in it are deleted.", "success")
-            return redirect(url_for("web.login"))
+    user = signed_in_user()
+    if (
+        form.validate_on_submit()
+        and call_for(form, accounts.verify_current_password, user, form.current_password.data)
+        # The last active superuser stays: that refusal is a 403.
+        and call_for(form, accounts.delete_account, user, me(), refusals={PermissionDenied: 403})
+    ):
+        sign_out()
+        flash("Your account and everything in it are deleted.", "success")
+        return redirect(url_for("web.login"))
     return form_page("web/delete.html", form)

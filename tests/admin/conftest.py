@@ -27,7 +27,7 @@ from portal.services import accounts
 from portal.services import groups as group_service
 from portal.services.audit import SYSTEM
 
-from ..conftest import PASSWORD, Account
+from ..conftest import PASSWORD, Account, stored_user
 
 # Signing in -------------------------------------------------------------------------------------
 
@@ -116,19 +116,8 @@ def own_app(folder):
 # Reading the database -----------------------------------------------------------------------------
 
 
-def row(app, user_id) -> dict | None:
-    """Every stored column of a user plus its group names; None when the user is gone."""
-    with app.app_context():
-        user = db.session.get(User, user_id)
-        if user is None:
-            return None
-        return {c.key: getattr(user, c.key) for c in User.__table__.columns} | {
-            "groups": [g.name for g in user.groups]
-        }
-
-
 def flags(app, user_id) -> tuple:
-    found = row(app, user_id)
+    found = stored_user(app, user_id)
     return (found["is_active"], found["is_staff"], found["is_superuser"]) if found else None
 
 

@@ -20,8 +20,8 @@ from portal.services import audit
 from portal.services.audit import SYSTEM
 from portal.services.passwords import hash_password
 
-from ..conftest import recorded_statements
-from .conftest import emails_in_list, row
+from ..conftest import recorded_statements, stored_user
+from .conftest import emails_in_list
 
 USER_LIST_LIMIT = 5
 AUDIT_LIMIT = 2  # one more when the subject or actor is given by email
@@ -93,7 +93,7 @@ def test_the_user_list_shows_each_users_groups_from_the_one_membership_query(app
     seed_users(app, 30)
     page = admin.get("/admin/users/?q=seeded&sort=email&order=asc").get_data(as_text=True)
     assert page.count('<span class="badge">Team') == sum(1 + (n % 2) for n in range(5, 35))
-    assert row(app, people.member.id)["groups"] == []
+    assert stored_user(app, people.member.id)["groups"] == []
 
 
 @pytest.mark.parametrize("url, limit", [

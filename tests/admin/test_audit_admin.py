@@ -16,8 +16,8 @@ from portal.models import AuditEvent, User
 from portal.services import audit
 from portal.services.audit import SYSTEM
 
-from ..conftest import PASSWORD
-from .conftest import events, make_group, row, submit_form
+from ..conftest import PASSWORD, stored_user
+from .conftest import events, make_group, submit_form
 
 NEW_PASSWORD = "Velvet-Orchard-Kettle-77"
 
@@ -124,7 +124,7 @@ def test_no_event_ever_holds_a_password_hash_code_or_key(app, client, signed_in,
     page = signed_in(people.member).post("/profile/keys", data={"name": "Backup script"})
     secrets.update(re.findall(r"\b[0-9a-f]{40}\b", page.get_data(as_text=True)))
     # a password change, then an email change and its code
-    secrets.add(row(app, people.member.id)["password_hash"])
+    secrets.add(stored_user(app, people.member.id)["password_hash"])
     post("/api/users/me/set_password/", {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
          headers={"Authorization": f"Token {key}"})
     access = post("/api/token/", member | {"password": NEW_PASSWORD})["access"]
@@ -184,7 +184,7 @@ def test_a_deleted_subject_is_found_by_its_email(app, history, people):
     root = history["root"]
     before = len(events(app, subject_id=people.member2.id))
     root.post(f"/admin/users/{people.member2.id}/delete", data={"confirmed": "yes"})
-    assert row(app, people.member2.id) is None
+    assert stored_user(app, people.member2.id) is None
 
     shown = entries(audit_page(root, subject="other@example.com"))
 

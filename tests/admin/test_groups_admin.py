@@ -11,9 +11,9 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Group
 
+from ..conftest import stored_user
 from .conftest import (
-    add_member, confirm, events, field_errors, flashes, form_fields, group_row, is_confirmation, make_group, row,
-    text,
+    add_member, confirm, events, field_errors, flashes, form_fields, group_row, is_confirmation, make_group, text,
 )
 
 
@@ -82,7 +82,7 @@ def test_rename_a_group_and_edit_its_notes(app, admin, people):
     answer = admin.post(f"/admin/groups/{editors}", data={"name": "Writers", "notes": "old notes"})
     assert answer.status_code == 302
     assert group_row(app, editors)["name"] == "Writers"
-    assert row(app, people.member.id)["groups"] == ["Writers"]
+    assert stored_user(app, people.member.id)["groups"] == ["Writers"]
 
     answer = admin.post(f"/admin/groups/{editors}", data={"name": "Writers", "notes": "new notes"})
     assert answer.status_code == 302
@@ -148,9 +148,9 @@ def test_deleting_a_group_asks_first_then_keeps_the_members_and_drops_the_member
     assert done.status_code == 302 and done.headers["Location"] == "/admin/groups/"
     assert group_row(app, editors) is None
     assert group_names(app) == ["Readers"]
-    assert row(app, people.member.id)["groups"] == ["Readers"]
-    assert row(app, people.member2.id)["groups"] == []
-    assert row(app, people.member2.id)["is_active"]
+    assert stored_user(app, people.member.id)["groups"] == ["Readers"]
+    assert stored_user(app, people.member2.id)["groups"] == []
+    assert stored_user(app, people.member2.id)["is_active"]
     [event] = events(app, action="group_deleted")
     assert (event.actor_id, event.via, event.changes) == (people.staff.id, "admin", {"name": ["Editors", None]})
     assert admin.get(f"/admin/users/?group={editors}").status_code == 200

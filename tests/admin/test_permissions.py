@@ -23,9 +23,10 @@ from portal.models import User
 from portal.services import api_keys
 from portal.services.audit import SYSTEM
 
+from ..conftest import stored_user
 from .conftest import (
     add_member, confirm, create_people, csrf_on, csrf_token, events, group_row, is_403_page, is_confirmation,
-    live_credentials, login_redirect, make_group, own_app, row, sign_in, text,
+    live_credentials, login_redirect, make_group, own_app, sign_in, text,
 )
 
 
@@ -103,7 +104,7 @@ def request(client, case, world):
 def snapshot(app, world) -> tuple:
     """What a refused request must leave as it was: the member, their keys, the groups, the audit log."""
     return (
-        row(app, world["user"]),
+        stored_user(app, world["user"]),
         live_credentials(app, world["user"]),
         group_row(app, world["group"]),
         group_row(app, world["other_group"]),
@@ -232,4 +233,4 @@ def test_with_the_token_of_the_page_the_confirmed_action_goes_through(app, signe
     asked = root.post(url, data={"csrf_token": token})
     assert is_confirmation(asked, "Deactivate this account?")
     assert confirm(root, url, asked).status_code == 302  # the confirmation form carries its own token
-    assert row(app, world["user"])["is_active"] is False
+    assert stored_user(app, world["user"])["is_active"] is False

@@ -21,9 +21,9 @@ from portal.services.accounts import LAST_SUPERUSER, NOT_YOURSELF
 from portal.services.audit import SYSTEM, Actor
 from portal.services.errors import PermissionDenied
 
-from ..conftest import PASSWORD
+from ..conftest import PASSWORD, stored_user
 from .conftest import (
-    add_user, create_people, events, flags, flashes, is_403_page, live_credentials, make_group, own_app, row, sign_in,
+    add_user, create_people, events, flags, flashes, is_403_page, live_credentials, make_group, own_app, sign_in,
     text,
 )
 
@@ -72,7 +72,7 @@ def refusing(tmp_path_factory):
 
 def everything(app, people) -> tuple:
     """The people's rows and live credentials, and the number of audit events."""
-    return [(row(app, a.id), live_credentials(app, a.id)) for a in vars(people).values()], len(events(app))
+    return [(stored_user(app, a.id), live_credentials(app, a.id)) for a in vars(people).values()], len(events(app))
 
 
 OTHER_STAFF_ACTIONS = [
@@ -226,7 +226,7 @@ def test_a_staff_member_cannot_change_staff_accounts_through_the_services_either
     }
     for name, call in calls.items():
         assert refused_in_service(app, call) == "Only a superuser changes the account of a staff member.", name
-    assert row(app, people.staff2.id)["first_name"] == "Sue"
+    assert stored_user(app, people.staff2.id)["first_name"] == "Sue"
     assert flags(app, people.superuser.id) == (True, True, True)
 
 
@@ -251,7 +251,7 @@ def test_a_superuser_changes_staff_accounts(app, signed_in, people):
     assert root.post(url + "/deactivate", data={"confirmed": "yes"}).status_code == 302
     assert flags(app, people.staff2.id) == (False, True, False)
     assert root.post(url + "/delete", data={"confirmed": "yes"}).status_code == 302
-    assert row(app, people.staff2.id) is None
+    assert stored_user(app, people.staff2.id) is None
 
 
 # Nobody removes their own rights, deactivates or deletes themselves ----------------------------------------
@@ -273,7 +273,7 @@ def test_own_profile_fields_may_be_edited_from_the_admin(app, signed_in, people)
     form = {"email": people.staff.email, "first_name": "Stanley", "last_name": "Staff", "username": "",
             "phone": "", "gender": "", "country": "", "address": "", "birthday": ""}
     assert me.post(url, data=form).status_code == 302
-    assert row(app, people.staff.id)["first_name"] == "Stanley"
+    assert stored_user(app, people.staff.id)["first_name"] == "Stanley"
 
 
 # The last active superuser ------------------------------------------------------------------------
@@ -320,10 +320,10 @@ def test_the_api_does_not_delete_the_last_active_superuser(app, client, people, 
     answer = client.delete(ME, json={"current_password": PASSWORD}, headers=headers)
     assert answer.status_code == 403
     assert answer.get_json() == {"detail": "You do not have permission to perform this action."}
-    assert row(app, people.superuser.id) is not None
+    assert stored_user(app, people.superuser.id) is not None
     doc002 = client.delete(f"/api/users/{people.superuser.id}/", headers=token_auth(people.superuser))
     assert doc002.status_code == 403
-    assert row(app, people.superuser.id) is not None and client.get(ME, headers=headers).status_code == 200
+    assert stored_user(app, people.superuser.id) is not None and client.get(ME, headers=headers).status_code == 200
 
 
 def test_the_profile_page_does_not_delete_the_last_active_superuser(app, signed_in, people):
@@ -334,7 +334,7 @@ def test_the_profile_page_does_not_delete_the_last_active_superuser(app, signed_
     answer = root.post("/profile/delete", data={"current_password": PASSWORD})
 
     assert answer.status_code == 403, answer.status_code
-    assert row(app, people.superuser.id) is not None
+    assert stored_user(app, people.superuser.id) is not None
     assert root.get("/profile/").status_code == 200
 
 
@@ -349,7 +349,7 @@ def test_with_a_second_active_superuser_each_of_those_works(app, signed_in, peop
     assert flags(app, root_id) == (False, True, True)
     assert other.post(f"/admin/users/{root_id}/activate").status_code == 302
     assert other.post(f"/admin/users/{root_id}/delete", data={"confirmed": "yes"}).status_code == 302
-    assert row(app, root_id) is None
+    assert stored_user(app, root_id) is None
 
 
 def test_with_a_second_active_superuser_the_cli_deactivates_one(app, runner, people, second_superuser):
@@ -366,9 +366,9 @@ def test_with_a_second_active_superuser_the_cli_deactivates_one(app, runner, peo
 def test_with_a_second_active_superuser_the_api_deletes_one(app, client, people, second_superuser, bearer):
     answer = client.delete(ME, json={"current_password": PASSWORD}, headers=bearer(people.superuser))
     assert answer.status_code == 204
-    assert row(app, people.superuser.id) is None
+    assert stored_user(app, people.superuser.id) is None
     last = client.delete(ME, json={"current_password": PASSWORD}, headers=bearer(second_superuser))
-    assert last.status_code == 403 and row(app, second_superuser.id) is not None
+    assert last.status_code == 403 and stored_user(app, second_superuser.id) is not None
 
 
 def test_the_last_superuser_rule_counts_only_active_superusers(app, runner, people, second_superuser):

@@ -11,13 +11,13 @@ from sqlalchemy import update
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts
+from portal.services import accounts, bulk
 from portal.services.audit import SYSTEM
 
-from ..conftest import PASSWORD, image_bytes, stored_avatars, upload
+from ..conftest import PASSWORD, image_bytes, stored_avatars, stored_user, upload
 from .conftest import (
     add_member, add_user, confirm, create_people, emails_in_list, events, field_errors, flashes, form_fields,
-    is_confirmation, live_credentials, login_redirect, make_group, own_app, row, sign_in, submit_form, text,
+    is_confirmation, live_credentials, login_redirect, make_group, own_app, sign_in, submit_form, text,
 )
 
 ME = "/api/users/me/"
@@ -265,13 +265,13 @@ def test_bulk_deactivation_asks_first_then_ends_every_way_in(app, admin, signed_
     asked = admin.post("/admin/users/bulk", data={"action": "deactivate", "ids": ids, "group_id": ""})
     assert is_confirmation(asked, "Deactivate 2 users")
     assert "member@example.com" in text(asked) and "other@example.com" in text(asked)
-    assert row(app, people.member.id)["is_active"] and row(app, people.member2.id)["is_active"]
+    assert stored_user(app, people.member.id)["is_active"] and stored_user(app, people.member2.id)["is_active"]
     assert client.get(ME, headers=key).status_code == 200
     assert browser_is_signed_in(members_browser)
 
     done = confirm(admin, "/admin/users/bulk", asked)
     assert done.status_code == 302
-    assert not row(app, people.member.id)["is_active"] and not row(app, people.member2.id)["is_active"]
+    assert not stored_user(app, people.member.id)["is_active"] and not stored_user(app, people.member2.id)["is_active"]
     assert "2 of 2 accounts deactivated." in flashes(admin.get(done.headers["Location"]))
     assert client.get(ME, headers=key).status_code == 401
     assert client.get(ME, headers=jwt).status_code == 401
@@ -292,10 +292,10 @@ def test_bulk_activation_asks_first(app, admin, people, client):
 
     asked = admin.post("/admin/users/bulk", data={"action": "activate", "ids": ids})
     assert is_confirmation(asked, "Activate 2 users")
-    assert not row(app, people.member.id)["is_active"]
+    assert not stored_user(app, people.member.id)["is_active"]
 
     confirm(admin, "/admin/users/bulk", asked)
-    assert row(app, people.member.id)["is_active"] and row(app, people.member2.id)["is_active"]
+    assert stored_user(app, people.member.id)["is_active"] and stored_user(app, people.member2.id)["is_active"]
     assert client.post("/api/token/", json={"email": people.member.email, "password": PASSWORD}).status_code == 200
 
 
@@ -305,11 +305,11 @@ def test_bulk_add_to_group_asks_first(app, admin, people):
 
     asked = admin.post("/admin/users/bulk", data={"action": "add_to_group", "ids": ids, "group_id": editors})
     assert is_confirmation(asked, "Add to group 2 users (Editors)")
-    assert row(app, people.member.id)["groups"] == []
+    assert stored_user(app, people.member.id)["groups"] == []
 
     confirm(admin, "/admin/users/bulk", asked)
-    assert row(app, people.member.id)["groups"] == ["Editors"]
-    assert row(app, people.member2.id)["groups"] == ["Editors"]
+    assert stored_user(app, people.member.id)["groups"] == ["Editors"]
+    assert stored_user(app, people.member2.id)["groups"] == ["Editors"]
     assert {e.subject_id for e in events(app, action="group_membership_changed")} == set(ids)
 
 
@@ -320,6 +320,8 @@ def test_bulk_form_on_the_list_page_posts_to_the_bulk_action(admin, people):
     assert 'aria-label="Select member@example.com"' in body
     fields = form_fields(page, "/admin/users/bulk")
     assert fields["action"] == "activate"  # the first choice of the select
+    offered = re.findall(r'<option value="([a-z_]+)">', body.split('id="bulk-action"')[1].split("</select>")[0])
+    assert tuple(offered) == bulk.ACTIONS  # every action of the service, and no other
 
 
 def test_bulk_without_a_selection_changes_nothing(app, admin, people):
@@ -328,7 +330,7 @@ def test_bulk_without_a_selection_changes_nothing(app, admin, people):
     assert "Choose an action and at least one user." in flashes(admin.get(answer.headers["Location"]))
     unknown = admin.post("/admin/users/bulk", data={"action": "explode", "ids": [people.member.id], "confirmed": "yes"})
     assert unknown.status_code == 302
-    assert row(app, people.member.id)["is_active"]
+    assert stored_user(app, people.member.id)["is_active"]
     assert events(app, action="account_flags_changed") == []
 
 
@@ -424,12 +426,12 @@ EVERY_FIELD = {
 def test_editing_every_field_saves_audits_via_admin_and_mails_the_owner_field_names(app, signed_in, people, mailbox):
     staff = signed_in(people.staff)
     url = f"/admin/users/{people.member.id}"
-    password_hash = row(app, people.member.id)["password_hash"]
+    password_hash = stored_user(app, people.member.id)["password_hash"]
 
     answer = submit_form(staff, url, url, EVERY_FIELD | {"avatar": upload(image_bytes())})
 
     assert answer.status_code == 302 and answer.headers["Location"] == url
-    stored = row(app, people.member.id)
+    stored = stored_user(app, people.member.id)
     assert {k: stored[k] for k in EVERY_FIELD if k != "birthday"} == {k: v for k, v in EVERY_FIELD.items() if k != "birthday"}
     assert stored["birthday"].isoformat() == "1990-05-17"
     assert stored["avatar"] and stored_avatars(app) == [stored["avatar"]]
@@ -494,7 +496,7 @@ def test_a_refused_edit_shows_the_error_on_its_field_with_400_and_changes_nothin
 ):
     staff = signed_in(people.staff)
     url = f"/admin/users/{people.member.id}"
-    before = row(app, people.member.id)
+    before = stored_user(app, people.member.id)
 
     answer = submit_form(staff, url, url, {"last_name": "Changed", **changes})
 
@@ -505,7 +507,7 @@ def test_a_refused_edit_shows_the_error_on_its_field_with_400_and_changes_nothin
     errors = field_errors(answer, field)
     assert errors and (message is None or errors == [message])
     assert f'aria-describedby="{field}-errors"' in answer.get_data(as_text=True)
-    assert row(app, people.member.id) == before
+    assert stored_user(app, people.member.id) == before
     assert events(app, action="profile_updated") == []
     assert mailbox.sent_to(people.member.email) == []
 
@@ -518,7 +520,7 @@ def test_mark_the_address_verified(app, admin, make_user):
     answer = admin.post(f"/admin/users/{fresh.id}/verify")
 
     assert answer.status_code == 302
-    stored = row(app, fresh.id)
+    stored = stored_user(app, fresh.id)
     assert stored["email_verified"] is True and stored["activated_at"] is not None
     [event] = events(app, action="account_flags_changed", subject_id=fresh.id)
     assert event.changes == {"email_verified": [False, True]} and event.via == "admin"
@@ -531,15 +533,15 @@ def test_deactivate_and_activate_from_the_user_page(app, admin, people, token_au
     url = f"/admin/users/{people.member.id}/deactivate"
     asked = admin.post(url)
     assert is_confirmation(asked, "Deactivate this account?")
-    assert row(app, people.member.id)["is_active"]
+    assert stored_user(app, people.member.id)["is_active"]
 
     assert confirm(admin, url, asked).status_code == 302
-    assert not row(app, people.member.id)["is_active"]
+    assert not stored_user(app, people.member.id)["is_active"]
     assert client.get(ME, headers=key).status_code == 401
     assert "Activate" in text(admin.get(f"/admin/users/{people.member.id}"))
 
     assert admin.post(f"/admin/users/{people.member.id}/activate").status_code == 302
-    assert row(app, people.member.id)["is_active"]
+    assert stored_user(app, people.member.id)["is_active"]
     assert client.get(ME, headers=key).status_code == 401  # the ended key stays ended
     assert client.post("/api/token/", json={"email": people.member.email, "password": PASSWORD}).status_code == 200
 
@@ -553,11 +555,11 @@ def test_removing_the_avatar_asks_first_then_deletes_the_file(app, admin, people
 
     asked = admin.post(url)
     assert is_confirmation(asked, "Remove this picture?")
-    assert stored_avatars(app) == [name] and row(app, people.member.id)["avatar"] == name
+    assert stored_avatars(app) == [name] and stored_user(app, people.member.id)["avatar"] == name
 
     assert confirm(admin, url, asked).status_code == 302
     assert stored_avatars(app) == []
-    assert row(app, people.member.id)["avatar"] is None
+    assert stored_user(app, people.member.id)["avatar"] is None
     [event] = events(app, action="profile_updated", subject_id=people.member.id, via="admin")
     assert event.changes == {"avatar": [name, None]}
     assert admin.get(f"/media/avatars/{name}").status_code == 404
@@ -570,12 +572,12 @@ def test_add_to_and_remove_from_a_group(app, admin, people):
     assert form_fields(page, f"/admin/users/{people.member.id}/groups")["group_id"] == str(editors)
 
     assert admin.post(f"/admin/users/{people.member.id}/groups", data={"group_id": editors}).status_code == 302
-    assert row(app, people.member.id)["groups"] == ["Editors"]
+    assert stored_user(app, people.member.id)["groups"] == ["Editors"]
     again = admin.post(f"/admin/users/{people.member.id}/groups", data={"group_id": editors})
-    assert again.status_code == 302 and row(app, people.member.id)["groups"] == ["Editors"]
+    assert again.status_code == 302 and stored_user(app, people.member.id)["groups"] == ["Editors"]
 
     assert admin.post(f"/admin/users/{people.member.id}/groups/{editors}/remove").status_code == 302
-    assert row(app, people.member.id)["groups"] == []
+    assert stored_user(app, people.member.id)["groups"] == []
     changes = [e.changes for e in events(app, action="group_membership_changed", subject_id=people.member.id)]
     assert changes == [{"groups": [None, "Editors"]}, {"groups": ["Editors", None]}]
     assert admin.post(f"/admin/users/{people.member.id}/groups", data={"group_id": 999_999}).status_code == 404
@@ -621,12 +623,12 @@ def test_delete_asks_first_then_the_account_is_gone_and_its_history_stays(app, a
     asked = admin.post(url)
     assert is_confirmation(asked, "Delete this account?")
     assert "member@example.com" in text(asked)
-    assert row(app, people.member.id) is not None
+    assert stored_user(app, people.member.id) is not None
 
     done = confirm(admin, url, asked)
     assert done.status_code == 302 and done.headers["Location"] == "/admin/users/"
     assert "The account member@example.com is deleted." in flashes(admin.get("/admin/users/"))
-    assert row(app, people.member.id) is None
+    assert stored_user(app, people.member.id) is None
     assert stored_avatars(app) == []
     assert client.get(ME, headers=key).status_code == 401
     assert admin.get(f"/admin/users/{people.member.id}").status_code == 404

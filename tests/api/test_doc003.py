@@ -3,19 +3,15 @@ and GET/PATCH of the 003 profile shape."""
 
 import re
 from datetime import date, datetime, timedelta
-from email import policy
-from email.parser import BytesParser
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from portal import create_app
 from portal.extensions import db
 from portal.models import EmailCode, User, utcnow
 from portal.services import accounts, verification
 from portal.services.audit import SYSTEM
-from tests.conftest import PASSWORD, image_bytes, stored_avatars, upload
+from tests.conftest import PASSWORD, fresh_app, image_bytes, stored_avatars, upload, written_mail
 
 USERS = "/api/v1/accounts/users/"
 VERIFY = "/api/v1/accounts/users/verify-otp/"
@@ -733,24 +729,10 @@ def test_patch_with_the_same_email_in_other_case_sends_no_mail_and_stays_verifie
 
 @pytest.fixture
 def limited_app(tmp_path):
-    app = create_app(
-        "testing",
-        {"RATELIMIT_ENABLED": True, "UPLOAD_FOLDER": str(tmp_path / "u"), "MAIL_OUTBOX_DIR": str(tmp_path / "o")},
-    )
-    with app.app_context():
-        db.create_all()
-        accounts.create_user("pending@example.com", PASSWORD, SYSTEM)
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
-
-
-def outbox(app) -> list:
-    folder = Path(app.config["MAIL_OUTBOX_DIR"])
-    files = sorted(folder.glob("*.eml")) if folder.is_dir() else []
-    return [BytesParser(policy=policy.default).parsebytes(f.read_bytes()) for f in files]
+    for app in fresh_app(tmp_path, RATELIMIT_ENABLED=True):  # its tables go when the test is done
+        with app.app_context():
+            accounts.create_user("pending@example.com", PASSWORD, SYSTEM)
+        yield app
 
 
 def assert_throttled(response):
@@ -770,7 +752,7 @@ def test_resend_otp_beyond_its_limit_from_one_address_is_429_with_retry_after(li
     sixth = client.post(RESEND, json={"email": "pending@example.com"})
 
     assert_throttled(sixth)
-    assert len(outbox(limited_app)) == 5
+    assert len(written_mail(limited_app)) == 5
 
 
 def test_resend_otp_beyond_its_limit_for_one_email_from_many_ips_is_429(limited_app):
@@ -784,7 +766,7 @@ def test_resend_otp_beyond_its_limit_for_one_email_from_many_ips_is_429(limited_
     sixth = client.post(RESEND, json={"email": "PENDING@example.com"}, environ_base={"REMOTE_ADDR": "10.0.1.1"})
 
     assert_throttled(sixth)
-    assert len(outbox(limited_app)) == 5
+    assert len(written_mail(limited_app)) == 5
 
 
 def test_registration_beyond_its_limit_from_one_address_is_429_and_creates_nothing(limited_app):
@@ -798,7 +780,7 @@ def test_registration_beyond_its_limit_from_one_address_is_429_and_creates_nothi
     assert_throttled(eleventh)
     assert db_user(limited_app, "person10@example.com") is None
     assert user_count(limited_app) == 11  # the ten sign-ups and the fixture's pending user
-    assert "person10@example.com" not in [m["To"] for m in outbox(limited_app)]
+    assert "person10@example.com" not in [m["To"] for m in written_mail(limited_app)]
 
 
 def test_registration_beyond_its_limit_for_one_email_from_many_ips_is_429(limited_app):

@@ -1,8 +1,6 @@
 """Document 004 — ``PATCH``/``PUT /api/users/me/`` (partial update) and ``DELETE /api/users/me/``."""
 
 import io
-from email import policy
-from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from portal.models import User
 from portal.services import accounts, groups
 from portal.services.audit import SYSTEM
 from tests.api.conftest import ApiSession
-from tests.conftest import PASSWORD, image_bytes, stored_avatars, stored_user, upload
+from tests.conftest import PASSWORD, image_bytes, stored_avatars, stored_user, upload, written_mail
 
 ME = "/api/users/me/"
 NOT_A_FILE = "The submitted data was not a file. Check the encoding type on the form."
@@ -30,12 +28,6 @@ SHAPE_001 = {
     "id", "username", "mobile_number", "email", "avatar", "first_name", "last_name", "full_name",
     "gender", "is_profile_completed", "groups", "last_login", "created_at",
 }
-
-
-def sent_mail(app):
-    outbox = Path(app.config["MAIL_OUTBOX_DIR"])
-    files = sorted(outbox.glob("*.eml")) if outbox.is_dir() else []
-    return [BytesParser(policy=policy.default).parsebytes(f.read_bytes()) for f in files]
 
 
 def avatar_file(app, name) -> Path:
@@ -133,7 +125,7 @@ def test_changing_the_email_marks_it_unverified_and_keeps_the_account_usable(app
     row = stored_user(app, user.id)
     assert row["email"] == "new.address@example.com"
     assert row["email_verified"] is False  # SPEC §3: a changed address is unverified until its code is entered
-    recipients = [mail["To"] for mail in sent_mail(app)]
+    recipients = [mail["To"] for mail in written_mail(app)]
     assert sorted(recipients) == sorted(["new.address@example.com", user.email])  # a code to the new, a notice to the old
 
 

@@ -24,7 +24,10 @@ def test_reset_password_with_the_keyboard_from_the_mailed_link(page, live_server
     page.get_by_role("button", name="Save the new password").click()
     error = page.locator("#new_password-errors")
     assert "This password is entirely numeric." in error.inner_text()
-    assert page.get_by_label("New password", exact=True).get_attribute("aria-describedby") == "new_password-errors"
+    # The policy (the field's hint) and the error both describe the field.
+    assert page.get_by_label("New password", exact=True).get_attribute("aria-describedby") == (
+        "new_password-hint new_password-errors"
+    )
 
     page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
     page.get_by_label("Repeat the new password").fill(NEW_PASSWORD)

@@ -320,6 +320,53 @@ def test_avatar_files_stay_cacheable_for_a_year_for_signed_in_callers(world, who
     assert "max-age=31536000" in cache and "immutable" in cache
 
 
+def keeps_out_of_shared_caches(response) -> bool:
+    directives = {part.strip().split("=")[0] for part in response.headers.get("Cache-Control", "").split(",")}
+    return bool(directives & {"no-store", "private"}) and "public" not in directives
+
+
+@pytest.mark.parametrize("path", ["/login", "/register", "/password/forgot"])
+def test_a_page_that_gives_a_stranger_a_cookie_is_kept_by_no_cache(app, client, path):
+    """The cookie holds the visitor's CSRF secret: a shared cache that kept the answer would hand one
+    visitor's cookie (and the form's token) to the next."""
+    app.config["WTF_CSRF_ENABLED"] = True  # as in production: the form's secret goes in the cookie
+    response = client.get(path)
+
+    assert response.status_code == 200
+    assert response.headers.getlist("Set-Cookie"), "no cookie set"
+    assert response.headers.get("Cache-Control") == "no-store"
+
+
+def test_every_answer_that_writes_a_cookie_keeps_it_from_shared_caches(world):
+    answers = [(label, call(world)) for label, call in ANSWERS.items()] + get_pages(world)
+    with_cookies = [(label, response) for label, response in answers if response.headers.getlist("Set-Cookie")]
+    for _, response in answers:
+        response.close()
+
+    assert "sign-in POST /login (302)" in dict(with_cookies)
+    for label, response in with_cookies:
+        assert keeps_out_of_shared_caches(response), (label, response.headers.get("Cache-Control"))
+
+
+def test_a_remembered_browser_gets_static_files_and_avatars_cacheable_by_itself_only(world):
+    """A remembered sign-in's cookie is written afresh on every answer, files included: those stay
+    cacheable for a year, in the browser but no shared cache."""
+    remembered = world.app.test_client()
+    signed = remembered.post("/login", data={"login": world.root.email, "password": PASSWORD, "remember": "y"})
+    assert signed.status_code == 302
+    page = remembered.get("/profile/").get_data(as_text=True)
+    urls = re.findall(r'(?:href|src)="(/static/[^"]+\?v=[0-9a-f]+)"', page) + [f"/media/avatars/{world.avatar}"]
+
+    for url in urls:
+        with remembered.get(url) as response:
+            pass
+        cache = response.headers.get("Cache-Control", "")
+        assert response.status_code == 200, url
+        assert response.headers.getlist("Set-Cookie"), url
+        assert keeps_out_of_shared_caches(response), (url, cache)
+        assert "max-age=31536000" in cache and "immutable" in cache, (url, cache)
+
+
 # CORS -----------------------------------------------------------------------------------------
 
 

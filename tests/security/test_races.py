@@ -7,7 +7,6 @@ connection between threads, so these tests use a SQLite *file*, as the embedded 
 """
 
 import json
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +14,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, EmailCode, User
 
-from ..conftest import fresh_app, image_bytes, shared_database, stored_avatars, stored_user
+from ..conftest import fresh_app, image_bytes, shared_database, stored_avatars, stored_user, written_mail
 from .conftest import audit_actions, connect, count_rows, exchange, multipart_body, run_together, users_with_email
 
 pytestmark = pytest.mark.race
@@ -41,11 +40,6 @@ def send(_i, prepared):
 
 def statuses(answers) -> list[int]:
     return sorted(answer.status for answer in answers)
-
-
-def outbox_count(app) -> int:
-    folder = Path(app.config["MAIL_OUTBOX_DIR"])
-    return len(list(folder.glob("*.eml"))) if folder.is_dir() else 0
 
 
 def test_the_race_database_is_one_several_connections_share(app):
@@ -141,7 +135,7 @@ def test_20_parallel_sign_ups_with_one_email_make_one_account(app, live_server):
     assert count_rows(app, User) == 1
     assert count_rows(app, EmailCode) == 1
     assert count_rows(app, AuditEvent, AuditEvent.action == "account_created") == 1
-    assert outbox_count(app) == 1  # one code mailed, to the one account
+    assert len(written_mail(app)) == 1  # one code mailed, to the one account
 
 
 def test_20_parallel_sign_ups_with_one_email_in_different_cases_make_one_account(app, live_server):

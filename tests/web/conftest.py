@@ -8,12 +8,9 @@ boxes, text areas) and posts what a browser would post, with the test's changes 
 
 import mimetypes
 import re
-from email import policy
-from email.parser import BytesParser
 from dataclasses import dataclass, field
 from html import unescape
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -317,15 +314,6 @@ def credential_row(app, public_id) -> dict | None:
         if row is None:
             return None
         return {c.key: getattr(row, c.key) for c in Credential.__table__.columns} | {"is_live": row.is_live}
-
-
-def outbox_messages(app) -> list:
-    """Mail an app with the ``outbox`` transport wrote, oldest first."""
-    folder = Path(app.config["MAIL_OUTBOX_DIR"])
-    files = sorted(folder.glob("*.eml")) if folder.is_dir() else []
-    return [BytesParser(policy=policy.default).parsebytes(f.read_bytes()) for f in files]
-
-
 
 
 def updates_of(statements, table="credentials") -> list[str]:

@@ -137,7 +137,9 @@ def test_static_urls_carry_a_content_hash_and_are_served_immutable(app, client, 
     signed_in(client, user)
     page = client.get("/profile/").get_data(as_text=True)
     urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', page)
-    assert {url.split("?")[0] for url in urls} == {"/static/portal.css", "/static/portal.js", "/static/favicon.svg"}
+    assert {url.split("?")[0] for url in urls} == {
+        "/static/palette.css", "/static/portal.css", "/static/portal.js", "/static/favicon.svg"
+    }
 
     for url in urls:
         path, _, query = url.partition("?")

@@ -7,6 +7,10 @@ import pytest
 
 from portal.extensions import db
 from portal.models import User
+from portal.services import verification
+from portal.services.passwords import PASSWORD_POLICY
+
+from .conftest import signed_in
 
 NEW_PASSWORD = "Fresh-lantern-42"
 
@@ -114,3 +118,16 @@ def test_reset_through_the_page_verifies_a_never_verified_address(client, make_u
         row = db.session.get(User, pending.id)
         assert row.email_verified is True
         assert row.activated_at is not None
+
+
+def test_every_page_that_chooses_a_password_shows_the_policy_the_services_enforce_on_its_field(app, client, user):
+    with app.app_context():
+        reset = "/" + verification.password_reset_link(db.session.get(User, user.id)).split("/", 3)[3]
+    pages = {"/register": "password", reset: "new_password"}
+    for url, field in pages.items():
+        body = client.get(url).get_data(as_text=True)
+        assert f'<p class="hint" id="{field}-hint">{PASSWORD_POLICY}</p>' in body, url
+        assert re.search(rf'<input aria-describedby="{field}-hint"[^>]* name="{field}"', body), url
+    body = signed_in(client, user).get("/profile/password").get_data(as_text=True)
+    assert f'<p class="hint" id="new_password-hint">{PASSWORD_POLICY}</p>' in body
+    assert body.count(PASSWORD_POLICY) == 1

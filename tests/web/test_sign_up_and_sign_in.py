@@ -14,7 +14,7 @@ from portal.models import OutgoingMail, User
 from portal.services import accounts
 from portal.services.audit import SYSTEM
 
-from ..conftest import PASSWORD, free_port, stored_user
+from ..conftest import PASSWORD, free_port, stored_user, written_mail
 from .conftest import (
     SESSION_COOKIE,
     credential_in_cookie,
@@ -24,7 +24,6 @@ from .conftest import (
     flashes,
     form_errors,
     is_signed_in,
-    outbox_messages,
     post,
     session_cookie,
     set_cookie_header,
@@ -58,6 +57,21 @@ def register(client, **changes):
 
 
 # Sign-up -----------------------------------------------------------------------------------------
+
+
+def test_the_sign_in_and_sign_up_pages_describe_themselves_and_no_other_page_asks_to_be_indexed(client, user):
+    def head_of(url) -> str:
+        return client.get(url).get_data(as_text=True).split("</head>")[0]
+
+    for url in ("/login", "/register"):
+        head = head_of(url)
+        assert len(re.findall(r'<meta name="description" content="[^"]{40,160}">', head)) == 1, url
+        assert 'name="robots"' not in head, url
+    signed_in(client, user)
+    for url in ("/verify", "/password/forgot", "/profile/", "/profile/edit", "/profile/activity", "/nope"):
+        head = head_of(url)
+        assert '<meta name="robots" content="noindex">' in head, url
+        assert 'name="description"' not in head, url
 
 
 def test_sign_up_mails_a_code_and_entering_it_signs_this_browser_in(app, client, mailbox):
@@ -540,14 +554,14 @@ def test_sign_up_over_the_limit_is_a_429_page_and_creates_nothing(make_app):
 
     assert_throttled_page(second)
     assert user_id_by_email(limited, "second@example.com") is None
-    assert [m["To"] for m in outbox_messages(limited)] == [NEW_EMAIL]
+    assert [m["To"] for m in written_mail(limited)] == [NEW_EMAIL]
 
 
 def test_code_entry_over_the_limit_is_a_429_page_and_verifies_nothing(make_app):
     limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_VERIFY="2 per minute")
     client = limited.test_client()
     register(client)
-    code = re.search(r"\b(\d{6})\b", outbox_messages(limited)[-1].get_body(("plain",)).get_content()).group(1)
+    code = re.search(r"\b(\d{6})\b", written_mail(limited)[-1].get_body(("plain",)).get_content()).group(1)
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     for _ in range(2):
         assert submit(client, "/verify", {"otp": wrong}).status_code == 400
@@ -568,7 +582,7 @@ def test_code_resend_over_the_limit_is_a_429_page_and_sends_nothing_more(make_ap
     second = submit(client, "/verify", {"otp": ""}, button="Send a new code")
 
     assert_throttled_page(second)
-    assert len(outbox_messages(limited)) == 2  # the sign-up's code and one resend
+    assert len(written_mail(limited)) == 2  # the sign-up's code and one resend
 
 
 def test_retry_after_is_the_wait_the_page_names_even_when_the_limiter_reckons_otherwise(make_app, monkeypatch):
