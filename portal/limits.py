@@ -11,14 +11,18 @@ import hashlib
 import math
 import time
 
-from flask import current_app, g, request
-from flask import session
+from flask import current_app, g, request, session
+from limits import parse
+from werkzeug.exceptions import TooManyRequests
 
 from .extensions import limiter
-from .http import SESSION_CREDENTIAL
+from .http import PENDING_SIGN_IN, SESSION_CREDENTIAL
 from .models import canonical_email, canonical_username
 from .payload import read_payload
+from .services import two_factor
 from .services.users import find_user
+
+MFA_TOKEN = "mfa_token"  # names the account of a sign-in waiting for its second step
 
 
 def _configured(key):
@@ -26,7 +30,8 @@ def _configured(key):
 
 
 def _account_key(*fields):
-    """A key function: the account named by the first of ``fields`` in the body.
+    """A key function: the account named by the first of ``fields`` in the body (``MFA_TOKEN``: the
+    account of the sign-in that token, or the browser's pending sign-in, finishes).
 
     The key is the account's email, case-folded: a username (or the sign-in page's ``login``,
     an email or a username) is resolved to its account's email, so every way of naming one
@@ -40,6 +45,13 @@ def _account_key(*fields):
             payload = {}
         for field in fields:
             value = payload.get(field)
+            if field == MFA_TOKEN:
+                # A second step names its account by the sign-in it finishes: the API's mfa_token,
+                # or the browser's pending sign-in.
+                user = two_factor.account_of(value if isinstance(value, str) else session.get(PENDING_SIGN_IN))
+                if user is not None:
+                    return f"email:{user.email_canonical}"
+                continue
             if not isinstance(value, str) or not value.strip():
                 continue
             if field == "email":
@@ -96,6 +108,21 @@ def rate_limits(view, method: str) -> list[str]:
     limits = getattr(view, "rate_limits", {})
     # A limit without methods counts every request; Flask-Limiter compares methods in any case.
     return [scope for scope, methods in limits.items() if methods is None or method.lower() in map(str.lower, methods)]
+
+
+def spend_a_try(config_key: str) -> None:
+    """Count one try against the configured limit per presented credential, from inside a view (a
+    proof asked for only sometimes, which a decorator would count every time); 429 once it is spent.
+
+    It draws on the same allowance as ``limited(config_key, per_credential=True)``.
+    """
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return
+    item, key, scope = parse(current_app.config[config_key]), _credential_key(), f"{config_key}:credential"
+    if not limiter.limiter.hit(item, key, scope):
+        reset_at, _ = limiter.limiter.get_window_stats(item, key, scope)
+        g.retry_after = max(1, math.ceil(reset_at - time.time()))
+        raise TooManyRequests(retry_after=g.retry_after)
 
 
 def retry_after_seconds() -> int | None:

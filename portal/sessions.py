@@ -6,6 +6,8 @@ live and its user active. Revoking the row (sign-out, a password change elsewher
 ends the session in every process at once.
 """
 
+import secrets
+
 from flask import g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user, login_user, logout_user
@@ -14,6 +16,9 @@ from .extensions import login_manager
 from .http import SESSION_CREDENTIAL, acting
 from .models import Credential, User
 from .services import browser_sessions, credentials
+from .services.sign_in import PASSWORD
+
+BROWSER_BINDING = "webauthn_binding"
 
 login_manager.login_view = "web.login"
 login_manager.login_message = "Sign in to see that page."
@@ -72,10 +77,11 @@ def for_this_browser_only(response) -> None:
         response.headers["Cache-Control"] = "no-store"
 
 
-def sign_in_browser(user: User, *, remember: bool) -> None:
-    """Start a browser session for ``user``: a new row, and a cookie that starts afresh (no fixation)."""
+def sign_in_browser(user: User, *, remember: bool, method: str = PASSWORD) -> None:
+    """Start a browser session for ``user``, proven by ``method`` ("password", "password+totp", …): a
+    new row, and a cookie that starts afresh (no fixation)."""
     credential = browser_sessions.start_browser_session(
-        user, acting("web", user), user_agent=request.user_agent.string, remember=remember
+        user, acting("web", user), user_agent=request.user_agent.string, remember=remember, method=method
     )
     session.clear()  # nothing from before the sign-in (an old id, a CSRF token) carries over
     session.permanent = remember
@@ -92,6 +98,14 @@ def sign_out() -> None:
         credentials.revoke(credential, acting("web", signed_in_user()))
     logout_user()
     session.clear()
+
+
+def browser_binding() -> str:
+    """A random value this browser's session keeps, which a WebAuthn challenge is bound to: the
+    answer to a challenge counts only from the browser that asked for it."""
+    if not isinstance(session.get(BROWSER_BINDING), str):
+        session[BROWSER_BINDING] = secrets.token_urlsafe(24)
+    return session[BROWSER_BINDING]
 
 
 def signed_in_user() -> User:

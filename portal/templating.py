@@ -50,6 +50,16 @@ def country_name(code: str | None) -> str | None:
     return country.name if country is not None else code
 
 
+# How a sign-in was proven ("password+totp"), part by part, as people read it.
+PROOFS = {"password": "password", "totp": "app code", "recovery": "recovery code", "passkey": "passkey",
+          "email_code": "emailed code"}
+
+
+def sign_in_method(method: str | None) -> str:
+    """"password and app code" from a credential's ``method`` ("password+totp")."""
+    return " and ".join(PROOFS.get(part, part) for part in (method or "password").split("+"))
+
+
 def duration(value) -> str:
     """A timedelta in the largest whole unit people say: "24 hours", "7 days", "90 seconds"."""
     seconds = int(value.total_seconds())
@@ -70,6 +80,7 @@ def register(app) -> None:
     app.add_template_filter(day)
     app.add_template_filter(when_exactly)
     app.add_template_filter(duration)
+    app.add_template_filter(sign_in_method)
     app.add_template_filter(browser)
     app.add_template_filter(country_name)
     app.add_template_filter(action_label)

@@ -44,7 +44,7 @@ from .factors import has_second_factor, notify_security_change
 from .passkeys import PasskeyAssertion
 
 __all__ = [
-    "begin_sign_in", "pending_sign_in", "complete_sign_in", "end_pending_sign_ins", "has_second_factor",
+    "begin_sign_in", "pending_sign_in", "complete_sign_in", "account_of", "end_pending_sign_ins", "has_second_factor",
     "sign_in_methods", "reset_two_factor", "PendingStep", "CompletedSignIn", "SignInMethods", "PasskeySummary",
 ]
 
@@ -207,6 +207,12 @@ def complete_sign_in(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
         notify_security_change(user, "recovery_code_used", actor)
     db.session.commit()
     return completed
+
+
+def account_of(token) -> User | None:
+    """Whose sign-in a token holds, live or not (for counting tries against the account's limit)."""
+    pending = _find(token)
+    return db.session.get(User, pending.user_id) if pending is not None else None
 
 
 def _find(token) -> PendingSignIn | None:

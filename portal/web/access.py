@@ -10,10 +10,12 @@ from ..services.errors import AuthenticationFailed, NotFound
 from ..sessions import current_credential, me, sign_out, signed_in_user
 from . import bp
 from .forms import ApiKeyForm
+from .reauth import recent_proof_required
 
 
 @bp.route("/profile/keys", methods=["GET", "POST"])
 @login_required
+@recent_proof_required
 def api_keys():
     user = signed_in_user()
     form = ApiKeyForm()
@@ -34,6 +36,7 @@ def api_keys():
 
 @bp.post("/profile/keys/<public_id>/revoke")
 @login_required
+@recent_proof_required
 def revoke_api_key(public_id):
     return _end(public_id, "web.api_keys", "The key is revoked; it no longer works.")
 

@@ -11,7 +11,8 @@ from ..services.errors import AuthenticationFailed, EmailNotVerified
 from ..services.users import find_user
 from ..sessions import sign_in_browser, sign_out
 from . import bp
-from .forms import LoginForm, RegisterForm, ResendCodeForm, VerifyForm
+from .forms import LoginForm, PasskeyForm, RegisterForm, ResendCodeForm, VerifyForm
+from .two_step import continue_sign_in
 
 # The address a browser signed up with, so /verify knows it and the right code signs that browser in.
 PENDING_EMAIL = "pending_email"
@@ -92,9 +93,8 @@ def login():
         except AuthenticationFailed:
             form.form_errors.append("The email, username or password is not right.")
         else:
-            sign_in_browser(user, remember=form.remember.data)
-            return redirect(next_page)
-    return form_page("web/login.html", form, unverified_email=unverified_email)
+            return continue_sign_in(user, remember=form.remember.data, next_page=next_page)
+    return form_page("web/login.html", form, unverified_email=unverified_email, passkey_form=PasskeyForm(formdata=None))
 
 
 @bp.post("/logout")

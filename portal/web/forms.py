@@ -6,7 +6,7 @@ the services', shown next to the field it concerns.
 """
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, StringField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired
 
 from ..services.passwords import PASSWORD_POLICY, PASSWORDS_DIFFER
@@ -85,3 +85,58 @@ class ApiKeyForm(FlaskForm):
 
 class DeleteAccountForm(FlaskForm):
     current_password = _password("Your password", "current-password")
+
+
+class SecondStepForm(FlaskForm):
+    code = StringField(
+        "Code", validators=[InputRequired()],
+        description="The 6-digit code your authenticator app shows now, or one of your recovery codes.",
+        render_kw={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false", "maxlength": 32},
+    )
+
+
+class PasskeyForm(FlaskForm):
+    """A WebAuthn ceremony's answer, put in ``credential`` by static/passkeys.js."""
+
+    credential = HiddenField()
+
+
+class AddPasskeyForm(PasskeyForm):
+    name = StringField(
+        "Name", description="Which device or password manager holds it, e.g. “Work laptop”.",
+        render_kw={"maxlength": 100, "dir": "auto"},
+    )
+
+
+class RenamePasskeyForm(FlaskForm):
+    name = StringField("New name", validators=[InputRequired()], render_kw={"maxlength": 100, "dir": "auto"})
+
+
+class ConfirmTotpForm(FlaskForm):
+    code = StringField(
+        "Code from the app", validators=[InputRequired()],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": 6},
+    )
+
+
+class DisableTotpForm(FlaskForm):
+    current_password = _password("Your password", "current-password")
+    code = StringField(
+        "Code from the app, or a recovery code", validators=[InputRequired()],
+        render_kw={"autocomplete": "one-time-code", "autocapitalize": "none", "maxlength": 32},
+    )
+
+
+class ReauthenticateForm(FlaskForm):
+    """Proof before a change to how the account signs in: the password, or a code."""
+
+    reauth_password = PasswordField("Your password", render_kw={"autocomplete": "current-password"})
+    reauth_code = StringField(
+        "Or a code from your authenticator app", render_kw={"autocomplete": "one-time-code", "maxlength": 32},
+    )
+
+    def proof(self) -> dict:
+        """The one proof given, as ``reauthentication.reauthenticate`` takes it."""
+        if self.reauth_password.data:
+            return {"password": self.reauth_password.data}
+        return {"code": self.reauth_code.data or ""}

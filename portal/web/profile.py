@@ -7,6 +7,7 @@ from flask_login import login_required
 
 from ..forms import ProfileForm, call_for, form_page
 from ..limits import limited
+from ..models import canonical_email
 from ..media import avatar_url
 from ..services import accounts, audit
 from ..services.errors import PermissionDenied
@@ -14,6 +15,7 @@ from ..services.export import account_export
 from ..sessions import current_credential, me, sign_out, signed_in_user
 from . import bp
 from .forms import ChangePasswordForm, DeleteAccountForm
+from .reauth import recent_proof_required
 
 ACTIVITY_PAGE_SIZE = 20
 
@@ -24,8 +26,15 @@ def profile():
     return render_template("web/profile.html", user=signed_in_user())
 
 
+def _changes_the_email() -> bool:
+    """Whether this post of the edit page asks for another address (which signs in, and gets resets)."""
+    wanted = request.form.get("email")
+    return isinstance(wanted, str) and canonical_email(wanted) != signed_in_user().email_canonical
+
+
 @bp.route("/profile/edit", methods=["GET", "POST"])
 @login_required
+@recent_proof_required(when=_changes_the_email)
 def edit_profile():
     user = signed_in_user()
     form = ProfileForm() if request.method == "POST" else ProfileForm.of(user)

@@ -1,0 +1,148 @@
+"""The second step of a browser sign-in, and signing in with a passkey alone.
+
+After a first step (the password, later an emailed code) an account with a second factor gets no
+session yet: the sign-in waits (``two_factor.begin_sign_in``), its token in this browser's session
+only, and the person is asked for a code from their authenticator app, a recovery code, or a
+passkey. The wait lasts TWO_FACTOR_PENDING_TTL and allows TWO_FACTOR_MAX_ATTEMPTS wrong codes; the
+tries also count against the account's sign-in limit. Nothing here opens a session any other way:
+the second-step page without a live pending sign-in sends the person back to /login.
+"""
+
+from flask import flash, redirect, render_template, request, session, url_for
+from flask_login import current_user
+
+from ..forms import add_service_errors, form_page, form_status
+from ..http import PENDING_SIGN_IN, acting, relying_party, safe_next
+from ..limits import limited
+from ..services import factors, passkeys, two_factor
+from ..services.errors import AuthenticationFailed, SignInExpired, ValidationFailed
+from ..sessions import browser_binding, sign_in_browser
+from . import bp
+from .forms import PasskeyForm, SecondStepForm
+
+START_AGAIN = "That sign-in has expired or was used up. Sign in again."
+PASSKEY_SIGN_IN = "passkey"
+
+
+def continue_sign_in(user, *, remember: bool, next_page: str, first_step: str = "password"):
+    """After a first step proved who this is: sign the browser in, or, when the account has a second
+    factor, hold the sign-in and ask for that factor."""
+    if not factors.has_second_factor(user):
+        sign_in_browser(user, remember=remember, method=first_step)
+        return redirect(next_page)
+    session[PENDING_SIGN_IN] = two_factor.begin_sign_in(
+        user, first_step=first_step, data={"remember": bool(remember), "next": next_page}
+    )
+    return redirect(url_for("web.second_step"))
+
+
+@bp.route("/login/second-step", methods=["GET", "POST"])
+@limited("RATELIMIT_SIGN_IN", per_account=("mfa_token",), methods=["POST"])
+def second_step():
+    token = session.get(PENDING_SIGN_IN)
+    pending = two_factor.pending_sign_in(token)
+    if pending is None:
+        return _start_again()
+    form = SecondStepForm()
+    if form.validate_on_submit():
+        try:
+            completed = two_factor.complete_sign_in(token, acting("web"), code=form.code.data)
+        except SignInExpired:
+            return _start_again()
+        except ValidationFailed as exc:
+            add_service_errors(form, exc.errors)
+            pending = two_factor.pending_sign_in(token) or pending  # one try fewer
+        else:
+            return _finish(completed)
+    return form_page("web/second_step.html", form, pending=pending, passkey_form=PasskeyForm(formdata=None))
+
+
+@bp.post("/login/second-step/passkey/options")
+@limited("RATELIMIT_SIGN_IN")
+def second_step_passkey_options():
+    pending = two_factor.pending_sign_in(session.get(PENDING_SIGN_IN))
+    if pending is None:
+        return {"detail": START_AGAIN}, 401
+    return _options(user=pending.user)
+
+
+@bp.post("/login/second-step/passkey")
+@limited("RATELIMIT_SIGN_IN", per_account=("mfa_token",))
+def second_step_passkey():
+    token = session.get(PENDING_SIGN_IN)
+    pending = two_factor.pending_sign_in(token)
+    if pending is None:
+        return _start_again()
+    passkey_form = PasskeyForm()
+    if passkey_form.validate_on_submit():
+        try:
+            assertion = _verified(passkey_form)
+            completed = two_factor.complete_sign_in(token, acting("web"), passkey=assertion)
+        except SignInExpired:
+            return _start_again()
+        except (AuthenticationFailed, ValidationFailed) as exc:
+            passkey_form.form_errors.append(_why(exc))
+        else:
+            return _finish(completed)
+    page = render_template(
+        "web/second_step.html", form=SecondStepForm(formdata=None), pending=pending, passkey_form=passkey_form
+    )
+    return page, form_status(passkey_form)
+
+
+@bp.post("/login/passkey/options")
+@limited("RATELIMIT_SIGN_IN")
+def passkey_sign_in_options():
+    return _options(user=None)
+
+
+@bp.post("/login/passkey")
+@limited("RATELIMIT_SIGN_IN")
+def passkey_sign_in():
+    """A passkey alone: the device verified the person, so this is the whole sign-in."""
+    next_page = safe_next(request.args.get("next"), url_for("web.profile"))
+    if current_user.is_authenticated:
+        return redirect(next_page)
+    form = PasskeyForm()
+    if form.validate_on_submit():
+        try:
+            assertion = _verified(form)
+        except AuthenticationFailed as exc:
+            flash(exc.detail, "error")
+        else:
+            sign_in_browser(assertion.user, remember=False, method=PASSKEY_SIGN_IN)
+            return redirect(next_page)
+    return redirect(url_for("web.login", next=request.args.get("next")))
+
+
+def _options(*, user):
+    """A WebAuthn ceremony's options for static/passkeys.js, its challenge bound to this browser."""
+    try:
+        return passkeys.authentication_options(rp_id=relying_party().id, binding=browser_binding(), user=user)
+    except ValidationFailed as exc:
+        return {"detail": _why(exc)}, 400
+
+
+def _verified(form: PasskeyForm):
+    party = relying_party()
+    return passkeys.verify_passkey(
+        form.credential.data, rp_id=party.id, origin=party.origin, binding=browser_binding(), actor=acting("web")
+    )
+
+
+def _why(exc) -> str:
+    if isinstance(exc, AuthenticationFailed):
+        return exc.detail
+    return " ".join(message for messages in exc.errors.values() for message in messages)
+
+
+def _finish(completed):
+    session.pop(PENDING_SIGN_IN, None)
+    sign_in_browser(completed.user, remember=completed.data.get("remember", False), method=completed.method)
+    return redirect(safe_next(completed.data.get("next"), url_for("web.profile")))
+
+
+def _start_again():
+    session.pop(PENDING_SIGN_IN, None)
+    flash(START_AGAIN, "error")
+    return redirect(url_for("web.login"))
