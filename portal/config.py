@@ -143,6 +143,8 @@ class Config:
     # Pages that change how an account signs in ask for the password again when the session's
     # last proof is older than this.
     REAUTHENTICATION_AFTER = timedelta(minutes=10)
+    # Staff without a second factor are sent to set one up before they may open the admin.
+    STAFF_REQUIRE_TWO_FACTOR = False
 
 
 class DevConfig(Config):
@@ -163,6 +165,7 @@ class TestConfig(Config):
 
 
 class ProdConfig(Config):
+    STAFF_REQUIRE_TWO_FACTOR = True
     HSTS_SECONDS = 31536000
     LOG_REQUESTS = True
     LOG_JSON = True

@@ -5,10 +5,11 @@ whatever the method. The views use the same services as every other door, so a s
 the same rules and leaves the same audit trail.
 """
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from ..extensions import login_manager
+from ..services import factors
 from ..services.errors import NotFound, PermissionDenied
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -20,6 +21,10 @@ def staff_only():
         return login_manager.unauthorized()
     if not current_user.is_staff:
         abort(403)
+    if current_app.config["STAFF_REQUIRE_TWO_FACTOR"] and not factors.has_second_factor(current_user):
+        # Staff accounts open every other account: a password alone is not enough for them.
+        flash("Set up an authenticator app or a passkey to use the admin.", "info")
+        return redirect(url_for("web.security"))
     return None
 
 

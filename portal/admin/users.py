@@ -8,7 +8,7 @@ from flask import Response, flash, redirect, render_template, request, stream_wi
 from wtforms.fields.choices import SelectChoice
 
 from ..forms import ProfileForm, form_status
-from ..services import accounts, audit, bulk, credentials, directory, groups, users
+from ..services import accounts, audit, bulk, credentials, directory, groups, two_factor, users
 from ..sessions import me
 from . import bp
 from .confirm import confirmation_page, same_site
@@ -127,7 +127,7 @@ def _user_page(user, form=None):
     history = audit.history(user, page=1, per_page=HISTORY_SIZE)
     page = render_template(
         "admin/user.html", user=user, form=form, access=access, add_to_group=add_to_group,
-        ways_in=credentials.live_credentials(user), history=history,
+        ways_in=credentials.live_credentials(user), history=history, methods=two_factor.sign_in_methods(user),
     )
     return page, form_status(form)
 
@@ -205,6 +205,24 @@ def users_delete(user_id):
     accounts.delete_account(user, staff())
     flash(f"The account {user.email} is deleted.", "success")
     return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/two-factor/reset")
+def users_reset_two_factor(user_id):
+    user = users.get_user(user_id)
+    remove_passkeys = request.form.get("remove_passkeys") == "yes"
+    page = confirmation_page(
+        "Reset two-step sign-in?",
+        "The authenticator app and the recovery codes of this account are removed"
+        + (", and its passkeys" if remove_passkeys else "")
+        + ". The person is mailed, and signs in with the password until they set a factor up again.",
+        "Reset two-step sign-in", items=[user.email], hidden={"remove_passkeys": "yes" if remove_passkeys else ""},
+    )
+    if page is not None:
+        return page
+    two_factor.reset_two_factor(user, staff(), remove_passkeys=remove_passkeys)
+    flash("Two-step sign-in is reset; the person was told by mail.", "success")
+    return redirect(url_for("admin.users_detail", user_id=user.id))
 
 
 @bp.post("/users/<int:user_id>/groups")

@@ -57,6 +57,7 @@ CASES = [
     Case("POST", "/admin/users/{user}/verify", {}, TO_USER),
     Case("POST", "/admin/users/{user}/avatar/remove", {}, ("confirm", "Remove this picture?")),
     Case("POST", "/admin/users/{user}/delete", {}, ("confirm", "Delete this account?")),
+    Case("POST", "/admin/users/{user}/two-factor/reset", {}, ("confirm", "Reset two-step sign-in?")),
     Case("POST", "/admin/users/{user}/groups", {"group_id": "{other_group}"}, TO_USER),
     Case("POST", "/admin/users/{user}/groups/{group}/remove", {}, TO_USER),
     Case("POST", "/admin/users/{user}/credentials/{key}/end", {}, TO_USER),

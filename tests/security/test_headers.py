@@ -12,6 +12,8 @@ from portal.extensions import db
 from portal.models import User
 from portal.services import accounts, groups, verification
 from portal.services.audit import SYSTEM
+from tests.two_step import add_passkey
+from tests.webauthn_authenticator import SoftwareAuthenticator
 
 from ..conftest import PASSWORD, image_bytes, stored_avatars
 from .conftest import EXPECTED_CSP, SAFE_REFERRER_POLICIES, inline_code, parse_csp, sign_in_page
@@ -42,9 +44,10 @@ def world(app, client, make_user, jwt_pair, api_key):
     pair = jwt_pair(root)
     key = api_key(root)
     browser = sign_in_page(app.test_client(), root)
+    passkey_id = add_passkey(app, root, SoftwareAuthenticator()).id  # after the sign-ins: it asks for a second step
     return SimpleNamespace(
         app=app, anonymous=client, browser=browser, root=root, member=member, group_id=group_id, avatar=avatar,
-        reset_path=reset_path, pair=pair,
+        reset_path=reset_path, pair=pair, passkey_id=passkey_id,
         bearer={"Authorization": f"Bearer {pair['access']}"}, token={"Authorization": f"Token {key}"},
     )
 
@@ -66,6 +69,10 @@ def page_urls(w) -> dict:
         "web.edit_profile": "/profile/edit",
         "web.change_password": "/profile/password",
         "web.api_keys": "/profile/keys",
+        "web.security": "/profile/security",
+        "web.totp_setup": "/profile/security/app",
+        "web.passkey_rename": f"/profile/security/passkeys/{w.passkey_id}/rename",
+        "web.second_step": "/login/second-step",
         "web.sessions": "/profile/sessions",
         "web.activity": "/profile/activity",
         "web.export": "/profile/export",
@@ -83,7 +90,7 @@ def page_urls(w) -> dict:
     }
 
 
-ANONYMOUS_PAGES = {"web.login", "web.register", "web.verify", "web.forgot_password", "web.reset_password",
+ANONYMOUS_PAGES = {"web.login", "web.second_step", "web.register", "web.verify", "web.forgot_password", "web.reset_password",
                    "health.healthz", "health.readyz"}
 
 
@@ -352,7 +359,7 @@ def test_a_remembered_browser_gets_static_files_and_avatars_cacheable_by_itself_
     """A remembered sign-in's cookie is written afresh on every answer, files included: those stay
     cacheable for a year, in the browser but no shared cache."""
     remembered = world.app.test_client()
-    signed = remembered.post("/login", data={"login": world.root.email, "password": PASSWORD, "remember": "y"})
+    signed = remembered.post("/login", data={"login": world.member.email, "password": PASSWORD, "remember": "y"})
     assert signed.status_code == 302
     page = remembered.get("/profile/").get_data(as_text=True)
     urls = re.findall(r'(?:href|src)="(/static/[^"]+\?v=[0-9a-f]+)"', page) + [f"/media/avatars/{world.avatar}"]
