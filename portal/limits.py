@@ -1,4 +1,4 @@
-"""Abuse limits (SPEC §7): per client address, and per account named in the body.
+"""Abuse limits: per client address, per account named in the body, and per presented credential.
 
 The limit strings live in the config (RATELIMIT_SIGN_IN, …) so operators can tune them. Limits
 are shared by every route that uses the same config key: signing in through /api/token/,

@@ -1,4 +1,4 @@
-"""SPEC §6: the operator commands under ``flask --app portal``; each leaves an audit event via "cli"."""
+"""The operator commands under ``flask --app portal``; each leaves an audit event via "cli"."""
 
 import os
 import re

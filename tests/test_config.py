@@ -1,4 +1,4 @@
-"""SPEC §6: configuration from classes and the environment; production refuses to start half configured."""
+"""Configuration from classes and the environment; production refuses to start half configured."""
 
 import os
 import stat

@@ -1,5 +1,5 @@
 """The admin's list pages answer with a fixed number of SQL statements, whatever the number of rows
-(issue 8, "Scale": no query per row).
+(at scale: no query per row).
 
 Each page is asked once to warm up (the sign-in's row is read, nothing is written afterwards), then
 counted with a ``before_cursor_execute`` listener on the engine, once with few rows and once with

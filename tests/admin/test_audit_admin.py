@@ -1,4 +1,4 @@
-"""The audit log (issue 8, SPEC §4): every account change from every door — API, pages, admin,
+"""The audit log: every account change from every door — API, pages, admin,
 command line — is one event with actor, subject, action, changed fields (old and new), time, IP and
 door; no event ever holds a secret; the log page filters by subject, actor, action and dates, and
 pages by fifty."""
@@ -196,7 +196,7 @@ def test_a_deleted_subject_is_found_by_its_email(app, history, people):
 
 
 def test_a_deleted_subject_is_found_by_its_email_in_any_case_like_a_live_one(app, history, people):
-    """Emails are matched without regard to case everywhere (SPEC §1); a live subject is found so here too."""
+    """Emails are matched without regard to case everywhere; a live subject is found so here too."""
     root = history["root"]
     root.post(f"/admin/users/{people.member2.id}/delete", data={"confirmed": "yes"})
     assert entries(audit_page(root, subject="Other@Example.com")) == entries(audit_page(root, subject="other@example.com"))

@@ -1,4 +1,4 @@
-"""Groups in the admin (issue 8, SPEC §1 and §4): create, rename, notes, member counts equal to the
+"""Groups in the admin: create, rename, notes, member counts equal to the
 API's ``users_count``, and delete after a confirmation (members stay, memberships go). Last, that every
 form control of the admin pages has a label."""
 

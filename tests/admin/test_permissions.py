@@ -1,4 +1,4 @@
-"""The permission matrix of the staff admin (issue 8, SPEC §4): every admin URL × every method it
+"""The permission matrix of the staff admin: every admin URL × every method it
 answers × {stranger, signed-in user, staff, superuser}.
 
 - a stranger is sent to ``/login?next=<that path>`` (GET, HEAD, OPTIONS and POST alike) and nothing changes;

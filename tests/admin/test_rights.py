@@ -1,4 +1,4 @@
-"""Every refusal of the rights rules (issue 8, SPEC §4), through the admin and through the services,
+"""Every refusal of the rights rules, through the admin and through the services,
 the command line and the API where they apply:
 
 - only a superuser grants or removes staff or superuser rights;

@@ -1,4 +1,4 @@
-"""SPEC §2: the credential routes (JWT pairs, API keys, password change) and the Authorization header forms."""
+"""The credential routes (JWT pairs, API keys, password change) and the Authorization header forms."""
 
 import re
 from datetime import timedelta
@@ -685,7 +685,7 @@ def test_no_response_contains_the_password_or_its_hash(app, client, user):
         assert "password_hash" not in text
 
 
-# Rate limits (SPEC §7) -------------------------------------------------------------------------
+# Rate limits ----------------------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -94,7 +94,7 @@ def test_email_update_is_applied_and_echoed(client, app, user, bearer):
 
 
 def test_email_change_of_a_verified_account_marks_it_unverified_and_mails_a_code(client, app, user, bearer):
-    """SPEC §3: the change takes effect at once, the address becomes unverified, a code goes to it."""
+    """An email change takes effect at once, the address becomes unverified, a code goes to it."""
     response = client.patch(f"/api/users/{user.id}/", headers=bearer(user), json={"email": "moved@example.com"})
 
     assert response.status_code == 200
@@ -504,7 +504,7 @@ def test_number_phone_of_exactly_10_chars_is_accepted_and_echoed_as_entered(clie
 
 
 def test_number_phone_length_limit_applies_after_trimming(client, app, user, bearer):
-    """SPEC §1 trims input (as DRF's CharField does before max_length): 10 chars plus padding fit."""
+    """Input is trimmed (as DRF's CharField does before max_length): 10 chars plus padding fit."""
     response = client.patch(f"/api/users/{user.id}/", headers=bearer(user), json={"number_phone": "  5551234567 "})
 
     assert response.status_code == 200, response.get_json()

@@ -124,7 +124,7 @@ def test_changing_the_email_marks_it_unverified_and_keeps_the_account_usable(app
     assert again.status_code == 200 and again.get_json()["email"] == "new.address@example.com"
     row = stored_user(app, user.id)
     assert row["email"] == "new.address@example.com"
-    assert row["email_verified"] is False  # SPEC §3: a changed address is unverified until its code is entered
+    assert row["email_verified"] is False  # a changed address is unverified until its code is entered
     recipients = [mail["To"] for mail in written_mail(app)]
     assert sorted(recipients) == sorted(["new.address@example.com", user.email])  # a code to the new, a notice to the old
 

@@ -1,4 +1,4 @@
-"""SPEC §3: JSON errors on every /api/ path, HTML elsewhere, the trailing-slash rule and trusted hosts."""
+"""JSON errors on every /api/ path, HTML elsewhere, the trailing-slash rule and trusted hosts."""
 
 import io
 

@@ -1,4 +1,4 @@
-"""The staff admin in real Chromium (issue 8): a superuser finds a user by part of their email,
+"""The staff admin in real Chromium: a superuser finds a user by part of their email,
 deactivates them after the confirmation page, and at once that user's open browser session and API
 key stop working; the audit log then shows the deactivation."""
 

@@ -21,7 +21,7 @@ from portal.models import AuditEvent, Credential, EmailCode, User
 
 from ..conftest import free_port
 
-# The policy of issue 9, plus blob: images (the edit page previews a chosen picture from one).
+# The strict policy, plus blob: images (the edit page previews a chosen picture from one).
 EXPECTED_CSP = {
     "default-src": {"'self'"},
     "img-src": {"'self'", "blob:"},

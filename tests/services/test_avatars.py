@@ -1,4 +1,4 @@
-"""The avatar pipeline (SPEC §5): decoding by content, limits, re-encoding, storage and clean-up.
+"""The avatar pipeline: decoding by content, limits, re-encoding, storage and clean-up.
 
 Every image is a real file made here with Pillow. The pipeline is called directly
 (``process_avatar`` / ``store_avatar`` / ``discard_avatar``) and through ``update_profile``.

@@ -173,7 +173,7 @@ BIDI_CONTROLS = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u
 
 
 def test_a_bidirectional_override_or_isolate_in_a_name_is_refused(app, client, user):
-    """SPEC §1: U+202A–202E and U+2066–2069 in a name are a 400 on the field; nothing is stored."""
+    """Bidirectional controls (U+202A–202E, U+2066–2069) in a name are a 400 on the field; nothing is stored."""
     signed_in(client, user)
     before = stored_user(app, user.id)
 

@@ -497,7 +497,7 @@ def test_the_start_page_sends_each_visitor_where_they_belong(app, client, user):
     assert member.status_code == 302 and member.headers["Location"] == "/profile/"
 
 
-# Rate limits (SPEC §7) ---------------------------------------------------------------------------
+# Rate limits ----------------------------------------------------------------------------------------
 
 
 def assert_throttled_page(response):
