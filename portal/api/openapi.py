@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document of the JSON API (``GET /api/openapi.json``) and its reference page
-(``GET /api/docs/``, a static page in ``static/api-docs/`` that renders the document).
+(``GET /api/docs/``: the layout's ``templates/api/docs.html``, whose script in ``static/api-docs/``
+renders the document).
 
 apispec builds the document from the marshmallow schemas of ``schemas`` that parse the requests and
 write the answers. What each route does is its view's docstring (summary and description); what it
@@ -19,11 +20,10 @@ import copy
 import re
 from functools import partial
 from importlib import metadata
-from pathlib import Path
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Response, current_app
+from flask import current_app, render_template
 from marshmallow import Schema, fields
 from werkzeug.routing import IntegerConverter, parse_converter_args
 
@@ -55,7 +55,6 @@ from .schemas import (
 )
 
 EXTENSION_KEY = "portal.openapi"
-DOCS_FOLDER = "api-docs"
 BEARER, TOKEN = "bearerAuth", "tokenAuth"
 # A variable of a URL rule as Werkzeug's rule syntax writes it, ``<converter(arguments):name>``, the
 # converter and its arguments optional. Werkzeug parses rules privately; this reads the same syntax.
@@ -443,5 +442,4 @@ def serve_openapi_document():
 @documented_reference(answer_type=HTML)
 def docs_page():
     """A readable reference page of this document"""
-    page = Path(current_app.static_folder) / DOCS_FOLDER / "index.html"
-    return Response(page.read_bytes(), mimetype=HTML)
+    return render_template("api/docs.html")

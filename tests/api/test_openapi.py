@@ -383,18 +383,24 @@ def test_building_fails_for_a_description_that_names_an_unknown_tag_or_component
         openapi.build_document(app)
 
 
-def test_the_reference_page_is_served_from_static_with_its_script_and_no_inline_code(client):
+def test_the_reference_page_is_the_layouts_with_its_script_and_no_inline_code(client):
     response = client.get("/api/docs/")
 
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     page = response.get_data(as_text=True)
+    assert "<title>API reference · Account portal</title>" in page
+    assert '<a class="skip-link" href="#main">' in page and '<main id="main"' in page
+    assert re.search(r'<header class="site-header">.*API reference · <a href="/api/openapi.json">', page, re.S)
     scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", page, re.S)
-    assert scripts and all('src="/static/api-docs/' in attrs and not body.strip() for attrs, body in scripts)
+    assert scripts and all('src="/static/' in attrs and not body.strip() for attrs, body in scripts)
+    assert any('src="/static/api-docs/api-docs.js?v=' in attrs for attrs, _ in scripts)
     assert not re.search(r"<style|\sstyle=|\son[a-z]+=", page)  # no inline style or event handlers
     assert all(not url.startswith("//") and ":" not in url for url in re.findall(r'(?:src|href)="([^"]*)"', page))
-    for asset in re.findall(r'(?:src|href)="(/static/api-docs/[^"]+)"', page):
+    assets = re.findall(r'(?:src|href)="(/static/api-docs/[^"]+)"', page)
+    assert len(assets) == 2  # the reference's stylesheet and script, after the layout's
+    for asset in assets:
         with client.get(asset) as served:
             assert served.status_code == 200, asset
             assert served.mimetype in ("text/javascript", "application/javascript", "text/css")
