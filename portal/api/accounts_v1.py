@@ -25,7 +25,7 @@ documented_003 = partial(documented, tag="Document 003")
 
 @bp.post("/v1/accounts/users/")
 @documented_003(
-    # The password rules are the policy's own words, built from the constants that enforce it.
+    # Not the docstring: the password rules are the policy's own words, built from its constants.
     description="Creates an unverified account and mails a six-digit code to confirm the address "
     "(`verify-otp/`); while the mail server is down the account is kept and the code goes out when it is "
     f"back. Password rules: {PASSWORD_POLICY} `gender` is `M`, `F` or `O` (the full words are "
