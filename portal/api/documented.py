@@ -1,7 +1,7 @@
 """Each API route's OpenAPI description, written beside its view: its docstring and ``@documented(...)``.
 
-As apispec and flask-smorest read a view, the first line of its docstring is the operation's summary
-and the rest its description: the text people read is the view's own documentation. The decorator
+As flask-smorest reads a view, the first line of its docstring is the operation's summary and the
+rest its description: the text people read is the view's own documentation. The decorator
 keeps the structured facts (body, answer, status, errors, conditional requests) and attaches an
 ``Operation`` per method to the view function; ``openapi`` reads them when it builds the document,
 once per app. What the view's other decorators already say is not restated here: ``authenticated``
