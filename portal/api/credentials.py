@@ -5,6 +5,8 @@ JWT: /api/token/, /api/token/refresh/, /api/logout/. API keys: /api/auth/token/l
 /api/users/reset_password_confirm/.
 """
 
+from functools import partial
+
 from ..limits import limited
 from ..services import accounts, api_keys, credentials, sign_in, tokens, verification
 from ..services.errors import ValidationFailed
@@ -15,6 +17,8 @@ from ..payload import read_payload
 from .schemas import ChangePassword, PasswordResetConfirm, PasswordResetRequest, RefreshToken, SignIn, SignOut
 
 sign_in_limits = limited("RATELIMIT_SIGN_IN", per_account=("email", "username"))
+# Each route's summary and description are its docstring; all are under this tag of the OpenAPI document.
+documented_credentials = partial(documented, tag="Credentials")
 # How both sign-in routes refuse, as the OpenAPI document says it.
 SIGN_IN_REFUSED = {
     401: ("Detail", "No active account found with the given credentials."),
@@ -30,92 +34,80 @@ def _authenticate_payload():
 
 
 @bp.post("/token/")
-@documented(
-    summary="Sign in: a JWT pair",
-    tag="Credentials",
-    description="`password` and `email` or `username`. The pair's access token goes in "
-    "`Authorization: Bearer <access>`.",
-    body="SignIn",
-    answer="TokenPair",
-    errors=SIGN_IN_REFUSED,
-)
+@documented_credentials(body="SignIn", answer="TokenPair", errors=SIGN_IN_REFUSED)
 @sign_in_limits
 def token_obtain():
+    """Sign in: a JWT pair
+
+    `password` and `email` or `username`. The pair's access token goes in
+    `Authorization: Bearer <access>`.
+    """
     user = _authenticate_payload()
     return tokens.issue_token_pair(user, current_actor())
 
 
 @bp.post("/token/refresh/")
-@documented(
-    summary="Swap a refresh token for a new pair",
-    tag="Credentials",
-    description="The presented refresh token stops working; presenting it again revokes the whole sign-in.",
+@documented_credentials(
     body="RefreshToken",
     answer="TokenPair",
     errors={401: ("Detail", "The refresh token is invalid, expired or revoked.")},
 )
 @limited("RATELIMIT_REFRESH")  # per address only: the body names no account, and refresh tokens cannot be guessed
 def token_refresh():
+    """Swap a refresh token for a new pair
+
+    The presented refresh token stops working; presenting it again revokes the whole sign-in.
+    """
     return tokens.rotate_refresh_token(RefreshToken().to_changes(read_payload())["refresh"])
 
 
 @bp.post("/logout/")
-@documented(
-    summary="Sign out",
-    tag="Credentials",
-    description="The presented credential, and the sign-in of the given refresh token, stop working at once.",
-    body="SignOut",
-    body_required=False,
-    status=204,
-)
+@documented_credentials(body="SignOut", body_required=False, status=204)
 @authenticated
 def logout():
-    """Revoke the presented credential and, when given, the sign-in of a refresh token."""
+    """Sign out
+
+    The presented credential, and the sign-in of the given refresh token, stop working at once.
+    """
     refresh = SignOut().to_changes(read_payload()).get("refresh")
     tokens.sign_out(caller_credential(), current_actor(), refresh_token=refresh)
     return "", 204
 
 
 @bp.post("/auth/token/login/")
-@documented(
-    summary="Sign in: a new API key",
-    tag="Credentials",
-    description="A new key each call, for `Authorization: Token <key>`.",
-    body="SignIn",
-    answer="AuthToken",
-    errors=SIGN_IN_REFUSED,
-)
+@documented_credentials(body="SignIn", answer="AuthToken", errors=SIGN_IN_REFUSED)
 @sign_in_limits
 def api_key_login():
+    """Sign in: a new API key
+
+    A new key each call, for `Authorization: Token <key>`.
+    """
     user = _authenticate_payload()
     _, key = api_keys.issue_api_key(user, current_actor(), name="API sign-in")
     return {"auth_token": key}
 
 
 @bp.post("/auth/token/logout/")
-@documented(
-    summary="Revoke the presented credential",
-    tag="Credentials",
-    description="Meant for `Authorization: Token <key>`: that key stops working.",
-    status=204,
-)
+@documented_credentials(status=204)
 @authenticated
 def api_key_logout():
+    """Revoke the presented credential
+
+    Meant for `Authorization: Token <key>`: that key stops working.
+    """
     credentials.revoke(caller_credential(), current_actor())
     return "", 204
 
 
 @bp.post("/users/me/set_password/")
-@documented(
-    summary="Change the caller's password",
-    tag="Credentials",
-    description="Every other token, key and browser session of the user stops working; the presented one stays.",
-    body="ChangePassword",
-    status=204,
-)
+@documented_credentials(body="ChangePassword", status=204)
 @limited("RATELIMIT_PASSWORD_CHECK", per_ip=False, per_credential=True)
 @authenticated
 def set_password():
+    """Change the caller's password
+
+    Every other token, key and browser session of the user stops working; the presented one stays.
+    """
     body = ChangePassword().to_changes(read_payload())
     accounts.change_password(
         caller_user(), body["current_password"], body["new_password"], current_actor(), keep=caller_credential()
@@ -124,32 +116,28 @@ def set_password():
 
 
 @bp.post("/users/reset_password/")
-@documented(
-    summary="Ask for a password reset link",
-    tag="Credentials",
-    description="204 whether or not the address has an account; when it has, a link to "
-    "`/password/reset/<uid>/<token>/` is mailed. 400 only for a malformed address.",
-    body="PasswordResetRequest",
-    status=204,
-)
+@documented_credentials(body="PasswordResetRequest", status=204)
 @limited("RATELIMIT_PASSWORD_RESET", per_account=("email",))
 def reset_password():
-    """Always 204 for a well-formed address, so the answer tells nobody whether it has an account."""
+    """Ask for a password reset link
+
+    204 whether or not the address has an account; when it has, a link to
+    `/password/reset/<uid>/<token>/` is mailed. 400 only for a malformed address.
+    """
+    # Always 204 for a well-formed address, so the answer tells nobody whether it has an account.
     email = PasswordResetRequest().to_changes(read_payload())["email"]
     verification.request_password_reset(email, current_actor())
     return "", 204
 
 
 @bp.post("/users/reset_password_confirm/")
-@documented(
-    summary="Set a new password with a reset link's uid and token",
-    tag="Credentials",
-    description="The link works once; every credential of the user stops working.",
-    body="PasswordResetConfirm",
-    status=204,
-)
+@documented_credentials(body="PasswordResetConfirm", status=204)
 @limited("RATELIMIT_PASSWORD_RESET_CONFIRM")
 def reset_password_confirm():
+    """Set a new password with a reset link's uid and token
+
+    The link works once; every credential of the user stops working.
+    """
     body = PasswordResetConfirm().to_changes(read_payload())
     accounts.reset_password(body["uid"], body["token"], body["new_password"], current_actor())
     return "", 204

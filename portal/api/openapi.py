@@ -1,28 +1,29 @@
 """The OpenAPI 3.1 document of the JSON API (``GET /api/openapi.json``) and its reference page
-(``GET /api/docs/``, a static page in ``static/api-docs/`` that renders the document).
+(``GET /api/docs/``: the layout's ``templates/api/docs.html``, whose script in ``static/api-docs/``
+renders the document).
 
 apispec builds the document from the marshmallow schemas of ``schemas`` that parse the requests and
-write the answers. What each route answers (summary, body, statuses) is written beside its view with
-``@documented`` (``documented``); whether it takes credentials (its security requirement and 401)
-and is rate limited (its 429) is read from the decorators that wrap the view (``auth.authenticated``,
-``limits.limited``), never restated. This module turns those into operations and adds what no
-parsing schema holds: small schemas for the credential routes' answers and the error shapes, and a
-``…Form`` twin of each schema that also takes a file (multipart/form-data). Paths and path
-parameters are read from the blueprint's URL rules, and building fails when a rule or method of the
-blueprint is not described, or a view describes a method its route does not serve, so no route can
-be left out of the document.
+write the answers. What each route does is its view's docstring (summary and description); what it
+answers (body, statuses) is written beside the view with ``@documented`` (``documented``); whether
+it takes credentials (its security requirement and 401) and is rate limited (its 429) is read from
+the decorators that wrap the view (``auth.authenticated``, ``limits.limited``), never restated.
+This module turns those into operations and adds what no parsing schema holds: small schemas for the
+credential routes' answers and the error shapes, and a ``…Form`` twin of each schema that also
+takes a file (multipart/form-data). Paths and path parameters are read from the blueprint's URL
+rules, and building fails when a rule or method of the blueprint is not described, or a view
+describes a method its route does not serve, so no route can be left out of the document.
 
 The document is built once per app, on its first request, and kept in ``app.extensions``.
 """
 
 import copy
 import re
+from functools import partial
 from importlib import metadata
-from pathlib import Path
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Response, current_app
+from flask import current_app, render_template
 from marshmallow import Schema, fields
 from werkzeug.routing import IntegerConverter, parse_converter_args
 
@@ -54,7 +55,6 @@ from .schemas import (
 )
 
 EXTENSION_KEY = "portal.openapi"
-DOCS_FOLDER = "api-docs"
 BEARER, TOKEN = "bearerAuth", "tokenAuth"
 # A variable of a URL rule as Werkzeug's rule syntax writes it, ``<converter(arguments):name>``, the
 # converter and its arguments optional. Werkzeug parses rules privately; this reads the same syntax.
@@ -134,6 +134,9 @@ limit is a 413; a body of another type than JSON or a form a 415. Rate-limited r
 `If-None-Match` on a GET answers 304 while it still matches; `If-Match` on a write (or a GET) answers
 412 once the profile has changed, and nothing is written.
 """
+
+# What ``conditional_write`` adds to an operation's description.
+IF_MATCH_WRITE = "With `If-Match`, the write happens only while the profile still has that ETag (else 412)."
 
 # Every operation's tag is one of these (a description naming another fails the build).
 TAGS = [
@@ -350,8 +353,11 @@ def _operation(rule, method: str, view, op: Operation, path_parameters: list[dic
         "tags": [op.tag],
         "security": [{BEARER: []}, {TOKEN: []}] if needs_credentials else [],
     }
-    if op.description:
-        operation["description"] = op.description
+    description = op.description
+    if op.conditional_write:  # in the same words for every conditional write, after what its view says
+        description = f"{description} {IF_MATCH_WRITE}".lstrip()
+    if description:
+        operation["description"] = description
     # Werkzeug's make_conditional, which answers If-None-Match and If-Match on a read, does so only
     # for GET (and HEAD): a read served by POST as well is conditional only as a GET.
     conditional_read = op.conditional_read and method == "GET"
@@ -418,19 +424,22 @@ def _operation(rule, method: str, view, op: Operation, path_parameters: list[dic
 # Routes -------------------------------------------------------------------------------------
 
 
+# The routes of the document itself, under its "Reference" tag.
+documented_reference = partial(documented, tag="Reference")
+
+
 @bp.get("/openapi.json", endpoint="openapi_document")
-@documented(
-    summary="This document",
-    tag="Reference",
-    description="The OpenAPI 3.1 description of the JSON API.",
-    answer="OpenApiDocument",
-)
+@documented_reference(answer="OpenApiDocument")
 def serve_openapi_document():
+    """This document
+
+    The OpenAPI 3.1 description of the JSON API.
+    """
     return openapi_document()
 
 
 @bp.get("/docs/")
-@documented(summary="A readable reference page of this document", tag="Reference", answer_type=HTML)
+@documented_reference(answer_type=HTML)
 def docs_page():
-    page = Path(current_app.static_folder) / DOCS_FOLDER / "index.html"
-    return Response(page.read_bytes(), mimetype=HTML)
+    """A readable reference page of this document"""
+    return render_template("api/docs.html")

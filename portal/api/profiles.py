@@ -1,5 +1,7 @@
 """Profile routes of documents 000 (/api/profile/), 002 (/api/users/<id>/) and 001/004 (/api/users/me/)."""
 
+from functools import partial
+
 from flask import request
 
 from ..limits import limited
@@ -24,7 +26,14 @@ PROFILE_WRITE = (
     "Read-only and unknown fields are ignored. An optional text field sent as `\"\"` is stored as null. "
     "Changing the email takes effect at once, marks it unverified and mails a code to the new address."
 )
-IF_MATCH_WRITE = "With `If-Match`, the write happens only while the profile still has that ETag (else 412)."
+# How the routes that take an id refuse, as the OpenAPI document says it.
+NO_SUCH_USER = {404: ("ErrorMessage", "No such user.")}
+READ_BY_ID_REFUSED = {403: ("Detail", "Someone else's id, and the caller is not staff."), **NO_SUCH_USER}
+# Each route's summary and description are its docstring (a method that answers otherwise says its own);
+# each document's routes are under its own tag of the OpenAPI document.
+documented_000 = partial(documented, tag="Document 000")
+documented_002 = partial(documented, tag="Document 002")
+documented_001_004 = partial(documented, tag="Documents 001 and 004")
 
 
 def apply_update(schema, user):
@@ -40,10 +49,7 @@ def apply_update(schema, user):
 
 
 @bp.route("/profile/", methods=["GET", "POST"])
-@documented(
-    summary="The caller's profile (document 000)",
-    tag="Document 000",
-    description="Both GET and POST answer the caller's profile in the 000 shape; `avatar` is a site-relative path.",
+@documented_000(
     answer="Profile000",
     representation=True,
     conditional_read=True,
@@ -53,6 +59,10 @@ def apply_update(schema, user):
 @server_errors_as("error")
 @authenticated(user_gone=lambda: error_response(404, {"error": USER_GONE_000}))
 def profile_000():
+    """The caller's profile (document 000)
+
+    Both GET and POST answer the caller's profile in the 000 shape; `avatar` is a site-relative path.
+    """
     user = caller()
     return represent(PROFILE_000.dump(user), user)
 
@@ -61,45 +71,31 @@ def profile_000():
 
 
 @bp.route("/users/<int(signed=True):user_id>/", methods=["GET", "PUT", "PATCH", "DELETE"])
-@documented(
-    "GET",
-    summary="A profile by id (document 002)",
-    tag="Document 002",
-    description="The owner, or staff, read the profile in the 000 shape.",
-    answer="Profile000",
-    representation=True,
-    conditional_read=True,
-    errors={403: ("Detail", "Someone else's id, and the caller is not staff."), 404: ("ErrorMessage", "No such user.")},
-)
-@documented(
-    "PUT",
-    "PATCH",
+@documented_002("GET", answer="Profile000", representation=True, conditional_read=True, errors=READ_BY_ID_REFUSED)
+@documented_002(
+    "PUT", "PATCH",
     summary="Update one's own profile by id (document 002, {method})",
-    tag="Document 002",
-    description=PROFILE_WRITE + " `number_phone` has at most 10 characters in this dialect. " + IF_MATCH_WRITE,
+    description=PROFILE_WRITE + " `number_phone` has at most 10 characters in this dialect.",
     body="Update002",
     answer="Profile000",
     representation=True,
     conditional_write=True,
-    errors={
-        403: ("Detail", "Someone else's id (staff too: writes are owner-only)."),
-        404: ("ErrorMessage", "No such user."),
-    },
+    errors={403: ("Detail", "Someone else's id (staff too: writes are owner-only)."), **NO_SUCH_USER},
 )
-@documented(
+@documented_002(
     "DELETE",
     summary="Delete one's own account by id (document 002)",
-    tag="Document 002",
-    description="Deletes the account and its avatar files. " + IF_MATCH_WRITE,
+    description="Deletes the account and its avatar files.",
     status=204,
     conditional_write=True,
-    errors={
-        403: ("Detail", "Someone else's id, or the last active superuser."),
-        404: ("ErrorMessage", "No such user."),
-    },
+    errors={403: ("Detail", "Someone else's id, or the last active superuser."), **NO_SUCH_USER},
 )
 @authenticated
 def user_002(user_id):
+    """A profile by id (document 002)
+
+    The owner, or staff, read the profile in the 000 shape.
+    """
     # Staff may read anyone; writes are owner-only in this document, staff included.
     user = users.user_for(caller(), user_id, staff_too=request.method == "GET")
     if request.method == "GET":
@@ -115,22 +111,12 @@ def user_002(user_id):
 
 
 @bp.route("/users/me/", methods=["GET", "PUT", "PATCH"])
-@documented(
-    "GET",
-    summary="The caller's profile (documents 001 and 004)",
-    tag="Documents 001 and 004",
-    description="The 001 shape: `avatar` is an absolute URL, `groups` a list of group objects.",
-    answer="Profile001",
-    representation=True,
-    conditional_read=True,
-)
-@documented(
-    "PUT",
-    "PATCH",
+@documented_001_004("GET", answer="Profile001", representation=True, conditional_read=True)
+@documented_001_004(
+    "PUT", "PATCH",
     summary="Update the caller's profile (document 004, {method})",
-    tag="Documents 001 and 004",
     description=PROFILE_WRITE + " `gender` is `male`, `female` or `other`. `avatar` as JSON null, or as the text "
-    "`null` or empty in a form, removes the avatar. " + IF_MATCH_WRITE,
+    "`null` or empty in a form, removes the avatar.",
     body="Update004",
     answer="Profile001",
     representation=True,
@@ -138,6 +124,10 @@ def user_002(user_id):
 )
 @authenticated
 def me_001():
+    """The caller's profile (documents 001 and 004)
+
+    The 001 shape: `avatar` is an absolute URL, `groups` a list of group objects.
+    """
     if request.method == "GET":
         user = caller()
         return represent(PROFILE_001.dump(user), user)
@@ -148,11 +138,7 @@ def me_001():
 # A view of its own, so the password-check limit wraps only the request that checks a password:
 # the profile reads above, the hottest route of the API, pass no limiter on their way.
 @bp.route("/users/me/", methods=["DELETE"])
-@documented(
-    summary="Delete the caller's account (document 004)",
-    tag="Documents 001 and 004",
-    description="Needs the current password; a missing or wrong one is a 400 on `current_password` and the "
-    "account stays. " + IF_MATCH_WRITE,
+@documented_001_004(
     body="DeleteMe",
     status=204,
     conditional_write=True,
@@ -161,6 +147,11 @@ def me_001():
 @limited("RATELIMIT_PASSWORD_CHECK", per_ip=False, per_credential=True)
 @authenticated
 def me_delete_004():
+    """Delete the caller's account (document 004)
+
+    Needs the current password; a missing or wrong one is a 400 on `current_password` and the
+    account stays.
+    """
     password = DELETE_ME.to_changes(read_payload())["current_password"]
     user = caller_user()
     accounts.verify_current_password(user, password)

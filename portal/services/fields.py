@@ -88,22 +88,28 @@ def clean_phone(value) -> str | None:
     return value
 
 
-def clean_gender(value) -> str | None:
-    value = clean_text(value, max_length=10)
+def _clean_choice(value, *, choices, case, max_length: int, refusal: str) -> str | None:
+    """Optional text that is one of ``choices`` in any case, stored in the case they are written in
+    (``case``: ``str.lower`` or ``str.upper``); else ``refusal``, where ``{value}`` is what was sent."""
+    value = clean_text(value, max_length=max_length)
     if value is None:
         return None
-    if value.lower() not in GENDERS:
-        raise FieldError(f'"{value}" is not a valid choice.')
-    return value.lower()
+    if case(value) not in choices:
+        raise FieldError(refusal.format(value=value))
+    return case(value)
+
+
+def clean_gender(value) -> str | None:
+    return _clean_choice(
+        value, choices=GENDERS, case=str.lower, max_length=10, refusal='"{value}" is not a valid choice.'
+    )
 
 
 def clean_country(value) -> str | None:
-    value = clean_text(value, max_length=2)
-    if value is None:
-        return None
-    if value.upper() not in COUNTRY_CODES:
-        raise FieldError(f'"{value}" is not a valid ISO 3166-1 alpha-2 country code.')
-    return value.upper()
+    return _clean_choice(
+        value, choices=COUNTRY_CODES, case=str.upper, max_length=2,
+        refusal='"{value}" is not a valid ISO 3166-1 alpha-2 country code.',
+    )
 
 
 def clean_address(value) -> str | None:

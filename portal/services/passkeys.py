@@ -144,13 +144,7 @@ def register_passkey(
     try:
         if challenge is None:
             raise ValueError("no live challenge")
-        _refuse_cross_origin(credential.response.client_data_json)
-        verified = verify_registration_response(
-            credential=credential,
-            expected_challenge=_challenge_bytes(credential.response.client_data_json),
-            expected_rp_id=rp_id,
-            expected_origin=origin,
-        )
+        verified = _verify_answer(verify_registration_response, credential, rp_id=rp_id, origin=origin)
     except (WebAuthnException, ValueError, TypeError):
         db.session.commit()  # the challenge stays used
         raise ValidationFailed.on("passkey", REGISTRATION_FAILED) from None
@@ -229,12 +223,11 @@ def verify_passkey(response, *, rp_id: str, origin: str, binding: str, actor: Ac
     try:
         if refused:
             raise ValueError("not a live challenge of this client, or not a passkey it may use")
-        _refuse_cross_origin(credential.response.client_data_json)
-        verified = verify_authentication_response(
-            credential=credential,
-            expected_challenge=_challenge_bytes(credential.response.client_data_json),
-            expected_rp_id=rp_id,
-            expected_origin=origin,
+        verified = _verify_answer(
+            verify_authentication_response,
+            credential,
+            rp_id=rp_id,
+            origin=origin,
             credential_public_key=passkey.public_key,
             # The counter is compared below instead, after the signature is known to be good: the
             # library would refuse a low counter before checking the signature, so anyone could
@@ -385,10 +378,21 @@ def _challenge_bytes(client_data_json: bytes) -> bytes:
     return parse_client_data_json(client_data_json).challenge
 
 
-def _refuse_cross_origin(client_data_json: bytes) -> None:
-    """A ceremony run in a frame of another site (``crossOrigin``) is not accepted."""
-    if parse_client_data_json(client_data_json).cross_origin:
+def _verify_answer(verify, credential, *, rp_id: str, origin: str, **expected):
+    """py_webauthn's ``verify`` (of a registration or of a sign-in) of a ceremony's answer: signed over
+    its challenge (which the caller has found live for this client) for this relying party and
+    origin, on the ceremony's own ``expected`` terms, and never in a frame of another site
+    (``crossOrigin``). WebAuthnException or ValueError when it does not pass."""
+    client_data = parse_client_data_json(credential.response.client_data_json)
+    if client_data.cross_origin:
         raise ValueError("cross-origin ceremony")
+    return verify(
+        credential=credential,
+        expected_challenge=client_data.challenge,
+        expected_rp_id=rp_id,
+        expected_origin=origin,
+        **expected,
+    )
 
 
 def _consume_challenge(client_data_json: bytes, purpose: str, binding, *, user_id=None) -> WebAuthnChallenge | None:

@@ -234,6 +234,87 @@ def test_building_fails_for_a_description_no_route_serves(app, monkeypatch):
         openapi.build_document(app)
 
 
+def test_a_views_docstring_is_its_summary_and_description_its_lines_folded():
+    def view():
+        """Sign in: a JWT pair
+
+        `password` and `email` or `username`. The pair's access token goes in
+        `Authorization: Bearer <access>`.
+
+        A second paragraph.
+        """
+
+    documented(tag="Credentials", body="SignIn")(view)
+
+    operation = operations_of(view)["*"]
+    assert operation.summary == "Sign in: a JWT pair"
+    assert operation.description == (
+        "`password` and `email` or `username`. The pair's access token goes in `Authorization: Bearer <access>`."
+        "\n\nA second paragraph."
+    )
+    assert (operation.tag, operation.body) == ("Credentials", "SignIn")
+
+
+def test_a_summary_given_describes_its_methods_instead_of_the_docstring():
+    def view():
+        """A profile by id
+
+        Read by its owner.
+        """
+
+    documented("GET", tag="Document 002")(view)
+    documented("PUT", "PATCH", summary="Update it ({method})", tag="Document 002", body="Update002")(view)
+    documented("DELETE", summary="Delete it", description="Gone for good.", tag="Document 002")(view)
+
+    described = {method: (op.summary, op.description) for method, op in operations_of(view).items()}
+    assert described == {
+        "GET": ("A profile by id", "Read by its owner."),
+        "PUT": ("Update it (PUT)", ""),
+        "PATCH": ("Update it (PATCH)", ""),
+        "DELETE": ("Delete it", "Gone for good."),
+    }
+
+
+def test_a_description_given_replaces_the_docstrings_only():
+    def view():
+        """Sign up"""
+
+    documented(tag="Document 003", description="Password rules: built from constants.")(view)
+
+    assert (operations_of(view)["*"].summary, operations_of(view)["*"].description) == (
+        "Sign up", "Password rules: built from constants."
+    )
+
+
+def test_a_view_without_a_summary_or_with_a_wrapped_one_is_refused_at_once():
+    def bare():
+        pass
+
+    def wrapped():
+        """A summary that goes on
+        to a second line.
+        """
+
+    with pytest.raises(ValueError, match="bare: no summary"):
+        documented(tag="Reference")(bare)
+    with pytest.raises(ValueError, match="wrapped: the docstring's summary is longer than its first line"):
+        documented(tag="Reference")(wrapped)
+
+
+def test_a_conditional_write_says_so_after_what_its_view_says(document):
+    if_match = {"$ref": "#/components/parameters/IfMatch"}
+    conditional = {
+        (method, path): operation["description"] for path, item in document["paths"].items()
+        for method, operation in item.items() if if_match in operation.get("parameters", [])
+    }  # fmt: skip
+    writes = [description for (method, _), description in conditional.items() if method != "get"]
+    reads = [description for (method, _), description in conditional.items() if method == "get"]
+
+    assert len(writes) == 7  # PUT and PATCH of 002 and 004, PATCH of 003, DELETE of 002 and 004
+    assert all(description.endswith(" " + openapi.IF_MATCH_WRITE) for description in writes)
+    assert reads and not any(openapi.IF_MATCH_WRITE in description for description in reads)
+
+
 def add_probe(app, name, *decorators, rule=None, methods=("POST",), **description):
     """Serve ``POST /api/probe/<name>/`` (or ``rule``, ``methods``) from a view wrapped by ``decorators``
     (outermost first) and described only by its summary, tag and status, unless ``description`` says more."""
@@ -302,18 +383,24 @@ def test_building_fails_for_a_description_that_names_an_unknown_tag_or_component
         openapi.build_document(app)
 
 
-def test_the_reference_page_is_served_from_static_with_its_script_and_no_inline_code(client):
+def test_the_reference_page_is_the_layouts_with_its_script_and_no_inline_code(client):
     response = client.get("/api/docs/")
 
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     page = response.get_data(as_text=True)
+    assert "<title>API reference · Account portal</title>" in page
+    assert '<a class="skip-link" href="#main">' in page and '<main id="main"' in page
+    assert re.search(r'<header class="site-header">.*API reference · <a href="/api/openapi.json">', page, re.S)
     scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", page, re.S)
-    assert scripts and all('src="/static/api-docs/' in attrs and not body.strip() for attrs, body in scripts)
+    assert scripts and all('src="/static/' in attrs and not body.strip() for attrs, body in scripts)
+    assert any('src="/static/api-docs/api-docs.js?v=' in attrs for attrs, _ in scripts)
     assert not re.search(r"<style|\sstyle=|\son[a-z]+=", page)  # no inline style or event handlers
     assert all(not url.startswith("//") and ":" not in url for url in re.findall(r'(?:src|href)="([^"]*)"', page))
-    for asset in re.findall(r'(?:src|href)="(/static/api-docs/[^"]+)"', page):
+    assets = re.findall(r'(?:src|href)="(/static/api-docs/[^"]+)"', page)
+    assert len(assets) == 2  # the reference's stylesheet and script, after the layout's
+    for asset in assets:
         with client.get(asset) as served:
             assert served.status_code == 200, asset
             assert served.mimetype in ("text/javascript", "application/javascript", "text/css")
