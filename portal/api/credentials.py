@@ -8,12 +8,13 @@ JWT: /api/token/, /api/token/refresh/, /api/logout/. API keys: /api/auth/token/l
 from functools import partial
 
 from ..limits import limited
-from ..services import accounts, api_keys, credentials, sign_in, tokens, verification
+from ..services import accounts, credentials, sign_in, tokens, verification
 from ..services.errors import ValidationFailed
 from . import bp
 from .auth import authenticated, caller_credential, caller_user, current_actor
 from .documented import documented
 from ..payload import read_payload
+from .two_step import API_KEY, JWT_PAIR, signed_in
 from .schemas import ChangePassword, PasswordResetConfirm, PasswordResetRequest, RefreshToken, SignIn, SignOut
 
 sign_in_limits = limited("RATELIMIT_SIGN_IN", per_account=("email", "username"))
@@ -21,7 +22,9 @@ sign_in_limits = limited("RATELIMIT_SIGN_IN", per_account=("email", "username"))
 documented_credentials = partial(documented, tag="Credentials")
 # How both sign-in routes refuse, as the OpenAPI document says it.
 SIGN_IN_REFUSED = {
-    401: ("Detail", "No active account found with the given credentials."),
+    401: ("SignInRefused", "No active account found with the given credentials; or, for an account with a "
+          "second factor, the two-step answer: `mfa_required`, an `mfa_token` for `POST /api/token/mfa/`, "
+          "and the `methods` it takes."),
     403: ("Detail", "The email address was never verified."),
 }
 
@@ -42,8 +45,7 @@ def token_obtain():
     `password` and `email` or `username`. The pair's access token goes in
     `Authorization: Bearer <access>`.
     """
-    user = _authenticate_payload()
-    return tokens.issue_token_pair(user, current_actor())
+    return signed_in(_authenticate_payload(), issue=JWT_PAIR)
 
 
 @bp.post("/token/refresh/")
@@ -82,9 +84,7 @@ def api_key_login():
 
     A new key each call, for `Authorization: Token <key>`.
     """
-    user = _authenticate_payload()
-    _, key = api_keys.issue_api_key(user, current_actor(), name="API sign-in")
-    return {"auth_token": key}
+    return signed_in(_authenticate_payload(), issue=API_KEY)
 
 
 @bp.post("/auth/token/logout/")

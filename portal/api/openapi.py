@@ -24,7 +24,7 @@ from importlib import metadata
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import current_app, render_template
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 from werkzeug.routing import IntegerConverter, parse_converter_args
 
 from ..limits import rate_limits
@@ -37,6 +37,7 @@ from .schemas import (
     ChangePassword,
     DeleteMe,
     GroupOut,
+    PasskeyOptionsRequest,
     PasswordResetConfirm,
     PasswordResetRequest,
     Profile000,
@@ -46,6 +47,7 @@ from .schemas import (
     Register003,
     Registered003,
     ResendOtp003,
+    SecondStep,
     SignIn,
     SignOut,
     Update002,
@@ -92,6 +94,16 @@ class ErrorMessage(Schema):
     error = fields.String(required=True)
 
 
+class TwoStepRequired(Schema):
+    detail = fields.String(required=True)
+    mfa_required = fields.Boolean(required=True, metadata={"enum": [True]})
+    mfa_token = fields.String(required=True, metadata={"description": "For `POST /api/token/mfa/`; 5 minutes, once."})
+    methods = fields.List(
+        fields.String(validate=validate.OneOf(["totp", "recovery", "passkey"])), required=True,
+        metadata={"description": "What the second step takes for this account."},
+    )
+
+
 FIELD_ERRORS = {
     "type": "object",
     "description": "DRF-shaped field errors: the dialect's field name (or `non_field_errors`) → messages.",
@@ -100,13 +112,14 @@ FIELD_ERRORS = {
     "example": {"email": ["This field is required."]},
 }
 
-# Schemas whose every field is in every answer (SPEC §1: unset values are null, never left out).
+# Schemas whose every field is in every answer (unset values are null, never left out).
 ANSWERS = {"GroupOut": GroupOut, "Profile000": Profile000, "Profile001": Profile001, "Profile003": Profile003}
 REQUESTS = {
     schema.__name__: schema
     for schema in (
         Update002, Update004, DeleteMe, Register003, Update003, VerifyOtp003, ResendOtp003,
         SignIn, RefreshToken, SignOut, ChangePassword, PasswordResetRequest, PasswordResetConfirm,
+        SecondStep, PasskeyOptionsRequest,
     )
 }  # fmt: skip
 # Bodies with a file field, which multipart/form-data carries too.
@@ -220,8 +233,15 @@ def _add_components(spec: APISpec) -> None:
     for name, schema in {**ANSWERS, **REQUESTS}.items():
         components.schema(name, schema=schema)
     components.schema("Registered003", schema=Registered003)
-    for schema in (TokenPair, AuthToken, Message, SignedUp, Detail, ErrorMessage):
+    for schema in (TokenPair, AuthToken, Message, SignedUp, Detail, ErrorMessage, TwoStepRequired):
         components.schema(schema.__name__, schema=schema)
+    components.schema("SignedIn", {"oneOf": [_ref("schemas", "TokenPair"), _ref("schemas", "AuthToken")]})
+    components.schema("SignInRefused", {"anyOf": [_ref("schemas", "Detail"), _ref("schemas", "TwoStepRequired")]})
+    components.schema("PasskeyOptions", {
+        "type": "object", "required": ["challenge", "rpId"],
+        "properties": {"challenge": {"type": "string"}, "rpId": {"type": "string"}},
+        "description": "PublicKeyCredentialRequestOptions for `navigator.credentials.get()`, binary values in base64url.",
+    })
     components.schema("FieldErrors", FIELD_ERRORS)
     components.schema(
         "OpenApiDocument",

@@ -8,7 +8,7 @@ The OpenAPI document (``portal.api.openapi``) is built from these same classes.
 """
 
 from flask import request
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 from werkzeug.datastructures import FileStorage
 
 from ..media import avatar_path, avatar_url
@@ -301,3 +301,18 @@ class VerifyOtp003(InputSchema):
 
 class ResendOtp003(InputSchema):
     email = RequiredText()
+
+
+class SecondStep(InputSchema):
+    mfa_token = RequiredText(metadata={"description": "From the 401 of the sign-in route."})
+    code = fields.String(allow_none=True, metadata={"description": "A code from the authenticator app, or a recovery code."})
+    passkey = fields.Dict(allow_none=True, metadata={"description": "The passkey's answer (a PublicKeyCredential as JSON)."})
+
+    @validates_schema
+    def _a_code_or_a_passkey(self, data, **kwargs):
+        if not data.get("code") and data.get("passkey") is None:
+            raise ValidationError('Send "code" or "passkey".', "non_field_errors")
+
+
+class PasskeyOptionsRequest(InputSchema):
+    mfa_token = RequiredText()
