@@ -123,7 +123,7 @@ REQUESTS = {
     )
 }  # fmt: skip
 # Bodies with a file field, which multipart/form-data carries too.
-FILE_BODIES = [name for name, schema in REQUESTS.items() if any(isinstance(f, Avatar) for f in schema._declared_fields.values())]
+FILE_BODIES = [name for name, schema in REQUESTS.items() if any(isinstance(f, Avatar) for f in schema().fields.values())]
 
 
 DESCRIPTION = f"""\
@@ -305,7 +305,7 @@ def _finish_components(document: dict) -> None:
 
 
 def _file_fields(schema) -> list[str]:
-    return [field_.data_key or name for name, field_ in schema._declared_fields.items() if isinstance(field_, Avatar)]
+    return [field_.data_key or name for name, field_ in schema().fields.items() if isinstance(field_, Avatar)]
 
 
 def _form_twin(component: dict, schema) -> dict:
