@@ -46,6 +46,8 @@ from .schemas import (
     Registered003,
     ResendOtp003,
     SignIn,
+    SignInCodeRequest,
+    SignInWithCode,
     SignOut,
     Update002,
     Update003,
@@ -107,6 +109,7 @@ REQUESTS = {
     for schema in (
         Update002, Update004, DeleteMe, Register003, Update003, VerifyOtp003, ResendOtp003,
         SignIn, RefreshToken, SignOut, ChangePassword, PasswordResetRequest, PasswordResetConfirm,
+        SignInCodeRequest, SignInWithCode,
     )
 }  # fmt: skip
 # Bodies with a file field, which multipart/form-data carries too.
