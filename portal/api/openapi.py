@@ -49,6 +49,8 @@ from .schemas import (
     ResendOtp003,
     SecondStep,
     SignIn,
+    SignInCodeRequest,
+    SignInWithCode,
     SignOut,
     Update002,
     Update003,
@@ -119,7 +121,7 @@ REQUESTS = {
     for schema in (
         Update002, Update004, DeleteMe, Register003, Update003, VerifyOtp003, ResendOtp003,
         SignIn, RefreshToken, SignOut, ChangePassword, PasswordResetRequest, PasswordResetConfirm,
-        SecondStep, PasskeyOptionsRequest,
+        SecondStep, PasskeyOptionsRequest, SignInCodeRequest, SignInWithCode,
     )
 }  # fmt: skip
 # Bodies with a file field, which multipart/form-data carries too.

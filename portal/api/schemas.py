@@ -288,6 +288,15 @@ class PasswordResetRequest(InputSchema):
     email = RequiredText()
 
 
+class SignInCodeRequest(InputSchema):
+    email = RequiredText()
+
+
+class SignInWithCode(InputSchema):
+    email = RequiredText()
+    code = OneTimeCode()
+
+
 class PasswordResetConfirm(InputSchema):
     uid = RequiredText()
     token = RequiredText()

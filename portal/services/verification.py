@@ -2,14 +2,19 @@
 
 A code is six digits from ``secrets``; only an HMAC of it (keyed with the app secret, so a leaked
 table cannot be brute-forced offline) is stored. It lives EMAIL_CODE_TTL, works once, dies after
-EMAIL_CODE_MAX_ATTEMPTS wrong tries, and a new code replaces the old one. A reset link carries a
-signed, expiring token bound to the current password hash, so it stops working once used.
+EMAIL_CODE_MAX_ATTEMPTS wrong tries, and a new code replaces the old one. Each code has a purpose —
+confirming the address (VERIFY_EMAIL) or signing in (SIGN_IN, see ``sign_in_codes``) — with its own
+mail; one live code per user and purpose, and a code of one purpose is no code for another. A reset
+link carries a signed, expiring token bound to the current password hash, so it stops working once
+used.
 """
 
 import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -26,9 +31,25 @@ from .fields import FieldError, clean_email
 from .users import MAX_ID, find_user, mark_changed
 
 VERIFY_EMAIL = "verify_email"
+SIGN_IN = "sign_in"
 INVALID_CODE = "Invalid or expired code."
 INVALID_UID = "Invalid user id or user doesn't exist."
 INVALID_TOKEN = "Invalid or expired token."
+
+
+@dataclass(frozen=True)
+class CodeMail:
+    """The mail that carries a code of one purpose. The code is in the body only: subjects end up
+    in mail logs."""
+
+    subject: str
+    template: str  # templates/email/<template>.{txt,html}
+
+
+CODE_MAILS = {
+    VERIFY_EMAIL: CodeMail("Your verification code", "verify_email"),
+    SIGN_IN: CodeMail("Your sign-in code", "sign_in_code"),
+}
 
 
 # Codes ---------------------------------------------------------------------------------------
@@ -39,20 +60,23 @@ def _code_hash(user_id: int, purpose: str, code: str) -> str:
     return hmac.new(key, f"{user_id}:{purpose}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def issue_code(user: User) -> str:
-    """A fresh code for the user's current address, replacing any earlier one; the caller commits.
+def issue_code(user: User, purpose: str = VERIFY_EMAIL) -> str:
+    """A fresh ``purpose`` code for the user's current address, replacing any earlier one of that
+    purpose; the caller commits.
 
     The user's row is locked first, so two requests at once cannot both insert a code.
     """
+    if purpose not in CODE_MAILS:
+        raise ValueError(f"Unknown code purpose {purpose!r}.")
     db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
     code = f"{secrets.randbelow(10**6):06d}"
-    db.session.execute(delete(EmailCode).where(EmailCode.user_id == user.id, EmailCode.purpose == VERIFY_EMAIL))
+    db.session.execute(delete(EmailCode).where(EmailCode.user_id == user.id, EmailCode.purpose == purpose))
     db.session.add(
         EmailCode(
             user_id=user.id,
-            purpose=VERIFY_EMAIL,
+            purpose=purpose,
             email=user.email,
-            code_hash=_code_hash(user.id, VERIFY_EMAIL, code),
+            code_hash=_code_hash(user.id, purpose, code),
             expires_at=utcnow() + current_app.config["EMAIL_CODE_TTL"],
         )
     )
@@ -60,43 +84,42 @@ def issue_code(user: User) -> str:
     return code
 
 
-def mail_code(user: User, code: str) -> None:
-    """Put ``code`` in the outbox for the user's current address; the caller commits.
-
-    The code is in the body only: subjects end up in mail logs.
-    """
+def mail_code(user: User, code: str, purpose: str = VERIFY_EMAIL) -> None:
+    """Put ``code`` in the outbox for the user's current address, in its purpose's mail; the caller commits."""
+    mail = CODE_MAILS[purpose]
     minutes = int(current_app.config["EMAIL_CODE_TTL"].total_seconds() // 60)
     outbox.queue_mail(
-        user.email, "Your verification code", "verify_email",
+        user.email, mail.subject, mail.template,
         code=code, email=user.email, name=user.full_name, minutes=minutes,
     )
 
 
-def resend_verification_code(email) -> None:
-    """Send a new code when ``email`` belongs to an account whose address is unverified; else nothing.
+def send_code_later(email, purpose: str, wanted: Callable[[User], bool]) -> None:
+    """Mail a new ``purpose`` code when ``email`` names an account for which ``wanted`` holds; else nothing.
 
     The caller answers the same either way, so nobody learns which addresses have accounts: the
-    look-up and the mail happen after the answer.
+    look-up and the mail happen on a background thread, after the answer.
     """
-    run_in_background(_resend_verification_code, email)
+    run_in_background(_send_code, email, purpose, wanted)
 
 
-def _resend_verification_code(email) -> None:
+def _send_code(email, purpose: str, wanted: Callable[[User], bool]) -> None:
     user = find_user(email=email)
-    if user is None or user.email_verified or not user.is_active:
+    if user is None or not wanted(user):
         return
-    mail_code(user, issue_code(user))
+    mail_code(user, issue_code(user, purpose), purpose)
     db.session.commit()
 
 
-def verify_email(email, code, actor: Actor) -> User:
-    """Mark the address verified (and complete sign-up) when ``code`` is the live code sent to it."""
-    user = find_user(email=email)
+def use_code(user: User | None, code, purpose: str, *, field: str) -> None:
+    """Use up ``user``'s live ``purpose`` code when ``code`` is it: the row goes, and the caller commits.
+
+    Otherwise ValidationFailed on ``field``, with the spent try committed. ``user`` None (nobody, or
+    an account the caller will not let use such a code) fails the same way.
+    """
     row = None
     if user is not None:
-        row = db.session.scalar(
-            select(EmailCode).where(EmailCode.user_id == user.id, EmailCode.purpose == VERIFY_EMAIL)
-        )
+        row = db.session.scalar(select(EmailCode).where(EmailCode.user_id == user.id, EmailCode.purpose == purpose))
     live = row is not None and row.email == user.email and row.expires_at > utcnow()
     # Spend one of the code's tries before comparing, in one conditional UPDATE: guesses sent in
     # parallel cannot get more than EMAIL_CODE_MAX_ATTEMPTS comparisons between them.
@@ -108,12 +131,28 @@ def verify_email(email, code, actor: Actor) -> User:
     matches = (
         try_granted
         and isinstance(code, str)
-        and hmac.compare_digest(row.code_hash, _code_hash(user.id, VERIFY_EMAIL, code.strip()))
+        and hmac.compare_digest(row.code_hash, _code_hash(user.id, purpose, code.strip()))
     )
     if not matches:
         db.session.commit()  # the spent try counts even though the answer is an error
-        raise ValidationFailed.on("otp", INVALID_CODE)
+        raise ValidationFailed.on(field, INVALID_CODE)
     db.session.delete(row)
+
+
+def resend_verification_code(email) -> None:
+    """Send a new code when ``email`` belongs to an active account whose address is unverified; else
+    nothing, and the answer tells nobody which (``send_code_later``)."""
+    send_code_later(email, VERIFY_EMAIL, _awaits_verification)
+
+
+def _awaits_verification(user: User) -> bool:
+    return user.is_active and not user.email_verified
+
+
+def verify_email(email, code, actor: Actor) -> User:
+    """Mark the address verified (and complete sign-up) when ``code`` is the live code sent to it."""
+    user = find_user(email=email)
+    use_code(user, code, VERIFY_EMAIL, field="otp")
     mark_verified(user)
     user.updated_at = utcnow()
     audit.record(actor, "email_verified", user, {"email_verified": [False, True]})

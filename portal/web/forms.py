@@ -62,6 +62,18 @@ class ResendCodeForm(EmailMixin, FlaskForm):
     pass
 
 
+class SignInCodeRequestForm(EmailMixin, FlaskForm):
+    pass
+
+
+class SignInCodeForm(EmailMixin, FlaskForm):
+    code = StringField(
+        "Code", validators=[InputRequired()], description="The 6-digit code from the mail we sent you.",
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": 6},
+    )
+    remember = BooleanField("Keep me signed in on this device")
+
+
 class LoginForm(FlaskForm):
     login = StringField(
         "Email or username", validators=[InputRequired()], render_kw={"autocomplete": "username"}

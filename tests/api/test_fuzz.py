@@ -13,8 +13,9 @@ examples and coverage phases derive from the document.
 The caller's account and credential are renewed whenever a case ended them (the logout routes,
 deleting the account), so later cases still reach the routes behind authentication. About half of
 the valid cases are steered towards what random data rarely hits (the caller's own id and someone
-else's, the current ETag, the real password, a live refresh token, a real code or reset link, a
-fresh address with a strong password), so the success answers are checked against the document too.
+else's, the current ETag, the real password, a live refresh token, a real code (to verify an address
+or to sign in) or reset link, a fresh address with a strong password), so the success answers are
+checked against the document too.
 
 Marked ``fuzz`` so CI can run it once (``pytest -m fuzz``) and leave it out of its other runs
 (``-m "not fuzz"``). When the module ends it prints, past pytest's output capture, the number of
@@ -175,8 +176,10 @@ class Caller:
             body.update(email=self.email, password=self.password)
         elif case.path == "/api/token/refresh/":
             body["refresh"] = (self._sign_in() or {}).get("refresh", body.get("refresh"))
-        elif case.path == "/api/users/reset_password/":
+        elif case.path in ("/api/users/reset_password/", "/api/auth/code/"):
             body["email"] = self.email
+        elif case.path == "/api/token/code/":
+            body.update(self._sign_in_code())
         elif case.path == "/api/users/reset_password_confirm/":
             body.update(self._reset_link(), new_password=STRONG_PASSWORD)
         elif case.path == "/api/v1/accounts/users/":
@@ -204,6 +207,14 @@ class Caller:
             code = verification.issue_code(user)
             db.session.commit()
         return {"email": email, "otp": code}
+
+    def _sign_in_code(self) -> dict:
+        """A live sign-in code of the caller's account (``headers`` has just made sure there is one)."""
+        with self.app.app_context():
+            user = db.session.get(User, self.user_id)
+            code = verification.issue_code(user, verification.SIGN_IN)
+            db.session.commit()
+            return {"email": user.email, "code": code}
 
     def settle(self, case, response) -> None:
         """Remember a password the case changed."""

@@ -28,6 +28,7 @@ RATE_LIMITED_OPERATIONS = {
     ("/api/users/reset_password_confirm/", "post"), ("/api/v1/accounts/users/", "post"),
     ("/api/v1/accounts/users/verify-otp/", "post"), ("/api/v1/accounts/users/resend-otp/", "post"),
     ("/api/token/mfa/", "post"), ("/api/token/mfa/passkey/", "post"),
+    ("/api/auth/code/", "post"), ("/api/token/code/", "post"),
 }  # fmt: skip
 # The code of the wrapper ``authenticated`` puts around a view: the same for every view it wraps.
 AUTHENTICATED_WRAPPER = auth.authenticated(lambda: None).__code__

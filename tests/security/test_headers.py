@@ -73,6 +73,8 @@ def page_urls(w) -> dict:
         "web.totp_setup": "/profile/security/app",
         "web.passkey_rename": f"/profile/security/passkeys/{w.passkey_id}/rename",
         "web.second_step": "/login/second-step",
+        "web.sign_in_code": "/login/code",
+        "web.enter_sign_in_code": "/login/code/enter",
         "web.sessions": "/profile/sessions",
         "web.activity": "/profile/activity",
         "web.export": "/profile/export",
@@ -90,8 +92,8 @@ def page_urls(w) -> dict:
     }
 
 
-ANONYMOUS_PAGES = {"web.login", "web.second_step", "web.register", "web.verify", "web.forgot_password", "web.reset_password",
-                   "health.healthz", "health.readyz"}
+ANONYMOUS_PAGES = {"web.login", "web.second_step", "web.sign_in_code", "web.enter_sign_in_code", "web.register",
+                   "web.verify", "web.forgot_password", "web.reset_password", "health.healthz", "health.readyz"}
 
 
 def get_pages(w) -> list[tuple[str, object]]:

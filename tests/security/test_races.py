@@ -121,6 +121,24 @@ def test_20_parallel_verifications_of_one_code_have_exactly_one_success(app, cli
     assert count_rows(app, AuditEvent, AuditEvent.action == "email_verified") == 1
 
 
+def test_20_parallel_sign_ins_with_one_emailed_code_have_exactly_one_success(app, client, live_server, user, mailbox):
+    assert client.post("/api/auth/code/", json={"email": user.email}).status_code == 204
+    code = mailbox.code_for(user.email)
+
+    answers = run_together(
+        20,
+        lambda i: json_request(live_server, "POST", "/api/token/code/", {"email": user.email, "code": code}),
+        send,
+    )
+
+    assert statuses(answers) == [200] + [400] * 19, [a.body[:200] for a in answers if a.status not in (200, 400)]
+    for answer in answers:
+        if answer.status == 400:
+            assert answer.json() == {"code": ["Invalid or expired code."]}
+    assert count_rows(app, Credential, Credential.user_id == user.id) == 1
+    assert count_rows(app, EmailCode) == 0
+
+
 def test_20_parallel_sign_ups_with_one_email_make_one_account(app, live_server):
     email = "twin@example.com"
     body = {"email": email, "password": "Vivid-orchard-2719", "confirm_password": "Vivid-orchard-2719"}
