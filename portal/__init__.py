@@ -35,6 +35,7 @@ def create_app(config=None, overrides: dict | None = None) -> Flask:
     register_mail_delivery(app)
     register_extensions(app)
     register_blueprints(app)
+    register_i18n(app)
     register_templating(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -160,6 +161,12 @@ def register_blueprints(app):
     app.register_blueprint(web_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(health_bp)
+
+
+def register_i18n(app):
+    from . import i18n
+
+    i18n.register(app)
 
 
 def register_templating(app):

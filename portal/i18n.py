@@ -1,0 +1,56 @@
+"""Which language and time zone a person reads the pages and mails in, and which way the text runs.
+
+English and Persian (``LANGUAGES``, each named in itself). The language of a page is the signed-in
+person's saved choice, else the one a visitor picked with the switcher (a cookie), else the best
+match of the browser's ``Accept-Language``, else English. Persian is laid out right to left from
+the same templates and stylesheet (``direction``). Times are shown in the person's saved time zone
+(UTC until they choose one).
+
+The JSON API speaks English whatever is asked: clients parse its documented messages, and its times
+are UTC by definition; the locale is settled for it before anything about the caller is read.
+"""
+
+from flask import Flask, request
+from flask_babel import Babel, get_locale
+from flask_login import current_user
+
+from .config import PROJECT_ROOT
+
+LANGUAGES = {"en": "English", "fa": "فارسی"}
+DEFAULT_LANGUAGE = "en"
+RIGHT_TO_LEFT = frozenset({"fa"})
+LANGUAGE_COOKIE = "language"
+TRANSLATIONS = PROJECT_ROOT / "translations"
+
+babel = Babel()
+
+
+def select_language() -> str:
+    if request.path.startswith("/api/"):
+        return DEFAULT_LANGUAGE
+    saved = getattr(current_user, "language", None) if current_user.is_authenticated else None
+    if saved in LANGUAGES:
+        return saved
+    picked = request.cookies.get(LANGUAGE_COOKIE)
+    if picked in LANGUAGES:
+        return picked
+    return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def select_time_zone() -> str:
+    if request.path.startswith("/api/") or not current_user.is_authenticated:
+        return "UTC"
+    return getattr(current_user, "time_zone", None) or "UTC"
+
+
+def direction(language: str | None = None) -> str:
+    """``rtl`` or ``ltr``, for ``<html dir>``: the current language's unless one is named."""
+    return "rtl" if str(language or get_locale() or DEFAULT_LANGUAGE) in RIGHT_TO_LEFT else "ltr"
+
+
+def register(app: Flask) -> None:
+    babel.init_app(
+        app, locale_selector=select_language, timezone_selector=select_time_zone,
+        default_translation_directories=str(TRANSLATIONS),
+    )
+    app.jinja_env.globals.update(languages=LANGUAGES, text_direction=direction)
