@@ -48,7 +48,7 @@ def sign_in(page: Page, base: str, login: str, password: str = PASSWORD) -> None
     goto(page, f"{base}/login")
     page.get_by_label("Email or username").fill(login)
     page.get_by_label("Password", exact=True).fill(password)
-    load(page, page.get_by_role("button", name="Sign in"))
+    load(page, page.get_by_role("button", name="Sign in", exact=True))
     expect(page).to_have_url(f"{base}/profile/")
 
 

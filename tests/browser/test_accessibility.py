@@ -54,7 +54,7 @@ def login(visit):
     yield "empty"
     visit.page.get_by_label("Email or username").fill("nobody@example.com")
     visit.page.get_by_label("Password", exact=True).fill("wrong-password")
-    load(visit.page, visit.page.get_by_role("button", name="Sign in"))
+    load(visit.page, visit.page.get_by_role("button", name="Sign in", exact=True))
     expect(visit.page.get_by_role("alert")).to_be_visible()
     yield "after a failed sign-in"
 
