@@ -82,6 +82,12 @@
           credentials: "same-origin",
           headers: { "X-CSRFToken": form.elements.csrf_token.value, Accept: "application/json" },
         });
+        if (reply.status === 401) {
+          // The session must prove it's still you first: send the form as it is, and the page asks.
+          form.dataset.answered = "1";
+          form.submit();
+          return;
+        }
         if (!reply.ok) throw new Error(form.dataset.failed || "The passkey could not be used.");
         const options = await reply.json();
         const credential = form.dataset.passkey === "register"

@@ -115,7 +115,7 @@ class PasskeyForm(FlaskForm):
 
 class AddPasskeyForm(PasskeyForm):
     name = StringField(
-        "Name", description="Which device or password manager holds it, e.g. “Work laptop”.",
+        "Name of the new passkey", description="Which device or password manager holds it, e.g. “Work laptop”.",
         render_kw={"maxlength": 100, "dir": "auto"},
     )
 

@@ -18,9 +18,9 @@ from flask import render_template, request
 
 from ..forms import add_service_errors, form_status
 from ..limits import spend_a_try
-from ..services import reauthentication
+from ..services import reauthentication, totp
 from ..services.errors import ValidationFailed
-from ..sessions import current_credential, me
+from ..sessions import current_credential, me, signed_in_user
 from .forms import ReauthenticateForm
 
 # Fields the prompt does not carry over: its own, and the CSRF token (the prompt has a fresh one).
@@ -76,5 +76,6 @@ def _prompt(form: ReauthenticateForm):
     page = render_template(
         "web/reauthenticate.html", form=form, carried=carried, had_files=bool(request.files),
         action=request.full_path if request.query_string else request.path,
+        has_app=totp.has_confirmed_totp(signed_in_user()),
     )
     return page, status

@@ -1,6 +1,7 @@
 """A live portal on loopback and Debian's Chromium, driven by Playwright."""
 
 import threading
+from contextlib import contextmanager
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -16,17 +17,36 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-def live_server(app):
-    """The test app served over real HTTP on 127.0.0.1; yields its base URL."""
+@contextmanager
+def served(app):
+    """The app served over real HTTP on 127.0.0.1 (CSRF on) while the block runs; gives its port."""
     app.config["WTF_CSRF_ENABLED"] = True
     server = make_server("127.0.0.1", free_port(), app, threaded=False)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
-    server.server_close()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+@pytest.fixture
+def live_server(app):
+    """The test app served over real HTTP on 127.0.0.1; yields its base URL."""
+    with served(app) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def localhost_server(app):
+    """The test app as the browser reaches it at http://localhost:PORT, the origin it knows itself by
+    (PUBLIC_BASE_URL): a secure context for WebAuthn, whose relying party is then "localhost"."""
+    with served(app) as port:
+        base = f"http://localhost:{port}"
+        app.config["PUBLIC_BASE_URL"] = base
+        yield base
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,7 @@ def sign_in(page: Page, base: str, login: str, password: str = PASSWORD) -> None
     goto(page, f"{base}/login")
     page.get_by_label("Email or username").fill(login)
     page.get_by_label("Password", exact=True).fill(password)
-    load(page, page.get_by_role("button", name="Sign in"))
+    load(page, page.get_by_role("button", name="Sign in", exact=True))
     expect(page).to_have_url(f"{base}/profile/")
 
 
@@ -173,5 +173,72 @@ def split_words(page: Page) -> list[str]:
                 }
             }
             return split;
+        }"""
+    )
+
+
+def tab_to(page: Page, target: Locator, *, limit: int = 40) -> list[dict]:
+    """Press Tab until ``target`` has the focus, checking that every element on the way is on screen
+    and drawn with a visible outline; returns the way focus went. Fails after ``limit`` presses."""
+    visited = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        ring = focus_ring(page)
+        visited.append(ring)
+        assert ring["onScreen"], f"the focused element is off screen: {ring}"
+        assert ring["outlineStyle"] != "none" and ring["outlineWidth"] >= 2, f"no visible focus outline: {ring}"
+        if target.evaluate("el => el === document.activeElement"):
+            return visited
+    raise AssertionError(f"Tab never reached {target}; focus went {[ring['name'] for ring in visited]}")
+
+
+# ---- Two-step sign-in --------------------------------------------------------------------------------
+
+# Chromium's virtual authenticator, as a phone's or laptop's own passkey store behaves: it keeps
+# discoverable passkeys, verifies the person (fingerprint, PIN) and answers without a touch.
+PLATFORM_AUTHENTICATOR = {
+    "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
+    "isUserVerified": True, "automaticPresenceSimulation": True,
+}
+
+
+def add_virtual_authenticator(page: Page):
+    """Give ``page``'s tab a virtual platform authenticator (over the DevTools protocol; it lasts
+    across the tab's navigations). Returns a function listing the passkeys it holds."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    authenticator_id = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": PLATFORM_AUTHENTICATOR})["authenticatorId"]
+    return lambda: cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator_id})["credentials"]
+
+
+def add_passkey_on_the_page(page: Page, base: str, name: str) -> None:
+    """Name a passkey on the Security page and press "Add a passkey": the page's script runs the
+    ceremony with the tab's authenticator and sends the form. The caller checks where it led (the
+    account's first factor shows recovery codes, a later one the Security page)."""
+    goto(page, f"{base}/profile/security")
+    page.get_by_label("Name of the new passkey").fill(name)
+    load(page, page.get_by_role("button", name="Add a passkey"))
+
+
+def totp_secret_on(page: Page) -> str:
+    """The authenticator app's secret as the set-up page shows it ("ABCD EFGH …"), without spaces."""
+    return page.get_by_label("Key", exact=True).input_value().replace(" ", "")
+
+
+def drawn_outside(picture: Locator) -> dict | None:
+    """None when every shape drawn in ``picture`` (an inline <svg>) lies inside its content box, the
+    part that shows; else that box and the shapes that are cut off."""
+    return picture.evaluate(
+        """svg => {
+            const box = svg.getBoundingClientRect(), style = getComputedStyle(svg), px = name => parseFloat(style[name]);
+            const shown = {
+                left: box.left + px("borderLeftWidth") + px("paddingLeft"), top: box.top + px("borderTopWidth") + px("paddingTop"),
+                right: box.right - px("borderRightWidth") - px("paddingRight"), bottom: box.bottom - px("borderBottomWidth") - px("paddingBottom"),
+            };
+            const cut = [...svg.querySelectorAll("path, rect, circle, polygon")]
+                .map(shape => shape.getBoundingClientRect())
+                .filter(r => r.left < shown.left - 0.5 || r.top < shown.top - 0.5 || r.right > shown.right + 0.5 || r.bottom > shown.bottom + 0.5)
+                .map(r => [r.left, r.top, r.right, r.bottom].map(Math.round));
+            return cut.length ? {shown: [shown.left, shown.top, shown.right, shown.bottom].map(Math.round), cut} : null;
         }"""
     )

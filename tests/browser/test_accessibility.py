@@ -7,24 +7,39 @@ showing its errors, a new key on screen), and each state is checked as it is: ev
 prefers-color-scheme switched to dark, so a form's errors or a key shown once need not be produced
 twice); and, at 390×844, that nothing makes the page wider than the screen. Only violations of impact
 "serious" or "critical" fail a test; all of them are listed in its message.
+
+The portal is served as http://localhost:PORT, so that passkeys can be made on the pages that list
+them (Chromium's virtual authenticator). With PORTAL_SCREENSHOTS set to a folder, each state is also
+saved there, full page, at both sizes in both schemes, for a person to look at.
 """
 
+import os
 import re
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
+from sqlalchemy import select, update
 
+from portal.extensions import db
+from portal.models import Credential, RecoveryCode, utcnow
 from tests.conftest import PASSWORD
+from tests.two_step import TotpClock, set_up_totp
 
-from .portal_pages import DESKTOP, PHONE, fill_in_account, goto, load, sideways_overflow, sign_in_quickly
+from .portal_pages import (
+    DESKTOP, PHONE, add_passkey_on_the_page, add_virtual_authenticator, fill_in_account, goto, load,
+    sideways_overflow, sign_in_quickly, totp_secret_on,
+)
 
 BLOCKING = {"serious", "critical"}
 COLOUR_RULES = ["color-contrast", "link-in-text-block"]
 OWNER = "owner@example.com"
 
 axe = Axe()
+SCREENSHOTS = os.environ.get("PORTAL_SCREENSHOTS")
 
 
 @dataclass
@@ -34,16 +49,41 @@ class Visit:
     app: object
     make_user: object
     request: pytest.FixtureRequest
+    _clock: TotpClock | None = None
 
     def go(self, path: str):
         return goto(self.page, self.base + path)
 
-    def sign_in(self, to: str = "/profile/") -> None:
-        """Sign in as an account with every profile field, a picture and a group, and open ``to``."""
+    def sign_in(self, to: str = "/profile/"):
+        """Sign in as an account with every profile field, a picture and a group, and open ``to``;
+        returns the account."""
         account = self.make_user(OWNER)
         fill_in_account(self.app, account.id)
         sign_in_quickly(self.page, self.app, self.base, OWNER)
         self.go(to)
+        return account
+
+    @property
+    def clock(self) -> TotpClock:
+        """The authenticator app's clock, the same for the test and the server."""
+        if self._clock is None:
+            self._clock = TotpClock().install(self.request.getfixturevalue("monkeypatch"))
+        return self._clock
+
+    def add_passkey(self, name: str = "Work laptop") -> None:
+        """Add a passkey of a virtual authenticator from the Security page (the signed-in account's first factor)."""
+        add_virtual_authenticator(self.page)
+        add_passkey_on_the_page(self.page, self.base, name)
+        expect(self.page.get_by_role("heading", level=1)).to_have_text("Your recovery codes")
+
+    def start_signing_in(self) -> None:
+        """Sign out, and give the password on the login page: the second step is asked for."""
+        self.page.context.clear_cookies()
+        self.go("/login")
+        self.page.get_by_label("Email or username").fill(OWNER)
+        self.page.get_by_label("Password", exact=True).fill(PASSWORD)
+        load(self.page, self.page.get_by_role("button", name="Sign in", exact=True))
+        expect(self.page.get_by_role("heading", level=1)).to_have_text("One more step")
 
 
 # ---- the pages: each yields the name of every state it leaves the page in ------------------------------
@@ -51,10 +91,11 @@ class Visit:
 
 def login(visit):
     visit.go("/login")
+    expect(visit.page.get_by_role("button", name="Sign in with a passkey")).to_be_enabled()
     yield "empty"
     visit.page.get_by_label("Email or username").fill("nobody@example.com")
     visit.page.get_by_label("Password", exact=True).fill("wrong-password")
-    load(visit.page, visit.page.get_by_role("button", name="Sign in"))
+    load(visit.page, visit.page.get_by_role("button", name="Sign in", exact=True))
     expect(visit.page.get_by_role("alert")).to_be_visible()
     yield "after a failed sign-in"
 
@@ -142,6 +183,101 @@ def keys(visit):
     yield "with a new key shown"
 
 
+def security(visit):
+    account = visit.sign_in(to="/profile/security")
+    yield "with nothing set up"
+    visit.add_passkey()
+    set_up_totp(visit.app, account, visit.clock)
+    visit.go("/profile/security")
+    expect(visit.page.get_by_role("button", name="Turn off the authenticator app")).to_be_visible()
+    yield "with an app and a passkey"
+    visit.page.get_by_label("Your password").fill("not-my-password")
+    visit.page.get_by_label("Code from the app, or a recovery code").fill("000000")
+    load(visit.page, visit.page.get_by_role("button", name="Turn off the authenticator app"))
+    expect(visit.page.get_by_label("Your password")).to_have_attribute("aria-invalid", "true")
+    yield "with the turn-off form's errors"
+    with visit.app.app_context():
+        for code in db.session.scalars(select(RecoveryCode).limit(9)):
+            code.used_at = utcnow()
+        db.session.commit()
+    visit.go("/profile/security")
+    expect(visit.page.get_by_text("Only 1 recovery code left.")).to_be_visible()
+    yield "with one recovery code left"
+
+
+def totp_setup(visit):
+    visit.sign_in(to="/profile/security")
+    load(visit.page, visit.page.get_by_role("button", name="Set up an authenticator app"))
+    expect(visit.page.get_by_role("img", name="QR code for your authenticator app")).to_be_visible()
+    yield "with its QR code"
+    wrong = "000000" if visit.clock.code(totp_secret_on(visit.page)) != "000000" else "111111"
+    visit.page.get_by_label("Code from the app").fill(wrong)
+    load(visit.page, visit.page.get_by_role("button", name="Turn on"))
+    expect(visit.page.get_by_label("Code from the app")).to_have_attribute("aria-invalid", "true")
+    yield "after a wrong code"
+
+
+def recovery_codes(visit):
+    visit.sign_in(to="/profile/security")
+    load(visit.page, visit.page.get_by_role("button", name="Set up an authenticator app"))
+    visit.page.get_by_label("Code from the app").fill(visit.clock.code(totp_secret_on(visit.page)))
+    load(visit.page, visit.page.get_by_role("button", name="Turn on"))
+    expect(visit.page.get_by_role("heading", level=1)).to_have_text("Your recovery codes")
+    yield "shown once"
+
+
+def second_step(visit):
+    account = visit.sign_in(to="/profile/security")
+    visit.add_passkey()
+    set_up_totp(visit.app, account, visit.clock)
+    visit.start_signing_in()
+    expect(visit.page.get_by_role("button", name="Use a passkey")).to_be_enabled()
+    yield "with an app and a passkey"
+    visit.page.get_by_label("Code", exact=True).fill("12345")
+    load(visit.page, visit.page.get_by_role("button", name="Sign in", exact=True))
+    expect(visit.page.get_by_label("Code", exact=True)).to_have_attribute("aria-invalid", "true")
+    yield "after a wrong code"
+
+
+def second_step_passkey_only(visit):
+    visit.sign_in(to="/profile/security")
+    visit.add_passkey()
+    visit.start_signing_in()
+    expect(visit.page.get_by_role("button", name="Sign in with a recovery code")).to_be_visible()
+    yield "with a passkey and recovery codes"
+
+
+def reauthenticate(visit):
+    account = visit.sign_in(to="/profile/keys")
+    with visit.app.app_context():
+        db.session.execute(
+            update(Credential).where(Credential.user_id == account.id, Credential.kind == "session")
+            .values(proven_at=utcnow() - timedelta(minutes=11))
+        )
+        db.session.commit()
+    visit.page.get_by_label("Name").fill("Backup script")
+    load(visit.page, visit.page.get_by_role("button", name="Create key"))
+    expect(visit.page.get_by_role("heading", level=1)).to_have_text("Confirm it's you")
+    yield "before making a key"
+    visit.page.get_by_label("Your password").fill("not-my-password")
+    load(visit.page, visit.page.get_by_role("button", name="Confirm and continue"))
+    expect(visit.page.get_by_label("Your password")).to_have_attribute("aria-invalid", "true")
+    yield "after a wrong password"
+
+
+def passkey_rename(visit):
+    visit.sign_in(to="/profile/security")
+    visit.add_passkey("Work laptop")
+    visit.go("/profile/security")
+    load(visit.page, visit.page.get_by_role("link", name="Rename the passkey Work laptop"))
+    expect(visit.page.get_by_label("New name")).to_have_value("Work laptop")
+    yield "with the name filled in"
+    visit.page.get_by_label("New name").fill("")
+    load(visit.page, visit.page.get_by_role("button", name="Save"))
+    expect(visit.page.get_by_label("New name")).to_have_attribute("aria-invalid", "true")
+    yield "with an empty name"
+
+
 def sessions(visit):
     visit.sign_in(to="/profile/sessions")
     # Another way in besides this browser, an API key, so that each can be ended or all others at once.
@@ -174,6 +310,13 @@ PAGES = {
     "edit": edit,
     "password": password,
     "keys": keys,
+    "security": security,
+    "totp-setup": totp_setup,
+    "recovery-codes": recovery_codes,
+    "second-step": second_step,
+    "second-step-passkey-only": second_step_passkey_only,
+    "reauthenticate": reauthenticate,
+    "passkey-rename": passkey_rename,
     "sessions": sessions,
     "activity": activity,
     "delete": delete,
@@ -206,25 +349,36 @@ def blocking_violations(page: Page, rules: list[str] | None = None) -> list[str]
     return lines
 
 
-def problems_of(page: Page) -> list[str]:
-    """Everything wrong with the page as it is now, in both schemes and at both sizes."""
+def problems_of(page: Page, shot: str) -> list[str]:
+    """Everything wrong with the page as it is now, in both schemes and at both sizes; with
+    PORTAL_SCREENSHOTS set, the page is saved there as ``{shot}-{width}-{scheme}.png`` in each."""
+
+    def screenshot(scheme: str) -> None:
+        if SCREENSHOTS:
+            width = page.viewport_size["width"]
+            page.screenshot(path=Path(SCREENSHOTS) / f"{shot}-{width}-{scheme}.png", full_page=True)
+
     problems = [f"light, desktop: {line}" for line in blocking_violations(page)]
+    screenshot("light")
     page.emulate_media(color_scheme="dark")
     assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
     problems += [f"dark, desktop: {line}" for line in blocking_violations(page, COLOUR_RULES)]
+    screenshot("dark")
     page.set_viewport_size(PHONE)
     if overflow := sideways_overflow(page):
         problems.append(f"{PHONE['width']}×{PHONE['height']}: the page scrolls sideways: {overflow}")
-    page.set_viewport_size(DESKTOP)
+    screenshot("dark")
     page.emulate_media(color_scheme="light")
+    screenshot("light")
+    page.set_viewport_size(DESKTOP)
     return problems
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_page_passes_axe_in_both_schemes_and_fits_a_phone(name, new_context, live_server, app, make_user, request):
+def test_page_passes_axe_in_both_schemes_and_fits_a_phone(name, new_context, localhost_server, app, make_user, request):
     page = new_context(viewport=DESKTOP, color_scheme="light").new_page()
     report = []
-    for state in PAGES[name](Visit(page, live_server, app, make_user, request)):
-        if problems := problems_of(page):
+    for state in PAGES[name](Visit(page, localhost_server, app, make_user, request)):
+        if problems := problems_of(page, f"{name}--{re.sub(r'[^a-z0-9]+', '-', state.lower()).strip('-')}"):
             report.append(f"{name} page, {state} ({page.url}):\n  " + "\n  ".join(problems))
     assert not report, "\n".join(report)

@@ -13,7 +13,7 @@ def sign_in(page, base, email, password=PASSWORD):
     page.goto(f"{base}/login")
     page.get_by_label("Email or username").fill(email)
     page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(f"{base}/profile/")
 
 

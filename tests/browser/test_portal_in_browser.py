@@ -164,7 +164,7 @@ def test_a_person_signs_up_runs_the_account_and_deletes_it(new_context, live_ser
     # Afterwards nothing lets them in: neither the password nor the key.
     page.get_by_label("Email or username").fill(EMAIL)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
-    load(page, page.get_by_role("button", name="Sign in"))
+    load(page, page.get_by_role("button", name="Sign in", exact=True))
     expect(page.get_by_role("alert")).to_have_text("The email, username or password is not right.")
     assert path_of(page) == "/login"
     assert client.get("/api/users/me/", headers={"Authorization": f"Token {key}"}).status_code == 401
@@ -248,7 +248,7 @@ def test_sign_in_with_the_keyboard_alone(new_context, live_server, user):
     page.keyboard.press("Space")
     expect(remember).to_be_checked()
     page.keyboard.press("Tab")
-    assert_focus_drawn_on(page.get_by_role("button", name="Sign in"))
+    assert_focus_drawn_on(page.get_by_role("button", name="Sign in", exact=True))
     page.keyboard.press("Enter")
 
     expect(page).to_have_url(f"{base}/profile/")
