@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from portal.extensions import db
 from portal.models import AuditEvent, SignInAlert, SignInSource, User, utcnow
-from portal.services import api_keys, browser_sessions, sign_in_alerts, tokens
+from portal.services import api_keys, browser_sessions, export, sign_in_alerts, tokens
 from portal.services.audit import SYSTEM, Actor
 
 CHROME_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
@@ -273,3 +273,19 @@ def test_an_alert_is_described_in_one_line(credential_kind, expected):
     alert = SignInAlert(credential_kind=credential_kind, browser="Firefox", system="Windows", ip=CAFE)
 
     assert sign_in_alerts.describe(alert) == expected
+
+
+def test_the_export_holds_where_the_account_signed_in_from_and_the_mails_about_it(app, user, mailbox):
+    browser_sign_in(app, user, CHROME_LINUX)
+    browser_sign_in(app, user, FIREFOX_WINDOWS, ip=CAFE)
+    with app.app_context():
+        data = export.account_export(db.session.get(User, user.id))
+
+    assert data["profile"]["sign_in_alerts"] is True and data["profile"]["password_reset_required"] is False
+    assert [(s["kind"], s["value"]) for s in data["sign_in_sources"]] == [
+        ("browser", "Chrome|Linux"), ("address", HOME), ("browser", "Firefox|Windows"), ("address", CAFE),
+    ]
+    [alert] = data["sign_in_alerts"]
+    assert (alert["kind"], alert["browser"], alert["system"], alert["ip"], alert["used_at"]) == (
+        "browser", "Firefox", "Windows", CAFE, None,
+    )
