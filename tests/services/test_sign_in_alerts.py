@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from portal.extensions import db
 from portal.models import AuditEvent, SignInAlert, SignInSource, User, utcnow
-from portal.services import api_keys, browser_sessions, export, sign_in_alerts, tokens
+from portal.services import accounts, api_keys, browser_sessions, export, sign_in_alerts, tokens
 from portal.services.audit import SYSTEM, Actor
 
 CHROME_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
@@ -289,3 +289,14 @@ def test_the_export_holds_where_the_account_signed_in_from_and_the_mails_about_i
     assert (alert["kind"], alert["browser"], alert["system"], alert["ip"], alert["used_at"]) == (
         "browser", "Firefox", "Windows", CAFE, None,
     )
+
+
+def test_a_deleted_account_takes_its_sources_and_alerts_with_it(app, user, mailbox):
+    browser_sign_in(app, user, CHROME_LINUX)
+    browser_sign_in(app, user, FIREFOX_WINDOWS, ip=CAFE)
+    with app.app_context():
+        accounts.delete_account(db.session.get(User, user.id), SYSTEM)
+
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SignInSource)) == 0
+        assert db.session.scalar(select(func.count()).select_from(SignInAlert)) == 0
