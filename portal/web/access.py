@@ -60,7 +60,7 @@ def _turning_alerts_off() -> bool:
 
 @bp.post("/profile/sessions/alerts")
 @login_required
-@recent_proof_required(when=_turning_alerts_off)  # what an intruder would do first: it takes the password
+@recent_proof_required(when=_turning_alerts_off)  # an intruder would turn them off first: that needs a recent proof
 def sign_in_alerts_setting():
     form = SignInAlertsForm()
     if form.validate_on_submit():
