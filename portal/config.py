@@ -146,6 +146,14 @@ class Config:
     # Staff without a second factor are sent to set one up before they may open the admin.
     STAFF_REQUIRE_TWO_FACTOR = False
 
+    # A mail to the person when their account signs in from a browser (or, through the API, from an
+    # address) it has not signed in from within SIGN_IN_ALERT_WINDOW, with a "This wasn't me" link
+    # that works once within SIGN_IN_ALERT_LINK_TTL. Each person can turn the mails off; False turns
+    # them off for everyone, and sign-ins then remember nothing.
+    SIGN_IN_ALERTS = True
+    SIGN_IN_ALERT_WINDOW = timedelta(days=90)
+    SIGN_IN_ALERT_LINK_TTL = timedelta(days=7)
+
 
 class DevConfig(Config):
     TRUSTED_HOSTS = ["localhost", "127.0.0.1"]

@@ -1,4 +1,5 @@
-"""The stored data: users, groups, credentials, emailed codes, second factors and the audit log.
+"""The stored data: users, groups, credentials, emailed codes, second factors, where accounts sign in
+from, and the audit log.
 
 Models only store. Rules live in ``portal.services``; the one thing done here is keeping each
 case-insensitive lookup key in step with the value it is derived from.
@@ -8,7 +9,8 @@ from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
 from sqlalchemy import (
-    DDL, JSON, BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text, event, func, select,
+    DDL, JSON, BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text, UniqueConstraint, event,
+    false, func, select, true,
 )
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship, validates
 
@@ -153,6 +155,12 @@ class User(UserFacts, UserMixin, db.Model):
     # Bumped by the services on every change of the row, sign-ins included: the profile's ETag.
     version: Mapped[int] = mapped_column(default=1, server_default="1")
     last_login: Mapped[datetime | None]
+    # The person's choice: a mail when a browser, or an API sign-in from an address, new to the
+    # account signs in (``sign_in_alerts``).
+    sign_in_alerts: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Set when the account was secured ("This wasn't me"): signing in with the password is refused
+    # until a new one is chosen. Passkeys and emailed codes still sign in.
+    password_reset_required: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     groups: Mapped[list["Group"]] = relationship(
         secondary=user_groups, back_populates="users", order_by="Group.name"
@@ -409,3 +417,44 @@ class PendingSignIn(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None]
+
+
+class SignInSource(db.Model):
+    """Where an account has signed in from: a browser ("browser", "Chrome|Linux": names only, never
+    the whole User-Agent) or an address ("address", the IP), first and last seen.
+
+    A sign-in from a source unseen for SIGN_IN_ALERT_WINDOW is new, and the person is mailed
+    (``sign_in_alerts``). Rows unseen for longer are deleted at the account's next sign-in.
+    """
+
+    __tablename__ = "sign_in_sources"
+    # One row per source of an account; an account's rows are read together at each sign-in.
+    __table_args__ = (UniqueConstraint("user_id", "kind", "value", name="uq_sign_in_sources_user_id_kind_value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # "browser" or "address"
+    value: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignInAlert(db.Model):
+    """A mail that told a person about a sign-in from a new source, and what it said: what signed in,
+    from where, when and how. Its id is what the mail's "This wasn't me" link is bound to; ``used_at``
+    makes that link work once. Rows older than SIGN_IN_ALERT_LINK_TTL are deleted at the account's
+    next alert."""
+
+    __tablename__ = "sign_in_alerts"
+    __table_args__ = (Index("ix_sign_in_alerts_user_id_created_at", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # what was new: "browser" or "address"
+    credential_kind: Mapped[str] = mapped_column(String(8))  # "session", "jwt" or "key"
+    browser: Mapped[str | None] = mapped_column(String(30))  # "Chrome", for a browser
+    system: Mapped[str | None] = mapped_column(String(30))  # "Linux", for a browser
+    ip: Mapped[str | None] = mapped_column(String(45))
+    method: Mapped[str] = mapped_column(String(30))  # how it was proven: "password+totp", …
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]  # when "This wasn't me" was followed

@@ -6,12 +6,7 @@ import pycountry
 from .media import avatar_path
 from .models import iso_utc
 from .services.audit import ACTIONS, acted_by
-
-# Checked in order: Edge and Opera also say "Chrome", and Chrome also says "Safari".
-BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
-            ("Chromium/", "Chromium"), ("Safari/", "Safari"), ("curl/", "curl"))
-SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Windows", "Windows"),
-           ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+from .user_agents import browser_and_system
 
 
 def when(value) -> str:
@@ -36,10 +31,7 @@ def iso(value) -> str:
 
 def browser(user_agent: str | None) -> str:
     """"Firefox on Linux" from a User-Agent header; "Unknown browser" when it says nothing known."""
-    if not user_agent:
-        return "Unknown browser"
-    name = next((label for token, label in BROWSERS if token in user_agent), None)
-    system = next((label for token, label in SYSTEMS if token in user_agent), None)
+    name, system = browser_and_system(user_agent)
     if name and system:
         return f"{name} on {system}"
     return name or system or "Unknown browser"

@@ -56,3 +56,37 @@ def test_the_two_factor_migration_goes_down_to_0005_and_up_again(app):
         with db.engine.begin() as connection:
             connection.exec_driver_sql("DELETE FROM credentials")
             connection.exec_driver_sql("DROP TABLE alembic_version")
+
+
+def test_the_sign_in_alerts_migration_goes_down_to_0007_and_up_again(app):
+    alert_tables = {"sign_in_sources", "sign_in_alerts"}
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        upgrade(revision="0007")
+        with db.engine.begin() as connection:  # an account made before sign-in alerts existed
+            connection.exec_driver_sql(
+                "INSERT INTO users (email, email_canonical, password_hash, is_active, is_staff, is_superuser,"
+                " email_verified, date_joined, updated_at) VALUES ('a@example.com', 'a@example.com', 'x',"
+                " true, false, false, true, '2025-01-01', '2025-01-01')"
+            )
+
+        upgrade()
+        with db.engine.connect() as connection:
+            assert alert_tables <= set(inspect(connection).get_table_names())
+            # It gets the mails, and its password still signs in.
+            assert connection.exec_driver_sql(
+                "SELECT sign_in_alerts, password_reset_required FROM users"
+            ).all() in ([(True, False)], [(1, 0)])
+
+        downgrade(revision="0007")
+        with db.engine.connect() as connection:
+            inspector = inspect(connection)
+            assert not alert_tables & set(inspector.get_table_names())
+            assert {"sign_in_alerts", "password_reset_required"}.isdisjoint(c["name"] for c in inspector.get_columns("users"))
+            assert connection.exec_driver_sql("SELECT email FROM users").all() == [("a@example.com",)]
+        db.session.remove()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("DELETE FROM users")
+            connection.exec_driver_sql("DROP TABLE alembic_version")

@@ -215,10 +215,17 @@ def _chosen_password_problems(password, related: tuple[str | None, ...]) -> list
 
 
 def _store_password(user: User, new_password: str, actor: Actor, *, keep=None) -> None:
+    """Store a newly chosen password and end every other way in. A secured account may sign in with
+    a password again: the new one was chosen by someone who proved the mailbox (a reset link) or
+    opened a session without the password (a passkey, an emailed code)."""
     user.password_hash = hash_password(new_password)
     mark_changed(user)
     credentials.revoke_all(user, keep=keep)
-    audit.record(actor, "password_changed", user)
+    changes = {}
+    if user.password_reset_required:
+        user.password_reset_required = False
+        changes["password_reset_required"] = [True, False]
+    audit.record(actor, "password_changed", user, changes)
     db.session.commit()
 
 

@@ -37,6 +37,9 @@ ACTIONS = {
     "second_factor_failed": "Wrong code or passkey at sign-in",
     "reauthentication_failed": "Identity check failed",
     "two_factor_reset": "Two-step sign-in reset by staff",
+    "sign_in_alerts_turned_on": "Sign-in alerts turned on",
+    "sign_in_alerts_turned_off": "Sign-in alerts turned off",
+    "account_secured": "Account secured: signed out everywhere, new password required",
 }
 # Every door an action comes through, as people read it.
 DOORS = {"web": "the website", "api": "the API", "admin": "the admin page", "cli": "the command line"}

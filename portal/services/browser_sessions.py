@@ -38,7 +38,7 @@ def start_browser_session(
         proven_at=now,
     )
     db.session.add(credential)
-    record_sign_in(user, actor, method)
+    record_sign_in(user, actor, method, credential=credential)
     db.session.commit()
     return credential
 

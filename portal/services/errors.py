@@ -45,6 +45,15 @@ class EmailNotVerified(AuthenticationFailed):
     pass
 
 
+class PasswordResetRequired(AuthenticationFailed):
+    """The right password of an account that was secured ("This wasn't me"): a new one must be
+    chosen through the reset flow before the password signs in again."""
+
+
+class LinkExpired(ServiceError):
+    """A mailed link that was good once but is used up or too old (the page answers 410 Gone)."""
+
+
 class SignInExpired(AuthenticationFailed):
     """A pending second step that is over: expired, used, ended, or out of tries. Start again."""
 

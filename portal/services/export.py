@@ -9,13 +9,15 @@ from datetime import datetime
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import AuditEvent, Credential, Passkey, RecoveryCode, TotpDevice, User, iso_utc, utcnow
+from ..models import (
+    AuditEvent, Credential, Passkey, RecoveryCode, SignInAlert, SignInSource, TotpDevice, User, iso_utc, utcnow,
+)
 from .audit import actor_role, jsonable
 
 PROFILE_ATTRIBUTES = (
     "id", "email", "username", "first_name", "last_name", "full_name", "phone", "gender", "country",
     "address", "birthday", "avatar", "is_active", "is_staff", "is_superuser", "email_verified",
-    "date_joined", "updated_at", "last_login",
+    "date_joined", "updated_at", "last_login", "sign_in_alerts", "password_reset_required",
 )
 CREDENTIAL_ATTRIBUTES = (
     "kind", "public_id", "name", "created_at", "expires_at", "revoked_at", "last_used_at",
@@ -23,10 +25,13 @@ CREDENTIAL_ATTRIBUTES = (
 )
 PASSKEY_ATTRIBUTES = ("name", "created_at", "last_used_at", "backed_up")
 EVENT_ATTRIBUTES = ("created_at", "action", "changes", "ip", "via")
+SOURCE_ATTRIBUTES = ("kind", "value", "first_seen_at", "last_seen_at")
+ALERT_ATTRIBUTES = ("created_at", "kind", "credential_kind", "browser", "system", "ip", "method", "used_at")
 
 
 def account_export(user: User) -> dict:
-    """The profile, groups, every credential ever issued (without secrets) and the whole audit history."""
+    """The profile, groups, every credential ever issued (without secrets), where the account signed
+    in from and the mails about it, and the whole audit history."""
     credentials = db.session.scalars(
         select(Credential).where(Credential.user_id == user.id).order_by(Credential.created_at, Credential.id)
     )
@@ -39,6 +44,12 @@ def account_export(user: User) -> dict:
         "groups": [_pick(group, ("id", "name", "notes")) for group in user.groups],
         "credentials": [_pick(credential, CREDENTIAL_ATTRIBUTES) for credential in credentials],
         "second_factors": _second_factors(user),
+        "sign_in_sources": [_pick(source, SOURCE_ATTRIBUTES) for source in db.session.scalars(
+            select(SignInSource).where(SignInSource.user_id == user.id).order_by(SignInSource.first_seen_at, SignInSource.id)
+        )],
+        "sign_in_alerts": [_pick(alert, ALERT_ATTRIBUTES) for alert in db.session.scalars(
+            select(SignInAlert).where(SignInAlert.user_id == user.id).order_by(SignInAlert.created_at, SignInAlert.id)
+        )],
         "activity": [
             _pick(event, EVENT_ATTRIBUTES) | {"by": actor_role(event)} for event in events
         ],

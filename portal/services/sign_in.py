@@ -1,20 +1,27 @@
 """Signing in with a password: who the email or username and password name, and noting the sign-in."""
 
-from ..models import User, utcnow
-from . import audit, breaches
+from ..extensions import db
+from ..models import Credential, User, utcnow
+from . import audit, breaches, sign_in_alerts
 from .audit import Actor
-from .errors import AuthenticationFailed, EmailNotVerified
+from .errors import AuthenticationFailed, EmailNotVerified, PasswordResetRequired
 from .passwords import check_password, hash_password, needs_rehash, spend_a_password_check
 from .users import find_user, mark_changed
 
 BAD_CREDENTIALS = "No active account found with the given credentials"
 UNVERIFIED = "E-mail address is not verified. Enter the code we mailed you, or ask for a new one."
+RESET_REQUIRED = (
+    "This account was secured and needs a new password before it signs in with one. "
+    "Use “Forgot your password?” to get a link by mail and choose a new password."
+)
 
 
 def authenticate(password, *, email=None, username=None, login=None) -> User:
     """The active, verified user with these credentials, or AuthenticationFailed.
 
-    ``login`` (the sign-in page's one field) is an email or a username.
+    ``login`` (the sign-in page's one field) is an email or a username. A secured account
+    (``password_reset_required``) is refused with PasswordResetRequired, only once the password was
+    found right: the message tells nothing to someone who does not know it.
     """
     user = find_user(email=email, username=username, login=login)
     if user is None:
@@ -24,6 +31,8 @@ def authenticate(password, *, email=None, username=None, login=None) -> User:
         raise AuthenticationFailed(BAD_CREDENTIALS)
     if user.activated_at is None:
         raise EmailNotVerified(UNVERIFIED)
+    if user.password_reset_required:
+        raise PasswordResetRequired(RESET_REQUIRED)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
@@ -43,9 +52,22 @@ def password_was_breached(password) -> bool:
 PASSWORD = "password"  # how a credential was proven when nothing else is said
 
 
-def record_sign_in(user: User, actor: Actor, method: str = PASSWORD) -> None:
+def record_sign_in(user: User, actor: Actor, method: str = PASSWORD, *, credential: Credential | None = None) -> None:
     """Stamp ``last_login`` and note the sign-in and how it was proven (``method``, e.g.
-    "password+totp"); the caller's commit keeps both."""
+    "password+totp"); the caller's commit keeps both.
+
+    ``credential`` is the way in the sign-in made (a browser session, a JWT pair, an API key): where
+    it came from is remembered, and the person mailed when that is new (``sign_in_alerts``); the
+    audit event then says so.
+    """
     user.last_login = utcnow()
     mark_changed(user)
-    audit.record(actor, "signed_in", user, {"method": [None, method]})
+    changes = {"method": [None, method]}
+    if credential is not None:
+        # The UPDATE of the user's row goes first: it queues two sign-ins of one account, so the
+        # second sees the sources the first remembered.
+        db.session.flush()
+        alert = sign_in_alerts.note_sign_in(user, actor, method, credential)
+        if alert is not None:
+            changes[f"new_{alert.kind}_mailed"] = [None, sign_in_alerts.describe(alert)]
+    audit.record(actor, "signed_in", user, changes)

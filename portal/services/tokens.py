@@ -41,7 +41,7 @@ def issue_token_pair(user: User, actor: Actor, *, method: str = PASSWORD) -> dic
     )
     db.session.add(credential)
     tokens = _mint_pair(credential)
-    record_sign_in(user, actor, method)
+    record_sign_in(user, actor, method, credential=credential)
     db.session.commit()
     return tokens
 

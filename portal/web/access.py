@@ -1,15 +1,16 @@
-"""Ways in, as their owner manages them: API keys, and every live session, sign-in and key."""
+"""Ways in, as their owner manages them: API keys, every live session, sign-in and key, the mails
+about sign-ins from somewhere new, and "Secure my account"."""
 
-from flask import abort, flash, make_response, redirect, render_template, url_for
-from flask_login import login_required
+from flask import abort, flash, make_response, redirect, render_template, request, session, url_for
+from flask_login import login_required, logout_user
 
 from ..forms import call_for, form_page
-from ..services import credentials
+from ..services import credentials, securing, sign_in_alerts
 from ..services.api_keys import issue_api_key
 from ..services.errors import AuthenticationFailed, NotFound
 from ..sessions import current_credential, me, sign_out, signed_in_user
 from . import bp
-from .forms import ApiKeyForm
+from .forms import ApiKeyForm, SignInAlertsForm
 from .reauth import recent_proof_required
 
 
@@ -44,11 +45,42 @@ def revoke_api_key(public_id):
 @bp.get("/profile/sessions")
 @login_required
 def sessions():
+    user = signed_in_user()
     return render_template(
         "web/sessions.html",
-        ways_in=credentials.live_credentials(signed_in_user()),
+        ways_in=credentials.live_credentials(user),
         this_session=current_credential(),
+        alerts_form=SignInAlertsForm(data={"sign_in_alerts": user.sign_in_alerts}),
     )
+
+
+def _turning_alerts_off() -> bool:
+    return not request.form.get("sign_in_alerts")
+
+
+@bp.post("/profile/sessions/alerts")
+@login_required
+@recent_proof_required(when=_turning_alerts_off)  # an intruder would turn them off first: that needs a recent proof
+def sign_in_alerts_setting():
+    form = SignInAlertsForm()
+    if form.validate_on_submit():
+        sign_in_alerts.set_sign_in_alerts(signed_in_user(), form.sign_in_alerts.data, me())
+        flash("You will get a mail when a new browser or app signs in." if form.sign_in_alerts.data
+              else "You will no longer get a mail when a new browser or app signs in.", "success")
+    return redirect(url_for("web.sessions"))
+
+
+@bp.route("/profile/sessions/secure", methods=["GET", "POST"])
+@login_required
+def secure_account():
+    """"Secure my account": a page that says what it does, and its button (CSRF-checked, as every POST)."""
+    if request.method == "GET":
+        return render_template("web/secure_account.html")
+    securing.secure_account(signed_in_user(), me(), how=securing.FROM_SESSIONS_PAGE)
+    # This browser's session row was revoked with the rest; the cookie goes too.
+    logout_user()
+    session.clear()
+    return render_template("web/secured.html")
 
 
 @bp.post("/profile/sessions/<public_id>/end")

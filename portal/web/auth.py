@@ -7,7 +7,7 @@ from ..forms import add_service_errors, call_for, form_page
 from ..http import acting, safe_next
 from ..limits import limited
 from ..services import accounts, sign_in, verification
-from ..services.errors import AuthenticationFailed, EmailNotVerified
+from ..services.errors import AuthenticationFailed, EmailNotVerified, PasswordResetRequired
 from ..services.users import find_user
 from ..sessions import sign_in_browser, sign_out
 from . import bp
@@ -90,6 +90,8 @@ def login():
         except EmailNotVerified:
             unverified_email = find_user(login=form.login.data).email
             form.form_errors.append("Your email address is not verified yet.")
+        except PasswordResetRequired as exc:
+            form.form_errors.append(exc.detail)
         except AuthenticationFailed:
             form.form_errors.append("The email, username or password is not right.")
         else:

@@ -152,3 +152,7 @@ class ReauthenticateForm(FlaskForm):
         if self.reauth_password.data:
             return {"password": self.reauth_password.data}
         return {"code": self.reauth_code.data or ""}
+
+
+class SignInAlertsForm(FlaskForm):
+    sign_in_alerts = BooleanField("Email me when a new browser or app signs in")

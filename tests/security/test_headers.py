@@ -8,9 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from sqlalchemy import select
+
 from portal.extensions import db
-from portal.models import User
-from portal.services import accounts, groups, verification
+from portal.models import SignInAlert, User
+from portal.services import accounts, groups, sign_in_alerts, verification
 from portal.services.audit import SYSTEM
 from tests.two_step import add_passkey
 from tests.webauthn_authenticator import SoftwareAuthenticator
@@ -45,9 +47,13 @@ def world(app, client, make_user, jwt_pair, api_key):
     key = api_key(root)
     browser = sign_in_page(app.test_client(), root)
     passkey_id = add_passkey(app, root, SoftwareAuthenticator()).id  # after the sign-ins: it asks for a second step
+    with app.app_context():
+        # The browser signed in after the API sign-ins from its address: a new browser, mailed.
+        alert = db.session.scalar(select(SignInAlert).where(SignInAlert.user_id == root.id))
+        not_me_path = "/" + sign_in_alerts.not_me_link(alert).split("/", 3)[3]
     return SimpleNamespace(
         app=app, anonymous=client, browser=browser, root=root, member=member, group_id=group_id, avatar=avatar,
-        reset_path=reset_path, pair=pair, passkey_id=passkey_id,
+        reset_path=reset_path, not_me_path=not_me_path, pair=pair, passkey_id=passkey_id,
         bearer={"Authorization": f"Bearer {pair['access']}"}, token={"Authorization": f"Token {key}"},
     )
 
@@ -76,6 +82,8 @@ def page_urls(w) -> dict:
         "web.sign_in_code": "/login/code",
         "web.enter_sign_in_code": "/login/code/enter",
         "web.sessions": "/profile/sessions",
+        "web.secure_account": "/profile/sessions/secure",
+        "web.not_me": w.not_me_path,
         "web.activity": "/profile/activity",
         "web.export": "/profile/export",
         "web.delete_account": "/profile/delete",
@@ -93,7 +101,8 @@ def page_urls(w) -> dict:
 
 
 ANONYMOUS_PAGES = {"web.login", "web.second_step", "web.sign_in_code", "web.enter_sign_in_code", "web.register",
-                   "web.verify", "web.forgot_password", "web.reset_password", "health.healthz", "health.readyz"}
+                   "web.verify", "web.forgot_password", "web.reset_password", "web.not_me", "health.healthz",
+                   "health.readyz"}
 
 
 def get_pages(w) -> list[tuple[str, object]]:

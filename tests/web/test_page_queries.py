@@ -16,8 +16,8 @@ from .conftest import recorded_statements, signed_in, updates_of
 
 # Statements for one signed-in page view, as measured: one joined SELECT for the session row and its
 # user, plus one per kind of row the page shows (groups; keys; sign-ins; a count and a page of
-# events; credentials, events, groups, the authenticator app, recovery codes and passkeys for the
-# export). Never more, however many rows there are.
+# events; credentials, events, groups, the authenticator app, recovery codes, passkeys, sign-in
+# sources and sign-in alerts for the export). Never more, however many rows there are.
 STATEMENT_BUDGET = {
     "/profile/": 2,
     "/profile/edit": 1,
@@ -25,7 +25,7 @@ STATEMENT_BUDGET = {
     "/profile/keys": 2,
     "/profile/sessions": 2,
     "/profile/activity": 3,
-    "/profile/export": 7,
+    "/profile/export": 9,
     "/profile/delete": 1,
 }
 

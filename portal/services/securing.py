@@ -1,0 +1,70 @@
+"""Securing an account someone else got into: every way in ends at once, and the password must be
+chosen anew.
+
+Two doors lead here: the "This wasn't me" link of a sign-in alert (``sign_in_alerts``), and "Secure
+my account" on the Sessions page. Either way, in one transaction:
+
+- every session, API sign-in and API key of the account is revoked (in the database, so every
+  process refuses them from the next request on), and every sign-in waiting for its second step
+  ends (``credentials.revoke_all``);
+- ``password_reset_required`` is set: ``sign_in.authenticate`` refuses the password, even the right
+  one, until a new password is chosen (``accounts.reset_password`` — the reset link proves the
+  mailbox — or a change from a session opened another way). Passkeys and emailed codes still sign
+  in: they prove a device or the mailbox, not the password someone may have learnt, and they keep
+  the owner from being locked out;
+- the event is audited, and the person is mailed (with a reset link) that it was done.
+"""
+
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import func, or_, select
+
+from ..extensions import db
+from ..models import Credential, User, utcnow
+from ..urls import public_url
+from . import audit, credentials, outbox, verification
+from .audit import Actor
+from .users import mark_changed
+
+FROM_ALERT = "the “This wasn't me” link of a sign-in alert"
+FROM_SESSIONS_PAGE = "“Secure my account” on the Sessions page"
+
+
+def secure_account(
+    user: User, actor: Actor, *, how: str, not_recognised: str | None = None, at: datetime | None = None
+) -> int:
+    """End every way into the account and require a new password; audited, mailed, committed.
+
+    ``how`` says which door it came through (``FROM_ALERT``, ``FROM_SESSIONS_PAGE``);
+    ``not_recognised`` and ``at`` describe the sign-in the person did not recognise, if one. How many
+    live sessions, sign-ins and keys were ended.
+    """
+    live = _live_count(user)
+    credentials.revoke_all(user)
+    was_required = user.password_reset_required
+    user.password_reset_required = True
+    mark_changed(user)
+    changes = {"password_reset_required": [was_required, True], "live_sessions_and_keys": [live, 0], "how": [None, how]}
+    if not_recognised:
+        changes["sign_in_not_recognised"] = [None, not_recognised]
+    audit.record(actor, "account_secured", user, changes)
+    outbox.queue_mail(
+        user.email, "Your account was secured", "account_secured",
+        name=user.full_name, how=how, ended=live, not_recognised=not_recognised, at=at, when=utcnow(), ip=actor.ip,
+        reset_url=verification.password_reset_link(user, actor.origin),
+        reset_minutes=int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60),
+        forgot_url=public_url("/password/forgot", actor.origin),
+    )
+    db.session.commit()
+    return live
+
+
+def _live_count(user: User) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Credential).where(
+            Credential.user_id == user.id,
+            Credential.revoked_at.is_(None),
+            or_(Credential.expires_at.is_(None), Credential.expires_at > utcnow()),
+        )
+    )
