@@ -161,6 +161,11 @@ class User(UserFacts, UserMixin, db.Model):
     # Set when the account was secured ("This wasn't me"): signing in with the password is refused
     # until a new one is chosen. Passkeys and emailed codes still sign in.
     password_reset_required: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Set at a sign-in whose (right) password appears in breach data; cleared when it is changed.
+    password_breached: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The language and time zone pages and mails use; None: the browser's language, UTC.
+    language: Mapped[str | None] = mapped_column(String(8))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
     groups: Mapped[list["Group"]] = relationship(
         secondary=user_groups, back_populates="users", order_by="Group.name"

@@ -10,7 +10,7 @@ needs; a view that changes something asks for the models (``caller_user()``, ``c
 
 from functools import wraps
 
-from flask import g, request
+from flask import after_this_request, g, request
 
 from ..http import acting
 from ..models import Credential, CredentialSnapshot, User, UserSnapshot
@@ -58,6 +58,8 @@ def authenticated(view=None, *, user_gone=None):
             credentials.check_usable(credential)
             g.api_credential = credential  # a snapshot; g.credential is a browser session's model
             credentials.note_use(credential, request.remote_addr)
+            if credential.user.password_breached:
+                tell_about_breached_password()
             return view(*args, **kwargs)
 
         # Read once, when the OpenAPI document is built (its security requirement and 401); the
@@ -71,6 +73,19 @@ def authenticated(view=None, *, user_gone=None):
 def requires_credentials(view) -> bool:
     """Whether ``view`` is wrapped by ``authenticated``."""
     return getattr(view, "requires_credentials", False)
+
+
+# Every answer to a caller whose password appeared in breach data says so, until it is changed.
+BREACHED_PASSWORD_HEADER = "X-Password-Breached"
+
+
+def tell_about_breached_password() -> None:
+    """Mark this request's answer: the caller signs in with a password found in breach data."""
+
+    @after_this_request
+    def mark(response):
+        response.headers[BREACHED_PASSWORD_HEADER] = "true"
+        return response
 
 
 def caller() -> UserSnapshot:

@@ -17,7 +17,7 @@ from ..services import api_keys, factors, passkeys, tokens, two_factor
 from ..services.errors import SignInExpired
 from ..services.sign_in import PASSWORD
 from . import bp
-from .auth import current_actor
+from .auth import current_actor, tell_about_breached_password
 from .documented import documented
 from .errors import error_response
 from .schemas import PasskeyOptionsRequest, SecondStep
@@ -87,6 +87,8 @@ def token_mfa_passkey_options():
 
 
 def _issue(user, issue: str, *, method: str):
+    if user.password_breached:
+        tell_about_breached_password()
     if issue == API_KEY:
         _, key = api_keys.issue_api_key(user, current_actor(), name="API sign-in", method=method)
         return {"auth_token": key}

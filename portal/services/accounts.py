@@ -225,6 +225,7 @@ def _store_password(user: User, new_password: str, actor: Actor, *, keep=None) -
     if user.password_reset_required:
         user.password_reset_required = False
         changes["password_reset_required"] = [True, False]
+    user.password_breached = False  # the new one passed the breach check when it was chosen
     audit.record(actor, "password_changed", user, changes)
     db.session.commit()
 

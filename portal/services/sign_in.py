@@ -35,18 +35,21 @@ def authenticate(password, *, email=None, username=None, login=None) -> User:
         raise PasswordResetRequired(RESET_REQUIRED)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    _note_whether_breached(user, password)
     return user
 
 
-def password_was_breached(password) -> bool:
-    """Whether a password that just signed someone in appears in breach data (False when the check
-    is off or the service could not be asked).
+def _note_whether_breached(user: User, password: str) -> None:
+    """Mark an account whose right password appears in breach data (the pages then show a banner, the
+    API a header, until it is changed); the caller's commit keeps it.
 
-    Call it only after ``authenticate`` succeeded, with the same password: a wrong password then
-    costs no request, so an answer's timing tells no more than before. The sign-in stands either
-    way; the caller tells the person to choose another password.
+    Asked only once the password is known to be right, so a wrong one costs no request and the
+    answer's timing tells no more than before. The sign-in stands either way. When the check is off
+    or the service cannot be asked, what was known stays as it was.
     """
-    return bool(breaches.times_seen(password))
+    seen = breaches.times_seen(password)
+    if seen is not None and bool(seen) != user.password_breached:
+        user.password_breached = bool(seen)
 
 
 PASSWORD = "password"  # how a credential was proven when nothing else is said

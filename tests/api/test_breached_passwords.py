@@ -118,3 +118,25 @@ def test_a_wrong_password_at_sign_in_asks_nothing(client, user, pwned):
         assert client.post("/api/auth/token/login/", json=body).status_code == 401
 
     assert pwned.requests == []
+
+
+# A breached password that still signs in -----------------------------------------------------------
+
+
+def test_a_breached_password_signs_in_and_every_answer_says_so_until_it_is_changed(app, client, make_user, breach_api):
+    account = make_user("breached@example.com", BREACHED_PASSWORD)  # chosen before the check was on
+    breach_api({BREACHED_PASSWORD: 3})
+
+    signed = client.post("/api/token/", json={"email": account.email, "password": BREACHED_PASSWORD})
+
+    assert signed.status_code == 200 and signed.headers["X-Password-Breached"] == "true"
+    headers = {"Authorization": f"Bearer {signed.get_json()['access']}"}
+    assert client.get("/api/users/me/", headers=headers).headers["X-Password-Breached"] == "true"
+    changed = client.post(SET_PASSWORD, headers=headers,
+                          json={"current_password": BREACHED_PASSWORD, "new_password": CLEAN_PASSWORD})
+    assert changed.status_code == 204
+    assert "X-Password-Breached" not in client.get("/api/users/me/", headers=headers).headers
+
+
+def test_a_clean_password_carries_no_such_header(client, user, token_auth, pwned):
+    assert "X-Password-Breached" not in client.get("/api/users/me/", headers=token_auth(user)).headers

@@ -84,3 +84,20 @@ def test_a_wrong_password_on_the_sign_in_page_asks_nothing(client, user, pwned):
     assert sign_in(client, user, login="nobody@example.com").status_code == 400
 
     assert pwned.requests == []
+
+
+def test_a_breached_password_signs_in_and_every_page_asks_to_change_it_until_it_is(app, client, make_user, breach_api):
+    account = make_user("breached@example.com", BREACHED_PASSWORD)  # chosen before the check was on
+    breach_api({BREACHED_PASSWORD: 3})
+    signed_in(client, account)
+    banner = "Your password has appeared in a data breach, so others may try it."
+
+    for url in ("/profile/", "/profile/edit", "/profile/security"):
+        assert banner in text_of(client.get(url)), url
+    changed = submit(client, "/profile/password", {
+        "current_password": BREACHED_PASSWORD, "new_password": "Quiet-Meadow-Kettle-31",
+        "confirm_password": "Quiet-Meadow-Kettle-31",
+    })
+
+    assert changed.status_code == 302
+    assert banner not in text_of(client.get("/profile/"))
