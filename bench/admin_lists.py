@@ -31,7 +31,8 @@ PASSWORD = "Bench-mark-password-1"
 FIRST = ["Ada", "Alan", "Grace", "Katherine", "Behrouz", "Maryam", "Linus", "Margaret", "Edsger", "Barbara",
          "Donald", "Frances", "Tim", "Radia", "Ken", "Hedy", "Niklaus", "Shafi", "Yukihiro", "Sophie"]
 LAST = ["Lovelace", "Turing", "Hopper", "Johnson", "Nikname", "Mirzakhani", "Torvalds", "Hamilton", "Dijkstra",
-        "Liskov", "Knuth", "Allen", "Berners-Lee", "Perlman", "Thompson", "Lamarr", "Wirth", "Goldwasser", "Matsumoto", "Wilson"]
+        "Liskov", "Knuth", "Allen", "Berners-Lee", "Perlman", "Thompson", "Lamarr", "Wirth", "Goldwasser",
+        "Matsumoto", "Wilson"]
 ACTIONS = ["profile_updated", "signed_in", "api_key_created", "password_changed", "email_verified"]
 START = datetime(2024, 1, 1)
 
@@ -69,7 +70,8 @@ def seed(app) -> dict:
             db.session.execute(insert(user_groups), memberships[offset:offset + CHUNK])
         for offset in range(0, EVENTS, CHUNK):
             rows = [{
-                "created_at": START + timedelta(seconds=i * 40), "actor_id": staff.id if i % 5 == 0 else first_id + i % USERS,
+                "created_at": START + timedelta(seconds=i * 40),
+                "actor_id": staff.id if i % 5 == 0 else first_id + i % USERS,
                 "subject_id": first_id + i % USERS, "subject_label": None, "action": ACTIONS[i % len(ACTIONS)],
                 "changes": {"first_name": ["Old", "New"]} if i % 5 == 0 else {}, "ip": "192.0.2.1", "via": "web",
             } for i in range(offset, min(offset + CHUNK, EVENTS))]

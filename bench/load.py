@@ -71,16 +71,23 @@ app = create_app()
 with app.app_context():
     db.drop_all()
     db.create_all()
-    accounts.create_user("bench@example.com", {PASSWORD!r}, SYSTEM, email_verified=True, profile={{"first_name": "Bench", "last_name": "Mark"}})
+    accounts.create_user("bench@example.com", {PASSWORD!r}, SYSTEM, email_verified=True,
+                         profile={{"first_name": "Bench", "last_name": "Mark"}})
     password_hash = hash_password({PASSWORD!r})
-    db.session.add_all(User(email=f"user{{i}}@example.com", password_hash=password_hash, email_verified=True) for i in range({USERS - 1}))
+    db.session.add_all(
+        User(email=f"user{{i}}@example.com", password_hash=password_hash, email_verified=True)
+        for i in range({USERS - 1})
+    )
     db.session.commit()
 """
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
 
 
 def drop_tables(env) -> None:
-    code = "from portal import create_app\nfrom portal.extensions import db\nwith create_app().app_context(): db.drop_all()"
+    code = (
+        "from portal import create_app\nfrom portal.extensions import db\n"
+        "with create_app().app_context(): db.drop_all()"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
 
 
@@ -96,7 +103,8 @@ def obtain_credentials(base: str) -> dict:
 def trickle_upload(port: int, headers: dict, body: bytes, boundary: str, seconds: float, results: list) -> None:
     """One slow client: a multipart avatar upload sent in small pieces over ``seconds``."""
     with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        head = (f"PATCH /api/users/me/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {headers['Authorization']}\r\n"
+        head = (f"PATCH /api/users/me/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Authorization: {headers['Authorization']}\r\n"
                 f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n"
                 "Connection: close\r\n\r\n")
         sock.sendall(head.encode())
@@ -111,7 +119,9 @@ def trickle_upload(port: int, headers: dict, body: bytes, boundary: str, seconds
         results.append(int(answer.split(b" ", 2)[1]))
 
 
-def slow_uploads(port: int, headers: dict, clients: int, stop: threading.Event, results: list) -> list[threading.Thread]:
+def slow_uploads(
+    port: int, headers: dict, clients: int, stop: threading.Event, results: list
+) -> list[threading.Thread]:
     image = io.BytesIO()
     # Noise does not compress: a 3 MB JPEG of random pixels.
     Image.frombytes("RGB", (1400, 1400), os.urandom(1400 * 1400 * 3)).save(image, "JPEG", quality=98)
@@ -143,7 +153,8 @@ def slow_upload_run(port: int, url: str, auth: dict, clients: int) -> None:
     print(f"  reads during uploads:  {busy['rps']:.0f} req/s, p99 {busy['p99']:.2f} ms, errors {busy['errors']}"
           f"  (p99 ratio {busy['p99'] / quiet['p99']:.2f})")
     others = {status: uploads.count(status) for status in sorted(set(uploads) - {200})}
-    print(f"  uploads answered: {len(uploads)}, stored (200): {uploads.count(200)}" + (f", other answers: {others}" if others else ""))
+    other_answers = f", other answers: {others}" if others else ""
+    print(f"  uploads answered: {len(uploads)}, stored (200): {uploads.count(200)}{other_answers}")
 
 
 def scaleout_run(env: dict, work: Path, workers: int, auth: dict, ceiling: float) -> None:
@@ -161,7 +172,8 @@ def scaleout_run(env: dict, work: Path, workers: int, auth: dict, ceiling: float
         print(f"{'endpoint':34}  {'req/s':>8}  {'p50 ms':>7}  {'p99 ms':>7}  {'errors':>6}  {'ratio':>5}")
         print(f"{'GET /api/users/me/ (Token) via nginx':34}  {figures['rps']:8.0f}  {figures['p50']:7.2f}  "
               f"{figures['p99']:7.2f}  {figures['errors']:6.0f}  {figures['rps'] / ceiling:5.2f}")
-        print(f"slow uploads through nginx ({2 * per_server + 2} clients), which buffers each body before a server sees it:")
+        print(f"slow uploads through nginx ({2 * per_server + 2} clients), "
+              "which buffers each body before a server sees it:")
         slow_upload_run(cluster.nginx_port, url, auth, 2 * per_server + 2)
 
 
@@ -180,10 +192,12 @@ def main() -> None:
     seed(env)
     servers = [
         subprocess.Popen(gunicorn_command(app, port), cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
-        for app, port in (("wsgi:app", portal_port), ("bench.bare_app:app", bare_port), ("bench.plain_app:app", plain_port))
+        for app, port in (
+            ("wsgi:app", portal_port), ("bench.bare_app:app", bare_port), ("bench.plain_app:app", plain_port)
+        )
     ]
     try:
-        for server, port in zip(servers, (portal_port, bare_port, plain_port)):
+        for server, port in zip(servers, (portal_port, bare_port, plain_port), strict=True):
             wait_for_port(port, server)
         portal_url, bare_url = f"http://127.0.0.1:{portal_port}", f"http://127.0.0.1:{bare_port}"
         plain_url = f"http://127.0.0.1:{plain_port}"
@@ -209,7 +223,7 @@ def main() -> None:
         for label, figures in median.items():
             # Each round's figure against the ceiling of the same round, moments apart: the machine's
             # drift between rounds moves both alike.
-            ratio = statistics.median(run["rps"] / each for run, each in zip(runs[label], ceilings))
+            ratio = statistics.median(run["rps"] / each for run, each in zip(runs[label], ceilings, strict=True))
             errors = sum(run["errors"] for run in runs[label])  # every round's, not a median
             print(f"{label:34}  {figures['rps']:8.0f}  {figures['p50']:7.2f}  {figures['p99']:7.2f}  "
                   f"{errors:6d}  {ratio:5.2f}")

@@ -37,7 +37,8 @@ class ProfileForm(FlaskForm):
     address = TextAreaField("Address", render_kw={"autocomplete": "street-address", "rows": 3, "dir": "auto"})
     birthday = StringField("Birthday", render_kw={"type": "date", "autocomplete": "bday"})
     avatar = FileField(
-        "New picture", render_kw={"accept": "image/jpeg,image/png,image/webp,image/gif", "data-preview": "avatar-preview"}
+        "New picture",
+        render_kw={"accept": "image/jpeg,image/png,image/webp,image/gif", "data-preview": "avatar-preview"},
     )
     remove_avatar = BooleanField("Remove the current picture")
     # The version of the profile the form was opened with: a save never overwrites a newer change.

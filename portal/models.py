@@ -9,8 +9,23 @@ from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
 from sqlalchemy import (
-    DDL, JSON, BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text, UniqueConstraint, event,
-    false, func, select, true,
+    DDL,
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+    false,
+    func,
+    select,
+    true,
 )
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship, validates
 
@@ -52,7 +67,9 @@ user_groups = Table(
 
 # PostgreSQL answers the admin's case-insensitive partial search (ILIKE '%text%') from trigram
 # indexes (pg_trgm); the extension must exist before the tables that use it.
-event.listen(db.metadata, "before_create", DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
+event.listen(
+    db.metadata, "before_create", DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql")
+)
 SEARCHED_USER_COLUMNS = ("first_name", "last_name", "email_canonical", "username_canonical", "phone_canonical")
 
 
@@ -216,7 +233,8 @@ Group.users_count = column_property(
 class Credential(CredentialFacts, db.Model):
     """One way in for a user: a browser session, a JWT sign-in (access + refresh pair) or an API key.
 
-    A browser's signed session cookie holds only the row's ``public_id``. A JWT carries the credential's ``public_id`` as its ``sid`` claim; revoking the row revokes
+    A browser's signed session cookie holds only the row's ``public_id``. A JWT carries the
+    credential's ``public_id`` as its ``sid`` claim; revoking the row revokes
     every token of that sign-in in every process. An API key is stored only as its SHA-256.
     The row outlives its user (``user_id`` becomes NULL) so a token of a deleted account can be
     told apart from a forged or revoked one.

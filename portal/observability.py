@@ -8,9 +8,9 @@ made, and a request pays for no hook to have one.
 
 import json
 import logging
+import os
 import re
 import time
-import os
 
 from flask import has_request_context, request
 

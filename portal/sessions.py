@@ -47,7 +47,8 @@ class CookieSessionInterface(SecureCookieSessionInterface):
     """
 
     def open_session(self, app, request):
-        if app.secret_key and ("HTTP_COOKIE" not in request.environ or not request.cookies.get(self.get_cookie_name(app))):
+        no_cookie = "HTTP_COOKIE" not in request.environ or not request.cookies.get(self.get_cookie_name(app))
+        if app.secret_key and no_cookie:
             return self.session_class()
         return super().open_session(app, request)
 

@@ -8,7 +8,6 @@ Revision ID: 0003
 Revises: 0002
 """
 
-import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"

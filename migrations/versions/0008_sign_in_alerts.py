@@ -19,7 +19,9 @@ def upgrade():
     with op.batch_alter_table("users", schema=None) as batch_op:
         # Every account had no alerts before; they are on unless the person turns them off.
         batch_op.add_column(sa.Column("sign_in_alerts", sa.Boolean(), server_default=sa.true(), nullable=False))
-        batch_op.add_column(sa.Column("password_reset_required", sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(
+            sa.Column("password_reset_required", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
     op.create_table(
         "sign_in_sources",

@@ -108,7 +108,8 @@ def users_bulk():
     action = BULK_ACTIONS[key]
     group = groups.get_group(request.form.get("group_id", type=int)) if key == "add_to_group" else None
     hidden = {"action": key, "ids": [user.id for user in selected], "group_id": group.id if group else ""}
-    title = f"{action.label} {len(selected)} user{'s' if len(selected) != 1 else ''}" + (f" ({group.name})" if group else "")
+    in_group = f" ({group.name})" if group else ""
+    title = f"{action.label} {len(selected)} user{'s' if len(selected) != 1 else ''}{in_group}"
     page = confirmation_page(title, action.warning, action.label, items=[u.email for u in selected], hidden=hidden)
     if page is not None:
         return page

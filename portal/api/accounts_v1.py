@@ -5,6 +5,7 @@ from functools import partial
 from flask import request
 
 from ..limits import limited
+from ..payload import read_payload
 from ..services import accounts, users, verification
 from ..services.errors import ValidationFailed
 from ..services.passwords import PASSWORD_POLICY, PASSWORDS_DIFFER
@@ -12,7 +13,6 @@ from . import bp
 from .auth import authenticated, caller, current_actor
 from .documented import documented
 from .etags import represent
-from ..payload import read_payload
 from .profiles import NO_SUCH_USER, PROFILE_WRITE, READ_BY_ID_REFUSED, apply_update
 from .schemas import Profile003, Register003, Registered003, ResendOtp003, Update003, VerifyOtp003
 

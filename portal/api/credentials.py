@@ -8,14 +8,14 @@ JWT: /api/token/, /api/token/refresh/, /api/logout/. API keys: /api/auth/token/l
 from functools import partial
 
 from ..limits import limited
+from ..payload import read_payload
 from ..services import accounts, credentials, sign_in, tokens, verification
 from ..services.errors import ValidationFailed
 from . import bp
 from .auth import authenticated, caller_credential, caller_user, current_actor
 from .documented import documented
-from ..payload import read_payload
-from .two_step import API_KEY, JWT_PAIR, signed_in
 from .schemas import ChangePassword, PasswordResetConfirm, PasswordResetRequest, RefreshToken, SignIn, SignOut
+from .two_step import API_KEY, JWT_PAIR, signed_in
 
 sign_in_limits = limited("RATELIMIT_SIGN_IN", per_account=("email", "username"))
 # Each route's summary and description are its docstring; all are under this tag of the OpenAPI document.

@@ -7,9 +7,10 @@ from ..models import User
 from ..services.errors import PreconditionFailed
 from ..services.users import STALE
 
-
 # The request headers that make_conditional answers (with no Last-Modified, the dates never match).
-CONDITIONS = frozenset({"HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE", "HTTP_RANGE"})
+CONDITIONS = frozenset(
+    {"HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE", "HTTP_RANGE"}
+)
 
 
 def expected_versions() -> set[int] | None:

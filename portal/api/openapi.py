@@ -125,7 +125,9 @@ REQUESTS = {
     )
 }  # fmt: skip
 # Bodies with a file field, which multipart/form-data carries too.
-FILE_BODIES = [name for name, schema in REQUESTS.items() if any(isinstance(f, Avatar) for f in schema().fields.values())]
+FILE_BODIES = [
+    name for name, schema in REQUESTS.items() if any(isinstance(f, Avatar) for f in schema().fields.values())
+]
 
 
 DESCRIPTION = f"""\
@@ -242,7 +244,8 @@ def _add_components(spec: APISpec) -> None:
     components.schema("PasskeyOptions", {
         "type": "object", "required": ["challenge", "rpId"],
         "properties": {"challenge": {"type": "string"}, "rpId": {"type": "string"}},
-        "description": "PublicKeyCredentialRequestOptions for `navigator.credentials.get()`, binary values in base64url.",
+        "description": "PublicKeyCredentialRequestOptions for `navigator.credentials.get()`, "
+        "binary values in base64url.",
     })
     components.schema("FieldErrors", FIELD_ERRORS)
     components.schema(
@@ -281,16 +284,21 @@ def _add_components(spec: APISpec) -> None:
     components.parameter(
         "IfMatch",
         "header",
-        {"name": "If-Match", "required": False, "schema": etag, "description": "Answer 412 and change nothing unless the profile still has one of these ETags."},
+        {"name": "If-Match", "required": False, "schema": etag,
+         "description": "Answer 412 and change nothing unless the profile still has one of these ETags."},
     )
     components.parameter(
         "IfNoneMatch",
         "header",
-        {"name": "If-None-Match", "required": False, "schema": etag, "description": "Answer 304 while the profile still has one of these ETags."},
+        {"name": "If-None-Match", "required": False, "schema": etag,
+         "description": "Answer 304 while the profile still has one of these ETags."},
     )
-    components.header("ETag", {"description": "The profile's version.", "required": True, "schema": {"type": "string", "pattern": r'^"\d+"$'}})
-    components.header("WWWAuthenticate", {"description": "The accepted schemes.", "required": True, "schema": {"type": "string"}})
-    components.header("RetryAfter", {"description": "Seconds to wait.", "required": True, "schema": {"type": "integer", "minimum": 0}})
+    for name, description, schema in (
+        ("ETag", "The profile's version.", {"type": "string", "pattern": r'^"\d+"$'}),
+        ("WWWAuthenticate", "The accepted schemes.", {"type": "string"}),
+        ("RetryAfter", "Seconds to wait.", {"type": "integer", "minimum": 0}),
+    ):
+        components.header(name, {"description": description, "required": True, "schema": schema})
 
 
 def _finish_components(document: dict) -> None:
@@ -436,7 +444,9 @@ def _operation(rule, method: str, view, op: Operation, path_parameters: list[dic
         responses[413] = _response("The request body is over the size limit.", "Detail")
         responses[415] = _response("A body that is neither JSON nor a form.", "Detail")
     if rate_limits(view, method):
-        responses[429] = _response("Too many requests; try again after `Retry-After` seconds.", "Detail", **{"Retry-After": "RetryAfter"})
+        responses[429] = _response(
+            "Too many requests; try again after `Retry-After` seconds.", "Detail", **{"Retry-After": "RetryAfter"}
+        )
     # Errors are JSON on every /api/ path, the HTML page's too.
     responses[500] = _response(f"A server error, with no internals (`{SERVER_ERROR}`).", op.server_error)
     operation["responses"] = {str(status): response for status, response in sorted(responses.items())}

@@ -5,6 +5,7 @@ from functools import partial
 from flask import request
 
 from ..limits import limited
+from ..payload import read_payload
 from ..services import accounts, users
 from ..services.errors import ValidationFailed
 from . import bp
@@ -12,7 +13,6 @@ from .auth import authenticated, caller, caller_user, current_actor
 from .documented import documented
 from .errors import error_response, server_errors_as
 from .etags import expected_versions, represent
-from ..payload import read_payload
 from .schemas import DeleteMe, Profile000, Profile001, Update002, Update004
 
 USER_GONE_000 = "The user cannot be found in the database."

@@ -12,8 +12,8 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 from werkzeug.datastructures import FileStorage
 
 from ..media import avatar_path, avatar_url
-from ..services.errors import ValidationFailed
 from ..payload import FORM_TYPES
+from ..services.errors import ValidationFailed
 
 NOT_A_FILE = "The submitted data was not a file. Check the encoding type on the form."
 REQUIRED = "This field is required."
@@ -266,7 +266,9 @@ class Update003(InputSchema):
 # Credential routes (this project's own, named after djangorestframework-simplejwt and djoser).
 # The views read these bodies through the schemas; the services check the values.
 class SignIn(InputSchema):
-    email = fields.String(allow_none=True, metadata={"description": "Names the account (any case); or give `username`."})
+    email = fields.String(
+        allow_none=True, metadata={"description": "Names the account (any case); or give `username`."}
+    )
     username = fields.String(allow_none=True, metadata={"description": "Names the account when no email is given."})
     password = RequiredText()
 
@@ -314,8 +316,12 @@ class ResendOtp003(InputSchema):
 
 class SecondStep(InputSchema):
     mfa_token = RequiredText(metadata={"description": "From the 401 of the sign-in route."})
-    code = fields.String(allow_none=True, metadata={"description": "A code from the authenticator app, or a recovery code."})
-    passkey = fields.Dict(allow_none=True, metadata={"description": "The passkey's answer (a PublicKeyCredential as JSON)."})
+    code = fields.String(
+        allow_none=True, metadata={"description": "A code from the authenticator app, or a recovery code."}
+    )
+    passkey = fields.Dict(
+        allow_none=True, metadata={"description": "The passkey's answer (a PublicKeyCredential as JSON)."}
+    )
 
     @validates_schema
     def _a_code_or_a_passkey(self, data, **kwargs):

@@ -59,7 +59,9 @@ def register(email, password, actor: Actor, *, profile: dict | None = None) -> U
     return user
 
 
-def _add_user(email, password, actor, *, profile=None, email_verified=False, is_staff=False, is_superuser=False) -> User:
+def _add_user(
+    email, password, actor, *, profile=None, email_verified=False, is_staff=False, is_superuser=False
+) -> User:
     """Validate and add a user (with its audit event) to the session, flushed but not committed."""
     raw = {**(profile or {}), "email": email}
     # Every message at once: a taken email is reported beside a malformed phone number.

@@ -50,10 +50,15 @@ def _snapshot(query: DriverQuery, value) -> CredentialSnapshot | None:
     user_start = len(_CREDENTIAL_FIELDS)
     group_start = user_start + len(_USER_FIELDS)
     first = rows[0]
-    credential = CredentialSnapshot(**dict(zip(_CREDENTIAL_FIELDS, first[:user_start])), user=None)
+    credential = CredentialSnapshot(**dict(zip(_CREDENTIAL_FIELDS, first[:user_start], strict=True)), user=None)
     if first[user_start] is not None:
-        groups = [Snapshot(**dict(zip(_GROUP_FIELDS, row[group_start:]))) for row in rows if row[group_start] is not None]
-        credential.user = UserSnapshot(**dict(zip(_USER_FIELDS, first[user_start:group_start])), groups=groups)
+        groups = [
+            Snapshot(**dict(zip(_GROUP_FIELDS, row[group_start:], strict=True)))
+            for row in rows
+            if row[group_start] is not None
+        ]
+        user = dict(zip(_USER_FIELDS, first[user_start:group_start], strict=True))
+        credential.user = UserSnapshot(**user, groups=groups)
     return credential
 
 

@@ -87,7 +87,8 @@ def _word_matches(word: str):
 
 
 def users_query(wanted: UserFilter):
-    """The SELECT of the users that match (and the entity it selects), in the asked order (ties broken by id, so pages are stable).
+    """The SELECT of the users that match (and the entity it selects), in the asked order (ties broken
+    by id, so pages are stable).
 
     A search is answered first and sorted after, as a materialized CTE: otherwise PostgreSQL,
     expecting many matches, walks the sort index row by row past the whole table (850 ms at

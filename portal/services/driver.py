@@ -85,5 +85,6 @@ class DriverQuery:
             if (convert := parameter.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         )
         autocommit_driver = dialect.driver == "psycopg"
-        plan = self._per_engine[engine] = _Compiled(str(compiled), compiled, processors, bind_processors, autocommit_driver)
+        plan = _Compiled(str(compiled), compiled, processors, bind_processors, autocommit_driver)
+        self._per_engine[engine] = plan
         return plan

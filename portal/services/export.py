@@ -10,7 +10,16 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import (
-    AuditEvent, Credential, Passkey, RecoveryCode, SignInAlert, SignInSource, TotpDevice, User, iso_utc, utcnow,
+    AuditEvent,
+    Credential,
+    Passkey,
+    RecoveryCode,
+    SignInAlert,
+    SignInSource,
+    TotpDevice,
+    User,
+    iso_utc,
+    utcnow,
 )
 from .audit import actor_role, jsonable
 
@@ -45,7 +54,9 @@ def account_export(user: User) -> dict:
         "credentials": [_pick(credential, CREDENTIAL_ATTRIBUTES) for credential in credentials],
         "second_factors": _second_factors(user),
         "sign_in_sources": [_pick(source, SOURCE_ATTRIBUTES) for source in db.session.scalars(
-            select(SignInSource).where(SignInSource.user_id == user.id).order_by(SignInSource.first_seen_at, SignInSource.id)
+            select(SignInSource)
+            .where(SignInSource.user_id == user.id)
+            .order_by(SignInSource.first_seen_at, SignInSource.id)
         )],
         "sign_in_alerts": [_pick(alert, ALERT_ATTRIBUTES) for alert in db.session.scalars(
             select(SignInAlert).where(SignInAlert.user_id == user.id).order_by(SignInAlert.created_at, SignInAlert.id)

@@ -9,8 +9,8 @@ from . import audit
 from .accounts import ensure_may_manage
 from .audit import Actor
 from .errors import NotFound, ValidationFailed
-from .users import MAX_ID, mark_changed
 from .fields import FieldError, clean_text
+from .users import MAX_ID, mark_changed
 
 
 def all_groups() -> list[Group]:
@@ -91,5 +91,6 @@ def set_membership(user: User, group: Group, member: bool, actor: Actor) -> None
     else:
         user.groups.remove(group)
     mark_changed(user)
-    audit.record(actor, "group_membership_changed", user, {"groups": [None, group.name] if member else [group.name, None]})
+    change = [None, group.name] if member else [group.name, None]
+    audit.record(actor, "group_membership_changed", user, {"groups": change})
     db.session.commit()

@@ -118,7 +118,8 @@ def _deliver_one(row_id: int) -> DeliveryReport:
     if not claimed:
         return DeliveryReport()  # another deliverer has it
     row = db.session.get(OutgoingMail, row_id)
-    sealed, recipient, subject, attempts, created_at = row.message, row.recipient, row.subject, row.attempts, row.created_at
+    sealed, recipient, subject = row.message, row.recipient, row.subject
+    attempts, created_at = row.attempts, row.created_at
     db.session.commit()
     try:
         message = message_from_bytes(open_sealed(sealed, SEALED_FOR), policy=policy.default)

@@ -11,6 +11,7 @@ authenticator to the account.
 from datetime import timedelta
 
 from flask import current_app
+
 from ..extensions import db
 from ..models import Credential, utcnow
 from . import audit, recovery_codes, totp

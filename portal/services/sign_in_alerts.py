@@ -105,7 +105,9 @@ def _sources(credential: Credential, actor: Actor) -> tuple[Source | None, list[
     return None, []
 
 
-def _alert(user: User, actor: Actor, method: str, credential: Credential, watched: Source, now: datetime) -> SignInAlert:
+def _alert(
+    user: User, actor: Actor, method: str, credential: Credential, watched: Source, now: datetime
+) -> SignInAlert:
     """The alert row and its mail, in the caller's transaction (the sign-in's audit event names it)."""
     ttl = current_app.config["SIGN_IN_ALERT_LINK_TTL"]
     # Alerts whose links have expired are of no more use (the audit log keeps that they were sent).
@@ -152,7 +154,8 @@ def alert_for_link(token) -> SignInAlert:
     that was never good (forged, cut short), LinkExpired for one used or too old."""
     ttl = current_app.config["SIGN_IN_ALERT_LINK_TTL"]
     try:
-        data = _serializer().loads(token, max_age=ttl.total_seconds()) if isinstance(token, str) and len(token) < 300 else None
+        readable = isinstance(token, str) and len(token) < 300
+        data = _serializer().loads(token, max_age=ttl.total_seconds()) if readable else None
     except SignatureExpired:
         raise LinkExpired(LINK_GONE) from None
     except BadSignature:

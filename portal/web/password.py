@@ -15,7 +15,9 @@ from .forms import ForgotPasswordForm, ResetPasswordForm
 @limited("RATELIMIT_PASSWORD_RESET", per_account=("email",), methods=["POST"])
 def forgot_password():
     form = ForgotPasswordForm()
-    if form.validate_on_submit() and call_for(form, verification.request_password_reset, form.email.data, acting("web")):
+    if form.validate_on_submit() and call_for(
+        form, verification.request_password_reset, form.email.data, acting("web")
+    ):
         return render_template("password/forgot_sent.html", email=form.email.data)
     return form_page("password/forgot.html", form)
 
@@ -28,6 +30,8 @@ def reset_password(uid, token):
     except ValidationFailed:
         return render_template("password/reset_invalid.html"), 400
     form = ResetPasswordForm()
-    if form.validate_on_submit() and call_for(form, accounts.reset_password, uid, token, form.new_password.data, acting("web")):
+    if form.validate_on_submit() and call_for(
+        form, accounts.reset_password, uid, token, form.new_password.data, acting("web")
+    ):
         return render_template("password/reset_done.html")
     return form_page("password/reset.html", form)

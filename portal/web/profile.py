@@ -7,8 +7,8 @@ from flask_login import login_required
 
 from ..forms import ProfileForm, call_for, form_page
 from ..limits import limited
-from ..models import canonical_email
 from ..media import avatar_url
+from ..models import canonical_email
 from ..services import accounts, audit
 from ..services.errors import PermissionDenied
 from ..services.export import account_export

@@ -49,7 +49,8 @@ def recent_proof_required(view=None, *, when=None):
             if request.accept_mimetypes.best == "application/json":
                 return {"detail": reauthentication.TOO_OLD, "reauthenticate": True}, 401
             form = ReauthenticateForm()
-            if form.is_submitted() and (form.reauth_password.data or form.reauth_code.data) and _proven(form, credential):
+            proof_given = form.is_submitted() and (form.reauth_password.data or form.reauth_code.data)
+            if proof_given and _proven(form, credential):
                 return view(*args, **kwargs)
             return _prompt(form)
 

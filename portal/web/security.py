@@ -113,7 +113,9 @@ def recovery_codes_download():
     if not codes:
         return redirect(url_for("web.security"))
     text = "Recovery codes for your account. Each works once.\n\n" + "\n".join(codes) + "\n"
-    answer = Response(text, mimetype="text/plain", headers={"Content-Disposition": 'attachment; filename="recovery-codes.txt"'})
+    answer = Response(
+        text, mimetype="text/plain", headers={"Content-Disposition": 'attachment; filename="recovery-codes.txt"'}
+    )
     return _not_stored(answer)
 
 
