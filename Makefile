@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app portal
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser services wrk run test bench clean
+.PHONY: install browser services wrk run test bench clean messages translations
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,20 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,postgres]'
 	touch $@
 
-install: $(BIN)/.installed
+install: $(BIN)/.installed translations
+
+# The compiled catalogues (.mo) are built from the committed .po files, never committed themselves.
+CATALOGUES := $(wildcard translations/*/LC_MESSAGES/messages.po)
+translations: $(BIN)/.installed $(CATALOGUES:.po=.mo)
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po
+	$(BIN)/pybabel compile --statistics -d translations -l $*
+
+# Extract every marked string into messages.pot and bring each language's .po up to date with it.
+messages: $(BIN)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 --sort-by-file --no-wrap \
+		--project "Account portal" -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-wrap --ignore-obsolete
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
 browser:

@@ -15,8 +15,8 @@ from flask_babel import Babel, get_locale
 from flask_login import current_user
 
 from .config import PROJECT_ROOT
+from .services.fields import LANGUAGES
 
-LANGUAGES = {"en": "English", "fa": "فارسی"}
 DEFAULT_LANGUAGE = "en"
 RIGHT_TO_LEFT = frozenset({"fa"})
 LANGUAGE_COOKIE = "language"

@@ -311,7 +311,7 @@ def _tell_about_staff_change(user: User, changed: dict, actor: Actor) -> None:
     if not changed or actor.user is None or actor.user.id == user.id:
         return
     outbox.queue_mail(
-        user.email, "Your account was changed", "account_changed_by_staff",
+        user, "Your account was changed", "account_changed_by_staff",
         name=user.full_name, fields=[field.replace("_", " ") for field in changed],
     )
 

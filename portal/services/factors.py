@@ -46,7 +46,7 @@ def notify_security_change(user: User, what: str, actor: Actor, *, detail: str |
     """
     by_staff = actor.user is not None and actor.user.id != user.id
     outbox.queue_mail(
-        user.email, "A change to how you sign in", "security_changed",
+        user, "A change to how you sign in", "security_changed",
         name=user.full_name, what=ACTIONS.get(what, what), detail=detail, by_staff=by_staff,
         when=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
         reset_url=public_url("/password/forgot", actor.origin),

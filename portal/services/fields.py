@@ -7,10 +7,14 @@ Uniqueness is checked by the account service, which owns the database.
 
 import re
 import unicodedata
+import zoneinfo
 from datetime import UTC, date, datetime
+from functools import cache
 
 import pycountry
 from email_validator import EmailNotValidError, validate_email
+from flask import has_request_context
+from flask_babel import get_locale
 
 from .errors import ValidationFailed
 
@@ -75,8 +79,26 @@ def clean_name(value) -> str | None:
     return clean_text(value, max_length=200)
 
 
+# Persian (U+06F0–06F9) and Arabic-Indic (U+0660–0669) digits, as a Persian keyboard types them.
+LATIN_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
+# The languages pages and mails are written in, each named in itself.
+LANGUAGES = {"en": "English", "fa": "فارسی"}
+
+
+def page_language() -> str:
+    """The language of the page being answered (English outside a request): what a mail caused by it
+    is written in when the person has chosen none."""
+    return str(get_locale() or "en") if has_request_context() else "en"
+
+
+def latin_digits(value):
+    """``value`` with Persian and Arabic-Indic digits written as 0–9 (anything but text as it is):
+    a phone number or a code typed on a Persian keyboard means the same as one typed in Latin digits."""
+    return value.translate(LATIN_DIGITS) if isinstance(value, str) else value
+
+
 def clean_phone(value) -> str | None:
-    value = clean_text(value, max_length=20)
+    value = clean_text(latin_digits(value), max_length=20)
     if value is None:
         return None
     digits = sum(ch.isdigit() for ch in value)
@@ -144,6 +166,25 @@ def clean_flag(value) -> bool:
     raise FieldError("Must be a valid boolean.")
 
 
+def clean_language(value) -> str | None:
+    return _clean_choice(
+        value, choices=LANGUAGES, case=str.lower, max_length=8, refusal='"{value}" is not a language of this site.'
+    )
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def clean_time_zone(value) -> str | None:
+    """An IANA time zone name as written there (``Asia/Tehran``); None: UTC."""
+    value = clean_text(value, max_length=64)
+    if value is not None and value not in _time_zones():
+        raise FieldError(f'"{value}" is not a time zone name such as Europe/Berlin or Asia/Tehran.')
+    return value
+
+
 PROFILE_FIELDS = {
     "email": clean_email,
     "username": clean_username,
@@ -154,6 +195,8 @@ PROFILE_FIELDS = {
     "country": clean_country,
     "address": clean_address,
     "birthday": clean_birthday,
+    "language": clean_language,
+    "time_zone": clean_time_zone,
 }
 
 # Fields only staff may set, and only through the admin page or the CLI.

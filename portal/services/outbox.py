@@ -26,6 +26,7 @@ from datetime import datetime
 from email import message_from_bytes, policy
 
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import case, delete, func, or_, select, update
 
 from ..extensions import db
@@ -33,6 +34,7 @@ from ..models import OutgoingMail, utcnow
 from . import mail
 from .after_commit import after_commit
 from .errors import DeliveryFailed
+from .fields import page_language
 from .secret_box import SealedValueUnreadable, open_sealed, seal
 
 log = logging.getLogger(__name__)
@@ -43,12 +45,18 @@ SEALED_FOR = "mail"
 DELIVERER_KEY = "portal.courier"
 
 
-def queue_mail(to: str, subject: str, template: str, **context) -> OutgoingMail:
-    """Compose ``email/<template>`` for ``to`` and add it to the outbox in the caller's transaction.
+def queue_mail(user, subject, template: str, *, to: str | None = None, language: str | None = None, **context):
+    """Compose ``email/<template>`` for ``user`` (at ``to``, or their address) and add it to the outbox
+    in the caller's transaction.
 
-    Nothing is sent unless and until that transaction commits; the caller commits.
+    It is written in the person's saved language, else ``language`` (the language of the page that
+    caused it, for work done after the answer), else the current page's. Nothing is sent unless and
+    until that transaction commits; the caller commits.
     """
-    message = mail.compose(to, subject, template, **context)
+    to = to or user.email
+    with force_locale(user.language or language or page_language()):
+        subject = str(subject)  # a translatable subject, in the mail's language
+        message = mail.compose(to, subject, template, **context)
     now = utcnow()
     row = OutgoingMail(
         recipient=to, subject=subject[:200], message=seal(bytes(message), SEALED_FOR),

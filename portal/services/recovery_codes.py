@@ -21,6 +21,7 @@ from . import audit
 from .audit import Actor
 from .errors import ValidationFailed
 from .factors import ensure_owner, has_second_factor, notify_security_change
+from .fields import latin_digits
 
 ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 LENGTH = 10
@@ -37,7 +38,7 @@ def normalise(code) -> str | None:
     """A typed code as stored (lower case, no spaces or dashes), or None when it cannot be one."""
     if not isinstance(code, str) or len(code) > 4 * LENGTH:
         return None
-    code = "".join(ch for ch in code.strip().lower() if ch not in " -")
+    code = "".join(ch for ch in latin_digits(code).strip().lower() if ch not in " -")
     return code if len(code) == LENGTH and all(ch in ALPHABET for ch in code) else None
 
 

@@ -50,7 +50,7 @@ def secure_account(
         changes["sign_in_not_recognised"] = [None, not_recognised]
     audit.record(actor, "account_secured", user, changes)
     outbox.queue_mail(
-        user.email, "Your account was secured", "account_secured",
+        user, "Your account was secured", "account_secured",
         name=user.full_name, how=how, ended=live, not_recognised=not_recognised, at=at, when=utcnow(), ip=actor.ip,
         reset_url=verification.password_reset_link(user, actor.origin),
         reset_minutes=int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60),

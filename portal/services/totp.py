@@ -30,6 +30,7 @@ from .accounts import verify_current_password
 from .audit import Actor
 from .errors import ValidationFailed
 from .factors import ensure_owner, has_second_factor, notify_security_change
+from .fields import latin_digits
 from .secret_box import SealedValueUnreadable, open_sealed, seal
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def _matching_step(secret: str, code) -> int | None:
     """The time step (within the allowed drift) whose code ``code`` is, or None."""
     if not isinstance(code, str):
         return None
-    code = "".join(code.split())  # apps show "123 456"
+    code = "".join(latin_digits(code).split())  # apps show "123 456"; a Persian keyboard types ۱۲۳
     if len(code) != DIGITS or not code.isdigit():
         return None
     # Naive UTC, as every time here, made aware: pyotp reads a naive datetime as local time.

@@ -27,7 +27,7 @@ from . import audit, outbox
 from .audit import Actor
 from .background import run_in_background
 from .errors import ValidationFailed
-from .fields import FieldError, clean_email
+from .fields import FieldError, clean_email, latin_digits, page_language
 from .users import MAX_ID, find_user, mark_changed
 
 VERIFY_EMAIL = "verify_email"
@@ -84,12 +84,12 @@ def issue_code(user: User, purpose: str = VERIFY_EMAIL) -> str:
     return code
 
 
-def mail_code(user: User, code: str, purpose: str = VERIFY_EMAIL) -> None:
+def mail_code(user: User, code: str, purpose: str = VERIFY_EMAIL, *, language: str | None = None) -> None:
     """Put ``code`` in the outbox for the user's current address, in its purpose's mail; the caller commits."""
     mail = CODE_MAILS[purpose]
     minutes = int(current_app.config["EMAIL_CODE_TTL"].total_seconds() // 60)
     outbox.queue_mail(
-        user.email, mail.subject, mail.template,
+        user, mail.subject, mail.template, language=language,
         code=code, email=user.email, name=user.full_name, minutes=minutes,
     )
 
@@ -100,14 +100,14 @@ def send_code_later(email, purpose: str, wanted: Callable[[User], bool]) -> None
     The caller answers the same either way, so nobody learns which addresses have accounts: the
     look-up and the mail happen on a background thread, after the answer.
     """
-    run_in_background(_send_code, email, purpose, wanted)
+    run_in_background(_send_code, email, purpose, wanted, page_language())
 
 
-def _send_code(email, purpose: str, wanted: Callable[[User], bool]) -> None:
+def _send_code(email, purpose: str, wanted: Callable[[User], bool], language: str) -> None:
     user = find_user(email=email)
     if user is None or not wanted(user):
         return
-    mail_code(user, issue_code(user, purpose), purpose)
+    mail_code(user, issue_code(user, purpose), purpose, language=language)
     db.session.commit()
 
 
@@ -131,7 +131,7 @@ def use_code(user: User | None, code, purpose: str, *, field: str) -> None:
     matches = (
         try_granted
         and isinstance(code, str)
-        and hmac.compare_digest(row.code_hash, _code_hash(user.id, purpose, code.strip()))
+        and hmac.compare_digest(row.code_hash, _code_hash(user.id, purpose, latin_digits(code).strip()))
     )
     if not matches:
         db.session.commit()  # the spent try counts even though the answer is an error
@@ -174,7 +174,7 @@ def mail_code_to_new_address(user: User, old_email: str, was_verified: bool, act
     mail_code(user, issue_code(user))
     if was_verified:
         outbox.queue_mail(
-            old_email, "Your email address was changed", "email_changed",
+            user, "Your email address was changed", "email_changed", to=old_email,
             old_email=old_email, new_email=user.email, name=user.full_name,
             reset_url=public_url("/password/forgot", actor.origin),
         )
@@ -221,16 +221,16 @@ def request_password_reset(email, actor: Actor) -> None:
         clean_email(email)
     except FieldError as exc:
         raise ValidationFailed.on("email", str(exc)) from None
-    run_in_background(_send_password_reset_link, email, actor.origin)
+    run_in_background(_send_password_reset_link, email, actor.origin, page_language())
 
 
-def _send_password_reset_link(email, origin: str | None) -> None:
+def _send_password_reset_link(email, origin: str | None, language: str) -> None:
     user = find_user(email=email)
     if user is None or not user.is_active:
         return
     minutes = int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60)
     outbox.queue_mail(
-        user.email, "Reset your password", "password_reset",
+        user, "Reset your password", "password_reset", language=language,
         reset_url=password_reset_link(user, origin), name=user.full_name, minutes=minutes,
     )
     db.session.commit()

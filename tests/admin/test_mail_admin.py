@@ -2,6 +2,7 @@
 
 import re
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -27,7 +28,8 @@ def app(tmp_path):
 
 def queue_code(app, to, code):
     with app.app_context():
-        outbox.queue_mail(to, "Your verification code", "verify_email", code=code, email=to, name=None, minutes=10)
+        recipient = SimpleNamespace(email=to, language=None)
+        outbox.queue_mail(recipient, "Your verification code", "verify_email", code=code, email=to, name=None, minutes=10)
         db.session.commit()
 
 

@@ -168,6 +168,11 @@ def test_phone_of_digits_and_allowed_signs_is_echoed_as_entered(value):
     assert clean_phone(value) == value
 
 
+@pytest.mark.parametrize("typed", ["۰۹۱۲ ۳۴۵ ۶۷۸۹", "٠٩١٢ ٣٤٥ ٦٧٨٩", "0912 345 6789"])
+def test_phone_typed_in_persian_or_arabic_indic_digits_is_stored_in_latin_digits(typed):
+    assert clean_phone(typed) == "0912 345 6789"
+
+
 def test_phone_is_trimmed_and_blank_means_none():
     assert clean_phone("  +1 555 0124 ") == "+1 555 0124"
     assert clean_phone("") is None
@@ -176,7 +181,7 @@ def test_phone_is_trimmed_and_blank_means_none():
 
 @pytest.mark.parametrize(
     "value",
-    ["123", "12a4", "555-CALL-NOW", "12+34", "++1234", "1234#", "1234x56", "+1.555.0124", "۰۹۱۲۳۴۵۶۷۸"],
+    ["123", "12a4", "555-CALL-NOW", "12+34", "++1234", "1234#", "1234x56", "+1.555.0124", "۰۹۱۲x۳۴۵۶"],
 )
 def test_phone_outside_the_allowed_form_is_refused(value):
     assert refusal(clean_phone, value) == PHONE_MESSAGE

@@ -14,6 +14,7 @@ import textwrap
 import threading
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -89,6 +90,11 @@ def make_portal(tmp_path):
         next(generator, None)
 
 
+def addressee(email: str) -> SimpleNamespace:
+    """Whom a mail is for, as the outbox reads a person: an address and a language (none chosen)."""
+    return SimpleNamespace(email=email, language=None)
+
+
 def rows(app) -> list[OutgoingMail]:
     with app.app_context():
         found = db.session.scalars(select(OutgoingMail).order_by(OutgoingMail.id)).all()
@@ -98,7 +104,8 @@ def rows(app) -> list[OutgoingMail]:
 
 def queue(app, to="alice@example.com", code="123456", commit=True) -> None:
     with app.app_context():
-        outbox.queue_mail(to, "Your verification code", "verify_email", code=code, email=to, name=None, minutes=10)
+        outbox.queue_mail(addressee(to), "Your verification code", "verify_email",
+                          code=code, email=to, name=None, minutes=10)
         if commit:
             db.session.commit()
 
@@ -110,7 +117,7 @@ def queue(app, to="alice@example.com", code="123456", commit=True) -> None:
 def test_mail_queued_in_a_transaction_that_does_not_commit_is_never_sent(make_portal, smtp, end):
     app = make_portal(smtp.start())
     with app.app_context():
-        outbox.queue_mail("alice@example.com", "Your verification code", "verify_email",
+        outbox.queue_mail(addressee("alice@example.com"), "Your verification code", "verify_email",
                           code="123456", email="alice@example.com", name=None, minutes=10)
         db.session.flush()
         getattr(db.session, end)()
@@ -123,7 +130,7 @@ def test_mail_queued_in_a_transaction_that_does_not_commit_is_never_sent(make_po
 def test_mail_goes_out_once_its_transaction_commits_and_not_before(make_portal, smtp):
     app = make_portal(smtp.start())
     with app.app_context():
-        outbox.queue_mail("alice@example.com", "Your verification code", "verify_email",
+        outbox.queue_mail(addressee("alice@example.com"), "Your verification code", "verify_email",
                           code="654321", email="alice@example.com", name=None, minutes=10)
         db.session.flush()
         courier_of(app).settle()
