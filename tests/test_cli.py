@@ -8,7 +8,6 @@ from sqlalchemy import select
 
 from bench.cluster import BIN, ROOT
 from portal import create_app
-
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, Group, User
 from portal.services.passwords import check_password

@@ -13,7 +13,16 @@ from portal.models import Group
 
 from ..conftest import stored_user
 from .conftest import (
-    add_member, confirm, events, field_errors, flashes, form_fields, group_row, is_confirmation, make_group, text,
+    add_member,
+    confirm,
+    events,
+    field_errors,
+    flashes,
+    form_fields,
+    group_row,
+    is_confirmation,
+    make_group,
+    text,
 )
 
 

@@ -25,8 +25,21 @@ from portal.services.audit import SYSTEM
 
 from ..conftest import stored_user
 from .conftest import (
-    add_member, confirm, create_people, csrf_on, csrf_token, events, group_row, is_403_page, is_confirmation,
-    live_credentials, login_redirect, make_group, own_app, sign_in, text,
+    add_member,
+    confirm,
+    create_people,
+    csrf_on,
+    csrf_token,
+    events,
+    group_row,
+    is_403_page,
+    is_confirmation,
+    live_credentials,
+    login_redirect,
+    make_group,
+    own_app,
+    sign_in,
+    text,
 )
 
 

@@ -23,7 +23,16 @@ from portal.services.errors import PermissionDenied
 
 from ..conftest import PASSWORD, stored_user
 from .conftest import (
-    add_user, create_people, events, flags, flashes, is_403_page, live_credentials, make_group, own_app, sign_in,
+    add_user,
+    create_people,
+    events,
+    flags,
+    flashes,
+    is_403_page,
+    live_credentials,
+    make_group,
+    own_app,
+    sign_in,
     text,
 )
 

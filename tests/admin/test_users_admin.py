@@ -16,8 +16,23 @@ from portal.services.audit import SYSTEM
 
 from ..conftest import PASSWORD, image_bytes, stored_avatars, stored_user, upload
 from .conftest import (
-    add_member, add_user, confirm, create_people, emails_in_list, events, field_errors, flashes, form_fields,
-    is_confirmation, live_credentials, login_redirect, make_group, own_app, sign_in, submit_form, text,
+    add_member,
+    add_user,
+    confirm,
+    create_people,
+    emails_in_list,
+    events,
+    field_errors,
+    flashes,
+    form_fields,
+    is_confirmation,
+    live_credentials,
+    login_redirect,
+    make_group,
+    own_app,
+    sign_in,
+    submit_form,
+    text,
 )
 
 ME = "/api/users/me/"

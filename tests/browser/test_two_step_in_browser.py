@@ -26,8 +26,19 @@ from tests.conftest import PASSWORD
 from tests.two_step import TotpClock, set_up_totp
 
 from .portal_pages import (
-    DESKTOP, PHONE, add_passkey_on_the_page, add_virtual_authenticator, drawn_outside, goto, load,
-    open_section, section_link, sign_in, sign_in_quickly, tab_to, totp_secret_on,
+    DESKTOP,
+    PHONE,
+    add_passkey_on_the_page,
+    add_virtual_authenticator,
+    drawn_outside,
+    goto,
+    load,
+    open_section,
+    section_link,
+    sign_in,
+    sign_in_quickly,
+    tab_to,
+    totp_secret_on,
 )
 
 EMAIL = "behrouz@example.com"

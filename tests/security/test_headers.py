@@ -7,7 +7,6 @@ import re
 from types import SimpleNamespace
 
 import pytest
-
 from sqlalchemy import select
 
 from portal.extensions import db

@@ -18,6 +18,7 @@ from portal.services import mail
 from portal.services.errors import DeliveryFailed
 from tests.conftest import Mailbox, SmtpHandler, free_port
 
+
 def send_code_mail(app, to="alice@example.com", code="123456"):
     """Compose a code mail and hand it to the configured transport at once (no outbox)."""
     with app.app_context():

@@ -15,7 +15,14 @@ from portal.services.audit import Actor
 from portal.services.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from tests.two_step import BINDING, IP, actor_for, add_passkey, passkey_sign_in, user_of
 from tests.webauthn_authenticator import (
-    ORIGIN, RP_ID, UP, CredentialExcluded, SoftwareAuthenticator, b64url, copied, from_b64url,
+    ORIGIN,
+    RP_ID,
+    UP,
+    CredentialExcluded,
+    SoftwareAuthenticator,
+    b64url,
+    copied,
+    from_b64url,
 )
 
 

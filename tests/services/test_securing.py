@@ -11,7 +11,15 @@ from sqlalchemy import func, select, update
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, PendingSignIn, SignInAlert, User, utcnow
 from portal.services import (
-    accounts, api_keys, browser_sessions, securing, sign_in, sign_in_alerts, tokens, two_factor, verification,
+    accounts,
+    api_keys,
+    browser_sessions,
+    securing,
+    sign_in,
+    sign_in_alerts,
+    tokens,
+    two_factor,
+    verification,
 )
 from portal.services.audit import Actor
 from portal.services.errors import AuthenticationFailed, LinkExpired, PasswordResetRequired, ValidationFailed

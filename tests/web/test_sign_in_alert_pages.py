@@ -29,11 +29,11 @@ from .conftest import (
     form_errors,
     is_signed_in,
     recorded_statements,
-    sign_in as sign_in_page,
     signed_in,
     submit,
     text_of,
 )
+from .conftest import sign_in as sign_in_page
 
 CHROME_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
 FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
