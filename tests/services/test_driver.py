@@ -32,7 +32,7 @@ def test_rows_match_sqlalchemys_for_every_column_type_of_users_and_credentials(a
         driven = DriverQuery(statement).rows(db.engine, value=user.id)
 
     assert driven == through_sqlalchemy and len(driven) == 1
-    values = dict(zip(statement.selected_columns.keys(), driven[0]))
+    values = dict(zip(statement.selected_columns.keys(), driven[0], strict=True))
     assert isinstance(values["date_joined"], datetime) and values["date_joined"].tzinfo is None
     assert values["is_active"] is True and values["email_verified"] is True
 
