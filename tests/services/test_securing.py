@@ -54,7 +54,8 @@ def link_token(alert) -> str:
 def live_credentials(app, account) -> list[str]:
     with app.app_context():
         account = db.session.get(User, account.id)
-        return [c.kind for c in db.session.scalars(select(Credential).where(Credential.user_id == account.id)) if c.is_live]
+        theirs = select(Credential).where(Credential.user_id == account.id)
+        return [c.kind for c in db.session.scalars(theirs) if c.is_live]
 
 
 def stored(app, account) -> User:
