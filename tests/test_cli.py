@@ -8,7 +8,6 @@ from sqlalchemy import select
 
 from bench.cluster import BIN, ROOT
 from portal import create_app
-
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, Group, User
 from portal.services.passwords import check_password
@@ -62,7 +61,8 @@ def test_create_user_makes_a_verified_active_user_who_can_sign_in(app, client, r
 
 
 def test_create_user_with_username_staff_and_superuser_flags(app, runner):
-    staff = runner.invoke(args=["create-user", "staff@example.com", "--password", STRONG, "--username", "Staffer", "--staff"])
+    staff = runner.invoke(args=["create-user", "staff@example.com", "--password", STRONG,
+                                "--username", "Staffer", "--staff"])
     root = runner.invoke(args=["create-user", "root@example.com", "--password", STRONG, "--superuser"])
 
     assert staff.exit_code == 0, staff.output

@@ -116,7 +116,8 @@ def test_create_app_overrides_beat_the_environment(monkeypatch):
 def test_flask_ratelimit_enabled_false_really_lets_every_attempt_through(monkeypatch, tmp_path):
     monkeypatch.setenv("FLASK_RATELIMIT_ENABLED", "false")
     cheap_hashing = {"PASSWORD_HASH_TIME_COST": 1, "PASSWORD_HASH_MEMORY_COST": 1024, "PASSWORD_HASH_PARALLELISM": 1}
-    app = dev_app(monkeypatch, {"UPLOAD_FOLDER": str(tmp_path / "u"), "MAIL_OUTBOX_DIR": str(tmp_path / "o"), **cheap_hashing})
+    app = dev_app(monkeypatch, {"UPLOAD_FOLDER": str(tmp_path / "u"), "MAIL_OUTBOX_DIR": str(tmp_path / "o"),
+                                **cheap_hashing})
     with app.app_context():
         db.create_all()
         accounts.create_user("many@example.com", PASSWORD, SYSTEM, email_verified=True)

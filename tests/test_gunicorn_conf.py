@@ -31,6 +31,9 @@ def test_numbers_come_from_the_environment(monkeypatch):
     assert (conf["workers"], conf["threads"], conf["bind"]) == (3, 8, "0.0.0.0:9000")
 
 
-@pytest.mark.parametrize("value, expected", [("false", False), ("0", False), ("no", False), ("true", True), ("1", True), ("On", True)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [("false", False), ("0", False), ("no", False), ("true", True), ("1", True), ("On", True)],
+)
 def test_reuse_port_reads_a_yes_or_no_from_the_environment(monkeypatch, value, expected):
     assert settings(monkeypatch, GUNICORN_REUSE_PORT=value)["reuse_port"] is expected

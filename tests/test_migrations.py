@@ -38,7 +38,8 @@ def test_the_two_factor_migration_goes_down_to_0005_and_up_again(app):
         upgrade()
         with db.engine.begin() as connection:  # a row made before the downgrade survives it
             connection.exec_driver_sql(
-                "INSERT INTO credentials (kind, public_id, created_at, method) VALUES ('key', 'k1', '2025-01-01', 'passkey')"
+                "INSERT INTO credentials (kind, public_id, created_at, method)"
+                " VALUES ('key', 'k1', '2025-01-01', 'passkey')"
             )
 
         downgrade(revision="0005")
@@ -84,7 +85,8 @@ def test_the_sign_in_alerts_migration_goes_down_to_0007_and_up_again(app):
         with db.engine.connect() as connection:
             inspector = inspect(connection)
             assert not alert_tables & set(inspector.get_table_names())
-            assert {"sign_in_alerts", "password_reset_required"}.isdisjoint(c["name"] for c in inspector.get_columns("users"))
+            assert {"sign_in_alerts", "password_reset_required"}.isdisjoint(
+                c["name"] for c in inspector.get_columns("users"))
             assert connection.exec_driver_sql("SELECT email FROM users").all() == [("a@example.com",)]
         db.session.remove()
         with db.engine.begin() as connection:

@@ -124,7 +124,8 @@ def test_readyz_is_ready_only_when_the_schema_is_at_the_newest_migration(make_ap
         db.session.commit()
     behind = client.get("/readyz")
     assert behind.status_code == 503
-    assert behind.get_json() == {"status": "unavailable", "database": "ok", "migration": "an-older-one", "expected": head}
+    assert behind.get_json() == {
+        "status": "unavailable", "database": "ok", "migration": "an-older-one", "expected": head}
 
 
 def test_readyz_says_unavailable_when_the_database_does_not_answer(tmp_path):

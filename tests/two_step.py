@@ -67,10 +67,13 @@ class AddedPasskey:
     recovery_codes: list[str] | None
 
 
-def add_passkey(app, account, authenticator: SoftwareAuthenticator, *, name="My phone", binding=BINDING) -> AddedPasskey:
+def add_passkey(
+    app, account, authenticator: SoftwareAuthenticator, *, name="My phone", binding=BINDING
+) -> AddedPasskey:
     """Register a passkey of ``authenticator`` for the account: its id and the recovery codes shown."""
     with app.app_context():
-        options = passkeys.registration_options(user_of(account), rp_id=RP_ID, binding=binding, actor=actor_for(account))
+        options = passkeys.registration_options(user_of(account), rp_id=RP_ID, binding=binding,
+                                                actor=actor_for(account))
         response = authenticator.create(options)
         added = passkeys.register_passkey(
             user_of(account), response, rp_id=RP_ID, origin=ORIGIN, binding=binding, name=name,

@@ -98,7 +98,8 @@ class SoftwareAuthenticator:
         )
         if flags is None:
             flags = UP | AT | (UV if self.user_verifying else 0) | (BE | BS if self.backup_eligible else 0)
-        attested = AAGUID + struct.pack(">H", len(passkey.credential_id)) + passkey.credential_id + passkey.cose_public_key()
+        attested = (AAGUID + struct.pack(">H", len(passkey.credential_id)) + passkey.credential_id
+                    + passkey.cose_public_key())
         auth_data = self._auth_data(rp_id, flags, passkey.sign_count) + attested
         client_data = self._client_data(client_data_type, challenge or options["challenge"], origin, cross_origin)
         attestation_object = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
@@ -132,7 +133,8 @@ class SoftwareAuthenticator:
             flags = UP | (UV if self.user_verifying else 0) | (BE | BS if self.backup_eligible else 0)
         auth_data = self._auth_data(rp_id or passkey.rp_id, flags, sign_count)
         client_data = self._client_data(client_data_type, challenge or options["challenge"], origin, cross_origin)
-        signature = passkey.private_key.sign(auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
+        signature = passkey.private_key.sign(auth_data + hashlib.sha256(client_data).digest(),
+                                             ec.ECDSA(hashes.SHA256()))
         response = {
             "clientDataJSON": b64url(client_data),
             "authenticatorData": b64url(auth_data),

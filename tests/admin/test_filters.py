@@ -44,4 +44,5 @@ def test_changes_come_first_and_replace_what_the_query_said():
     wanted = UserQuery.from_args(MultiDict({"q": "ada", "sort": "email", "order": "asc"}))
 
     assert list(wanted.to_args(page=2).items()) == [("page", 2), ("sort", "email"), ("order", "asc"), ("q", "ada")]
-    assert list(wanted.to_args(sort="name", order="desc").items()) == [("sort", "name"), ("order", "desc"), ("q", "ada")]
+    assert list(wanted.to_args(sort="name", order="desc").items()) == [
+        ("sort", "name"), ("order", "desc"), ("q", "ada")]

@@ -13,7 +13,16 @@ from portal.models import Group
 
 from ..conftest import stored_user
 from .conftest import (
-    add_member, confirm, events, field_errors, flashes, form_fields, group_row, is_confirmation, make_group, text,
+    add_member,
+    confirm,
+    events,
+    field_errors,
+    flashes,
+    form_fields,
+    group_row,
+    is_confirmation,
+    make_group,
+    text,
 )
 
 
@@ -118,7 +127,8 @@ def test_member_counts_equal_the_apis_users_count(app, admin, people, client, be
     assert api_counts == {"Editors": 3, "Readers": 1}
 
     listing = admin.get("/admin/groups/").get_data(as_text=True)
-    counts = r'<a href="/admin/groups/\d+">([^<]+)</a></td>\s*<td data-label="Members"><a href="/admin/users/\?group=\d+">(\d+)</a>'
+    counts = (r'<a href="/admin/groups/\d+">([^<]+)</a></td>\s*'
+              r'<td data-label="Members"><a href="/admin/users/\?group=\d+">(\d+)</a>')
     shown = dict(re.findall(counts, listing))
     assert shown == {"Editors": "3", "Readers": "1", "Empty": "0"}
     assert {name: int(count) for name, count in shown.items() if name in api_counts} == api_counts

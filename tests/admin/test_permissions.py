@@ -25,8 +25,21 @@ from portal.services.audit import SYSTEM
 
 from ..conftest import stored_user
 from .conftest import (
-    add_member, confirm, create_people, csrf_on, csrf_token, events, group_row, is_403_page, is_confirmation,
-    live_credentials, login_redirect, make_group, own_app, sign_in, text,
+    add_member,
+    confirm,
+    create_people,
+    csrf_on,
+    csrf_token,
+    events,
+    group_row,
+    is_403_page,
+    is_confirmation,
+    live_credentials,
+    login_redirect,
+    make_group,
+    own_app,
+    sign_in,
+    text,
 )
 
 
@@ -74,7 +87,8 @@ CASES = [
 # Every method each URL answers: Flask answers HEAD and OPTIONS on its own, and they must be guarded too.
 MATRIX = list(CASES)
 MATRIX += [Case("HEAD", c.path, None, c.staff) for c in CASES if c.method == "GET"]
-MATRIX += [Case("OPTIONS", path, None, ("page", 200)) for path in dict.fromkeys(c.path for c in CASES if "?" not in c.path)]
+MATRIX += [Case("OPTIONS", path, None, ("page", 200))
+           for path in dict.fromkeys(c.path for c in CASES if "?" not in c.path)]
 
 
 def create_world(app, people) -> dict:
@@ -150,7 +164,8 @@ def shared_world(tmp_path_factory):
 def check(response, case, role, world):
     """The answer ``role`` must get to ``case``."""
     if role == "stranger":
-        assert login_redirect(response) == fill(case.path, world), (response.status_code, response.headers.get("Location"))
+        assert login_redirect(response) == fill(case.path, world), (
+            response.status_code, response.headers.get("Location"))
         return
     if role == "user":
         if case.method == "HEAD":
@@ -191,7 +206,8 @@ class TestRequestsThatChangeNothing:
         csrf_on(app)
         try:
             answer = shared_world.clients["superuser"].post(fill(case.path, world), data=data)
-            forged = shared_world.clients["superuser"].post(fill(case.path, world), data=data | {"csrf_token": "forged"})
+            forged = shared_world.clients["superuser"].post(fill(case.path, world),
+                                                            data=data | {"csrf_token": "forged"})
         finally:
             app.config["WTF_CSRF_ENABLED"] = False
         assert answer.status_code == 400, answer.status_code

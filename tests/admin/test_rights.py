@@ -23,7 +23,16 @@ from portal.services.errors import PermissionDenied
 
 from ..conftest import PASSWORD, stored_user
 from .conftest import (
-    add_user, create_people, events, flags, flashes, is_403_page, live_credentials, make_group, own_app, sign_in,
+    add_user,
+    create_people,
+    events,
+    flags,
+    flashes,
+    is_403_page,
+    live_credentials,
+    make_group,
+    own_app,
+    sign_in,
     text,
 )
 
@@ -118,7 +127,9 @@ class TestRefusedInTheAdmin:
 
     @pytest.mark.parametrize("target", ["staff2", "superuser"])
     @pytest.mark.parametrize("action, suffix, form", OTHER_STAFF_ACTIONS, ids=[a[0] for a in OTHER_STAFF_ACTIONS])
-    def test_a_staff_member_cannot_change_another_staff_member_or_a_superuser(self, refusing, target, action, suffix, form):
+    def test_a_staff_member_cannot_change_another_staff_member_or_a_superuser(
+        self, refusing, target, action, suffix, form
+    ):
         app, people = refusing.app, refusing.people
         account = getattr(people, target)
         values = {"email": account.email, "group": refusing.group, "key": refusing.keys[target]}
@@ -132,7 +143,9 @@ class TestRefusedInTheAdmin:
 
     @pytest.mark.parametrize("who", ["superuser", "staff"])
     @pytest.mark.parametrize("action, suffix, form", SELF_ACTIONS, ids=[a[0] for a in SELF_ACTIONS])
-    def test_nobody_removes_their_own_rights_or_deactivates_or_deletes_themselves(self, refusing, who, action, suffix, form):
+    def test_nobody_removes_their_own_rights_or_deactivates_or_deletes_themselves(
+        self, refusing, who, action, suffix, form
+    ):
         """A second active superuser exists, so only the rule about oneself can refuse."""
         app, people = refusing.app, refusing.people
         account, me = getattr(people, who), refusing.clients[who]
@@ -172,9 +185,11 @@ def test_the_rights_form_says_only_a_superuser_may_use_it(signed_in, people):
 
 def test_a_staff_member_cannot_grant_rights_through_the_service_either(app, people):
     staff, member = admin_actor(app, people.staff), admin_actor(app, people.member2)
-    message = refused_in_service(app, lambda get: accounts.update_account_flags(get(people.member), {"is_staff": True}, staff))
+    message = refused_in_service(
+        app, lambda get: accounts.update_account_flags(get(people.member), {"is_staff": True}, staff))
     assert message == "Only a superuser grants or removes staff or superuser rights."
-    message = refused_in_service(app, lambda get: accounts.update_account_flags(get(people.member), {"is_active": False}, member))
+    message = refused_in_service(
+        app, lambda get: accounts.update_account_flags(get(people.member), {"is_active": False}, member))
     assert message == "Only staff change account flags."
     assert flags(app, people.member.id) == (True, False, False)
 

@@ -16,8 +16,23 @@ from portal.services.audit import SYSTEM
 
 from ..conftest import PASSWORD, image_bytes, stored_avatars, stored_user, upload
 from .conftest import (
-    add_member, add_user, confirm, create_people, emails_in_list, events, field_errors, flashes, form_fields,
-    is_confirmation, live_credentials, login_redirect, make_group, own_app, sign_in, submit_form, text,
+    add_member,
+    add_user,
+    confirm,
+    create_people,
+    emails_in_list,
+    events,
+    field_errors,
+    flashes,
+    form_fields,
+    is_confirmation,
+    live_credentials,
+    login_redirect,
+    make_group,
+    own_app,
+    sign_in,
+    submit_form,
+    text,
 )
 
 ME = "/api/users/me/"
@@ -209,7 +224,8 @@ class TestSorting:
         assert listed(sorter, q="sortme", sort=column, order=order) == expected
 
     def test_the_sort_links_turn_the_order_around_and_keep_the_filters(self, sorter):
-        page = sorter.get("/admin/users/", query_string={"q": "sortme", "active": "yes", "sort": "email", "order": "asc"})
+        page = sorter.get("/admin/users/",
+                          query_string={"q": "sortme", "active": "yes", "sort": "email", "order": "asc"})
         body = text(page)
         assert 'aria-sort="ascending"' in body
         assert "/admin/users/?sort=email&order=desc&q=sortme&active=yes" in body
@@ -249,7 +265,8 @@ def test_more_than_fifty_users_are_paged_by_fifty_without_gaps_or_repeats(app, a
                                                                         "order": "asc"})) == page_one
     beyond = admin.get("/admin/users/", query_string={"page": 9})
     assert beyond.status_code == 200 and emails_in_list(beyond) == []
-    nonsense = admin.get("/admin/users/", query_string={"page": "x", "sort": "nope", "order": "sideways", "active": "maybe"})
+    nonsense = admin.get("/admin/users/",
+                         query_string={"page": "x", "sort": "nope", "order": "sideways", "active": "maybe"})
     assert nonsense.status_code == 200 and len(emails_in_list(nonsense)) == 50
 
 
@@ -347,7 +364,8 @@ def exported(client, **query) -> list[dict]:
 
 def test_csv_export_honours_the_filters_and_the_sort(admin, mixed):
     assert [r["email"] for r in exported(admin, active="no")] == ["gone@example.com"]
-    assert {r["email"] for r in exported(admin, staff="yes")} == {"root@example.com", "staff@example.com", "staff2@example.com"}
+    assert {r["email"] for r in exported(admin, staff="yes")} == {
+        "root@example.com", "staff@example.com", "staff2@example.com"}
     assert [r["email"] for r in exported(admin, verified="no")] == ["fresh@example.com"]
     assert [r["email"] for r in exported(admin, group=mixed["editors"], sort="email", order="asc")] == [
         "member@example.com", "staff@example.com"]
@@ -432,13 +450,15 @@ def test_editing_every_field_saves_audits_via_admin_and_mails_the_owner_field_na
 
     assert answer.status_code == 302 and answer.headers["Location"] == url
     stored = stored_user(app, people.member.id)
-    assert {k: stored[k] for k in EVERY_FIELD if k != "birthday"} == {k: v for k, v in EVERY_FIELD.items() if k != "birthday"}
+    assert {k: stored[k] for k in EVERY_FIELD if k != "birthday"} == {
+        k: v for k, v in EVERY_FIELD.items() if k != "birthday"}
     assert stored["birthday"].isoformat() == "1990-05-17"
     assert stored["avatar"] and stored_avatars(app) == [stored["avatar"]]
     assert stored["email_verified"] is False  # a new address must answer a code
 
     [event] = events(app, action="profile_updated")
-    assert (event.actor_id, event.subject_id, event.via, event.ip) == (people.staff.id, people.member.id, "admin", "127.0.0.1")
+    assert (event.actor_id, event.subject_id, event.via, event.ip) == (
+        people.staff.id, people.member.id, "admin", "127.0.0.1")
     assert event.changes == {
         "first_name": ["Mia", "Mira"],
         "last_name": ["Member", "Maker"],
@@ -591,7 +611,8 @@ def test_ending_one_key_or_one_browser_session_of_the_user(app, admin, signed_in
     [session] = live_credentials(app, people.member.id, kind="session")
     page = admin.get(f"/admin/users/{people.member.id}")
     for credential in keys + [session]:
-        assert f'/admin/users/{people.member.id}/credentials/{credential["public_id"]}/end' in page.get_data(as_text=True)
+        end = f'/admin/users/{people.member.id}/credentials/{credential["public_id"]}/end'
+        assert end in page.get_data(as_text=True)
 
     ended = admin.post(f"/admin/users/{people.member.id}/credentials/{keys[0]['public_id']}/end")
     assert ended.status_code == 302
@@ -636,7 +657,8 @@ def test_delete_asks_first_then_the_account_is_gone_and_its_history_stays(app, a
     kept = {e.id: e for e in events(app, subject_label="member@example.com")}
     assert set(kept) >= {e.id for e in history}
     [deleted] = events(app, action="account_deleted")
-    assert (deleted.subject_label, deleted.actor_id, deleted.via) == ("member@example.com", people.superuser.id, "admin")
+    assert (deleted.subject_label, deleted.actor_id, deleted.via) == (
+        "member@example.com", people.superuser.id, "admin")
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,10 @@ def test_reset_confirm_with_a_bad_link_asks_nothing(client, user, pwned):
 
 
 def test_a_wrong_password_at_sign_in_asks_nothing(client, user, pwned):
-    wrong = [{"email": user.email, "password": BREACHED_PASSWORD}, {"email": "nobody@example.com", "password": PASSWORD}]
+    wrong = [
+        {"email": user.email, "password": BREACHED_PASSWORD},
+        {"email": "nobody@example.com", "password": PASSWORD},
+    ]
     for body in wrong:
         assert client.post("/api/token/", json=body).status_code == 401
         assert client.post("/api/auth/token/login/", json=body).status_code == 401

@@ -349,7 +349,9 @@ def test_logout_with_someone_elses_refresh_token_is_401_and_revokes_nothing(app,
     my_pair, their_pair = jwt_pair(mine), jwt_pair(theirs)
 
     response = client.post(
-        "/api/logout/", headers={"Authorization": f"Bearer {my_pair['access']}"}, json={"refresh": their_pair["refresh"]}
+        "/api/logout/",
+        headers={"Authorization": f"Bearer {my_pair['access']}"},
+        json={"refresh": their_pair["refresh"]},
     )
 
     assert_401(response)
@@ -472,7 +474,9 @@ def test_set_password_keeps_the_presented_credential_and_kills_every_other(
 def test_set_password_makes_the_new_password_the_only_one_that_signs_in_and_audits_no_secret(app, client, user, bearer):
     headers = bearer(user)
     client.post(
-        "/api/users/me/set_password/", headers=headers, json={"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+        "/api/users/me/set_password/",
+        headers=headers,
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
     )
 
     old = client.post("/api/token/", json={"email": user.email, "password": PASSWORD})
@@ -673,7 +677,8 @@ def test_no_response_contains_the_password_or_its_hash(app, client, user):
             client.get("/api/users/me/", headers=headers),
             client.post("/api/profile/", headers=headers),
             client.get(f"/api/users/{user.id}/", headers=headers),
-            client.post("/api/users/me/set_password/", headers=headers, json={"current_password": PASSWORD, "new_password": "123"}),
+            client.post("/api/users/me/set_password/", headers=headers,
+                        json={"current_password": PASSWORD, "new_password": "123"}),
         ]
     password_hash = user_row(app, user.id).password_hash
 
@@ -808,7 +813,8 @@ def test_token_refreshes_of_different_accounts_from_different_addresses_are_not_
 
 def test_guessing_the_current_password_with_a_stolen_token_is_limited(limited_app):
     client = limited_app.test_client()
-    access = client.post("/api/token/", json={"email": "limited@example.com", "password": PASSWORD}).get_json()["access"]
+    pair = client.post("/api/token/", json={"email": "limited@example.com", "password": PASSWORD}).get_json()
+    access = pair["access"]
     headers = {"Authorization": f"Bearer {access}"}
     for n in range(10):
         guess = client.delete("/api/users/me/", json={"current_password": f"guess-{n}"}, headers=headers)

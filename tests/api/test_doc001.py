@@ -53,7 +53,8 @@ def test_document_example_with_token_header_returns_the_001_shape_with_every_val
         "jackdonavan@hotmail.com", username="MasterAdmin", phone="09123456798",
         first_name="بهروز", last_name="قربانی", gender="male",
     )
-    result = runner.invoke(args=["create-group", "Administrators", "--notes", "All system administrators with full permissions"])
+    result = runner.invoke(args=["create-group", "Administrators",
+                                 "--notes", "All system administrators with full permissions"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(args=["add-to-group", "jackdonavan@hotmail.com", "Administrators"])
     assert result.exit_code == 0, result.output
@@ -194,7 +195,9 @@ COMPLETE = {"first_name": "Ada", "last_name": "Lovelace", "phone": "+44 20 7946 
 
 
 @pytest.mark.parametrize("missing", [None, "first_name", "last_name", "phone", "gender"])
-def test_is_profile_completed_only_when_first_last_phone_and_gender_are_all_set(app, client, make_user, token_auth, missing):
+def test_is_profile_completed_only_when_first_last_phone_and_gender_are_all_set(
+    app, client, make_user, token_auth, missing
+):
     profile = {k: v for k, v in COMPLETE.items() if k != missing}
     account = make_user(**profile)
 
@@ -242,7 +245,8 @@ def test_groups_are_objects_with_current_member_counts(app, client, runner, make
         assert result.exit_code == 0, result.output
     with app.app_context():  # one member leaves again: the count is the current one
         editors = groups.find_group("Editors")
-        groups.set_membership(db.session.scalar(select(User).where(User.email == "third@example.com")), editors, False, SYSTEM)
+        third = db.session.scalar(select(User).where(User.email == "third@example.com"))
+        groups.set_membership(third, editors, False, SYSTEM)
         ids = {g.name: g.id for g in db.session.scalars(select(Group))}
 
     response = client.get(ME, headers=token_auth(me))

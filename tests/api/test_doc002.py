@@ -71,7 +71,8 @@ def test_json_update_of_every_writable_field_is_applied_and_echoed_in_the_000_sh
 def test_a_single_field_update_leaves_the_other_fields_untouched(client, app, make_user, bearer, method):
     account = make_user("solo@example.com", username="solo", first_name="Old", last_name="Name", phone="5550000")
 
-    response = client.open(f"/api/users/{account.id}/", method=method, headers=bearer(account), json={"last_name": "New"})
+    response = client.open(f"/api/users/{account.id}/", method=method, headers=bearer(account),
+                           json={"last_name": "New"})
 
     assert response.status_code == 200
     body = response.get_json()
@@ -186,7 +187,9 @@ def test_avatar_upload_stores_a_square_reencoded_image_served_under_media(
 
 def test_avatar_format_is_decided_by_content_not_file_name(client, app, user, bearer):
     response = client.patch(
-        f"/api/users/{user.id}/", headers=bearer(user), **multipart(avatar=upload(image_bytes("PNG"), "not-an-image.txt"))
+        f"/api/users/{user.id}/",
+        headers=bearer(user),
+        **multipart(avatar=upload(image_bytes("PNG"), "not-an-image.txt")),
     )
 
     assert response.status_code == 200, response.get_json()
@@ -242,7 +245,8 @@ def test_bad_avatar_is_a_400_on_avatar_leaving_no_file_and_applying_no_field(cli
 def test_truncated_image_is_a_400_on_avatar_and_keeps_the_previous_avatar(client, app, user, bearer):
     headers = bearer(user)
     kept = avatar_name(
-        client.patch(f"/api/users/{user.id}/", headers=headers, **multipart(avatar=upload(image_bytes("PNG"), "a.png"))).get_json()
+        client.patch(f"/api/users/{user.id}/", headers=headers,
+                     **multipart(avatar=upload(image_bytes("PNG"), "a.png"))).get_json()
     )
     truncated = image_bytes("JPEG")[:200]
 
@@ -452,7 +456,8 @@ def test_id_of_a_deleted_user_is_a_404_for_staff(client, app, make_user, bearer)
 def test_owner_delete_is_a_204_removing_the_row_and_the_avatar_file(client, app, user, bearer):
     headers = bearer(user)
     name = avatar_name(
-        client.patch(f"/api/users/{user.id}/", headers=headers, **multipart(avatar=upload(image_bytes("JPEG")))).get_json()
+        client.patch(f"/api/users/{user.id}/", headers=headers,
+                     **multipart(avatar=upload(image_bytes("JPEG")))).get_json()
     )
     assert stored_avatars(app) == [name]
 
@@ -553,7 +558,8 @@ def test_keeping_ones_own_email_in_another_case_is_not_a_conflict(client, app, u
 
 @pytest.mark.parametrize("value", ["Ali\x00ce", "Ali\x07ce", "Ali\nce", "Ali\x1bce", "Ali\x7fce"])
 def test_control_characters_in_a_name_are_a_400(client, app, user, bearer, value):
-    response = client.patch(f"/api/users/{user.id}/", headers=bearer(user), json={"first_name": value, "last_name": "OK"})
+    response = client.patch(f"/api/users/{user.id}/", headers=bearer(user),
+                            json={"first_name": value, "last_name": "OK"})
 
     assert response.status_code == 400
     assert response.get_json() == {"first_name": ["Control characters are not allowed."]}

@@ -252,7 +252,10 @@ def test_sign_up_with_an_invalid_gender_or_country_is_400_on_that_field(app, cli
     assert user_count(app) == 0
 
 
-@pytest.mark.parametrize("given, code, stored", [("female", "F", "female"), ("Other", "O", "other"), ("f", "F", "female")])
+@pytest.mark.parametrize(
+    "given, code, stored",
+    [("female", "F", "female"), ("Other", "O", "other"), ("f", "F", "female")],
+)
 def test_sign_up_accepts_the_full_gender_word_and_echoes_the_code(app, client, mailbox, given, code, stored):
     response = sign_up(client, gender=given)
 
@@ -271,7 +274,8 @@ def test_sign_up_with_a_lower_case_country_stores_it_upper_case(app, client, mai
 
 def test_sign_up_with_only_the_required_fields_returns_nulls_for_the_rest(app, client, mailbox):
     response = client.post(
-        USERS, json={"email": "min@example.com", "password": "securepassword123", "confirm_password": "securepassword123"}
+        USERS,
+        json={"email": "min@example.com", "password": "securepassword123", "confirm_password": "securepassword123"},
     )
 
     assert response.status_code == 201
@@ -434,9 +438,8 @@ def test_get_of_a_bare_profile_has_every_field_with_nulls_and_no_initial_profile
     assert response.status_code == 200
     body = response.get_json()
     assert list(body) == SHAPE_003
-    assert {k: body[k] for k in ("first_name", "last_name", "phone", "photo", "address", "gender", "country", "birthday")} == dict.fromkeys(
-        ("first_name", "last_name", "phone", "photo", "address", "gender", "country", "birthday")
-    )
+    profile_fields = ("first_name", "last_name", "phone", "photo", "address", "gender", "country", "birthday")
+    assert {k: body[k] for k in profile_fields} == dict.fromkeys(profile_fields)
     assert body["has_initial_profile"] is False
 
 
@@ -584,7 +587,8 @@ def test_patch_photo_that_is_not_an_image_is_400_on_photo_and_stores_nothing(app
 def test_staff_can_patch_someone_elses_profile(app, client, john, make_user, bearer):
     staff = make_user("staff@example.com", staff=True)
 
-    response = client.patch(f"{USERS}{john.id}/", json={"first_name": "Jonathan", "country": "gb"}, headers=bearer(staff))
+    response = client.patch(f"{USERS}{john.id}/", json={"first_name": "Jonathan", "country": "gb"},
+                            headers=bearer(staff))
 
     assert response.status_code == 200
     body = response.get_json()

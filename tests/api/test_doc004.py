@@ -66,7 +66,9 @@ def test_document_payload_updates_every_field_and_answers_the_001_shape(app, cli
 
 
 @pytest.mark.parametrize("method", ["put", "patch"])
-def test_document_payload_with_the_avatar_file_sent_as_multipart_sets_fields_and_avatar(app, client, user, api_key, method):
+def test_document_payload_with_the_avatar_file_sent_as_multipart_sets_fields_and_avatar(
+    app, client, user, api_key, method
+):
     api = ApiSession(client)
     api.headers.update({"Authorization": f"Token {api_key(user)}"})
 
@@ -126,7 +128,8 @@ def test_changing_the_email_marks_it_unverified_and_keeps_the_account_usable(app
     assert row["email"] == "new.address@example.com"
     assert row["email_verified"] is False  # a changed address is unverified until its code is entered
     recipients = [mail["To"] for mail in written_mail(app)]
-    assert sorted(recipients) == sorted(["new.address@example.com", user.email])  # a code to the new, a notice to the old
+    # a code to the new, a notice to the old
+    assert sorted(recipients) == sorted(["new.address@example.com", user.email])
 
 
 # Avatar in JSON ----------------------------------------------------------------------------
@@ -163,7 +166,9 @@ def test_json_avatar_that_is_not_null_or_a_file_answers_400_not_a_file_and_appli
     ],
     ids=["jpeg", "png-with-alpha"],
 )
-def test_multipart_avatar_upload_is_stored_and_served_with_safe_headers(app, client, user, token_auth, data, filename, media_type):
+def test_multipart_avatar_upload_is_stored_and_served_with_safe_headers(
+    app, client, user, token_auth, data, filename, media_type
+):
     response = client.patch(ME, data={"avatar": upload(data, filename)}, headers=token_auth(user))
 
     assert response.status_code == 200
@@ -315,7 +320,8 @@ def test_read_only_and_unknown_fields_are_ignored_and_never_applied(app, client,
     assert not body["created_at"].startswith("2000") and not body["last_login"].startswith("2000")
     after = stored_user(app, user.id)
     assert after["first_name"] == "Changed"
-    assert (after["is_staff"], after["is_superuser"], after["is_active"], after["email_verified"]) == (False, False, True, True)
+    assert (after["is_staff"], after["is_superuser"], after["is_active"], after["email_verified"]) == (
+        False, False, True, True)
     assert after["groups"] == []
     assert after["date_joined"] == before["date_joined"] and after["last_login"] == before["last_login"]
     with app.app_context():
@@ -339,7 +345,9 @@ def test_read_only_and_unknown_fields_are_ignored_and_never_applied(app, client,
     ids=["phone-normalised", "phone-exact", "username-case", "email-case"],
 )
 @pytest.mark.parametrize("method", ["put", "patch"])
-def test_taken_value_answers_400_on_the_wire_field_name(app, client, make_user, token_auth, method, theirs, mine, wire_field):
+def test_taken_value_answers_400_on_the_wire_field_name(
+    app, client, make_user, token_auth, method, theirs, mine, wire_field
+):
     make_user("other@example.com", **theirs)
     me = make_user("me@example.com", first_name="Me")
 
@@ -372,7 +380,9 @@ def test_resending_ones_own_unique_values_in_other_case_is_not_a_conflict(app, c
 
 
 @pytest.mark.parametrize("method", ["PATCH", "PUT"])
-def test_write_without_trailing_slash_redirects_308_and_the_resent_body_is_applied(app, client, user, token_auth, method):
+def test_write_without_trailing_slash_redirects_308_and_the_resent_body_is_applied(
+    app, client, user, token_auth, method
+):
     headers = token_auth(user)
 
     redirected = client.open("/api/users/me", method=method, json={"first_name": "Slash"}, headers=headers)

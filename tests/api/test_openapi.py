@@ -85,7 +85,8 @@ def test_every_route_and_method_of_the_api_blueprint_is_in_the_document(app, doc
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in document["paths"][path], f"{method} {rule.rule} is not in the document"
         for argument in rule.arguments:
-            names = [p["name"] for op in document["paths"][path].values() for p in op.get("parameters", []) if "name" in p]
+            names = [p["name"] for op in document["paths"][path].values()
+                     for p in op.get("parameters", []) if "name" in p]
             assert argument in names
 
 

@@ -137,7 +137,9 @@ def test_the_statement_trace_sees_a_write_when_there_is_one(app, client, user, t
     assert any(s.lstrip().upper().startswith("UPDATE USERS") for s in data_statements(sent))
 
 
-def test_a_profile_read_answers_the_users_stored_values_and_never_its_password_hash(app, client, member_of_three, bearer):
+def test_a_profile_read_answers_the_users_stored_values_and_never_its_password_hash(
+    app, client, member_of_three, bearer
+):
     response = client.get(ME, headers=bearer(member_of_three))
 
     body = response.get_json()

@@ -14,7 +14,8 @@ from tests.admin.conftest import add_user
 from tests.two_step import TotpClock, add_passkey, set_up_totp
 from tests.webauthn_authenticator import ORIGIN, SoftwareAuthenticator
 
-TOKEN, KEY_LOGIN, MFA, MFA_PASSKEY, ME = "/api/token/", "/api/auth/token/login/", "/api/token/mfa/", "/api/token/mfa/passkey/", "/api/users/me/"
+TOKEN, KEY_LOGIN, ME = "/api/token/", "/api/auth/token/login/", "/api/users/me/"
+MFA, MFA_PASSKEY = "/api/token/mfa/", "/api/token/mfa/passkey/"
 EXPIRED = "This sign-in has expired. Sign in again."
 
 
@@ -31,7 +32,8 @@ def clock(monkeypatch):
 
 def credentials_of(app, account) -> list[tuple[str, str]]:
     with app.app_context():
-        return [(c.kind, c.method) for c in db.session.scalars(select(Credential).where(Credential.user_id == account.id))]
+        theirs = select(Credential).where(Credential.user_id == account.id)
+        return [(c.kind, c.method) for c in db.session.scalars(theirs)]
 
 
 def first_step(client, account, route=TOKEN):

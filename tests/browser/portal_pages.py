@@ -103,7 +103,8 @@ def sideways_overflow(page: Page) -> dict | None:
                 .filter(el => el.getBoundingClientRect().right > width + 0.5)
                 .slice(0, 8)
                 .map(el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
-                           + (el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\\s+/).join(".") : "")
+                           + (el.className && typeof el.className === "string"
+                              ? "." + el.className.trim().split(/\\s+/).join(".") : "")
                            + " right=" + Math.round(el.getBoundingClientRect().right));
             return {innerWidth: width, scrollWidth, wide};
         }"""
@@ -117,7 +118,8 @@ def focus_ring(page: Page) -> dict:
             const el = document.activeElement, style = getComputedStyle(el), box = el.getBoundingClientRect();
             return {
                 tag: el.tagName.toLowerCase(),
-                name: (el.labels && el.labels[0] ? el.labels[0].textContent : el.getAttribute("aria-label") || el.textContent || "").trim(),
+                name: (el.labels && el.labels[0] ? el.labels[0].textContent
+                       : el.getAttribute("aria-label") || el.textContent || "").trim(),
                 outlineStyle: style.outlineStyle,
                 outlineWidth: parseFloat(style.outlineWidth),
                 onScreen: box.width > 0 && box.height > 0 && box.bottom > 0 && box.right > 0
@@ -167,7 +169,8 @@ def split_words(page: Page) -> list[str]:
                         const lines = new Set([...range.getClientRects()].map(rect => Math.round(rect.top)));
                         if (lines.size > 1) {
                             const label = control.getAttribute("aria-label") || control.textContent.trim();
-                            split.push(`"${match[0]}" in ${control.tagName.toLowerCase()} "${label}" spans ${lines.size} lines`);
+                            const tag = control.tagName.toLowerCase();
+                            split.push(`"${match[0]}" in ${tag} "${label}" spans ${lines.size} lines`);
                         }
                     }
                 }
@@ -207,7 +210,8 @@ def add_virtual_authenticator(page: Page):
     across the tab's navigations). Returns a function listing the passkeys it holds."""
     cdp = page.context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
-    authenticator_id = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": PLATFORM_AUTHENTICATOR})["authenticatorId"]
+    added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": PLATFORM_AUTHENTICATOR})
+    authenticator_id = added["authenticatorId"]
     return lambda: cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator_id})["credentials"]
 
 
@@ -230,14 +234,18 @@ def drawn_outside(picture: Locator) -> dict | None:
     part that shows; else that box and the shapes that are cut off."""
     return picture.evaluate(
         """svg => {
-            const box = svg.getBoundingClientRect(), style = getComputedStyle(svg), px = name => parseFloat(style[name]);
+            const box = svg.getBoundingClientRect(), style = getComputedStyle(svg);
+            const px = name => parseFloat(style[name]);
             const shown = {
-                left: box.left + px("borderLeftWidth") + px("paddingLeft"), top: box.top + px("borderTopWidth") + px("paddingTop"),
-                right: box.right - px("borderRightWidth") - px("paddingRight"), bottom: box.bottom - px("borderBottomWidth") - px("paddingBottom"),
+                left: box.left + px("borderLeftWidth") + px("paddingLeft"),
+                top: box.top + px("borderTopWidth") + px("paddingTop"),
+                right: box.right - px("borderRightWidth") - px("paddingRight"),
+                bottom: box.bottom - px("borderBottomWidth") - px("paddingBottom"),
             };
             const cut = [...svg.querySelectorAll("path, rect, circle, polygon")]
                 .map(shape => shape.getBoundingClientRect())
-                .filter(r => r.left < shown.left - 0.5 || r.top < shown.top - 0.5 || r.right > shown.right + 0.5 || r.bottom > shown.bottom + 0.5)
+                .filter(r => r.left < shown.left - 0.5 || r.top < shown.top - 0.5
+                             || r.right > shown.right + 0.5 || r.bottom > shown.bottom + 0.5)
                 .map(r => [r.left, r.top, r.right, r.bottom].map(Math.round));
             return cut.length ? {shown: [shown.left, shown.top, shown.right, shown.bottom].map(Math.round), cut} : null;
         }"""

@@ -30,8 +30,16 @@ from tests.conftest import PASSWORD
 from tests.two_step import TotpClock, set_up_totp
 
 from .portal_pages import (
-    DESKTOP, PHONE, add_passkey_on_the_page, add_virtual_authenticator, fill_in_account, goto, load,
-    sideways_overflow, sign_in_quickly, totp_secret_on,
+    DESKTOP,
+    PHONE,
+    add_passkey_on_the_page,
+    add_virtual_authenticator,
+    fill_in_account,
+    goto,
+    load,
+    sideways_overflow,
+    sign_in_quickly,
+    totp_secret_on,
 )
 
 BLOCKING = {"serious", "critical"}

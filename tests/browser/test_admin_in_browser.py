@@ -24,7 +24,8 @@ def test_staff_find_a_user_deactivate_them_and_every_way_in_stops(browser, live_
     make_user("otto@example.com", first_name="Otto", last_name="Other")
 
     # The member is signed in in their own browser, and has an API key.
-    key = client.post("/api/auth/token/login/", json={"email": member.email, "password": PASSWORD}).get_json()["auth_token"]
+    key = client.post("/api/auth/token/login/",
+                      json={"email": member.email, "password": PASSWORD}).get_json()["auth_token"]
     assert client.get("/api/users/me/", headers={"Authorization": f"Token {key}"}).status_code == 200
     members_context = browser.new_context()
     staff_context = browser.new_context()
@@ -56,7 +57,8 @@ def test_staff_find_a_user_deactivate_them_and_every_way_in_stops(browser, live_
         assert client.get("/api/users/me/", headers={"Authorization": f"Token {key}"}).status_code == 200
         page.get_by_role("button", name="Deactivate", exact=True).click()
         expect(page).to_have_url(f"{base}/admin/users/{member.id}")
-        expect(page.get_by_text("The account is deactivated; every session, sign-in and key of it has ended.")).to_be_visible()
+        deactivated = "The account is deactivated; every session, sign-in and key of it has ended."
+        expect(page.get_by_text(deactivated)).to_be_visible()
         expect(page.get_by_role("button", name="Activate")).to_be_visible()
 
         # The member's open session is sent to sign in at its next page load, and the key is refused.

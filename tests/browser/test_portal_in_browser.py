@@ -16,8 +16,25 @@ from portal.services.audit import Actor
 from tests.conftest import PASSWORD
 
 from .portal_pages import (
-    COUNTRY, DESKTOP, FIRST_NAME, FULL_NAME, LAST_NAME, PHONE, fill_in_account, focus_ring, goto, jpeg_file, load,
-    loaded_width, open_section, path_of, section_link, sign_in, sign_in_quickly, sign_in_through_the_form, split_words,
+    COUNTRY,
+    DESKTOP,
+    FIRST_NAME,
+    FULL_NAME,
+    LAST_NAME,
+    PHONE,
+    fill_in_account,
+    focus_ring,
+    goto,
+    jpeg_file,
+    load,
+    loaded_width,
+    open_section,
+    path_of,
+    section_link,
+    sign_in,
+    sign_in_quickly,
+    sign_in_through_the_form,
+    split_words,
 )
 
 EMAIL = "behrouz@example.com"

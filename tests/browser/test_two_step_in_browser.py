@@ -26,8 +26,19 @@ from tests.conftest import PASSWORD
 from tests.two_step import TotpClock, set_up_totp
 
 from .portal_pages import (
-    DESKTOP, PHONE, add_passkey_on_the_page, add_virtual_authenticator, drawn_outside, goto, load,
-    open_section, section_link, sign_in, sign_in_quickly, tab_to, totp_secret_on,
+    DESKTOP,
+    PHONE,
+    add_passkey_on_the_page,
+    add_virtual_authenticator,
+    drawn_outside,
+    goto,
+    load,
+    open_section,
+    section_link,
+    sign_in,
+    sign_in_quickly,
+    tab_to,
+    totp_secret_on,
 )
 
 EMAIL = "behrouz@example.com"
@@ -106,7 +117,8 @@ def test_an_app_set_up_on_the_security_page_is_asked_for_at_the_next_sign_in(new
         expect(qr_code).to_be_visible()
         assert not (cut := drawn_outside(qr_code)), f"the QR code is cut off at {viewport['width']} px: {cut}"
         assert 160 <= qr_code.bounding_box()["width"] <= 360, qr_code.bounding_box()
-        assert key.evaluate("field => field.scrollWidth <= field.clientWidth"), f"the key is cut off at {viewport['width']} px"
+        assert key.evaluate("field => field.scrollWidth <= field.clientWidth"), (
+            f"the key is cut off at {viewport['width']} px")
     page.set_viewport_size(DESKTOP)
     secret = totp_secret_on(page)
     assert re.fullmatch(r"[A-Z2-7]{32}", secret), secret

@@ -48,7 +48,8 @@ def cluster(tmp_path_factory):
     env.pop("TEST_DATABASE_URL", None)
 
     def flask(*args, check=True):
-        subprocess.run([str(BIN / "flask"), "--app", "portal", *args], cwd=ROOT, env=env, check=check, capture_output=True)
+        subprocess.run([str(BIN / "flask"), "--app", "portal", *args],
+                       cwd=ROOT, env=env, check=check, capture_output=True)
 
     try:
         # A fresh schema, made the production way.
@@ -113,7 +114,8 @@ def test_a_browser_session_started_on_one_server_is_valid_on_the_other(cluster):
     browser = requests.Session()
     form = browser.get(f"{first}/login", timeout=10).text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
-    signed_in = browser.post(f"{first}/login", data={"login": "USER@example.com", "password": PASSWORD, "csrf_token": token},
+    signed_in = browser.post(f"{first}/login",
+                             data={"login": "USER@example.com", "password": PASSWORD, "csrf_token": token},
                              allow_redirects=False, timeout=10)
     assert signed_in.status_code == 302 and signed_in.headers["Location"].endswith("/profile/")
     profile = browser.get(f"{second}/profile/", allow_redirects=False, timeout=10)

@@ -24,7 +24,8 @@ from .conftest import (
 
 # Every profile write of every dialect: (dialect, method, path, text fields, file field).
 DIALECTS = {
-    "004": ("PATCH", "/api/users/me/", ("first_name", "last_name", "username", "mobile_number", "email", "gender"), "avatar"),
+    "004": ("PATCH", "/api/users/me/",
+            ("first_name", "last_name", "username", "mobile_number", "email", "gender"), "avatar"),
     "002": ("PATCH", "/api/users/{id}/", ("username", "email", "first_name", "last_name", "number_phone"), "avatar"),
     "003": ("PATCH", "/api/v1/accounts/users/{id}/",
             ("email", "first_name", "last_name", "phone", "gender", "country", "address", "birthday"), "photo"),
@@ -123,7 +124,8 @@ def problems_of(results: dict) -> dict:
 @pytest.mark.parametrize("name", MALFORMED)
 def test_malformed_json_is_a_400_parse_error_and_changes_nothing(client, user, auth, unchanged, name):
     results = {
-        dialect: parse_error_problem(write(client, dialect, user, auth, data=MALFORMED[name], content_type="application/json"))
+        dialect: parse_error_problem(
+            write(client, dialect, user, auth, data=MALFORMED[name], content_type="application/json"))
         for dialect in DIALECTS
     }
 
@@ -152,7 +154,8 @@ NOT_OBJECTS = {"list": b'["first_name"]', "string": b'"first_name"', "number": b
 def test_json_that_is_not_an_object_is_a_400_non_field_error_and_changes_nothing(client, user, auth, unchanged, name):
     results = {
         dialect: field_error_problem(
-            write(client, dialect, user, auth, data=NOT_OBJECTS[name], content_type="application/json"), "non_field_errors"
+            write(client, dialect, user, auth, data=NOT_OBJECTS[name], content_type="application/json"),
+            "non_field_errors",
         )
         for dialect in DIALECTS
     }
@@ -166,7 +169,8 @@ def test_json_that_is_not_an_object_on_sign_in_and_sign_up_stores_nothing(app, c
     counts = table_counts(app)
 
     results = {
-        path: field_error_problem(client.post(path, data=NOT_OBJECTS[name], content_type="application/json"), "non_field_errors")
+        path: field_error_problem(
+            client.post(path, data=NOT_OBJECTS[name], content_type="application/json"), "non_field_errors")
         for path in (REGISTER, "/api/token/", "/api/auth/token/login/", "/api/token/refresh/")
     }
 
@@ -305,7 +309,8 @@ def test_a_nul_byte_in_a_field_is_a_400_on_that_field_and_changes_nothing(client
 
     results = {
         "json": field_error_problem(write(client, dialect, user, auth, json={field: NUL_VALUES[field]}), field),
-        "multipart": field_error_problem(write(client, dialect, user, auth, data=body, content_type=content_type), field),
+        "multipart": field_error_problem(
+            write(client, dialect, user, auth, data=body, content_type=content_type), field),
         "urlencoded": field_error_problem(write(client, dialect, user, auth, data={field: NUL_VALUES[field]}), field),
     }
 
@@ -330,7 +335,8 @@ def test_a_nul_byte_on_sign_up_is_a_400_on_that_field_and_creates_nobody(app, cl
     ("/api/v1/accounts/users/verify-otp/", {"email": "user\x00@example.com", "otp": "123456"}),
     ("/api/v1/accounts/users/verify-otp/", {"email": "user@example.com", "otp": "12\x003456"}),
     ("/api/users/reset_password/", {"email": "user\x00@example.com"}),
-    ("/api/users/reset_password_confirm/", {"uid": "M\x00Q", "token": "x\x00", "new_password": "Another-long-passphrase-42"}),
+    ("/api/users/reset_password_confirm/",
+     {"uid": "M\x00Q", "token": "x\x00", "new_password": "Another-long-passphrase-42"}),
 ], ids=["token-email", "token-username", "key-email", "otp-email", "otp-code", "reset-email", "reset-confirm"])
 def test_a_nul_byte_on_a_public_route_is_a_4xx_never_a_server_error(app, client, user, path, body):
     counts, row = table_counts(app), stored_user(app, user.id)
@@ -375,7 +381,8 @@ NESTED = {
 @pytest.mark.parametrize("name", NESTED)
 def test_deeply_nested_json_is_a_400_parse_error_and_changes_nothing(client, user, auth, unchanged, name):
     results = {
-        dialect: parse_error_problem(write(client, dialect, user, auth, data=NESTED[name], content_type="application/json"))
+        dialect: parse_error_problem(
+            write(client, dialect, user, auth, data=NESTED[name], content_type="application/json"))
         for dialect in DIALECTS
     }
 
@@ -504,7 +511,8 @@ def test_an_upload_over_the_limit_is_413_json_and_leaves_no_file(client, user, a
 def test_a_public_body_over_the_limit_is_413_json_and_stores_nothing(app, client, user, small_limit, path):
     counts = table_counts(app)
 
-    response = client.post(path, json={**REGISTRATION, "email": user.email, "password": PASSWORD, "x": "a" * small_limit})
+    response = client.post(path,
+                           json={**REGISTRATION, "email": user.email, "password": PASSWORD, "x": "a" * small_limit})
 
     assert response.status_code == 413
     assert response.get_json() == {"detail": "Request body is too large."}
@@ -512,7 +520,9 @@ def test_a_public_body_over_the_limit_is_413_json_and_stores_nothing(app, client
 
 
 @pytest.mark.parametrize("shape", ["padded-valid-json", "long-string"])
-def test_a_chunked_body_over_the_limit_without_content_length_is_413_json(app, live_server, user, auth, unchanged, small_limit, shape):
+def test_a_chunked_body_over_the_limit_without_content_length_is_413_json(
+    app, live_server, user, auth, unchanged, small_limit, shape
+):
     """No Content-Length to check up front: the limit must hold while the body streams in, and a
     body cut at the limit must never be taken for the whole request."""
     conn = connect(live_server)
@@ -541,7 +551,9 @@ def test_a_chunked_body_over_the_limit_without_content_length_is_413_json(app, l
     unchanged()
 
 
-def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(live_server, user, auth, unchanged, small_limit):
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(
+    live_server, user, auth, unchanged, small_limit
+):
     conn = connect(live_server)
     conn.putrequest("PATCH", "/api/users/me/")
     conn.putheader("Authorization", auth["Authorization"])
@@ -653,7 +665,8 @@ NOT_IMAGES = {
     "html-named-jpg": lambda: (b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>",
                                "avatar.jpg", "image/jpeg"),
     "javascript-named-png": lambda: (b"alert(document.domain)//", "avatar.png", "image/png"),
-    "gif-javascript-polyglot": lambda: (b"GIF89a/*\x0a\x00\x0a\x00\x00\x00\x00*/=alert(document.domain);//" + b"\x00" * 32,
+    "gif-javascript-polyglot": lambda: (b"GIF89a/*\x0a\x00\x0a\x00\x00\x00\x00*/=alert(document.domain);//"
+                                        + b"\x00" * 32,
                                         "avatar.gif", "image/gif"),
     "pdf-named-png": lambda: (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n",
                               "avatar.png", "image/png"),
@@ -669,11 +682,14 @@ NOT_IMAGES = {
 
 
 @pytest.mark.parametrize("kind", NOT_IMAGES)
-def test_a_file_that_is_not_an_allowed_image_is_a_400_on_the_avatar_and_leaves_no_file(client, user, auth, unchanged, kind):
+def test_a_file_that_is_not_an_allowed_image_is_a_400_on_the_avatar_and_leaves_no_file(
+    client, user, auth, unchanged, kind
+):
     results = {}
     for dialect, field in FILE_CASES:
         body, content_type = multipart_body([("first_name", "Poly"), (field, NOT_IMAGES[kind]())])
-        results[dialect] = field_error_problem(write(client, dialect, user, auth, data=body, content_type=content_type), field)
+        results[dialect] = field_error_problem(
+            write(client, dialect, user, auth, data=body, content_type=content_type), field)
 
     assert problems_of(results) == {}
     unchanged()
@@ -685,7 +701,8 @@ def test_a_file_that_is_not_an_image_is_a_400_on_the_edit_page_and_leaves_no_fil
     row = stored_user(app, user.id)
     data, filename, _ = NOT_IMAGES[kind]()
 
-    response = browser.post("/profile/edit", data=edit_form(user, first_name="Poly", avatar=(io.BytesIO(data), filename)),
+    response = browser.post("/profile/edit",
+                            data=edit_form(user, first_name="Poly", avatar=(io.BytesIO(data), filename)),
                             content_type="multipart/form-data")
 
     assert response.status_code == 400
@@ -766,7 +783,8 @@ def lands_on_the_site(location: str) -> bool:
 
 
 def test_the_redirect_check_of_these_tests_sees_an_escape():
-    for escape in ("//evil.example", "/\\evil.example", "https:evil.example", "javascript:alert(1)", "/\t/evil.example"):
+    for escape in ("//evil.example", "/\\evil.example", "https:evil.example", "javascript:alert(1)",
+                   "/\t/evil.example"):
         assert not lands_on_the_site(escape), escape
     assert lands_on_the_site("/profile/") and lands_on_the_site("/%2F%2Fevil.example")
 
@@ -775,7 +793,8 @@ def test_next_after_sign_in_never_leaves_the_site(app, user):
     escapes = {}
     for target in EVIL_NEXT:
         client = app.test_client()
-        response = client.post(f"/login?next={quote(target, safe='')}", data={"login": user.email, "password": PASSWORD})
+        response = client.post(f"/login?next={quote(target, safe='')}",
+                               data={"login": user.email, "password": PASSWORD})
         assert response.status_code == 302, target
         if not lands_on_the_site(response.headers["Location"]):
             escapes[target] = response.headers["Location"]
@@ -816,7 +835,8 @@ def test_next_within_the_site_is_still_followed(app, client, user):
 
 
 def test_a_failed_sign_in_keeps_no_redirect_off_the_site(app, client, user):
-    response = client.post(f"/login?next={quote('//evil.example', safe='')}", data={"login": user.email, "password": "wrong"})
+    response = client.post(f"/login?next={quote('//evil.example', safe='')}",
+                           data={"login": user.email, "password": "wrong"})
 
     assert response.status_code == 400
     assert "Location" not in response.headers
@@ -899,7 +919,9 @@ def test_forwarded_host_headers_are_ignored_for_mail_links_without_a_trusted_pro
     assert not any("evil" in body for body in bodies)
 
 
-def test_with_a_public_base_url_neither_host_nor_forwarded_headers_shape_urls(app, client, user, auth, pictured, mailbox):
+def test_with_a_public_base_url_neither_host_nor_forwarded_headers_shape_urls(
+    app, client, user, auth, pictured, mailbox
+):
     app.config["PUBLIC_BASE_URL"] = "https://accounts.example.com"
 
     me = client.get("/api/users/me/", headers={**auth, **FORWARDED, "Host": "127.0.0.1"})
@@ -987,11 +1009,13 @@ def test_persian_names_with_zero_width_joiners_are_stored_and_returned_unchanged
     for field, value in PERSIAN.items():
         assert body[field] == value
         assert row[field] == value
-    assert client.get("/api/users/me/", headers=auth).get_json()["full_name"] == f"{PERSIAN['first_name']} {PERSIAN['last_name']}"
+    full_name = client.get("/api/users/me/", headers=auth).get_json()["full_name"]
+    assert full_name == f"{PERSIAN['first_name']} {PERSIAN['last_name']}"
 
 
 def test_persian_names_with_zero_width_joiners_pass_sign_up_and_the_edit_page(app, client, user):
-    signed_up = client.post(REGISTER, json={**REGISTRATION, "first_name": PERSIAN["first_name"], "last_name": PERSIAN["last_name"]})
+    signed_up = client.post(
+        REGISTER, json={**REGISTRATION, "first_name": PERSIAN["first_name"], "last_name": PERSIAN["last_name"]})
     assert signed_up.status_code == 201
     assert signed_up.get_json()["data"]["first_name"] == PERSIAN["first_name"]
 
@@ -1029,7 +1053,8 @@ def test_a_session_cookie_set_before_sign_in_does_not_survive_sign_in(app, user)
 
     victim = app.test_client()
     victim.set_cookie(SESSION_COOKIE, planted)
-    signed_in = victim.post("/login", data={"login": user.email, "password": PASSWORD, "csrf_token": csrf_of(victim.get("/login"))})
+    signed_in = victim.post("/login", data={"login": user.email, "password": PASSWORD,
+                                            "csrf_token": csrf_of(victim.get("/login"))})
 
     assert signed_in.status_code == 302 and not signed_in.headers["Location"].startswith("/login")
     assert cookie_value(victim) != planted

@@ -77,11 +77,17 @@ def test_every_profile_representation_carries_the_rows_version_as_a_strong_etag(
     assert response.headers.get("ETag") == f'"{stored_user(app, user.id)["version"]}"'
 
 
-STAFF_ROUTES = [("GET", "/api/users/{id}/"), ("GET", "/api/v1/accounts/users/{id}/"), ("PATCH", "/api/v1/accounts/users/{id}/")]
+STAFF_ROUTES = [
+    ("GET", "/api/users/{id}/"),
+    ("GET", "/api/v1/accounts/users/{id}/"),
+    ("PATCH", "/api/v1/accounts/users/{id}/"),
+]
 
 
 @pytest.mark.parametrize("method, path", STAFF_ROUTES, ids=ids(STAFF_ROUTES))
-def test_staff_reading_or_writing_someone_elses_profile_get_that_rows_etag(app, client, make_user, bearer, method, path):
+def test_staff_reading_or_writing_someone_elses_profile_get_that_rows_etag(
+    app, client, make_user, bearer, method, path
+):
     staff = make_user("staff@example.com", staff=True)
     member = make_user("member@example.com")
     headers = bearer(staff)
@@ -216,7 +222,8 @@ def test_a_current_if_match_lets_the_write_go_ahead(app, client, user, auth, met
 def test_an_if_match_listing_the_current_etag_among_others_goes_ahead(app, client, user, auth):
     etag = etag_of(client, user, auth)
 
-    response = client.patch("/api/users/me/", headers={**auth, "If-Match": f'"1", {etag}'}, json={"first_name": "Listed"})
+    response = client.patch("/api/users/me/", headers={**auth, "If-Match": f'"1", {etag}'},
+                            json={"first_name": "Listed"})
 
     assert response.status_code == 200
     assert stored_user(app, user.id)["first_name"] == "Listed"
@@ -256,7 +263,8 @@ def test_a_stale_if_match_on_someone_elses_profile_is_still_403_first(app, clien
     stranger = make_user("stranger@example.com")
     row = stored_user(app, owner.id)
 
-    response = client.patch(f"/api/users/{owner.id}/", headers={**bearer(stranger), "If-Match": '"0"'}, json={"first_name": "X"})
+    response = client.patch(f"/api/users/{owner.id}/", headers={**bearer(stranger), "If-Match": '"0"'},
+                            json={"first_name": "X"})
 
     assert response.status_code == 403
     assert stored_user(app, owner.id) == row

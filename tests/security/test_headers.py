@@ -7,7 +7,6 @@ import re
 from types import SimpleNamespace
 
 import pytest
-
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -113,7 +112,8 @@ def get_pages(w) -> list[tuple[str, object]]:
         with client.get(url) as response:
             response.get_data()  # a streamed answer (the CSV export) is read to its end, then closed
         # /readyz is 503 here: the test database is made by create_all, not by the migrations.
-        assert response.status_code in ((200, 302) if endpoint != "health.readyz" else (503,)), (url, response.status_code)
+        expected = (200, 302) if endpoint != "health.readyz" else (503,)
+        assert response.status_code in expected, (url, response.status_code)
         answers.append((f"GET {url}", response))
     return answers
 
@@ -150,7 +150,8 @@ ANSWERS = {
         "/api/token/", json={"email": w.member.email, "password": PASSWORD}
     ),
     "API 304": lambda w: w.anonymous.get(
-        "/api/users/me/", headers={**w.token, "If-None-Match": w.anonymous.get("/api/users/me/", headers=w.token).headers["ETag"]}
+        "/api/users/me/",
+        headers={**w.token, "If-None-Match": w.anonymous.get("/api/users/me/", headers=w.token).headers["ETag"]},
     ),
     "API 401": lambda w: w.anonymous.get("/api/users/me/"),
     "API 403": lambda w: w.anonymous.patch(f"/api/users/{w.member.id}/", headers=w.token, json={"first_name": "X"}),
@@ -255,7 +256,9 @@ API_READS_AND_WRITES = {
     "GET /api/profile/": lambda w, h: w.anonymous.get("/api/profile/", headers=h),
     "POST /api/profile/": lambda w, h: w.anonymous.post("/api/profile/", headers=h),
     "GET /api/users/<id>/": lambda w, h: w.anonymous.get(f"/api/users/{w.root.id}/", headers=h),
-    "PATCH /api/users/<id>/": lambda w, h: w.anonymous.patch(f"/api/users/{w.root.id}/", headers=h, json={"last_name": "Root"}),
+    "PATCH /api/users/<id>/": lambda w, h: w.anonymous.patch(
+        f"/api/users/{w.root.id}/", headers=h, json={"last_name": "Root"}
+    ),
     "GET /api/users/me/": lambda w, h: w.anonymous.get("/api/users/me/", headers=h),
     "PUT /api/users/me/": lambda w, h: w.anonymous.put("/api/users/me/", headers=h, json={"first_name": "Rhea"}),
     "GET /api/v1/accounts/users/<pk>/": lambda w, h: w.anonymous.get(f"/api/v1/accounts/users/{w.root.id}/", headers=h),
@@ -288,7 +291,9 @@ def test_answers_that_hand_out_tokens_are_no_store(world, label):
     login = {"email": world.member.email, "password": PASSWORD}
     response = {
         "POST /api/token/": lambda: world.anonymous.post("/api/token/", json=login),
-        "POST /api/token/refresh/": lambda: world.anonymous.post("/api/token/refresh/", json={"refresh": world.pair["refresh"]}),
+        "POST /api/token/refresh/": lambda: world.anonymous.post(
+            "/api/token/refresh/", json={"refresh": world.pair["refresh"]}
+        ),
         "POST /api/auth/token/login/": lambda: world.anonymous.post("/api/auth/token/login/", json=login),
     }[label]()
 
@@ -327,7 +332,8 @@ def test_versioned_static_files_stay_cacheable_for_a_year_for_signed_in_browsers
 @pytest.mark.parametrize("who", ["browser", "bearer", "token"])
 def test_avatar_files_stay_cacheable_for_a_year_for_signed_in_callers(world, who):
     url = f"/media/avatars/{world.avatar}"
-    with world.browser.get(url) if who == "browser" else world.anonymous.get(url, headers=schemes(world)[who]) as response:
+    with (world.browser.get(url) if who == "browser"
+          else world.anonymous.get(url, headers=schemes(world)[who])) as response:
         pass
 
     cache = response.headers.get("Cache-Control", "")
@@ -500,7 +506,8 @@ def html_answers(w) -> list[tuple[str, object, int]]:
         ("a new API key", b.post("/profile/keys", data={"name": "laptop"}), 200),
         ("delete with errors", b.post("/profile/delete", data={"current_password": "wrong"}), 400),
         ("admin user list filtered", b.get("/admin/users/?q=mia&active=1&sort=email"), 200),
-        ("admin user edit with errors", b.post(f"/admin/users/{w.member.id}", data={"email": "bad", "first_name": "\u202e"}), 400),
+        ("admin user edit with errors",
+         b.post(f"/admin/users/{w.member.id}", data={"email": "bad", "first_name": "\u202e"}), 400),
         ("admin delete confirmation", b.post(f"/admin/users/{w.member.id}/delete"), 200),
         ("admin group edit with errors", b.post(f"/admin/groups/{w.group_id}", data={"name": ""}), 400),
         ("admin audit filtered", b.get(f"/admin/audit/?subject={w.member.id}"), 200),

@@ -51,7 +51,8 @@ def claims(pair):
 def attempt(app, client, user, token: str):
     """Use ``token`` to change the profile; the caller checks the answer. Returns (answer, row before)."""
     row, counts = stored_user(app, user.id), table_counts(app)
-    response = client.patch("/api/users/me/", headers={"Authorization": f"Bearer {token}"}, json={"first_name": "Mallory"})
+    response = client.patch("/api/users/me/", headers={"Authorization": f"Bearer {token}"},
+                            json={"first_name": "Mallory"})
     return response, row, counts
 
 

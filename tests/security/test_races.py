@@ -107,13 +107,15 @@ def test_20_parallel_verifications_of_one_code_have_exactly_one_success(app, cli
 
     answers = run_together(
         20,
-        lambda i: json_request(live_server, "POST", "/api/v1/accounts/users/verify-otp/", {"email": email, "otp": code}),
+        lambda i: json_request(live_server, "POST", "/api/v1/accounts/users/verify-otp/",
+                               {"email": email, "otp": code}),
         send,
     )
 
     assert statuses(answers) == [200] + [400] * 19, [a.body[:200] for a in answers if a.status not in (200, 400)]
     for answer in answers:
-        expected = {"msg": "Email verified successfully!"} if answer.status == 200 else {"otp": ["Invalid or expired code."]}
+        expected = ({"msg": "Email verified successfully!"} if answer.status == 200
+                    else {"otp": ["Invalid or expired code."]})
         assert answer.json() == expected
     row = stored_user(app, user_id)
     assert row["email_verified"] is True and row["activated_at"] is not None
@@ -168,7 +170,9 @@ def test_20_parallel_sign_ups_with_one_email_in_different_cases_make_one_account
     assert count_rows(app, User) == 1
 
 
-def test_10_parallel_avatar_uploads_by_one_user_leave_one_file_the_row_names(app, client, live_server, user, token_auth):
+def test_10_parallel_avatar_uploads_by_one_user_leave_one_file_the_row_names(
+    app, client, live_server, user, token_auth
+):
     headers = token_auth(user)
     client.get("/api/users/me/", headers=headers)
     colours = [(25 * i, 255 - 25 * i, 90) for i in range(10)]

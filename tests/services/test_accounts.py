@@ -42,7 +42,8 @@ def test_create_user_stores_cleaned_values_and_only_a_password_hash(app):
     with app.app_context():
         user = accounts.create_user(
             " Sara@Example.COM ", PASSWORD, SYSTEM,
-            profile={"first_name": " سارا ", "last_name": "", "country": "ir", "gender": "Female", "phone": " +98 912 000 1122 "},
+            profile={"first_name": " سارا ", "last_name": "", "country": "ir", "gender": "Female",
+                     "phone": " +98 912 000 1122 "},
         )
         user_id = user.id
 
@@ -146,7 +147,8 @@ def test_update_profile_applies_changes_and_audits_old_and_new_values(app, make_
         me = db.session.get(User, account.id)
         accounts.update_profile(
             me,
-            {"first_name": "علی", "last_name": " رضایی ", "phone": "+98 (21) 555", "birthday": "1990-05-17", "country": "de"},
+            {"first_name": "علی", "last_name": " رضایی ", "phone": "+98 (21) 555",
+             "birthday": "1990-05-17", "country": "de"},
             as_actor(me, via="web"),
         )
 
@@ -164,7 +166,8 @@ def test_update_profile_applies_changes_and_audits_old_and_new_values(app, make_
             "birthday": [None, "1990-05-17"],
             "country": [None, "DE"],
         }
-        assert (event.actor_id, event.subject_id, event.ip, event.via) == (account.id, account.id, "198.51.100.7", "web")
+        assert (event.actor_id, event.subject_id, event.ip, event.via) == (
+            account.id, account.id, "198.51.100.7", "web")
 
 
 def test_update_profile_blank_text_clears_the_field(app, make_user):
@@ -198,7 +201,8 @@ def test_update_profile_never_applies_a_password_or_read_only_fields(app, user):
     with app.app_context():
         me = db.session.get(User, user.id)
         assert me.password_hash == old_hash and check_password(me.password_hash, PASSWORD)
-        assert (me.id, me.is_staff, me.is_superuser, me.is_active, me.email_verified) == (user.id, False, False, True, True)
+        assert (me.id, me.is_staff, me.is_superuser, me.is_active, me.email_verified) == (
+            user.id, False, False, True, True)
         assert events("profile_updated")[-1].changes == {"first_name": [None, "Neo"]}
         every_change = json.dumps([event.changes for event in events()])
         assert "N3w-Passw0rd-xyz!" not in every_change and PASSWORD not in every_change
@@ -249,7 +253,8 @@ def test_update_profile_accepts_the_users_own_values_in_another_case_or_format(a
     account = make_user("me@example.com", username="Me_Myself", phone="+15550124")
     with app.app_context():
         me = db.session.get(User, account.id)
-        accounts.update_profile(me, {"email": "ME@example.com", "username": "me_myself", "phone": "+1 555 0124"}, as_actor(me))
+        accounts.update_profile(me, {"email": "ME@example.com", "username": "me_myself", "phone": "+1 555 0124"},
+                                as_actor(me))
 
     with app.app_context():
         me = db.session.get(User, account.id)

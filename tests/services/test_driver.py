@@ -32,7 +32,7 @@ def test_rows_match_sqlalchemys_for_every_column_type_of_users_and_credentials(a
         driven = DriverQuery(statement).rows(db.engine, value=user.id)
 
     assert driven == through_sqlalchemy and len(driven) == 1
-    values = dict(zip(statement.selected_columns.keys(), driven[0]))
+    values = dict(zip(statement.selected_columns.keys(), driven[0], strict=True))
     assert isinstance(values["date_joined"], datetime) and values["date_joined"].tzinfo is None
     assert values["is_active"] is True and values["email_verified"] is True
 
@@ -87,9 +87,9 @@ def test_a_read_opens_no_transaction_and_leaves_the_connection_as_it_found_it(ap
         try:
             DriverQuery(select(User.id).where(User.email == bindparam("value"))).rows(engine, value="x@example.com")
             with pytest.raises(engine.dialect.loaded_dbapi.Error):
-                DriverQuery(select(column("id")).select_from(table("no_such_table")).where(column("id") == bindparam("value"))).rows(
-                    engine, value=1
-                )
+                DriverQuery(
+                    select(column("id")).select_from(table("no_such_table")).where(column("id") == bindparam("value"))
+                ).rows(engine, value=1)
         finally:
             event.remove(engine, "reset", note_transaction)
             event.remove(engine, "checkin", note_mode)

@@ -163,7 +163,10 @@ def test_name_that_is_not_text_is_refused():
 # --- phone -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["1234", "+15550124", "+1 (555) 0124", "0912-345-6789", "(021) 8888 7777", "+" + "1" * 19])
+@pytest.mark.parametrize(
+    "value",
+    ["1234", "+15550124", "+1 (555) 0124", "0912-345-6789", "(021) 8888 7777", "+" + "1" * 19],
+)
 def test_phone_of_digits_and_allowed_signs_is_echoed_as_entered(value):
     assert clean_phone(value) == value
 
@@ -200,7 +203,10 @@ def test_phone_with_a_control_character_is_refused():
 # --- gender ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "stored"), [("male", "male"), ("female", "female"), ("other", "other"), ("Female", "female"), (" OTHER ", "other")])
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [("male", "male"), ("female", "female"), ("other", "other"), ("Female", "female"), (" OTHER ", "other")],
+)
 def test_gender_choice_is_stored_in_lower_case(value, stored):
     assert clean_gender(value) == stored
 

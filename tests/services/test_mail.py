@@ -18,10 +18,12 @@ from portal.services import mail
 from portal.services.errors import DeliveryFailed
 from tests.conftest import Mailbox, SmtpHandler, free_port
 
+
 def send_code_mail(app, to="alice@example.com", code="123456"):
     """Compose a code mail and hand it to the configured transport at once (no outbox)."""
     with app.app_context():
-        message = mail.compose(to, "Your verification code", "verify_email", code=code, email=to, name="Alice", minutes=10)
+        message = mail.compose(to, "Your verification code", "verify_email",
+                               code=code, email=to, name="Alice", minutes=10)
         mail.deliver(message)
         return message
 

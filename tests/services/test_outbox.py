@@ -24,7 +24,7 @@ from portal.extensions import db
 from portal.models import OutgoingMail, User, utcnow
 from portal.services import outbox
 from portal.services.courier import courier_of
-from tests.conftest import Mailbox, SmtpHandler, fresh_app, free_port, shared_database
+from tests.conftest import Mailbox, SmtpHandler, free_port, fresh_app, shared_database
 
 REGISTER, VERIFY = "/api/v1/accounts/users/", "/api/v1/accounts/users/verify-otp/"
 SIGN_UP = {

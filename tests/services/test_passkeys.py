@@ -15,7 +15,14 @@ from portal.services.audit import Actor
 from portal.services.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from tests.two_step import BINDING, IP, actor_for, add_passkey, passkey_sign_in, user_of
 from tests.webauthn_authenticator import (
-    ORIGIN, RP_ID, UP, CredentialExcluded, SoftwareAuthenticator, b64url, copied, from_b64url,
+    ORIGIN,
+    RP_ID,
+    UP,
+    CredentialExcluded,
+    SoftwareAuthenticator,
+    b64url,
+    copied,
+    from_b64url,
 )
 
 
@@ -211,7 +218,8 @@ def test_a_passkey_alone_signs_in_with_an_empty_allow_list(app, user, phone):
     assert options["allowCredentials"] == []
     assert options["userVerification"] == "preferred"
     with app.app_context():
-        assertion = passkeys.verify_passkey(phone.get(options), rp_id=RP_ID, origin=ORIGIN, binding=BINDING, actor=Actor(ip=IP))
+        assertion = passkeys.verify_passkey(phone.get(options), rp_id=RP_ID, origin=ORIGIN, binding=BINDING,
+                                            actor=Actor(ip=IP))
         assert assertion.user.email == user.email  # the model, for the door to start a session with
 
     assert assertion.user_id == user.id
@@ -300,7 +308,9 @@ def test_a_challenge_asked_for_by_another_browser_is_refused_and_stays_usable_by
         ({"flags": 0}, {}),  # no user presence
         ({"challenge": b"never issued"}, {}),
     ],
-    ids=["origin", "rp-id", "expected-origin", "expected-rp", "type", "cross-origin", "no-presence", "unknown-challenge"],
+    ids=[
+        "origin", "rp-id", "expected-origin", "expected-rp", "type", "cross-origin", "no-presence", "unknown-challenge"
+    ],
 )
 def test_an_assertion_that_does_not_fit_is_refused(app, user, phone, tamper, check):
     add_passkey(app, user, phone)

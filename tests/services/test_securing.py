@@ -11,7 +11,15 @@ from sqlalchemy import func, select, update
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, PendingSignIn, SignInAlert, User, utcnow
 from portal.services import (
-    accounts, api_keys, browser_sessions, securing, sign_in, sign_in_alerts, tokens, two_factor, verification,
+    accounts,
+    api_keys,
+    browser_sessions,
+    securing,
+    sign_in,
+    sign_in_alerts,
+    tokens,
+    two_factor,
+    verification,
 )
 from portal.services.audit import Actor
 from portal.services.errors import AuthenticationFailed, LinkExpired, PasswordResetRequired, ValidationFailed
@@ -46,7 +54,8 @@ def link_token(alert) -> str:
 def live_credentials(app, account) -> list[str]:
     with app.app_context():
         account = db.session.get(User, account.id)
-        return [c.kind for c in db.session.scalars(select(Credential).where(Credential.user_id == account.id)) if c.is_live]
+        theirs = select(Credential).where(Credential.user_id == account.id)
+        return [c.kind for c in db.session.scalars(theirs) if c.is_live]
 
 
 def stored(app, account) -> User:

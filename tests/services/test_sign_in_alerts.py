@@ -116,7 +116,8 @@ def test_a_new_browser_is_mailed_once_with_browser_system_address_time_and_metho
     # A mail about a sign-in does not tell the reader to ignore what was not them.
     assert "you can ignore it" not in html(mail)
     with app.app_context():
-        sign_ins = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "signed_in").order_by(AuditEvent.id))
+        sign_ins = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "signed_in").order_by(AuditEvent.id))
         assert [event.changes for event in sign_ins] == [
             {"method": [None, "password"]},
             {"method": [None, "password+totp"], "new_browser_mailed": [None, "Firefox on Windows from 198.51.100.23"]},
@@ -180,7 +181,8 @@ def test_an_api_sign_in_from_a_new_address_is_mailed(app, user, mailbox):
 
     [mail] = alerts_mailed(mailbox, user)
     body = text(mail)
-    assert "An app signed in to your account through the API from an address your account has not signed in from" in body
+    assert ("An app signed in to your account through the API"
+            " from an address your account has not signed in from") in body
     assert re.search(rf"Address: +{re.escape(ELSEWHERE)}\n", body)
     assert re.search(r"Through: +the API \(an access token\)\n", body)
     assert re.search(r"Signed in with: +password\n", body)

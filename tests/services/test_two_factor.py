@@ -55,7 +55,8 @@ def test_a_code_from_the_app_completes_the_sign_in_with_its_data(app, user, cloc
     secret, _ = set_up_totp(app, user, clock)
     token = begin(app, user, data={"remember": True, "door": "web"})
 
-    assert complete(app, token, code=clock.code(secret)) == (user.id, "password+totp", {"remember": True, "door": "web"})
+    assert complete(app, token, code=clock.code(secret)) == (
+        user.id, "password+totp", {"remember": True, "door": "web"})
 
 
 def test_only_a_hash_of_the_token_is_stored(app, user, clock):
@@ -177,7 +178,8 @@ def test_a_pending_sign_in_shows_what_the_second_step_can_use(app, user, clock):
     with app.app_context():
         step = two_factor.pending_sign_in(token)
         assert step.user.id == user.id
-        assert (step.first_step, step.data, step.has_totp, step.has_passkeys) == ("password", {"remember": False}, True, False)
+        assert (step.first_step, step.data, step.has_totp, step.has_passkeys) == (
+            "password", {"remember": False}, True, False)
         assert (step.recovery_codes_left, step.attempts_left) == (10, 4)
 
 
@@ -335,7 +337,8 @@ def test_the_export_lists_factors_and_passkeys_by_name_and_dates_never_a_secret(
         held = [
             *(row.code_hash for row in db.session.scalars(select(RecoveryCode))),
             *(row.secret_sealed for row in db.session.scalars(select(TotpDevice))),
-            *(value for p in db.session.scalars(select(Passkey)) for value in (p.credential_id, p.public_key, p.user_handle)),
+            *(value for p in db.session.scalars(select(Passkey))
+              for value in (p.credential_id, p.public_key, p.user_handle)),
         ]
 
     factors = data["second_factors"]

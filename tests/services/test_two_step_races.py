@@ -32,7 +32,8 @@ from tests.webauthn_authenticator import ORIGIN, RP_ID, SoftwareAuthenticator
 @pytest.fixture
 def app(tmp_path):
     """The shared fixtures' app, on a database that several connections can share at once."""
-    shared = {} if os.environ.get("TEST_DATABASE_URL") else {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'race.sqlite'}"}
+    shared = ({} if os.environ.get("TEST_DATABASE_URL")
+              else {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'race.sqlite'}"})
     yield from fresh_app(tmp_path, **shared)
 
 

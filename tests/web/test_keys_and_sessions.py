@@ -239,7 +239,9 @@ def test_ending_this_browsers_own_session_signs_it_out(app, client, user):
     assert credential_row(app, own)["revoked_at"] is not None
 
 
-def test_sign_out_everywhere_else_ends_api_sign_ins_keys_and_other_browsers_but_not_this_one(app, client, user, bearer, token_auth):
+def test_sign_out_everywhere_else_ends_api_sign_ins_keys_and_other_browsers_but_not_this_one(
+    app, client, user, bearer, token_auth
+):
     other = signed_in(browser(app), user)
     jwt_headers = bearer(user)
     key_headers = token_auth(user)

@@ -116,7 +116,8 @@ def test_the_edit_page_opens_with_every_field_and_no_deprecated_form_api(app, cl
     assert page.status_code == 200
     form = find_form(page)
     assert form.enctype == "multipart/form-data"
-    assert {name: form.fields[name] for name in ("first_name", "username", "gender", "country", "birthday", "address")} == {
+    names = ("first_name", "username", "gender", "country", "birthday", "address")
+    assert {name: form.fields[name] for name in names} == {
         "first_name": "Darius", "username": "Darius_K", "gender": "male", "country": "IR", "birthday": "1990-04-02",
         "address": "12 Vali-Asr St\r\nTehran",
     }
@@ -353,7 +354,8 @@ def test_a_request_above_the_size_limit_is_a_413_page_and_changes_nothing(small_
     signed_in(client, user)
     before = stored_user(app, user.id)
 
-    response = edit(client, {"first_name": "Changed"}, files={"avatar": upload(b"\xff" * (3 * 1024 * 1024), "huge.jpg")})
+    response = edit(client, {"first_name": "Changed"},
+                    files={"avatar": upload(b"\xff" * (3 * 1024 * 1024), "huge.jpg")})
 
     assert response.status_code == 413
     assert response.mimetype == "text/html"
@@ -366,7 +368,8 @@ def test_a_request_above_the_size_limit_is_a_413_page_and_changes_nothing(small_
 
 def test_removing_the_avatar_deletes_its_file(app, client, user):
     signed_in(client, user)
-    edit(client, files={"avatar": upload(image_bytes("PNG", size=(300, 300), mode="RGBA", color=(0, 0, 0, 0)), "a.png")})
+    transparent = image_bytes("PNG", size=(300, 300), mode="RGBA", color=(0, 0, 0, 0))
+    edit(client, files={"avatar": upload(transparent, "a.png")})
     [name] = stored_avatars(app)
     assert name.endswith(".png")
 
@@ -481,7 +484,8 @@ def activity_items(page) -> list[dict]:
         title = re.search(r'<p class="way-title">(.*?)</p>', chunk, re.S).group(1).strip()
         rows = []
         for row in re.findall(r'<tr><th scope="row">(.*?)</th>(.*?)</tr>', chunk, re.S):
-            cells = [unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<td>(.*?)</td>", row[1], re.S)]
+            cells = [unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+                     for cell in re.findall(r"<td>(.*?)</td>", row[1], re.S)]
             rows.append((row[0], *cells))
         items.append({"title": unescape(title), "changes": rows})
     return items

@@ -29,11 +29,11 @@ from .conftest import (
     form_errors,
     is_signed_in,
     recorded_statements,
-    sign_in as sign_in_page,
     signed_in,
     submit,
     text_of,
 )
+from .conftest import sign_in as sign_in_page
 
 CHROME_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
 FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -278,7 +278,8 @@ def test_after_the_link_the_password_waits_for_the_reset_a_passkey_does_not(app,
     # A passkey: signs in.
     passkey_browser = browser(app, CHROME_LINUX)
     token = csrf_token(passkey_browser.get("/login"))
-    options = passkey_browser.post("/login/passkey/options", headers={"X-CSRFToken": token, "Accept": "application/json"})
+    options = passkey_browser.post("/login/passkey/options",
+                                   headers={"X-CSRFToken": token, "Accept": "application/json"})
     answer = authenticator.get(options.get_json())
     done = passkey_browser.post("/login/passkey", data={"csrf_token": token, "credential": json.dumps(answer)})
     assert done.status_code == 302 and is_signed_in(passkey_browser)
@@ -366,7 +367,8 @@ def test_turning_the_mails_off_from_an_old_session_asks_for_the_password_turning
     age_the_proof(app, client)
     prompt = submit(client, "/profile/sessions", {"sign_in_alerts": ""}, action="/profile/sessions/alerts")
     assert prompt.status_code == 403 and stored(app, user)["sign_in_alerts"] is True
-    confirmed = client.post("/profile/sessions/alerts", data={"csrf_token": csrf_token(prompt), "reauth_password": PASSWORD})
+    confirmed = client.post("/profile/sessions/alerts",
+                            data={"csrf_token": csrf_token(prompt), "reauth_password": PASSWORD})
     assert confirmed.status_code == 302 and stored(app, user)["sign_in_alerts"] is False
 
     age_the_proof(app, client)

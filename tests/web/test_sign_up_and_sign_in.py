@@ -518,7 +518,8 @@ def test_sign_in_over_the_limit_is_a_429_page_with_retry_after_and_signs_nobody_
         user_id = account.id
     client = limited.test_client()
     for _ in range(2):
-        assert submit(client, "/login", {"login": "limited@example.com", "password": "wrong-password-1"}).status_code == 400
+        wrong = submit(client, "/login", {"login": "limited@example.com", "password": "wrong-password-1"})
+        assert wrong.status_code == 400
 
     third = submit(client, "/login", {"login": "limited@example.com", "password": PASSWORD})
 

@@ -201,7 +201,8 @@ def test_a_passkey_answer_cannot_be_used_twice(app, client, user, authenticator)
     assert client.post("/login/passkey", data={"csrf_token": token, "credential": _json(answer)}).status_code == 302
     client.post("/logout", data={"csrf_token": csrf_token(client.get("/profile/"))})
 
-    replayed = client.post("/login/passkey", data={"csrf_token": csrf_token(client.get("/login")), "credential": _json(answer)})
+    replayed = client.post("/login/passkey",
+                           data={"csrf_token": csrf_token(client.get("/login")), "credential": _json(answer)})
 
     assert replayed.status_code == 302 and replayed.headers["Location"].startswith("/login")
     assert "The passkey was not accepted. Try again." in flashes(client.get("/login"))
@@ -213,7 +214,8 @@ def test_a_challenge_asked_for_by_another_browser_does_not_sign_this_one_in(app,
     asker, thief = app.test_client(), app.test_client()
     answer = authenticator.get(json_post(asker, "/login/passkey/options", token_page="/login").get_json())
 
-    stolen = thief.post("/login/passkey", data={"csrf_token": csrf_token(thief.get("/login")), "credential": _json(answer)})
+    stolen = thief.post("/login/passkey",
+                        data={"csrf_token": csrf_token(thief.get("/login")), "credential": _json(answer)})
 
     assert stolen.status_code == 302 and not is_signed_in(thief)
 
@@ -226,7 +228,8 @@ def test_a_passkey_completes_the_second_step_after_a_password(app, client, user,
     assert len(options["allowCredentials"]) == 1  # only this account's passkeys
 
     done = client.post("/login/second-step/passkey",
-                       data={"csrf_token": csrf_token(client.get(SECOND_STEP)), "credential": _json(authenticator.get(options))})
+                       data={"csrf_token": csrf_token(client.get(SECOND_STEP)),
+                             "credential": _json(authenticator.get(options))})
 
     assert done.status_code == 302 and session_of(app, client)["method"] == "password+passkey"
 
@@ -255,7 +258,8 @@ def test_setting_up_the_app_shows_a_qr_code_and_the_key_then_recovery_codes_once
     assert re.fullmatch(r"([A-Z2-7]{4} )+[A-Z2-7]{1,4}", key)
     secret = key.replace(" ", "")
 
-    shown = submit(client, "/profile/security/app", {"code": clock.code(secret)}, action="/profile/security/app/confirm")
+    shown = submit(client, "/profile/security/app", {"code": clock.code(secret)},
+                   action="/profile/security/app/confirm")
 
     assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
     codes = re.findall(r'<li><code dir="ltr">([^<]+)</code></li>', shown.get_data(as_text=True))
@@ -278,7 +282,8 @@ def test_turning_the_app_off_needs_the_password_and_a_code(app, client, user, cl
 
     wrong_password = submit(client, "/profile/security", {"current_password": "not-it", "code": clock.code(secret)},
                             action="/profile/security/app/off")
-    assert wrong_password.status_code == 400 and field_errors(wrong_password) == {"current_password": ["Invalid password."]}
+    assert wrong_password.status_code == 400 and field_errors(wrong_password) == {
+        "current_password": ["Invalid password."]}
 
     off = submit(client, "/profile/security", {"current_password": user.password, "code": clock.code(secret)},
                  action="/profile/security/app/off")
