@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app portal
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser services wrk run test bench clean messages translations
+.PHONY: install browser services wrk run test lint bench clean messages translations
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ run: install
 
 test: install browser services
 	$(BIN)/pytest
+
+# Lint and import order (ruff, configured in pyproject.toml); CI runs it before the tests.
+lint: install
+	$(BIN)/ruff check .
 
 # Hot paths in-process; CPU per authenticated read through WSGI; the admin's lists at 100,000 users
 # and 1,000,000 audit events (a throwaway database); then a load run of gunicorn against a

@@ -29,7 +29,9 @@ def app(tmp_path):
 def queue_code(app, to, code):
     with app.app_context():
         recipient = SimpleNamespace(email=to, language=None)
-        outbox.queue_mail(recipient, "Your verification code", "verify_email", code=code, email=to, name=None, minutes=10)
+        outbox.queue_mail(
+            recipient, "Your verification code", "verify_email", code=code, email=to, name=None, minutes=10
+        )
         db.session.commit()
 
 
