@@ -15,6 +15,7 @@ from ..services.errors import (
     NotFound,
     PermissionDenied,
     PreconditionFailed,
+    ReauthenticationRequired,
     ValidationFailed,
 )
 
@@ -86,6 +87,8 @@ def service_error(exc):
         return detail(403, exc.detail)
     if isinstance(exc, AuthenticationFailed):
         return detail(401, exc.detail)
+    if isinstance(exc, ReauthenticationRequired):
+        return detail(403, str(exc))
     if isinstance(exc, PermissionDenied):
         return detail(403, NO_PERMISSION)
     if isinstance(exc, PreconditionFailed):

@@ -6,16 +6,20 @@ from flask import request
 
 from ..limits import limited
 from ..payload import read_payload
-from ..services import accounts, users
+from ..services import accounts, reauthentication, users
 from ..services.errors import ValidationFailed
 from . import bp
-from .auth import authenticated, caller, caller_user, current_actor
+from .auth import authenticated, caller, caller_credential, caller_user, current_actor
 from .documented import documented
 from .errors import error_response, server_errors_as
 from .etags import expected_versions, represent
 from .schemas import DeleteMe, Profile000, Profile001, Update002, Update004
 
 USER_GONE_000 = "The user cannot be found in the database."
+API_EMAIL_CHANGE = (
+    "Changing the email address needs a recent sign-in: sign in again (POST /api/token/ or "
+    "/api/auth/token/login/) and repeat the change with the new credential."
+)
 # Built once: a schema holds no state of a request, and building one costs more than using it.
 PROFILE_000, PROFILE_001 = Profile000(), Profile001()
 UPDATE_002, UPDATE_004, DELETE_ME = Update002(), Update004(), DeleteMe()
@@ -37,8 +41,14 @@ documented_001_004 = partial(documented, tag="Documents 001 and 004")
 
 
 def apply_update(schema, user):
-    """Map the payload through a dialect's input schema and update ``user``; errors in wire names."""
+    """Map the payload through a dialect's input schema and update ``user``; errors in wire names.
+
+    A new email address needs a recent sign-in of the presented credential: with the address, a stolen
+    token or key could take the account over (a reset link goes to the new address).
+    """
     changes = schema.to_changes(read_payload())
+    if accounts.changes_the_email(user, changes.get("email")):
+        reauthentication.ensure_recently_proven(caller_credential(), API_EMAIL_CHANGE)
     try:
         return accounts.update_profile(user, changes, current_actor(), expected_versions=expected_versions())
     except ValidationFailed as exc:

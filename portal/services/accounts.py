@@ -117,7 +117,7 @@ def update_profile(user: User, changes: dict, actor: Actor, *, expected_versions
     lock_for_update(user, expected_versions)
     before = {field: getattr(user, field) for field in cleaned}
     old_email, was_verified = user.email, user.email_verified
-    email_changed = "email" in cleaned and canonical_email(cleaned["email"]) != user.email_canonical
+    email_changed = "email" in cleaned and changes_the_email(user, cleaned["email"])
     for field, value in cleaned.items():
         setattr(user, field, value)
     changed = audit.diff(before, cleaned)
@@ -137,6 +137,11 @@ def update_profile(user: User, changes: dict, actor: Actor, *, expected_versions
     _tell_about_staff_change(user, changed, actor)
     db.session.commit()
     return user
+
+
+def changes_the_email(user: User, email) -> bool:
+    """Whether ``email`` names another address than the account's (case aside); anything but text does not."""
+    return isinstance(email, str) and bool(email.strip()) and canonical_email(email) != user.email_canonical
 
 
 def _replace_avatar(user: User, processed) -> dict:

@@ -34,10 +34,11 @@ def needs_reauthentication(credential: Credential) -> bool:
     return credential.proven_at is None or utcnow() - credential.proven_at > after
 
 
-def ensure_recently_proven(credential: Credential) -> None:
-    """ReauthenticationRequired (a PermissionDenied) unless the credential was proven lately."""
+def ensure_recently_proven(credential: Credential, message: str = TOO_OLD) -> None:
+    """ReauthenticationRequired (a PermissionDenied), saying ``message``, unless the credential was
+    proven lately."""
     if needs_reauthentication(credential):
-        raise ReauthenticationRequired(TOO_OLD)
+        raise ReauthenticationRequired(message)
 
 
 def reauthenticate(

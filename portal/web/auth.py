@@ -9,7 +9,7 @@ from ..limits import limited
 from ..services import accounts, sign_in, verification
 from ..services.errors import AuthenticationFailed, EmailNotVerified, PasswordResetRequired
 from ..services.users import find_user
-from ..sessions import sign_in_browser, sign_out
+from ..sessions import sign_out
 from . import bp
 from .forms import LoginForm, PasskeyForm, RegisterForm, ResendCodeForm, VerifyForm
 from .two_step import continue_sign_in
@@ -52,10 +52,15 @@ def verify():
         form, verification.verify_email, form.email.data, form.otp.data, acting("web")
     )):
         user = verified.result
-        if not current_user.is_authenticated and session.get(PENDING_EMAIL) == user.email:
-            # The browser that signed up proved the mailbox: sign-up is complete. (Signing in
-            # starts the session afresh, so the message comes after it.)
-            sign_in_browser(user, remember=False)
+        if not current_user.is_authenticated and session.pop(PENDING_EMAIL, None) == user.email:
+            # The browser that signed up proved the mailbox: sign-up is complete, and it signs in —
+            # through a second factor, should the account have one by now. (Signing in starts the
+            # session afresh, so the message comes after it.)
+            answer = continue_sign_in(
+                user, remember=False, next_page=url_for("web.profile"), first_step="email_code"
+            )
+            flash("Your email address is verified.", "success")
+            return answer
         flash("Your email address is verified.", "success")
         return redirect(url_for("web.profile" if current_user.is_authenticated else "web.login"))
     return form_page("web/verify.html", form)

@@ -16,6 +16,7 @@ from portal.models import AuditEvent, Credential, PendingSignIn, RecoveryCode, T
 from portal.services import two_factor
 from portal.services.secret_box import open_sealed
 from tests.admin.conftest import add_user
+from tests.conftest import Account
 from tests.two_step import TotpClock, add_passkey, set_up_totp
 from tests.webauthn_authenticator import ORIGIN, SoftwareAuthenticator
 
@@ -176,6 +177,27 @@ def test_the_second_step_counts_against_the_accounts_sign_in_limit(make_app, mak
     answers = [submit(client, SECOND_STEP, {"code": "000001"}).status_code for _ in range(3)]
 
     assert answers == [400, 400, 429]
+
+
+def test_the_browser_that_signed_up_is_asked_for_a_factor_the_account_has_by_the_time_it_enters_the_code(
+    app, client, clock, mailbox
+):
+    email = "newcomer@example.com"
+    password = "Quiet-Meadow-Kettle-31"
+    signed_up = submit(client, "/register", {"email": email, "password": password, "confirm_password": password})
+    assert signed_up.status_code == 302
+    code = mailbox.code_for(email)
+    with app.app_context():
+        account = db.session.scalar(select(User).where(User.email == email))
+        account.activated_at = utcnow()  # as if its sign-up had been finished elsewhere meanwhile
+        db.session.commit()
+        newcomer = Account(account.id, email, password)
+    set_up_totp(app, newcomer, clock)
+
+    entered = submit(client, "/verify", {"email": email, "otp": code})
+
+    assert entered.status_code == 302 and entered.headers["Location"] == SECOND_STEP
+    assert not is_signed_in(client)
 
 
 # A passkey ------------------------------------------------------------------------------------------
