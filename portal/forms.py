@@ -15,15 +15,22 @@ from wtforms.fields.choices import SelectChoice
 
 from .services import accounts
 from .services.errors import PreconditionFailed, ValidationFailed
-from .services.fields import GENDERS
+from .services.fields import GENDERS, LANGUAGES, TIME_ZONES
 
 T = TypeVar("T")
 
 NONE_CHOSEN = SelectChoice("", "—")
+# Profile fields a posted form may leave out, which then stay as they are.
+OPTIONAL_FIELDS = ("language", "time_zone")
 COUNTRY_CHOICES = [NONE_CHOSEN] + sorted(
     (SelectChoice(country.alpha_2, country.name) for country in pycountry.countries), key=lambda choice: choice.label
 )
 GENDER_CHOICES = [NONE_CHOSEN] + [SelectChoice(gender, gender.capitalize()) for gender in GENDERS]
+# Each language by its own name (a person looking for theirs reads it), marked with its language.
+LANGUAGE_CHOICES = [SelectChoice("", "—")] + [
+    SelectChoice(code, name, render_kw={"lang": code}) for code, name in LANGUAGES.items()
+]
+TIME_ZONE_CHOICES = [SelectChoice("", "UTC")] + [SelectChoice(zone, zone.replace("_", " ")) for zone in TIME_ZONES]
 
 
 class ProfileForm(FlaskForm):
@@ -36,6 +43,9 @@ class ProfileForm(FlaskForm):
     country = SelectField("Country", choices=COUNTRY_CHOICES, render_kw={"autocomplete": "country"})
     address = TextAreaField("Address", render_kw={"autocomplete": "street-address", "rows": 3, "dir": "auto"})
     birthday = StringField("Birthday", render_kw={"type": "date", "autocomplete": "bday"})
+    # The services decide what a language or a time zone may be, as for every other field.
+    language = SelectField("Language", choices=LANGUAGE_CHOICES, validate_choice=False)
+    time_zone = SelectField("Time zone", choices=TIME_ZONE_CHOICES, validate_choice=False)
     avatar = FileField(
         "New picture",
         render_kw={"accept": "image/jpeg,image/png,image/webp,image/gif", "data-preview": "avatar-preview"},
@@ -44,7 +54,10 @@ class ProfileForm(FlaskForm):
     # The version of the profile the form was opened with: a save never overwrites a newer change.
     version = HiddenField()
 
-    TEXT_FIELDS = ("first_name", "last_name", "username", "email", "phone", "gender", "country", "address", "birthday")
+    TEXT_FIELDS = (
+        "first_name", "last_name", "username", "email", "phone", "gender", "country", "address", "birthday",
+        "language", "time_zone",
+    )
     CONFLICT = ("This profile was changed elsewhere since you opened this page. The form still shows "
                 "your input; save again to apply it over the newer version.")
 
@@ -76,8 +89,11 @@ class ProfileForm(FlaskForm):
             return False
 
     def changes(self) -> dict:
-        """The submitted values as the service takes them; ``avatar`` only when it is to change."""
-        changes = {name: self[name].data for name in self.TEXT_FIELDS}
+        """The submitted values as the service takes them; ``avatar`` only when it is to change, and the
+        language and time zone only when the form sent them (a form of an older page did not)."""
+        changes = {
+            name: self[name].data for name in self.TEXT_FIELDS if name not in OPTIONAL_FIELDS or self[name].raw_data
+        }
         if self.remove_avatar.data:
             changes["avatar"] = None
         elif self.avatar.data and self.avatar.data.filename:

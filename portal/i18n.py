@@ -10,7 +10,7 @@ The JSON API speaks English whatever is asked: clients parse its documented mess
 are UTC by definition; the locale is settled for it before anything about the caller is read.
 """
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
@@ -26,7 +26,7 @@ babel = Babel()
 
 
 def select_language() -> str:
-    if request.path.startswith("/api/"):
+    if not has_request_context() or request.path.startswith("/api/"):
         return DEFAULT_LANGUAGE
     saved = getattr(current_user, "language", None) if current_user.is_authenticated else None
     if saved in LANGUAGES:
@@ -38,7 +38,7 @@ def select_language() -> str:
 
 
 def select_time_zone() -> str:
-    if request.path.startswith("/api/") or not current_user.is_authenticated:
+    if not has_request_context() or request.path.startswith("/api/") or not current_user.is_authenticated:
         return "UTC"
     return getattr(current_user, "time_zone", None) or "UTC"
 
@@ -53,4 +53,6 @@ def register(app: Flask) -> None:
         app, locale_selector=select_language, timezone_selector=select_time_zone,
         default_translation_directories=str(TRANSLATIONS),
     )
-    app.jinja_env.globals.update(languages=LANGUAGES, text_direction=direction)
+    app.jinja_env.globals.update(
+        languages=LANGUAGES, text_direction=direction, current_language=lambda: str(get_locale() or DEFAULT_LANGUAGE)
+    )

@@ -1,27 +1,74 @@
 """How values read on a page: times, browsers, countries, audit actions. Presentation only; no rule
 lives here. Registered on the app, so the user pages, the admin and the mails share them."""
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import jdatetime
 import pycountry
+from flask_babel import get_locale, get_timezone
 
 from .media import avatar_path
 from .models import iso_utc
 from .services.audit import ACTIONS, acted_by
 from .user_agents import browser_and_system
 
-
-def when(value) -> str:
-    """A stored (naive UTC) time as people read it."""
-    return value.strftime("%-d %b %Y, %H:%M UTC") if value is not None else "—"
+# How a page writes digits in each language (Persian pages: ۰–۹).
+DIGITS = {"fa": str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")}
 
 
-def when_exactly(value) -> str:
+def _language() -> str:
+    return str(get_locale() or "en")
+
+
+def local_digits(text) -> str:
+    """``text`` with its digits as the page's language writes them."""
+    table = DIGITS.get(_language())
+    return str(text).translate(table) if table else str(text)
+
+
+def _in_time_zone(value: datetime, zone: str | None) -> datetime:
+    """A stored (naive UTC) time in ``zone``, or the person's (a mail names its reader's)."""
+    return value.replace(tzinfo=UTC).astimezone(ZoneInfo(zone or str(get_timezone() or "UTC")))
+
+
+def _written(value, english: str, persian: str, zone: str | None, with_zone: bool = True) -> str:
+    """A stored time in the person's zone: Gregorian in English, Solar Hijri with Persian digits in
+    Persian (``english`` and ``persian`` are strftime patterns)."""
+    if value is None:
+        return "—"
+    local = _in_time_zone(value, zone)
+    zone = f" {local.tzname()}" if with_zone else ""
+    if _language() == "fa":
+        solar = jdatetime.datetime.fromgregorian(datetime=local, locale="fa_IR")
+        return local_digits(solar.strftime(persian) + zone)
+    return local.strftime(english) + zone
+
+
+def when(value, zone: str | None = None) -> str:
+    """A stored time as people read it, to the minute (``zone``: a mail's reader's time zone)."""
+    return _written(value, "%-d %b %Y, %H:%M", "%-d %B %Y، %H:%M", zone)
+
+
+def when_exactly(value, zone: str | None = None) -> str:
     """To the second: tells apart two things started in the same minute."""
-    return value.strftime("%-d %b %Y, %H:%M:%S UTC") if value is not None else "—"
+    return _written(value, "%-d %b %Y, %H:%M:%S", "%-d %B %Y، %H:%M:%S", zone)
 
 
-def day(value) -> str:
+def day(value, zone: str | None = None) -> str:
     """A stored time as its date, for dense lists (the full time is in the <time> element)."""
-    return value.strftime("%-d %b %Y") if value is not None else "—"
+    return _written(value, "%-d %b %Y", "%-d %B %Y", zone, with_zone=False)
+
+
+def gregorian(value) -> str:
+    """A stored time on the Gregorian calendar in UTC, whatever the page's language: beside or under
+    a Solar Hijri date where the exact moment matters (the audit log)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else ""
+
+
+def number(value) -> str:
+    """A count as the page's language writes it (``۱۰`` on a Persian page)."""
+    return local_digits(value)
 
 
 def iso(value) -> str:
@@ -72,6 +119,9 @@ def register(app) -> None:
     app.add_template_filter(day)
     app.add_template_filter(when_exactly)
     app.add_template_filter(duration)
+    app.add_template_filter(gregorian)
+    app.add_template_filter(number)
+    app.add_template_filter(local_digits)
     app.add_template_filter(sign_in_method)
     app.add_template_filter(browser)
     app.add_template_filter(country_name)

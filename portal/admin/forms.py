@@ -11,9 +11,12 @@ from wtforms.validators import InputRequired
 
 from ..services.audit import EventFilter
 from ..services.directory import SORTS, UserFilter
+from ..services.fields import LANGUAGES
 from ..services.users import MAX_ID
 
 YES_NO = {"yes": True, "no": False}
+# The language filter's values: a language, or "none" for people who chose none (their browser's).
+LANGUAGE_FILTERS = {code: code for code in LANGUAGES} | {"none": ""}
 AS_YES_NO = {True: "yes", False: "no"}
 
 
@@ -50,6 +53,7 @@ class UserQuery(UserFilter):
             staff=YES_NO.get(args.get("staff")),
             verified=YES_NO.get(args.get("verified")),
             group_id=int(group) if group.isdigit() and int(group) <= MAX_ID else None,
+            language=LANGUAGE_FILTERS.get(args.get("language")),
             sort=args.get("sort") if args.get("sort") in SORTS else "joined",
             descending=args.get("order", "desc") != "asc",
         )
@@ -60,6 +64,7 @@ class UserQuery(UserFilter):
             "sort": self.sort, "order": "desc" if self.descending else "asc", "q": self.q,
             "active": AS_YES_NO.get(self.active), "staff": AS_YES_NO.get(self.staff),
             "verified": AS_YES_NO.get(self.verified), "group": str(self.group_id) if self.group_id else None,
+            "language": "none" if self.language == "" else self.language,
         })
 
 

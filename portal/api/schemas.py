@@ -261,6 +261,9 @@ class Update003(InputSchema):
     address = Text()
     birthday = Text()
     photo = Avatar(attribute="avatar")
+    # This project's own: document 003's PATCH may carry them; its answer's shape stays as documented.
+    language = Text(metadata={"description": "`en` or `fa`: the language of the pages and mails."})
+    time_zone = Text(metadata={"description": "An IANA time zone name, e.g. `Asia/Tehran`."})
 
 
 # Credential routes (this project's own, named after djangorestframework-simplejwt and djoser).

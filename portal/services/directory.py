@@ -42,6 +42,7 @@ class UserFilter:
     staff: bool | None = None
     verified: bool | None = None
     group_id: int | None = None
+    language: str | None = None  # a code of LANGUAGES, or "" for people who chose none
     sort: str = "joined"
     descending: bool = True
 
@@ -100,6 +101,8 @@ def users_query(wanted: UserFilter):
         value = getattr(wanted, name)
         if value is not None:
             query = query.where(column.is_(value))
+    if wanted.language is not None:
+        query = query.where(User.language == wanted.language if wanted.language else User.language.is_(None))
     if wanted.group_id is not None:
         member = select(user_groups.c.user_id).where(
             and_(user_groups.c.group_id == wanted.group_id, user_groups.c.user_id == User.id)

@@ -26,7 +26,8 @@ from .audit import actor_role, jsonable
 PROFILE_ATTRIBUTES = (
     "id", "email", "username", "first_name", "last_name", "full_name", "phone", "gender", "country",
     "address", "birthday", "avatar", "is_active", "is_staff", "is_superuser", "email_verified",
-    "date_joined", "updated_at", "last_login", "sign_in_alerts", "password_reset_required",
+    "date_joined", "updated_at", "last_login", "sign_in_alerts", "password_reset_required", "password_breached",
+    "language", "time_zone",
 )
 CREDENTIAL_ATTRIBUTES = (
     "kind", "public_id", "name", "created_at", "expires_at", "revoked_at", "last_used_at",

@@ -56,7 +56,8 @@ def queue_mail(user, subject, template: str, *, to: str | None = None, language:
     to = to or user.email
     with force_locale(user.language or language or page_language()):
         subject = str(subject)  # a translatable subject, in the mail's language
-        message = mail.compose(to, subject, template, **context)
+        # Times in the mail are the reader's (``{{ at | when(time_zone) }}``).
+        message = mail.compose(to, subject, template, time_zone=user.time_zone or "UTC", **context)
     now = utcnow()
     row = OutgoingMail(
         recipient=to, subject=subject[:200], message=seal(bytes(message), SEALED_FOR),

@@ -28,7 +28,7 @@ def app(tmp_path):
 
 def queue_code(app, to, code):
     with app.app_context():
-        recipient = SimpleNamespace(email=to, language=None)
+        recipient = SimpleNamespace(email=to, language=None, time_zone=None)
         outbox.queue_mail(
             recipient, "Your verification code", "verify_email", code=code, email=to, name=None, minutes=10
         )

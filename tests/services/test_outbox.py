@@ -91,8 +91,8 @@ def make_portal(tmp_path):
 
 
 def addressee(email: str) -> SimpleNamespace:
-    """Whom a mail is for, as the outbox reads a person: an address and a language (none chosen)."""
-    return SimpleNamespace(email=email, language=None)
+    """Whom a mail is for, as the outbox reads a person: an address, no language or time zone chosen."""
+    return SimpleNamespace(email=email, language=None, time_zone=None)
 
 
 def rows(app) -> list[OutgoingMail]:

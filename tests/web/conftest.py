@@ -23,6 +23,8 @@ from portal.models import Credential
 from ..conftest import recorded_statements  # noqa: F401  (the page tests take it from here)
 
 SESSION_COOKIE = "portal_session"
+# The forms every page's header carries (the language buttons, "Sign out"), which are no page's own.
+HEADER_FORM_ACTIONS = ("/language", "/logout")
 
 
 @pytest.fixture
@@ -169,12 +171,14 @@ def forms(response) -> list[Form]:
 
 def find_form(response, action=None) -> Form:
     """The page's form posting to ``action``; by default the page's own form (the one with no
-    action, or else the first one that is not the header's sign-out button)."""
+    action, or else the first one that is not in the header: the language buttons, "Sign out")."""
     candidates = [f for f in forms(response) if f.method == "post"]
     if action is not None:
         matching = [f for f in candidates if f.action == action]
     else:
-        matching = [f for f in candidates if not f.action] or [f for f in candidates if f.action != "/logout"]
+        matching = [f for f in candidates if not f.action] or [
+            f for f in candidates if f.action not in HEADER_FORM_ACTIONS
+        ]
     assert matching, f"no form posting to {action!r} on the page"
     return matching[0]
 

@@ -586,8 +586,8 @@ def test_export_is_a_json_attachment_of_everything_held_and_no_secret(app, clien
     for secret in [*secrets_held, api_key, PASSWORD]:
         assert secret not in body
     for name in ("password", "secret_hash", "refresh_jti", "code_hash", "secret_sealed"):
-        # No such field ("password" is a sign-in method; "password_reset_required" a flag, no secret).
-        assert not re.search(rf'"{name}(?!_reset_required)\w*":', body)
+        # No such field ("password" is a sign-in method; "password_reset_required" and "password_breached" flags).
+        assert not re.search(rf'"{name}(?!_reset_required|_breached)\w*":', body)
 
 
 # Deleting the account ----------------------------------------------------------------------------
