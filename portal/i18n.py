@@ -48,11 +48,17 @@ def direction(language: str | None = None) -> str:
     return "rtl" if str(language or get_locale() or DEFAULT_LANGUAGE) in RIGHT_TO_LEFT else "ltr"
 
 
+def forward_arrow() -> str:
+    """An arrow that points the way the text runs: "old → new" reads "new ← old" right to left."""
+    return "←" if direction() == "rtl" else "→"
+
+
 def register(app: Flask) -> None:
     babel.init_app(
         app, locale_selector=select_language, timezone_selector=select_time_zone,
         default_translation_directories=str(TRANSLATIONS),
     )
     app.jinja_env.globals.update(
-        languages=LANGUAGES, text_direction=direction, current_language=lambda: str(get_locale() or DEFAULT_LANGUAGE)
+        languages=LANGUAGES, text_direction=direction, forward_arrow=forward_arrow,
+        current_language=lambda: str(get_locale() or DEFAULT_LANGUAGE),
     )
