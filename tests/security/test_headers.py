@@ -1,121 +1,30 @@
-"""Issue 9, "Headers on every response": CSP without inline code, nosniff, no framing, a referrer
+"""Headers on every response: CSP without inline code, nosniff, no framing, a referrer
 policy, HSTS in production only, no-store on everything answered to a credential (while versioned
 static files and avatars stay cacheable), and CORS only for named origins, never with cookies."""
 
-import io
 import re
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select
 
-from portal.extensions import db
-from portal.models import SignInAlert, User
-from portal.services import accounts, groups, sign_in_alerts, verification
+from portal.services import accounts
 from portal.services.audit import SYSTEM
-from tests.two_step import add_passkey
-from tests.webauthn_authenticator import SoftwareAuthenticator
+from tests.site_tour import ANONYMOUS_PAGES, build_world, get_pages, html_answers, page_urls
 
-from ..conftest import PASSWORD, image_bytes, stored_avatars
+from ..conftest import PASSWORD
 from .conftest import EXPECTED_CSP, SAFE_REFERRER_POLICIES, inline_code, parse_csp, sign_in_page
 
 EVIL_ORIGIN = "https://evil.example"
 ALLOWED_ORIGIN = "https://app.example"
 
 
-def boom():
-    raise RuntimeError("internals that must not leak")
-
-
 @pytest.fixture
 def world(app, client, make_user, jwt_pair, api_key):
-    """A superuser with an avatar signed in to the pages, a member, a group and both API credentials."""
-    # Routes that fail, for the 500 pages; added before the app has answered any request.
-    app.add_url_rule("/boom", "boom", boom)
-    app.add_url_rule("/api/boom/", "api_boom", boom)
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-    root = make_user("root@example.com", superuser=True, first_name="Rhea", last_name="Root")
-    member = make_user("member@example.com", first_name="Mia", last_name="Member")
-    with app.app_context():
-        group_id = groups.create_group("Editors", SYSTEM, notes="People who edit").id
-        user = db.session.get(User, root.id)
-        accounts.update_profile(user, {"avatar": io.BytesIO(image_bytes())}, SYSTEM)
-        reset_path = "/" + verification.password_reset_link(db.session.get(User, member.id)).split("/", 3)[3]
-    avatar = stored_avatars(app)[0]
-    pair = jwt_pair(root)
-    key = api_key(root)
-    browser = sign_in_page(app.test_client(), root)
-    passkey_id = add_passkey(app, root, SoftwareAuthenticator()).id  # after the sign-ins: it asks for a second step
-    with app.app_context():
-        # The browser signed in after the API sign-ins from its address: a new browser, mailed.
-        alert = db.session.scalar(select(SignInAlert).where(SignInAlert.user_id == root.id))
-        not_me_path = "/" + sign_in_alerts.not_me_link(alert).split("/", 3)[3]
-    return SimpleNamespace(
-        app=app, anonymous=client, browser=browser, root=root, member=member, group_id=group_id, avatar=avatar,
-        reset_path=reset_path, not_me_path=not_me_path, pair=pair, passkey_id=passkey_id,
-        bearer={"Authorization": f"Bearer {pair['access']}"}, token={"Authorization": f"Token {key}"},
-    )
+    return build_world(app, client, make_user, jwt_pair, api_key)
 
 
 def schemes(w):
     return {"bearer": w.bearer, "token": w.token}
-
-
-# Every page a browser can GET, by endpoint. A new page must be added here, so that it is scanned.
-def page_urls(w) -> dict:
-    return {
-        "web.index": "/",
-        "web.login": "/login",
-        "web.register": "/register",
-        "web.verify": "/verify",
-        "web.forgot_password": "/password/forgot",
-        "web.reset_password": w.reset_path,
-        "web.profile": "/profile/",
-        "web.edit_profile": "/profile/edit",
-        "web.change_password": "/profile/password",
-        "web.api_keys": "/profile/keys",
-        "web.security": "/profile/security",
-        "web.totp_setup": "/profile/security/app",
-        "web.passkey_rename": f"/profile/security/passkeys/{w.passkey_id}/rename",
-        "web.second_step": "/login/second-step",
-        "web.sign_in_code": "/login/code",
-        "web.enter_sign_in_code": "/login/code/enter",
-        "web.sessions": "/profile/sessions",
-        "web.secure_account": "/profile/sessions/secure",
-        "web.not_me": w.not_me_path,
-        "web.activity": "/profile/activity",
-        "web.export": "/profile/export",
-        "web.delete_account": "/profile/delete",
-        "admin.index": "/admin/",
-        "admin.users": "/admin/users/",
-        "admin.users_detail": f"/admin/users/{w.member.id}",
-        "admin.users_export": "/admin/users/export.csv",
-        "admin.groups_list": "/admin/groups/",
-        "admin.groups_detail": f"/admin/groups/{w.group_id}",
-        "admin.audit": "/admin/audit/",
-        "admin.mail": "/admin/mail/",
-        "health.healthz": "/healthz",
-        "health.readyz": "/readyz",
-    }
-
-
-ANONYMOUS_PAGES = {"web.login", "web.second_step", "web.sign_in_code", "web.enter_sign_in_code", "web.register",
-                   "web.verify", "web.forgot_password", "web.reset_password", "web.not_me", "health.healthz",
-                   "health.readyz"}
-
-
-def get_pages(w) -> list[tuple[str, object]]:
-    """(label, response) for every page: the anonymous ones signed out, the rest signed in as the superuser."""
-    answers = []
-    for endpoint, url in page_urls(w).items():
-        client = w.anonymous if endpoint in ANONYMOUS_PAGES else w.browser
-        with client.get(url) as response:
-            response.get_data()  # a streamed answer (the CSV export) is read to its end, then closed
-        # /readyz is 503 here: the test database is made by create_all, not by the migrations.
-        expected = (200, 302) if endpoint != "health.readyz" else (503,)
-        assert response.status_code in expected, (url, response.status_code)
-        answers.append((f"GET {url}", response))
-    return answers
 
 
 def test_the_page_list_of_these_tests_covers_every_page_of_the_app(world):
@@ -478,48 +387,6 @@ def test_a_configured_origin_gets_no_cors_headers_on_the_cookie_signed_pages(cor
 
 
 # No inline code --------------------------------------------------------------------------------
-
-
-def edit_form(w, **changes) -> dict:
-    """Every field of the edit form, as a browser posts it."""
-    return {"first_name": "Rhea", "last_name": "Root", "username": "", "email": w.root.email, "phone": "",
-            "gender": "", "country": "", "address": "", "birthday": "", **changes}
-
-
-def html_answers(w) -> list[tuple[str, object, int]]:
-    """(label, answer, expected status) for every page, and the states of pages that render more:
-    form errors, a new key, a conflict, a confirmation, flashes and every error page."""
-    answers = [(label, response, response.status_code) for label, response in get_pages(w)]
-    b, anon = w.browser, w.anonymous
-    answers += [
-        ("sign-in with errors", anon.post("/login", data={"login": w.member.email, "password": "wrong"}), 400),
-        ("sign-up with errors", anon.post("/register", data={"email": "not-an-email", "password": "1"}), 400),
-        ("verify with errors", anon.post("/verify", data={"email": w.member.email, "otp": "000000"}), 400),
-        ("forgot-password sent", anon.post("/password/forgot", data={"email": w.member.email}), 200),
-        ("reset link invalid", anon.get("/password/reset/MQ/not-a-token/"), 400),
-        ("reset with errors", anon.post(w.reset_path, data={"new_password": "1", "confirm_password": "2"}), 400),
-        ("edit with errors", b.post("/profile/edit", data=edit_form(w, first_name="\u202eevil", email="x")), 400),
-        ("edit with a conflict", b.post("/profile/edit", data=edit_form(w, version="1")), 409),
-        ("edit saved", b.post("/profile/edit", data=edit_form(w, last_name="Roots")), 302),
-        ("profile with a flash", b.get("/profile/"), 200),
-        ("password with errors", b.post("/profile/password", data={"current_password": "wrong"}), 400),
-        ("a new API key", b.post("/profile/keys", data={"name": "laptop"}), 200),
-        ("delete with errors", b.post("/profile/delete", data={"current_password": "wrong"}), 400),
-        ("admin user list filtered", b.get("/admin/users/?q=mia&active=1&sort=email"), 200),
-        ("admin user edit with errors",
-         b.post(f"/admin/users/{w.member.id}", data={"email": "bad", "first_name": "\u202e"}), 400),
-        ("admin delete confirmation", b.post(f"/admin/users/{w.member.id}/delete"), 200),
-        ("admin group edit with errors", b.post(f"/admin/groups/{w.group_id}", data={"name": ""}), 400),
-        ("admin audit filtered", b.get(f"/admin/audit/?subject={w.member.id}"), 200),
-        ("error 404", anon.get("/nope"), 404),
-        ("error 404 signed in", b.get("/nope"), 404),
-        ("error 405", anon.get("/logout"), 405),
-        ("error 403", sign_in_page(w.app.test_client(), w.member).get("/admin/users/"), 403),
-        ("error 413", anon.post("/login", data=b"x" * (w.app.config["MAX_CONTENT_LENGTH"] + 1),
-                                content_type="application/x-www-form-urlencoded"), 413),
-        ("error 500", anon.get("/boom"), 500),
-    ]
-    return answers
 
 
 def test_no_page_has_inline_script_or_style(world):
