@@ -289,12 +289,18 @@ class ChangePassword(InputSchema):
     new_password = RequiredText()
 
 
-class PasswordResetRequest(InputSchema):
+class AnAddress(InputSchema):
+    """A body that names an address and nothing else (the routes that mail something to it)."""
+
     email = RequiredText()
 
 
-class SignInCodeRequest(InputSchema):
-    email = RequiredText()
+class PasswordResetRequest(AnAddress):
+    pass
+
+
+class SignInCodeRequest(AnAddress):
+    pass
 
 
 class SignInWithCode(InputSchema):
@@ -313,8 +319,8 @@ class VerifyOtp003(InputSchema):
     otp = OneTimeCode()
 
 
-class ResendOtp003(InputSchema):
-    email = RequiredText()
+class ResendOtp003(AnAddress):
+    pass
 
 
 class SecondStep(InputSchema):

@@ -33,6 +33,7 @@ from ..extensions import db
 from ..models import OutgoingMail, utcnow
 from . import mail
 from .after_commit import after_commit
+from .atomic import update_where
 from .errors import DeliveryFailed
 from .fields import page_language
 from .secret_box import SealedValueUnreadable, open_sealed, seal
@@ -117,12 +118,11 @@ def _unclaimed(now: datetime):
 def _deliver_one(row_id: int) -> DeliveryReport:
     claim = secrets.token_hex(16)
     now = utcnow()
-    claimed = db.session.execute(
-        update(OutgoingMail)
-        .where(OutgoingMail.id == row_id, OutgoingMail.status == PENDING, _unclaimed(now))
-        .values(claimed_until=now + current_app.config["MAIL_CLAIM_LEASE"], claim_token=claim,
-                attempts=OutgoingMail.attempts + 1)
-    ).rowcount == 1
+    claimed = update_where(
+        OutgoingMail, OutgoingMail.id == row_id, OutgoingMail.status == PENDING, _unclaimed(now),
+        claimed_until=now + current_app.config["MAIL_CLAIM_LEASE"], claim_token=claim,
+        attempts=OutgoingMail.attempts + 1,
+    )
     db.session.commit()
     if not claimed:
         return DeliveryReport()  # another deliverer has it

@@ -26,7 +26,7 @@ import secrets
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from webauthn import (
     generate_authentication_options,
@@ -55,6 +55,7 @@ from ..extensions import db
 from ..models import Passkey, User, WebAuthnChallenge, utcnow
 from . import audit, recovery_codes
 from .accounts import ensure_may_manage
+from .atomic import update_where
 from .audit import Actor
 from .errors import AuthenticationFailed, NotFound, ValidationFailed
 from .factors import ensure_owner, has_second_factor, notify_security_change
@@ -266,12 +267,10 @@ def _advance_counter(passkey: Passkey, verified) -> bool:
     """
     new = verified.new_sign_count
     moved_on = Passkey.sign_count == 0 if new == 0 else Passkey.sign_count < new
-    return db.session.execute(
-        update(Passkey)
-        .where(Passkey.id == passkey.id, moved_on)
-        .values(sign_count=new, last_used_at=utcnow(), backed_up=verified.credential_backed_up)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    return update_where(
+        Passkey, Passkey.id == passkey.id, moved_on,
+        sign_count=new, last_used_at=utcnow(), backed_up=verified.credential_backed_up,
+    )
 
 
 # Managing ----------------------------------------------------------------------------------------
@@ -415,16 +414,11 @@ def _consume_challenge(client_data_json: bytes, purpose: str, binding, *, user_i
     if not hmac.compare_digest(challenge.binding_hash, _binding_hash(binding)):
         return None
     now = utcnow()
-    used = db.session.execute(
-        update(WebAuthnChallenge)
-        .where(
-            WebAuthnChallenge.id == challenge.id,
-            WebAuthnChallenge.used_at.is_(None),
-            WebAuthnChallenge.expires_at > now,
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    used = update_where(
+        WebAuthnChallenge,
+        WebAuthnChallenge.id == challenge.id, WebAuthnChallenge.used_at.is_(None), WebAuthnChallenge.expires_at > now,
+        used_at=now,
+    )
     return challenge if used else None
 
 

@@ -13,11 +13,12 @@ import hmac
 import secrets
 
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 
 from ..extensions import db
 from ..models import RecoveryCode, User, utcnow
 from . import audit
+from .atomic import update_where
 from .audit import Actor
 from .errors import ValidationFailed
 from .factors import ensure_owner, has_second_factor, notify_security_change
@@ -100,15 +101,13 @@ def spend_code(user: User, code, actor: Actor) -> bool:
     normalised = normalise(code)
     if normalised is None:
         return False
-    spent = db.session.execute(
-        update(RecoveryCode)
-        .where(
-            RecoveryCode.user_id == user.id,
-            RecoveryCode.code_hash == _code_hash(user.id, normalised),
-            RecoveryCode.used_at.is_(None),
-        )
-        .values(used_at=utcnow())
-    ).rowcount == 1
+    spent = update_where(
+        RecoveryCode,
+        RecoveryCode.user_id == user.id,
+        RecoveryCode.code_hash == _code_hash(user.id, normalised),
+        RecoveryCode.used_at.is_(None),
+        used_at=utcnow(),
+    )
     if spent:
         left = codes_left(user)
         audit.record(actor, "recovery_code_used", user, {"recovery_codes_left": [left + 1, left]})

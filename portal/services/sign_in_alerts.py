@@ -27,7 +27,7 @@ from datetime import datetime
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from ..extensions import db
 from ..models import Credential, SignInAlert, SignInSource, User, utcnow
@@ -35,6 +35,7 @@ from ..urls import public_url
 from ..user_agents import browser_and_system
 from . import audit, outbox, securing
 from .accounts import ensure_may_manage
+from .atomic import update_where
 from .audit import Actor
 from .credentials import JWT, KEY, SESSION
 from .errors import LinkExpired, ValidationFailed
@@ -172,16 +173,13 @@ def secure_with_link(token, actor: Actor) -> User:
     """"This wasn't me", confirmed: spend the link (once, whoever races for it) and secure the account."""
     alert = alert_for_link(token)
     now = utcnow()
-    spent = db.session.execute(
-        update(SignInAlert)
-        .where(
-            SignInAlert.id == alert.id,
-            SignInAlert.used_at.is_(None),
-            SignInAlert.created_at >= now - current_app.config["SIGN_IN_ALERT_LINK_TTL"],
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    spent = update_where(
+        SignInAlert,
+        SignInAlert.id == alert.id,
+        SignInAlert.used_at.is_(None),
+        SignInAlert.created_at >= now - current_app.config["SIGN_IN_ALERT_LINK_TTL"],
+        used_at=now,
+    )
     if not spent:
         db.session.rollback()
         raise LinkExpired(LINK_GONE)

@@ -16,6 +16,7 @@ from sqlalchemy import update
 
 from ..extensions import db
 from ..models import Credential, User, utcnow
+from .atomic import update_where
 from .audit import Actor
 from .credentials import JWT, by_public_id, check_usable, mark_revoked, one_with_user
 from .errors import AuthenticationFailed
@@ -59,11 +60,10 @@ def rotate_refresh_token(refresh_token) -> dict:
     if credential is not None:
         check_usable(credential)
     new_jti = uuid.uuid4().hex
-    swapped = credential is not None and db.session.execute(
-        update(Credential)
-        .where(Credential.id == credential.id, Credential.refresh_jti == claims.get("jti"))
-        .values(refresh_jti=new_jti, expires_at=utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
-    ).rowcount == 1
+    swapped = credential is not None and update_where(
+        Credential, Credential.id == credential.id, Credential.refresh_jti == claims.get("jti"),
+        refresh_jti=new_jti, expires_at=utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
+    )
     if not swapped:
         db.session.rollback()
         db.session.execute(

@@ -20,13 +20,14 @@ from datetime import UTC
 import pyotp
 import segno
 from flask import current_app
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import TotpDevice, User, utcnow
 from . import audit, recovery_codes
 from .accounts import verify_current_password
+from .atomic import update_where
 from .audit import Actor
 from .errors import ValidationFailed
 from .factors import ensure_owner, has_second_factor, notify_security_change
@@ -198,12 +199,8 @@ def _spend_code(device: TotpDevice, code) -> bool:
     step = _matching_step(secret, code) if secret is not None else None
     if step is None:
         return False
-    return db.session.execute(
-        update(TotpDevice)
-        .where(
-            TotpDevice.id == device.id,
-            or_(TotpDevice.last_used_step.is_(None), TotpDevice.last_used_step < step),
-        )
-        .values(last_used_step=step)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    return update_where(
+        TotpDevice,
+        TotpDevice.id == device.id, or_(TotpDevice.last_used_step.is_(None), TotpDevice.last_used_step < step),
+        last_used_step=step,
+    )

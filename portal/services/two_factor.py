@@ -31,12 +31,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from ..extensions import db
 from ..models import PendingSignIn, User, utcnow
 from . import audit, passkeys, recovery_codes, totp
 from .accounts import NOT_YOURSELF, ensure_may_manage
+from .atomic import update_where
 from .audit import Actor
 from .credentials import end_pending_sign_ins
 from .errors import PermissionDenied, SignInExpired, ValidationFailed
@@ -160,17 +161,14 @@ def complete_sign_in(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
     pending = _find(token)
     now = utcnow()
     # Spend a try before comparing, in one conditional UPDATE (see the module's docstring).
-    try_granted = pending is not None and db.session.execute(
-        update(PendingSignIn)
-        .where(
-            PendingSignIn.id == pending.id,
-            PendingSignIn.used_at.is_(None),
-            PendingSignIn.expires_at > now,
-            PendingSignIn.attempts < current_app.config["TWO_FACTOR_MAX_ATTEMPTS"],
-        )
-        .values(attempts=PendingSignIn.attempts + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    try_granted = pending is not None and update_where(
+        PendingSignIn,
+        PendingSignIn.id == pending.id,
+        PendingSignIn.used_at.is_(None),
+        PendingSignIn.expires_at > now,
+        PendingSignIn.attempts < current_app.config["TWO_FACTOR_MAX_ATTEMPTS"],
+        attempts=PendingSignIn.attempts + 1,
+    )
     if not try_granted:
         db.session.commit()
         raise SignInExpired(EXPIRED)
@@ -193,12 +191,7 @@ def complete_sign_in(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
         db.session.commit()  # the spent try counts even though the answer is an error
         raise ValidationFailed.on(attempt_field, PASSKEY_REFUSED if passkey is not None else INVALID_CODE)
 
-    finished = db.session.execute(
-        update(PendingSignIn)
-        .where(PendingSignIn.id == pending.id, PendingSignIn.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    finished = update_where(PendingSignIn, PendingSignIn.id == pending.id, PendingSignIn.used_at.is_(None), used_at=now)
     if not finished:
         db.session.rollback()  # un-spends the code: this request did not sign anyone in
         raise SignInExpired(EXPIRED)

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from ..extensions import db
 from ..models import EmailCode, User, utcnow
 from ..urls import public_url
 from . import audit, outbox
+from .atomic import update_where
 from .audit import Actor
 from .background import run_in_background
 from .errors import ValidationFailed
@@ -123,11 +124,10 @@ def use_code(user: User | None, code, purpose: str, *, field: str) -> None:
     live = row is not None and row.email == user.email and row.expires_at > utcnow()
     # Spend one of the code's tries before comparing, in one conditional UPDATE: guesses sent in
     # parallel cannot get more than EMAIL_CODE_MAX_ATTEMPTS comparisons between them.
-    try_granted = live and db.session.execute(
-        update(EmailCode)
-        .where(EmailCode.id == row.id, EmailCode.attempts < current_app.config["EMAIL_CODE_MAX_ATTEMPTS"])
-        .values(attempts=EmailCode.attempts + 1)
-    ).rowcount == 1
+    try_granted = live and update_where(
+        EmailCode, EmailCode.id == row.id, EmailCode.attempts < current_app.config["EMAIL_CODE_MAX_ATTEMPTS"],
+        attempts=EmailCode.attempts + 1,
+    )
     matches = (
         try_granted
         and isinstance(code, str)

@@ -11,7 +11,7 @@ the second-step page without a live pending sign-in sends the person back to /lo
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
-from ..forms import add_service_errors, form_page, form_status
+from ..forms import add_service_errors, form_status
 from ..http import PENDING_SIGN_IN, acting, relying_party, safe_next
 from ..limits import limited
 from ..services import factors, passkeys, two_factor
@@ -39,22 +39,8 @@ def continue_sign_in(user, *, remember: bool, next_page: str, first_step: str = 
 @bp.route("/login/second-step", methods=["GET", "POST"])
 @limited("RATELIMIT_SIGN_IN", per_account=("mfa_token",), methods=["POST"])
 def second_step():
-    token = session.get(PENDING_SIGN_IN)
-    pending = two_factor.pending_sign_in(token)
-    if pending is None:
-        return _start_again()
-    form = SecondStepForm()
-    if form.validate_on_submit():
-        try:
-            completed = two_factor.complete_sign_in(token, acting("web"), code=form.code.data)
-        except SignInExpired:
-            return _start_again()
-        except ValidationFailed as exc:
-            add_service_errors(form, exc.errors)
-            pending = two_factor.pending_sign_in(token) or pending  # one try fewer
-        else:
-            return _finish(completed)
-    return form_page("web/second_step.html", form, pending=pending, passkey_form=PasskeyForm(formdata=None))
+    """The code form: a code from the authenticator app, or a recovery code."""
+    return _second_step(SecondStepForm(), lambda form: {"code": form.code.data})
 
 
 @bp.post("/login/second-step/passkey/options")
@@ -69,25 +55,33 @@ def second_step_passkey_options():
 @bp.post("/login/second-step/passkey")
 @limited("RATELIMIT_SIGN_IN", per_account=("mfa_token",))
 def second_step_passkey():
+    """The passkey form: the browser's answer to the options above."""
+    return _second_step(PasskeyForm(), lambda form: {"passkey": _verified(form)})
+
+
+def _second_step(form, proof):
+    """Finish this browser's pending sign-in with the ``proof`` its ``form`` carries: signed in, back
+    to /login when the pending sign-in is over, or the page again with the form's reason."""
     token = session.get(PENDING_SIGN_IN)
     pending = two_factor.pending_sign_in(token)
     if pending is None:
         return _start_again()
-    passkey_form = PasskeyForm()
-    if passkey_form.validate_on_submit():
+    if form.validate_on_submit():
         try:
-            assertion = _verified(passkey_form)
-            completed = two_factor.complete_sign_in(token, acting("web"), passkey=assertion)
+            completed = two_factor.complete_sign_in(token, acting("web"), **proof(form))
         except SignInExpired:
             return _start_again()
-        except (AuthenticationFailed, ValidationFailed) as exc:
-            passkey_form.form_errors.append(_why(exc))
+        except AuthenticationFailed as exc:
+            form.form_errors.append(exc.detail)
+        except ValidationFailed as exc:
+            add_service_errors(form, exc.errors)
         else:
             return _finish(completed)
-    page = render_template(
-        "web/second_step.html", form=SecondStepForm(formdata=None), pending=pending, passkey_form=passkey_form
-    )
-    return page, form_status(passkey_form)
+        pending = two_factor.pending_sign_in(token) or pending  # one try fewer
+    code_form = form if isinstance(form, SecondStepForm) else SecondStepForm(formdata=None)
+    passkey_form = form if isinstance(form, PasskeyForm) else PasskeyForm(formdata=None)
+    page = render_template("web/second_step.html", form=code_form, pending=pending, passkey_form=passkey_form)
+    return page, form_status(form)
 
 
 @bp.post("/login/passkey/options")
@@ -120,7 +114,7 @@ def _options(*, user):
     try:
         return passkeys.authentication_options(rp_id=relying_party().id, binding=browser_binding(), user=user)
     except ValidationFailed as exc:
-        return {"detail": _why(exc)}, 400
+        return {"detail": " ".join(str(message) for messages in exc.errors.values() for message in messages)}, 400
 
 
 def _verified(form: PasskeyForm):
@@ -128,12 +122,6 @@ def _verified(form: PasskeyForm):
     return passkeys.verify_passkey(
         form.credential.data, rp_id=party.id, origin=party.origin, binding=browser_binding(), actor=acting("web")
     )
-
-
-def _why(exc) -> str:
-    if isinstance(exc, AuthenticationFailed):
-        return exc.detail
-    return " ".join(message for messages in exc.errors.values() for message in messages)
 
 
 def _finish(completed):
