@@ -66,6 +66,16 @@ def day(value, zone: str | None = None) -> str:
     return _written(value, "%-d %b %Y", "%-d %B %Y", zone, with_zone=False)
 
 
+def calendar_date(value) -> str:
+    """A date that has no time of day (a birthday): ISO 8601 in English, the Solar Hijri day with
+    Persian digits in Persian."""
+    if value is None:
+        return "—"
+    if _language() == "fa":
+        return local_digits(jdatetime.date.fromgregorian(date=value, locale="fa_IR").strftime("%-d %B %Y"))
+    return value.isoformat()
+
+
 def gregorian(value) -> str:
     """A stored time on the Gregorian calendar in UTC, whatever the page's language: beside or under
     a Solar Hijri date where the exact moment matters (the audit log)."""
@@ -195,6 +205,26 @@ def duration(value) -> str:
     return ngettext("%(count)s second", "%(count)s seconds", seconds, count=number(seconds))
 
 
+# The fields an audit event may list as changed, as its table names them.
+FIELD_LABELS = {
+    "first_name": _l("first name"), "last_name": _l("last name"), "username": _l("username"), "email": _l("email"),
+    "phone": _l("phone"), "gender": _l("gender"), "country": _l("country"), "address": _l("address"),
+    "birthday": _l("birthday"), "language": _l("language"), "time_zone": _l("time zone"), "avatar": _l("avatar"),
+    "is_active": _l("is active"), "is_staff": _l("is staff"), "is_superuser": _l("is superuser"),
+    "email_verified": _l("email verified"), "password_reset_required": _l("password reset required"),
+    "groups": _l("groups"), "key": _l("key"), "passkey": _l("passkey"), "passkeys": _l("passkeys"),
+    "method": _l("method"), "recovery_codes_left": _l("recovery codes left"), "sign_in_alerts": _l("sign in alerts"),
+    "sign_in_not_recognised": _l("sign in not recognised"), "new_browser_mailed": _l("new browser mailed"),
+    "new_address_mailed": _l("new address mailed"), "name": _l("name"), "id": _l("id"),
+}
+
+
+def field_label(field: str) -> str:
+    """A changed field's name ("first_name": "first name"), in the page's language when it is known."""
+    label = FIELD_LABELS.get(field)
+    return str(label) if label is not None else field.replace("_", " ")
+
+
 def action_label(action: str) -> str:
     return ACTIONS.get(action) or action.replace("_", " ").capitalize()
 
@@ -203,6 +233,7 @@ def register(app) -> None:
     app.add_template_filter(when)
     app.add_template_filter(iso)
     app.add_template_filter(day)
+    app.add_template_filter(calendar_date)
     app.add_template_filter(when_exactly)
     app.add_template_filter(duration)
     app.add_template_filter(gregorian)
@@ -212,6 +243,7 @@ def register(app) -> None:
     app.add_template_filter(browser)
     app.add_template_filter(country_name)
     app.add_template_filter(gender_name)
+    app.add_template_filter(field_label)
     app.add_template_filter(ltr)
     app.add_template_filter(isolated)
     app.add_template_filter(action_label)
