@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-import pycountry
 from flask import render_template
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
@@ -16,16 +16,21 @@ from wtforms.fields.choices import SelectChoice
 from .services import accounts
 from .services.errors import PreconditionFailed, ValidationFailed
 from .services.fields import GENDERS, LANGUAGES, TIME_ZONES
+from .templating import GENDER_NAMES, countries
 
 T = TypeVar("T")
 
 NONE_CHOSEN = SelectChoice("", "—")
 # Profile fields a posted form may leave out, which then stay as they are.
 OPTIONAL_FIELDS = ("language", "time_zone")
-COUNTRY_CHOICES = [NONE_CHOSEN] + sorted(
-    (SelectChoice(country.alpha_2, country.name) for country in pycountry.countries), key=lambda choice: choice.label
-)
-GENDER_CHOICES = [NONE_CHOSEN] + [SelectChoice(gender, gender.capitalize()) for gender in GENDERS]
+
+
+def country_choices() -> list[SelectChoice]:
+    """Every country, named and sorted in the page's language (a callable: the form asks per request)."""
+    return [NONE_CHOSEN] + [SelectChoice(code, name) for code, name in countries()]
+
+
+GENDER_CHOICES = [NONE_CHOSEN] + [SelectChoice(gender, GENDER_NAMES[gender]) for gender in GENDERS]
 # Each language by its own name (a person looking for theirs reads it), marked with its language.
 LANGUAGE_CHOICES = [SelectChoice("", "—")] + [
     SelectChoice(code, name, render_kw={"lang": code}) for code, name in LANGUAGES.items()
@@ -34,23 +39,23 @@ TIME_ZONE_CHOICES = [SelectChoice("", "UTC")] + [SelectChoice(zone, zone.replace
 
 
 class ProfileForm(FlaskForm):
-    first_name = StringField("First name", render_kw={"autocomplete": "given-name", "dir": "auto"})
-    last_name = StringField("Last name", render_kw={"autocomplete": "family-name", "dir": "auto"})
-    username = StringField("Username", render_kw={"autocomplete": "username"})
-    email = EmailField("Email address", render_kw={"autocomplete": "email"})
-    phone = StringField("Phone number", render_kw={"autocomplete": "tel", "inputmode": "tel"})
-    gender = SelectField("Gender", choices=GENDER_CHOICES)
-    country = SelectField("Country", choices=COUNTRY_CHOICES, render_kw={"autocomplete": "country"})
-    address = TextAreaField("Address", render_kw={"autocomplete": "street-address", "rows": 3, "dir": "auto"})
-    birthday = StringField("Birthday", render_kw={"type": "date", "autocomplete": "bday"})
+    first_name = StringField(_l("First name"), render_kw={"autocomplete": "given-name", "dir": "auto"})
+    last_name = StringField(_l("Last name"), render_kw={"autocomplete": "family-name", "dir": "auto"})
+    username = StringField(_l("Username"), render_kw={"autocomplete": "username", "dir": "auto"})
+    email = EmailField(_l("Email address"), render_kw={"autocomplete": "email", "dir": "ltr"})
+    phone = StringField(_l("Phone number"), render_kw={"autocomplete": "tel", "inputmode": "tel", "dir": "ltr"})
+    gender = SelectField(_l("Gender"), choices=GENDER_CHOICES)
+    country = SelectField(_l("Country"), choices=country_choices, render_kw={"autocomplete": "country"})
+    address = TextAreaField(_l("Address"), render_kw={"autocomplete": "street-address", "rows": 3, "dir": "auto"})
+    birthday = StringField(_l("Birthday"), render_kw={"type": "date", "autocomplete": "bday"})
     # The services decide what a language or a time zone may be, as for every other field.
-    language = SelectField("Language", choices=LANGUAGE_CHOICES, validate_choice=False)
-    time_zone = SelectField("Time zone", choices=TIME_ZONE_CHOICES, validate_choice=False)
+    language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, validate_choice=False)
+    time_zone = SelectField(_l("Time zone"), choices=TIME_ZONE_CHOICES, validate_choice=False)
     avatar = FileField(
-        "New picture",
+        _l("New picture"),
         render_kw={"accept": "image/jpeg,image/png,image/webp,image/gif", "data-preview": "avatar-preview"},
     )
-    remove_avatar = BooleanField("Remove the current picture")
+    remove_avatar = BooleanField(_l("Remove the current picture"))
     # The version of the profile the form was opened with: a save never overwrites a newer change.
     version = HiddenField()
 
@@ -58,8 +63,8 @@ class ProfileForm(FlaskForm):
         "first_name", "last_name", "username", "email", "phone", "gender", "country", "address", "birthday",
         "language", "time_zone",
     )
-    CONFLICT = ("This profile was changed elsewhere since you opened this page. The form still shows "
-                "your input; save again to apply it over the newer version.")
+    CONFLICT = _l("This profile was changed elsewhere since you opened this page. The form still shows "
+                  "your input; save again to apply it over the newer version.")
 
     @classmethod
     def of(cls, user):
@@ -84,7 +89,7 @@ class ProfileForm(FlaskForm):
                 self, accounts.update_profile, user, self.changes(), actor, expected_versions=self.expected_versions()
             ) is not None
         except PreconditionFailed:
-            refuse(self, self.CONFLICT, 409)
+            refuse(self, str(self.CONFLICT), 409)
             self.version.data = str(user.version)
             return False
 

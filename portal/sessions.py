@@ -10,6 +10,7 @@ import secrets
 
 from flask import g, request, session
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 
 from .extensions import login_manager
@@ -21,7 +22,9 @@ from .services.sign_in import PASSWORD
 BROWSER_BINDING = "webauthn_binding"
 
 login_manager.login_view = "web.login"
-login_manager.login_message = "Sign in to see that page."
+login_manager.login_message = _l("Sign in to see that page.")
+# Flashed as the text of the request's language (a lazy string would not fit in the session cookie).
+login_manager.localize_callback = str
 login_manager.login_message_category = "info"
 # The Credential row is the protection: a stolen cookie dies with its row, and sign-in rotates it.
 login_manager.session_protection = None

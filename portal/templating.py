@@ -1,13 +1,19 @@
 """How values read on a page: times, browsers, countries, audit actions. Presentation only; no rule
 lives here. Registered on the app, so the user pages, the admin and the mails share them."""
 
+import unicodedata
 from datetime import UTC, datetime
+from functools import cache
 from zoneinfo import ZoneInfo
 
 import jdatetime
 import pycountry
-from flask_babel import get_locale, get_timezone
+from flask_babel import get_locale, get_timezone, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 
+from .i18n import direction
 from .media import avatar_path
 from .models import iso_utc
 from .services.audit import ACTIONS, acted_by
@@ -60,6 +66,16 @@ def day(value, zone: str | None = None) -> str:
     return _written(value, "%-d %b %Y", "%-d %B %Y", zone, with_zone=False)
 
 
+def calendar_date(value) -> str:
+    """A date that has no time of day (a birthday): ISO 8601 in English, the Solar Hijri day with
+    Persian digits in Persian."""
+    if value is None:
+        return "—"
+    if _language() == "fa":
+        return local_digits(jdatetime.date.fromgregorian(date=value, locale="fa_IR").strftime("%-d %B %Y"))
+    return value.isoformat()
+
+
 def gregorian(value) -> str:
     """A stored time on the Gregorian calendar in UTC, whatever the page's language: beside or under
     a Solar Hijri date where the exact moment matters (the audit log)."""
@@ -76,37 +92,137 @@ def iso(value) -> str:
     return iso_utc(value) or ""
 
 
+def ltr(value) -> Markup:
+    """A left-to-right value (an email address, a code, an IP address) inside a sentence: isolated
+    on a right-to-left page, where the sentence around it would otherwise move its leading or
+    trailing punctuation to the wrong end; as it is (escaped) on a left-to-right page."""
+    if direction() == "rtl":
+        return Markup('<bdi dir="ltr">%s</bdi>') % value
+    return escape(value)
+
+
+def isolated(value) -> Markup:
+    """A name someone typed (a passkey's, a key's) inside a sentence: on a right-to-left page in a
+    ``<bdi>`` that takes the direction of its own first letter; as it is (escaped) elsewhere."""
+    if direction() == "rtl":
+        return Markup("<bdi>%s</bdi>") % value
+    return escape(value)
+
+
+def sentence(translated: str, **values) -> Markup:
+    """A translated message with values put in it, each escaped unless it is markup already (``ltr``),
+    for a flash message: ``sentence(_("Mailed to %(email)s."), email=ltr(address))``."""
+    return Markup(translated) % values
+
+
 def browser(user_agent: str | None) -> str:
     """"Firefox on Linux" from a User-Agent header; "Unknown browser" when it says nothing known."""
     name, system = browser_and_system(user_agent)
     if name and system:
-        return f"{name} on {system}"
-    return name or system or "Unknown browser"
+        return _("%(browser)s on %(system)s", browser=name, system=system)
+    return name or system or _("Unknown browser")
+
+
+# Persian letters in their dictionary order (Unicode's puts پ چ ژ گ after the Arabic letters).
+PERSIAN_ALPHABET = "آابپتثجچحخدذرزژسشصضطظعغفقکگلمنوهیئ"
+
+
+def _collation_key(text: str) -> tuple[int, ...]:
+    """Sorts names as a dictionary of their language would: Persian letters in Persian order, Latin
+    ones without their accents ("Åland" with the A's), case ignored; marks and joiners count for nothing."""
+    key = []
+    for char in text.casefold():
+        if char in PERSIAN_ALPHABET:
+            key.append(0x110000 + PERSIAN_ALPHABET.index(char))
+            continue
+        base = unicodedata.normalize("NFKD", char)[0]
+        if unicodedata.combining(base) or unicodedata.category(base) == "Cf":
+            continue
+        key.append(ord(base))
+    return tuple(key)
+
+
+def _territories():
+    locale = get_locale()
+    return locale.territories if locale is not None else {}
 
 
 def country_name(code: str | None) -> str | None:
-    country = pycountry.countries.get(alpha_2=code) if code else None
-    return country.name if country is not None else code
+    """A country's name in the page's language (Babel's, from the CLDR), from its ISO code."""
+    if not code:
+        return code
+    country = pycountry.countries.get(alpha_2=code)
+    if country is None:
+        return code
+    return _territories().get(country.alpha_2) or country.name
+
+
+@cache
+def _countries_in(language: str) -> tuple[tuple[str, str], ...]:
+    territories = _territories()
+    named = ((country.alpha_2, territories.get(country.alpha_2) or country.name) for country in pycountry.countries)
+    return tuple(sorted(named, key=lambda pair: _collation_key(pair[1])))
+
+
+def countries() -> tuple[tuple[str, str], ...]:
+    """Every country as ``(code, name)``, named and sorted for the page's language."""
+    return _countries_in(_language())
+
+
+# Each gender as a form and a profile page name it.
+GENDER_NAMES = {"male": _l("Male"), "female": _l("Female"), "other": _l("Other")}
+
+
+def gender_name(gender: str | None) -> str | None:
+    return str(GENDER_NAMES[gender]) if gender in GENDER_NAMES else gender
 
 
 # How a sign-in was proven ("password+totp"), part by part, as people read it.
-PROOFS = {"password": "password", "totp": "app code", "recovery": "recovery code", "passkey": "passkey",
-          "email_code": "emailed code"}
+PROOFS = {"password": _l("password"), "totp": _l("app code"), "recovery": _l("recovery code"),
+          "passkey": _l("passkey"), "email_code": _l("emailed code")}
 
 
 def sign_in_method(method: str | None) -> str:
     """"password and app code" from a credential's ``method`` ("password+totp")."""
-    return " and ".join(PROOFS.get(part, part) for part in (method or "password").split("+"))
+    first, *others = [str(PROOFS.get(part, part)) for part in (method or "password").split("+")]
+    for other in others:
+        first = _("%(first)s and %(second)s", first=first, second=other)
+    return first
 
 
 def duration(value) -> str:
     """A timedelta in the largest whole unit people say: "24 hours", "7 days", "90 seconds"."""
     seconds = int(value.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
+    if seconds >= 86400 and seconds % 86400 == 0:
+        days = seconds // 86400
+        return ngettext("%(count)s day", "%(count)s days", days, count=number(days))
+    if seconds >= 3600 and seconds % 3600 == 0:
+        hours = seconds // 3600
+        return ngettext("%(count)s hour", "%(count)s hours", hours, count=number(hours))
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = seconds // 60
+        return ngettext("%(count)s minute", "%(count)s minutes", minutes, count=number(minutes))
+    return ngettext("%(count)s second", "%(count)s seconds", seconds, count=number(seconds))
+
+
+# The fields an audit event may list as changed, as its table names them.
+FIELD_LABELS = {
+    "first_name": _l("first name"), "last_name": _l("last name"), "username": _l("username"), "email": _l("email"),
+    "phone": _l("phone"), "gender": _l("gender"), "country": _l("country"), "address": _l("address"),
+    "birthday": _l("birthday"), "language": _l("language"), "time_zone": _l("time zone"), "avatar": _l("avatar"),
+    "is_active": _l("is active"), "is_staff": _l("is staff"), "is_superuser": _l("is superuser"),
+    "email_verified": _l("email verified"), "password_reset_required": _l("password reset required"),
+    "groups": _l("groups"), "key": _l("key"), "passkey": _l("passkey"), "passkeys": _l("passkeys"),
+    "method": _l("method"), "recovery_codes_left": _l("recovery codes left"), "sign_in_alerts": _l("sign in alerts"),
+    "sign_in_not_recognised": _l("sign in not recognised"), "new_browser_mailed": _l("new browser mailed"),
+    "new_address_mailed": _l("new address mailed"), "name": _l("name"), "id": _l("id"),
+}
+
+
+def field_label(field: str) -> str:
+    """A changed field's name ("first_name": "first name"), in the page's language when it is known."""
+    label = FIELD_LABELS.get(field)
+    return str(label) if label is not None else field.replace("_", " ")
 
 
 def action_label(action: str) -> str:
@@ -117,6 +233,7 @@ def register(app) -> None:
     app.add_template_filter(when)
     app.add_template_filter(iso)
     app.add_template_filter(day)
+    app.add_template_filter(calendar_date)
     app.add_template_filter(when_exactly)
     app.add_template_filter(duration)
     app.add_template_filter(gregorian)
@@ -125,6 +242,10 @@ def register(app) -> None:
     app.add_template_filter(sign_in_method)
     app.add_template_filter(browser)
     app.add_template_filter(country_name)
+    app.add_template_filter(gender_name)
+    app.add_template_filter(field_label)
+    app.add_template_filter(ltr)
+    app.add_template_filter(isolated)
     app.add_template_filter(action_label)
     app.add_template_filter(acted_by)
     app.add_template_global(avatar_path)

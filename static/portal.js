@@ -9,6 +9,6 @@ document.addEventListener("change", (event) => {
   if (preview.dataset.objectUrl) URL.revokeObjectURL(preview.dataset.objectUrl);
   preview.dataset.objectUrl = URL.createObjectURL(file);
   preview.src = preview.dataset.objectUrl;
-  preview.alt = "Preview of the chosen picture";
+  preview.alt = preview.dataset.chosenAlt || preview.alt; // the page's words, in its language
   preview.hidden = false;
 });

@@ -2,6 +2,7 @@
 about sign-ins from somewhere new, and "Secure my account"."""
 
 from flask import abort, flash, make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import login_required, logout_user
 
 from ..forms import call_for, form_page
@@ -39,7 +40,7 @@ def api_keys():
 @login_required
 @recent_proof_required
 def revoke_api_key(public_id):
-    return _end(public_id, "web.api_keys", "The key is revoked; it no longer works.")
+    return _end(public_id, "web.api_keys", _("The key is revoked; it no longer works."))
 
 
 @bp.get("/profile/sessions")
@@ -65,8 +66,8 @@ def sign_in_alerts_setting():
     form = SignInAlertsForm()
     if form.validate_on_submit():
         sign_in_alerts.set_sign_in_alerts(signed_in_user(), form.sign_in_alerts.data, me())
-        flash("You will get a mail when a new browser or app signs in." if form.sign_in_alerts.data
-              else "You will no longer get a mail when a new browser or app signs in.", "success")
+        flash(_("You will get a mail when a new browser or app signs in.") if form.sign_in_alerts.data
+              else _("You will no longer get a mail when a new browser or app signs in."), "success")
     return redirect(url_for("web.sessions"))
 
 
@@ -86,14 +87,14 @@ def secure_account():
 @bp.post("/profile/sessions/<public_id>/end")
 @login_required
 def end_session(public_id):
-    return _end(public_id, "web.sessions", "That session is ended.")
+    return _end(public_id, "web.sessions", _("That session is ended."))
 
 
 @bp.post("/profile/sessions/end-others")
 @login_required
 def end_other_sessions():
     credentials.end_other_sessions(signed_in_user(), me(), keep=current_credential())
-    flash("Every other session, sign-in and key of yours is ended.", "success")
+    flash(_("Every other session, sign-in and key of yours is ended."), "success")
     return redirect(url_for("web.sessions"))
 
 
@@ -108,7 +109,7 @@ def _end(public_id, back_to: str, done: str):
         abort(404)
     if credential is current_credential():
         sign_out()
-        flash("You are signed out.", "success")
+        flash(_("You are signed out."), "success")
         return redirect(url_for("web.login"))
     credentials.revoke(credential, me())
     flash(done, "success")

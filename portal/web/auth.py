@@ -1,6 +1,7 @@
 """Signing up, entering the emailed code, signing in and out."""
 
 from flask import flash, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..forms import add_service_errors, call_for, form_page
@@ -10,6 +11,7 @@ from ..services import accounts, sign_in, verification
 from ..services.errors import AuthenticationFailed, EmailNotVerified, PasswordResetRequired
 from ..services.users import find_user
 from ..sessions import sign_out
+from ..templating import ltr, sentence
 from . import bp
 from .forms import LoginForm, PasskeyForm, RegisterForm, ResendCodeForm, VerifyForm
 from .two_step import continue_sign_in
@@ -35,7 +37,10 @@ def register():
     )):
         user = signed_up.result
         session[PENDING_EMAIL] = user.email
-        flash(f"We mailed a 6-digit code to {user.email}. Enter it below to finish signing up.", "success")
+        flash(sentence(
+            _("We mailed a 6-digit code to %(email)s. Enter it below to finish signing up."),
+            email=ltr(user.email),
+        ), "success")
         return redirect(url_for("web.verify"))
     return form_page("web/register.html", form)
 
@@ -59,9 +64,9 @@ def verify():
             answer = continue_sign_in(
                 user, remember=False, next_page=url_for("web.profile"), first_step="email_code"
             )
-            flash("Your email address is verified.", "success")
+            flash(_("Your email address is verified."), "success")
             return answer
-        flash("Your email address is verified.", "success")
+        flash(_("Your email address is verified."), "success")
         return redirect(url_for("web.profile" if current_user.is_authenticated else "web.login"))
     return form_page("web/verify.html", form)
 
@@ -74,7 +79,10 @@ def resend_code():
     if form.validate_on_submit():
         verification.resend_verification_code(form.email.data)
         # The same answer whether or not the address has an account waiting for a code.
-        flash(f"If {form.email.data} is waiting for a code, a new one is on its way.", "success")
+        flash(sentence(
+            _("If %(email)s is waiting for a code, a new one is on its way."),
+            email=ltr(form.email.data),
+        ), "success")
         return redirect(url_for("web.verify", email=form.email.data))
     page_form = VerifyForm(formdata=None, email=form.email.data)
     add_service_errors(page_form, form.errors)
@@ -94,11 +102,11 @@ def login():
             user = sign_in.authenticate(form.password.data, login=form.login.data)
         except EmailNotVerified:
             unverified_email = find_user(login=form.login.data).email
-            form.form_errors.append("Your email address is not verified yet.")
+            form.form_errors.append(_("Your email address is not verified yet."))
         except PasswordResetRequired as exc:
             form.form_errors.append(exc.detail)
         except AuthenticationFailed:
-            form.form_errors.append("The email, username or password is not right.")
+            form.form_errors.append(_("The email, username or password is not right."))
         else:
             return continue_sign_in(user, remember=form.remember.data, next_page=next_page)
     return form_page("web/login.html", form, unverified_email=unverified_email, passkey_form=PasskeyForm(formdata=None))
@@ -107,5 +115,5 @@ def login():
 @bp.post("/logout")
 def logout():
     sign_out()
-    flash("You are signed out.", "success")
+    flash(_("You are signed out."), "success")
     return redirect(url_for("web.login"))

@@ -5,6 +5,7 @@ rule about what a value may be (a valid email, a free username, a strong passwor
 the services', shown next to the field it concerns.
 """
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired
@@ -23,7 +24,10 @@ def _new_password(label):
     )
 
 
-def _repeat(of, label="Repeat the new password"):
+REPEAT_NEW_PASSWORD = _l("Repeat the new password")
+
+
+def _repeat(of, label=REPEAT_NEW_PASSWORD):
     return PasswordField(
         label,
         validators=[InputRequired(), EqualTo(of, message=PASSWORDS_DIFFER)],
@@ -32,7 +36,9 @@ def _repeat(of, label="Repeat the new password"):
 
 
 class EmailMixin:
-    email = EmailField("Email address", validators=[InputRequired()], render_kw={"autocomplete": "email"})
+    email = EmailField(
+        _l("Email address"), validators=[InputRequired()], render_kw={"autocomplete": "email", "dir": "ltr"}
+    )
 
 
 class ForgotPasswordForm(EmailMixin, FlaskForm):
@@ -40,21 +46,21 @@ class ForgotPasswordForm(EmailMixin, FlaskForm):
 
 
 class ResetPasswordForm(FlaskForm):
-    new_password = _new_password("New password")
+    new_password = _new_password(_l("New password"))
     confirm_password = _repeat("new_password")
 
 
 class RegisterForm(EmailMixin, FlaskForm):
-    password = _new_password("Password")
-    confirm_password = _repeat("password", "Repeat the password")
-    first_name = StringField("First name", render_kw={"autocomplete": "given-name", "dir": "auto"})
-    last_name = StringField("Last name", render_kw={"autocomplete": "family-name", "dir": "auto"})
+    password = _new_password(_l("Password"))
+    confirm_password = _repeat("password", _l("Repeat the password"))
+    first_name = StringField(_l("First name"), render_kw={"autocomplete": "given-name", "dir": "auto"})
+    last_name = StringField(_l("Last name"), render_kw={"autocomplete": "family-name", "dir": "auto"})
 
 
 class VerifyForm(EmailMixin, FlaskForm):
     otp = StringField(
-        "Code", validators=[InputRequired()],
-        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": 6},
+        _l("Code"), validators=[InputRequired()],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": 6, "dir": "ltr"},
     )
 
 
@@ -68,42 +74,45 @@ class SignInCodeRequestForm(EmailMixin, FlaskForm):
 
 class SignInCodeForm(EmailMixin, FlaskForm):
     code = StringField(
-        "Code", validators=[InputRequired()], description="The 6-digit code from the mail we sent you.",
-        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": 6},
+        _l("Code"), validators=[InputRequired()], description=_l("The 6-digit code from the mail we sent you."),
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": 6, "dir": "ltr"},
     )
-    remember = BooleanField("Keep me signed in on this device")
+    remember = BooleanField(_l("Keep me signed in on this device"))
 
 
 class LoginForm(FlaskForm):
     login = StringField(
-        "Email or username", validators=[InputRequired()], render_kw={"autocomplete": "username"}
+        _l("Email or username"), validators=[InputRequired()], render_kw={"autocomplete": "username", "dir": "auto"}
     )
-    password = _password("Password", "current-password")
-    remember = BooleanField("Keep me signed in on this device")
+    password = _password(_l("Password"), "current-password")
+    remember = BooleanField(_l("Keep me signed in on this device"))
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = _password("Current password", "current-password")
-    new_password = _new_password("New password")
+    current_password = _password(_l("Current password"), "current-password")
+    new_password = _new_password(_l("New password"))
     confirm_password = _repeat("new_password")
 
 
 class ApiKeyForm(FlaskForm):
     name = StringField(
-        "Name", validators=[InputRequired()], description="What the key is for, e.g. “Backup script”.",
-        render_kw={"maxlength": 100},
+        _l("Name"), validators=[InputRequired()], description=_l("What the key is for, e.g. “Backup script”."),
+        render_kw={"maxlength": 100, "dir": "auto"},
     )
 
 
 class DeleteAccountForm(FlaskForm):
-    current_password = _password("Your password", "current-password")
+    current_password = _password(_l("Your password"), "current-password")
 
 
 class SecondStepForm(FlaskForm):
     code = StringField(
-        "Code", validators=[InputRequired()],
-        description="The 6-digit code your authenticator app shows now, or one of your recovery codes.",
-        render_kw={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false", "maxlength": 32},
+        _l("Code"), validators=[InputRequired()],
+        description=_l("The 6-digit code your authenticator app shows now, or one of your recovery codes."),
+        render_kw={
+            "autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false", "maxlength": 32,
+            "dir": "ltr",
+        },
     )
 
 
@@ -115,36 +124,37 @@ class PasskeyForm(FlaskForm):
 
 class AddPasskeyForm(PasskeyForm):
     name = StringField(
-        "Name of the new passkey", description="Which device or password manager holds it, e.g. “Work laptop”.",
+        _l("Name of the new passkey"), description=_l("Which device or password manager holds it, e.g. “Work laptop”."),
         render_kw={"maxlength": 100, "dir": "auto"},
     )
 
 
 class RenamePasskeyForm(FlaskForm):
-    name = StringField("New name", validators=[InputRequired()], render_kw={"maxlength": 100, "dir": "auto"})
+    name = StringField(_l("New name"), validators=[InputRequired()], render_kw={"maxlength": 100, "dir": "auto"})
 
 
 class ConfirmTotpForm(FlaskForm):
     code = StringField(
-        "Code from the app", validators=[InputRequired()],
-        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": 6},
+        _l("Code from the app"), validators=[InputRequired()],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": 6, "dir": "ltr"},
     )
 
 
 class DisableTotpForm(FlaskForm):
-    current_password = _password("Your password", "current-password")
+    current_password = _password(_l("Your password"), "current-password")
     code = StringField(
-        "Code from the app, or a recovery code", validators=[InputRequired()],
-        render_kw={"autocomplete": "one-time-code", "autocapitalize": "none", "maxlength": 32},
+        _l("Code from the app, or a recovery code"), validators=[InputRequired()],
+        render_kw={"autocomplete": "one-time-code", "autocapitalize": "none", "maxlength": 32, "dir": "ltr"},
     )
 
 
 class ReauthenticateForm(FlaskForm):
     """Proof before a change to how the account signs in: the password, or a code."""
 
-    reauth_password = PasswordField("Your password", render_kw={"autocomplete": "current-password"})
+    reauth_password = PasswordField(_l("Your password"), render_kw={"autocomplete": "current-password"})
     reauth_code = StringField(
-        "Or a code from your authenticator app", render_kw={"autocomplete": "one-time-code", "maxlength": 32},
+        _l("Or a code from your authenticator app"),
+        render_kw={"autocomplete": "one-time-code", "maxlength": 32, "dir": "ltr"},
     )
 
     def proof(self) -> dict:
@@ -155,4 +165,4 @@ class ReauthenticateForm(FlaskForm):
 
 
 class SignInAlertsForm(FlaskForm):
-    sign_in_alerts = BooleanField("Email me when a new browser or app signs in")
+    sign_in_alerts = BooleanField(_l("Email me when a new browser or app signs in"))

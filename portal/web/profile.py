@@ -3,6 +3,7 @@
 import json
 
 from flask import Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from ..forms import ProfileForm, call_for, form_page
@@ -13,6 +14,7 @@ from ..services import accounts, audit
 from ..services.errors import PermissionDenied
 from ..services.export import account_export
 from ..sessions import current_credential, me, sign_out, signed_in_user
+from ..templating import ltr, sentence
 from . import bp
 from .forms import ChangePasswordForm, DeleteAccountForm
 from .reauth import recent_proof_required
@@ -40,9 +42,12 @@ def edit_profile():
     form = ProfileForm() if request.method == "POST" else ProfileForm.of(user)
     old_email = user.email
     if form.validate_on_submit() and form.save(user, me()):
-        flash("Your profile is saved.", "success")
+        flash(_("Your profile is saved."), "success")
         if user.email != old_email:
-            flash(f"We mailed a code to {user.email}. Enter it to verify the new address.", "info")
+            flash(sentence(
+                _("We mailed a code to %(email)s. Enter it to verify the new address."),
+                email=ltr(user.email),
+            ), "info")
             return redirect(url_for("web.verify"))
         return redirect(url_for("web.profile"))
     return form_page("web/edit.html", form, user=user)
@@ -57,7 +62,7 @@ def change_password():
         form, accounts.change_password, signed_in_user(), form.current_password.data, form.new_password.data, me(),
         keep=current_credential(),
     ):
-        flash("Your password is changed. Every other session and key of yours was signed out.", "success")
+        flash(_("Your password is changed. Every other session and key of yours was signed out."), "success")
         return redirect(url_for("web.profile"))
     return form_page("web/password.html", form)
 
@@ -97,6 +102,6 @@ def delete_account():
         and call_for(form, accounts.delete_account, user, me(), refusals={PermissionDenied: 403})
     ):
         sign_out()
-        flash("Your account and everything in it are deleted.", "success")
+        flash(_("Your account and everything in it are deleted."), "success")
         return redirect(url_for("web.login"))
     return form_page("web/delete.html", form)

@@ -6,12 +6,14 @@ answer that holds them is never stored by a cache.
 """
 
 from flask import Response, abort, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from ..forms import call_for, form_page
 from ..http import relying_party
 from ..services import passkeys, recovery_codes, totp, two_factor
 from ..sessions import browser_binding, me, signed_in_user
+from ..templating import isolated, sentence
 from . import bp
 from .forms import AddPasskeyForm, ConfirmTotpForm, DisableTotpForm, RenamePasskeyForm
 from .reauth import recent_proof_required
@@ -52,7 +54,7 @@ def totp_setup():
     else:
         enrolment = totp.current_enrolment(user)
     if enrolment is None:
-        flash(" ".join(form.form_errors) or "Start setting up the authenticator app here.", "info")
+        flash(" ".join(form.form_errors) or _("Start setting up the authenticator app here."), "info")
         return redirect(url_for("web.security"))
     return _setup_page(form, enrolment)
 
@@ -64,7 +66,7 @@ def totp_confirm():
     user = signed_in_user()
     form = ConfirmTotpForm()
     if form.validate_on_submit() and (confirmed := call_for(form, totp.confirm_totp, user, form.code.data, me())):
-        flash("The authenticator app is on: signing in now asks for its code.", "success")
+        flash(_("The authenticator app is on: signing in now asks for its code."), "success")
         return _codes_page(confirmed.result) if confirmed.result else redirect(url_for("web.security"))
     enrolment = totp.current_enrolment(user)
     if enrolment is None:
@@ -81,7 +83,7 @@ def totp_disable():
     if form.validate_on_submit() and call_for(
         form, totp.disable_totp, user, form.current_password.data, form.code.data, me()
     ):
-        flash("The authenticator app is off.", "success")
+        flash(_("The authenticator app is off."), "success")
         return redirect(url_for("web.security"))
     return _security_page(user, disable_form=form)
 
@@ -101,7 +103,7 @@ def _setup_page(form, enrolment):
 @recent_proof_required
 def recovery_codes_new():
     codes = recovery_codes.regenerate_recovery_codes(signed_in_user(), me())
-    flash("New recovery codes are made; the old ones no longer work.", "success")
+    flash(_("New recovery codes are made; the old ones no longer work."), "success")
     return _codes_page(codes)
 
 
@@ -112,7 +114,7 @@ def recovery_codes_download():
     codes = [code for code in request.form.getlist("code") if recovery_codes.normalise(code) is not None]
     if not codes:
         return redirect(url_for("web.security"))
-    text = "Recovery codes for your account. Each works once.\n\n" + "\n".join(codes) + "\n"
+    text = _("Recovery codes for your account. Each works once.") + "\n\n" + "\n".join(codes) + "\n"
     answer = Response(
         text, mimetype="text/plain", headers={"Content-Disposition": 'attachment; filename="recovery-codes.txt"'}
     )
@@ -152,14 +154,17 @@ def passkey_add():
     form = AddPasskeyForm()
     if not form.credential.data:
         # Confirmed it's you (or no script ran): the ceremony itself starts from the page.
-        flash("Now choose “Add a passkey” again and follow your browser.", "info")
+        flash(_("Now choose “Add a passkey” again and follow your browser."), "info")
         return redirect(url_for("web.security"))
     party = relying_party()
     if form.validate_on_submit() and (added := call_for(
         form, passkeys.register_passkey, user, form.credential.data, rp_id=party.id, origin=party.origin,
         binding=browser_binding(), name=form.name.data, actor=me(),
     )):
-        flash(f"The passkey “{added.result.passkey.name}” is added.", "success")
+        flash(sentence(
+            _("The passkey “%(name)s” is added."),
+            name=isolated(added.result.passkey.name),
+        ), "success")
         if added.result.recovery_codes:
             return _codes_page(added.result.recovery_codes)
         return redirect(url_for("web.security"))
@@ -174,7 +179,7 @@ def passkey_rename(passkey_id):
     passkey = _own(user, passkey_id)
     form = RenamePasskeyForm() if request.method == "POST" else RenamePasskeyForm(name=passkey.name)
     if form.validate_on_submit() and call_for(form, passkeys.rename_passkey, user, passkey_id, form.name.data, me()):
-        flash("The passkey is renamed.", "success")
+        flash(_("The passkey is renamed."), "success")
         return redirect(url_for("web.security"))
     return form_page("web/passkey_rename.html", form, passkey=passkey)
 
@@ -186,7 +191,10 @@ def passkey_remove(passkey_id):
     user = signed_in_user()
     passkey = _own(user, passkey_id)
     passkeys.remove_passkey(user, passkey.id, me())
-    flash(f"The passkey “{passkey.name}” is removed; it no longer signs you in.", "success")
+    flash(sentence(
+        _("The passkey “%(name)s” is removed; it no longer signs you in."),
+        name=isolated(passkey.name),
+    ), "success")
     return redirect(url_for("web.security"))
 
 

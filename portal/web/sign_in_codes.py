@@ -7,12 +7,14 @@ code-entry ones and on the account's sign-in allowance, shared with the API's tw
 """
 
 from flask import flash, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..forms import call_for, form_page
 from ..http import safe_next
 from ..limits import limited
 from ..services import sign_in_codes
+from ..templating import ltr, sentence
 from . import bp
 from .forms import SignInCodeForm, SignInCodeRequestForm
 from .two_step import continue_sign_in
@@ -30,7 +32,10 @@ def sign_in_code():
     if form.validate_on_submit() and call_for(form, sign_in_codes.request_sign_in_code, form.email.data):
         session[CODE_EMAIL] = form.email.data
         # The same answer whether or not the address has an account that may sign in with a code.
-        flash(f"If {form.email.data} belongs to an account, a sign-in code is on its way.", "success")
+        flash(sentence(
+            _("If %(email)s belongs to an account, a sign-in code is on its way."),
+            email=ltr(form.email.data),
+        ), "success")
         return redirect(url_for("web.enter_sign_in_code", next=request.args.get("next")))
     return form_page("web/sign_in_code.html", form)
 

@@ -9,6 +9,7 @@ the second-step page without a live pending sign-in sends the person back to /lo
 """
 
 from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from ..forms import add_service_errors, form_status
@@ -20,7 +21,7 @@ from ..sessions import browser_binding, sign_in_browser
 from . import bp
 from .forms import PasskeyForm, SecondStepForm
 
-START_AGAIN = "That sign-in has expired or was used up. Sign in again."
+START_AGAIN = _l("That sign-in has expired or was used up. Sign in again.")
 PASSKEY_SIGN_IN = "passkey"
 
 
@@ -48,7 +49,7 @@ def second_step():
 def second_step_passkey_options():
     pending = two_factor.pending_sign_in(session.get(PENDING_SIGN_IN))
     if pending is None:
-        return {"detail": START_AGAIN}, 401
+        return {"detail": str(START_AGAIN)}, 401
     return _options(user=pending.user)
 
 
@@ -132,5 +133,5 @@ def _finish(completed):
 
 def _start_again():
     session.pop(PENDING_SIGN_IN, None)
-    flash(START_AGAIN, "error")
+    flash(str(START_AGAIN), "error")
     return redirect(url_for("web.login"))

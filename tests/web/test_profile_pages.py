@@ -72,7 +72,7 @@ def test_profile_page_shows_every_field_groups_verified_state_and_times(app, cli
     assert page.status_code == 200
     text = text_of(page)
     for shown in ("Darius Kamali", "Darius_K", "darius@example.com", "+98 912 555 0101", "Male",
-                  "Iran, Islamic Republic of", "12 Vali-Asr St\nTehran", "1990-04-02"):
+                  "<dt>Country</dt><dd>Iran</dd>", "12 Vali-Asr St\nTehran", "1990-04-02"):
         assert shown in text, shown
     assert re.search(r'<span class="badge">Beta testers</span>\s*<span class="badge">Editors</span>', text)
     assert '<span class="badge badge-ok">verified</span>' in text
