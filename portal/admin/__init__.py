@@ -6,6 +6,7 @@ the same rules and leaves the same audit trail.
 """
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..extensions import login_manager
@@ -23,7 +24,7 @@ def staff_only():
         abort(403)
     if current_app.config["STAFF_REQUIRE_TWO_FACTOR"] and not factors.has_second_factor(current_user):
         # Staff accounts open every other account: a password alone is not enough for them.
-        flash("Set up an authenticator app or a passkey to use the admin.", "info")
+        flash(_("Set up an authenticator app or a passkey to use the admin."), "info")
         return redirect(url_for("web.security"))
     return None
 

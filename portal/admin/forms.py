@@ -5,6 +5,7 @@ that sort, page and export the same list)."""
 from dataclasses import dataclass
 from datetime import date
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired
@@ -92,14 +93,14 @@ class EventQuery(EventFilter):
 
 
 class AccessForm(FlaskForm):
-    is_staff = BooleanField("Staff: may use the admin")
-    is_superuser = BooleanField("Superuser: may also grant and remove staff rights")
+    is_staff = BooleanField(_l("Staff: may use the admin"))
+    is_superuser = BooleanField(_l("Superuser: may also grant and remove staff rights"))
 
 
 class AddToGroupForm(FlaskForm):
-    group_id = SelectField("Group", coerce=int, validate_choice=False)
+    group_id = SelectField(_l("Group"), coerce=int, validate_choice=False)
 
 
 class GroupForm(FlaskForm):
-    name = StringField("Name", validators=[InputRequired()], render_kw={"maxlength": 150})
-    notes = TextAreaField("Notes", render_kw={"rows": 3})
+    name = StringField(_l("Name"), validators=[InputRequired()], render_kw={"maxlength": 150, "dir": "auto"})
+    notes = TextAreaField(_l("Notes"), render_kw={"rows": 3, "dir": "auto"})

@@ -1,10 +1,13 @@
 """Staff pages for groups: list with member counts, create, rename and edit notes, delete."""
 
 from flask import flash, redirect, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from ..forms import call_for, form_page
 from ..services import groups
 from ..sessions import me
+from ..templating import number
 from . import bp
 from .confirm import confirmation_page
 from .forms import GroupForm
@@ -16,7 +19,7 @@ def groups_list():
     if form.validate_on_submit() and (created := call_for(
         form, groups.create_group, form.name.data, me("admin"), notes=form.notes.data
     )):
-        flash(f"Group {created.result.name} created.", "success")
+        flash(_("Group %(name)s created.", name=created.result.name), "success")
         return redirect(url_for("admin.groups_list"))
     return form_page("admin/groups.html", form, groups=groups.all_groups())
 
@@ -28,7 +31,7 @@ def groups_detail(group_id):
     if form.validate_on_submit() and call_for(
         form, groups.update_group, group, me("admin"), name=form.name.data, notes=form.notes.data
     ):
-        flash("Group saved.", "success")
+        flash(_("Group saved."), "success")
         return redirect(url_for("admin.groups_list"))
     return form_page("admin/group.html", form, group=group)
 
@@ -37,12 +40,15 @@ def groups_detail(group_id):
 def groups_delete(group_id):
     group = groups.get_group(group_id)
     page = confirmation_page(
-        f"Delete the group {group.name}?",
-        f"Its {group.users_count} member{'s' if group.users_count != 1 else ''} stay; only the memberships go.",
-        "Delete group",
+        _("Delete the group %(name)s?", name=group.name),
+        ngettext(
+            "Its %(num)s member stays; only the memberships go.", "Its %(num)s members stay; only the memberships go.",
+            group.users_count, num=number(group.users_count),
+        ),
+        _("Delete group"),
     )
     if page is not None:
         return page
     groups.delete_group(group, me("admin"))
-    flash(f"Group {group.name} deleted.", "success")
+    flash(_("Group %(name)s deleted.", name=group.name), "success")
     return redirect(url_for("admin.groups_list"))

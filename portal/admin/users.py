@@ -2,14 +2,19 @@
 
 import csv
 import io
+from collections.abc import Callable
 from typing import NamedTuple
 
 from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from wtforms.fields.choices import SelectChoice
 
 from ..forms import ProfileForm, form_status
 from ..services import accounts, audit, bulk, credentials, directory, groups, two_factor, users
 from ..sessions import me
+from ..templating import number
 from . import bp
 from .confirm import confirmation_page, same_site
 from .forms import AccessForm, AddToGroupForm, UserQuery
@@ -23,22 +28,41 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class BulkAction(NamedTuple):
-    """How a bulk action (one of ``bulk.ACTIONS``) reads: its button, what it does to the accounts, and
-    what follows from that, said before it is done."""
+    """How a bulk action (one of ``bulk.ACTIONS``) reads, each a whole sentence to translate: its
+    button; the confirmation's title for ``count`` accounts (and the group); what it does to the
+    accounts and what follows from that, said before it is done; and what was done (``%(done)s`` of
+    ``%(total)s``)."""
 
     label: str
+    title: Callable[[int, str | None], str]
+    warning: str
     done: str
-    follows: str | None = None
-
-    @property
-    def warning(self) -> str:
-        return f"These accounts will be {self.done}" + (f": {self.follows}." if self.follows else ".")
 
 
 BULK_ACTIONS = {
-    "activate": BulkAction("Activate", "activated"),
-    "deactivate": BulkAction("Deactivate", "deactivated", "every session, sign-in and key of theirs ends"),
-    "add_to_group": BulkAction("Add to group", "added to the group"),
+    "activate": BulkAction(
+        _l("Activate"),
+        lambda count, group: ngettext("Activate %(num)s user", "Activate %(num)s users", count, num=number(count)),
+        _l("These accounts will be activated."),
+        _l("%(done)s of %(total)s accounts activated."),
+    ),
+    "deactivate": BulkAction(
+        _l("Deactivate"),
+        lambda count, group: ngettext(
+            "Deactivate %(num)s user", "Deactivate %(num)s users", count, num=number(count)
+        ),
+        _l("These accounts will be deactivated: every session, sign-in and key of theirs ends."),
+        _l("%(done)s of %(total)s accounts deactivated."),
+    ),
+    "add_to_group": BulkAction(
+        _l("Add to group"),
+        lambda count, group: ngettext(
+            "Add to group %(num)s user (%(group)s)", "Add to group %(num)s users (%(group)s)", count,
+            num=number(count), group=group,
+        ),
+        _l("These accounts will be added to the group."),
+        _l("%(done)s of %(total)s accounts added to the group."),
+    ),
 }
 
 
@@ -103,20 +127,21 @@ def users_bulk():
     key = request.form.get("action")
     selected = directory.users_by_ids(request.form.getlist("ids"))
     if key not in BULK_ACTIONS or not selected:
-        flash("Choose an action and at least one user.", "error")
+        flash(_("Choose an action and at least one user."), "error")
         return redirect(request.referrer if same_site(request.referrer) else url_for("admin.users"))
     action = BULK_ACTIONS[key]
     group = groups.get_group(request.form.get("group_id", type=int)) if key == "add_to_group" else None
     hidden = {"action": key, "ids": [user.id for user in selected], "group_id": group.id if group else ""}
-    in_group = f" ({group.name})" if group else ""
-    title = f"{action.label} {len(selected)} user{'s' if len(selected) != 1 else ''}{in_group}"
-    page = confirmation_page(title, action.warning, action.label, items=[u.email for u in selected], hidden=hidden)
+    title = action.title(len(selected), group.name if group else None)
+    page = confirmation_page(
+        title, str(action.warning), str(action.label), items=[u.email for u in selected], hidden=hidden
+    )
     if page is not None:
         return page
     outcome = bulk.apply_to_users(key, selected, staff(), group=group)
-    flash(f"{outcome.done} of {len(selected)} accounts {action.done}.", "success")
+    flash(str(action.done) % {"done": number(outcome.done), "total": number(len(selected))}, "success")
     for refusal in outcome.refusals:
-        flash(f"{refusal.email}: {refusal.reason}", "error")
+        flash(_("%(email)s: %(reason)s", email=refusal.email, reason=refusal.reason), "error")
     return redirect(url_for("admin.users"))
 
 
@@ -140,7 +165,7 @@ def users_detail(user_id):
         return _user_page(user)
     form = ProfileForm()
     if form.validate_on_submit() and form.save(user, staff()):
-        flash("The profile is saved; its owner was told by mail which fields changed.", "success")
+        flash(_("The profile is saved; its owner was told by mail which fields changed."), "success")
         return redirect(url_for("admin.users_detail", user_id=user.id))
     return _user_page(user, form)
 
@@ -160,51 +185,57 @@ def _flags(user, flags: dict, done: str, *, confirm: tuple[str, str, str] | None
 def users_access(user_id):
     user = users.get_user(user_id)
     form = AccessForm()
-    return _flags(user, {"is_staff": form.is_staff.data, "is_superuser": form.is_superuser.data}, "Rights saved.")
+    return _flags(user, {"is_staff": form.is_staff.data, "is_superuser": form.is_superuser.data}, _("Rights saved."))
 
 
 @bp.post("/users/<int:user_id>/activate")
 def users_activate(user_id):
-    return _flags(users.get_user(user_id), {"is_active": True}, "The account is active again.")
+    return _flags(users.get_user(user_id), {"is_active": True}, _("The account is active again."))
 
 
 @bp.post("/users/<int:user_id>/deactivate")
 def users_deactivate(user_id):
     return _flags(
         users.get_user(user_id), {"is_active": False},
-        "The account is deactivated; every session, sign-in and key of it has ended.",
-        confirm=("Deactivate this account?", "The person is signed out everywhere at once and cannot sign in "
-                 "until the account is activated again.", "Deactivate"),
+        _("The account is deactivated; every session, sign-in and key of it has ended."),
+        confirm=(
+            _("Deactivate this account?"),
+            _("The person is signed out everywhere at once and cannot sign in until the account is activated again."),
+            _("Deactivate"),
+        ),
     )
 
 
 @bp.post("/users/<int:user_id>/verify")
 def users_verify(user_id):
-    return _flags(users.get_user(user_id), {"email_verified": True}, "The address is marked verified.")
+    return _flags(users.get_user(user_id), {"email_verified": True}, _("The address is marked verified."))
 
 
 @bp.post("/users/<int:user_id>/avatar/remove")
 def users_remove_avatar(user_id):
     user = users.get_user(user_id)
-    page = confirmation_page("Remove this picture?", "The picture is deleted for good.", "Remove picture",
+    page = confirmation_page(_("Remove this picture?"), _("The picture is deleted for good."), _("Remove picture"),
                              items=[user.email])
     if page is not None:
         return page
     accounts.update_profile(user, {"avatar": None}, staff())
-    flash("The picture is removed.", "success")
+    flash(_("The picture is removed."), "success")
     return redirect(url_for("admin.users_detail", user_id=user.id))
 
 
 @bp.post("/users/<int:user_id>/delete")
 def users_delete(user_id):
     user = users.get_user(user_id)
-    page = confirmation_page("Delete this account?", "The profile, picture, memberships and every way in are "
-                             "deleted. The audit history stays. This cannot be undone.", "Delete account",
-                             items=[user.email])
+    page = confirmation_page(
+        _("Delete this account?"),
+        _("The profile, picture, memberships and every way in are deleted. The audit history stays. "
+          "This cannot be undone."),
+        _("Delete account"), items=[user.email],
+    )
     if page is not None:
         return page
     accounts.delete_account(user, staff())
-    flash(f"The account {user.email} is deleted.", "success")
+    flash(_("The account %(email)s is deleted.", email=user.email), "success")
     return redirect(url_for("admin.users"))
 
 
@@ -213,16 +244,18 @@ def users_reset_two_factor(user_id):
     user = users.get_user(user_id)
     remove_passkeys = request.form.get("remove_passkeys") == "yes"
     page = confirmation_page(
-        "Reset two-step sign-in?",
-        "The authenticator app and the recovery codes of this account are removed"
-        + (", and its passkeys" if remove_passkeys else "")
-        + ". The person is mailed, and signs in with the password until they set a factor up again.",
-        "Reset two-step sign-in", items=[user.email], hidden={"remove_passkeys": "yes" if remove_passkeys else ""},
+        _("Reset two-step sign-in?"),
+        _("The authenticator app and the recovery codes of this account are removed, and its passkeys. The person "
+          "is mailed, and signs in with the password until they set a factor up again.")
+        if remove_passkeys else
+        _("The authenticator app and the recovery codes of this account are removed. The person is mailed, and "
+          "signs in with the password until they set a factor up again."),
+        _("Reset two-step sign-in"), items=[user.email], hidden={"remove_passkeys": "yes" if remove_passkeys else ""},
     )
     if page is not None:
         return page
     two_factor.reset_two_factor(user, staff(), remove_passkeys=remove_passkeys)
-    flash("Two-step sign-in is reset; the person was told by mail.", "success")
+    flash(_("Two-step sign-in is reset; the person was told by mail."), "success")
     return redirect(url_for("admin.users_detail", user_id=user.id))
 
 
@@ -239,7 +272,8 @@ def users_remove_from_group(user_id, group_id):
 def _set_membership(user_id, group_id, member: bool):
     user, group = users.get_user(user_id), groups.get_group(group_id)
     groups.set_membership(user, group, member, staff())
-    flash(f"{'Added to' if member else 'Removed from'} {group.name}.", "success")
+    flash(_("Added to %(group)s.", group=group.name) if member else _("Removed from %(group)s.", group=group.name),
+          "success")
     return redirect(url_for("admin.users_detail", user_id=user.id))
 
 
@@ -247,5 +281,5 @@ def _set_membership(user_id, group_id, member: bool):
 def users_end_credential(user_id, public_id):
     user = users.get_user(user_id)
     accounts.end_credential(user, public_id, staff())
-    flash("That session or key is ended.", "success")
+    flash(_("That session or key is ended."), "success")
     return redirect(url_for("admin.users_detail", user_id=user.id))

@@ -6,6 +6,8 @@ event. What follows runs only if the commit succeeds; a new picture written for 
 not commit is removed.
 """
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -22,9 +24,29 @@ from .users import lock_for_update, mark_changed
 RELATED_FIELDS = ("email", "username", "first_name", "last_name")
 
 UNIQUE_FIELDS = {
-    "email": ("email_canonical", canonical_email, "A user with that email already exists."),
-    "username": ("username_canonical", canonical_username, "A user with that username already exists."),
-    "phone": ("phone_canonical", canonical_phone, "A user with that phone number already exists."),
+    "email": ("email_canonical", canonical_email, _l("A user with that email already exists.")),
+    "username": ("username_canonical", canonical_username, _l("A user with that username already exists.")),
+    "phone": ("phone_canonical", canonical_phone, _l("A user with that phone number already exists.")),
+}
+
+# The fields a mail names when someone else changed them (any other: its name, underscores as spaces).
+FIELD_NAMES = {
+    "email": _l("email"),
+    "username": _l("username"),
+    "first_name": _l("first name"),
+    "last_name": _l("last name"),
+    "phone": _l("phone"),
+    "gender": _l("gender"),
+    "country": _l("country"),
+    "address": _l("address"),
+    "birthday": _l("birthday"),
+    "language": _l("language"),
+    "time_zone": _l("time zone"),
+    "avatar": _l("avatar"),
+    "email_verified": _l("email verified"),
+    "is_active": _l("is active"),
+    "is_staff": _l("is staff"),
+    "is_superuser": _l("is superuser"),
 }
 
 
@@ -208,7 +230,7 @@ def reset_password(uid, token, new_password, actor: Actor) -> User:
 def _current_password_problems(user: User, password) -> list[str]:
     if check_password(user.password_hash, password):
         return []
-    return ["This field is required." if not password else "Invalid password."]
+    return [_("This field is required.") if not password else _("Invalid password.")]
 
 
 def _new_password_problems(user: User, password) -> list[str]:
@@ -247,11 +269,11 @@ def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
     acting = actor.user
     if acting is not None:
         if not acting.is_staff:
-            raise PermissionDenied("Only staff change account flags.")
+            raise PermissionDenied(_("Only staff change account flags."))
         ensure_may_manage(actor, user)
         privileged = {k for k in ("is_staff", "is_superuser") if k in cleaned and cleaned[k] != getattr(user, k)}
         if privileged and not acting.is_superuser:
-            raise PermissionDenied("Only a superuser grants or removes staff or superuser rights.")
+            raise PermissionDenied(_("Only a superuser grants or removes staff or superuser rights."))
         if acting.id == user.id and any(cleaned.get(k) is False for k in ("is_active", "is_staff", "is_superuser")):
             raise PermissionDenied(NOT_YOURSELF)
     _keep_a_superuser(user, cleaned)
@@ -273,8 +295,8 @@ def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
     return user
 
 
-NOT_YOURSELF = "You cannot remove your own rights, deactivate or delete yourself here."
-LAST_SUPERUSER = "This is the last active superuser: make another superuser first."
+NOT_YOURSELF = _l("You cannot remove your own rights, deactivate or delete yourself here.")
+LAST_SUPERUSER = _l("This is the last active superuser: make another superuser first.")
 
 
 def end_credential(user: User, public_id, actor: Actor) -> None:
@@ -291,9 +313,9 @@ def ensure_may_manage(actor: Actor, user: User) -> None:
     if acting is None or acting.id == user.id:
         return
     if not acting.is_staff:
-        raise PermissionDenied("Only staff change other people's accounts.")
+        raise PermissionDenied(_("Only staff change other people's accounts."))
     if (user.is_staff or user.is_superuser) and not acting.is_superuser:
-        raise PermissionDenied("Only a superuser changes the account of a staff member.")
+        raise PermissionDenied(_("Only a superuser changes the account of a staff member."))
 
 
 def _keep_a_superuser(user: User, flags: dict) -> None:
@@ -316,8 +338,8 @@ def _tell_about_staff_change(user: User, changed: dict, actor: Actor) -> None:
     if not changed or actor.user is None or actor.user.id == user.id:
         return
     outbox.queue_mail(
-        user, "Your account was changed", "account_changed_by_staff",
-        name=user.full_name, fields=[field.replace("_", " ") for field in changed],
+        user, _l("Your account was changed"), "account_changed_by_staff",
+        name=user.full_name, fields=[FIELD_NAMES.get(field) or field.replace("_", " ") for field in changed],
     )
 
 

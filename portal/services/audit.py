@@ -3,6 +3,9 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import false, func, select
 from sqlalchemy.orm import joinedload
 
@@ -12,37 +15,37 @@ from .users import MAX_ID, find_user
 
 # Every action the services record, as people read it.
 ACTIONS = {
-    "account_created": "Account created",
-    "profile_updated": "Profile changed",
-    "email_verified": "Email address verified",
-    "password_changed": "Password changed",
-    "signed_in": "Signed in",
-    "signed_out_elsewhere": "Signed out everywhere else",
-    "api_key_created": "API key created",
-    "api_key_revoked": "API key revoked",
-    "account_flags_changed": "Account settings changed",
-    "group_membership_changed": "Groups changed",
-    "account_deleted": "Account deleted",
-    "group_created": "Group created",
-    "group_updated": "Group changed",
-    "group_deleted": "Group deleted",
-    "totp_enabled": "Authenticator app turned on",
-    "totp_disabled": "Authenticator app turned off",
-    "recovery_codes_generated": "New recovery codes made",
-    "recovery_code_used": "Recovery code used",
-    "passkey_added": "Passkey added",
-    "passkey_renamed": "Passkey renamed",
-    "passkey_removed": "Passkey removed",
-    "passkey_counter_regressed": "Passkey refused: its counter went backwards (a copy may exist)",
-    "second_factor_failed": "Wrong code or passkey at sign-in",
-    "reauthentication_failed": "Identity check failed",
-    "two_factor_reset": "Two-step sign-in reset by staff",
-    "sign_in_alerts_turned_on": "Sign-in alerts turned on",
-    "sign_in_alerts_turned_off": "Sign-in alerts turned off",
-    "account_secured": "Account secured: signed out everywhere, new password required",
+    "account_created": _l("Account created"),
+    "profile_updated": _l("Profile changed"),
+    "email_verified": _l("Email address verified"),
+    "password_changed": _l("Password changed"),
+    "signed_in": _l("Signed in"),
+    "signed_out_elsewhere": _l("Signed out everywhere else"),
+    "api_key_created": _l("API key created"),
+    "api_key_revoked": _l("API key revoked"),
+    "account_flags_changed": _l("Account settings changed"),
+    "group_membership_changed": _l("Groups changed"),
+    "account_deleted": _l("Account deleted"),
+    "group_created": _l("Group created"),
+    "group_updated": _l("Group changed"),
+    "group_deleted": _l("Group deleted"),
+    "totp_enabled": _l("Authenticator app turned on"),
+    "totp_disabled": _l("Authenticator app turned off"),
+    "recovery_codes_generated": _l("New recovery codes made"),
+    "recovery_code_used": _l("Recovery code used"),
+    "passkey_added": _l("Passkey added"),
+    "passkey_renamed": _l("Passkey renamed"),
+    "passkey_removed": _l("Passkey removed"),
+    "passkey_counter_regressed": _l("Passkey refused: its counter went backwards (a copy may exist)"),
+    "second_factor_failed": _l("Wrong code or passkey at sign-in"),
+    "reauthentication_failed": _l("Identity check failed"),
+    "two_factor_reset": _l("Two-step sign-in reset by staff"),
+    "sign_in_alerts_turned_on": _l("Sign-in alerts turned on"),
+    "sign_in_alerts_turned_off": _l("Sign-in alerts turned off"),
+    "account_secured": _l("Account secured: signed out everywhere, new password required"),
 }
 # Every door an action comes through, as people read it.
-DOORS = {"web": "the website", "api": "the API", "admin": "the admin page", "cli": "the command line"}
+DOORS = {"web": _l("the website"), "api": _l("the API"), "admin": _l("the admin page"), "cli": _l("the command line")}
 
 
 @dataclass(frozen=True)
@@ -99,18 +102,33 @@ def actor_role(event: AuditEvent) -> str:
     return "you" if event.actor_id == event.subject_id else "staff"
 
 
+# Who acted, as the account's owner reads it (``actor_role``), with the door it came through.
+BY_ROLE = {
+    "you": _l("by you through %(door)s"),
+    "staff": _l("by staff through %(door)s"),
+    "system": _l("by system through %(door)s"),
+}
+
+
 def acted_by(event: AuditEvent, *, to_owner: bool) -> str:
     """Who made a change and through which door, as a list of events says it to its reader: to the
     account's owner "by you through the website"; to staff, who see the actor's address, "by
     ann@example.com through the admin page"."""
-    door = DOORS.get(event.via, event.via)
+    door = str(DOORS.get(event.via, event.via))
     if to_owner:
-        return f"by {actor_role(event)} through {door}"
+        return str(BY_ROLE[actor_role(event)]) % {"door": door}
     if event.actor is not None:
-        return f"by {event.actor.email} through {door}"
+        return _("by %(email)s through %(door)s", email=event.actor.email, door=door)
     if event.via == "cli":
-        return "on the command line"
-    return f"by the account's owner, signed out, through {door}"
+        return _("on the command line")
+    return _("by the account's owner, signed out, through %(door)s", door=door)
+
+
+def in_english(describe, *args) -> str:
+    """``describe(*args)`` in English, whatever the page's language: how the audit trail keeps a
+    translatable text (``in_english(str, text)``), so every event reads alike."""
+    with force_locale("en"):
+        return str(describe(*args))
 
 
 def jsonable(value):

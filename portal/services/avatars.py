@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import delete
 
 from ..extensions import db
 from ..models import AvatarFile
 from .after_commit import after_commit, on_rollback
-from .fields import FieldError
+from .fields import FieldError, digits
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png"}
@@ -41,10 +42,12 @@ def process_avatar(stream) -> ProcessedImage:
     max_bytes, max_pixels, size = cfg["AVATAR_MAX_BYTES"], cfg["AVATAR_MAX_PIXELS"], cfg["AVATAR_SIZE"]
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise FieldError(f"The image is too large: at most {max_bytes / 1_048_576:g} MB.")
+        raise FieldError(_("The image is too large: at most %(size)s MB.", size=digits(f"{max_bytes / 1_048_576:g}")))
     if not data:
-        raise FieldError("The submitted file is empty.")
-    too_many_pixels = FieldError(f"The image is too large: at most {max_pixels / 1_000_000:g} megapixels.")
+        raise FieldError(_("The submitted file is empty."))
+    too_many_pixels = FieldError(
+        _("The image is too large: at most %(size)s megapixels.", size=digits(f"{max_pixels / 1_000_000:g}"))
+    )
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a bomb is a refusal, not a warning.
@@ -62,10 +65,10 @@ def process_avatar(stream) -> ProcessedImage:
         raise too_many_pixels from None
     except UnidentifiedImageError:
         raise FieldError(
-            "Upload a valid image. The file you uploaded was either not an image or a corrupted image."
+            _("Upload a valid image. The file you uploaded was either not an image or a corrupted image.")
         ) from None
     except (OSError, ValueError, SyntaxError, EOFError):
-        raise FieldError("The image could not be read: the file is truncated or corrupted.") from None
+        raise FieldError(_("The image could not be read: the file is truncated or corrupted.")) from None
     return _normalise(image, size)
 
 

@@ -39,6 +39,9 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask_babel import ngettext
+
+from .fields import digits
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +76,11 @@ def breach_problems(password) -> list[str]:
 
 def breached_message(count: int) -> str:
     """What a person reads about a password seen ``count`` times, e.g. 3,861,493."""
-    times = "1 time" if count == 1 else f"{count:,} times"
-    return f"This password has appeared in a data breach {times} and must not be used. Choose another."
+    return ngettext(
+        "This password has appeared in a data breach %(num)s time and must not be used. Choose another.",
+        "This password has appeared in a data breach %(num)s times and must not be used. Choose another.",
+        count, num=digits(f"{count:,}"),
+    )
 
 
 # Asking the service --------------------------------------------------------------------------------

@@ -1,14 +1,38 @@
-"""Domain errors raised by services and turned into answers by the API, the pages and the CLI."""
+"""Domain errors raised by services and turned into answers by the API, the pages and the CLI.
+
+Their messages are marked for translation (``lazy_gettext`` for a module's constants): an error
+turns them into text when it is raised, in the language of the answer it is raised for (the
+page's; always English in the API), so what it carries is plain ``str`` whatever reads it — a JSON
+answer, a flashed message kept in the session, ``" ".join(...)``, ``in``.
+"""
+
+from flask_babel import LazyString
+
+
+def plain(message):
+    """A message as text: a translatable one in the current language; anything else as it is
+    (lists and dicts of messages, as ``ValidationFailed`` holds them, item by item)."""
+    if isinstance(message, LazyString):
+        return str(message)
+    if isinstance(message, dict):
+        return {key: plain(value) for key, value in message.items()}
+    if isinstance(message, list | tuple):
+        return type(message)(plain(value) for value in message)
+    return message
 
 
 class ServiceError(Exception):
     """Base of every error a service raises on purpose."""
+
+    def __init__(self, *args):
+        super().__init__(*(plain(arg) for arg in args))
 
 
 class ValidationFailed(ServiceError):
     """Bad input. ``errors`` maps a field name (or ``non_field_errors``) to a list of messages."""
 
     def __init__(self, errors: dict[str, list[str]]):
+        errors = plain(errors)
         super().__init__(errors)
         self.errors = errors
 
@@ -37,6 +61,7 @@ class AuthenticationFailed(ServiceError):
     """Credentials that do not open the door; ``detail`` is safe to show."""
 
     def __init__(self, detail: str):
+        detail = plain(detail)
         super().__init__(detail)
         self.detail = detail
 

@@ -5,6 +5,7 @@ A second factor is a confirmed authenticator app (``totp``) or a passkey (``pass
 codes (``recovery_codes``) are a way round a lost factor, not a factor: alone they ask for nothing.
 """
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, or_, select
 
 from ..extensions import db
@@ -14,7 +15,7 @@ from . import outbox
 from .audit import ACTIONS, Actor
 from .errors import PermissionDenied
 
-OWN_ACCOUNT_ONLY = "Only the account's owner sets up how they sign in."
+OWN_ACCOUNT_ONLY = _l("Only the account's owner sets up how they sign in.")
 
 
 def has_second_factor(user: User) -> bool:
@@ -46,8 +47,7 @@ def notify_security_change(user: User, what: str, actor: Actor, *, detail: str |
     """
     by_staff = actor.user is not None and actor.user.id != user.id
     outbox.queue_mail(
-        user, "A change to how you sign in", "security_changed",
-        name=user.full_name, what=ACTIONS.get(what, what), detail=detail, by_staff=by_staff,
-        when=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
+        user, _l("A change to how you sign in"), "security_changed",
+        name=user.full_name, what=ACTIONS.get(what, what), detail=detail, by_staff=by_staff, when=utcnow(),
         reset_url=public_url("/password/forgot", actor.origin),
     )

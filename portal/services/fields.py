@@ -14,6 +14,8 @@ import pycountry
 from email_validator import EmailNotValidError, validate_email
 from flask import has_request_context
 from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from .errors import ValidationFailed
 
@@ -37,23 +39,23 @@ def clean_text(value, *, max_length: int, required: bool = False, allowed_contro
     """Trimmed text; ``""`` becomes None for optional fields; control characters are refused."""
     if value is None:
         if required:
-            raise FieldError("This field may not be null.")
+            raise FieldError(_("This field may not be null."))
         return None
     if not isinstance(value, str):
-        raise FieldError("Not a valid string.")
+        raise FieldError(_("Not a valid string."))
     value = value.strip()
     if not value:
         if required:
-            raise FieldError("This field may not be blank.")
+            raise FieldError(_("This field may not be blank."))
         return None
     if any(unicodedata.category(ch) == "Cc" and ch not in allowed_controls for ch in value):
-        raise FieldError("Control characters are not allowed.")
+        raise FieldError(_("Control characters are not allowed."))
     if any(unicodedata.category(ch) == "Cs" for ch in value):
-        raise FieldError("Invalid Unicode text.")
+        raise FieldError(_("Invalid Unicode text."))
     if any(ch in BIDI_CONTROLS for ch in value):
-        raise FieldError("Bidirectional control characters are not allowed.")
+        raise FieldError(_("Bidirectional control characters are not allowed."))
     if len(value) > max_length:
-        raise FieldError(f"Ensure this field has no more than {max_length} characters.")
+        raise FieldError(_("Ensure this field has no more than %(limit)s characters.", limit=digits(max_length)))
     return value
 
 
@@ -62,14 +64,14 @@ def clean_email(value) -> str:
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError:
-        raise FieldError("Enter a valid email address.") from None
+        raise FieldError(_("Enter a valid email address.")) from None
 
 
 def clean_username(value) -> str | None:
     value = clean_text(value, max_length=150)
     if value is not None and not USERNAME_PATTERN.fullmatch(value):
         raise FieldError(
-            "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."
+            _("Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.")
         )
     return value
 
@@ -90,6 +92,17 @@ def page_language() -> str:
     return str(get_locale() or "en") if has_request_context() else "en"
 
 
+# How a language writes the numbers in its messages (Persian: ۰–۹, with its own separators).
+NATIVE_DIGITS = {"fa": str.maketrans("0123456789.,", "۰۱۲۳۴۵۶۷۸۹٫٬")}
+
+
+def digits(number) -> str:
+    """A number (or the text of one, ``f"{size:g}"``) as the current language writes it in a message:
+    ``"8"`` in English, ``"۸"`` in Persian."""
+    table = NATIVE_DIGITS.get(str(get_locale() or "en"))
+    return str(number).translate(table) if table else str(number)
+
+
 def latin_digits(value):
     """``value`` with Persian and Arabic-Indic digits written as 0–9 (anything but text as it is):
     a phone number or a code typed on a Persian keyboard means the same as one typed in Latin digits."""
@@ -103,33 +116,36 @@ def clean_phone(value) -> str | None:
     digits = sum(ch.isdigit() for ch in value)
     if len(value) < 4 or not PHONE_PATTERN.fullmatch(value) or digits < 4:
         raise FieldError(
-            "Enter a valid phone number: 4 to 20 characters of digits, spaces, '-', '(' and ')', "
-            "with at least 4 digits and an optional leading '+'."
+            _(
+                "Enter a valid phone number: 4 to 20 characters of digits, spaces, '-', '(' and ')', "
+                "with at least 4 digits and an optional leading '+'."
+            )
         )
     return value
 
 
-def _clean_choice(value, *, choices, case, max_length: int, refusal: str) -> str | None:
+def _clean_choice(value, *, choices, case, max_length: int, refusal) -> str | None:
     """Optional text that is one of ``choices`` in any case, stored in the case they are written in
-    (``case``: ``str.lower`` or ``str.upper``); else ``refusal``, where ``{value}`` is what was sent."""
+    (``case``: ``str.lower`` or ``str.upper``); else ``refusal`` (translatable), where ``%(value)s``
+    is what was sent."""
     value = clean_text(value, max_length=max_length)
     if value is None:
         return None
     if case(value) not in choices:
-        raise FieldError(refusal.format(value=value))
+        raise FieldError(str(refusal) % {"value": value})
     return case(value)
 
 
 def clean_gender(value) -> str | None:
     return _clean_choice(
-        value, choices=GENDERS, case=str.lower, max_length=10, refusal='"{value}" is not a valid choice.'
+        value, choices=GENDERS, case=str.lower, max_length=10, refusal=_l('"%(value)s" is not a valid choice.')
     )
 
 
 def clean_country(value) -> str | None:
     return _clean_choice(
         value, choices=COUNTRY_CODES, case=str.upper, max_length=2,
-        refusal='"{value}" is not a valid ISO 3166-1 alpha-2 country code.',
+        refusal=_l('"%(value)s" is not a valid ISO 3166-1 alpha-2 country code.'),
     )
 
 
@@ -149,25 +165,26 @@ def clean_birthday(value) -> date | None:
         try:
             parsed = date.fromisoformat(value.strip())
         except ValueError:
-            raise FieldError("Date has wrong format. Use one of these formats instead: YYYY-MM-DD.") from None
+            raise FieldError(_("Date has wrong format. Use one of these formats instead: YYYY-MM-DD.")) from None
     else:
-        raise FieldError("Date has wrong format. Use one of these formats instead: YYYY-MM-DD.")
+        raise FieldError(_("Date has wrong format. Use one of these formats instead: YYYY-MM-DD."))
     if parsed > datetime.now(UTC).date():
-        raise FieldError("Birthday cannot be in the future.")
+        raise FieldError(_("Birthday cannot be in the future."))
     if parsed < MIN_BIRTHDAY:
-        raise FieldError("Birthday cannot be before 1900-01-01.")
+        raise FieldError(_("Birthday cannot be before 1900-01-01."))
     return parsed
 
 
 def clean_flag(value) -> bool:
     if isinstance(value, bool):
         return value
-    raise FieldError("Must be a valid boolean.")
+    raise FieldError(_("Must be a valid boolean."))
 
 
 def clean_language(value) -> str | None:
     return _clean_choice(
-        value, choices=LANGUAGES, case=str.lower, max_length=8, refusal='"{value}" is not a language of this site.'
+        value, choices=LANGUAGES, case=str.lower, max_length=8,
+        refusal=_l('"%(value)s" is not a language of this site.'),
     )
 
 
@@ -181,7 +198,7 @@ def clean_time_zone(value) -> str | None:
     """An IANA time zone name as written there (``Asia/Tehran``); None: UTC."""
     value = clean_text(value, max_length=64)
     if value is not None and value not in TIME_ZONES and value != "UTC":
-        raise FieldError(f'"{value}" is not a time zone name such as Europe/Berlin or Asia/Tehran.')
+        raise FieldError(_('"%(value)s" is not a time zone name such as Europe/Berlin or Asia/Tehran.', value=value))
     return value
 
 

@@ -1,5 +1,6 @@
 """Groups and memberships."""
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -11,6 +12,8 @@ from .audit import Actor
 from .errors import NotFound, ValidationFailed
 from .fields import FieldError, clean_text
 from .users import MAX_ID, mark_changed
+
+NAME_TAKEN = _l("A group with that name already exists.")
 
 
 def all_groups() -> list[Group]:
@@ -43,7 +46,7 @@ def _clean(name, notes, *, exclude_id=None) -> dict:
             errors[field] = [str(exc)]
     existing = find_group(cleaned.get("name"))
     if existing is not None and existing.id != exclude_id:
-        errors["name"] = ["A group with that name already exists."]
+        errors["name"] = [str(NAME_TAKEN)]
     if errors:
         raise ValidationFailed(errors)
     return cleaned
@@ -54,7 +57,7 @@ def _commit() -> None:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise ValidationFailed.on("name", "A group with that name already exists.") from None
+        raise ValidationFailed.on("name", NAME_TAKEN) from None
 
 
 def create_group(name, actor: Actor, notes=None) -> Group:

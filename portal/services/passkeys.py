@@ -26,6 +26,8 @@ import secrets
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from webauthn import (
@@ -59,20 +61,22 @@ from .atomic import update_where
 from .audit import Actor
 from .errors import AuthenticationFailed, NotFound, ValidationFailed
 from .factors import ensure_owner, has_second_factor, notify_security_change
-from .fields import FieldError, clean_text
+from .fields import FieldError, clean_text, digits
 from .sign_in import BAD_CREDENTIALS
 
 REGISTER, AUTHENTICATE = "register", "authenticate"
 USER_HANDLE_BYTES = 32
 MAX_PASSKEYS = 20
 NAME_MAX_LENGTH = 100
-DEFAULT_NAME = "Passkey"
+DEFAULT_NAME = _l("Passkey")  # the name of a passkey given none, in the language of the page that added it
 
-REGISTRATION_FAILED = "The passkey could not be added. Try again."
-ALREADY_REGISTERED = "This passkey is already registered."
-TOO_MANY = f"An account can have at most {MAX_PASSKEYS} passkeys. Remove one first."
-SIGN_IN_FAILED = "The passkey was not accepted. Try again."
-NO_PASSKEYS = "No passkey is registered for this account."
+REGISTRATION_FAILED = _l("The passkey could not be added. Try again.")
+ALREADY_REGISTERED = _l("This passkey is already registered.")
+TOO_MANY = _l(
+    "An account can have at most %(count)s passkeys. Remove one first.", count=LazyString(digits, MAX_PASSKEYS)
+)
+SIGN_IN_FAILED = _l("The passkey was not accepted. Try again.")
+NO_PASSKEYS = _l("No passkey is registered for this account.")
 NOT_FOUND = "No such passkey."
 
 
@@ -334,7 +338,7 @@ def _own_passkey(user: User, passkey_id) -> Passkey:
 
 def _clean_name(name) -> str:
     try:
-        return clean_text(name, max_length=NAME_MAX_LENGTH) or DEFAULT_NAME
+        return clean_text(name, max_length=NAME_MAX_LENGTH) or str(DEFAULT_NAME)
     except FieldError as exc:
         raise ValidationFailed.on("name", str(exc)) from None
 

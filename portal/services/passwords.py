@@ -10,16 +10,39 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from flask_babel import LazyString
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
+
+from .fields import digits
 
 MIN_LENGTH = 8
 MAX_LENGTH = 4096  # argon2 takes any length; this only stops a multi-megabyte "password".
 MAX_SIMILARITY = 0.7
-PASSWORDS_DIFFER = "Passwords do not match."
+PASSWORDS_DIFFER = _l("Passwords do not match.")
+
+
+class DocumentedText(str):
+    """A translatable text that is also documented English: as a ``str`` it is the English the API
+    documents (and what ``in``, ``==`` and f-strings see); a page writes it in its own language
+    (Jinja and markupsafe ask ``__html__``)."""
+
+    def __new__(cls, translatable: LazyString):
+        english = super().__new__(cls, str(translatable))  # made at import: no locale but English yet
+        english.translatable = translatable
+        return english
+
+    def __html__(self) -> Markup:
+        return escape(str(self.translatable))
+
+
 # What a new password must be, as people read it; built from the constants that enforce it.
-PASSWORD_POLICY = (
-    f"At least {MIN_LENGTH} characters, not only digits, not a common password, "
-    "and not close to your email, username or name."
-)
+PASSWORD_POLICY = DocumentedText(_l(
+    "At least %(min_length)s characters, not only digits, not a common password, "
+    "and not close to your email, username or name.",
+    min_length=LazyString(digits, MIN_LENGTH),
+))
 COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt.gz"
 
 
@@ -82,18 +105,21 @@ def password_problems(password, *, related: tuple[str | None, ...] = ()) -> list
     one of them, or to a part of one, is refused.
     """
     if not isinstance(password, str) or not password:
-        return ["This field may not be blank."]
+        return [_("This field may not be blank.")]
     if len(password) > MAX_LENGTH:
-        return [f"Ensure this field has no more than {MAX_LENGTH} characters."]
+        return [_("Ensure this field has no more than %(limit)s characters.", limit=digits(MAX_LENGTH))]
     problems = []
     if len(password) < MIN_LENGTH:
-        problems.append(f"This password is too short. It must contain at least {MIN_LENGTH} characters.")
+        problems.append(
+            _("This password is too short. It must contain at least %(min_length)s characters.",
+              min_length=digits(MIN_LENGTH))
+        )
     if password.isdigit():
-        problems.append("This password is entirely numeric.")
+        problems.append(_("This password is entirely numeric."))
     if password.lower().strip() in _common_passwords():
-        problems.append("This password is too common.")
+        problems.append(_("This password is too common."))
     if _too_similar(password, related):
-        problems.append("The password is too similar to your account details.")
+        problems.append(_("The password is too similar to your account details."))
     return problems
 
 

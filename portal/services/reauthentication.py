@@ -11,6 +11,7 @@ authenticator to the account.
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import Credential, utcnow
@@ -22,10 +23,10 @@ from .errors import ReauthenticationRequired, ValidationFailed
 from .factors import notify_security_change
 from .passkeys import PasskeyAssertion
 
-ONE_PROOF = "Give your password, a code from your authenticator app, or use a passkey."
-INVALID_CODE = "Invalid code."
-NOT_YOUR_PASSKEY = "This passkey does not belong to your account."
-TOO_OLD = "Confirm it's you: enter your password again."
+ONE_PROOF = _l("Give your password, a code from your authenticator app, or use a passkey.")
+INVALID_CODE = _l("Invalid code.")
+NOT_YOUR_PASSKEY = _l("This passkey does not belong to your account.")
+TOO_OLD = _l("Confirm it's you: enter your password again.")
 
 
 def needs_reauthentication(credential: Credential) -> bool:

@@ -13,6 +13,7 @@ import hmac
 import secrets
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 
 from ..extensions import db
@@ -27,7 +28,7 @@ from .fields import latin_digits
 ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 LENGTH = 10
 COUNT = 10
-NO_FACTOR = "Set up an authenticator app or a passkey first."
+NO_FACTOR = _l("Set up an authenticator app or a passkey first.")
 
 
 def _code_hash(user_id: int, code: str) -> str:

@@ -18,6 +18,7 @@ my account" on the Sessions page. Either way, in one transaction:
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
 from ..extensions import db
@@ -27,8 +28,8 @@ from . import audit, credentials, outbox, verification
 from .audit import Actor
 from .users import mark_changed
 
-FROM_ALERT = "the “This wasn't me” link of a sign-in alert"
-FROM_SESSIONS_PAGE = "“Secure my account” on the Sessions page"
+FROM_ALERT = _l("the “This wasn't me” link of a sign-in alert")
+FROM_SESSIONS_PAGE = _l("“Secure my account” on the Sessions page")
 
 
 def secure_account(
@@ -37,7 +38,8 @@ def secure_account(
     """End every way into the account and require a new password; audited, mailed, committed.
 
     ``how`` says which door it came through (``FROM_ALERT``, ``FROM_SESSIONS_PAGE``);
-    ``not_recognised`` and ``at`` describe the sign-in the person did not recognise, if one. How many
+    ``not_recognised`` and ``at`` describe the sign-in the person did not recognise, if one. Both are
+    translatable: the mail says them in the person's language, the audit trail in English. How many
     live sessions, sign-ins and keys were ended.
     """
     live = _live_count(user)
@@ -45,12 +47,15 @@ def secure_account(
     was_required = user.password_reset_required
     user.password_reset_required = True
     mark_changed(user)
-    changes = {"password_reset_required": [was_required, True], "live_sessions_and_keys": [live, 0], "how": [None, how]}
+    changes = {
+        "password_reset_required": [was_required, True], "live_sessions_and_keys": [live, 0],
+        "how": [None, audit.in_english(str, how)],
+    }
     if not_recognised:
-        changes["sign_in_not_recognised"] = [None, not_recognised]
+        changes["sign_in_not_recognised"] = [None, audit.in_english(str, not_recognised)]
     audit.record(actor, "account_secured", user, changes)
     outbox.queue_mail(
-        user, "Your account was secured", "account_secured",
+        user, _l("Your account was secured"), "account_secured",
         name=user.full_name, how=how, ended=live, not_recognised=not_recognised, at=at, when=utcnow(), ip=actor.ip,
         reset_url=verification.password_reset_link(user, actor.origin),
         reset_minutes=int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60),

@@ -1,4 +1,5 @@
 """Signing in with a password: who the email or username and password name, and noting the sign-in."""
+from flask_babel import lazy_gettext as _l
 
 from ..extensions import db
 from ..models import Credential, User, utcnow
@@ -8,9 +9,9 @@ from .errors import AuthenticationFailed, EmailNotVerified, PasswordResetRequire
 from .passwords import check_password, hash_password, needs_rehash, spend_a_password_check
 from .users import find_user, mark_changed
 
-BAD_CREDENTIALS = "No active account found with the given credentials"
-UNVERIFIED = "E-mail address is not verified. Enter the code we mailed you, or ask for a new one."
-RESET_REQUIRED = (
+BAD_CREDENTIALS = _l("No active account found with the given credentials")
+UNVERIFIED = _l("E-mail address is not verified. Enter the code we mailed you, or ask for a new one.")
+RESET_REQUIRED = _l(
     "This account was secured and needs a new password before it signs in with one. "
     "Use “Forgot your password?” to get a link by mail and choose a new password."
 )
@@ -72,5 +73,5 @@ def record_sign_in(user: User, actor: Actor, method: str = PASSWORD, *, credenti
         db.session.flush()
         alert = sign_in_alerts.note_sign_in(user, actor, method, credential)
         if alert is not None:
-            changes[f"new_{alert.kind}_mailed"] = [None, sign_in_alerts.describe(alert)]
+            changes[f"new_{alert.kind}_mailed"] = [None, audit.in_english(sign_in_alerts.describe, alert)]
     audit.record(actor, "signed_in", user, changes)

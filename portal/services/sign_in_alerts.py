@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import LazyString
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, select
 
@@ -44,8 +47,8 @@ from .users import mark_changed
 
 BROWSER, ADDRESS = "browser", "address"
 LINK_SALT = "sign-in-alert"
-LINK_INVALID = "This link is not valid."
-LINK_GONE = "This link was already used or has expired."
+LINK_INVALID = _l("This link is not valid.")
+LINK_GONE = _l("This link was already used or has expired.")
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ def _alert(
     db.session.add(alert)
     db.session.flush()  # its id goes into the link
     outbox.queue_mail(
-        user, "A new sign-in to your account", "new_sign_in",
+        user, _l("A new sign-in to your account"), "new_sign_in",
         name=user.full_name, alert=alert, not_me_url=not_me_link(alert, actor.origin), link_ttl=ttl,
         window=current_app.config["SIGN_IN_ALERT_WINDOW"],
         sessions_url=public_url("/profile/sessions", actor.origin),
@@ -130,12 +133,20 @@ def _alert(
 
 
 def describe(alert: SignInAlert) -> str:
-    """One line for the audit log and the pages: "Chrome on Linux from 203.0.113.7"."""
+    """One line for the pages and the mails, in their language: "Chrome on Linux from 203.0.113.7"
+    (the audit log keeps it in English: ``audit.in_english``)."""
     if alert.credential_kind == SESSION:
-        what = " on ".join(name for name in (alert.browser or "Unknown browser", alert.system) if name)
-    else:
-        what = "An API key" if alert.credential_kind == KEY else "An API sign-in"
-    return f"{what} from {alert.ip}" if alert.ip else what
+        browser = alert.browser or _("Unknown browser")
+        if alert.system and alert.ip:
+            return _("%(browser)s on %(system)s from %(ip)s", browser=browser, system=alert.system, ip=alert.ip)
+        if alert.system:
+            return _("%(browser)s on %(system)s", browser=browser, system=alert.system)
+        if alert.ip:
+            return _("%(browser)s from %(ip)s", browser=browser, ip=alert.ip)
+        return browser
+    if alert.credential_kind == KEY:
+        return _("An API key from %(ip)s", ip=alert.ip) if alert.ip else _("An API key")
+    return _("An API sign-in from %(ip)s", ip=alert.ip) if alert.ip else _("An API sign-in")
 
 
 # The "This wasn't me" link ---------------------------------------------------------------------
@@ -184,7 +195,10 @@ def secure_with_link(token, actor: Actor) -> User:
         db.session.rollback()
         raise LinkExpired(LINK_GONE)
     user = db.session.get(User, alert.user_id)
-    securing.secure_account(user, actor, how=securing.FROM_ALERT, not_recognised=describe(alert), at=alert.created_at)
+    # Described in the mail's language when it is written (and in English in the audit trail).
+    securing.secure_account(
+        user, actor, how=securing.FROM_ALERT, not_recognised=LazyString(describe, alert), at=alert.created_at
+    )
     return user
 
 

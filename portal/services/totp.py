@@ -20,6 +20,8 @@ from datetime import UTC
 import pyotp
 import segno
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -40,10 +42,10 @@ SEAL_PURPOSE = "totp"
 DIGITS = 6
 INTERVAL = 30
 DRIFT_STEPS = 1
-INVALID_CODE = "Invalid code."
-ALREADY_ON = "An authenticator app is already set up. Turn it off first to set up another."
-NOT_STARTED = "Start setting up the authenticator app again."
-NOT_ON = "No authenticator app is set up."
+INVALID_CODE = _l("Invalid code.")
+ALREADY_ON = _l("An authenticator app is already set up. Turn it off first to set up another.")
+NOT_STARTED = _l("Start setting up the authenticator app again.")
+NOT_ON = _l("No authenticator app is set up.")
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,11 @@ def _enrolment(user: User, secret: str) -> TotpEnrolment:
     return TotpEnrolment(secret=secret, provisioning_uri=uri)
 
 
-def qr_code_svg(provisioning_uri: str, *, title: str = "QR code for your authenticator app") -> str:
+def qr_code_svg(provisioning_uri: str, *, title: str | None = None) -> str:
     """The provisioning URI as an inline ``<svg>``: paths with ``fill``/``stroke`` attributes on a
     white square, no script and no ``style`` attribute, so a strict Content-Security-Policy holds."""
     qr = segno.make(provisioning_uri, error="m", micro=False)
+    title = title or _("QR code for your authenticator app")
     return qr.svg_inline(scale=4, dark="#000", light="#fff", title=title, svgclass="qr-code", lineclass=None)
 
 

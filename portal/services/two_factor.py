@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 
 from ..extensions import db
@@ -51,10 +52,10 @@ __all__ = [
 
 FIRST_STEPS = ("password", "email_code")
 TOTP, RECOVERY, PASSKEY = "totp", "recovery", "passkey"
-INVALID_CODE = "Invalid code."
-PASSKEY_REFUSED = "This passkey does not belong to the account signing in."
-EXPIRED = "This sign-in has expired. Sign in again."
-STAFF_ONLY = "Only staff reset another person's two-step sign-in."
+INVALID_CODE = _l("Invalid code.")
+PASSKEY_REFUSED = _l("This passkey does not belong to the account signing in.")
+EXPIRED = _l("This sign-in has expired. Sign in again.")
+STAFF_ONLY = _l("Only staff reset another person's two-step sign-in.")
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
 """Looking users up: by id, and by email or username without regard to case."""
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from ..extensions import db
 from ..models import User, canonical_email, canonical_username
 from .errors import NotFound, PermissionDenied, PreconditionFailed
 
-STALE = "The account was changed since you read it: read it again, then repeat the change."
+STALE = _l("The account was changed since you read it: read it again, then repeat the change.")
 
 # The database's 32-bit integer key: larger ids cannot exist, and PostgreSQL refuses to compare them.
 MAX_ID = 2**31 - 1

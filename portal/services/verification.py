@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, select
 
@@ -33,9 +34,9 @@ from .users import MAX_ID, find_user, mark_changed
 
 VERIFY_EMAIL = "verify_email"
 SIGN_IN = "sign_in"
-INVALID_CODE = "Invalid or expired code."
-INVALID_UID = "Invalid user id or user doesn't exist."
-INVALID_TOKEN = "Invalid or expired token."
+INVALID_CODE = _l("Invalid or expired code.")
+INVALID_UID = _l("Invalid user id or user doesn't exist.")
+INVALID_TOKEN = _l("Invalid or expired token.")
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,13 @@ class CodeMail:
     """The mail that carries a code of one purpose. The code is in the body only: subjects end up
     in mail logs."""
 
-    subject: str
+    subject: str  # translatable: written in the recipient's language
     template: str  # templates/email/<template>.{txt,html}
 
 
 CODE_MAILS = {
-    VERIFY_EMAIL: CodeMail("Your verification code", "verify_email"),
-    SIGN_IN: CodeMail("Your sign-in code", "sign_in_code"),
+    VERIFY_EMAIL: CodeMail(_l("Your verification code"), "verify_email"),
+    SIGN_IN: CodeMail(_l("Your sign-in code"), "sign_in_code"),
 }
 
 
@@ -174,7 +175,7 @@ def mail_code_to_new_address(user: User, old_email: str, was_verified: bool, act
     mail_code(user, issue_code(user))
     if was_verified:
         outbox.queue_mail(
-            user, "Your email address was changed", "email_changed", to=old_email,
+            user, _l("Your email address was changed"), "email_changed", to=old_email,
             old_email=old_email, new_email=user.email, name=user.full_name,
             reset_url=public_url("/password/forgot", actor.origin),
         )
@@ -230,7 +231,7 @@ def _send_password_reset_link(email, origin: str | None, language: str) -> None:
         return
     minutes = int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60)
     outbox.queue_mail(
-        user, "Reset your password", "password_reset", language=language,
+        user, _l("Reset your password"), "password_reset", language=language,
         reset_url=password_reset_link(user, origin), name=user.full_name, minutes=minutes,
     )
     db.session.commit()

@@ -320,5 +320,6 @@ def submit_form(client, page_url: str, action: str | None, changes: dict | None 
 
 def emails_in_list(response) -> list[str]:
     """The emails of the rows of the admin user list, in the order shown."""
-    found = re.findall(r'<td><a href="/admin/users/\d+">([^<]+)</a></td>', response.get_data(as_text=True))
+    # Each address kept left to right in a <bdi> (a right-to-left page would reorder "_ann@…").
+    found = re.findall(r'<td><a href="/admin/users/\d+"><bdi>([^<]+)</bdi></a></td>', response.get_data(as_text=True))
     return [unescape(m) for m in found]
