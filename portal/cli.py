@@ -58,7 +58,7 @@ def create_user(email, password, username, staff, superuser):
 @click.argument("email")
 def create_token(email):
     """Print a new API key for the user (shown once)."""
-    _, key = api_keys.issue_api_key(_user(email), SYSTEM, name="created on the command line")
+    _, key = api_keys.issue_api_key(_user(email), SYSTEM, name=api_keys.MADE_ON_THE_COMMAND_LINE)
     click.echo(key)
 
 

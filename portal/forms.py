@@ -15,8 +15,8 @@ from wtforms.fields.choices import SelectChoice
 
 from .services import accounts
 from .services.errors import PreconditionFailed, ValidationFailed
-from .services.fields import GENDERS, LANGUAGES, TIME_ZONES
-from .templating import GENDER_NAMES, countries
+from .services.fields import GENDERS, LANGUAGES
+from .templating import GENDER_NAMES, countries, time_zones
 
 T = TypeVar("T")
 
@@ -35,7 +35,10 @@ GENDER_CHOICES = [NONE_CHOSEN] + [SelectChoice(gender, GENDER_NAMES[gender]) for
 LANGUAGE_CHOICES = [SelectChoice("", "—")] + [
     SelectChoice(code, name, render_kw={"lang": code}) for code, name in LANGUAGES.items()
 ]
-TIME_ZONE_CHOICES = [SelectChoice("", "UTC")] + [SelectChoice(zone, zone.replace("_", " ")) for zone in TIME_ZONES]
+
+
+def time_zone_choices():
+    return [SelectChoice("", "UTC")] + [SelectChoice(zone, name) for zone, name in time_zones()]
 
 
 class ProfileForm(FlaskForm):
@@ -50,7 +53,7 @@ class ProfileForm(FlaskForm):
     birthday = StringField(_l("Birthday"), render_kw={"type": "date", "autocomplete": "bday"})
     # The services decide what a language or a time zone may be, as for every other field.
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, validate_choice=False)
-    time_zone = SelectField(_l("Time zone"), choices=TIME_ZONE_CHOICES, validate_choice=False)
+    time_zone = SelectField(_l("Time zone"), choices=time_zone_choices, validate_choice=False)
     avatar = FileField(
         _l("New picture"),
         render_kw={"accept": "image/jpeg,image/png,image/webp,image/gif", "data-preview": "avatar-preview"},

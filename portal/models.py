@@ -481,3 +481,9 @@ class SignInAlert(db.Model):
     method: Mapped[str] = mapped_column(String(30))  # how it was proven: "password+totp", …
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     used_at: Mapped[datetime | None]  # when "This wasn't me" was followed
+
+    @property
+    def facts(self) -> str:
+        """What signed in, in words of no language ("Firefox · Windows · 198.51.100.23"): how the
+        audit trail keeps it, so every reader's page can show it as it is."""
+        return " · ".join(part for part in (self.browser, self.system, self.ip) if part) or "—"

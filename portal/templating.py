@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import jdatetime
 import pycountry
+from babel.dates import get_timezone_location
 from flask_babel import get_locale, get_timezone, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -16,26 +17,25 @@ from markupsafe import Markup, escape
 from .i18n import direction
 from .media import avatar_path
 from .models import iso_utc
-from .services.audit import ACTIONS, acted_by
+from .services import audit, sign_in_alerts
+from .services.api_keys import NAMES_GIVEN_BY_THE_PORTAL
+from .services.audit import ACTIONS
+from .services.fields import LANGUAGES, TIME_ZONES, digits, local_digits
 from .user_agents import browser_and_system
-
-# How a page writes digits in each language (Persian pages: ۰–۹).
-DIGITS = {"fa": str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")}
 
 
 def _language() -> str:
     return str(get_locale() or "en")
 
 
-def local_digits(text) -> str:
-    """``text`` with its digits as the page's language writes them."""
-    table = DIGITS.get(_language())
-    return str(text).translate(table) if table else str(text)
-
-
 def _in_time_zone(value: datetime, zone: str | None) -> datetime:
     """A stored (naive UTC) time in ``zone``, or the person's (a mail names its reader's)."""
     return value.replace(tzinfo=UTC).astimezone(ZoneInfo(zone or str(get_timezone() or "UTC")))
+
+
+def solar_calendar() -> bool:
+    """Whether the page writes dates on the Solar Hijri calendar (Persian) rather than the Gregorian."""
+    return _language() == "fa"
 
 
 def _written(value, english: str, persian: str, zone: str | None, with_zone: bool = True) -> str:
@@ -45,7 +45,7 @@ def _written(value, english: str, persian: str, zone: str | None, with_zone: boo
         return "—"
     local = _in_time_zone(value, zone)
     zone = f" {local.tzname()}" if with_zone else ""
-    if _language() == "fa":
+    if solar_calendar():
         solar = jdatetime.datetime.fromgregorian(datetime=local, locale="fa_IR")
         return local_digits(solar.strftime(persian) + zone)
     return local.strftime(english) + zone
@@ -71,7 +71,7 @@ def calendar_date(value) -> str:
     Persian digits in Persian."""
     if value is None:
         return "—"
-    if _language() == "fa":
+    if solar_calendar():
         return local_digits(jdatetime.date.fromgregorian(date=value, locale="fa_IR").strftime("%-d %B %Y"))
     return value.isoformat()
 
@@ -84,7 +84,7 @@ def gregorian(value) -> str:
 
 def number(value) -> str:
     """A count as the page's language writes it (``۱۰`` on a Persian page)."""
-    return local_digits(value)
+    return digits(value)
 
 
 def iso(value) -> str:
@@ -107,6 +107,17 @@ def isolated(value) -> Markup:
     if direction() == "rtl":
         return Markup("<bdi>%s</bdi>") % value
     return escape(value)
+
+
+def key_name(name: str | None) -> str:
+    """An API key's name: the person's own, or the portal's for the keys it makes (in the page's language)."""
+    given = NAMES_GIVEN_BY_THE_PORTAL.get(name)
+    return str(given) if given is not None else (name or _("Unnamed key"))
+
+
+def acted_by(event, to_owner: bool = False) -> Markup:
+    """Who made an audited change, as ``audit.acted_by`` says it, with an address isolated (escaped)."""
+    return Markup(audit.acted_by(event, to_owner=to_owner, isolate=isolated))
 
 
 def sentence(translated: str, **values) -> Markup:
@@ -169,6 +180,20 @@ def countries() -> tuple[tuple[str, str], ...]:
     return _countries_in(_language())
 
 
+@cache
+def _time_zones_in(language: str) -> tuple[tuple[str, str], ...]:
+    if language == "en":  # the IANA names read well in English, and are what people search for
+        return tuple((zone, zone.replace("_", " ")) for zone in TIME_ZONES)
+    named = ((zone, get_timezone_location(zone, locale=language)) for zone in TIME_ZONES)
+    return tuple(sorted(named, key=lambda pair: _collation_key(pair[1])))
+
+
+def time_zones() -> tuple[tuple[str, str], ...]:
+    """Every time zone as ``(IANA name, name)``, named (by the CLDR: "وقت آلمان (برلین)") and
+    sorted for the page's language."""
+    return _time_zones_in(_language())
+
+
 # Each gender as a form and a profile page name it.
 GENDER_NAMES = {"male": _l("Male"), "female": _l("Female"), "other": _l("Other")}
 
@@ -215,7 +240,9 @@ FIELD_LABELS = {
     "groups": _l("groups"), "key": _l("key"), "passkey": _l("passkey"), "passkeys": _l("passkeys"),
     "method": _l("method"), "recovery_codes_left": _l("recovery codes left"), "sign_in_alerts": _l("sign in alerts"),
     "sign_in_not_recognised": _l("sign in not recognised"), "new_browser_mailed": _l("new browser mailed"),
-    "new_address_mailed": _l("new address mailed"), "name": _l("name"), "id": _l("id"),
+    "new_address_mailed": _l("new address mailed"), "name": _l("name"), "id": _l("id"), "how": _l("how"),
+    "live_sessions_and_keys": _l("live sessions and keys"), "sign_count": _l("signature counter"),
+    "authenticator_app": _l("authenticator app"),
 }
 
 
@@ -223,6 +250,26 @@ def field_label(field: str) -> str:
     """A changed field's name ("first_name": "first name"), in the page's language when it is known."""
     label = FIELD_LABELS.get(field)
     return str(label) if label is not None else field.replace("_", " ")
+
+
+def change_value(value, field: str) -> Markup:
+    """One side of a changed field in an audit event, as the page's reader reads it: yes or no, a
+    number in their digits, a language, gender, country or sign-in method by its name; the texts the
+    portal recorded in English (how an account was secured) in the page's language; anything else a
+    person or a browser typed (an address, a name, a key's id) kept in its own direction."""
+    if value is None:
+        return Markup("—")
+    if field == "avatar":
+        return escape(_("a picture"))
+    if value is True or value is False:
+        return escape(_("yes") if value else _("no"))
+    if isinstance(value, int | float):
+        return escape(number(value))
+    named = {"language": lambda code: LANGUAGES.get(code, code), "gender": gender_name, "country": country_name,
+             "method": sign_in_method, "how": _}.get(field)
+    if named is not None:
+        return escape(named(value))
+    return Markup('<bdi dir="auto">%s</bdi>') % value
 
 
 def action_label(action: str) -> str:
@@ -244,8 +291,12 @@ def register(app) -> None:
     app.add_template_filter(country_name)
     app.add_template_filter(gender_name)
     app.add_template_filter(field_label)
+    app.add_template_filter(change_value)
+    app.add_template_filter(key_name)
+    app.add_template_filter(sign_in_alerts.describe, "sign_in_source")
     app.add_template_filter(ltr)
     app.add_template_filter(isolated)
     app.add_template_filter(action_label)
     app.add_template_filter(acted_by)
     app.add_template_global(avatar_path)
+    app.add_template_global(solar_calendar)

@@ -27,6 +27,9 @@ class Cast:
     root: tuple[str, str] = ("Rhea", "Root")
     member: tuple[str, str] = ("Mia", "Member")
     group: tuple[str, str] = ("Editors", "People who edit")
+    new_last_name: str = "Roots"  # what the root renames themself to on the edit page
+    key_name: str = "laptop"
+    passkey_name: str = "My phone"
     language: str | None = None  # every person's saved language, and every browser's cookie
 
 
@@ -54,7 +57,8 @@ def build_world(app, client, make_user, jwt_pair, api_key, cast: Cast = Cast()) 
     pair = jwt_pair(root)
     key = api_key(root)
     browser = sign_in(app.test_client(), root)
-    passkey_id = add_passkey(app, root, SoftwareAuthenticator()).id  # after the sign-ins: it asks for a second step
+    # After the sign-ins: with a passkey, signing in asks for a second step.
+    passkey_id = add_passkey(app, root, SoftwareAuthenticator(), name=cast.passkey_name).id
     with app.app_context():
         # The browser signed in after the API sign-ins from its address: a new browser, mailed.
         alert = db.session.scalar(select(SignInAlert).where(SignInAlert.user_id == root.id))
@@ -160,10 +164,10 @@ def html_answers(w) -> list[tuple[str, object, int]]:
         ("reset with errors", anon.post(w.reset_path, data={"new_password": "1", "confirm_password": "2"}), 400),
         ("edit with errors", b.post("/profile/edit", data=edit_form(w, first_name="\u202eevil", email="x")), 400),
         ("edit with a conflict", b.post("/profile/edit", data=edit_form(w, version="1")), 409),
-        ("edit saved", b.post("/profile/edit", data=edit_form(w, last_name="Roots")), 302),
+        ("edit saved", b.post("/profile/edit", data=edit_form(w, last_name=w.cast.new_last_name)), 302),
         ("profile with a flash", b.get("/profile/"), 200),
         ("password with errors", b.post("/profile/password", data={"current_password": "wrong"}), 400),
-        ("a new API key", b.post("/profile/keys", data={"name": "laptop"}), 200),
+        ("a new API key", b.post("/profile/keys", data={"name": w.cast.key_name}), 200),
         ("delete with errors", b.post("/profile/delete", data={"current_password": "wrong"}), 400),
         ("admin user list filtered", b.get("/admin/users/?q=mia&active=1&sort=email"), 200),
         ("admin user edit with errors",

@@ -42,8 +42,9 @@ def groups_delete(group_id):
     page = confirmation_page(
         _("Delete the group %(name)s?", name=group.name),
         ngettext(
-            "Its %(num)s member stays; only the memberships go.", "Its %(num)s members stay; only the memberships go.",
-            group.users_count, num=number(group.users_count),
+            "Its %(count)s member stays; only the memberships go.",
+            "Its %(count)s members stay; only the memberships go.",
+            group.users_count, count=number(group.users_count),
         ),
         _("Delete group"),
     )

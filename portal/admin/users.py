@@ -42,14 +42,16 @@ class BulkAction(NamedTuple):
 BULK_ACTIONS = {
     "activate": BulkAction(
         _l("Activate"),
-        lambda count, group: ngettext("Activate %(num)s user", "Activate %(num)s users", count, num=number(count)),
+        lambda count, group: ngettext(
+            "Activate %(count)s user", "Activate %(count)s users", count, count=number(count)
+        ),
         _l("These accounts will be activated."),
         _l("%(done)s of %(total)s accounts activated."),
     ),
     "deactivate": BulkAction(
         _l("Deactivate"),
         lambda count, group: ngettext(
-            "Deactivate %(num)s user", "Deactivate %(num)s users", count, num=number(count)
+            "Deactivate %(count)s user", "Deactivate %(count)s users", count, count=number(count)
         ),
         _l("These accounts will be deactivated: every session, sign-in and key of theirs ends."),
         _l("%(done)s of %(total)s accounts deactivated."),
@@ -57,8 +59,8 @@ BULK_ACTIONS = {
     "add_to_group": BulkAction(
         _l("Add to group"),
         lambda count, group: ngettext(
-            "Add to group %(num)s user (%(group)s)", "Add to group %(num)s users (%(group)s)", count,
-            num=number(count), group=group,
+            "Add to group %(count)s user (%(group)s)", "Add to group %(count)s users (%(group)s)", count,
+            count=number(count), group=group,
         ),
         _l("These accounts will be added to the group."),
         _l("%(done)s of %(total)s accounts added to the group."),

@@ -90,6 +90,6 @@ def _issue(user, issue: str, *, method: str):
     if user.password_breached:
         tell_about_breached_password()
     if issue == API_KEY:
-        _, key = api_keys.issue_api_key(user, current_actor(), name="API sign-in", method=method)
+        _, key = api_keys.issue_api_key(user, current_actor(), name=api_keys.SIGNED_IN_THROUGH_THE_API, method=method)
         return {"auth_token": key}
     return tokens.issue_token_pair(user, current_actor(), method=method)

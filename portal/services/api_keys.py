@@ -3,6 +3,8 @@
 import hashlib
 import secrets
 
+from flask_babel import lazy_gettext as _l
+
 from ..extensions import db
 from ..models import Credential, User, utcnow
 from . import audit
@@ -10,6 +12,13 @@ from .audit import Actor
 from .credentials import KEY
 from .errors import AuthenticationFailed, EmailNotVerified
 from .sign_in import BAD_CREDENTIALS, PASSWORD, UNVERIFIED, record_sign_in
+
+# The names of the keys the portal makes itself; stored in English, shown in the reader's language.
+SIGNED_IN_THROUGH_THE_API = "API sign-in"
+MADE_ON_THE_COMMAND_LINE = "created on the command line"
+NAMES_GIVEN_BY_THE_PORTAL = {
+    SIGNED_IN_THROUGH_THE_API: _l("API sign-in"), MADE_ON_THE_COMMAND_LINE: _l("created on the command line"),
+}
 
 
 def hash_key(key: str) -> str:

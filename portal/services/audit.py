@@ -110,15 +110,16 @@ BY_ROLE = {
 }
 
 
-def acted_by(event: AuditEvent, *, to_owner: bool) -> str:
+def acted_by(event: AuditEvent, *, to_owner: bool, isolate=str) -> str:
     """Who made a change and through which door, as a list of events says it to its reader: to the
     account's owner "by you through the website"; to staff, who see the actor's address, "by
-    ann@example.com through the admin page"."""
+    ann@example.com through the admin page" (the address passed through ``isolate``: a page keeps it
+    left to right inside right-to-left text)."""
     door = str(DOORS.get(event.via, event.via))
     if to_owner:
         return str(BY_ROLE[actor_role(event)]) % {"door": door}
     if event.actor is not None:
-        return _("by %(email)s through %(door)s", email=event.actor.email, door=door)
+        return _("by %(email)s through %(door)s", email=isolate(event.actor.email), door=door)
     if event.via == "cli":
         return _("on the command line")
     return _("by the account's owner, signed out, through %(door)s", door=door)

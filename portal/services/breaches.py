@@ -77,9 +77,9 @@ def breach_problems(password) -> list[str]:
 def breached_message(count: int) -> str:
     """What a person reads about a password seen ``count`` times, e.g. 3,861,493."""
     return ngettext(
-        "This password has appeared in a data breach %(num)s time and must not be used. Choose another.",
-        "This password has appeared in a data breach %(num)s times and must not be used. Choose another.",
-        count, num=digits(f"{count:,}"),
+        "This password has appeared in a data breach %(count)s time and must not be used. Choose another.",
+        "This password has appeared in a data breach %(count)s times and must not be used. Choose another.",
+        count, count=digits(f"{count:,}"),
     )
 
 

@@ -92,15 +92,25 @@ def page_language() -> str:
     return str(get_locale() or "en") if has_request_context() else "en"
 
 
-# How a language writes the numbers in its messages (Persian: ۰–۹, with its own separators).
-NATIVE_DIGITS = {"fa": str.maketrans("0123456789.,", "۰۱۲۳۴۵۶۷۸۹٫٬")}
+# How a language writes digits (Persian: ۰–۹), and a number's decimal and thousands separators.
+NATIVE_DIGITS = {"fa": "۰۱۲۳۴۵۶۷۸۹"}
+NATIVE_SEPARATORS = {"fa": "٫٬"}
+
+
+def local_digits(text) -> str:
+    """``text`` (a date, a time) with its digits as the current language writes them."""
+    native = NATIVE_DIGITS.get(str(get_locale() or "en"))
+    return str(text).translate(str.maketrans("0123456789", native)) if native else str(text)
 
 
 def digits(number) -> str:
-    """A number (or the text of one, ``f"{size:g}"``) as the current language writes it in a message:
-    ``"8"`` in English, ``"۸"`` in Persian."""
-    table = NATIVE_DIGITS.get(str(get_locale() or "en"))
-    return str(number).translate(table) if table else str(number)
+    """A number (or the text of one, ``f"{size:g}"``, ``f"{count:,}"``) as the current language
+    writes it in a message: ``"3,861,493"`` in English, ``"۳٬۸۶۱٬۴۹۳"`` in Persian."""
+    language = str(get_locale() or "en")
+    native = NATIVE_DIGITS.get(language)
+    if not native:
+        return str(number)
+    return str(number).translate(str.maketrans("0123456789.,", native + NATIVE_SEPARATORS[language]))
 
 
 def latin_digits(value):

@@ -15,14 +15,13 @@ my account" on the Sessions page. Either way, in one transaction:
 - the event is audited, and the person is mailed (with a reset link) that it was done.
 """
 
-from datetime import datetime
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
 from ..extensions import db
-from ..models import Credential, User, utcnow
+from ..models import Credential, SignInAlert, User, utcnow
 from ..urls import public_url
 from . import audit, credentials, outbox, verification
 from .audit import Actor
@@ -33,14 +32,14 @@ FROM_SESSIONS_PAGE = _l("“Secure my account” on the Sessions page")
 
 
 def secure_account(
-    user: User, actor: Actor, *, how: str, not_recognised: str | None = None, at: datetime | None = None
+    user: User, actor: Actor, *, how: str, not_recognised: SignInAlert | None = None
 ) -> int:
     """End every way into the account and require a new password; audited, mailed, committed.
 
     ``how`` says which door it came through (``FROM_ALERT``, ``FROM_SESSIONS_PAGE``);
-    ``not_recognised`` and ``at`` describe the sign-in the person did not recognise, if one. Both are
-    translatable: the mail says them in the person's language, the audit trail in English. How many
-    live sessions, sign-ins and keys were ended.
+    ``not_recognised`` is the alert of the sign-in the person did not recognise, if one: the mail
+    describes it in the person's language, the audit trail keeps its facts. How many live sessions,
+    sign-ins and keys were ended.
     """
     live = _live_count(user)
     credentials.revoke_all(user)
@@ -52,11 +51,11 @@ def secure_account(
         "how": [None, audit.in_english(str, how)],
     }
     if not_recognised:
-        changes["sign_in_not_recognised"] = [None, audit.in_english(str, not_recognised)]
+        changes["sign_in_not_recognised"] = [None, not_recognised.facts]
     audit.record(actor, "account_secured", user, changes)
     outbox.queue_mail(
         user, _l("Your account was secured"), "account_secured",
-        name=user.full_name, how=how, ended=live, not_recognised=not_recognised, at=at, when=utcnow(), ip=actor.ip,
+        name=user.full_name, how=how, ended=live, not_recognised=not_recognised, when=utcnow(), ip=actor.ip,
         reset_url=verification.password_reset_link(user, actor.origin),
         reset_minutes=int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60),
         forgot_url=public_url("/password/forgot", actor.origin),

@@ -73,5 +73,5 @@ def record_sign_in(user: User, actor: Actor, method: str = PASSWORD, *, credenti
         db.session.flush()
         alert = sign_in_alerts.note_sign_in(user, actor, method, credential)
         if alert is not None:
-            changes[f"new_{alert.kind}_mailed"] = [None, audit.in_english(sign_in_alerts.describe, alert)]
+            changes[f"new_{alert.kind}_mailed"] = [None, alert.facts]
     audit.record(actor, "signed_in", user, changes)

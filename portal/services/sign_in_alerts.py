@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -195,10 +194,7 @@ def secure_with_link(token, actor: Actor) -> User:
         db.session.rollback()
         raise LinkExpired(LINK_GONE)
     user = db.session.get(User, alert.user_id)
-    # Described in the mail's language when it is written (and in English in the audit trail).
-    securing.secure_account(
-        user, actor, how=securing.FROM_ALERT, not_recognised=LazyString(describe, alert), at=alert.created_at
-    )
+    securing.secure_account(user, actor, how=securing.FROM_ALERT, not_recognised=alert)
     return user
 
 

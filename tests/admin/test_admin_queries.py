@@ -92,7 +92,7 @@ def test_the_user_list_takes_the_same_few_statements_for_5_or_120_users(app, mak
 def test_the_user_list_shows_each_users_groups_from_the_one_membership_query(app, admin, people):
     seed_users(app, 30)
     page = admin.get("/admin/users/?q=seeded&sort=email&order=asc").get_data(as_text=True)
-    assert page.count('<span class="badge">Team') == sum(1 + (n % 2) for n in range(5, 35))
+    assert page.count('<span class="badge" dir="auto">Team') == sum(1 + (n % 2) for n in range(5, 35))
     assert stored_user(app, people.member.id)["groups"] == []
 
 

@@ -95,7 +95,7 @@ def test_a_flag_change_from_the_admin_shows_old_and_new_values(app, signed_in, p
     [shown] = entries(audit_page(root, action="account_flags_changed"))
     assert shown.startswith("Account settings changed · member@example.com")
     assert "by root@example.com through the admin page from 127.0.0.1" in shown
-    assert "is active True False" in shown
+    assert "is active yes no" in shown
 
 
 # Never a secret -------------------------------------------------------------------------------------
@@ -223,7 +223,7 @@ def test_filter_by_action_and_combined_filters(app, history, people):
     assert len(changed) == 1 and changed[0].startswith("Profile changed · member@example.com")
     flags = entries(audit_page(admin, action="account_flags_changed",
                                subject="other@example.com", actor="root@example.com"))
-    assert len(flags) == 1 and "is active True False" in flags[0]
+    assert len(flags) == 1 and "is active yes no" in flags[0]
     by_staff = audit_page(admin, action="account_flags_changed", actor="staff@example.com", subject="other@example.com")
     assert entries(by_staff) == []
     page = audit_page(admin, action="group_membership_changed").get_data(as_text=True)

@@ -49,7 +49,7 @@ def test_create_a_group_with_notes(app, admin, people):
     assert "Group Editors created." in flashes(listing)
     assert group_row(app, group_id(app, "Editors")) == {
         "name": "Editors", "notes": "People who edit.\nAnd review.", "users_count": 0, "members": []}
-    assert f'href="/admin/groups/{group_id(app, "Editors")}">Editors</a>' in listing.get_data(as_text=True)
+    assert f'href="/admin/groups/{group_id(app, "Editors")}" dir="auto">Editors</a>' in listing.get_data(as_text=True)
     [event] = events(app, action="group_created")
     assert (event.actor_id, event.via, event.changes) == (people.staff.id, "admin", {"name": [None, "Editors"]})
 
@@ -127,7 +127,7 @@ def test_member_counts_equal_the_apis_users_count(app, admin, people, client, be
     assert api_counts == {"Editors": 3, "Readers": 1}
 
     listing = admin.get("/admin/groups/").get_data(as_text=True)
-    counts = (r'<a href="/admin/groups/\d+">([^<]+)</a></td>\s*'
+    counts = (r'<a href="/admin/groups/\d+" dir="auto">([^<]+)</a></td>\s*'
               r'<td data-label="Members"><a href="/admin/users/\?group=\d+">(\d+)</a>')
     shown = dict(re.findall(counts, listing))
     assert shown == {"Editors": "3", "Readers": "1", "Empty": "0"}

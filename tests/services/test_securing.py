@@ -99,7 +99,7 @@ def test_the_link_ends_every_way_in_requires_a_new_password_and_is_audited_and_m
     assert changes["password_reset_required"] == [False, True]
     assert changes["live_sessions_and_keys"] == [4, 0]
     assert changes["how"] == [None, securing.FROM_ALERT]
-    assert changes["sign_in_not_recognised"] == [None, "Firefox on Windows from 198.51.100.23"]
+    assert changes["sign_in_not_recognised"] == [None, "Firefox · Windows · 198.51.100.23"]
     [mail] = [m for m in mailbox.sent_to(user.email) if m["Subject"] == "Your account was secured"]
     body = text(mail)
     assert "Every browser, app and API key signed in to your account was signed out (4 in all)." in body

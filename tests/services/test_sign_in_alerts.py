@@ -110,7 +110,7 @@ def test_a_new_browser_is_mailed_once_with_browser_system_address_time_and_metho
     assert re.search(r"Time: +" + re.escape(alert.created_at.strftime("%-d %b %Y, %H:%M UTC")) + r"\n", body)
     assert "in the last 90 days" in body
     assert re.search(r"http://\S+/not-me/\S+/\n", body)
-    for shown in ("<strong>Firefox</strong>", "<strong>Windows</strong>", f"<strong>{CAFE}</strong>",
+    for shown in ("<strong>Firefox</strong>", "<strong>Windows</strong>", f"<strong><bdi>{CAFE}</bdi></strong>",
                   "<strong>password and app code</strong>", ">This wasn't me</a>"):
         assert shown in html(mail).replace("&#39;", "'")
     # A mail about a sign-in does not tell the reader to ignore what was not them.
@@ -120,7 +120,7 @@ def test_a_new_browser_is_mailed_once_with_browser_system_address_time_and_metho
             select(AuditEvent).where(AuditEvent.action == "signed_in").order_by(AuditEvent.id))
         assert [event.changes for event in sign_ins] == [
             {"method": [None, "password"]},
-            {"method": [None, "password+totp"], "new_browser_mailed": [None, "Firefox on Windows from 198.51.100.23"]},
+            {"method": [None, "password+totp"], "new_browser_mailed": [None, "Firefox · Windows · 198.51.100.23"]},
             {"method": [None, "password"]},
         ]
 

@@ -142,7 +142,7 @@ def test_staff_filter_the_user_list_by_language(app, client, make_user):
 
     def listed(language) -> set[str]:
         page = client.get(f"/admin/users/?language={language}").get_data(as_text=True)
-        return set(re.findall(r'<a href="/admin/users/\d+">([^<]+)</a>', page))
+        return set(re.findall(r'<a href="/admin/users/\d+"><bdi>([^<]+)</bdi></a>', page))
 
     assert listed("fa") == {"persian@example.com"}
     assert listed("none") == {"staff@example.com"}
