@@ -52,7 +52,6 @@ __all__ = [
 
 FIRST_STEPS = ("password", "email_code")
 TOTP, RECOVERY, PASSKEY = "totp", "recovery", "passkey"
-INVALID_CODE = _l("Invalid code.")
 PASSKEY_REFUSED = _l("This passkey does not belong to the account signing in.")
 EXPIRED = _l("This sign-in has expired. Sign in again.")
 STAFF_ONLY = _l("Only staff reset another person's two-step sign-in.")
@@ -190,7 +189,7 @@ def complete_sign_in(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
     if method is None:
         audit.record(actor, "second_factor_failed", user, {"method": [None, attempt_field]})
         db.session.commit()  # the spent try counts even though the answer is an error
-        raise ValidationFailed.on(attempt_field, PASSKEY_REFUSED if passkey is not None else INVALID_CODE)
+        raise ValidationFailed.on(attempt_field, PASSKEY_REFUSED if passkey is not None else totp.INVALID_CODE)
 
     finished = update_where(PendingSignIn, PendingSignIn.id == pending.id, PendingSignIn.used_at.is_(None), used_at=now)
     if not finished:
