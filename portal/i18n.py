@@ -31,10 +31,14 @@ def select_language() -> str:
     saved = getattr(current_user, "language", None) if current_user.is_authenticated else None
     if saved in LANGUAGES:
         return saved
+    return picked_language() or request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def picked_language() -> str | None:
+    """The language a visitor picked with the switcher, if one: what a sign-up saves on the new
+    account (a browser's Accept-Language is a guess, and is not saved)."""
     picked = request.cookies.get(LANGUAGE_COOKIE)
-    if picked in LANGUAGES:
-        return picked
-    return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+    return picked if picked in LANGUAGES else None
 
 
 def select_time_zone() -> str:

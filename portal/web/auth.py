@@ -6,6 +6,7 @@ from flask_login import current_user
 
 from ..forms import add_service_errors, call_for, form_page
 from ..http import acting, safe_next
+from ..i18n import picked_language
 from ..limits import limited
 from ..services import accounts, sign_in, verification
 from ..services.errors import AuthenticationFailed, EmailNotVerified, PasswordResetRequired
@@ -33,7 +34,7 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit() and (signed_up := call_for(
         form, accounts.register, form.email.data, form.password.data, acting("web"),
-        profile={"first_name": form.first_name.data, "last_name": form.last_name.data},
+        profile={"first_name": form.first_name.data, "last_name": form.last_name.data, "language": picked_language()},
     )):
         user = signed_up.result
         session[PENDING_EMAIL] = user.email

@@ -8,10 +8,16 @@ from datetime import datetime
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import User
+from portal.models import AuditEvent, User
+from tests.two_step import TotpClock, set_up_totp
 
 from ..conftest import stored_user
-from .conftest import csrf_token, field_errors, signed_in, submit
+from .conftest import csrf_token, field_errors, sign_in, signed_in, submit
+
+
+def user_id_by_email(app, email) -> int:
+    with app.app_context():
+        return db.session.scalar(select(User.id).where(User.email == email))
 
 
 def html_lang_and_dir(response) -> tuple[str, str]:
@@ -146,3 +152,109 @@ def test_staff_filter_the_user_list_by_language(app, client, make_user):
 
     assert listed("fa") == {"persian@example.com"}
     assert listed("none") == {"staff@example.com"}
+
+
+# A Persian-speaking person's journey, and what the pages write in Persian ---------------------------
+
+PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+
+
+def test_a_persian_visitor_signs_up_gets_the_code_in_persian_and_it_works_typed_in_persian_digits(
+    app, client, mailbox
+):
+    choose(client, "fa", "/register")
+
+    registered = submit(client, "/register", {"email": "shirin@example.com", "password": "a long pass phrase 41",
+                                              "confirm_password": "a long pass phrase 41", "first_name": "شیرین"})
+
+    assert registered.status_code == 302
+    [mail] = mailbox.sent_to("shirin@example.com")
+    assert mail["Subject"] == "کد تأیید شما"
+    assert '<html lang="fa" dir="rtl">' in mail.get_body(("html",)).get_content()
+    code = re.search(r"\b(\d{6})\b", mail.get_body(("plain",)).get_content()).group(1)
+    typed = code.translate(PERSIAN_DIGITS)  # as a Persian keyboard types it
+    assert typed != code and typed.isdigit()
+
+    verified = submit(client, "/verify", {"otp": typed})
+
+    assert verified.status_code == 302 and verified.headers["Location"] == "/profile/"
+    stored = stored_user(app, user_id_by_email(app, "shirin@example.com"))
+    assert stored["email_verified"] is True
+    assert stored["language"] == "fa"  # picked with the switcher before signing up: kept on the account
+
+
+def test_a_visitor_who_picked_no_language_signs_up_without_one_saved(app, client, mailbox):
+    registered = submit(client, "/register", {"email": "sam@example.com", "password": "a long pass phrase 41",
+                                              "confirm_password": "a long pass phrase 41"},
+                        headers={"Accept-Language": "fa"})
+
+    assert registered.status_code == 302
+    assert [m["Subject"] for m in mailbox.sent_to("sam@example.com")] == ["کد تأیید شما"]  # the page's language
+    assert stored_user(app, user_id_by_email(app, "sam@example.com"))["language"] is None  # a guess is not saved
+
+
+def test_an_authenticator_code_typed_in_persian_digits_signs_in(app, client, user, monkeypatch):
+    clock = TotpClock().install(monkeypatch)
+    secret, _ = set_up_totp(app, user, clock)
+    asked = sign_in(client, user)
+    assert asked.headers["Location"].startswith("/login/second-step")
+
+    done = submit(client, "/login/second-step", {"code": clock.code(secret).translate(PERSIAN_DIGITS)})
+
+    assert done.status_code == 302 and done.headers["Location"] == "/profile/"
+
+
+def test_time_zones_are_named_in_the_pages_language_and_kept_by_their_iana_name(app, client, user):
+    signed_in(client, user)
+
+    english = client.get("/profile/edit").get_data(as_text=True)
+    choose(client, "fa", "/profile/edit")
+    persian = client.get("/profile/edit").get_data(as_text=True)
+
+    assert '<option value="Europe/Berlin">Europe/Berlin</option>' in english
+    assert '<option value="Europe/Berlin">وقت آلمان (برلین)</option>' in persian
+    assert '<option value="Asia/Tehran">وقت ایران</option>' in persian
+
+
+def test_the_audit_log_in_persian_writes_the_gregorian_moment_beside_the_solar_hijri_date(app, client, make_user):
+    staff = make_user("staff@example.com", superuser=True, language="fa")
+    signed_in(client, staff)
+    with app.app_context():
+        [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "signed_in")).all()
+        event.created_at = datetime(2026, 3, 20, 12, 0, 0)
+        db.session.commit()
+
+    page = client.get("/admin/audit/?action=signed_in").get_data(as_text=True)
+
+    assert re.search(r'>۲۹ اسفند ۱۴۰۴، ۱۲:۰۰ UTC</time> <bdi dir="ltr" lang="en" class="gregorian">'
+                     r"\(2026-03-20 12:00:00 UTC\)</bdi>", page)
+
+
+def test_an_english_audit_log_has_no_second_calendar(app, client, make_user):
+    staff = make_user("staff@example.com", superuser=True)
+    signed_in(client, staff)
+
+    page = client.get("/admin/audit/").get_data(as_text=True)
+
+    assert 'class="gregorian"' not in page and "UTC</time>" in page
+
+
+def test_the_activity_page_names_a_changed_language_and_gender_in_the_readers_words(app, client, user):
+    signed_in(client, user)
+    submit(client, "/profile/edit", {"gender": "female", "time_zone": "Asia/Tehran"})
+    choose(client, "fa", "/profile/activity")  # saved on the profile: an audited change too
+
+    page = client.get("/profile/activity").get_data(as_text=True)
+
+    assert re.search(r'<th scope="row">زبان</th>\s*<td>—</td><td>فارسی</td>', page)
+    assert re.search(r'<th scope="row">جنسیت</th>\s*<td>—</td><td>زن</td>', page)
+    assert re.search(r'<td><bdi dir="auto">Asia/Tehran</bdi></td>', page)  # a typed value, kept as it is
+
+
+def test_the_export_carries_the_chosen_language_and_time_zone(app, client, user):
+    signed_in(client, user)
+    submit(client, "/profile/edit", {"language": "fa", "time_zone": "Asia/Tehran"})
+
+    exported = client.get("/profile/export").get_json()
+
+    assert (exported["profile"]["language"], exported["profile"]["time_zone"]) == ("fa", "Asia/Tehran")
