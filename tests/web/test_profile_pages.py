@@ -501,7 +501,7 @@ def test_activity_lists_changes_old_to_new_newest_first(app, client, user):
     assert page.status_code == 200
     items = activity_items(page)
     assert [item["title"] for item in items] == ["Profile changed", "Profile changed", "Signed in", "Account created"]
-    assert items[0]["changes"] == [("first name", "Ali", "Reza"), ("country", "—", "IR")]
+    assert items[0]["changes"] == [("first name", "Ali", "Reza"), ("country", "—", "Iran")]
     assert items[1]["changes"] == [("first name", "—", "Ali")]
     assert "by you through the website" in text_of(page)
     assert "by the system through" not in text_of(page)  # make_user is an operator's doing
