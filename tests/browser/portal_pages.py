@@ -18,7 +18,7 @@ from tests.conftest import PASSWORD, image_bytes
 FIRST_NAME = "بهروز"
 LAST_NAME = "نیک\u200cنام"  # a zero-width non-joiner between نیک and نام, as Persian writes it
 FULL_NAME = f"{FIRST_NAME} {LAST_NAME}"
-COUNTRY = ("IR", "Iran, Islamic Republic of")
+COUNTRY = ("IR", "Iran")  # the CLDR's name, as the pages show it
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}

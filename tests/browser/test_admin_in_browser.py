@@ -79,7 +79,7 @@ def test_staff_find_a_user_deactivate_them_and_every_way_in_stops(browser, live_
         expect(event).to_contain_text(f"Account settings changed · {member.email}")
         expect(event).to_contain_text("by root@example.com through the admin page")
         change = event.get_by_role("row", name="is active")
-        expect(change.get_by_role("cell")).to_have_text(["True", "False"])
+        expect(change.get_by_role("cell")).to_have_text(["yes", "no"])
     finally:
         members_context.close()
         staff_context.close()

@@ -139,7 +139,7 @@ def test_a_person_signs_up_runs_the_account_and_deletes_it(new_context, live_ser
     for field, before, after in (
         ("first name", "Behrouz", FIRST_NAME),
         ("last name", "Nikname", LAST_NAME),
-        ("country", "—", COUNTRY[0]),
+        ("country", "—", COUNTRY[1]),
         ("avatar", "—", "a picture"),
     ):
         row = change.get_by_role("row").filter(has=page.get_by_role("rowheader", name=field, exact=True))
