@@ -21,12 +21,18 @@ DEFAULT_LANGUAGE = "en"
 RIGHT_TO_LEFT = frozenset({"fa"})
 LANGUAGE_COOKIE = "language"
 TRANSLATIONS = PROJECT_ROOT / "translations"
+# The API's one page for people (its documentation): in their language, like every other page.
+API_PAGES = frozenset({"/api/docs/"})
 
 babel = Babel()
 
 
+def _answers_the_api() -> bool:
+    return request.path.startswith("/api/") and request.path not in API_PAGES
+
+
 def select_language() -> str:
-    if not has_request_context() or request.path.startswith("/api/"):
+    if not has_request_context() or _answers_the_api():
         return DEFAULT_LANGUAGE
     saved = getattr(current_user, "language", None) if current_user.is_authenticated else None
     if saved in LANGUAGES:
@@ -42,7 +48,7 @@ def picked_language() -> str | None:
 
 
 def select_time_zone() -> str:
-    if not has_request_context() or request.path.startswith("/api/") or not current_user.is_authenticated:
+    if not has_request_context() or _answers_the_api() or not current_user.is_authenticated:
         return "UTC"
     return getattr(current_user, "time_zone", None) or "UTC"
 

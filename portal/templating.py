@@ -2,7 +2,7 @@
 lives here. Registered on the app, so the user pages, the admin and the mails share them."""
 
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from .i18n import direction
 from .media import avatar_path
 from .models import iso_utc
-from .services import audit, sign_in_alerts
+from .services import audit, securing, sign_in_alerts
 from .services.api_keys import NAMES_GIVEN_BY_THE_PORTAL
 from .services.audit import ACTIONS
 from .services.fields import LANGUAGES, TIME_ZONES, digits, local_digits
@@ -188,6 +188,11 @@ def _time_zones_in(language: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(named, key=lambda pair: _collation_key(pair[1])))
 
 
+def time_zone_name(zone: str) -> str:
+    """One time zone's name in the page's language (its IANA name in English)."""
+    return dict(_time_zones_in(_language())).get(zone, zone)
+
+
 def time_zones() -> tuple[tuple[str, str], ...]:
     """Every time zone as ``(IANA name, name)``, named (by the CLDR: "وقت آلمان (برلین)") and
     sorted for the page's language."""
@@ -204,7 +209,7 @@ def gender_name(gender: str | None) -> str | None:
 
 # How a sign-in was proven ("password+totp"), part by part, as people read it.
 PROOFS = {"password": _l("password"), "totp": _l("app code"), "recovery": _l("recovery code"),
-          "passkey": _l("passkey"), "email_code": _l("emailed code")}
+          "passkey": _l("passkey"), "email_code": _l("emailed code"), "code": _l("code")}
 
 
 def sign_in_method(method: str | None) -> str:
@@ -230,26 +235,6 @@ def duration(value) -> str:
     return ngettext("%(count)s second", "%(count)s seconds", seconds, count=number(seconds))
 
 
-# The fields an audit event may list as changed, as its table names them.
-FIELD_LABELS = {
-    "first_name": _l("first name"), "last_name": _l("last name"), "username": _l("username"), "email": _l("email"),
-    "phone": _l("phone"), "gender": _l("gender"), "country": _l("country"), "address": _l("address"),
-    "birthday": _l("birthday"), "language": _l("language"), "time_zone": _l("time zone"), "avatar": _l("avatar"),
-    "is_active": _l("is active"), "is_staff": _l("is staff"), "is_superuser": _l("is superuser"),
-    "email_verified": _l("email verified"), "password_reset_required": _l("password reset required"),
-    "groups": _l("groups"), "key": _l("key"), "passkey": _l("passkey"), "passkeys": _l("passkeys"),
-    "method": _l("method"), "recovery_codes_left": _l("recovery codes left"), "sign_in_alerts": _l("sign in alerts"),
-    "sign_in_not_recognised": _l("sign in not recognised"), "new_browser_mailed": _l("new browser mailed"),
-    "new_address_mailed": _l("new address mailed"), "name": _l("name"), "id": _l("id"), "how": _l("how"),
-    "live_sessions_and_keys": _l("live sessions and keys"), "sign_count": _l("signature counter"),
-    "authenticator_app": _l("authenticator app"),
-}
-
-
-def field_label(field: str) -> str:
-    """A changed field's name ("first_name": "first name"), in the page's language when it is known."""
-    label = FIELD_LABELS.get(field)
-    return str(label) if label is not None else field.replace("_", " ")
 
 
 def change_value(value, field: str) -> Markup:
@@ -265,8 +250,11 @@ def change_value(value, field: str) -> Markup:
         return escape(_("yes") if value else _("no"))
     if isinstance(value, int | float):
         return escape(number(value))
-    named = {"language": lambda code: LANGUAGES.get(code, code), "gender": gender_name, "country": country_name,
-             "method": sign_in_method, "how": _}.get(field)
+    named = {
+        "language": lambda code: LANGUAGES.get(code, code), "gender": gender_name, "country": country_name,
+        "method": sign_in_method, "how": lambda door: securing.DOORS.get(door, door), "time_zone": time_zone_name,
+        "birthday": lambda iso_date: calendar_date(date.fromisoformat(iso_date)),
+    }.get(field)
     if named is not None:
         return escape(named(value))
     return Markup('<bdi dir="auto">%s</bdi>') % value
@@ -290,7 +278,7 @@ def register(app) -> None:
     app.add_template_filter(browser)
     app.add_template_filter(country_name)
     app.add_template_filter(gender_name)
-    app.add_template_filter(field_label)
+    app.add_template_filter(audit.field_label)
     app.add_template_filter(change_value)
     app.add_template_filter(key_name)
     app.add_template_filter(sign_in_alerts.describe, "sign_in_source")

@@ -27,43 +27,55 @@ LATIN_ON_PURPOSE = {
 }
 LATIN_WORD = re.compile(r"[0-9]*[A-Za-z][A-Za-z'’]+")
 # Inside these, Latin text is meant: left-to-right islands, code, other languages, and what is not text.
-LATIN_ISLANDS = {"bdi", "code", "kbd", "pre", "script", "style", "svg", "title"}
+LATIN_ISLANDS = {"bdi", "code", "kbd", "pre", "script", "style", "svg"}
+# Attributes whose text a person reads or hears: a screen reader speaks a button's aria-label.
+READ_ATTRIBUTES = ("aria-label", "title", "alt", "placeholder")
+VOID_ELEMENTS = {"br", "img", "input", "meta", "link", "hr", "source"}
 
 
 class PersianText(HTMLParser):
-    """The visible text of a page outside its left-to-right islands."""
+    """The text of a page a person reads or hears (its title, visible text and the attributes read out)
+    outside its left-to-right islands."""
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.stack: list[bool] = []  # per open element: whether Latin is meant inside it
         self.words: list[str] = []
+        self.in_title = False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        self.in_title = tag == "title"
         latin = (
             tag in LATIN_ISLANDS
             or attrs.get("dir") == "ltr"
             or attrs.get("lang", "fa") not in ("fa", "")
             or (self.stack and self.stack[-1])
         )
-        if tag not in {"br", "img", "input", "meta", "link", "hr", "source"}:
+        if not latin:
+            for name in READ_ATTRIBUTES:
+                self.words += latin_left_in_text(attrs.get(name) or "")
+        if tag not in VOID_ELEMENTS:
             self.stack.append(bool(latin))
 
     def handle_endtag(self, tag):
+        self.in_title = False
         if self.stack:
             self.stack.pop()
 
     def handle_data(self, data):
         if self.stack and self.stack[-1]:
             return
+        if self.in_title:  # a title cannot isolate an address in markup: the address is Latin by nature
+            self.words += latin_left_in_text(data)
+            return
         self.words += [word for word in LATIN_WORD.findall(data) if word not in LATIN_ON_PURPOSE]
 
 
 def english_left(html: str) -> list[str]:
     """The Latin words a person reading the page in Persian would meet."""
-    body = html.split("<body", 1)[1] if "<body" in html else html
     reader = PersianText()
-    reader.feed("<body" + body)
+    reader.feed(html)
     return reader.words
 
 
@@ -129,3 +141,5 @@ def test_the_latin_word_reader_finds_what_it_looks_for():
     )
 
     assert english_left(page) == ["Sign", "in"]
+    labelled = '<title>Profile</title><button aria-label="Remove the key">حذف</button><img alt="تصویر" src="x">'
+    assert english_left(labelled) == ["Profile", "Remove", "the", "key"]

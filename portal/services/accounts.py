@@ -29,27 +29,6 @@ UNIQUE_FIELDS = {
     "phone": ("phone_canonical", canonical_phone, _l("A user with that phone number already exists.")),
 }
 
-# The fields a mail names when someone else changed them (any other: its name, underscores as spaces).
-FIELD_NAMES = {
-    "email": _l("email"),
-    "username": _l("username"),
-    "first_name": _l("first name"),
-    "last_name": _l("last name"),
-    "phone": _l("phone"),
-    "gender": _l("gender"),
-    "country": _l("country"),
-    "address": _l("address"),
-    "birthday": _l("birthday"),
-    "language": _l("language"),
-    "time_zone": _l("time zone"),
-    "avatar": _l("avatar"),
-    "email_verified": _l("email verified"),
-    "is_active": _l("is active"),
-    "is_staff": _l("is staff"),
-    "is_superuser": _l("is superuser"),
-}
-
-
 def create_user(
     email,
     password,
@@ -339,7 +318,7 @@ def _tell_about_staff_change(user: User, changed: dict, actor: Actor) -> None:
         return
     outbox.queue_mail(
         user, _l("Your account was changed"), "account_changed_by_staff",
-        name=user.full_name, fields=[FIELD_NAMES.get(field) or field.replace("_", " ") for field in changed],
+        name=user.full_name, fields=list(changed),
     )
 
 

@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import false, func, select
@@ -110,11 +109,11 @@ BY_ROLE = {
 }
 
 
-def acted_by(event: AuditEvent, *, to_owner: bool, isolate=str) -> str:
+def acted_by(event: AuditEvent, *, to_owner: bool, isolate) -> str:
     """Who made a change and through which door, as a list of events says it to its reader: to the
     account's owner "by you through the website"; to staff, who see the actor's address, "by
-    ann@example.com through the admin page" (the address passed through ``isolate``: a page keeps it
-    left to right inside right-to-left text)."""
+    ann@example.com through the admin page". The address is passed through ``isolate``, which must
+    escape it for the page (and may keep it left to right inside right-to-left text)."""
     door = str(DOORS.get(event.via, event.via))
     if to_owner:
         return str(BY_ROLE[actor_role(event)]) % {"door": door}
@@ -125,11 +124,26 @@ def acted_by(event: AuditEvent, *, to_owner: bool, isolate=str) -> str:
     return _("by the account's owner, signed out, through %(door)s", door=door)
 
 
-def in_english(describe, *args) -> str:
-    """``describe(*args)`` in English, whatever the page's language: how the audit trail keeps a
-    translatable text (``in_english(str, text)``), so every event reads alike."""
-    with force_locale("en"):
-        return str(describe(*args))
+# The fields an audit event may list as changed, as its table and a mail about a change name them.
+FIELD_LABELS = {
+    "first_name": _l("first name"), "last_name": _l("last name"), "username": _l("username"), "email": _l("email"),
+    "phone": _l("phone"), "gender": _l("gender"), "country": _l("country"), "address": _l("address"),
+    "birthday": _l("birthday"), "language": _l("language"), "time_zone": _l("time zone"), "avatar": _l("avatar"),
+    "is_active": _l("is active"), "is_staff": _l("is staff"), "is_superuser": _l("is superuser"),
+    "email_verified": _l("email verified"), "password_reset_required": _l("password reset required"),
+    "groups": _l("groups"), "key": _l("key"), "passkey": _l("passkey"), "passkeys": _l("passkeys"),
+    "method": _l("method"), "recovery_codes_left": _l("recovery codes left"), "sign_in_alerts": _l("sign in alerts"),
+    "sign_in_not_recognised": _l("sign in not recognised"), "new_browser_mailed": _l("new browser mailed"),
+    "new_address_mailed": _l("new address mailed"), "name": _l("name"), "id": _l("id"), "how": _l("how"),
+    "live_sessions_and_keys": _l("live sessions and keys"), "sign_count": _l("signature counter"),
+    "authenticator_app": _l("authenticator app"),
+}
+
+
+def field_label(field: str) -> str:
+    """A changed field's name ("first_name": "first name"), in the current language when it is known."""
+    label = FIELD_LABELS.get(field)
+    return str(label) if label is not None else field.replace("_", " ")
 
 
 def jsonable(value):

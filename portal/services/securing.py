@@ -27,8 +27,12 @@ from . import audit, credentials, outbox, verification
 from .audit import Actor
 from .users import mark_changed
 
-FROM_ALERT = _l("the “This wasn't me” link of a sign-in alert")
-FROM_SESSIONS_PAGE = _l("“Secure my account” on the Sessions page")
+# The doors an account is secured through: kept by key in the audit trail, named in the reader's language.
+FROM_ALERT, FROM_SESSIONS_PAGE = "not_me_link", "sessions_page"
+DOORS = {
+    FROM_ALERT: _l("the “This wasn't me” link of a sign-in alert"),
+    FROM_SESSIONS_PAGE: _l("“Secure my account” on the Sessions page"),
+}
 
 
 def secure_account(
@@ -48,14 +52,14 @@ def secure_account(
     mark_changed(user)
     changes = {
         "password_reset_required": [was_required, True], "live_sessions_and_keys": [live, 0],
-        "how": [None, audit.in_english(str, how)],
+        "how": [None, how],
     }
     if not_recognised:
         changes["sign_in_not_recognised"] = [None, not_recognised.facts]
     audit.record(actor, "account_secured", user, changes)
     outbox.queue_mail(
         user, _l("Your account was secured"), "account_secured",
-        name=user.full_name, how=how, ended=live, not_recognised=not_recognised, when=utcnow(), ip=actor.ip,
+        name=user.full_name, how=DOORS[how], ended=live, not_recognised=not_recognised, when=utcnow(), ip=actor.ip,
         reset_url=verification.password_reset_link(user, actor.origin),
         reset_minutes=int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60),
         forgot_url=public_url("/password/forgot", actor.origin),

@@ -133,7 +133,7 @@ def _alert(
 
 def describe(alert: SignInAlert) -> str:
     """One line for the pages and the mails, in their language: "Chrome on Linux from 203.0.113.7"
-    (the audit log keeps it in English: ``audit.in_english``)."""
+    (the audit trail keeps its facts: ``SignInAlert.facts``)."""
     if alert.credential_kind == SESSION:
         browser = alert.browser or _("Unknown browser")
         if alert.system and alert.ip:

@@ -28,6 +28,6 @@ def test_who_acted_is_said_to_the_owner_as_a_role_and_to_staff_by_address(app, m
         )
         db.session.commit()
 
-        assert audit.acted_by(event, to_owner=True) == to_owner
-        assert audit.acted_by(event, to_owner=False) == said
+        assert audit.acted_by(event, to_owner=True, isolate=str) == to_owner
+        assert audit.acted_by(event, to_owner=False, isolate=str) == said
         assert audit.actor_role(event) == to_owner.split()[1]  # the export's "by": you, staff or system

@@ -239,16 +239,19 @@ def test_an_english_audit_log_has_no_second_calendar(app, client, make_user):
     assert 'class="gregorian"' not in page and "UTC</time>" in page
 
 
-def test_the_activity_page_names_a_changed_language_and_gender_in_the_readers_words(app, client, user):
+def test_the_activity_page_names_changed_values_in_the_readers_words(app, client, user):
     signed_in(client, user)
-    submit(client, "/profile/edit", {"gender": "female", "time_zone": "Asia/Tehran"})
+    submit(client, "/profile/edit", {"gender": "female", "time_zone": "Asia/Tehran", "birthday": "1990-03-21",
+                                     "username": "shirin_1"})
     choose(client, "fa", "/profile/activity")  # saved on the profile: an audited change too
 
     page = client.get("/profile/activity").get_data(as_text=True)
 
     assert re.search(r'<th scope="row">زبان</th>\s*<td>—</td><td>فارسی</td>', page)
     assert re.search(r'<th scope="row">جنسیت</th>\s*<td>—</td><td>زن</td>', page)
-    assert re.search(r'<td><bdi dir="auto">Asia/Tehran</bdi></td>', page)  # a typed value, kept as it is
+    assert re.search(r'<th scope="row">منطقهٔ زمانی</th>\s*<td>—</td><td>وقت ایران</td>', page)
+    assert re.search(r'<th scope="row">تاریخ تولد</th>\s*<td>—</td><td>۱ فروردین ۱۳۶۹</td>', page)
+    assert '<td><bdi dir="auto">shirin_1</bdi></td>' in page  # a typed value, kept as it is and isolated
 
 
 def test_the_export_carries_the_chosen_language_and_time_zone(app, client, user):
