@@ -273,6 +273,19 @@ def test_more_than_fifty_users_are_paged_by_fifty_without_gaps_or_repeats(app, a
 # Bulk actions ---------------------------------------------------------------------------------------
 
 
+def test_each_cell_of_the_user_list_names_its_column_for_a_phone(admin, people):
+    """On a narrow screen the rows stack without their header row; each cell says what it holds."""
+    page = admin.get("/admin/users/").get_data(as_text=True)
+    header_cells = re.findall(r'<th scope="col"[^>]*>(.*?)</th>', page, re.S)
+    headers = {re.sub(r"<[^>]+>|[↓↑]", "", cell).strip() for cell in header_cells}
+    first_row = re.search(r"<tbody>\s*<tr>(.*?)</tr>", page, re.S).group(1)
+
+    labels = re.findall(r'<td data-label="([^"]+)">', first_row)
+
+    assert labels == ["Name", "Username", "Joined", "Last sign-in", "Active", "Staff", "Verified", "Groups"]
+    assert set(labels) <= set(headers), headers  # the same words as the header a desktop shows
+
+
 def test_bulk_deactivation_asks_first_then_ends_every_way_in(app, admin, signed_in, people, token_auth, bearer, client):
     key = token_auth(people.member)
     jwt = bearer(people.member)
