@@ -8,12 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from portal import create_app
 from portal.extensions import db
 from portal.models import Credential, User, utcnow
 from portal.services import accounts, verification
 from portal.services.audit import SYSTEM
-from tests.conftest import PASSWORD, stop_delivering, written_mail
+from tests.conftest import PASSWORD, written_mail
 from tests.two_step import TotpClock, set_up_totp
 
 ASK = "/api/auth/code/"
@@ -230,28 +229,14 @@ def test_with_a_second_factor_the_code_gets_the_two_step_answer_and_no_pair(app,
 
 
 @pytest.fixture
-def make_limited(tmp_path):
-    made = []
-
+def make_limited(make_app):
     def make(**limits):
-        app = create_app(
-            "testing",
-            {"RATELIMIT_ENABLED": True, "UPLOAD_FOLDER": str(tmp_path / "uploads"),
-             "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"), **limits},
-        )
+        app = make_app(RATELIMIT_ENABLED=True, **limits)
         with app.app_context():
-            db.create_all()
             accounts.create_user("limited@example.com", PASSWORD, SYSTEM, email_verified=True)
-        made.append(app)
         return app
 
-    yield make
-    for app in made:
-        stop_delivering(app)
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
+    return make
 
 
 def last_code(app) -> str:
