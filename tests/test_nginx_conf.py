@@ -39,8 +39,8 @@ def test_the_site_compresses_text_once_it_is_worth_it_and_says_so_to_caches():
 def nginx(tmp_path):
     """The site's gzip settings in an nginx on loopback: a long body of each text type at /<n>, a short
     stylesheet at /small and an image at /image."""
-    if not Path(NGINX).exists():
-        pytest.skip("nginx is not installed")
+    # `make test` installs nginx (as it does for the scale-out tests): its absence is a failure, not a skip.
+    assert Path(NGINX).exists(), "nginx is not installed: run the tests with `make test`, which installs nginx-light"
     port = free_port()
     body = "The portal's page, stylesheet or script, long enough to be worth compressing. " * 40
     locations = "\n".join(
