@@ -17,17 +17,17 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 install: $(BIN)/.installed translations
 
 # The compiled catalogues (.mo) are built from the committed .po files, never committed themselves.
-CATALOGUES := $(wildcard translations/*/LC_MESSAGES/messages.po)
+CATALOGUES := $(wildcard portal/translations/*/LC_MESSAGES/messages.po)
 translations: $(BIN)/.installed $(CATALOGUES:.po=.mo)
 
-translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po
-	$(BIN)/pybabel compile --statistics -d translations -l $*
+portal/translations/%/LC_MESSAGES/messages.mo: portal/translations/%/LC_MESSAGES/messages.po
+	$(BIN)/pybabel compile --statistics -d portal/translations -l $*
 
 # Extract every marked string into messages.pot and bring each language's .po up to date with it.
 messages: $(BIN)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 --sort-by-file --no-wrap \
-		--project "Account portal" -o translations/messages.pot .
-	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-wrap --ignore-obsolete --no-fuzzy-matching
+		--project "Account portal" -o portal/translations/messages.pot .
+	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations --no-wrap --ignore-obsolete --no-fuzzy-matching
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
 browser:

@@ -20,8 +20,8 @@ def create_app(config=None, overrides: dict | None = None) -> Flask:
     """Build an app. ``config``: a name (development, testing, production), a class, or None for $PORTAL_ENV."""
     app = Flask(
         __name__,
-        template_folder=str(portal_config.PROJECT_ROOT / "templates"),
-        static_folder=str(portal_config.PROJECT_ROOT / "static"),
+        template_folder="templates",
+        static_folder="static",
     )
     portal_config.load(app, config, overrides)
     app.json.sort_keys = False  # responses keep the documents' field order
@@ -124,7 +124,7 @@ def register_mail_delivery(app):
 
 def register_extensions(app):
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(portal_config.PROJECT_ROOT / "migrations"))
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
     # Sign-ins never use Flask-Login's remember cookie (a remembered sign-in is a longer session,

@@ -10,17 +10,18 @@ The JSON API speaks English whatever is asked: clients parse its documented mess
 are UTC by definition; the locale is settled for it before anything about the caller is read.
 """
 
+from pathlib import Path
+
 from flask import Flask, has_request_context, request
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
-from .config import PROJECT_ROOT
 from .services.fields import LANGUAGES
 
 DEFAULT_LANGUAGE = "en"
 RIGHT_TO_LEFT = frozenset({"fa"})
 LANGUAGE_COOKIE = "language"
-TRANSLATIONS = PROJECT_ROOT / "translations"
+TRANSLATIONS = Path(__file__).parent / "translations"
 # The API's one page for people (its documentation): in their language, like every other page.
 API_PAGES = frozenset({"/api/docs/"})
 

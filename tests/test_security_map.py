@@ -385,7 +385,7 @@ def test_every_password_field_is_masked_and_open_to_password_managers(app, clien
         or (maxlength is not None and int(maxlength) < 64)
     }
     assert wrong == {}
-    scripts = {path.name: path.read_text() for path in (ROOT / "static").rglob("*.js")}
+    scripts = {path.name: path.read_text() for path in (ROOT / "portal" / "static").rglob("*.js")}
     listens = re.compile(r"""\bon(?:paste|copy|cut)\b|addEventListener\(\s*["'](?:paste|copy|cut)["']""")
     assert {name for name, text in scripts.items() if listens.search(text)} == set()
 
