@@ -98,7 +98,7 @@ class ErrorMessage(Schema):
 
 class TwoStepRequired(Schema):
     detail = fields.String(required=True)
-    mfa_required = fields.Boolean(required=True, metadata={"enum": [True]})
+    mfa_required = fields.Boolean(required=True, metadata={"description": "Always `true`: marks the two-step answer."})
     mfa_token = fields.String(required=True, metadata={"description": "For `POST /api/token/mfa/`; 5 minutes, once."})
     methods = fields.List(
         fields.String(validate=validate.OneOf(["totp", "recovery", "passkey"])), required=True,
@@ -240,7 +240,17 @@ def _add_components(spec: APISpec) -> None:
     for schema in (TokenPair, AuthToken, Message, SignedUp, Detail, ErrorMessage, TwoStepRequired):
         components.schema(schema.__name__, schema=schema)
     components.schema("SignedIn", {"oneOf": [_ref("schemas", "TokenPair"), _ref("schemas", "AuthToken")]})
-    components.schema("SignInRefused", {"anyOf": [_ref("schemas", "Detail"), _ref("schemas", "TwoStepRequired")]})
+    # Generators read a union by trying its alternatives in order, keeping the first that parses;
+    # the plain shape first would swallow the two-step answer (every such body has a `detail`) and
+    # drop its `mfa_token`. Two-step first: a plain refusal lacks its required fields and falls
+    # through to `Detail`. Exactly one matches either body (`Detail` takes no other property).
+    components.schema(
+        "SignInRefused",
+        {
+            "oneOf": [_ref("schemas", "TwoStepRequired"), _ref("schemas", "Detail")],
+            "description": "The two-step answer (`mfa_required` is true), or the plain refusal.",
+        },
+    )
     components.schema("PasskeyOptions", {
         "type": "object", "required": ["challenge", "rpId"],
         "properties": {"challenge": {"type": "string"}, "rpId": {"type": "string"}},
@@ -303,6 +313,11 @@ def _add_components(spec: APISpec) -> None:
 
 def _finish_components(document: dict) -> None:
     schemas = document["components"]["schemas"]
+    # The two-step answer's mark as a JSON Schema `const` (apispec writes none), and alone: with a
+    # `type` or an `enum` beside it, openapi-python-client reads a plain boolean and checks nothing;
+    # alone, its model refuses a body whose `mfa_required` is not true.
+    mark = schemas["TwoStepRequired"]["properties"]["mfa_required"]
+    schemas["TwoStepRequired"]["properties"]["mfa_required"] = {"const": True, "description": mark["description"]}
     for name in [*ANSWERS, "Registered003"]:
         schemas[name]["required"] = list(schemas[name]["properties"])
     for name in FILE_BODIES:
