@@ -58,6 +58,7 @@ function typeLabel(schema) {
   if (type === "array" && schema.items) type = `array of ${typeLabel(schema.items)}`;
   if (!type && schema.anyOf) type = schema.anyOf.map(typeLabel).join(" | ");
   if (!type && schema.oneOf) type = schema.oneOf.map(typeLabel).join(" | ");
+  if (!type && schema.const !== undefined) type = typeof schema.const;
   if (!type) type = "any";
   if (schema.format) type += ` (${schema.format})`;
   return type;
@@ -70,6 +71,7 @@ function constraints(schema) {
   if (schema.maxLength !== undefined) notes.push(`at most ${schema.maxLength} characters`);
   if (schema.minimum !== undefined) notes.push(`minimum ${schema.minimum}`);
   if (schema.pattern) notes.push(`pattern ${schema.pattern}`);
+  if (schema.const !== undefined) notes.push(`always ${JSON.stringify(schema.const)}`);
   if (schema.enum) notes.push(`one of ${schema.enum.map((v) => JSON.stringify(v)).join(", ")}`);
   if (schema.example !== undefined) notes.push(`example ${JSON.stringify(schema.example)}`);
   return notes;
