@@ -108,3 +108,15 @@ def test_a_password_reset_starts_the_count_again(app, client, user, clock, mailb
     token = client.post(TOKEN, json={"email": user.email, "password": new_password}).get_json()["mfa_token"]
 
     assert client.post(MFA, json={"mfa_token": token, "code": clock.code(secret)}).status_code == 200
+
+
+def test_the_warning_is_written_in_the_persons_language(app, client, make_user, clock, mailbox):
+    person = make_user("persian@example.com", language="fa")
+    secret, _ = set_up_totp(app, person, clock)
+
+    Guesser(client, person, clock, secret).guess(5)
+
+    [warning] = [m for m in mailbox.sent_to(person.email) if m["Subject"] == "کدهای نادرستی برای حساب شما وارد شده است"]
+    body = warning.get_body(("plain",)).get_content()
+    assert "۵ کد نادرست پشت سر هم در مرحلهٔ دوم ورود به حساب شما وارد شد" in body
+    assert "پس از ۱۰۰ کد نادرست پشت سر هم" in body
