@@ -135,6 +135,11 @@ class Config:
     # factor gets a pending sign-in that lives this long and allows this many wrong codes.
     TWO_FACTOR_PENDING_TTL = timedelta(minutes=5)
     TWO_FACTOR_MAX_ATTEMPTS = 5
+    # Across pending sign-ins, an account allows this many wrong second steps in a row (NIST SP
+    # 800-63B 5.2.2); then codes from the app are refused until a recovery code or a passkey signs
+    # in, or the password is reset. The person is mailed at the TWO_FACTOR_FAILURE_MAIL_AT-th.
+    TWO_FACTOR_FAILURE_BUDGET = 100
+    TWO_FACTOR_FAILURE_MAIL_AT = 5
     # The name an authenticator app shows beside the account, and a passkey's relying-party name.
     TOTP_ISSUER = "Account portal"
     WEBAUTHN_RP_NAME = "Account portal"

@@ -183,6 +183,9 @@ class User(UserFacts, UserMixin, db.Model):
     # The language and time zone pages and mails use; None: the browser's language, UTC.
     language: Mapped[str | None] = mapped_column(String(8))
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    # Wrong tries at the second step of signing in since the last one that passed (NIST SP 800-63B
+    # 5.2.2): past TWO_FACTOR_FAILURE_BUDGET, codes from the app are refused (``second_step_budget``).
+    second_step_failures: Mapped[int] = mapped_column(default=0, server_default="0")
 
     groups: Mapped[list["Group"]] = relationship(
         secondary=user_groups, back_populates="users", order_by="Group.name"
@@ -367,13 +370,14 @@ class TotpDevice(db.Model):
 
 
 class RecoveryCode(db.Model):
-    """One single-use recovery code; only an HMAC of it (keyed with the app secret) is stored."""
+    """One single-use recovery code; only an argon2id hash of it (salted) is stored, or, for a set
+    made before 0010, an HMAC keyed with the app secret (``recovery_codes``)."""
 
     __tablename__ = "recovery_codes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    code_hash: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     used_at: Mapped[datetime | None]
 

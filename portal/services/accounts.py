@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import User, canonical_email, canonical_phone, canonical_username, utcnow
-from . import audit, avatars, breaches, credentials, outbox, verification
+from . import audit, avatars, breaches, credentials, outbox, second_step_budget, verification
 from .audit import Actor
 from .errors import PermissionDenied, ValidationFailed
 from .fields import ACCOUNT_FLAGS, PROFILE_FIELDS, FieldError, clean_each_field, clean_fields
@@ -234,6 +234,8 @@ def _store_password(user: User, new_password: str, actor: Actor, *, keep=None) -
         user.password_reset_required = False
         changes["password_reset_required"] = [True, False]
     user.password_breached = False  # the new one passed the breach check when it was chosen
+    # Whoever chose it proved the mailbox or held a session: the app's codes are compared again.
+    second_step_budget.forgive(user)
     audit.record(actor, "password_changed", user, changes)
     db.session.commit()
 

@@ -55,7 +55,7 @@ from webauthn.helpers.structs import (
 
 from ..extensions import db
 from ..models import Passkey, User, WebAuthnChallenge, utcnow
-from . import audit, recovery_codes
+from . import audit, recovery_codes, second_step_budget
 from .accounts import ensure_may_manage
 from .atomic import update_where
 from .audit import Actor
@@ -259,6 +259,7 @@ def verify_passkey(response, *, rp_id: str, origin: str, binding: str, actor: Ac
         notify_security_change(user, "passkey_counter_regressed", actor, detail=passkey.name)
         db.session.commit()
         raise AuthenticationFailed(SIGN_IN_FAILED)
+    second_step_budget.forgive(user)  # a passkey cannot be guessed: the person is here
     db.session.commit()
     return PasskeyAssertion(user_id=user.id, user=user, passkey_id=passkey.id, user_verified=verified.user_verified)
 

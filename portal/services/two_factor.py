@@ -14,7 +14,10 @@ Every door (the pages, the API) signs in the same way:
 
 Each try at the second step is counted before the code is compared, in one conditional UPDATE,
 so guesses sent in parallel cannot get more than TWO_FACTOR_MAX_ATTEMPTS comparisons between
-them; after that (or once used, expired or ended) the person signs in again from the start.
+them; after that (or once used, expired or ended) the person signs in again from the start. Each
+try also counts against the account's budget of wrong second steps in a row
+(``second_step_budget``): past it, codes from the app are refused until a recovery code or a
+passkey signs in.
 
 Staff reset (``reset_two_factor``), for the person who lost their phone: it removes the
 authenticator app and the recovery codes, and ends pending sign-ins. Passkeys stay unless staff
@@ -36,7 +39,7 @@ from sqlalchemy import delete, select
 
 from ..extensions import db
 from ..models import PendingSignIn, User, utcnow
-from . import audit, passkeys, recovery_codes, totp
+from . import audit, passkeys, recovery_codes, second_step_budget, totp
 from .accounts import NOT_YOURSELF, ensure_may_manage
 from .atomic import update_where
 from .audit import Actor
@@ -69,6 +72,7 @@ class PendingStep:
     recovery_codes_left: int
     attempts_left: int
     expires_at: datetime
+    app_codes_refused: bool = False  # the account's budget of wrong tries is spent
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ def pending_sign_in(token) -> PendingStep | None:
         recovery_codes_left=recovery_codes.codes_left(user),
         attempts_left=current_app.config["TWO_FACTOR_MAX_ATTEMPTS"] - pending.attempts,
         expires_at=pending.expires_at,
+        app_codes_refused=not second_step_budget.within_budget(user),
     )
 
 
@@ -153,9 +158,11 @@ def complete_sign_in(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
     """Finish a pending sign-in with a code (from the authenticator app, or a recovery code) or a
     verified passkey of the same user.
 
-    ValidationFailed on ``code`` (or ``passkey``) for a wrong one, which spends one of the tries;
-    SignInExpired when the pending sign-in is over (expired, used, ended, out of tries, or its
-    account deactivated): the person signs in again.
+    ValidationFailed on ``code`` (or ``passkey``) for a wrong one, which spends one of the tries
+    and one of the account's budget (past it, a code from the app is refused with
+    ``second_step_budget.APP_CODES_REFUSED`` whether right or not); SignInExpired when the pending
+    sign-in is over (expired, used, ended, out of tries, or its account deactivated): the person
+    signs in again.
     """
     attempt_field = "passkey" if passkey is not None else "code"
     pending = _find(token)
@@ -178,9 +185,11 @@ def complete_sign_in(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
         db.session.commit()
         raise SignInExpired(EXPIRED)
 
+    # The account's budget, taken before comparing too; spent, it bars only the app's six digits.
+    app_codes_compared = second_step_budget.take_a_try(user)
     if passkey is not None:
         method = PASSKEY if passkey.user_id == user.id else None
-    elif totp.accept_code(user, code):
+    elif app_codes_compared and totp.accept_code(user, code):
         method = TOTP
     elif recovery_codes.spend_code(user, code, actor):
         method = RECOVERY
@@ -188,13 +197,19 @@ def complete_sign_in(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
         method = None
     if method is None:
         audit.record(actor, "second_factor_failed", user, {"method": [None, attempt_field]})
+        second_step_budget.failed(user, actor)
         db.session.commit()  # the spent try counts even though the answer is an error
-        raise ValidationFailed.on(attempt_field, PASSKEY_REFUSED if passkey is not None else totp.INVALID_CODE)
+        if passkey is not None:
+            raise ValidationFailed.on(attempt_field, PASSKEY_REFUSED)
+        raise ValidationFailed.on(
+            attempt_field, totp.INVALID_CODE if app_codes_compared else second_step_budget.APP_CODES_REFUSED
+        )
 
     finished = update_where(PendingSignIn, PendingSignIn.id == pending.id, PendingSignIn.used_at.is_(None), used_at=now)
     if not finished:
         db.session.rollback()  # un-spends the code: this request did not sign anyone in
         raise SignInExpired(EXPIRED)
+    second_step_budget.forgive(user)
     completed = CompletedSignIn(user=user, method=f"{pending.first_step}+{method}", data=dict(pending.data or {}))
     if method == RECOVERY:
         notify_security_change(user, "recovery_code_used", actor)
@@ -256,6 +271,7 @@ def reset_two_factor(user: User, actor: Actor, *, remove_passkeys: bool = False)
     recovery_codes.void_codes(user)
     removed = passkeys.remove_all_passkeys(user, actor) if remove_passkeys else []
     end_pending_sign_ins(user)
+    second_step_budget.forgive(user)  # a new app, once set up, must not start out refused
     changes = {"authenticator_app": [had_totp, False], "recovery_codes_left": [codes_left, 0]}
     if removed:
         changes["passkeys"] = [len(removed), 0]

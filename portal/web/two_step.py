@@ -4,7 +4,9 @@ After a first step (the password, later an emailed code) an account with a secon
 session yet: the sign-in waits (``two_factor.begin_sign_in``), its token in this browser's session
 only, and the person is asked for a code from their authenticator app, a recovery code, or a
 passkey. The wait lasts TWO_FACTOR_PENDING_TTL and allows TWO_FACTOR_MAX_ATTEMPTS wrong codes; the
-tries also count against the account's sign-in limit. Nothing here opens a session any other way:
+tries also count against the account's sign-in limit, and against its budget of wrong second steps
+in a row (``second_step_budget``), whose refusal of the app's codes the page says before a code is
+typed. Nothing here opens a session any other way:
 the second-step page without a live pending sign-in sends the person back to /login.
 """
 
@@ -15,7 +17,7 @@ from flask_login import current_user
 from ..forms import add_service_errors, form_status
 from ..http import PENDING_SIGN_IN, acting, relying_party, safe_next
 from ..limits import limited
-from ..services import factors, passkeys, two_factor
+from ..services import factors, passkeys, second_step_budget, two_factor
 from ..services.errors import AuthenticationFailed, SignInExpired, ValidationFailed
 from ..sessions import browser_binding, sign_in_browser
 from . import bp
@@ -81,7 +83,11 @@ def _second_step(form, proof):
         pending = two_factor.pending_sign_in(token) or pending  # one try fewer
     code_form = form if isinstance(form, SecondStepForm) else SecondStepForm(formdata=None)
     passkey_form = form if isinstance(form, PasskeyForm) else PasskeyForm(formdata=None)
-    page = render_template("web/second_step.html", form=code_form, pending=pending, passkey_form=passkey_form)
+    # Said before the person types a code the account's budget would refuse (second_step_budget).
+    refused = second_step_budget.APP_CODES_REFUSED if pending.app_codes_refused else None
+    page = render_template(
+        "web/second_step.html", form=code_form, pending=pending, passkey_form=passkey_form, app_codes_refused=refused
+    )
     return page, form_status(form)
 
 

@@ -6,7 +6,7 @@ import hashlib
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.extensions import db
 from portal.models import AuditEvent, Passkey, PendingSignIn, RecoveryCode, TotpDevice, User, utcnow
@@ -355,3 +355,18 @@ def test_the_export_lists_factors_and_passkeys_by_name_and_dates_never_a_secret(
         assert (value.hex() if isinstance(value, bytes) else value) not in text
         if isinstance(value, bytes):
             assert repr(value)[2:-1] not in text
+
+
+def test_a_staff_reset_starts_the_second_steps_count_again_so_a_new_app_is_not_refused(app, people, clock):
+    lost, _ = set_up_totp(app, people.member, clock)
+    with app.app_context():  # someone with the password spent the account's budget
+        db.session.execute(update(User).where(User.id == people.member.id).values(second_step_failures=100))
+        db.session.commit()
+    with pytest.raises(ValidationFailed):
+        complete(app, begin(app, people.member), code=clock.code(lost))
+
+    with app.app_context():
+        two_factor.reset_two_factor(user_of(people.member), actor_for(people.clerk, via="admin"))
+    secret, _ = set_up_totp(app, people.member, clock)
+
+    assert complete(app, begin(app, people.member), code=clock.code(secret))[1] == "password+totp"

@@ -16,11 +16,11 @@ import os
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.extensions import db
-from portal.models import AuditEvent, PendingSignIn, RecoveryCode
-from portal.services import accounts, passkeys, recovery_codes, sign_in, totp, two_factor
+from portal.models import AuditEvent, PendingSignIn, RecoveryCode, User
+from portal.services import accounts, passkeys, recovery_codes, second_step_budget, sign_in, totp, two_factor
 from portal.services.audit import SYSTEM, Actor
 from portal.services.errors import AuthenticationFailed, SignInExpired, ValidationFailed
 from tests.conftest import PASSWORD, Account, fresh_app
@@ -183,3 +183,24 @@ def test_one_passkey_answer_sent_six_times_at_once_passes_once(app, racer):
             return "refused"
 
     assert sorted(run_together(6, lambda i: None, verify)) == ["refused"] * 5 + ["signed in"]
+
+
+def test_ten_wrong_codes_at_once_on_an_account_five_short_of_its_budget_get_five_comparisons(app, racer, clock):
+    secret, _ = set_up_totp(app, racer, clock)
+    with app.app_context():
+        db.session.execute(update(User).where(User.id == racer.id).values(second_step_failures=95))
+        db.session.commit()
+    tokens = [begin(app, racer) for _ in range(10)]
+
+    def guess(i, _):
+        try:
+            with app.app_context():
+                two_factor.complete_sign_in(tokens[i], Actor(ip=IP), code=wrong(clock.code(secret)))
+        except ValidationFailed as exc:
+            return str(exc.errors["code"][0])
+
+    answers = run_together(10, lambda i: None, guess)
+
+    assert sorted(answers) == sorted([str(second_step_budget.APP_CODES_REFUSED)] * 5 + [str(totp.INVALID_CODE)] * 5)
+    with app.app_context():
+        assert db.session.get(User, racer.id).second_step_failures == 100
