@@ -208,6 +208,8 @@ def load(app, config, overrides):
 def _finish(app, production):
     cfg = app.config
     instance = Path(app.instance_path)
+    # Parts that are strict only in production (a language without its catalogue stops the start) read this.
+    cfg["PRODUCTION"] = production
     if production:
         if not cfg.get("SECRET_KEY"):
             raise RuntimeError(
