@@ -55,7 +55,7 @@ def get(url: str, **headers) -> tuple[int, dict, bytes]:
 def test_an_install_as_the_readme_deploys_it_serves_persian_pages_and_static_files_from_another_folder(
         tmp_path, editable):
     started = time.monotonic()
-    clone, venv, elsewhere = tmp_path / "portal", tmp_path / "venv", tmp_path / "elsewhere"
+    clone, venv, elsewhere = tmp_path / "checkout", tmp_path / "venv", tmp_path / "elsewhere"
     run(["git", "clone", "--quiet", str(ROOT), str(clone)])
     assert not list(clone.glob("portal/translations/*/LC_MESSAGES/*.mo"))  # never committed
     env = outside_environment()
