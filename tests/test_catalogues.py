@@ -12,6 +12,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import flask_babel
 import pytest
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -23,7 +24,15 @@ from portal.extensions import db
 PACKAGE_TRANSLATIONS = i18n.TRANSLATIONS
 PO = Path("fa") / "LC_MESSAGES" / "messages.po"
 MO = Path("fa") / "LC_MESSAGES" / "messages.mo"
-SIGN_IN_IN_PERSIAN = "ورود"  # the catalogue's "Sign in"
+
+def persian_of(message: str, translations: Path = PACKAGE_TRANSLATIONS) -> str:
+    """The Persian catalogue's translation of ``message`` (its wording may change; the tests do not care)."""
+    with (translations / PO).open("rb") as po:
+        return read_po(po, locale="fa")[message].string
+
+
+SIGN_IN_IN_PERSIAN = persian_of("Sign in")
+SIGN_IN_ENTRY = f'msgid "Sign in"\nmsgstr "{SIGN_IN_IN_PERSIAN}"'
 PRODUCTION = {"SECRET_KEY": "x" * 64, "TRUSTED_HOSTS": ["localhost"], "PASSWORD_BREACH_CHECK": False,
               "SQLALCHEMY_DATABASE_URI": "sqlite://"}
 
@@ -37,6 +46,10 @@ def translations(tmp_path, monkeypatch):
     shutil.copy(PACKAGE_TRANSLATIONS / PO, folder / PO)
     monkeypatch.setattr(i18n, "TRANSLATIONS", folder)
     monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(tmp_path / "instance"))
+    # Flask-Babel keeps the translations it loaded per language for the whole process, whatever the
+    # folder: this test's app reads its own.
+    cache = {}
+    monkeypatch.setattr(flask_babel.Domain, "get_translations_cache", lambda self, ctx: cache)
     return folder
 
 
@@ -62,7 +75,7 @@ def test_a_clean_clone_without_compiled_catalogues_serves_persian_compiling_them
 
 def test_a_catalogue_left_behind_by_a_changed_po_is_compiled_again_at_start(translations):
     po = (translations / PO).read_text()
-    old = po.replace(f'msgstr "{SIGN_IN_IN_PERSIAN}"', 'msgstr "ورود قدیمی"', 1)
+    old = po.replace(SIGN_IN_ENTRY, 'msgid "Sign in"\nmsgstr "ورود قدیمی"')
     assert old != po
     (translations / MO).write_bytes(compiled_from(old))
     # Written after the .po: file times cannot tell that it is out of date, its messages can.
@@ -111,7 +124,7 @@ def test_production_refuses_to_start_when_an_offered_language_has_no_catalogue(t
 
 def test_production_refuses_to_start_when_a_catalogue_cannot_be_brought_up_to_date(translations, monkeypatch):
     po = (translations / PO).read_text()
-    (translations / MO).write_bytes(compiled_from(po.replace(f'msgstr "{SIGN_IN_IN_PERSIAN}"', 'msgstr "x"', 1)))
+    (translations / MO).write_bytes(compiled_from(po.replace(SIGN_IN_ENTRY, 'msgid "Sign in"\nmsgstr "x"')))
     monkeypatch.setattr(catalogues, "_write", lambda path, data: False)
     with pytest.raises(RuntimeError, match="fa: .* out of date"):
         create_app("production", PRODUCTION)
@@ -127,7 +140,8 @@ def test_development_starts_without_a_catalogue_and_says_which_language_lacks_on
     (translations / PO).unlink()
     with caplog.at_level(logging.WARNING, logger="portal.i18n"):
         page = persian_sign_in_page("development", SQLALCHEMY_DATABASE_URI="sqlite://")
-    assert 'dir="rtl"' in page  # laid out for Persian, but in English until the catalogue exists
+    # Laid out for Persian, in English until there is a catalogue.
+    assert 'dir="rtl"' in page and "<h1>Sign in</h1>" in page
     assert any("fa: no catalogue" in record.getMessage() for record in caplog.records)
 
 
