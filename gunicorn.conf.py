@@ -1,4 +1,5 @@
-"""gunicorn settings for the portal: ``gunicorn wsgi:app`` reads this file from the working directory.
+"""gunicorn settings for the portal: ``gunicorn wsgi:app`` reads this file from the working directory;
+from any other folder, ``gunicorn -c /path/to/checkout/gunicorn.conf.py portal.wsgi:app``.
 
 Worker model: threads (``gthread``). A request spends most of its time waiting — on the database,
 on a client trickling a 3 MB avatar over a poor link, on the mail server — and a waiting thread
