@@ -1,8 +1,10 @@
-# Two commands matter: `make run` (set up, migrate, start on http://127.0.0.1:5000) and `make test`.
+# Two commands matter: `make run` (set up, migrate, start on http://127.0.0.1:5000; `make run PORT=5001`
+# when 5000 is taken) and `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app portal
+PORT ?= 5000
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -44,7 +46,7 @@ wrk:
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) ensure-superuser
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 test: install browser services
 	$(BIN)/pytest

@@ -1,4 +1,5 @@
-"""gunicorn settings for the portal: ``gunicorn wsgi:app`` reads this file from the working directory.
+"""gunicorn settings for the portal: ``gunicorn wsgi:app`` reads this file from the working directory;
+from any other folder, ``gunicorn -c /path/to/checkout/gunicorn.conf.py portal.wsgi:app``.
 
 Worker model: threads (``gthread``). A request spends most of its time waiting — on the database,
 on a client trickling a 3 MB avatar over a poor link, on the mail server — and a waiting thread
@@ -58,10 +59,13 @@ def post_worker_init(worker):
     """Each worker, once started, delivers any mail a stopped worker left in the outbox (unless a
     separate mail worker does: MAIL_DELIVERY=worker). Any other WSGI app served with these settings
     (the scale-out tests serve a bare one) has no courier and nothing to deliver."""
-    from flask import Flask
-
+    # Recognised by its import name, without importing anything: another app served from this
+    # folder may run where neither Flask nor the portal is installed. The portal's own app has
+    # already imported both by now.
+    if getattr(worker.wsgi, "import_name", None) != "portal":
+        return
     from portal.services.courier import courier_of
 
-    courier = courier_of(worker.wsgi) if isinstance(worker.wsgi, Flask) else None
+    courier = courier_of(worker.wsgi)
     if courier is not None:
         courier.wake()

@@ -1,7 +1,5 @@
-"""What gunicorn serves: ``gunicorn wsgi:app``. Production settings unless PORTAL_ENV says otherwise."""
+"""``gunicorn wsgi:app`` from the repository's folder, as before: the app of ``portal.wsgi``."""
 
-import os
+from portal.wsgi import app
 
-from portal import create_app
-
-app = create_app(os.environ.get("PORTAL_ENV", "production"))
+__all__ = ["app"]

@@ -11,8 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 
 class Config:
     # The environment variable that names the database; tests read their own so that they can
@@ -34,7 +32,9 @@ class Config:
     # Number of reverse proxies in front of the app whose X-Forwarded-* headers are believed.
     TRUSTED_PROXY_COUNT = 0
 
-    UPLOAD_FOLDER = None  # None: <project>/uploads
+    # None: <instance folder>/uploads, beside the SQLite file and the secret key. Never a folder found from
+    # the package's own place: an installed package lives in site-packages, which is no place for data.
+    UPLOAD_FOLDER = None
     # Where avatar images live: "filesystem" (UPLOAD_FOLDER) or "database" (shared by every app server).
     AVATAR_STORAGE = "filesystem"
     AVATAR_MAX_BYTES = 5 * 1024 * 1024
@@ -213,6 +213,8 @@ def load(app, config, overrides):
 def _finish(app, production):
     cfg = app.config
     instance = Path(app.instance_path)
+    # Parts that are strict only in production (a language without its catalogue stops the start) read this.
+    cfg["PRODUCTION"] = production
     if production:
         if not cfg.get("SECRET_KEY"):
             raise RuntimeError(
@@ -250,7 +252,7 @@ def _finish(app, production):
     if cfg.get("MAIL_TRANSPORT") == "outbox":  # the development transport's earlier name
         cfg["MAIL_TRANSPORT"] = "files"
 
-    cfg["UPLOAD_FOLDER"] = str(Path(cfg.get("UPLOAD_FOLDER") or PROJECT_ROOT / "uploads"))
+    cfg["UPLOAD_FOLDER"] = str(Path(cfg.get("UPLOAD_FOLDER") or instance / "uploads"))
     cfg["MAIL_OUTBOX_DIR"] = str(Path(cfg.get("MAIL_OUTBOX_DIR") or instance / "outbox"))
 
 

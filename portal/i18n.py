@@ -8,14 +8,20 @@ the same templates and stylesheet (``direction``). Times are shown in the person
 
 The JSON API speaks English whatever is asked: clients parse its documented messages, and its times
 are UTC by definition; the locale is settled for it before anything about the caller is read.
+
+Every language offered needs its compiled catalogue: ``register`` makes sure of it at start
+(``catalogues.ensure``) and refuses to start in production without one — a person who chose فارسی
+would otherwise read every page and mail in English, and nothing would say why.
 """
 
+import logging
 from pathlib import Path
 
 from flask import Flask, has_request_context, request
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
+from . import catalogues
 from .services.fields import LANGUAGES
 
 DEFAULT_LANGUAGE = "en"
@@ -26,6 +32,7 @@ TRANSLATIONS = Path(__file__).parent / "translations"
 API_PAGES = frozenset({"/api/docs/"})
 
 babel = Babel()
+log = logging.getLogger(__name__)
 
 
 def _answers_the_api() -> bool:
@@ -64,10 +71,30 @@ def forward_arrow() -> str:
     return "←" if direction() == "rtl" else "→"
 
 
+def offered_catalogues(app: Flask) -> Path:
+    """The folder every offered language's current catalogue is read from; refuses (production) or
+    warns (elsewhere) when a language has none."""
+    outcome = catalogues.ensure(
+        TRANSLATIONS, [language for language in LANGUAGES if language != DEFAULT_LANGUAGE], Path(app.instance_path),
+    )
+    for note in outcome.notes:
+        log.info("Catalogues: %s", note)
+    if outcome.problems:
+        message = (
+            "A language offered has no usable catalogue — " + "; ".join(outcome.problems) + ". Install the "
+            "package with pip (which compiles the catalogues), or run `pybabel compile -d " + str(TRANSLATIONS) +
+            "`, or let the app write to " + str(Path(app.instance_path) / catalogues.CACHE_FOLDER) + "."
+        )
+        if app.config.get("PRODUCTION"):
+            raise RuntimeError(message)
+        log.warning("%s Its pages and mails are in English until then.", message)
+    return outcome.folder
+
+
 def register(app: Flask) -> None:
     babel.init_app(
         app, locale_selector=select_language, timezone_selector=select_time_zone,
-        default_translation_directories=str(TRANSLATIONS),
+        default_translation_directories=str(offered_catalogues(app)),
     )
     app.jinja_env.globals.update(
         languages=LANGUAGES, text_direction=direction, forward_arrow=forward_arrow,

@@ -2,9 +2,15 @@
 
 import os
 import runpy
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+
+from bench.cluster import free_port, gunicorn_command, stop, wait_for_port
 
 CONF = Path(__file__).resolve().parents[1] / "gunicorn.conf.py"
 
@@ -37,3 +43,48 @@ def test_numbers_come_from_the_environment(monkeypatch):
 )
 def test_reuse_port_reads_a_yes_or_no_from_the_environment(monkeypatch, value, expected):
     assert settings(monkeypatch, GUNICORN_REUSE_PORT=value)["reuse_port"] is expected
+
+
+BARE_APP = '''
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"bare app"]
+'''
+
+
+def test_a_bare_wsgi_app_served_with_these_settings_boots_where_the_portal_cannot_be_imported(tmp_path):
+    # gunicorn puts its working directory first on sys.path: these stand-ins make importing the
+    # portal (or Flask) fail there, as in an environment that has neither installed.
+    for name in ("portal", "flask"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(f"raise ImportError('{name} is not installed here')\n")
+    (tmp_path / "bare.py").write_text(BARE_APP)
+    port = free_port()
+    env = {**os.environ, "GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "2"}
+    env.pop("PYTHONPATH", None)
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(gunicorn_command("bare:app", port), cwd=tmp_path, env=env, stdout=out, stderr=out)
+    try:
+        wait_for_port(port, server)
+        # The master listens before its worker has run post_worker_init: the answer proves the worker lives.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+            assert response.read() == b"bare app"
+        time.sleep(0.5)
+        assert server.poll() is None, log.read_text()
+    except OSError as exc:  # the server exited, or its worker never answered: its log says why
+        raise AssertionError(log.read_text()) from exc
+    finally:
+        stop([server])
+    assert "Worker failed to boot" not in log.read_text(), log.read_text()
+
+
+def test_each_portal_worker_wakes_its_mail_courier_once_started(monkeypatch):
+    from portal import create_app
+    from portal.services import courier
+
+    woken = []
+    monkeypatch.setattr(courier.Courier, "wake", lambda self: woken.append(self.app))
+    app = create_app("testing")
+    settings(monkeypatch)["post_worker_init"](SimpleNamespace(wsgi=app))
+    assert woken == [app]

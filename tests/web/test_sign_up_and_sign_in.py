@@ -59,19 +59,22 @@ def register(client, **changes):
 # Sign-up -----------------------------------------------------------------------------------------
 
 
-def test_the_sign_in_and_sign_up_pages_describe_themselves_and_no_other_page_asks_to_be_indexed(client, user):
+def test_every_page_describes_itself_and_only_the_ways_in_ask_to_be_indexed(client, user):
     def head_of(url) -> str:
         return client.get(url).get_data(as_text=True).split("</head>")[0]
 
-    for url in ("/login", "/register"):
+    def described(head) -> bool:
+        return len(re.findall(r'<meta name="description" content="[^"]{40,160}">', head)) == 1
+
+    for url in ("/login", "/register", "/login/code"):
         head = head_of(url)
-        assert len(re.findall(r'<meta name="description" content="[^"]{40,160}">', head)) == 1, url
+        assert described(head), url
         assert 'name="robots"' not in head, url
     signed_in(client, user)
     for url in ("/verify", "/password/forgot", "/profile/", "/profile/edit", "/profile/activity", "/nope"):
         head = head_of(url)
         assert '<meta name="robots" content="noindex">' in head, url
-        assert 'name="description"' not in head, url
+        assert described(head), url
 
 
 def test_sign_up_mails_a_code_and_entering_it_signs_this_browser_in(app, client, mailbox):
