@@ -5,11 +5,12 @@ bidi algorithm, and mails that say who sends them and in which language.
 
 Pages and mails are read through HTTP and the real SMTP test server, as a person meets them."""
 
+import re
 
 import pytest
 
 from portal.i18n import TRANSLATIONS
-from tests.site_tour import build_world
+from tests.site_tour import build_world, member_browser
 from tests.test_persian_pages import PERSIAN
 from tests.test_translations import catalogue
 
@@ -20,6 +21,11 @@ PO = TRANSLATIONS / "fa" / "LC_MESSAGES" / "messages.po"
 def persian_world(app, client, make_user, jwt_pair, api_key):
     """A Persian-speaking superuser signed in (``browser``), a member and a visitor (``anonymous``)."""
     return build_world(app, client, make_user, jwt_pair, api_key, cast=PERSIAN)
+
+
+def persian_strings() -> list[str]:
+    """Every msgstr of the Persian catalogue (each plural form)."""
+    return [text for m in catalogue(PO) if m.id for text in (m.string if isinstance(m.string, tuple) else (m.string,))]
 
 
 def page(client, url) -> str:
@@ -63,3 +69,38 @@ def test_the_catalogue_holds_the_contexts_the_code_asks_for():
     assert entries[("heading", "Signed in")] == "ورودهای فعال"
     assert entries[("audit log filter", "Action")] != entries[("bulk change", "Action")]
     assert (None, "Signed in") not in entries and (None, "Action") not in entries
+
+
+# One label for "Forgot your password?", quoted exactly by what points at it -------------------------
+
+
+def forgot_link_label(login_page: str) -> str:
+    return re.search(r'<a href="/password/forgot">([^<]+)</a>', login_page).group(1)
+
+
+def test_the_forgot_password_label_is_one_and_the_mails_and_the_refusal_quote_it(persian_world, mailbox):
+    label = forgot_link_label(page(persian_world.anonymous, "/login"))
+    assert label == "رمز عبور خود را فراموش کرده‌اید؟"
+    assert f"<h1>{label}</h1>" in page(persian_world.anonymous, "/password/forgot")
+
+    member = member_browser(persian_world)
+    assert member.post("/profile/sessions/secure").status_code == 200
+    [secured] = [m for m in mailbox.sent_to(persian_world.member.email)
+                 if m["Subject"] == "حساب کاربری شما ایمن‌سازی شد"]
+    plain = secured.get_body(("plain",)).get_content()
+    html = secured.get_body(("html",)).get_content()
+    refused = persian_world.anonymous.post(
+        "/login", data={"login": persian_world.member.email, "password": persian_world.member.password}
+    ).get_data(as_text=True)
+
+    assert f"با «{label}» پیوند تازه‌ای درخواست کنید: http" in plain
+    assert re.search(rf'«<a href="http[^"]+/password/forgot">{label}</a>»', html)
+    assert f"با «{label}» پیوندی به ایمیلتان فرستاده می‌شود" in refused
+
+
+def test_no_persian_string_names_the_forgot_password_link_in_other_words():
+    """The three renderings the pages and mails once had, each a label the page did not show."""
+    strings = persian_strings()
+
+    assert [s for s in strings if "فراموش کرده‌اید" in s and "رمز عبور خود را فراموش کرده‌اید؟" not in s
+            and "%(forgot)s" not in s] == []
