@@ -104,3 +104,53 @@ def test_no_persian_string_names_the_forgot_password_link_in_other_words():
 
     assert [s for s in strings if "فراموش کرده‌اید" in s and "رمز عبور خود را فراموش کرده‌اید؟" not in s
             and "%(forgot)s" not in s] == []
+
+
+# Mails: who sends them, and in which language ------------------------------------------------------
+
+
+def ask_for_a_reset_link(client, email):
+    assert client.post("/password/forgot", data={"email": email}).status_code == 200
+
+
+@pytest.mark.parametrize(("language", "sender", "tag"), [
+    ("fa", "پورتال حساب", "fa"),
+    ("en", "Account portal", "en"),
+], ids=["persian", "english"])
+def test_a_mail_names_its_sender_and_its_language_in_the_readers_language(
+    client, make_user, mailbox, language, sender, tag
+):
+    make_user("reader@example.com", language=language)
+
+    ask_for_a_reset_link(client, "reader@example.com")
+
+    [received] = mailbox.sent_to("reader@example.com")
+    assert received["From"].addresses[0].display_name == sender
+    assert received["From"].addresses[0].addr_spec == "no-reply@localhost"
+    assert received["Content-Language"] == tag
+    assert f'<html lang="{tag}"' in received.get_body(("html",)).get_content()
+
+
+def test_the_persian_sender_name_travels_encoded_and_the_english_one_as_configured(app, client, make_user, mailbox):
+    make_user("fa@example.com", language="fa")
+    make_user("en@example.com", language="en")
+
+    ask_for_a_reset_link(client, "fa@example.com")
+    ask_for_a_reset_link(client, "en@example.com")
+
+    raw = {envelope.rcpt_tos[0]: envelope.content for envelope in mailbox.envelopes}
+    encoded = rb"^From: =\?utf-8\?[bq]\?[^\r\n]+\?= <no-reply@localhost>\r?$"  # RFC 2047: ASCII on the wire
+    assert re.search(encoded, raw["fa@example.com"], re.M | re.I)
+    assert re.search(rb"^From: Account portal <no-reply@localhost>\r?$", raw["en@example.com"], re.M)
+    assert str(mailbox.sent_to("en@example.com")[0]["From"]) == app.config["MAIL_FROM"]
+
+
+def test_a_sender_name_the_catalogue_does_not_know_is_sent_as_the_operator_wrote_it(app, client, make_user, mailbox):
+    app.config["MAIL_FROM"] = "Acme Accounts <accounts@acme.example>"
+    make_user("reader@example.com", language="fa")
+
+    ask_for_a_reset_link(client, "reader@example.com")
+
+    [received] = mailbox.sent_to("reader@example.com")
+    assert str(received["From"]) == "Acme Accounts <accounts@acme.example>"
+    assert received["Content-Language"] == "fa"
