@@ -6,6 +6,7 @@ bidi algorithm, and mails that say who sends them and in which language.
 Pages and mails are read through HTTP and the real SMTP test server, as a person meets them."""
 
 import re
+import unicodedata
 
 import pytest
 
@@ -154,3 +155,55 @@ def test_a_sender_name_the_catalogue_does_not_know_is_sent_as_the_operator_wrote
     [received] = mailbox.sent_to("reader@example.com")
     assert str(received["From"]) == "Acme Accounts <accounts@acme.example>"
     assert received["Content-Language"] == "fa"
+
+
+# Latin lists inside Persian sentences ----------------------------------------------------------------
+
+
+def latin_list_left_to_the_bidi_algorithm(text: str) -> bool:
+    """Whether ``text`` has two Latin runs joined by a comma with nothing right-to-left between them.
+
+    The bidi algorithm lays such a list out as one left-to-right run ("JPEG، PNG، WebP"), so a
+    reader going right to left meets its last item first. An item isolated (``<bdi>``, or FSI…PDI
+    in plain text) is a neutral of its own and keeps the sentence's order; a placeholder's value is
+    isolated where it is put in.
+    """
+    text = re.sub(r"<bdi\b[^>]*>.*?</bdi>|\u2068.*?\u2069", " ", text)
+    text = re.sub(r"<[^>]+>|%\(\w+\)s", " ", text)
+    last_strong, comma_since = None, False
+    for character in text:
+        kind = unicodedata.bidirectional(character)
+        if kind == "L":
+            if last_strong == "L" and comma_since:
+                return True
+            last_strong, comma_since = "L", False
+        elif kind in ("R", "AL"):
+            last_strong, comma_since = "R", False
+        elif character in ",،":
+            comma_since = True
+    return False
+
+
+def test_the_latin_list_reader_finds_what_it_looks_for():
+    assert latin_list_left_to_the_bidi_algorithm("JPEG، PNG، WebP یا GIF")
+    assert latin_list_left_to_the_bidi_algorithm("مانند Google Authenticator، 1Password یا Aegis")
+    assert not latin_list_left_to_the_bidi_algorithm("<bdi>JPEG</bdi>، <bdi>PNG</bdi> یا <bdi>GIF</bdi>")
+    assert not latin_list_left_to_the_bidi_algorithm("\u2068JPEG\u2069، \u2068PNG\u2069 یا \u2068GIF\u2069")
+    assert not latin_list_left_to_the_bidi_algorithm("مانند Europe/Berlin یا Asia/Tehran، و %(a)s، %(b)s")
+
+
+def test_no_persian_string_leaves_the_order_of_a_latin_list_to_the_bidi_algorithm():
+    assert [text for text in persian_strings() if latin_list_left_to_the_bidi_algorithm(text)] == []
+
+
+def test_the_image_formats_read_in_order_from_right_to_left_on_the_persian_edit_page(persian_world):
+    edit = page(persian_world.browser, "/profile/edit")
+
+    assert "<bdi>JPEG</bdi>، <bdi>PNG</bdi>، <bdi>WebP</bdi> یا <bdi>GIF</bdi>، حداکثر" in edit
+
+
+def test_the_authenticator_apps_read_in_order_from_right_to_left_on_the_persian_security_page(persian_world):
+    security = page(persian_world.browser, "/profile/security")
+
+    assert ("مانند <bdi>Google Authenticator</bdi>، <bdi>Microsoft Authenticator</bdi>، <bdi>1Password</bdi>"
+            " یا <bdi>Aegis</bdi> ") in security
