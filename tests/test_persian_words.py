@@ -207,3 +207,76 @@ def test_the_authenticator_apps_read_in_order_from_right_to_left_on_the_persian_
 
     assert ("مانند <bdi>Google Authenticator</bdi>، <bdi>Microsoft Authenticator</bdi>، <bdi>1Password</bdi>"
             " یا <bdi>Aegis</bdi> ") in security
+
+
+# One term per concept, and standard spelling ---------------------------------------------------------
+
+# An English term in a message, and the Persian the catalogue's glossary gives it (its plural too).
+GLOSSARY = {
+    r"passkey": ("کلید عبور", "کلیدهای عبور"),
+    r"API key": ("کلید API", "کلیدهای API"),
+    r"recovery code": ("کد بازیابی", "کدهای بازیابی"),
+    r"\bstaff\b": ("کارکنان", "کارمند"),
+    r"\bsessions?\b": ("نشست",),
+    r"authenticator app": ("برنامهٔ احراز هویت",),
+    r"superuser": ("مدیر ارشد",),
+    r"audit log": ("گزارش رویدادها",),
+    r"\bsearch\b": ("جست‌وجو",),
+    r"two-step": ("دومرحله‌ای",),
+    r"\bprofile\b": ("نمایه",),
+    r"\blinks?\b": ("پیوند",),
+    r"\bpasswords?\b": ("رمز عبور", "رمزهای عبور"),
+    r"\bsign(ed|s|ing)?[- ]in\b": ("وارد", "ورود"),
+    r"\bThis wasn't me\b": ("من نبودم",),
+}
+# Spellings a careful editor corrects: a missing zero-width non-joiner, a colloquialism, a calque,
+# and staff as «عضو کارکنان».
+NOT_PERSIAN_AS_WRITTEN = ("باقی مانده", "جستجو", "همین الان", "همین حالا", "عضو کارکنان", "توسط", "راه اندازی")
+
+
+def persian_entries() -> list[tuple[str, str]]:
+    """(English, Persian) for every msgstr of the catalogue, the English without its placeholders."""
+    pairs = []
+    for m in catalogue(PO):
+        if m.id:
+            english = re.sub(r"%\(\w+\)s", "", m.id if isinstance(m.id, str) else m.id[0])
+            pairs += [(english, text) for text in (m.string if isinstance(m.string, tuple) else (m.string,))]
+    return pairs
+
+
+def test_every_persian_string_uses_the_glossarys_term_for_each_concept_it_names():
+    off_glossary = [
+        (term, english, persian)
+        for english, persian in persian_entries()
+        for term, words in GLOSSARY.items()
+        if re.search(term, english, re.I) and not any(word in persian for word in words)
+    ]
+
+    assert off_glossary == []
+
+
+def test_a_persian_term_is_not_lent_to_another_concept():
+    entries = persian_entries()
+
+    # «مدیر» is the superuser's (and «مدیریت» the admin's): a password manager is «برنامهٔ مدیریت رمز عبور».
+    assert [p for _, p in entries if re.search(r"مدیر(?!\u200c?یت| ارشد)", p)] == []
+    # «عملیات» names an API's operations only; the admin's buttons are «اقدام».
+    assert [e for e, p in entries if "عملیات" in p] == ["Operations"]
+    # «کلید مخفی» is the authenticator app's secret alone.
+    assert sorted(e for e, p in entries if "کلید مخفی" in p) == [
+        "Key", "Scan the code with the app, or type the key below into it."
+    ]
+
+
+def test_no_persian_string_keeps_a_spelling_a_careful_editor_corrects():
+    found = {word: [p for p in persian_strings() if word in p] for word in NOT_PERSIAN_AS_WRITTEN}
+
+    assert {word: hits for word, hits in found.items() if hits} == {}
+
+
+def test_the_authenticators_secret_is_a_secret_key_on_the_persian_set_up_page(persian_world):
+    started = persian_world.browser.post("/profile/security/app")
+    assert started.status_code == 200
+    setup = started.get_data(as_text=True)
+
+    assert '<label for="totp-key">کلید مخفی</label>' in setup
