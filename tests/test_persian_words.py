@@ -47,13 +47,6 @@ def test_the_sign_in_event_and_the_sessions_heading_are_translated_apart(persian
     assert "وارد حساب شد" not in sessions and "ورودهای فعال" not in activity
 
 
-def test_english_keeps_signed_in_for_both_the_event_and_the_heading(app, client, make_user, jwt_pair, api_key):
-    world = build_world(app, client, make_user, jwt_pair, api_key)
-
-    assert '<h2 id="ways-heading">Signed in</h2>' in page(world.browser, "/profile/sessions")
-    assert '<p class="way-title">Signed in</p>' in page(world.browser, "/profile/activity")
-
-
 def test_the_audit_filter_and_the_bulk_change_label_their_action_each_in_its_own_words(persian_world):
     audit = page(persian_world.browser, "/admin/audit/")
     users = page(persian_world.browser, "/admin/users/")
