@@ -92,6 +92,22 @@ def test_the_forgot_password_label_is_one_and_the_mails_and_the_refusal_quote_it
     assert f"با «{label}» پیوندی به ایمیلتان فرستاده می‌شود" in refused
 
 
+def test_the_alerts_button_and_the_secure_button_read_as_the_pages_and_mails_that_name_them(mailbox, persian_world):
+    # The world's browser signed in from an address its API sign-ins had not come from: a new browser, mailed.
+    [alert] = [m for m in mailbox.sent_to(persian_world.root.email) if m["Subject"] == "ورود جدید به حساب شما"]
+    not_me = re.search(r'<a href="[^"]*/not-me/[^"]+"[^>]*>([^<]+)</a>', alert.get_body(("html",)).get_content())[1]
+    member = member_browser(persian_world)
+    secure = re.search(r'<button type="submit" class="danger">([^<]+)</button>',
+                       page(member, "/profile/sessions/secure"))[1]
+    member.post("/profile/sessions/secure")
+    [secured] = [m for m in mailbox.sent_to(persian_world.member.email)
+                 if m["Subject"] == "حساب کاربری شما ایمن‌سازی شد"]
+
+    assert (not_me, secure) == ("من نبودم", "ایمن‌سازی حسابم")
+    assert f"این ایمیل پیوند «{not_me}» دارد." in page(persian_world.browser, "/profile/sessions")
+    assert f"از طریق گزینهٔ «{secure}» در صفحهٔ نشست‌ها ایمن‌سازی شد" in secured.get_body(("plain",)).get_content()
+
+
 def test_no_persian_string_names_the_forgot_password_link_in_other_words():
     """The three renderings the pages and mails once had, each a label the page did not show."""
     strings = persian_strings()
