@@ -27,7 +27,7 @@ portal/translations/%/LC_MESSAGES/messages.mo: portal/translations/%/LC_MESSAGES
 
 # Extract every marked string into messages.pot and bring each language's .po up to date with it.
 messages: $(BIN)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 --sort-by-file --no-wrap \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 -k lazy_pgettext:1c,2 --sort-by-file --no-wrap \
 		--project "Account portal" -o portal/translations/messages.pot .
 	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations --no-wrap --ignore-obsolete --no-fuzzy-matching
 

@@ -83,7 +83,7 @@ class Config:
 
     MAIL_TRANSPORT = "files"  # "files" (the console and .eml files in MAIL_OUTBOX_DIR) or "smtp"
     MAIL_OUTBOX_DIR = None  # None: <instance>/outbox
-    MAIL_FROM = "Account portal <no-reply@localhost>"
+    MAIL_FROM = "Account portal <no-reply@localhost>"  # its name is written in each mail's language if translated
     MAIL_SERVER = "localhost"
     MAIL_PORT = 25
     MAIL_USE_TLS = False  # STARTTLS after connecting

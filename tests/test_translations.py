@@ -13,8 +13,9 @@ from portal.i18n import DEFAULT_LANGUAGE, LANGUAGES, TRANSLATIONS
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = TRANSLATIONS / "messages.pot"
 PLACEHOLDER = re.compile(r"%\((\w+)\)s|%s|%d")
+# As the Makefile's ``make messages`` extracts: a context first for pgettext (one English word, two meanings).
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None,
-            "lazy_ngettext": (1, 2)}
+            "lazy_ngettext": (1, 2), "pgettext": ((1, "c"), 2), "lazy_pgettext": ((1, "c"), 2)}
 
 
 def catalogue(path: Path):
@@ -22,8 +23,13 @@ def catalogue(path: Path):
         return read_po(fh)
 
 
-def message_ids(messages) -> set[str]:
-    return {message.id if isinstance(message.id, str) else message.id[0] for message in messages if message.id}
+def message_key(message_id, context=None) -> tuple[str | None, str]:
+    """A message as gettext looks it up: its context (if any) and its English (the singular of a plural)."""
+    return context, message_id if isinstance(message_id, str) else message_id[0]
+
+
+def message_ids(messages) -> set[tuple[str | None, str]]:
+    return {message_key(message.id, message.context) for message in messages if message.id}
 
 
 def test_the_template_holds_every_string_marked_in_the_code():
@@ -32,32 +38,32 @@ def test_the_template_holds_every_string_marked_in_the_code():
         ("portal/**.py", "python"), ("portal/templates/**.html", "jinja2"), ("portal/templates/**.txt", "jinja2")
     ]
     marked = set()
-    for _, _, message, _, _ in extract_from_dir(str(ROOT), method_map, keywords=KEYWORDS):
-        marked.add(message if isinstance(message, str) else message[0])
+    for _, _, message, _, context in extract_from_dir(str(ROOT), method_map, keywords=KEYWORDS):
+        marked.add(message_key(message, context))
     extracted = message_ids(catalogue(TEMPLATE))
 
-    assert sorted(marked - extracted) == [], "marked but missing from messages.pot: run make messages"
-    assert sorted(extracted - marked) == [], "in messages.pot but marked nowhere: run make messages"
+    assert sorted(marked - extracted, key=str) == [], "marked but missing from messages.pot: run make messages"
+    assert sorted(extracted - marked, key=str) == [], "in messages.pot but marked nowhere: run make messages"
 
 
 @pytest.mark.parametrize("language", sorted(set(LANGUAGES) - {DEFAULT_LANGUAGE}))
 def test_every_string_is_translated_and_keeps_its_placeholders(language):
     translated = catalogue(TRANSLATIONS / language / "LC_MESSAGES" / "messages.po")
     wanted = message_ids(catalogue(TEMPLATE))
-    entries = {(m.id if isinstance(m.id, str) else m.id[0]): m for m in translated if m.id}
+    entries = {message_key(m.id, m.context): m for m in translated if m.id}
 
-    missing = sorted(wanted - set(entries))
-    untranslated = sorted(
+    missing = sorted(wanted - set(entries), key=str)
+    untranslated = sorted((
         key for key, m in entries.items()
         if key in wanted and (m.fuzzy or not all(m.string if isinstance(m.string, tuple) else [m.string]))
-    )
-    broken = sorted(
+    ), key=str)
+    broken = sorted((
         key for key, m in entries.items()
         if key in wanted and any(
-            sorted(PLACEHOLDER.findall(text)) != sorted(PLACEHOLDER.findall(key))
+            sorted(PLACEHOLDER.findall(text)) != sorted(PLACEHOLDER.findall(key[1]))
             for text in (m.string if isinstance(m.string, tuple) else (m.string,)) if text
         )
-    )
+    ), key=str)
     assert wanted, "the template is empty"
     assert missing == [] and untranslated == [] and broken == [], {
         "missing": missing[:20], "untranslated": untranslated[:20], "placeholders differ": broken[:20]

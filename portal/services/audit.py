@@ -5,6 +5,7 @@ from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import false, func, select
 from sqlalchemy.orm import joinedload
 
@@ -18,7 +19,8 @@ ACTIONS = {
     "profile_updated": _l("Profile changed"),
     "email_verified": _l("Email address verified"),
     "password_changed": _l("Password changed"),
-    "signed_in": _l("Signed in"),
+    # "Signed in" is also a heading (the Sessions page's list): a context keeps the two translations apart.
+    "signed_in": lazy_pgettext("audit event", "Signed in"),
     "signed_out_elsewhere": _l("Signed out everywhere else"),
     "api_key_created": _l("API key created"),
     "api_key_revoked": _l("API key revoked"),

@@ -29,9 +29,10 @@ from .users import mark_changed
 
 # The doors an account is secured through: kept by key in the audit trail, named in the reader's language.
 FROM_ALERT, FROM_SESSIONS_PAGE = "not_me_link", "sessions_page"
+# A button's label is quoted through its own msgid, so the mail names it as the page shows it.
 DOORS = {
-    FROM_ALERT: _l("the “This wasn't me” link of a sign-in alert"),
-    FROM_SESSIONS_PAGE: _l("“Secure my account” on the Sessions page"),
+    FROM_ALERT: _l("the “%(not_me)s” link of a sign-in alert", not_me=_l("This wasn't me")),
+    FROM_SESSIONS_PAGE: _l("“%(secure)s” on the Sessions page", secure=_l("Secure my account")),
 }
 
 

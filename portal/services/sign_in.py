@@ -11,9 +11,12 @@ from .users import find_user, mark_changed
 
 BAD_CREDENTIALS = _l("No active account found with the given credentials")
 UNVERIFIED = _l("E-mail address is not verified. Enter the code we mailed you, or ask for a new one.")
+# The sign-in page's link, quoted by its own label (one msgid), so the message never names a link the
+# page does not show; the mails about a secured account quote it the same way.
 RESET_REQUIRED = _l(
     "This account was secured and needs a new password before it signs in with one. "
-    "Use “Forgot your password?” to get a link by mail and choose a new password."
+    "Use “%(forgot)s” to get a link by mail and choose a new password.",
+    forgot=_l("Forgot your password?"),
 )
 
 
