@@ -71,12 +71,18 @@ def sign_in_alerts_setting():
     return redirect(url_for("web.sessions"))
 
 
-@bp.route("/profile/sessions/secure", methods=["GET", "POST"])
+@bp.get("/profile/sessions/secure")
 @login_required
 def secure_account():
-    """"Secure my account": a page that says what it does, and its button (CSRF-checked, as every POST)."""
-    if request.method == "GET":
-        return render_template("web/secure_account.html")
+    """"Secure my account": a page that says what it does, and its button."""
+    return render_template("web/secure_account.html")
+
+
+# The button's own view: HEAD goes to the page's view above (as GET), never here.
+@bp.post("/profile/sessions/secure")
+@login_required
+def secure_account_confirmed():
+    """The button, CSRF-checked as every POST: every way in ends."""
     securing.secure_account(signed_in_user(), me(), how=securing.FROM_SESSIONS_PAGE)
     # This browser's session row was revoked with the rest; the cookie goes too.
     logout_user()

@@ -250,7 +250,8 @@ def test_a_reset_link_mailed_before_the_account_was_secured_no_longer_works(app,
     # The link in the "account secured" mail, made after, works.
     [secured] = mails(mailbox, user.email, SECURED_SUBJECT)
     uid, token = RESET_LINK.search(body(secured)).groups()
-    new = client.post("/api/users/reset_password_confirm/", json={"uid": uid, "token": token, "new_password": NEW_PASSWORD})
+    new = client.post("/api/users/reset_password_confirm/",
+                      json={"uid": uid, "token": token, "new_password": NEW_PASSWORD})
     assert new.status_code == 204
 
 
@@ -264,7 +265,8 @@ def test_a_second_step_begun_with_a_code_before_a_reset_cannot_be_finished_after
 
     reset_through_api(browser(app), mailbox, user.email)
 
-    second = client.post("/api/token/mfa/", json={"mfa_token": first.get_json()["mfa_token"], "code": clock.code(secret)})
+    mfa_token = first.get_json()["mfa_token"]
+    second = client.post("/api/token/mfa/", json={"mfa_token": mfa_token, "code": clock.code(secret)})
     assert second.status_code == 401 and "access" not in second.get_json()
     assert live_credentials(app, user) == 0
 
