@@ -201,6 +201,12 @@ def secure_with_link(token, actor: Actor) -> User:
 # The person's choice ---------------------------------------------------------------------------
 
 
+def needs_recent_proof(on) -> bool:
+    """Whether setting the mails to ``on`` is a security change that needs a recent proof of who is
+    acting: turning them off (an intruder would do that first), never turning them on."""
+    return not on
+
+
 def set_sign_in_alerts(user: User, on: bool, actor: Actor) -> None:
     """Turn the person's sign-in alerts on or off. Turning them off is mailed (an intruder might)."""
     ensure_may_manage(actor, user)

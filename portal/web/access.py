@@ -1,7 +1,7 @@
 """Ways in, as their owner manages them: API keys, every live session, sign-in and key, the mails
 about sign-ins from somewhere new, and "Secure my account"."""
 
-from flask import abort, flash, make_response, redirect, render_template, request, session, url_for
+from flask import abort, flash, make_response, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_login import login_required, logout_user
 
@@ -56,7 +56,9 @@ def sessions():
 
 
 def _turning_alerts_off() -> bool:
-    return not request.form.get("sign_in_alerts")
+    # Decided on the value the form will act on (its checkbox reads "false", "" and absence as off),
+    # never on the raw field: "false" is not empty, yet it turns the mails off.
+    return sign_in_alerts.needs_recent_proof(SignInAlertsForm().sign_in_alerts.data)
 
 
 @bp.post("/profile/sessions/alerts")
