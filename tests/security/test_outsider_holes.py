@@ -16,11 +16,12 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from portal.extensions import db
-from portal.models import Credential, User, utcnow
+from portal.models import AuditEvent, Credential, EmailCode, SignInAlert, User, utcnow
 from tests.conftest import PASSWORD, fresh_app, stored_user
+from tests.site_tour import ANONYMOUS_PAGES, build_world, page_urls
 from tests.two_step import TotpClock, set_up_totp
 from tests.web.conftest import csrf_token, flashes, is_signed_in, signed_in, submit, text_of
 from tests.webauthn_authenticator import ORIGIN
@@ -420,3 +421,37 @@ def test_the_same_address_in_other_letters_on_the_profile_page_needs_no_proof_an
     assert not any("We mailed a code" in message for message in flashes(saved))
     assert stored(app, user)["email_verified"] is True and stored(app, user)["first_name"] == "Kept"
     assert mails(mailbox, user.email.upper()) == [] and mails(mailbox, user.email) == []
+
+
+def state_of_accounts(app) -> dict:
+    """What a request that acts would change: audit events, each user's row version and flags,
+    live credentials, spent alerts, outstanding codes."""
+    with app.app_context():
+        return {
+            "audit": db.session.scalar(select(func.count()).select_from(AuditEvent)),
+            "users": db.session.execute(
+                select(User.id, User.version, User.security_stamp, User.password_reset_required, User.is_active)
+                .order_by(User.id)
+            ).all(),
+            "live": db.session.scalar(
+                select(func.count()).select_from(Credential).where(Credential.revoked_at.is_(None))
+            ),
+            "alerts_used": db.session.scalar(
+                select(func.count()).select_from(SignInAlert).where(SignInAlert.used_at.is_not(None))
+            ),
+            "codes": db.session.scalar(select(func.count()).select_from(EmailCode)),
+        }
+
+
+def test_a_head_request_to_every_page_of_the_site_changes_nothing(app, client, make_user, jwt_pair, api_key):
+    app.config["WTF_CSRF_ENABLED"] = False  # the tour signs in without reading tokens off pages
+    world = build_world(app, client, make_user, jwt_pair, api_key)
+    before = state_of_accounts(app)
+
+    for endpoint, url in page_urls(world).items():
+        visitor = world.anonymous if endpoint in ANONYMOUS_PAGES else world.browser
+        # /readyz is 503 here: the test database is made by create_all, not by the migrations.
+        assert visitor.head(url).status_code in ((200, 302) if endpoint != "health.readyz" else (503,)), url
+
+    assert state_of_accounts(app) == before
+    assert is_signed_in(world.browser)
