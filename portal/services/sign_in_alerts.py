@@ -18,9 +18,9 @@ The mail's "This wasn't me" link is bound to its ``SignInAlert`` row: signed (it
 its own), valid SIGN_IN_ALERT_LINK_TTL, and spent by one conditional UPDATE, so it works once. It
 also carries the account's ``security_stamp``: a reset, a password change or a securing after the
 alert spends it (``credentials.end_outstanding_proofs``), so an old link cannot secure an account
-its owner has since recovered. Its
-page asks for one confirmation (a POST): opening the link changes nothing, so a mail scanner that
-follows links secures nobody's account. Confirmed, it secures the account (``securing``).
+its owner has since recovered. Its page asks for one confirmation (a POST): opening the link
+changes nothing, so a mail scanner that follows links secures nobody's account. Confirmed, it
+secures the account (``securing``).
 
 Only sign-ins do this work; the API's read path never reads or writes these rows.
 """
