@@ -2,11 +2,14 @@
 from, and the audit log.
 
 Models only store. Rules live in ``portal.services``; the one thing done here is keeping each
-case-insensitive lookup key in step with the value it is derived from.
+case-insensitive lookup key in step with the value it is derived from (``canonical_email`` is the
+one comparison of addresses).
 """
 
+import unicodedata
 from datetime import UTC, date, datetime
 
+from email_validator import EmailNotValidError, validate_email
 from flask_login import UserMixin
 from sqlalchemy import (
     DDL,
@@ -43,7 +46,20 @@ def iso_utc(value: datetime | None) -> str | None:
 
 
 def canonical_email(email: str) -> str:
-    return email.strip().casefold()
+    """The one key addresses are compared by, everywhere (look-ups, uniqueness, "is this another
+    address?"): email-validator's normalised form — Unicode NFC, the domain through IDNA, so
+    ``xn--strae-oqa.example`` and ``Straße.example`` are one domain — lower-cased.
+
+    Never ``casefold``: it makes ``straße`` and ``strasse`` equal, and they are two domains run by
+    whoever registered each (two mailboxes too, in a local part). Text that is no address (a
+    username typed into the sign-in form) is keyed as it is, NFC and lower-cased.
+    """
+    text = email.strip()
+    try:
+        valid = validate_email(text, check_deliverability=False)
+    except EmailNotValidError:
+        return unicodedata.normalize("NFC", text).lower()
+    return f"{valid.local_part.lower()}@{valid.domain}"
 
 
 def canonical_username(username: str) -> str:
@@ -178,6 +194,10 @@ class User(UserFacts, UserMixin, db.Model):
     # Set when the account was secured ("This wasn't me"): signing in with the password is refused
     # until a new one is chosen. Passkeys and emailed codes still sign in.
     password_reset_required: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Raised when every outstanding proof of the account must end (``credentials.end_outstanding_proofs``:
+    # a reset, a password change, "This wasn't me", a deactivation): reset and "This wasn't me" links
+    # carry the value they were signed with, and stop working once it moves on.
+    security_stamp: Mapped[int] = mapped_column(default=0, server_default="0")
     # Set at a sign-in whose (right) password appears in breach data; cleared when it is changed.
     password_breached: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The language and time zone pages and mails use; None: the browser's language, UTC.

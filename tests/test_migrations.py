@@ -3,7 +3,7 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from portal.extensions import db
 from portal.models import exists_on
@@ -88,6 +88,37 @@ def test_the_sign_in_alerts_migration_goes_down_to_0007_and_up_again(app):
             assert {"sign_in_alerts", "password_reset_required"}.isdisjoint(
                 c["name"] for c in inspector.get_columns("users"))
             assert connection.exec_driver_sql("SELECT email FROM users").all() == [("a@example.com",)]
+        db.session.remove()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("DELETE FROM users")
+            connection.exec_driver_sql("DROP TABLE alembic_version")
+
+
+def test_the_security_stamp_migration_keys_addresses_by_their_normalised_form_and_goes_back(app):
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        upgrade(revision="0009")
+        with db.engine.begin() as connection:  # keys as they were made: case-folded ("ß" became "ss")
+            for email in ("owner@straße.example.com", "Other@Example.com"):
+                connection.execute(text(
+                    "INSERT INTO users (email, email_canonical, password_hash, is_active, is_staff, is_superuser,"
+                    " email_verified, date_joined, updated_at) VALUES (:email, :key, 'x', true, false, false, true,"
+                    " '2025-01-01', '2025-01-01')"
+                ), {"email": email, "key": email.casefold()})
+
+        upgrade()
+        with db.engine.connect() as connection:
+            keys = connection.exec_driver_sql("SELECT email_canonical, security_stamp FROM users ORDER BY id").all()
+        # The sharp-s domain is no longer keyed as its "ss" twin, whose owner could now sign up.
+        assert keys == [("owner@straße.example.com", 0), ("other@example.com", 0)]
+
+        downgrade(revision="0009")
+        with db.engine.connect() as connection:
+            assert "security_stamp" not in {c["name"] for c in inspect(connection).get_columns("users")}
+            keys = connection.exec_driver_sql("SELECT email_canonical FROM users ORDER BY id").all()
+        assert keys == [("owner@strasse.example.com",), ("other@example.com",)]
         db.session.remove()
         with db.engine.begin() as connection:
             connection.exec_driver_sql("DELETE FROM users")

@@ -141,7 +141,9 @@ def update_profile(user: User, changes: dict, actor: Actor, *, expected_versions
 
 
 def changes_the_email(user: User, email) -> bool:
-    """Whether ``email`` names another address than the account's (case aside); anything but text does not."""
+    """Whether ``email`` names another address than the account's, as ``canonical_email`` compares
+    them (letter case aside; ``straße`` is not ``strasse``). Blank, or anything but text, does not:
+    that is a field error, not a change."""
     return isinstance(email, str) and bool(email.strip()) and canonical_email(email) != user.email_canonical
 
 

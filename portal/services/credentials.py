@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
-from ..models import Credential, CredentialSnapshot, PendingSignIn, User, utcnow
+from ..models import Credential, CredentialSnapshot, EmailCode, PendingSignIn, User, utcnow
 from . import audit
 from .audit import Actor
 from .errors import AuthenticationFailed, NotFound
@@ -128,16 +128,39 @@ def end_other_sessions(user: User, actor: Actor, *, keep: Credential | None) -> 
 
 
 def revoke_all(user: User, *, keep: Credential | None = None) -> None:
-    """Revoke every live credential of the user except ``keep``, and end the sign-ins still waiting
-    for their second step; the caller commits."""
+    """Revoke every live credential of the user except ``keep``, and end every proof still outstanding
+    (``end_outstanding_proofs``); the caller commits.
+
+    Every event that recovers or locks an account goes through here — a reset, a password change,
+    "This wasn't me" and "Secure my account", a deactivation, "sign out everywhere else" — so none of
+    them can forget a kind of proof.
+    """
     query = update(Credential).where(Credential.user_id == user.id, Credential.revoked_at.is_(None))
     if keep is not None:
         query = query.where(Credential.id != keep.id)
     db.session.execute(query.values(revoked_at=utcnow()))
+    end_outstanding_proofs(user)
+
+
+def end_outstanding_proofs(user: User) -> None:
+    """Whatever was issued to the account and not used yet stops working: emailed codes (sign-in and
+    verification), reset links, "This wasn't me" links and sign-ins waiting for their second step.
+    The caller commits.
+
+    The links are signed, not stored, so they carry the account's ``security_stamp`` and die when it
+    moves on; the codes and pending sign-ins are rows, and go. A proof issued after this is bound to
+    the new stamp and works.
+    """
+    # Raised in the UPDATE itself, so two events at once both count; flushed so the row is read
+    # afresh (a link made later in the same transaction, the "account secured" mail's, is signed
+    # with the new value).
+    user.security_stamp = User.security_stamp + 1
+    db.session.execute(delete(EmailCode).where(EmailCode.user_id == user.id))
     end_pending_sign_ins(user)
+    db.session.flush()
 
 
 def end_pending_sign_ins(user: User) -> None:
     """End every sign-in of the user that waits for its second step: whoever holds one starts again
-    (after a password change, a deactivation, "this wasn't me"). The caller commits."""
+    (``end_outstanding_proofs``; a second factor added or removed). The caller commits."""
     db.session.execute(delete(PendingSignIn).where(PendingSignIn.user_id == user.id))

@@ -16,8 +16,8 @@ from ..models import User, canonical_phone, user_groups
 from .fields import PHONE_PATTERN
 from .users import MAX_ID
 
-# Email and username are kept case-folded beside the value as typed; names only as typed.
-FOLDED_COLUMNS = (User.email_canonical, User.username_canonical)
+# Email (lower-cased, ``canonical_email``) and username (case-folded) are kept as keys beside the
+# value as typed; names only as typed.
 NAME_COLUMNS = (User.first_name, User.last_name)
 SORTS = {
     "email": ("email_canonical",),
@@ -78,7 +78,9 @@ def search_words(q: str) -> list[str]:
 
 def _word_matches(word: str):
     folded = f"%{_escape_like(word.casefold())}%"
-    matches = [column.like(folded, escape="\\") for column in FOLDED_COLUMNS]
+    # An address's key is lower-cased, not case-folded (``canonical_email``: "ß" is not "ss").
+    matches = [User.email_canonical.like(f"%{_escape_like(word.lower())}%", escape="\\")]
+    matches += [User.username_canonical.like(folded, escape="\\")]
     matches += [_name_contains(column, word) for column in NAME_COLUMNS]
     digits = canonical_phone(word).lstrip("+")
     if PHONE_PATTERN.fullmatch(word) and len(digits) >= 3:

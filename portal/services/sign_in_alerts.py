@@ -15,9 +15,12 @@ the person is then mailed what signed in, from where, when and how. Not when:
 - SIGN_IN_ALERTS is off: then nothing is remembered either.
 
 The mail's "This wasn't me" link is bound to its ``SignInAlert`` row: signed (itsdangerous, a salt of
-its own), valid SIGN_IN_ALERT_LINK_TTL, and spent by one conditional UPDATE, so it works once. Its
-page asks for one confirmation (a POST): opening the link changes nothing, so a mail scanner that
-follows links secures nobody's account. Confirmed, it secures the account (``securing``).
+its own), valid SIGN_IN_ALERT_LINK_TTL, and spent by one conditional UPDATE, so it works once. It
+also carries the account's ``security_stamp``: a reset, a password change or a securing after the
+alert spends it (``credentials.end_outstanding_proofs``), so an old link cannot secure an account
+its owner has since recovered. Its page asks for one confirmation (a POST): opening the link
+changes nothing, so a mail scanner that follows links secures nobody's account. Confirmed, it
+secures the account (``securing``).
 
 Only sign-ins do this work; the API's read path never reads or writes these rows.
 """
@@ -156,13 +159,22 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def not_me_link(alert: SignInAlert, origin: str | None = None) -> str:
-    token = _serializer().dumps({"a": alert.id, "u": alert.user_id})
+    # "s": the account's security stamp when the alert was made; a reset, a password change or a
+    # securing after it moves the stamp on, and the link is spent with every other proof.
+    user = db.session.get(User, alert.user_id)
+    token = _serializer().dumps({"a": alert.id, "u": alert.user_id, "s": user.security_stamp})
     return public_url(f"/not-me/{token}/", origin)
 
 
 def alert_for_link(token) -> SignInAlert:
     """The alert a "This wasn't me" link names while it may still be used: ValidationFailed for a link
-    that was never good (forged, cut short), LinkExpired for one used or too old."""
+    that was never good (forged, cut short), LinkExpired for one used, too old, or issued before the
+    account's outstanding proofs last ended (``credentials.end_outstanding_proofs``)."""
+    return _read_link(token)[0]
+
+
+def _read_link(token) -> tuple[SignInAlert, int]:
+    """The alert a usable link names, and the security stamp the link was signed with."""
     ttl = current_app.config["SIGN_IN_ALERT_LINK_TTL"]
     try:
         readable = isinstance(token, str) and len(token) < 300
@@ -171,23 +183,31 @@ def alert_for_link(token) -> SignInAlert:
         raise LinkExpired(LINK_GONE) from None
     except BadSignature:
         data = None
-    if not isinstance(data, dict) or not isinstance(data.get("a"), int) or not isinstance(data.get("u"), int):
+    if isinstance(data, dict):
+        data.setdefault("s", 0)  # a link mailed before links carried the stamp: the stamp's first value
+    if not isinstance(data, dict) or not all(isinstance(data.get(key), int) for key in ("a", "u", "s")):
         raise ValidationFailed.on("token", LINK_INVALID)
     alert = db.session.get(SignInAlert, data["a"])
     if alert is None or alert.user_id != data["u"] or alert.used_at is not None or alert.created_at < utcnow() - ttl:
         raise LinkExpired(LINK_GONE)
-    return alert
+    if db.session.get(User, alert.user_id).security_stamp != data["s"]:
+        raise LinkExpired(LINK_GONE)
+    return alert, data["s"]
 
 
 def secure_with_link(token, actor: Actor) -> User:
     """"This wasn't me", confirmed: spend the link (once, whoever races for it) and secure the account."""
-    alert = alert_for_link(token)
+    alert, stamp = _read_link(token)
     now = utcnow()
+    # The stamp is checked in the same UPDATE: a reset that commits between the reading above and
+    # this spends the link as surely as one that came before.
+    unchanged = select(User.id).where(User.id == alert.user_id, User.security_stamp == stamp)
     spent = update_where(
         SignInAlert,
         SignInAlert.id == alert.id,
         SignInAlert.used_at.is_(None),
         SignInAlert.created_at >= now - current_app.config["SIGN_IN_ALERT_LINK_TTL"],
+        SignInAlert.user_id.in_(unchanged),
         used_at=now,
     )
     if not spent:
@@ -199,6 +219,12 @@ def secure_with_link(token, actor: Actor) -> User:
 
 
 # The person's choice ---------------------------------------------------------------------------
+
+
+def needs_recent_proof(on) -> bool:
+    """Whether setting the mails to ``on`` is a security change that needs a recent proof of who is
+    acting: turning them off (an intruder would do that first), never turning them on."""
+    return not on
 
 
 def set_sign_in_alerts(user: User, on: bool, actor: Actor) -> None:

@@ -5,8 +5,9 @@ table cannot be brute-forced offline) is stored. It lives EMAIL_CODE_TTL, works 
 EMAIL_CODE_MAX_ATTEMPTS wrong tries, and a new code replaces the old one. Each code has a purpose —
 confirming the address (VERIFY_EMAIL) or signing in (SIGN_IN, see ``sign_in_codes``) — with its own
 mail; one live code per user and purpose, and a code of one purpose is no code for another. A reset
-link carries a signed, expiring token bound to the current password hash, so it stops working once
-used.
+link carries a signed, expiring token bound to the current password hash and the account's
+security stamp, so it stops working once used, and once the account was secured, deactivated or
+its password changed (``credentials.end_outstanding_proofs``, which also deletes every code).
 """
 
 import base64
@@ -22,7 +23,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, select
 
 from ..extensions import db
-from ..models import EmailCode, User, utcnow
+from ..models import EmailCode, User, canonical_email, utcnow
 from ..urls import public_url
 from . import audit, outbox
 from .atomic import update_where
@@ -122,7 +123,7 @@ def use_code(user: User | None, code, purpose: str, *, field: str) -> None:
     row = None
     if user is not None:
         row = db.session.scalar(select(EmailCode).where(EmailCode.user_id == user.id, EmailCode.purpose == purpose))
-    live = row is not None and row.email == user.email and row.expires_at > utcnow()
+    live = row is not None and canonical_email(row.email) == user.email_canonical and row.expires_at > utcnow()
     # Spend one of the code's tries before comparing, in one conditional UPDATE: guesses sent in
     # parallel cannot get more than EMAIL_CODE_MAX_ATTEMPTS comparisons between them.
     try_granted = live and update_where(
@@ -189,8 +190,10 @@ def _reset_serializer() -> URLSafeTimedSerializer:
 
 
 def _password_fingerprint(user: User) -> str:
-    # Changes whenever the password (or the address the link went to) changes: the link works once.
-    return hashlib.sha256(f"{user.password_hash}|{user.email_canonical}".encode()).hexdigest()[:32]
+    # Changes whenever the password (or the address the link went to) changes, so the link works once,
+    # and whenever every outstanding proof of the account ends (``security_stamp``).
+    stamped = f"{user.password_hash}|{user.email_canonical}|{user.security_stamp}"
+    return hashlib.sha256(stamped.encode()).hexdigest()[:32]
 
 
 def encode_uid(user_id: int) -> str:

@@ -1,7 +1,7 @@
 """Ways in, as their owner manages them: API keys, every live session, sign-in and key, the mails
 about sign-ins from somewhere new, and "Secure my account"."""
 
-from flask import abort, flash, make_response, redirect, render_template, request, session, url_for
+from flask import abort, flash, make_response, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_login import login_required, logout_user
 
@@ -56,7 +56,9 @@ def sessions():
 
 
 def _turning_alerts_off() -> bool:
-    return not request.form.get("sign_in_alerts")
+    # Decided on the value the form will act on (its checkbox reads "false", "" and absence as off),
+    # never on the raw field: "false" is not empty, yet it turns the mails off.
+    return sign_in_alerts.needs_recent_proof(SignInAlertsForm().sign_in_alerts.data)
 
 
 @bp.post("/profile/sessions/alerts")
@@ -71,12 +73,18 @@ def sign_in_alerts_setting():
     return redirect(url_for("web.sessions"))
 
 
-@bp.route("/profile/sessions/secure", methods=["GET", "POST"])
+@bp.get("/profile/sessions/secure")
 @login_required
 def secure_account():
-    """"Secure my account": a page that says what it does, and its button (CSRF-checked, as every POST)."""
-    if request.method == "GET":
-        return render_template("web/secure_account.html")
+    """"Secure my account": a page that says what it does, and its button."""
+    return render_template("web/secure_account.html")
+
+
+# The button's own view: HEAD goes to the page's view above (as GET), never here.
+@bp.post("/profile/sessions/secure")
+@login_required
+def secure_account_confirmed():
+    """The button, CSRF-checked as every POST: every way in ends."""
     securing.secure_account(signed_in_user(), me(), how=securing.FROM_SESSIONS_PAGE)
     # This browser's session row was revoked with the rest; the cookie goes too.
     logout_user()

@@ -9,7 +9,6 @@ from flask_login import login_required
 from ..forms import ProfileForm, call_for, form_page
 from ..limits import limited
 from ..media import avatar_url
-from ..models import canonical_email
 from ..services import accounts, audit
 from ..services.errors import PermissionDenied
 from ..services.export import account_export
@@ -29,9 +28,9 @@ def profile():
 
 
 def _changes_the_email() -> bool:
-    """Whether this post of the edit page asks for another address (which signs in, and gets resets)."""
-    wanted = request.form.get("email")
-    return isinstance(wanted, str) and canonical_email(wanted) != signed_in_user().email_canonical
+    """Whether this post of the edit page asks for another address (which signs in, and gets resets):
+    the service's own rule, so a blank field or the same address in other letters asks for nothing."""
+    return accounts.changes_the_email(signed_in_user(), request.form.get("email"))
 
 
 @bp.route("/profile/edit", methods=["GET", "POST"])
@@ -40,10 +39,10 @@ def _changes_the_email() -> bool:
 def edit_profile():
     user = signed_in_user()
     form = ProfileForm() if request.method == "POST" else ProfileForm.of(user)
-    old_email = user.email
+    new_address = _changes_the_email()  # asked before the save: afterwards the address is the new one
     if form.validate_on_submit() and form.save(user, me()):
         flash(_("Your profile is saved."), "success")
-        if user.email != old_email:
+        if new_address:
             flash(sentence(
                 _("We mailed a code to %(email)s. Enter it to verify the new address."),
                 email=ltr(user.email),

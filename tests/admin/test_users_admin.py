@@ -64,6 +64,7 @@ def searcher(tmp_path_factory):
         add_user(app, "under_score@example.com")
         add_user(app, "e1@example.com", first_name="Émilie", last_name="Øster")
         add_user(app, "e2@example.com", first_name="Ελένη", last_name="Weiß")
+        add_user(app, "owner@straße.example.com")
         yield sign_in(app.test_client(), people.superuser)
 
 
@@ -105,6 +106,11 @@ class TestSearch:
     def test_search_ignores_the_case_of_letters_beyond_ascii(self, searcher, q, expected):
         """The search ignores case; names are any Unicode."""
         assert listed(searcher, q=q) == [expected]
+
+    def test_search_finds_an_address_in_any_case_but_not_by_its_case_folding_twin(self, searcher):
+        """"ß" is not "ss" in an address (two domains): the search tells them apart as sign-in does."""
+        assert listed(searcher, q="STRAßE.Example") == ["owner@straße.example.com"]
+        assert listed(searcher, q="strasse") == []
 
     def test_search_treats_like_wildcards_as_text(self, searcher):
         assert set(listed(searcher, q="_")) == {"under_score@example.com", "plain@example.com"}

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from portal.extensions import db
-from portal.models import AuditEvent, Credential, EmailCode, User
+from portal.models import AuditEvent, Credential, EmailCode, User, canonical_email
 
 from ..conftest import free_port
 
@@ -158,7 +158,7 @@ def count_rows(app, model, *where) -> int:
 
 
 def users_with_email(app, email: str) -> int:
-    return count_rows(app, User, User.email_canonical == email.strip().casefold())
+    return count_rows(app, User, User.email_canonical == canonical_email(email))
 
 
 def audit_actions(app, action: str | None = None) -> int:
