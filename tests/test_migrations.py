@@ -99,7 +99,7 @@ def test_the_security_stamp_migration_keys_addresses_by_their_normalised_form_an
         db.drop_all()
         with db.engine.begin() as connection:
             connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-        upgrade(revision="0009")
+        upgrade(revision="0010")
         with db.engine.begin() as connection:  # keys as they were made: case-folded ("ß" became "ss")
             for email in ("owner@straße.example.com", "Other@Example.com"):
                 connection.execute(text(
@@ -114,7 +114,7 @@ def test_the_security_stamp_migration_keys_addresses_by_their_normalised_form_an
         # The sharp-s domain is no longer keyed as its "ss" twin, whose owner could now sign up.
         assert keys == [("owner@straße.example.com", 0), ("other@example.com", 0)]
 
-        downgrade(revision="0009")
+        downgrade(revision="0010")
         with db.engine.connect() as connection:
             assert "security_stamp" not in {c["name"] for c in inspect(connection).get_columns("users")}
             keys = connection.exec_driver_sql("SELECT email_canonical FROM users ORDER BY id").all()

@@ -9,8 +9,8 @@
   no two accounts can collide going up; going down, two accounts at such twin addresses would, and
   the downgrade stops with the ids to resolve by hand.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 
 import unicodedata
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 from email_validator import EmailNotValidError, validate_email
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
