@@ -16,7 +16,8 @@ while it goes on, mailing the owner (``sign_in_lockout``).
 import hashlib
 import math
 import time
-from functools import wraps
+from collections.abc import Callable
+from functools import cache, wraps
 
 from flask import after_this_request, current_app, g, request, session
 from limits import parse
@@ -36,14 +37,15 @@ def _configured(key):
     return lambda: current_app.config[key]
 
 
-def _named_account(fields: tuple[str, ...]) -> tuple[str, User | None]:
+def _named_account(fields: tuple[str, ...]) -> tuple[str, Callable[[], User | None]]:
     """The account named by the first of ``fields`` in the body (``MFA_TOKEN``: the account of the
-    sign-in that token, or the browser's pending sign-in, finishes), as a key and its user if any.
+    sign-in that token, or the browser's pending sign-in, finishes): its key, and how to find its user.
 
     The key is the account's email, case-folded: a username (or the sign-in page's ``login``,
     an email or a username) is resolved to its account's email, so every way of naming one
     account shares one allowance, and the key is the same before and after a sign-up creates it.
-    Found once per request: several limits, and the device check, ask.
+    Found once per request: several limits ask. An email is looked up only when the user is needed
+    (a device cookie to check, an owner to mail): most requests need only the key.
     """
     found = g.setdefault("named_accounts", {})
     if fields not in found:
@@ -51,7 +53,7 @@ def _named_account(fields: tuple[str, ...]) -> tuple[str, User | None]:
     return found[fields]
 
 
-def _find_named_account(fields: tuple[str, ...]) -> tuple[str, User | None]:
+def _find_named_account(fields: tuple[str, ...]) -> tuple[str, Callable[[], User | None]]:
     try:
         payload = read_payload()
     except Exception:  # the view itself answers a bad body; the limiter only needs a key
@@ -63,17 +65,17 @@ def _find_named_account(fields: tuple[str, ...]) -> tuple[str, User | None]:
             # or the browser's pending sign-in.
             user = two_factor.account_of(value if isinstance(value, str) else session.get(PENDING_SIGN_IN))
             if user is not None:
-                return f"email:{user.email_canonical}", user
+                return f"email:{user.email_canonical}", lambda user=user: user
             continue
         if not isinstance(value, str) or not value.strip():
             continue
         if field == "email":
-            return f"email:{canonical_email(value)}", find_user(email=value)
+            return f"email:{canonical_email(value)}", cache(lambda email=value: find_user(email=email))
         user = find_user(**{field: value})
         if user is None:
-            return f"{field}:{canonical_username(value)}", None
-        return f"email:{user.email_canonical}", user
-    return "anonymous", None
+            return f"{field}:{canonical_username(value)}", lambda: None
+        return f"email:{user.email_canonical}", lambda user=user: user
+    return "anonymous", lambda: None
 
 
 def _account_key(*fields):
@@ -86,11 +88,11 @@ def _known_device(fields: tuple[str, ...]) -> device_cookies.Device | None:
 
     Only pages read device cookies: to the API every client is an unknown source (``device_cookies``).
     """
-    if request.blueprint != "web":
+    if request.blueprint != "web" or not device_cookies.presented():
         return None
     known = g.setdefault("known_devices", {})
     if fields not in known:
-        known[fields] = device_cookies.known_device(_named_account(fields)[1])
+        known[fields] = device_cookies.known_device(_named_account(fields)[1]())
     return known[fields]
 
 
@@ -172,7 +174,7 @@ def _sign_in_lockout(fields: tuple[str, ...], methods):
                 methods is not None and request.method.lower() not in map(str.lower, methods)
             ):
                 return view(*args, **kwargs)
-            key, user = _named_account(fields)
+            key, named_user = _named_account(fields)
             device = _known_device(fields)
             subject = f"device:{device.nonce}" if device is not None else f"unknown:{key}"
             wait = sign_in_lockout.held_back_for(subject)
@@ -185,8 +187,10 @@ def _sign_in_lockout(fields: tuple[str, ...], methods):
                 # After the error handlers: a refusal the view raised is a response here too.
                 if _failed_try(response):
                     lockout = sign_in_lockout.note_failure(subject)
-                    if lockout is not None and device is None and user is not None and user.is_active:
-                        sign_in_lockout.tell_owner(user, lockout, trusted_origin())
+                    if lockout is not None and device is None:
+                        user = named_user()
+                        if user is not None and user.is_active:
+                            sign_in_lockout.tell_owner(user, lockout, trusted_origin())
                 return response
 
             return view(*args, **kwargs)

@@ -46,6 +46,11 @@ def _serializer(user: User) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"{SALT}:{tag}")
 
 
+def presented() -> bool:
+    """Whether this request carries a device cookie at all (most do not: nothing to look up)."""
+    return COOKIE_NAME in request.cookies
+
+
 def _tokens() -> list[str]:
     value = request.cookies.get(COOKIE_NAME, "")
     return [token for token in value.split(SEPARATOR) if token][:ACCOUNTS_PER_BROWSER]

@@ -74,7 +74,8 @@ def note_failure(subject: str) -> Lockout | None:
     level = storage.get(level_key) + 1
     seconds = math.ceil(min(base * 2 ** (level - 1), longest))
     remember = math.ceil(seconds + cfg["SIGN_IN_LOCKOUT_RESET"].total_seconds())
-    for key, value, expiry in ((until_key, math.ceil((now() + seconds) * 1000), seconds), (level_key, level, remember)):
+    until_ms = math.floor((now() + seconds) * 1000)
+    for key, value, expiry in ((until_key, until_ms, seconds), (level_key, level, remember)):
         # A counter set afresh (the storage keeps counters only), with the expiry that key needs.
         storage.clear(key)
         storage.incr(key, expiry, amount=value)
