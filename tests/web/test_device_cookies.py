@@ -9,17 +9,20 @@ attack comes from new addresses.
 """
 
 import re
+import shutil
+import subprocess
 import time
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
+from bench.cluster import free_port, stop, wait_for_port
 from portal.extensions import db
 from portal.models import User
 from portal.services import accounts, device_cookies, sign_in_lockout
 from portal.services.audit import SYSTEM
 
-from ..conftest import PASSWORD, fresh_app, shared_database, written_mail
+from ..conftest import PASSWORD, Account, fresh_app, shared_database, written_mail
 from .conftest import field_errors, is_signed_in, post, set_cookie_header, sign_in, signed_in, submit
 from .test_sign_up_and_sign_in import assert_throttled_page
 
@@ -254,3 +257,54 @@ def test_the_lockout_mail_is_written_in_the_owners_language(app, make_user, cloc
     assert mail["Subject"] == "کسی در تلاش برای ورود به حساب شماست"
     assert 'dir="rtl"' in mail.get_body(("html",)).get_content()
 
+
+
+def test_in_production_the_device_cookie_is_secure_too(make_app, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "a-production-secret-of-enough-length-0123456789")
+    prod = make_app("production", TRUSTED_HOSTS=["localhost"], RATELIMIT_ENABLED=False, PASSWORD_HASH_MEMORY_COST=1024)
+    with prod.app_context():
+        accounts.create_user("prod@example.com", PASSWORD, SYSTEM, email_verified=True)
+    https = {"base_url": "https://localhost", "headers": {"Referer": "https://localhost/login"}}
+
+    answer = submit(prod.test_client(), "/login", {"login": "prod@example.com", "password": PASSWORD}, **https)
+
+    assert answer.status_code == 302
+    assert "Secure" in [part.strip() for part in set_cookie_header(answer, device_cookies.COOKIE_NAME).split(";")]
+
+
+@pytest.fixture
+def redis_uri():
+    """A Redis of the test's own on loopback, as every server of a deployment shares one."""
+    port = free_port()
+    server = subprocess.Popen(
+        [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, server)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop([server])
+
+
+def test_a_lockout_begun_through_one_server_holds_on_another_sharing_its_redis(make_app, tmp_path, redis_uri, clock):
+    """The lockout lives in the limiter's storage, not in a process: a second app, with its own
+    connection to the same Redis and database, holds unknown sources back and lets the known browser in."""
+    shared = {"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": redis_uri, **shared_database(tmp_path)}
+    first = make_app(**shared)
+    with first.app_context():
+        account = accounts.create_user(OWNER, PASSWORD, SYSTEM, email_verified=True)
+        owner = Account(account.id, OWNER, PASSWORD)
+    browser = known_browser(first, owner)
+    assert attack(first, OWNER, 11) == [401] * 10 + [429]
+
+    second = make_app(**shared)
+
+    held = second.test_client().post(
+        "/api/token/", json={"email": OWNER, "password": PASSWORD}, environ_base={"REMOTE_ADDR": "203.0.113.11"}
+    )
+    assert held.status_code == 429
+    assert int(held.headers["Retry-After"]) == 60
+    browser.application = second
+    assert sign_in(browser, owner, **OWNER_ADDRESS).status_code == 302
