@@ -72,7 +72,8 @@ def note_failure(subject: str) -> Lockout | None:
         return None
     base, longest = cfg["SIGN_IN_LOCKOUT"].total_seconds(), cfg["SIGN_IN_LOCKOUT_MAX"].total_seconds()
     level = storage.get(level_key) + 1
-    seconds = math.ceil(min(base * 2 ** (level - 1), longest))
+    # The doubling stops growing once past the longest wait (and long before a float overflows).
+    seconds = math.ceil(min(base * 2 ** min(level - 1, 64), longest))
     remember = math.ceil(seconds + cfg["SIGN_IN_LOCKOUT_RESET"].total_seconds())
     until_ms = math.floor((now() + seconds) * 1000)
     for key, value, expiry in ((until_key, until_ms, seconds), (level_key, level, remember)):
