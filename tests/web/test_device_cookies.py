@@ -21,6 +21,7 @@ from portal.extensions import db
 from portal.models import User
 from portal.services import accounts, device_cookies, sign_in_lockout
 from portal.services.audit import SYSTEM
+from tests.two_step import TotpClock, set_up_totp
 
 from ..conftest import PASSWORD, Account, fresh_app, shared_database, written_mail
 from .conftest import field_errors, is_signed_in, post, set_cookie_header, sign_in, signed_in, submit
@@ -29,6 +30,7 @@ from .test_sign_up_and_sign_in import assert_throttled_page
 OWNER = "owner@example.com"
 WRONG = "wrong-password-1"
 OWNER_ADDRESS = {"environ_base": {"REMOTE_ADDR": "192.0.2.10"}}
+SECOND_STEP = "/login/second-step"
 
 
 @pytest.fixture
@@ -308,3 +310,24 @@ def test_a_lockout_begun_through_one_server_holds_on_another_sharing_its_redis(m
     assert int(held.headers["Retry-After"]) == 60
     browser.application = second
     assert sign_in(browser, owner, **OWNER_ADDRESS).status_code == 302
+
+
+def test_a_known_browser_passes_both_steps_of_an_account_with_an_authenticator_app_during_an_attack(
+    app, owner, clock, monkeypatch
+):
+    app_clock = TotpClock().install(monkeypatch)
+    secret, _ = set_up_totp(app, owner, app_clock)
+    browser = app.test_client()
+    assert sign_in(browser, owner, **OWNER_ADDRESS).headers["Location"] == SECOND_STEP
+    assert browser.get_cookie(device_cookies.COOKIE_NAME) is None  # a first step alone makes no browser known
+    assert submit(browser, SECOND_STEP, {"code": app_clock.code(secret)}, **OWNER_ADDRESS).status_code == 302
+    post(browser, "/logout", **OWNER_ADDRESS)
+    app_clock.advance(30)
+    attack(app, OWNER, 100)
+
+    first = sign_in(browser, owner, **OWNER_ADDRESS)
+    second = submit(browser, SECOND_STEP, {"code": app_clock.code(secret)}, **OWNER_ADDRESS)
+
+    assert first.headers["Location"] == SECOND_STEP
+    assert second.status_code == 302
+    assert is_signed_in(browser)
