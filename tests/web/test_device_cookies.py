@@ -91,7 +91,9 @@ def lockout_mails(app) -> list:
     return [m for m in written_mail(app) if m["Subject"] == "Someone is trying to sign in to your account"]
 
 
-def test_an_attack_from_50_addresses_does_not_hold_back_the_owners_known_browser(app, owner, clock):
+def test_an_attack_from_50_addresses_does_not_hold_back_the_owners_known_browser_but_holds_back_an_unknown_one(
+    app, owner, clock
+):
     browser = known_browser(app, owner)
 
     statuses = attack(app, OWNER, 1000)
@@ -101,6 +103,8 @@ def test_an_attack_from_50_addresses_does_not_hold_back_the_owners_known_browser
     answer = sign_in(browser, owner, **OWNER_ADDRESS)
     assert answer.status_code == 302
     assert is_signed_in(browser)
+    unknown = app.test_client()
+    assert_throttled_page(sign_in(unknown, owner, environ_base={"REMOTE_ADDR": "203.0.113.4"}))
 
 
 def test_during_an_attack_an_unknown_browser_and_an_api_client_are_held_back_even_with_the_right_password(
