@@ -140,6 +140,9 @@ def register_extensions(app):
 
     app.after_request(limits.agree_on_retry_after)
     limiter.init_app(app)
+    from .services import device_cookies
+
+    device_cookies.init_app(app)  # every browser sign-in leaves a device cookie
     from .api.errors import register_jwt_loaders
 
     register_jwt_loaders(jwt)

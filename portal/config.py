@@ -119,6 +119,15 @@ class Config:
     RATELIMIT_PASSWORD_RESET_CONFIRM = "10 per hour"
     # Routes that check the current password of a signed-in caller (delete account, set password).
     RATELIMIT_PASSWORD_CHECK = "10 per hour"
+    # Nobody locks the owner out (portal/limits.py). A browser that signed in to an account keeps a
+    # device cookie this long (each sign-in renews it) and is never held back by failures from
+    # elsewhere. When unknown sources spend an account's RATELIMIT_SIGN_IN allowance with failures,
+    # they alone are locked out for SIGN_IN_LOCKOUT, doubled for each lockout that follows within
+    # SIGN_IN_LOCKOUT_RESET of the last, up to SIGN_IN_LOCKOUT_MAX; the owner is mailed each time.
+    DEVICE_COOKIE_LIFETIME = timedelta(days=365)
+    SIGN_IN_LOCKOUT = timedelta(minutes=1)
+    SIGN_IN_LOCKOUT_MAX = timedelta(hours=1)
+    SIGN_IN_LOCKOUT_RESET = timedelta(days=1)
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     SESSION_COOKIE_NAME = "portal_session"

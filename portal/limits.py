@@ -5,21 +5,29 @@ are shared by every route that uses the same config key: signing in through /api
 /api/auth/token/login/ or a page draws on one allowance per account and one per address. The
 client address is Werkzeug's remote address, which ProxyFix rewrites only behind configured
 proxies.
+
+Nobody can lock an account's owner out. A browser that has signed in to the account before carries
+a device cookie (``device_cookies``): it draws on an allowance of its own instead of the account's,
+which anyone anywhere can spend. The account's sign-in allowance (RATELIMIT_SIGN_IN) counts only
+failed tries of unknown sources, and spending it locks out only them, for a time that doubles
+while it goes on, mailing the owner (``sign_in_lockout``).
 """
 
 import hashlib
 import math
 import time
+from collections.abc import Callable
+from functools import cache, wraps
 
-from flask import current_app, g, request, session
+from flask import after_this_request, current_app, g, request, session
 from limits import parse
 from werkzeug.exceptions import TooManyRequests
 
 from .extensions import limiter
-from .http import PENDING_SIGN_IN, SESSION_CREDENTIAL
-from .models import canonical_email, canonical_username
+from .http import PENDING_SIGN_IN, SESSION_CREDENTIAL, trusted_origin
+from .models import User, canonical_email, canonical_username
 from .payload import read_payload
-from .services import two_factor
+from .services import device_cookies, sign_in_lockout, two_factor
 from .services.users import find_user
 
 MFA_TOKEN = "mfa_token"  # names the account of a sign-in waiting for its second step
@@ -29,36 +37,69 @@ def _configured(key):
     return lambda: current_app.config[key]
 
 
-def _account_key(*fields):
-    """A key function: the account named by the first of ``fields`` in the body (``MFA_TOKEN``: the
-    account of the sign-in that token, or the browser's pending sign-in, finishes).
+def _named_account(fields: tuple[str, ...]) -> tuple[str, Callable[[], User | None]]:
+    """The account named by the first of ``fields`` in the body (``MFA_TOKEN``: the account of the
+    sign-in that token, or the browser's pending sign-in, finishes): its key, and how to find its user.
 
     The key is the account's email, case-folded: a username (or the sign-in page's ``login``,
     an email or a username) is resolved to its account's email, so every way of naming one
     account shares one allowance, and the key is the same before and after a sign-up creates it.
+    Found once per request: several limits ask. An email is looked up only when the user is needed
+    (a device cookie to check, an owner to mail): most requests need only the key.
     """
+    found = g.setdefault("named_accounts", {})
+    if fields not in found:
+        found[fields] = _find_named_account(fields)
+    return found[fields]
 
+
+def _find_named_account(fields: tuple[str, ...]) -> tuple[str, Callable[[], User | None]]:
+    try:
+        payload = read_payload()
+    except Exception:  # the view itself answers a bad body; the limiter only needs a key
+        payload = {}
+    for field in fields:
+        value = payload.get(field)
+        if field == MFA_TOKEN:
+            # A second step names its account by the sign-in it finishes: the API's mfa_token,
+            # or the browser's pending sign-in.
+            user = two_factor.account_of(value if isinstance(value, str) else session.get(PENDING_SIGN_IN))
+            if user is not None:
+                return f"email:{user.email_canonical}", lambda user=user: user
+            continue
+        if not isinstance(value, str) or not value.strip():
+            continue
+        if field == "email":
+            return f"email:{canonical_email(value)}", cache(lambda email=value: find_user(email=email))
+        user = find_user(**{field: value})
+        if user is None:
+            return f"{field}:{canonical_username(value)}", lambda: None
+        return f"email:{user.email_canonical}", lambda user=user: user
+    return "anonymous", lambda: None
+
+
+def _account_key(*fields):
+    """A key function: the account named by ``fields`` (``_named_account``)."""
+    return lambda: _named_account(fields)[0]
+
+
+def _known_device(fields: tuple[str, ...]) -> device_cookies.Device | None:
+    """This browser, when its device cookie proves it signed in to the named account before.
+
+    Only pages read device cookies: to the API every client is an unknown source (``device_cookies``).
+    """
+    if request.blueprint != "web" or not device_cookies.presented():
+        return None
+    known = g.setdefault("known_devices", {})
+    if fields not in known:
+        known[fields] = device_cookies.known_device(_named_account(fields)[1]())
+    return known[fields]
+
+
+def _device_key(fields: tuple[str, ...]):
     def key() -> str:
-        try:
-            payload = read_payload()
-        except Exception:  # the view itself answers a bad body; the limiter only needs a key
-            payload = {}
-        for field in fields:
-            value = payload.get(field)
-            if field == MFA_TOKEN:
-                # A second step names its account by the sign-in it finishes: the API's mfa_token,
-                # or the browser's pending sign-in.
-                user = two_factor.account_of(value if isinstance(value, str) else session.get(PENDING_SIGN_IN))
-                if user is not None:
-                    return f"email:{user.email_canonical}"
-                continue
-            if not isinstance(value, str) or not value.strip():
-                continue
-            if field == "email":
-                return f"email:{canonical_email(value)}"
-            user = find_user(**{field: value})
-            return f"email:{user.email_canonical}" if user is not None else f"{field}:{canonical_username(value)}"
-        return "anonymous"
+        device = _known_device(fields)
+        return f"device:{device.nonce}" if device is not None else "device:none"
 
     return key
 
@@ -86,21 +127,86 @@ def limited(
 
     def decorator(view):
         keys = []
-        if per_account:
-            keys.append(("account", _account_key(*per_account)))
+        if per_account and config_key in LOCKOUTS:
+            view = _sign_in_lockout(per_account, methods)(view)
+            view.rate_limits = {**getattr(view, "rate_limits", {}), f"{config_key}:account": methods}
+        elif per_account:
+            # A browser known to the account draws on an allowance of its own instead of the
+            # account's, which anyone anywhere can spend.
+            def known(fields=per_account):
+                return _known_device(fields) is not None
+
+            def unknown(fields=per_account):
+                return _known_device(fields) is None
+
+            keys.append(("account", _account_key(*per_account), known))
+            keys.append(("device", _device_key(per_account), unknown))
         if per_credential:
-            keys.append(("credential", _credential_key))
+            keys.append(("credential", _credential_key, None))
         if per_ip:
-            keys.append(("ip", None))
-        for name, key_func in keys:
+            keys.append(("ip", None, None))
+        for name, key_func, exempt_when in keys:
             scope = f"{config_key}:{name}"
-            view = limiter.shared_limit(_configured(config_key), scope=scope, key_func=key_func, methods=methods)(view)
+            view = limiter.shared_limit(
+                _configured(config_key), scope=scope, key_func=key_func, methods=methods, exempt_when=exempt_when
+            )(view)
             # Read when the OpenAPI document is built (its 429); Flask-Limiter's wrapper, like any
             # decorator above that uses functools.wraps, carries the limits wrapped below it.
             view.rate_limits = {**getattr(view, "rate_limits", {}), scope: methods}
         return view
 
     return decorator
+
+
+# The allowances whose per-account count is a lockout of unknown sources (``sign_in_lockout``):
+# each one's tries are sign-in tries, and only failures count.
+LOCKOUTS = {"RATELIMIT_SIGN_IN"}
+
+
+def _sign_in_lockout(fields: tuple[str, ...], methods):
+    """Hold back the tries on the account named by ``fields`` of whoever is locked out, and count
+    their failures: a known browser's on its own, everyone else's together (``sign_in_lockout``)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_app.config["RATELIMIT_ENABLED"] or (
+                methods is not None and request.method.lower() not in map(str.lower, methods)
+            ):
+                return view(*args, **kwargs)
+            key, named_user = _named_account(fields)
+            device = _known_device(fields)
+            subject = f"device:{device.nonce}" if device is not None else f"unknown:{key}"
+            wait = sign_in_lockout.held_back_for(subject)
+            if wait is not None:
+                g.retry_after = wait
+                raise TooManyRequests(retry_after=wait)
+
+            @after_this_request
+            def count_a_failure(response):
+                # After the error handlers: a refusal the view raised is a response here too.
+                if _failed_try(response):
+                    lockout = sign_in_lockout.note_failure(subject)
+                    if lockout is not None and device is None:
+                        user = named_user()
+                        if user is not None and user.is_active:
+                            sign_in_lockout.tell_owner(user, lockout, trusted_origin())
+                return response
+
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _failed_try(response) -> bool:
+    """Whether a sign-in try failed: any refusal (4xx) but a 429 (not tried) and the API's two-step
+    answer (a 401 to a right password or code: the first step succeeded)."""
+    if not 400 <= response.status_code < 500 or response.status_code == 429:
+        return False
+    body = response.get_json(silent=True) if response.is_json else None
+    return not (isinstance(body, dict) and body.get("mfa_required") is True)
 
 
 def rate_limits(view, method: str) -> list[str]:

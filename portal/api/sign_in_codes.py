@@ -37,8 +37,8 @@ def token_with_code():
     """Sign in with an emailed code: a JWT pair
 
     `email` and the `code` mailed by `POST /api/auth/code/`. A wrong, expired or used code is a 400
-    `{"code": ["Invalid or expired code."]}`. Each try counts against the account's sign-in allowance
-    too. An account with a second factor gets the two-step answer of `POST /api/token/`.
+    `{"code": ["Invalid or expired code."]}`. Each wrong code counts against the account's sign-in
+    allowance too. An account with a second factor gets the two-step answer of `POST /api/token/`.
     """
     body = SignInWithCode().to_changes(read_payload())
     user = sign_in_codes.authenticate_with_code(body["email"], body["code"])

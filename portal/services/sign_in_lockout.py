@@ -1,0 +1,95 @@
+"""Sign-in lockouts that hold back guessers, never the owner.
+
+Failed sign-in tries are counted per *subject*: the unknown sources of one account (every address
+and API client without that account's device cookie, together), or one known device
+(``device_cookies``). When a subject's failures reach the RATELIMIT_SIGN_IN allowance within its
+window, that subject alone is locked out for SIGN_IN_LOCKOUT; each lockout that follows within
+SIGN_IN_LOCKOUT_RESET of the last doubles it, up to SIGN_IN_LOCKOUT_MAX. A locked-out subject's
+tries are refused before any password or code is looked at, so they cost nothing and count nothing.
+
+An *episode* is one lockout, from its start until it lapses. When one starts for an account's
+unknown sources, the owner is mailed once: the request whose failure began it is the only one that
+sees the count reach the allowance (the storage's increment is atomic).
+
+The state lives in the rate limiter's storage (RATELIMIT_STORAGE_URI), beside the other limits:
+shared by every process with Redis, per process with ``memory://`` (as every limit is), and gone
+when it restarts, which only forgets how long the next lockout would be.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from limits import parse
+
+from ..extensions import db, limiter
+from ..models import User
+from ..urls import public_url
+from . import outbox
+
+PREFIX = "sign-in-lockout"
+
+
+def now() -> float:
+    """The clock of the lockouts (tests move it)."""
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """A lockout that just began: the ``level``-th in a row, lasting ``seconds``."""
+
+    subject: str
+    level: int
+    seconds: int
+
+
+def _keys(subject: str) -> tuple[str, str, str]:
+    return f"{PREFIX}:until:{subject}", f"{PREFIX}:level:{subject}", f"{PREFIX}:failures:{subject}"
+
+
+def held_back_for(subject: str) -> int | None:
+    """Seconds until ``subject`` may try again, or None when it is not locked out."""
+    until_key, _, _ = _keys(subject)
+    until_ms = limiter.storage.get(until_key)
+    left = until_ms / 1000 - now()
+    return max(1, math.ceil(left)) if until_ms and left > 0 else None
+
+
+def note_failure(subject: str) -> Lockout | None:
+    """Count a failed try of ``subject``; the lockout this failure began, if it spent the allowance."""
+    cfg = current_app.config
+    allowance = parse(cfg["RATELIMIT_SIGN_IN"])
+    window = allowance.get_expiry()
+    until_key, level_key, failures_key = _keys(subject)
+    storage = limiter.storage
+    # A fixed window named by this clock's time, so the count starts afresh each window.
+    counted = f"{failures_key}:{int(now() // window)}"
+    if storage.incr(counted, window) != allowance.amount:
+        return None
+    base, longest = cfg["SIGN_IN_LOCKOUT"].total_seconds(), cfg["SIGN_IN_LOCKOUT_MAX"].total_seconds()
+    level = storage.get(level_key) + 1
+    # The doubling stops growing once past the longest wait (and long before a float overflows).
+    seconds = math.ceil(min(base * 2 ** min(level - 1, 64), longest))
+    remember = math.ceil(seconds + cfg["SIGN_IN_LOCKOUT_RESET"].total_seconds())
+    until_ms = math.floor((now() + seconds) * 1000)
+    for key, value, expiry in ((until_key, until_ms, seconds), (level_key, level, remember)):
+        # A counter set afresh (the storage keeps counters only), with the expiry that key needs.
+        storage.clear(key)
+        storage.incr(key, expiry, amount=value)
+    storage.clear(counted)  # after the lockout, a new allowance
+    return Lockout(subject, level, seconds)
+
+
+def tell_owner(user: User, lockout: Lockout, origin: str | None = None) -> None:
+    """Mail the owner that unknown sources of their account are held back (once per episode: only
+    the failure that began it calls this); committed at once, as a failed sign-in commits nothing."""
+    outbox.queue_mail(
+        user, _l("Someone is trying to sign in to your account"), "sign_in_lockout",
+        name=user.full_name, lockout=timedelta(seconds=lockout.seconds),
+        forgot_url=public_url("/password/forgot", origin),
+    )
+    db.session.commit()
