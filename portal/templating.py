@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-from .i18n import direction
+from .i18n import direction, solar_calendar
 from .media import avatar_path
 from .models import iso_utc
 from .services import audit, securing, sign_in_alerts
@@ -33,9 +33,18 @@ def _in_time_zone(value: datetime, zone: str | None) -> datetime:
     return value.replace(tzinfo=UTC).astimezone(ZoneInfo(zone or str(get_timezone() or "UTC")))
 
 
-def solar_calendar() -> bool:
-    """Whether the page writes dates on the Solar Hijri calendar (Persian) rather than the Gregorian."""
-    return _language() == "fa"
+def _zone_city(zone: str) -> str:
+    """The city a time zone is named after, in the page's language (the CLDR's: "Tehran", "تهران")."""
+    return get_timezone_location(zone, locale=_language(), return_city=True)
+
+
+def _at_the_time_of(moment: str, zone: str) -> str:
+    """``moment`` followed by its zone as a person reads it: "00:00 Tehran time", "۰۰:۰۰ به وقت تهران".
+    A bare offset ("+0330") reads like a sum, and an abbreviation ("CEST") is known only to some; UTC
+    keeps its name, which everyone who meets it knows."""
+    if zone == "UTC":
+        return f"{moment} UTC"
+    return _("%(moment)s %(city)s time", moment=moment, city=_zone_city(zone))
 
 
 def _written(value, english: str, persian: str, zone: str | None, with_zone: bool = True) -> str:
@@ -43,12 +52,13 @@ def _written(value, english: str, persian: str, zone: str | None, with_zone: boo
     Persian (``english`` and ``persian`` are strftime patterns)."""
     if value is None:
         return "—"
+    zone = zone or str(get_timezone() or "UTC")
     local = _in_time_zone(value, zone)
-    zone = f" {local.tzname()}" if with_zone else ""
     if solar_calendar():
-        solar = jdatetime.datetime.fromgregorian(datetime=local, locale="fa_IR")
-        return local_digits(solar.strftime(persian) + zone)
-    return local.strftime(english) + zone
+        moment = local_digits(jdatetime.datetime.fromgregorian(datetime=local, locale="fa_IR").strftime(persian))
+    else:
+        moment = local.strftime(english)
+    return _at_the_time_of(moment, zone) if with_zone else moment
 
 
 def when(value, zone: str | None = None) -> str:
@@ -85,6 +95,18 @@ def gregorian(value) -> str:
 def number(value) -> str:
     """A count as the page's language writes it (``۱۰`` on a Persian page)."""
     return digits(value)
+
+
+def phone(value) -> Markup:
+    """A stored phone number (kept in Latin digits) in the page's digits, left to right: "۰۹۱۲ ۳۴۵ ۶۷۸۹"
+    on a Persian page, where Latin digits would be the only ones in the running text."""
+    return Markup('<bdi dir="ltr" class="phone">%s</bdi>') % local_digits(value)
+
+
+def email_address(value) -> Markup:
+    """An email address kept whole and left to right (portal.css: it breaks only when it is longer
+    than the whole line, not at any letter as the page's ``overflow-wrap: anywhere`` lets text)."""
+    return Markup('<bdi dir="ltr" class="email">%s</bdi>') % value
 
 
 def iso(value) -> str:
@@ -255,6 +277,8 @@ def change_value(value, field: str) -> Markup:
         "method": sign_in_method, "how": lambda door: securing.DOORS.get(door, door), "time_zone": time_zone_name,
         "birthday": lambda iso_date: calendar_date(date.fromisoformat(iso_date)),
     }.get(field)
+    if field == "phone":
+        return phone(value)
     if named is not None:
         return escape(named(value))
     return Markup('<bdi dir="auto">%s</bdi>') % value
@@ -283,6 +307,8 @@ def register(app) -> None:
     app.add_template_filter(key_name)
     app.add_template_filter(sign_in_alerts.describe, "sign_in_source")
     app.add_template_filter(ltr)
+    app.add_template_filter(phone)
+    app.add_template_filter(email_address)
     app.add_template_filter(isolated)
     app.add_template_filter(action_label)
     app.add_template_filter(acted_by)

@@ -2,16 +2,26 @@
 desktop, in both colour schemes, and the language switcher by keyboard alone and with JavaScript off.
 
 A Persian-speaking superuser (the language saved on the profile) opens the profile, edit, sessions,
-security and admin user-list pages. Each is checked at 1280×900 and 390×844 in the light and dark
+security and admin user-list pages. On a phone a timestamp and an address are each drawn whole (no
+line breaks inside either), an ordered list counts in Persian digits, and a birthday is typed on the
+Solar Hijri calendar. Each is checked at 1280×900 and 390×844 in the light and dark
 scheme by the same checks as every English page (axe finds nothing serious or critical; nothing
 scrolls sideways), and for what a right-to-left page must do: the section menu on the right of the
 content on a desktop (above it on a phone), the admin's table read from the right. With
 PORTAL_SCREENSHOTS set, every state is saved there for a person to look at.
 """
 
+import os
+from pathlib import Path
+
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
+
+from portal.extensions import db
+from portal.models import User
+from portal.services import totp
+from portal.services.audit import Actor
 
 from .portal_pages import (
     DESKTOP,
@@ -21,6 +31,7 @@ from .portal_pages import (
     goto,
     load,
     loaded_width,
+    sideways_overflow,
     sign_in_quickly,
     tab_to,
 )
@@ -28,6 +39,8 @@ from .test_accessibility import problems_of
 from .test_portal_in_browser import SCREENSHOTS
 
 PERSIAN_OWNER = "persian@example.com"
+# Where the phone and desktop shots of the Persian pages go for a person to look at (when set).
+LOOK_AT = os.environ.get("PORTAL_SCREENSHOTS")
 PAGES = {
     "profile": ("/profile/", "نمایه"),
     "edit": ("/profile/edit", "ویرایش نمایه"),
@@ -148,3 +161,70 @@ def test_screenshot_of_the_profile_in_persian_for_the_readme(persian_page):
 
     with Image.open(SCREENSHOTS / "profile-desktop-fa.png") as shot:
         assert shot.width == DESKTOP["width"]
+
+
+def drawn_on_more_than_one_line(page: Page, selector: str) -> list[str]:
+    """The texts of the ``selector`` elements the browser drew over more than one line (an inline
+    element has one client rectangle per line it is on)."""
+    return page.evaluate(
+        """selector => [...document.querySelectorAll(selector)]
+               .filter(el => el.getClientRects().length > 1)
+               .map(el => el.textContent + " (" + el.getClientRects().length + " lines)")""",
+        selector,
+    )
+
+
+def look_at(page: Page, name: str) -> None:
+    if LOOK_AT:
+        page.screenshot(path=Path(LOOK_AT) / f"fa-{name}-{page.viewport_size['width']}.png", full_page=True)
+
+
+def test_on_a_phone_a_persian_timestamp_and_an_address_are_each_drawn_whole(persian_page, app):
+    page = persian_page
+    with app.app_context():
+        user = db.session.query(User).filter_by(email=PERSIAN_OWNER).one()
+        user.time_zone = "America/Argentina/Buenos_Aires"  # a long city name to write beside a time
+        db.session.commit()
+
+    for name, path in {"profile": "/profile/", "activity": "/profile/activity", "security": "/profile/security",
+                       "audit": "/admin/audit/"}.items():
+        for size in (PHONE, DESKTOP):
+            page.set_viewport_size(size)
+            goto(page, page.base + path)
+            look_at(page, name)
+            assert drawn_on_more_than_one_line(page, "time, .gregorian, .email") == [], (name, size)
+            assert sideways_overflow(page) is None, (name, size)
+
+    goto(page, page.base + "/profile/")
+    expect(page.locator("dd time").first).to_contain_text("به وقت بوئنوس‌آیرس")
+    expect(page.locator("dd .email")).to_have_text(PERSIAN_OWNER)
+
+
+def test_an_ordered_list_on_a_persian_page_counts_in_persian_digits(persian_page, app):
+    page = persian_page
+    with app.app_context():
+        user = db.session.query(User).filter_by(email=PERSIAN_OWNER).one()
+        totp.enrol_totp(user, Actor(user=user, via="web"))  # a set-up waiting for its code: numbered steps
+        db.session.commit()
+
+    goto(page, page.base + "/profile/security/app")
+
+    steps = page.locator("ol.steps")
+    assert steps.evaluate("el => getComputedStyle(el).listStyleType") == "persian"
+    look_at(page, "app-steps")
+    goto(page, page.base + "/profile/activity")  # a list without numbers keeps none
+    assert page.locator("ol.activity").evaluate("el => getComputedStyle(el).listStyleType") == "none"
+
+
+def test_a_birthday_is_typed_on_the_solar_hijri_calendar_in_persian_digits(persian_page):
+    page = persian_page
+    page.set_viewport_size(PHONE)
+    goto(page, page.base + "/profile/edit")
+    birthday = page.get_by_label("تاریخ تولد")
+    expect(birthday).to_have_value("۱۳۶۹/۰۱/۰۱")  # 1990-03-21, Nowruz
+    expect(birthday).to_have_attribute("type", "text")
+
+    birthday.fill("۱۳۷۰/۰۶/۱۵")
+    load(page, page.get_by_role("button", name="ذخیرهٔ تغییرات"))
+
+    expect(page.locator("dl.details")).to_contain_text("۱۵ شهریور ۱۳۷۰")
