@@ -71,6 +71,14 @@ def when_exactly(value, zone: str | None = None) -> str:
     return _written(value, "%-d %b %Y, %H:%M:%S", "%-d %B %Y، %H:%M:%S", zone)
 
 
+def moment(value, to_the_day: bool = False) -> Markup:
+    """A stored time inside a sentence, as a ``<time>`` element (portal.css keeps it on one line):
+    to the minute with its zone, or only its day where the day is what is said ("Joined …")."""
+    if value is None:
+        return Markup("—")
+    return Markup('<time datetime="%s">%s</time>') % (iso_utc(value), day(value) if to_the_day else when(value))
+
+
 def day(value, zone: str | None = None) -> str:
     """A stored time as its date, for dense lists (the full time is in the <time> element)."""
     return _written(value, "%-d %b %Y", "%-d %B %Y", zone, with_zone=False)
@@ -103,9 +111,13 @@ def phone(value) -> Markup:
     return Markup('<bdi dir="ltr" class="phone">%s</bdi>') % local_digits(value)
 
 
-def email_address(value) -> Markup:
-    """An email address kept whole and left to right (portal.css: it breaks only when it is longer
-    than the whole line, not at any letter as the page's ``overflow-wrap: anywhere`` lets text)."""
+def email_address(value, breakable: bool = False) -> Markup:
+    """An email address kept whole and left to right (portal.css: not broken at any letter as the
+    page's ``overflow-wrap: anywhere`` lets text, which also lets a table squeeze it). ``breakable``:
+    in a narrow column, where it may break before its "@" (a ``<wbr>``) and nowhere else."""
+    local, at, domain = str(value).rpartition("@")
+    if breakable and local and at:
+        return Markup('<bdi dir="ltr" class="email">%s<wbr>@%s</bdi>') % (local, domain)
     return Markup('<bdi dir="ltr" class="email">%s</bdi>') % value
 
 
@@ -279,6 +291,8 @@ def change_value(value, field: str) -> Markup:
     }.get(field)
     if field == "phone":
         return phone(value)
+    if field == "email":
+        return email_address(value, breakable=True)
     if named is not None:
         return escape(named(value))
     return Markup('<bdi dir="auto">%s</bdi>') % value
@@ -290,6 +304,7 @@ def action_label(action: str) -> str:
 
 def register(app) -> None:
     app.add_template_filter(when)
+    app.add_template_filter(moment)
     app.add_template_filter(iso)
     app.add_template_filter(day)
     app.add_template_filter(calendar_date)

@@ -374,6 +374,27 @@ def test_an_address_is_isolated_in_an_element_the_stylesheet_keeps_whole(app, cl
     assert '<dd><bdi dir="ltr" class="email">reza@example.com</bdi>' in page
 
 
+def test_in_a_narrow_column_of_changes_an_address_may_break_only_before_its_at_sign(app, client, make_user):
+    staff = make_user("staff@example.com", superuser=True, language="fa")
+    person = make_user("reza@example.com")
+    signed_in(client, staff)
+
+    submit(client, f"/admin/users/{person.id}", {"email": "reza.new@example.com"}, action=f"/admin/users/{person.id}")
+
+    log = client.get("/admin/audit/?action=profile_updated").get_data(as_text=True)
+    assert re.search(r'<td><bdi dir="ltr" class="email">reza<wbr>@example\.com</bdi></td>\s*'
+                     r'<td><bdi dir="ltr" class="email">reza\.new<wbr>@example\.com</bdi></td>', log)
+
+
+def test_a_time_in_a_sentence_is_a_time_element(app, client, user):
+    set_columns(app, user.id, date_joined=datetime(2026, 3, 1, 20, 30), time_zone=TEHRAN, language="fa")
+    signed_in(client, user)
+
+    page = client.get("/profile/").get_data(as_text=True)
+
+    assert 'ثبت‌نام در <time datetime="2026-03-01T20:30:00Z">۱۱ اسفند ۱۴۰۴</time>' in page
+
+
 def test_the_stylesheet_keeps_a_time_and_an_address_whole(client):
     css = stylesheet_of(client)
 
