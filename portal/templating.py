@@ -12,6 +12,7 @@ from babel.dates import get_timezone_location
 from flask_babel import get_locale, get_timezone, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from jinja2 import pass_context
 from markupsafe import Markup, escape
 
 from .i18n import direction, solar_calendar
@@ -302,30 +303,33 @@ def action_label(action: str) -> str:
     return ACTIONS.get(action) or action.replace("_", " ").capitalize()
 
 
+def _per_page(function):
+    """``function`` as a template filter that Jinja never works out once, when it compiles the
+    template: it would for a constant argument (``"+1 555 0124" | phone``), and the answer would be
+    the first page's language's for every page after it."""
+
+    @pass_context
+    def per_page(_context, *args, **kwargs):
+        return function(*args, **kwargs)
+
+    return per_page
+
+
+# What reads differently on each page: every filter here depends on the page's language or zone.
+FILTERS = {
+    "when": when, "moment": moment, "day": day, "calendar_date": calendar_date, "when_exactly": when_exactly,
+    "duration": duration, "number": number, "local_digits": local_digits, "sign_in_method": sign_in_method,
+    "browser": browser, "country_name": country_name, "gender_name": gender_name, "field_label": audit.field_label,
+    "change_value": change_value, "key_name": key_name, "sign_in_source": sign_in_alerts.describe, "ltr": ltr,
+    "phone": phone, "isolated": isolated, "action_label": action_label, "acted_by": acted_by,
+}
+
+
 def register(app) -> None:
-    app.add_template_filter(when)
-    app.add_template_filter(moment)
+    for name, function in FILTERS.items():
+        app.add_template_filter(_per_page(function), name)
     app.add_template_filter(iso)
-    app.add_template_filter(day)
-    app.add_template_filter(calendar_date)
-    app.add_template_filter(when_exactly)
-    app.add_template_filter(duration)
     app.add_template_filter(gregorian)
-    app.add_template_filter(number)
-    app.add_template_filter(local_digits)
-    app.add_template_filter(sign_in_method)
-    app.add_template_filter(browser)
-    app.add_template_filter(country_name)
-    app.add_template_filter(gender_name)
-    app.add_template_filter(audit.field_label)
-    app.add_template_filter(change_value)
-    app.add_template_filter(key_name)
-    app.add_template_filter(sign_in_alerts.describe, "sign_in_source")
-    app.add_template_filter(ltr)
-    app.add_template_filter(phone)
     app.add_template_filter(email_address)
-    app.add_template_filter(isolated)
-    app.add_template_filter(action_label)
-    app.add_template_filter(acted_by)
     app.add_template_global(avatar_path)
     app.add_template_global(solar_calendar)

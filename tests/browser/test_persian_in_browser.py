@@ -208,10 +208,12 @@ def test_on_a_phone_a_persian_timestamp_and_an_address_are_each_drawn_whole(pers
         # The longest a time is written here: a two-digit day of the longest month, and a long city.
         user.time_zone = "America/Argentina/Buenos_Aires"
         user.date_joined = user.last_login = datetime(2026, 5, 19, 18, 5)  # ۲۹ اردیبهشت ۱۴۰۵
+        user_id = user.id
         db.session.commit()
+    pages = {"profile": "/profile/", "activity": "/profile/activity", "security": "/profile/security",
+             "sessions": "/profile/sessions", "audit": "/admin/audit/", "admin-user": f"/admin/users/{user_id}"}
 
-    for name, path in {"profile": "/profile/", "activity": "/profile/activity", "security": "/profile/security",
-                       "audit": "/admin/audit/"}.items():
+    for name, path in pages.items():
         for size in (PHONE, DESKTOP):
             page.set_viewport_size(size)
             goto(page, page.base + path)
@@ -248,6 +250,12 @@ def test_a_birthday_is_typed_on_the_solar_hijri_calendar_in_persian_digits(persi
     birthday = page.get_by_label("تاریخ تولد")
     expect(birthday).to_have_value("۱۳۶۹/۰۱/۰۱")  # 1990-03-21, Nowruz
     expect(birthday).to_have_attribute("type", "text")
+    birthday.fill("۱۴۰۴/۱۲/۳۰")  # 1404 is not a leap year
+    load(page, page.get_by_role("button", name="ذخیرهٔ تغییرات"))
+    expect(page.locator("#birthday-errors")).to_contain_text("تقویم هجری شمسی")
+    expect(birthday).to_have_attribute("aria-invalid", "true")
+    birthday.scroll_into_view_if_needed()
+    look_at(page, "edit-birthday-error")
 
     birthday.fill("۱۳۷۰/۰۶/۱۵")
     load(page, page.get_by_role("button", name="ذخیرهٔ تغییرات"))

@@ -146,6 +146,17 @@ def test_a_phone_typed_in_persian_digits_is_stored_normalised_and_shown_in_persi
     assert client.get("/api/users/me/", headers=bearer(user)).get_json()["mobile_number"] == "0912 345 6789"
 
 
+def test_the_phone_fields_example_is_in_the_pages_digits(app, client, user):
+    signed_in(client, user)
+    english = client.get("/profile/edit").get_data(as_text=True)
+    choose(client, "fa", "/profile/edit")
+
+    persian = client.get("/profile/edit").get_data(as_text=True)
+
+    assert '<bdi dir="ltr" class="phone">+1 555 0124</bdi>' in english
+    assert '<bdi dir="ltr" class="phone">+۱ ۵۵۵ ۰۱۲۴</bdi>' in persian
+
+
 def test_saving_a_persian_form_again_leaves_the_phone_unchanged(app, client, user):
     set_columns(app, user.id, language="fa", phone="+98 912 555 0101")
     signed_in(client, user)
