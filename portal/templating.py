@@ -39,13 +39,13 @@ def _zone_city(zone: str) -> str:
     return get_timezone_location(zone, locale=_language(), return_city=True)
 
 
-def _at_the_time_of(moment: str, zone: str) -> str:
-    """``moment`` followed by its zone as a person reads it: "00:00 Tehran time", "۰۰:۰۰ به وقت تهران".
-    A bare offset ("+0330") reads like a sum, and an abbreviation ("CEST") is known only to some; UTC
-    keeps its name, which everyone who meets it knows."""
+def _at_the_time_of(written: str, zone: str) -> str:
+    """``written`` (a date and time) followed by its zone as a person reads it: "00:00 Tehran time",
+    "۰۰:۰۰ به وقت تهران". A bare offset ("+0330") reads like a sum, and an abbreviation ("CEST") is
+    known only to some; UTC keeps its name, which everyone who meets it knows."""
     if zone == "UTC":
-        return f"{moment} UTC"
-    return _("%(moment)s %(city)s time", moment=moment, city=_zone_city(zone))
+        return f"{written} UTC"
+    return _("%(moment)s %(city)s time", moment=written, city=_zone_city(zone))
 
 
 def _written(value, english: str, persian: str, zone: str | None, with_zone: bool = True) -> str:
@@ -56,10 +56,10 @@ def _written(value, english: str, persian: str, zone: str | None, with_zone: boo
     zone = zone or str(get_timezone() or "UTC")
     local = _in_time_zone(value, zone)
     if solar_calendar():
-        moment = local_digits(jdatetime.datetime.fromgregorian(datetime=local, locale="fa_IR").strftime(persian))
+        written = local_digits(jdatetime.datetime.fromgregorian(datetime=local, locale="fa_IR").strftime(persian))
     else:
-        moment = local.strftime(english)
-    return _at_the_time_of(moment, zone) if with_zone else moment
+        written = local.strftime(english)
+    return _at_the_time_of(written, zone) if with_zone else written
 
 
 def when(value, zone: str | None = None) -> str:
