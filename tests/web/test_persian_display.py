@@ -157,14 +157,15 @@ def test_the_phone_fields_example_is_in_the_pages_digits(app, client, user):
     assert '<bdi dir="ltr" class="phone">+۱ ۵۵۵ ۰۱۲۴</bdi>' in persian
 
 
-def test_saving_a_persian_form_again_leaves_the_phone_unchanged(app, client, user):
-    set_columns(app, user.id, language="fa", phone="+98 912 555 0101")
+def test_saving_a_persian_form_again_leaves_the_phone_and_birthday_unchanged(app, client, user):
+    set_columns(app, user.id, language="fa", phone="+98 912 555 0101", birthday=date(2025, 3, 20))
     signed_in(client, user)
 
-    saved = submit(client, "/profile/edit", {"first_name": "رضا"})
+    saved = submit(client, "/profile/edit", {"first_name": "رضا"})  # the rest as the page shows them
 
     assert saved.status_code == 302
-    assert stored_user(app, user.id)["phone"] == "+98 912 555 0101"
+    stored = stored_user(app, user.id)
+    assert (stored["phone"], stored["birthday"]) == ("+98 912 555 0101", date(2025, 3, 20))
     changes = [event.changes for event in events_of(app, user.id, "profile_updated")]
     assert changes == [{"first_name": [None, "رضا"]}]
 
@@ -240,17 +241,20 @@ def test_a_solar_hijri_birthday_in_persian_or_latin_digits_is_stored_gregorian(a
 
 # Around the year's turn and a leap day: a date each side of Nowruz, and Esfand 30 of a leap year.
 SOLAR_EDGES = [
-    ("1403/12/30", date(2025, 3, 20)),  # 1403 is a leap year
-    ("1404/01/01", date(2025, 3, 21)),
-    ("1404/12/29", date(2026, 3, 20)),
-    ("1369/01/01", date(1990, 3, 21)),
-    ("1279/01/01", date(1900, 3, 21)),
+    ("1403/12/30", date(2025, 3, 20), "۳۰ اسفند ۱۴۰۳"),  # 1403 is a leap year
+    ("1404/01/01", date(2025, 3, 21), "۱ فروردین ۱۴۰۴"),
+    ("1404/12/29", date(2026, 3, 20), "۲۹ اسفند ۱۴۰۴"),
+    ("1369/01/01", date(1990, 3, 21), "۱ فروردین ۱۳۶۹"),
+    ("1279/01/01", date(1900, 3, 21), "۱ فروردین ۱۲۷۹"),
+    ("1375/12/30", date(1997, 3, 20), "۳۰ اسفند ۱۳۷۵"),  # 1375 is a leap year
+    ("1399/06/31", date(2020, 9, 21), "۳۱ شهریور ۱۳۹۹"),  # the last day of the 31-day months
+    ("1399/07/01", date(2020, 9, 22), "۱ مهر ۱۳۹۹"),
 ]
 
 
-@pytest.mark.parametrize(("typed", "gregorian"), SOLAR_EDGES)
-def test_solar_hijri_birthdays_at_the_years_turn_are_converted_to_their_gregorian_day(
-    app, client, user, typed, gregorian
+@pytest.mark.parametrize(("typed", "gregorian", "shown"), SOLAR_EDGES)
+def test_solar_hijri_birthdays_at_the_years_turn_are_converted_to_their_gregorian_day_and_back(
+    app, client, user, typed, gregorian, shown
 ):
     set_columns(app, user.id, language="fa")
     signed_in(client, user)
@@ -259,6 +263,9 @@ def test_solar_hijri_birthdays_at_the_years_turn_are_converted_to_their_gregoria
 
     assert saved.status_code == 302, field_errors(saved)
     assert stored_user(app, user.id)["birthday"] == gregorian
+    assert f"<dd>{shown}</dd>" in client.get("/profile/").get_data(as_text=True)
+    assert f'value="{typed.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))}"' in input_tag(
+        client.get("/profile/edit").get_data(as_text=True), "birthday")
 
 
 @pytest.mark.parametrize("typed", ["1404/12/30", "۱۳۷۰/۱۳/۰۱", "1370/07/31", "1370/06", "دیروز", "1370/06/15/1",
