@@ -4,6 +4,7 @@ the rules and the messages."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Generic, TypeVar
 
 from flask import render_template
@@ -13,9 +14,10 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
+from .i18n import date_error, date_hint, read_date, solar_calendar, written_date
 from .services import accounts
 from .services.errors import PreconditionFailed, ValidationFailed
-from .services.fields import GENDERS, LANGUAGES
+from .services.fields import GENDERS, LANGUAGES, local_digits
 from .templating import GENDER_NAMES, countries, time_zones
 
 T = TypeVar("T")
@@ -41,6 +43,45 @@ def time_zone_choices():
     return [SelectChoice("", "UTC")] + [SelectChoice(zone, name) for zone, name in time_zones()]
 
 
+class CalendarDateField(StringField):
+    """A date as the page's reader writes it. On a Gregorian page the browser's date input, its ISO
+    value passed on as typed (the services own what a date may be). On a Solar Hijri (Persian) page a
+    text field taking ``۱۳۷۰/۰۶/۱۵`` and saying so, whose value is handed on as the Gregorian ISO date;
+    text that is no day of that calendar is an error on the field, and is shown back to be fixed."""
+
+    @property
+    def description(self):
+        return date_hint() or self._description
+
+    @description.setter
+    def description(self, value):
+        self._description = value
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if solar_calendar() and self.data:
+            try:
+                self.data = read_date(self.data).isoformat()
+            except ValueError:
+                self.data = None
+                raise ValueError(date_error()) from None
+
+    def _value(self):
+        if self.process_errors and self.raw_data:
+            return self.raw_data[0]
+        if solar_calendar() and self.data:
+            try:
+                return written_date(date.fromisoformat(self.data))
+            except ValueError:  # what a Gregorian page sent, refused by the services: shown as it came
+                return self.data
+        return super()._value()
+
+    def __call__(self, **kwargs):
+        if solar_calendar():
+            kwargs.setdefault("type", "text")
+        return super().__call__(**kwargs)
+
+
 class ProfileForm(FlaskForm):
     first_name = StringField(_l("First name"), render_kw={"autocomplete": "given-name", "dir": "auto"})
     last_name = StringField(_l("Last name"), render_kw={"autocomplete": "family-name", "dir": "auto"})
@@ -50,7 +91,7 @@ class ProfileForm(FlaskForm):
     gender = SelectField(_l("Gender"), choices=GENDER_CHOICES)
     country = SelectField(_l("Country"), choices=country_choices, render_kw={"autocomplete": "country"})
     address = TextAreaField(_l("Address"), render_kw={"autocomplete": "street-address", "rows": 3, "dir": "auto"})
-    birthday = StringField(_l("Birthday"), render_kw={"type": "date", "autocomplete": "bday"})
+    birthday = CalendarDateField(_l("Birthday"), render_kw={"type": "date", "autocomplete": "bday"})
     # The services decide what a language or a time zone may be, as for every other field.
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, validate_choice=False)
     time_zone = SelectField(_l("Time zone"), choices=time_zone_choices, validate_choice=False)
@@ -75,6 +116,8 @@ class ProfileForm(FlaskForm):
         data = {name: getattr(user, name) for name in cls.TEXT_FIELDS}
         if data["birthday"] is not None:
             data["birthday"] = data["birthday"].isoformat()
+        if data["phone"] is not None:  # in the page's digits: stored in Latin ones, read back as the same
+            data["phone"] = local_digits(data["phone"])
         return cls(data={**data, "version": user.version})
 
     def expected_versions(self) -> set[int] | None:

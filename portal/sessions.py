@@ -15,6 +15,7 @@ from flask_login import current_user, login_user, logout_user
 
 from .extensions import login_manager
 from .http import SESSION_CREDENTIAL, acting
+from .i18n import keep_picked_language
 from .models import Credential, User
 from .services import browser_sessions, credentials
 from .services.sign_in import PASSWORD
@@ -83,7 +84,9 @@ def for_this_browser_only(response) -> None:
 
 def sign_in_browser(user: User, *, remember: bool, method: str = PASSWORD) -> None:
     """Start a browser session for ``user``, proven by ``method`` ("password", "password+totp", …): a
-    new row, and a cookie that starts afresh (no fixation)."""
+    new row, and a cookie that starts afresh (no fixation). A language picked with the switcher
+    before signing in is saved on the account first, so even this sign-in's alert mail is in it."""
+    keep_picked_language(user, acting("web", user))
     credential = browser_sessions.start_browser_session(
         user, acting("web", user), user_agent=request.user_agent.string, remember=remember, method=method
     )

@@ -12,9 +12,10 @@ from babel.dates import get_timezone_location
 from flask_babel import get_locale, get_timezone, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from jinja2 import pass_context
 from markupsafe import Markup, escape
 
-from .i18n import direction
+from .i18n import direction, solar_calendar
 from .media import avatar_path
 from .models import iso_utc
 from .services import audit, securing, sign_in_alerts
@@ -33,9 +34,18 @@ def _in_time_zone(value: datetime, zone: str | None) -> datetime:
     return value.replace(tzinfo=UTC).astimezone(ZoneInfo(zone or str(get_timezone() or "UTC")))
 
 
-def solar_calendar() -> bool:
-    """Whether the page writes dates on the Solar Hijri calendar (Persian) rather than the Gregorian."""
-    return _language() == "fa"
+def _zone_city(zone: str) -> str:
+    """The city a time zone is named after, in the page's language (the CLDR's: "Tehran", "تهران")."""
+    return get_timezone_location(zone, locale=_language(), return_city=True)
+
+
+def _at_the_time_of(written: str, zone: str) -> str:
+    """``written`` (a date and time) followed by its zone as a person reads it: "00:00 Tehran time",
+    "۰۰:۰۰ به وقت تهران". A bare offset ("+0330") reads like a sum, and an abbreviation ("CEST") is
+    known only to some; UTC keeps its name, which everyone who meets it knows."""
+    if zone == "UTC":
+        return f"{written} UTC"
+    return _("%(moment)s %(city)s time", moment=written, city=_zone_city(zone))
 
 
 def _written(value, english: str, persian: str, zone: str | None, with_zone: bool = True) -> str:
@@ -43,12 +53,13 @@ def _written(value, english: str, persian: str, zone: str | None, with_zone: boo
     Persian (``english`` and ``persian`` are strftime patterns)."""
     if value is None:
         return "—"
+    zone = zone or str(get_timezone() or "UTC")
     local = _in_time_zone(value, zone)
-    zone = f" {local.tzname()}" if with_zone else ""
     if solar_calendar():
-        solar = jdatetime.datetime.fromgregorian(datetime=local, locale="fa_IR")
-        return local_digits(solar.strftime(persian) + zone)
-    return local.strftime(english) + zone
+        written = local_digits(jdatetime.datetime.fromgregorian(datetime=local, locale="fa_IR").strftime(persian))
+    else:
+        written = local.strftime(english)
+    return _at_the_time_of(written, zone) if with_zone else written
 
 
 def when(value, zone: str | None = None) -> str:
@@ -59,6 +70,14 @@ def when(value, zone: str | None = None) -> str:
 def when_exactly(value, zone: str | None = None) -> str:
     """To the second: tells apart two things started in the same minute."""
     return _written(value, "%-d %b %Y, %H:%M:%S", "%-d %B %Y، %H:%M:%S", zone)
+
+
+def moment(value, to_the_day: bool = False) -> Markup:
+    """A stored time inside a sentence, as a ``<time>`` element (portal.css keeps it on one line):
+    to the minute with its zone, or only its day where the day is what is said ("Joined …")."""
+    if value is None:
+        return Markup("—")
+    return Markup('<time datetime="%s">%s</time>') % (iso_utc(value), day(value) if to_the_day else when(value))
 
 
 def day(value, zone: str | None = None) -> str:
@@ -85,6 +104,22 @@ def gregorian(value) -> str:
 def number(value) -> str:
     """A count as the page's language writes it (``۱۰`` on a Persian page)."""
     return digits(value)
+
+
+def phone(value) -> Markup:
+    """A stored phone number (kept in Latin digits) in the page's digits, left to right: "۰۹۱۲ ۳۴۵ ۶۷۸۹"
+    on a Persian page, where Latin digits would be the only ones in the running text."""
+    return Markup('<bdi dir="ltr" class="phone">%s</bdi>') % local_digits(value)
+
+
+def email_address(value, breakable: bool = False) -> Markup:
+    """An email address kept whole and left to right (portal.css: not broken at any letter as the
+    page's ``overflow-wrap: anywhere`` lets text, which also lets a table squeeze it). ``breakable``:
+    in a narrow column, where it may break before its "@" (a ``<wbr>``) and nowhere else."""
+    local, at, domain = str(value).rpartition("@")
+    if breakable and local and at:
+        return Markup('<bdi dir="ltr" class="email">%s<wbr>@%s</bdi>') % (local, domain)
+    return Markup('<bdi dir="ltr" class="email">%s</bdi>') % value
 
 
 def iso(value) -> str:
@@ -255,6 +290,10 @@ def change_value(value, field: str) -> Markup:
         "method": sign_in_method, "how": lambda door: securing.DOORS.get(door, door), "time_zone": time_zone_name,
         "birthday": lambda iso_date: calendar_date(date.fromisoformat(iso_date)),
     }.get(field)
+    if field == "phone":
+        return phone(value)
+    if field == "email":
+        return email_address(value, breakable=True)
     if named is not None:
         return escape(named(value))
     return Markup('<bdi dir="auto">%s</bdi>') % value
@@ -264,27 +303,33 @@ def action_label(action: str) -> str:
     return ACTIONS.get(action) or action.replace("_", " ").capitalize()
 
 
+def _per_page(function):
+    """``function`` as a template filter that Jinja never works out once, when it compiles the
+    template: it would for a constant argument (``"+1 555 0124" | phone``), and the answer would be
+    the first page's language's for every page after it."""
+
+    @pass_context
+    def per_page(_context, *args, **kwargs):
+        return function(*args, **kwargs)
+
+    return per_page
+
+
+# What reads differently on each page: every filter here depends on the page's language or zone.
+FILTERS = {
+    "when": when, "moment": moment, "day": day, "calendar_date": calendar_date, "when_exactly": when_exactly,
+    "duration": duration, "number": number, "local_digits": local_digits, "sign_in_method": sign_in_method,
+    "browser": browser, "country_name": country_name, "gender_name": gender_name, "field_label": audit.field_label,
+    "change_value": change_value, "key_name": key_name, "sign_in_source": sign_in_alerts.describe, "ltr": ltr,
+    "phone": phone, "isolated": isolated, "action_label": action_label, "acted_by": acted_by,
+}
+
+
 def register(app) -> None:
-    app.add_template_filter(when)
+    for name, function in FILTERS.items():
+        app.add_template_filter(_per_page(function), name)
     app.add_template_filter(iso)
-    app.add_template_filter(day)
-    app.add_template_filter(calendar_date)
-    app.add_template_filter(when_exactly)
-    app.add_template_filter(duration)
     app.add_template_filter(gregorian)
-    app.add_template_filter(number)
-    app.add_template_filter(local_digits)
-    app.add_template_filter(sign_in_method)
-    app.add_template_filter(browser)
-    app.add_template_filter(country_name)
-    app.add_template_filter(gender_name)
-    app.add_template_filter(audit.field_label)
-    app.add_template_filter(change_value)
-    app.add_template_filter(key_name)
-    app.add_template_filter(sign_in_alerts.describe, "sign_in_source")
-    app.add_template_filter(ltr)
-    app.add_template_filter(isolated)
-    app.add_template_filter(action_label)
-    app.add_template_filter(acted_by)
+    app.add_template_filter(email_address)
     app.add_template_global(avatar_path)
     app.add_template_global(solar_calendar)

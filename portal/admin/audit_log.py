@@ -12,8 +12,10 @@ PAGE_SIZE = 50
 @bp.get("/audit/", endpoint="audit")
 def audit_log():
     wanted = EventQuery.from_args(request.args)
+    unreadable = EventQuery.unreadable_dates(request.args)
     page = max(request.args.get("page", 1, type=int), 1)
     events, has_older = audit.search(wanted, page=page, per_page=PAGE_SIZE)
     return render_template(
-        "admin/audit.html", events=events, wanted=wanted, page=page, has_older=has_older, actions=audit.ACTIONS
-    )
+        "admin/audit.html", events=events, wanted=wanted, page=page, has_older=has_older, actions=audit.ACTIONS,
+        unreadable=unreadable, typed=request.args,
+    ), 400 if unreadable else 200

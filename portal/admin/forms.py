@@ -10,6 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired
 
+from ..i18n import date_error, read_date, solar_calendar
 from ..services.audit import EventFilter
 from ..services.directory import SORTS, UserFilter
 from ..services.fields import LANGUAGES
@@ -27,8 +28,10 @@ def _text(args, name: str, limit: int) -> str:
 
 
 def _date(value) -> date | None:
+    """A filter's date as the page's reader types it (``i18n.read_date``: Solar Hijri on a Persian
+    page); one that cannot be read filters nothing."""
     try:
-        return date.fromisoformat(value) if value else None
+        return read_date(value)
     except ValueError:
         return None
 
@@ -83,8 +86,21 @@ class EventQuery(EventFilter):
             until=_date(args.get("until")),
         )
 
+    @staticmethod
+    def unreadable_dates(args) -> dict[str, list[str]]:
+        """``{field: [message]}`` for a date a Solar Hijri page cannot read, for the field to say why it
+        filters nothing. A Gregorian page's date inputs send ISO dates or nothing, so it says nothing."""
+        unreadable = {}
+        for name in ("since", "until"):
+            try:
+                read_date(args.get(name))
+            except ValueError:
+                unreadable[name] = [date_error()]
+        return unreadable if unreadable and solar_calendar() else {}
+
     def to_args(self, **changes) -> dict:
-        """The query string of this log, with ``changes`` (a page) in front."""
+        """The query string of this log (its dates Gregorian ISO: a link means the same in any
+        language), with ``changes`` (a page) in front."""
         return _query(changes, {
             "subject": self.subject, "actor": self.actor, "action": self.action,
             "since": self.since.isoformat() if self.since else None,

@@ -2,16 +2,27 @@
 desktop, in both colour schemes, and the language switcher by keyboard alone and with JavaScript off.
 
 A Persian-speaking superuser (the language saved on the profile) opens the profile, edit, sessions,
-security and admin user-list pages. Each is checked at 1280×900 and 390×844 in the light and dark
+security and admin user-list pages. On a phone a timestamp and an address are each drawn whole (no
+line breaks inside either), an ordered list counts in Persian digits, and a birthday is typed on the
+Solar Hijri calendar. Each is checked at 1280×900 and 390×844 in the light and dark
 scheme by the same checks as every English page (axe finds nothing serious or critical; nothing
 scrolls sideways), and for what a right-to-left page must do: the section menu on the right of the
 content on a desktop (above it on a phone), the admin's table read from the right. With
 PORTAL_SCREENSHOTS set, every state is saved there for a person to look at.
 """
 
+import os
+from datetime import datetime
+from pathlib import Path
+
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
+
+from portal.extensions import db
+from portal.models import User
+from portal.services import totp
+from portal.services.audit import Actor
 
 from .portal_pages import (
     DESKTOP,
@@ -21,6 +32,7 @@ from .portal_pages import (
     goto,
     load,
     loaded_width,
+    sideways_overflow,
     sign_in_quickly,
     tab_to,
 )
@@ -28,6 +40,8 @@ from .test_accessibility import problems_of
 from .test_portal_in_browser import SCREENSHOTS
 
 PERSIAN_OWNER = "persian@example.com"
+# Where the phone and desktop shots of the Persian pages go for a person to look at (when set).
+LOOK_AT = os.environ.get("PORTAL_SCREENSHOTS")
 PAGES = {
     "profile": ("/profile/", "نمایه"),
     "edit": ("/profile/edit", "ویرایش نمایه"),
@@ -148,3 +162,102 @@ def test_screenshot_of_the_profile_in_persian_for_the_readme(persian_page):
 
     with Image.open(SCREENSHOTS / "profile-desktop-fa.png") as shot:
         assert shot.width == DESKTOP["width"]
+
+
+# Whether a box of text is taller than one and a half of its lines. (Counting client rectangles would
+# not do: a line of Persian with Latin digits or names in it is drawn as several, one per direction.)
+TALLER_THAN_A_LINE = """(box, el) => {
+    const style = getComputedStyle(el);
+    return box.height > 1.5 * (parseFloat(style.lineHeight) || 1.2 * parseFloat(style.fontSize));
+}"""
+
+
+def drawn_on_more_than_one_line(page: Page, selector: str) -> list[str]:
+    """The texts of the ``selector`` elements the browser drew over more than one line."""
+    return page.evaluate(
+        f"""selector => {{ const taller = {TALLER_THAN_A_LINE};
+               return [...document.querySelectorAll(selector)]
+                   .filter(el => taller(el.getBoundingClientRect(), el)).map(el => el.textContent); }}""",
+        selector,
+    )
+
+
+def broken_inside_a_piece(page: Page, selector: str) -> list[str]:
+    """The pieces of text of the ``selector`` elements (the text between their ``<wbr>``s: an address's
+    name and its "@domain") that the browser broke over more than one line."""
+    return page.evaluate(
+        f"""selector => {{ const taller = {TALLER_THAN_A_LINE};
+               return [...document.querySelectorAll(selector)].flatMap(el =>
+                   [...el.childNodes].filter(node => node.nodeType === Node.TEXT_NODE).filter(node => {{
+                       const range = document.createRange(); range.selectNodeContents(node);
+                       return taller(range.getBoundingClientRect(), el);
+                   }}).map(node => node.textContent)); }}""",
+        selector,
+    )
+
+
+def look_at(page: Page, name: str) -> None:
+    if LOOK_AT:
+        page.screenshot(path=Path(LOOK_AT) / f"fa-{name}-{page.viewport_size['width']}.png", full_page=True)
+
+
+def test_on_a_phone_a_persian_timestamp_and_an_address_are_each_drawn_whole(persian_page, app):
+    page = persian_page
+    with app.app_context():
+        user = db.session.query(User).filter_by(email=PERSIAN_OWNER).one()
+        # The longest a time is written here: a two-digit day of the longest month, and a long city.
+        user.time_zone = "America/Argentina/Buenos_Aires"
+        user.date_joined = user.last_login = datetime(2026, 5, 19, 18, 5)  # ۲۹ اردیبهشت ۱۴۰۵
+        user_id = user.id
+        db.session.commit()
+    pages = {"profile": "/profile/", "activity": "/profile/activity", "security": "/profile/security",
+             "sessions": "/profile/sessions", "audit": "/admin/audit/", "admin-user": f"/admin/users/{user_id}"}
+
+    for name, path in pages.items():
+        for size in (PHONE, DESKTOP):
+            page.set_viewport_size(size)
+            goto(page, page.base + path)
+            look_at(page, name)
+            assert drawn_on_more_than_one_line(page, "time, .gregorian") == [], (name, size)
+            assert broken_inside_a_piece(page, ".email") == [], (name, size)
+            assert sideways_overflow(page) is None, (name, size)
+
+    goto(page, page.base + "/profile/")
+    expect(page.locator("dd time").first).to_contain_text("به وقت بوئنوس‌آیرس")
+    expect(page.locator("dd .email")).to_have_text(PERSIAN_OWNER)
+
+
+def test_an_ordered_list_on_a_persian_page_counts_in_persian_digits(persian_page, app):
+    page = persian_page
+    with app.app_context():
+        user = db.session.query(User).filter_by(email=PERSIAN_OWNER).one()
+        totp.enrol_totp(user, Actor(user=user, via="web"))  # a set-up waiting for its code: numbered steps
+        db.session.commit()
+
+    goto(page, page.base + "/profile/security/app")
+
+    steps = page.locator("ol.steps")
+    assert steps.evaluate("el => getComputedStyle(el).listStyleType") == "persian"
+    look_at(page, "app-steps")
+    goto(page, page.base + "/profile/activity")  # a list without numbers keeps none
+    assert page.locator("ol.activity").evaluate("el => getComputedStyle(el).listStyleType") == "none"
+
+
+def test_a_birthday_is_typed_on_the_solar_hijri_calendar_in_persian_digits(persian_page):
+    page = persian_page
+    page.set_viewport_size(PHONE)
+    goto(page, page.base + "/profile/edit")
+    birthday = page.get_by_label("تاریخ تولد")
+    expect(birthday).to_have_value("۱۳۶۹/۰۱/۰۱")  # 1990-03-21, Nowruz
+    expect(birthday).to_have_attribute("type", "text")
+    birthday.fill("۱۴۰۴/۱۲/۳۰")  # 1404 is not a leap year
+    load(page, page.get_by_role("button", name="ذخیرهٔ تغییرات"))
+    expect(page.locator("#birthday-errors")).to_contain_text("تقویم هجری شمسی")
+    expect(birthday).to_have_attribute("aria-invalid", "true")
+    birthday.scroll_into_view_if_needed()
+    look_at(page, "edit-birthday-error")
+
+    birthday.fill("۱۳۷۰/۰۶/۱۵")
+    load(page, page.get_by_role("button", name="ذخیرهٔ تغییرات"))
+
+    expect(page.locator("dl.details").first).to_contain_text("۱۵ شهریور ۱۳۷۰")
