@@ -2,16 +2,16 @@
 Credential row, and nothing else.
 
 Whether a browser is signed in is decided the way it is for a JWT or an API key: the row must be
-live and its user active. Revoking the row (sign-out, a password change elsewhere, deactivation)
-ends the session in every process at once.
+live, used within its idle limit, and its user active. Revoking the row (sign-out, a password
+change elsewhere, deactivation) ends the session in every process at once.
 """
 
 import secrets
 
-from flask import g, request, session
+from flask import flash, g, redirect, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_url, login_user, logout_user
 
 from .extensions import login_manager
 from .http import SESSION_CREDENTIAL, acting
@@ -28,16 +28,33 @@ login_manager.localize_callback = str
 login_manager.login_message_category = "info"
 # The Credential row is the protection: a stolen cookie dies with its row, and sign-in rotates it.
 login_manager.session_protection = None
+SIGNED_OUT_IDLE = _l("You were signed out after a while without activity. Sign in again to go on.")
 
 
 @login_manager.request_loader
 def load_signed_in_user(_request) -> User | None:
-    credential = browser_sessions.usable_browser_session(session.get(SESSION_CREDENTIAL))
+    credential, refused = browser_sessions.presented_browser_session(session.get(SESSION_CREDENTIAL))
     if credential is None:
+        return None
+    if refused is not None:
+        if refused == credentials.IDLE:
+            # Said once, on whatever page comes next: the cookie forgets the row.
+            session.pop(SESSION_CREDENTIAL, None)
+            flash(str(SIGNED_OUT_IDLE), "info")
+            g.told_why_signed_out = True
         return None
     g.credential = credential
     credentials.note_use(credential, request.remote_addr)
     return credential.user
+
+
+@login_manager.unauthorized_handler
+def ask_to_sign_in():
+    """Flask-Login's own answer to a page that needs a signed-in person (to the sign-in page, ``next``
+    kept), without its "Sign in to see that page." when the person was just told why they are out."""
+    if not g.get("told_why_signed_out"):
+        flash(str(login_manager.login_message), login_manager.login_message_category)
+    return redirect(login_url(login_manager.login_view, next_url=request.url))
 
 
 class CookieSessionInterface(SecureCookieSessionInterface):

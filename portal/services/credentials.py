@@ -7,6 +7,8 @@ which is what makes logout and "sign out everywhere else" hold. The API's read p
 rows as snapshots (``callers``).
 """
 
+from datetime import timedelta
+
 from flask import current_app
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import joinedload
@@ -20,6 +22,7 @@ from .errors import AuthenticationFailed, NotFound
 SESSION, JWT, KEY = "session", "jwt", "key"
 # Why a presented credential is refused.
 USER_NOT_FOUND, USER_INACTIVE, REVOKED = "User not found.", "User inactive or deleted.", "Token has been revoked."
+IDLE = "The credential went unused for longer than its idle limit: sign in again."
 
 
 def by_public_id(kind: str):
@@ -47,9 +50,34 @@ def refusal(credential: Credential | CredentialSnapshot) -> str | None:
         return USER_NOT_FOUND
     if not credential.is_live:
         return REVOKED
+    if has_idled(credential):
+        return IDLE
     if not credential.user.is_active:
         return USER_INACTIVE
     return None
+
+
+def idle_limit(credential: Credential | CredentialSnapshot) -> timedelta | None:
+    """How long a credential may go unused before it stops working (the inactivity timeout), or None.
+
+    An API key has the limit chosen when it was made, if any: a key is often meant for a script that
+    runs once a month. A browser session or a JWT sign-in has its person's: staff, whose sessions
+    open other people's accounts, the short one. It is read at each use, so a person made staff
+    gets the short limit at once.
+    """
+    if credential.kind == KEY:
+        return timedelta(seconds=credential.idle_timeout) if credential.idle_timeout else None
+    user = credential.user
+    staff = user is not None and (user.is_staff or user.is_superuser)
+    return current_app.config["STAFF_SESSION_IDLE_TIMEOUT" if staff else "SESSION_IDLE_TIMEOUT"]
+
+
+def has_idled(credential: Credential | CredentialSnapshot) -> bool:
+    """Whether the credential went unused for its idle limit. Its last use is known to within
+    CREDENTIAL_TOUCH_INTERVAL (``note_use``), so it may end up to that much early, never late."""
+    limit = idle_limit(credential)
+    last_use = credential.last_used_at or credential.created_at  # a key never used: since it was made
+    return limit is not None and last_use is not None and utcnow() - last_use >= limit
 
 
 def check_usable(credential: Credential | CredentialSnapshot) -> None:
@@ -91,7 +119,8 @@ def live_credentials(user: User, kind: str | None = None) -> list[Credential]:
     )
     if kind is not None:
         query = query.where(Credential.kind == kind)
-    return list(db.session.scalars(query.order_by(Credential.created_at.desc(), Credential.id.desc())))
+    found = db.session.scalars(query.order_by(Credential.created_at.desc(), Credential.id.desc()))
+    return [credential for credential in found if not has_idled(credential)]
 
 
 def own_live_credential(user: User, public_id) -> Credential:
