@@ -15,7 +15,7 @@ from flask_login import current_user, login_url, login_user, logout_user
 
 from .extensions import login_manager
 from .http import SESSION_CREDENTIAL, acting
-from .models import Credential, User
+from .models import Credential, User, utcnow
 from .services import browser_sessions, credentials
 from .services.sign_in import PASSWORD
 
@@ -33,7 +33,8 @@ SIGNED_OUT_IDLE = _l("You were signed out after a while without activity. Sign i
 
 @login_manager.request_loader
 def load_signed_in_user(_request) -> User | None:
-    credential, refused = browser_sessions.presented_browser_session(session.get(SESSION_CREDENTIAL))
+    now = utcnow()  # one reading of the clock for the idle check and the note of use
+    credential, refused = browser_sessions.presented_browser_session(session.get(SESSION_CREDENTIAL), now)
     if credential is None:
         return None
     if refused is not None:
@@ -44,7 +45,7 @@ def load_signed_in_user(_request) -> User | None:
             g.told_why_signed_out = True
         return None
     g.credential = credential
-    credentials.note_use(credential, request.remote_addr)
+    credentials.note_use(credential, request.remote_addr, now)
     return credential.user
 
 

@@ -7,7 +7,7 @@ which is what makes logout and "sign out everywhere else" hold. The API's read p
 rows as snapshots (``callers``).
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, or_, select, update
@@ -42,15 +42,15 @@ def one_with_user(query, value) -> Credential | None:
     return db.session.scalars(query, {"value": value}).unique().first()
 
 
-def refusal(credential: Credential | CredentialSnapshot) -> str | None:
-    """Why a presented credential (a model or a snapshot) may not be used — it is not live, or its
-    user is gone or inactive — or None when it may: the rule for answering a request, and again for
-    acting on its behalf."""
+def refusal(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> str | None:
+    """Why a presented credential (a model or a snapshot) may not be used — it is not live, it went
+    unused too long, or its user is gone or inactive — or None when it may: the rule for answering a
+    request, and again for acting on its behalf. ``now``: the request's, when it has one already."""
     if credential.user is None:
         return USER_NOT_FOUND
     if not credential.is_live:
         return REVOKED
-    if has_idled(credential):
+    if has_idled(credential, now):
         return IDLE
     if not credential.user.is_active:
         return USER_INACTIVE
@@ -72,17 +72,17 @@ def idle_limit(credential: Credential | CredentialSnapshot) -> timedelta | None:
     return current_app.config["STAFF_SESSION_IDLE_TIMEOUT" if staff else "SESSION_IDLE_TIMEOUT"]
 
 
-def has_idled(credential: Credential | CredentialSnapshot) -> bool:
+def has_idled(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> bool:
     """Whether the credential went unused for its idle limit. Its last use is known to within
     CREDENTIAL_TOUCH_INTERVAL (``note_use``), so it may end up to that much early, never late."""
     limit = idle_limit(credential)
     last_use = credential.last_used_at or credential.created_at  # a key never used: since it was made
-    return limit is not None and last_use is not None and utcnow() - last_use >= limit
+    return limit is not None and last_use is not None and (now or utcnow()) - last_use >= limit
 
 
-def check_usable(credential: Credential | CredentialSnapshot) -> None:
+def check_usable(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> None:
     """AuthenticationFailed, saying why, unless the credential may be used (``refusal``)."""
-    reason = refusal(credential)
+    reason = refusal(credential, now)
     if reason is not None:
         raise AuthenticationFailed(reason)
 
@@ -97,12 +97,13 @@ def model_of(credential: CredentialSnapshot) -> Credential:
     return model
 
 
-def note_use(credential: Credential | CredentialSnapshot, ip: str | None) -> None:
+def note_use(credential: Credential | CredentialSnapshot, ip: str | None, now: datetime | None = None) -> None:
     """Remember when and from where a credential was last used, at most once per touch interval.
 
-    Most authenticated requests write nothing; the one that does commits a single UPDATE.
+    Most authenticated requests write nothing; the one that does commits a single UPDATE. ``now``:
+    the time ``refusal`` judged the request by (reading the clock once is a part of every request).
     """
-    now = utcnow()
+    now = now or utcnow()
     interval = current_app.config["CREDENTIAL_TOUCH_INTERVAL"]
     if credential.last_used_at is not None and now - credential.last_used_at < interval:
         return
