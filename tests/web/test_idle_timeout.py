@@ -5,6 +5,7 @@ Time passes the way it does for the rows (``tests.idle.time_passes``).
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
@@ -146,3 +147,14 @@ def test_the_keys_page_offers_only_its_idle_limits(app, make_user):
     assert refused.status_code == 400 and "idle_timeout" in field_errors(refused)
     with app.app_context():
         assert db.session.scalars(select(Credential).where(Credential.kind == "key")).all() == []
+
+
+def test_the_readme_states_the_idle_limits_the_settings_have(app):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    row = re.search(r"^\| `SESSION_IDLE_TIMEOUT`, `STAFF_SESSION_IDLE_TIMEOUT` \| ([^|]+) \|", readme, re.M)
+
+    assert row is not None and row.group(1).strip() == "7 days, 30 min"
+    assert (app.config["SESSION_IDLE_TIMEOUT"], app.config["STAFF_SESSION_IDLE_TIMEOUT"]) == (
+        timedelta(days=7), timedelta(minutes=30),
+    )
+    assert "**Inactivity timeout.**" in readme and "NIST SP 800-63B" in readme
