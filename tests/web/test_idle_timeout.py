@@ -158,3 +158,26 @@ def test_the_readme_states_the_idle_limits_the_settings_have(app):
         timedelta(days=7), timedelta(minutes=30),
     )
     assert "**Inactivity timeout.**" in readme and "NIST SP 800-63B" in readme
+
+
+def test_the_keys_page_lists_each_keys_idle_limit(app, make_user):
+    browser = signed_in(app.test_client(), make_user())
+    submit(browser, "/profile/keys", {"name": "Backup script", "idle_timeout": "604800"})
+    page = submit(browser, "/profile/keys", {"name": "Dashboard", "idle_timeout": ""})
+
+    row = r'<td dir="auto">([^<]*)</td>.*?<td data-label="Stops working when unused for">([^<]*)</td>'
+    limits = dict(re.findall(row, text_of(page), re.S))
+
+    assert limits == {"Backup script": "7 days", "Dashboard": "Never"}
+
+
+def test_an_idle_staff_session_at_the_admin_lands_on_sign_in_with_the_message(app, make_user):
+    browser = signed_in(app.test_client(), make_user("staff@example.com", staff=True))
+    assert browser.get("/admin/users/").status_code == 200
+
+    time_passes(app, timedelta(minutes=31))
+    refused = browser.get("/admin/users/")
+
+    assert refused.status_code == 302
+    assert parse_qs(urlsplit(refused.headers["Location"]).query)["next"] == ["/admin/users/"]
+    assert flashes(browser.get(refused.headers["Location"])) == [IDLE_MESSAGE]
