@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Credential
+from portal.models import Credential, User
 from portal.services import accounts
 from portal.services.audit import SYSTEM
 
@@ -72,6 +72,18 @@ def test_a_superuser_has_the_staff_idle_limit(app, make_user):
     time_passes(app, app.config["STAFF_SESSION_IDLE_TIMEOUT"] + timedelta(seconds=30))
 
     assert not is_signed_in(root)
+
+
+def test_a_person_made_staff_gets_the_staff_limit_at_once(app, make_user):
+    person = make_user()
+    browser = signed_in(app.test_client(), person, remember=True)
+    with app.app_context():
+        db.session.get(User, person.id).is_staff = True
+        db.session.commit()
+
+    time_passes(app, app.config["STAFF_SESSION_IDLE_TIMEOUT"] + timedelta(minutes=1))
+
+    assert not is_signed_in(browser)
 
 
 def test_the_idle_limits_are_settings(make_app):
@@ -139,7 +151,7 @@ def test_a_key_made_on_the_page_with_an_idle_limit_stops_working_when_left_unuse
     assert "Backup script" not in listed and "Dashboard" in listed
 
 
-def test_the_keys_page_offers_only_its_idle_limits(app, make_user):
+def test_an_idle_limit_no_key_may_have_is_refused_on_its_field_and_makes_no_key(app, make_user):
     browser = signed_in(app.test_client(), make_user())
 
     refused = submit(browser, "/profile/keys", {"name": "Odd", "idle_timeout": "5"})
