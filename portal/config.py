@@ -138,7 +138,13 @@ class Config:
     # "Remember me": the cookie and its session row live this long at most (Flask's own key).
     PERMANENT_SESSION_LIFETIME = timedelta(days=30)
     # "Last used" of a credential is written at most this often, so authenticated reads stay reads.
-    CREDENTIAL_TOUCH_INTERVAL = timedelta(minutes=5)
+    # It is also what the inactivity timeout measures, so it stays small beside the shortest limit.
+    CREDENTIAL_TOUCH_INTERVAL = timedelta(minutes=1)
+    # Inactivity timeout (NIST SP 800-63B; README "Inactivity timeout"): a browser session or an API
+    # (JWT) sign-in left unused this long ends, whatever its absolute lifetime has left. Staff, whose
+    # sessions open other people's accounts, get the AAL2 figure; people a week.
+    SESSION_IDLE_TIMEOUT = timedelta(days=7)
+    STAFF_SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
 
     # Two-step sign-in. After the first step (a password, an emailed code) an account with a second
     # factor gets a pending sign-in that lives this long and allows this many wrong codes.

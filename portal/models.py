@@ -285,6 +285,9 @@ class Credential(CredentialFacts, db.Model):
     # When the person last proved who they are on this credential (sign-in, re-authentication):
     # pages that change how the account signs in ask again once this is old.
     proven_at: Mapped[datetime | None]
+    # An API key's own inactivity timeout in seconds, chosen when it is made (None: none). Browser
+    # sessions and JWT sign-ins take theirs from the settings (``credentials.idle_limit``).
+    idle_timeout: Mapped[int | None]
 
     user: Mapped[User | None] = relationship()
 

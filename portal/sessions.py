@@ -2,21 +2,21 @@
 Credential row, and nothing else.
 
 Whether a browser is signed in is decided the way it is for a JWT or an API key: the row must be
-live and its user active. Revoking the row (sign-out, a password change elsewhere, deactivation)
-ends the session in every process at once.
+live, used within its idle limit, and its user active. Revoking the row (sign-out, a password
+change elsewhere, deactivation) ends the session in every process at once.
 """
 
 import secrets
 
-from flask import g, request, session
+from flask import flash, g, redirect, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_url, login_user, logout_user
 
 from .extensions import login_manager
 from .http import SESSION_CREDENTIAL, acting
 from .i18n import keep_picked_language
-from .models import Credential, User
+from .models import Credential, User, utcnow
 from .services import browser_sessions, credentials
 from .services.sign_in import PASSWORD
 
@@ -29,16 +29,34 @@ login_manager.localize_callback = str
 login_manager.login_message_category = "info"
 # The Credential row is the protection: a stolen cookie dies with its row, and sign-in rotates it.
 login_manager.session_protection = None
+SIGNED_OUT_IDLE = _l("You were signed out after a while without activity. Sign in again to go on.")
 
 
 @login_manager.request_loader
 def load_signed_in_user(_request) -> User | None:
-    credential = browser_sessions.usable_browser_session(session.get(SESSION_CREDENTIAL))
+    now = utcnow()  # one reading of the clock for the idle check and the note of use
+    credential, refused = browser_sessions.presented_browser_session(session.get(SESSION_CREDENTIAL), now)
     if credential is None:
         return None
+    if refused is not None:
+        if refused == credentials.IDLE:
+            # Said once, on whatever page comes next: the cookie forgets the row.
+            session.pop(SESSION_CREDENTIAL, None)
+            flash(str(SIGNED_OUT_IDLE), "info")
+            g.told_why_signed_out = True
+        return None
     g.credential = credential
-    credentials.note_use(credential, request.remote_addr)
+    credentials.note_use(credential, request.remote_addr, now)
     return credential.user
+
+
+@login_manager.unauthorized_handler
+def ask_to_sign_in():
+    """Flask-Login's own answer to a page that needs a signed-in person (to the sign-in page, ``next``
+    kept), without its "Sign in to see that page." when the person was just told why they are out."""
+    if not g.get("told_why_signed_out"):
+        flash(str(login_manager.login_message), login_manager.login_message_category)
+    return redirect(login_url(login_manager.login_view, next_url=request.url))
 
 
 class CookieSessionInterface(SecureCookieSessionInterface):

@@ -5,7 +5,7 @@ whatever the method. The views use the same services as every other door, so a s
 the same rules and leaves the same audit trail.
 """
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -22,8 +22,7 @@ def staff_only():
         return login_manager.unauthorized()
     if not current_user.is_staff:
         abort(403)
-    if current_app.config["STAFF_REQUIRE_TWO_FACTOR"] and not factors.has_second_factor(current_user):
-        # Staff accounts open every other account: a password alone is not enough for them.
+    if factors.lacks_required_staff_factor(current_user):
         flash(_("Set up an authenticator app or a passkey to use the admin."), "info")
         return redirect(url_for("web.security"))
     return None

@@ -13,7 +13,7 @@ from functools import wraps
 from flask import after_this_request, g, request
 
 from ..http import acting
-from ..models import Credential, CredentialSnapshot, User, UserSnapshot
+from ..models import Credential, CredentialSnapshot, User, UserSnapshot, utcnow
 from ..services import callers, credentials, tokens
 from ..services.errors import AuthenticationFailed
 from .errors import NOT_PROVIDED
@@ -55,9 +55,10 @@ def authenticated(view=None, *, user_gone=None):
             credential = _credential_from_header()
             if credential.user is None and user_gone is not None:
                 return user_gone()
-            credentials.check_usable(credential)
+            now = utcnow()  # one reading of the clock for the idle check and the note of use
+            credentials.check_usable(credential, now)
             g.api_credential = credential  # a snapshot; g.credential is a browser session's model
-            credentials.note_use(credential, request.remote_addr)
+            credentials.note_use(credential, request.remote_addr, now)
             if credential.user.password_breached:
                 tell_about_breached_password()
             return view(*args, **kwargs)

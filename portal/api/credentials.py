@@ -9,12 +9,20 @@ from functools import partial
 
 from ..limits import limited
 from ..payload import read_payload
-from ..services import accounts, credentials, sign_in, tokens, verification
+from ..services import accounts, api_keys, credentials, sign_in, tokens, verification
 from ..services.errors import ValidationFailed
 from . import bp
 from .auth import authenticated, caller_credential, caller_user, current_actor
 from .documented import documented
-from .schemas import ChangePassword, PasswordResetConfirm, PasswordResetRequest, RefreshToken, SignIn, SignOut
+from .schemas import (
+    ChangePassword,
+    KeySignIn,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RefreshToken,
+    SignIn,
+    SignOut,
+)
 from .two_step import API_KEY, JWT_PAIR, signed_in
 
 sign_in_limits = limited("RATELIMIT_SIGN_IN", per_account=("email", "username"))
@@ -30,7 +38,10 @@ SIGN_IN_REFUSED = {
 
 
 def _authenticate_payload():
-    body = SignIn().to_changes(read_payload())
+    return _authenticate(SignIn().to_changes(read_payload()))
+
+
+def _authenticate(body: dict):
     if not body.get("email") and not body.get("username"):
         raise ValidationFailed.on("non_field_errors", 'Must include "email" or "username".')
     return sign_in.authenticate(body["password"], email=body.get("email"), username=body.get("username"))
@@ -77,14 +88,17 @@ def logout():
 
 
 @bp.post("/auth/token/login/")
-@documented_credentials(body="SignIn", answer="AuthToken", errors=SIGN_IN_REFUSED)
+@documented_credentials(body="KeySignIn", answer="AuthToken", errors=SIGN_IN_REFUSED)
 @sign_in_limits
 def api_key_login():
     """Sign in: a new API key
 
-    A new key each call, for `Authorization: Token <key>`.
+    A new key each call, for `Authorization: Token <key>`. With `idle_timeout`, the key stops
+    working once it has gone unused that many seconds.
     """
-    return signed_in(_authenticate_payload(), issue=API_KEY)
+    body = KeySignIn().to_changes(read_payload())
+    idle_timeout = api_keys.idle_limit_of(body.get("idle_timeout"))  # refused before any password is checked
+    return signed_in(_authenticate(body), issue=API_KEY, key_idle_timeout=idle_timeout)
 
 
 @bp.post("/auth/token/logout/")

@@ -16,6 +16,7 @@ from ..services.errors import (
     PermissionDenied,
     PreconditionFailed,
     ReauthenticationRequired,
+    SecondFactorRequired,
     ValidationFailed,
 )
 
@@ -87,8 +88,8 @@ def service_error(exc):
         return detail(403, exc.detail)
     if isinstance(exc, AuthenticationFailed):
         return detail(401, exc.detail)
-    if isinstance(exc, ReauthenticationRequired):
-        return detail(403, str(exc))
+    if isinstance(exc, ReauthenticationRequired | SecondFactorRequired):
+        return detail(403, str(exc))  # says what to do about it
     if isinstance(exc, PermissionDenied):
         return detail(403, NO_PERMISSION)
     if isinstance(exc, PreconditionFailed):

@@ -37,6 +37,7 @@ from .schemas import (
     ChangePassword,
     DeleteMe,
     GroupOut,
+    KeySignIn,
     PasskeyOptionsRequest,
     PasswordResetConfirm,
     PasswordResetRequest,
@@ -122,6 +123,7 @@ REQUESTS = {
         Update002, Update004, DeleteMe, Register003, Update003, VerifyOtp003, ResendOtp003,
         SignIn, RefreshToken, SignOut, ChangePassword, PasswordResetRequest, PasswordResetConfirm,
         SecondStep, PasskeyOptionsRequest, SignInCodeRequest, SignInWithCode,
+        KeySignIn,
     )
 }  # fmt: skip
 # Bodies with a file field, which multipart/form-data carries too.

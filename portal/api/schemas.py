@@ -276,6 +276,15 @@ class SignIn(InputSchema):
     password = RequiredText()
 
 
+class KeySignIn(SignIn):
+    idle_timeout = fields.Integer(
+        strict=True,
+        allow_none=True,
+        metadata={"description": "Optional: seconds (60 to 31536000) the key may go unused before it stops "
+                  "working. Without it, or null, the key works until it is revoked."},
+    )
+
+
 class RefreshToken(InputSchema):
     refresh = RequiredText()
 

@@ -30,12 +30,14 @@ SECOND_STEP_REFUSED = {
 }
 
 
-def signed_in(user, *, issue: str, first_step: str = PASSWORD):
+def signed_in(user, *, issue: str, first_step: str = PASSWORD, key_idle_timeout: int | None = None):
     """The answer to a first step that proved who this is: the credential asked for (``issue``: a JWT
-    pair or an API key), or, for an account with a second factor, 401 with an ``mfa_token``."""
+    pair or an API key, with its idle limit), or, for an account with a second factor, 401 with an
+    ``mfa_token``, whose pending sign-in keeps what was asked for."""
     if not factors.has_second_factor(user):
-        return _issue(user, issue, method=first_step)
-    token = two_factor.begin_sign_in(user, first_step=first_step, data={"issue": issue})
+        return _issue(user, issue, method=first_step, key_idle_timeout=key_idle_timeout)
+    data = {"issue": issue} if key_idle_timeout is None else {"issue": issue, "key_idle_timeout": key_idle_timeout}
+    token = two_factor.begin_sign_in(user, first_step=first_step, data=data)
     pending = two_factor.pending_sign_in(token)
     methods = [name for name, offered in (
         ("totp", pending.has_totp), ("recovery", pending.recovery_codes_left > 0), ("passkey", pending.has_passkeys),
@@ -67,7 +69,10 @@ def token_mfa():
             body["passkey"], rp_id=party.id, origin=party.origin, binding=token, actor=current_actor()
         )
     completed = two_factor.complete_sign_in(token, current_actor(), code=body.get("code"), passkey=assertion)
-    return _issue(completed.user, completed.data.get("issue", JWT_PAIR), method=completed.method)
+    return _issue(
+        completed.user, completed.data.get("issue", JWT_PAIR), method=completed.method,
+        key_idle_timeout=completed.data.get("key_idle_timeout"),
+    )
 
 
 @bp.post("/token/mfa/passkey/")
@@ -86,10 +91,13 @@ def token_mfa_passkey_options():
     return passkeys.authentication_options(rp_id=relying_party().id, binding=token, user=pending.user)
 
 
-def _issue(user, issue: str, *, method: str):
+def _issue(user, issue: str, *, method: str, key_idle_timeout: int | None = None):
     if user.password_breached:
         tell_about_breached_password()
     if issue == API_KEY:
-        _, key = api_keys.issue_api_key(user, current_actor(), name=api_keys.SIGNED_IN_THROUGH_THE_API, method=method)
+        _, key = api_keys.issue_api_key(
+            user, current_actor(), name=api_keys.SIGNED_IN_THROUGH_THE_API, method=method,
+            idle_timeout=key_idle_timeout,
+        )
         return {"auth_token": key}
     return tokens.issue_token_pair(user, current_actor(), method=method)

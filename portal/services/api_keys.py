@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
 
@@ -10,7 +11,7 @@ from ..models import Credential, User, utcnow
 from . import audit
 from .audit import Actor
 from .credentials import KEY
-from .errors import AuthenticationFailed, EmailNotVerified
+from .errors import AuthenticationFailed, EmailNotVerified, ValidationFailed
 from .sign_in import BAD_CREDENTIALS, PASSWORD, UNVERIFIED, record_sign_in
 
 # The names of the keys the portal makes itself; stored in English, shown in the reader's language.
@@ -20,18 +21,36 @@ NAMES_GIVEN_BY_THE_PORTAL = {
     SIGNED_IN_THROUGH_THE_API: _l("API sign-in"), MADE_ON_THE_COMMAND_LINE: _l("created on the command line"),
 }
 
+# The idle limit a key may be given: a minute at least (the last use is known to within
+# CREDENTIAL_TOUCH_INTERVAL), a year at most.
+SHORTEST_IDLE_LIMIT, LONGEST_IDLE_LIMIT = timedelta(minutes=1), timedelta(days=365)
+BAD_IDLE_LIMIT = _l("Give a whole number of seconds from 60 to 31536000, or null for no idle limit.")
+
+
+def idle_limit_of(value) -> int | None:
+    """The idle limit asked for a new key, in whole seconds, or None for none; ValidationFailed on
+    ``idle_timeout`` for anything else (a bool is no number here)."""
+    if value is None:
+        return None
+    shortest, longest = (int(limit.total_seconds()) for limit in (SHORTEST_IDLE_LIMIT, LONGEST_IDLE_LIMIT))
+    if isinstance(value, bool) or not isinstance(value, int) or not shortest <= value <= longest:
+        raise ValidationFailed.on("idle_timeout", BAD_IDLE_LIMIT)
+    return value
+
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
 def issue_api_key(
-    user: User, actor: Actor, name: str | None = None, *, method: str = PASSWORD
+    user: User, actor: Actor, name: str | None = None, *, method: str = PASSWORD, idle_timeout: int | None = None
 ) -> tuple[Credential, str]:
     """A new API key for an active account whose sign-up is complete; the key is returned once, never stored.
 
-    ``method``: how the person proved who they are before the key was made.
+    ``method``: how the person proved who they are before the key was made. ``idle_timeout``: seconds
+    the key may go unused before it stops working (``idle_limit_of``); None, never.
     """
+    idle_timeout = idle_limit_of(idle_timeout)
     if not user.is_active:
         raise AuthenticationFailed(BAD_CREDENTIALS)
     if user.activated_at is None:
@@ -48,6 +67,7 @@ def issue_api_key(
         created_ip=actor.ip,
         method=method,
         proven_at=now,
+        idle_timeout=idle_timeout,
     )
     db.session.add(credential)
     audit.record(actor, "api_key_created", user, {"key": [None, credential.public_id]})

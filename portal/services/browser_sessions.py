@@ -1,6 +1,7 @@
 """Browser sign-ins: a ``Credential`` row per signed-in browser, which the session cookie names."""
 
 import secrets
+from datetime import datetime
 
 from flask import current_app
 
@@ -43,10 +44,10 @@ def start_browser_session(
     return credential
 
 
-def usable_browser_session(public_id) -> Credential | None:
-    """The session row a cookie names, with its user loaded in the same query, when it may be used
-    (``refusal``); None otherwise."""
+def presented_browser_session(public_id, now: datetime | None = None) -> tuple[Credential | None, str | None]:
+    """The session row a cookie names, with its user loaded in the same query, and why it may not be
+    used at ``now`` (``refusal``: None when it may); (None, None) when the cookie names no session."""
     if not isinstance(public_id, str) or not public_id:
-        return None
+        return None, None
     credential = one_with_user(SESSION_BY_PUBLIC_ID, public_id)
-    return credential if credential is not None and refusal(credential) is None else None
+    return (credential, refusal(credential, now)) if credential is not None else (None, None)

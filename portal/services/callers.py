@@ -15,7 +15,10 @@ from .credentials import JWT, KEY
 from .driver import DriverQuery
 from .tokens import names_live_sign_in
 
-_CREDENTIAL_FIELDS = ("id", "kind", "user_id", "public_id", "refresh_jti", "expires_at", "revoked_at", "last_used_at")
+_CREDENTIAL_FIELDS = (
+    "id", "kind", "user_id", "public_id", "refresh_jti", "created_at", "expires_at", "revoked_at", "last_used_at",
+    "idle_timeout",
+)
 _USER_FIELDS = tuple(column.key for column in User.__table__.columns if column.key != "password_hash")
 _GROUP_FIELDS = ("id", "name", "notes", "created_at", "updated_at", "users_count")
 

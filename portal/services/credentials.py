@@ -7,6 +7,8 @@ which is what makes logout and "sign out everywhere else" hold. The API's read p
 rows as snapshots (``callers``).
 """
 
+from datetime import datetime, timedelta
+
 from flask import current_app
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import joinedload
@@ -20,6 +22,7 @@ from .errors import AuthenticationFailed, NotFound
 SESSION, JWT, KEY = "session", "jwt", "key"
 # Why a presented credential is refused.
 USER_NOT_FOUND, USER_INACTIVE, REVOKED = "User not found.", "User inactive or deleted.", "Token has been revoked."
+IDLE = "The credential went unused for longer than its idle limit: sign in again."
 
 
 def by_public_id(kind: str):
@@ -39,22 +42,47 @@ def one_with_user(query, value) -> Credential | None:
     return db.session.scalars(query, {"value": value}).unique().first()
 
 
-def refusal(credential: Credential | CredentialSnapshot) -> str | None:
-    """Why a presented credential (a model or a snapshot) may not be used — it is not live, or its
-    user is gone or inactive — or None when it may: the rule for answering a request, and again for
-    acting on its behalf."""
+def refusal(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> str | None:
+    """Why a presented credential (a model or a snapshot) may not be used — it is not live, it went
+    unused too long, or its user is gone or inactive — or None when it may: the rule for answering a
+    request, and again for acting on its behalf. ``now``: the request's, when it has one already."""
     if credential.user is None:
         return USER_NOT_FOUND
     if not credential.is_live:
         return REVOKED
+    if has_idled(credential, now):
+        return IDLE
     if not credential.user.is_active:
         return USER_INACTIVE
     return None
 
 
-def check_usable(credential: Credential | CredentialSnapshot) -> None:
+def idle_limit(credential: Credential | CredentialSnapshot) -> timedelta | None:
+    """How long a credential may go unused before it stops working (the inactivity timeout), or None.
+
+    An API key has the limit chosen when it was made, if any: a key is often meant for a script that
+    runs once a month. A browser session or a JWT sign-in has its person's: staff, whose sessions
+    open other people's accounts, the short one. It is read at each use, so a person made staff
+    gets the short limit at once.
+    """
+    if credential.kind == KEY:
+        return timedelta(seconds=credential.idle_timeout) if credential.idle_timeout else None
+    user = credential.user
+    staff = user is not None and (user.is_staff or user.is_superuser)
+    return current_app.config["STAFF_SESSION_IDLE_TIMEOUT" if staff else "SESSION_IDLE_TIMEOUT"]
+
+
+def has_idled(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> bool:
+    """Whether the credential went unused for its idle limit. Its last use is known to within
+    CREDENTIAL_TOUCH_INTERVAL (``note_use``), so it may end up to that much early, never late."""
+    limit = idle_limit(credential)
+    last_use = credential.last_used_at or credential.created_at  # a key never used: since it was made
+    return limit is not None and last_use is not None and (now or utcnow()) - last_use >= limit
+
+
+def check_usable(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> None:
     """AuthenticationFailed, saying why, unless the credential may be used (``refusal``)."""
-    reason = refusal(credential)
+    reason = refusal(credential, now)
     if reason is not None:
         raise AuthenticationFailed(reason)
 
@@ -69,12 +97,13 @@ def model_of(credential: CredentialSnapshot) -> Credential:
     return model
 
 
-def note_use(credential: Credential | CredentialSnapshot, ip: str | None) -> None:
+def note_use(credential: Credential | CredentialSnapshot, ip: str | None, now: datetime | None = None) -> None:
     """Remember when and from where a credential was last used, at most once per touch interval.
 
-    Most authenticated requests write nothing; the one that does commits a single UPDATE.
+    Most authenticated requests write nothing; the one that does commits a single UPDATE. ``now``:
+    the time ``refusal`` judged the request by (reading the clock once is a part of every request).
     """
-    now = utcnow()
+    now = now or utcnow()
     interval = current_app.config["CREDENTIAL_TOUCH_INTERVAL"]
     if credential.last_used_at is not None and now - credential.last_used_at < interval:
         return
@@ -91,7 +120,8 @@ def live_credentials(user: User, kind: str | None = None) -> list[Credential]:
     )
     if kind is not None:
         query = query.where(Credential.kind == kind)
-    return list(db.session.scalars(query.order_by(Credential.created_at.desc(), Credential.id.desc())))
+    found = db.session.scalars(query.order_by(Credential.created_at.desc(), Credential.id.desc()))
+    return [credential for credential in found if not has_idled(credential)]
 
 
 def own_live_credential(user: User, public_id) -> Credential:

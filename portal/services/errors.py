@@ -53,6 +53,10 @@ class ReauthenticationRequired(PermissionDenied):
     """The change needs a fresh proof of identity (the password again): the session's is too old."""
 
 
+class SecondFactorRequired(PermissionDenied):
+    """Staff without a second factor, where STAFF_REQUIRE_TWO_FACTOR asks for one, acting on someone else."""
+
+
 class PreconditionFailed(ServiceError):
     """The caller changed a version it read, and the row has moved on since (optimistic concurrency)."""
 

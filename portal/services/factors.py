@@ -1,10 +1,12 @@
 """What the second-factor modules share: whether an account has a second factor, who may change
-an account's factors, and the one mail that tells a person how they sign in has changed.
+an account's factors, whether staff may act on other people's accounts without one
+(STAFF_REQUIRE_TWO_FACTOR), and the one mail that tells a person how they sign in has changed.
 
 A second factor is a confirmed authenticator app (``totp``) or a passkey (``passkeys``). Recovery
 codes (``recovery_codes``) are a way round a lost factor, not a factor: alone they ask for nothing.
 """
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, or_, select
 
@@ -13,9 +15,12 @@ from ..models import Passkey, TotpDevice, User, utcnow
 from ..urls import public_url
 from . import outbox
 from .audit import ACTIONS, Actor
-from .errors import PermissionDenied
+from .errors import PermissionDenied, SecondFactorRequired
 
 OWN_ACCOUNT_ONLY = _l("Only the account's owner sets up how they sign in.")
+STAFF_FACTOR_REQUIRED = _l(
+    "Staff must set up a second factor (an authenticator app or a passkey) before acting on other people's accounts."
+)
 
 
 def has_second_factor(user: User) -> bool:
@@ -30,6 +35,19 @@ def has_second_factor(user: User) -> bool:
             )
         )
     )
+
+
+def lacks_required_staff_factor(user: User) -> bool:
+    """Whether ``user`` (staff) may not act on other people's accounts yet: STAFF_REQUIRE_TWO_FACTOR is
+    on and they have no second factor. Staff accounts open every other account, at /admin/ and
+    through the API alike, so a password alone is not enough for them; their own account stays theirs."""
+    return bool(current_app.config["STAFF_REQUIRE_TWO_FACTOR"]) and not has_second_factor(user)
+
+
+def ensure_staff_factor(user: User) -> None:
+    """PermissionDenied, saying what to do, when ``lacks_required_staff_factor``."""
+    if lacks_required_staff_factor(user):
+        raise SecondFactorRequired(STAFF_FACTOR_REQUIRED)
 
 
 def ensure_owner(actor: Actor, user: User) -> None:

@@ -63,6 +63,7 @@ def rotate_refresh_token(refresh_token) -> dict:
     swapped = credential is not None and update_where(
         Credential, Credential.id == credential.id, Credential.refresh_jti == claims.get("jti"),
         refresh_jti=new_jti, expires_at=utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
+        last_used_at=utcnow(),  # a refresh is a use: the inactivity timeout counts from it
     )
     if not swapped:
         db.session.rollback()

@@ -25,11 +25,16 @@ def get_user(user_id) -> User:
 
 def user_for(caller: User, user_id, *, staff_too: bool) -> User:
     """The user ``caller`` asks for by id: NotFound when there is none, PermissionDenied unless it
-    is the caller themselves, or ``staff_too`` and the caller is staff.
+    is the caller themselves, or ``staff_too`` and the caller is staff (with a second factor, when
+    STAFF_REQUIRE_TWO_FACTOR asks for one: ``factors.ensure_staff_factor``).
     """
     user = get_user(user_id)
-    if user.id != caller.id and not (staff_too and caller.is_staff):
-        raise PermissionDenied()
+    if user.id != caller.id:
+        if not (staff_too and caller.is_staff):
+            raise PermissionDenied()
+        from . import factors  # here: factors needs audit, which needs this module
+
+        factors.ensure_staff_factor(caller)
     return user
 
 

@@ -24,13 +24,14 @@ def api_keys():
     new_key = None
     # An account whose sign-up is unfinished gets no key: the service's reason shows above the form.
     if form.validate_on_submit() and (issued := call_for(
-        form, issue_api_key, user, me(), name=form.name.data, refusals={AuthenticationFailed: 400}
+        form, issue_api_key, user, me(), name=form.name.data, idle_timeout=form.idle_timeout.data,
+        refusals={AuthenticationFailed: 400},
     )):
         _, new_key = issued.result
         form = ApiKeyForm(formdata=None)
-    response = make_response(
-        form_page("web/keys.html", form, keys=credentials.live_credentials(user, kind=credentials.KEY), new_key=new_key)
-    )
+    keys = credentials.live_credentials(user, kind=credentials.KEY)
+    idle_limits = {key.id: credentials.idle_limit(key) for key in keys}
+    response = make_response(form_page("web/keys.html", form, keys=keys, idle_limits=idle_limits, new_key=new_key))
     # The new key is in this answer only: no cache may keep a copy of it.
     response.headers["Cache-Control"] = "no-store"
     return response

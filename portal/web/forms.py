@@ -5,12 +5,17 @@ rule about what a value may be (a valid email, a free username, a strong passwor
 the services', shown next to the field it concerns.
 """
 
+from datetime import timedelta
+
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, InputRequired
 
 from ..services.passwords import PASSWORD_POLICY, PASSWORDS_DIFFER
+from ..templating import duration
 
 
 def _password(label, autocomplete):
@@ -94,10 +99,31 @@ class ChangePasswordForm(FlaskForm):
     confirm_password = _repeat("new_password")
 
 
+# The idle limits the keys page offers (the service takes any from a minute to a year).
+KEY_IDLE_LIMITS = [timedelta(hours=1), timedelta(days=1), timedelta(days=7), timedelta(days=30), timedelta(days=90)]
+
+
+def _seconds_or_none(value):
+    """A choice's value as the service takes it: whole seconds, or None for "never"; anything else
+    is handed on as it came, for the service to refuse on the field."""
+    if value in ("", None):
+        return None
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
 class ApiKeyForm(FlaskForm):
     name = StringField(
         _l("Name"), validators=[InputRequired()], description=_l("What the key is for, e.g. “Backup script”."),
         render_kw={"maxlength": 100, "dir": "auto"},
+    )
+    idle_timeout = SelectField(
+        _l("Stops working when unused for"),
+        choices=[SelectChoice("", _l("Never: it works until you revoke it"))] + [
+            SelectChoice(str(int(limit.total_seconds())), LazyString(duration, limit)) for limit in KEY_IDLE_LIMITS
+        ],
+        coerce=_seconds_or_none,
+        validate_choice=False,
+        description=_l("A key left unused that long stops working, in case it was forgotten somewhere."),
     )
 
 
