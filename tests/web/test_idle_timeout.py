@@ -110,6 +110,19 @@ def test_the_absolute_lifetime_still_ends_a_session_in_constant_use(app, make_us
     assert not is_signed_in(browser)
 
 
+def test_staff_are_never_remembered_past_the_twelve_hours_of_a_session_in_constant_use(app, make_user):
+    staff = signed_in(app.test_client(), make_user("staff@example.com", staff=True), remember=True)
+    person = signed_in(app.test_client(), make_user("person@example.com"), remember=True)
+    for _ in range(25):  # 12 h 30 min in all, each browser used every half hour
+        time_passes(app, timedelta(minutes=29))
+        assert person.get("/profile/").status_code == 200
+        if is_signed_in(staff):
+            assert staff.get("/profile/").status_code == 200
+
+    assert not is_signed_in(staff)
+    assert is_signed_in(person)  # "remember me" still keeps a person for 30 days
+
+
 def test_an_idle_session_is_no_longer_listed_among_the_live_ones(app, make_user):
     person = make_user()
     idle = signed_in(app.test_client(), person, remember=True)
