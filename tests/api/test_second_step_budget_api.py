@@ -69,6 +69,17 @@ def test_after_100_wrong_codes_from_rotating_addresses_the_right_app_code_is_a_4
     assert client.post(MFA, json={"mfa_token": mfa_token(client, user), "code": clock.code(secret)}).status_code == 200
 
 
+def test_past_the_budget_the_two_step_answer_no_longer_offers_the_app(app, client, user, clock):
+    secret, _ = set_up_totp(app, user, clock)
+    offered = client.post(TOKEN, json={"email": user.email, "password": user.password}).get_json()["methods"]
+    Guesser(client, user, clock, secret).guess(100)
+
+    answer = client.post(TOKEN, json={"email": user.email, "password": user.password})
+
+    assert "totp" in offered
+    assert answer.status_code == 401 and answer.get_json()["methods"] == ["recovery"]
+
+
 def test_a_right_app_code_starts_the_count_again(app, client, user, clock):
     secret, _ = set_up_totp(app, user, clock)
     guesser = Guesser(client, user, clock, secret)
