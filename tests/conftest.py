@@ -82,7 +82,7 @@ def shared_database(tmp_path) -> dict:
     """Overrides for a database several connections, threads and processes can use at once: a SQLite
     file (in-memory SQLite is one connection for every thread), or the PostgreSQL test database."""
     if os.environ.get("TEST_DATABASE_URL"):
-        return {}
+        return {"SQLALCHEMY_DATABASE_URI": os.environ["TEST_DATABASE_URL"]}
     return {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'shared.sqlite'}"}
 
 

@@ -54,10 +54,13 @@ def translations(tmp_path, monkeypatch):
 
 
 def persian_sign_in_page(config="testing", **overrides) -> str:
-    app = create_app(config, {"UPLOAD_FOLDER": "/nonexistent", **overrides})
+    # An in-memory database of its own, closed at the end: the page reads no table of the shared one.
+    app = create_app(config, {"UPLOAD_FOLDER": "/nonexistent", "SQLALCHEMY_DATABASE_URI": "sqlite://", **overrides})
     with app.app_context():
         db.create_all()
     response = app.test_client().get("/login", headers={"Accept-Language": "fa"})
+    with app.app_context():
+        db.engine.dispose()
     assert response.status_code == 200
     return response.get_data(as_text=True)
 

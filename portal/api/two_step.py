@@ -40,7 +40,9 @@ def signed_in(user, *, issue: str, first_step: str = PASSWORD, key_idle_timeout:
     token = two_factor.begin_sign_in(user, first_step=first_step, data=data)
     pending = two_factor.pending_sign_in(token)
     methods = [name for name, offered in (
-        ("totp", pending.has_totp and not pending.app_codes_refused), ("recovery", pending.recovery_codes_left > 0), ("passkey", pending.has_passkeys),
+        ("totp", pending.has_totp and not pending.app_codes_refused),
+        ("recovery", pending.recovery_codes_left > 0),
+        ("passkey", pending.has_passkeys),
     ) if offered]
     return error_response(
         401, {"detail": SECOND_FACTOR_REQUIRED, "mfa_required": True, "mfa_token": token, "methods": methods}
