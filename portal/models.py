@@ -194,9 +194,9 @@ class User(UserFacts, UserMixin, db.Model):
     # Set when the account was secured ("This wasn't me"): signing in with the password is refused
     # until a new one is chosen. Passkeys and emailed codes still sign in.
     password_reset_required: Mapped[bool] = mapped_column(default=False, server_default=false())
-    # Raised when every outstanding proof of the account must end (``credentials.end_outstanding_proofs``:
-    # a reset, a password change, "This wasn't me", a deactivation): reset and "This wasn't me" links
-    # carry the value they were signed with, and stop working once it moves on.
+    # Raised by a recovery (``credentials.end_outstanding_proofs``: a reset link, "This wasn't me",
+    # "Secure my account", a deactivation): reset and "This wasn't me" links and device cookies carry
+    # the value they were signed with, and stop working once it moves on.
     security_stamp: Mapped[int] = mapped_column(default=0, server_default="0")
     # Set at a sign-in whose (right) password appears in breach data; cleared when it is changed.
     password_breached: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import User, canonical_email, canonical_phone, canonical_username, utcnow
-from . import audit, avatars, breaches, credentials, outbox, second_step_budget, verification
+from . import audit, avatars, breaches, credentials, factors, outbox, second_step_budget, verification
 from .audit import Actor
 from .errors import PermissionDenied, ValidationFailed
 from .fields import ACCOUNT_FLAGS, PROFILE_FIELDS, FieldError, clean_each_field, clean_fields
@@ -192,7 +192,7 @@ def change_password(user: User, current_password, new_password, actor: Actor, *,
         errors["new_password"] = problems
     if errors:
         raise ValidationFailed(errors)
-    _store_password(user, new_password, actor, keep=keep)
+    _store_password(user, new_password, actor, keep=keep, recovered=False)
 
 
 def reset_password(uid, token, new_password, actor: Actor) -> User:
@@ -204,7 +204,7 @@ def reset_password(uid, token, new_password, actor: Actor) -> User:
     if problems := _new_password_problems(user, new_password):
         raise ValidationFailed({"new_password": problems})
     verification.mark_verified(user)
-    _store_password(user, new_password, actor)
+    _store_password(user, new_password, actor, recovered=True)
     return user
 
 
@@ -224,13 +224,14 @@ def _chosen_password_problems(password, related: tuple[str | None, ...]) -> list
     return password_problems(password, related=related) or breaches.breach_problems(password)
 
 
-def _store_password(user: User, new_password: str, actor: Actor, *, keep=None) -> None:
+def _store_password(user: User, new_password: str, actor: Actor, *, keep=None, recovered: bool) -> None:
     """Store a newly chosen password and end every other way in. A secured account may sign in with
     a password again: the new one was chosen by someone who proved the mailbox (a reset link) or
     opened a session without the password (a passkey, an emailed code)."""
     user.password_hash = hash_password(new_password)
     mark_changed(user)
     credentials.revoke_all(user, keep=keep)
+    credentials.end_outstanding_proofs(user, recovered=recovered)
     changes = {}
     if user.password_reset_required:
         user.password_reset_required = False
@@ -239,6 +240,10 @@ def _store_password(user: User, new_password: str, actor: Actor, *, keep=None) -
     # Whoever chose it proved the mailbox or held a session: the app's codes are compared again.
     second_step_budget.forgive(user)
     audit.record(actor, "password_changed", user, changes)
+    if not recovered:
+        # Changed from a session, by whoever held it and the password: the owner hears of it (a
+        # reset was asked for from the mailbox, and mails nothing more).
+        factors.notify_security_change(user, "password_changed", actor)
     db.session.commit()
 
 
@@ -273,6 +278,7 @@ def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
         audit.record(actor, "account_flags_changed", user, changed)
         if changed.get("is_active") == [True, False]:
             credentials.revoke_all(user)
+            credentials.end_outstanding_proofs(user, recovered=True)
     _tell_about_staff_change(user, changed, actor)
     db.session.commit()
     return user

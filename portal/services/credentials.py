@@ -158,33 +158,32 @@ def end_other_sessions(user: User, actor: Actor, *, keep: Credential | None) -> 
 
 
 def revoke_all(user: User, *, keep: Credential | None = None) -> None:
-    """Revoke every live credential of the user except ``keep``, and end every proof still outstanding
-    (``end_outstanding_proofs``); the caller commits.
-
-    Every event that recovers or locks an account goes through here — a reset, a password change,
-    "This wasn't me" and "Secure my account", a deactivation, "sign out everywhere else" — so none of
-    them can forget a kind of proof.
-    """
+    """Revoke every live credential of the user except ``keep``, and end the sign-ins waiting for their
+    second step; the caller commits. What was mailed and not used yet is ``end_outstanding_proofs``'."""
     query = update(Credential).where(Credential.user_id == user.id, Credential.revoked_at.is_(None))
     if keep is not None:
         query = query.where(Credential.id != keep.id)
     db.session.execute(query.values(revoked_at=utcnow()))
-    end_outstanding_proofs(user)
+    end_pending_sign_ins(user)
 
 
-def end_outstanding_proofs(user: User) -> None:
-    """Whatever was issued to the account and not used yet stops working: emailed codes (sign-in and
-    verification), reset links, "This wasn't me" links and sign-ins waiting for their second step.
-    The caller commits.
+def end_outstanding_proofs(user: User, *, recovered: bool) -> None:
+    """Whatever was issued to the account and not used yet stops working; the caller commits.
 
-    The links are signed, not stored, so they carry the account's ``security_stamp`` and die when it
-    moves on; the codes and pending sign-ins are rows, and go. A proof issued after this is bound to
-    the new stamp and works.
+    Every change of password (a reset or a change), "This wasn't me", "Secure my account" and a
+    deactivation call this, so none of them can forget a kind of proof: emailed codes (sign-in and
+    verification) and sign-ins waiting for their second step are rows, and go; reset links are bound
+    to the password hash, and die with it. A *recovery* (``recovered``: a reset link, which proves
+    the mailbox, a securing, a deactivation) also moves the account's ``security_stamp``, which
+    "This wasn't me" links and device cookies carry. A change of password from a signed-in session
+    does not: whoever made it may be the intruder an alert is about, and must not be able to disarm
+    the owner's "This wasn't me" link by changing the password first.
     """
-    # Raised in the UPDATE itself, so two events at once both count; flushed so the row is read
-    # afresh (a link made later in the same transaction, the "account secured" mail's, is signed
-    # with the new value).
-    user.security_stamp = User.security_stamp + 1
+    if recovered:
+        # Raised in the UPDATE itself, so two events at once both count; flushed so the row is read
+        # afresh (a link made later in the same transaction, the "account secured" mail's, is signed
+        # with the new value).
+        user.security_stamp = User.security_stamp + 1
     db.session.execute(delete(EmailCode).where(EmailCode.user_id == user.id))
     end_pending_sign_ins(user)
     db.session.flush()

@@ -7,16 +7,15 @@ do not hold it back (``sign_in_lockout``, ``limits``); it has an allowance of it
 nonce, so a stolen cookie is limited too.
 
 One cookie holds the tokens of the last few accounts signed in to in that browser (a shared
-computer keeps its owners). Each token is signed with SECRET_KEY and a salt drawn from the
-account's password hash: choosing a new password (as securing an account demands) makes every
-device cookie of the account worthless, the attacker's included. A token older than
+computer keeps its owners). Each token is signed with SECRET_KEY and a salt holding the account's
+security stamp: a recovery (a reset link, "This wasn't me", "Secure my account", a deactivation)
+makes every device cookie of the account worthless, the attacker's included. A token older than
 DEVICE_COOKIE_LIFETIME is ignored; every sign-in issues a fresh one.
 
 Only pages read the cookie. API clients are unknown sources: they keep a refresh token or an API
 key instead of signing in again, and a script could replay a browser's cookie from anywhere.
 """
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -41,9 +40,10 @@ class Device:
 
 
 def _serializer(user: User) -> URLSafeTimedSerializer:
-    # The password hash in the salt: a new password retires every token issued before it.
-    tag = hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:32]
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"{SALT}:{tag}")
+    # The account's security stamp in the salt: a recovery (a reset link, a securing, a deactivation)
+    # retires every token issued before it, the intruder's included; the owner's own change of
+    # password, or a hash upgraded at sign-in, leaves the owner's browsers known.
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"{SALT}:{user.id}:{user.security_stamp}")
 
 
 def presented() -> bool:

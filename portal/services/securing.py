@@ -6,7 +6,8 @@ my account" on the Sessions page. Either way, in one transaction:
 
 - every session, API sign-in and API key of the account is revoked (in the database, so every
   process refuses them from the next request on), and every sign-in waiting for its second step
-  ends (``credentials.revoke_all``);
+  ends (``credentials.revoke_all``); every code and link mailed before, and every device cookie,
+  stops working (``credentials.end_outstanding_proofs``);
 - ``password_reset_required`` is set: ``sign_in.authenticate`` refuses the password, even the right
   one, until a new password is chosen (``accounts.reset_password`` — the reset link proves the
   mailbox — or a change from a session opened another way). Passkeys and emailed codes still sign
@@ -18,10 +19,9 @@ my account" on the Sessions page. Either way, in one transaction:
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
 
 from ..extensions import db
-from ..models import Credential, SignInAlert, User, utcnow
+from ..models import SignInAlert, User, utcnow
 from ..urls import public_url
 from . import audit, credentials, outbox, verification
 from .audit import Actor
@@ -46,8 +46,9 @@ def secure_account(
     describes it in the person's language, the audit trail keeps its facts. How many live sessions,
     sign-ins and keys were ended.
     """
-    live = _live_count(user)
+    live = len(credentials.live_credentials(user))  # as the Sessions page counts them
     credentials.revoke_all(user)
+    credentials.end_outstanding_proofs(user, recovered=True)
     was_required = user.password_reset_required
     user.password_reset_required = True
     mark_changed(user)
@@ -68,12 +69,3 @@ def secure_account(
     db.session.commit()
     return live
 
-
-def _live_count(user: User) -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(Credential).where(
-            Credential.user_id == user.id,
-            Credential.revoked_at.is_(None),
-            or_(Credential.expires_at.is_(None), Credential.expires_at > utcnow()),
-        )
-    )

@@ -16,8 +16,8 @@ the person is then mailed what signed in, from where, when and how. Not when:
 
 The mail's "This wasn't me" link is bound to its ``SignInAlert`` row: signed (itsdangerous, a salt of
 its own), valid SIGN_IN_ALERT_LINK_TTL, and spent by one conditional UPDATE, so it works once. It
-also carries the account's ``security_stamp``: a reset, a password change or a securing after the
-alert spends it (``credentials.end_outstanding_proofs``), so an old link cannot secure an account
+also carries the account's ``security_stamp``: a recovery (a reset link, a securing, a deactivation)
+after the alert spends it (``credentials.end_outstanding_proofs``), so an old link cannot secure an account
 its owner has since recovered. Its page asks for one confirmation (a POST): opening the link
 changes nothing, so a mail scanner that follows links secures nobody's account. Confirmed, it
 secures the account (``securing``).
@@ -159,8 +159,9 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def not_me_link(alert: SignInAlert, origin: str | None = None) -> str:
-    # "s": the account's security stamp when the alert was made; a reset, a password change or a
-    # securing after it moves the stamp on, and the link is spent with every other proof.
+    # "s": the account's security stamp when the alert was made; a recovery (reset link, securing,
+    # deactivation) moves it on, and the link is spent with every other proof. Not a change of
+    # password from a session: an intruder could make one to disarm this very link.
     user = db.session.get(User, alert.user_id)
     token = _serializer().dumps({"a": alert.id, "u": alert.user_id, "s": user.security_stamp})
     return public_url(f"/not-me/{token}/", origin)

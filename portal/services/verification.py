@@ -6,8 +6,8 @@ EMAIL_CODE_MAX_ATTEMPTS wrong tries, and a new code replaces the old one. Each c
 confirming the address (VERIFY_EMAIL) or signing in (SIGN_IN, see ``sign_in_codes``) — with its own
 mail; one live code per user and purpose, and a code of one purpose is no code for another. A reset
 link carries a signed, expiring token bound to the current password hash and the account's
-security stamp, so it stops working once used, and once the account was secured, deactivated or
-its password changed (``credentials.end_outstanding_proofs``, which also deletes every code).
+security stamp, so it stops working once used, once its password changed, and once the account was
+secured or deactivated (``credentials.end_outstanding_proofs``, which also deletes every code).
 """
 
 import base64

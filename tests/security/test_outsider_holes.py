@@ -165,6 +165,23 @@ def test_an_older_alert_link_is_dead_after_a_password_reset_and_the_new_session_
     assert is_signed_in(recovered)
 
 
+def test_an_intruder_who_changes_the_password_first_cannot_disarm_the_owners_alert_link(app, user, mailbox):
+    signed_in(browser(app), user)
+    intruder = signed_in(browser(app, FIREFOX_WINDOWS, AWAY), user)
+    [link] = alert_links(mailbox, user)
+    changed = submit(intruder, "/profile/password", {
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD,
+    })
+    assert changed.status_code == 302
+
+    # The owner is told of the change, and the alert's link still ends the intruder's session.
+    [told] = mails(mailbox, user.email, "A change to how you sign in")
+    assert "Password changed" in body(told)
+    assert confirm(browser(app, CHROME_LINUX, HOME), link).status_code == 200
+    assert not is_signed_in(intruder)
+    assert stored(app, user)["password_reset_required"] is True
+
+
 def test_securing_the_account_with_one_alert_link_spends_every_other(app, user, mailbox):
     first, second = alerted(app, user, mailbox, (FIREFOX_WINDOWS, AWAY), (SAFARI_MAC, FARTHER))
 

@@ -19,7 +19,7 @@ from itsdangerous import URLSafeTimedSerializer
 from bench.cluster import free_port, stop, wait_for_port
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts, device_cookies, sign_in_lockout
+from portal.services import accounts, device_cookies, sign_in_lockout, verification
 from portal.services.audit import SYSTEM
 from tests.two_step import TotpClock, set_up_totp
 
@@ -221,14 +221,22 @@ def test_a_forged_device_cookie_or_one_of_another_account_exempts_nobody(app, ow
     assert_throttled_page(sign_in(others_browser, owner, environ_base={"REMOTE_ADDR": "203.0.113.10"}))
 
 
-def test_a_new_password_retires_every_device_cookie_issued_before_it(app, owner, clock):
+def test_a_recovery_retires_every_device_cookie_issued_before_it_and_the_owners_own_change_does_not(
+    app, owner, clock
+):
     browser = known_browser(app, owner)
-    with app.app_context():
-        user = db.session.get(User, owner.id)
-        accounts.change_password(user, PASSWORD, "An0ther-long-passphrase!", SYSTEM)
+    with app.app_context():  # the owner changes the password from a session: still the owner's browser
+        accounts.change_password(db.session.get(User, owner.id), PASSWORD, "An0ther-long-passphrase!", SYSTEM)
     attack(app, OWNER, 100)
+    assert sign_in(browser, owner, password="An0ther-long-passphrase!", **OWNER_ADDRESS).status_code == 302
+    post(browser, "/logout", **OWNER_ADDRESS)
 
-    assert_throttled_page(sign_in(browser, owner, password="An0ther-long-passphrase!", **OWNER_ADDRESS))
+    with app.app_context():  # a reset link (as after "This wasn't me") recovers the account
+        link = verification.password_reset_link(db.session.get(User, owner.id))
+        uid, token = re.search(r"/password/reset/([^/]+)/([^/]+)/", link).groups()
+        accounts.reset_password(uid, token, "A-third-long-passphrase!", SYSTEM)
+
+    assert_throttled_page(sign_in(browser, owner, password="A-third-long-passphrase!", **OWNER_ADDRESS))
 
 
 def test_the_api_treats_a_browsers_device_cookie_as_an_unknown_source(app, owner, clock):
