@@ -178,19 +178,24 @@ def _sign_in_lockout(fields: tuple[str, ...], methods):
             device = _known_device(fields)
             subject = f"device:{device.nonce}" if device is not None else f"unknown:{key}"
             wait = sign_in_lockout.held_back_for(subject)
+            attempt = sign_in_lockout.take_a_try(subject) if wait is None else None
+            if attempt is not None and not attempt.allowed:
+                wait = sign_in_lockout.seconds_left_in_window(attempt)
             if wait is not None:
                 g.retry_after = wait
                 raise TooManyRequests(retry_after=wait)
 
             @after_this_request
-            def count_a_failure(response):
+            def settle_the_try(response):
                 # After the error handlers: a refusal the view raised is a response here too.
-                if _failed_try(response):
-                    lockout = sign_in_lockout.note_failure(subject)
-                    if lockout is not None and device is None:
-                        user = named_user()
-                        if user is not None and user.is_active:
-                            sign_in_lockout.tell_owner(user, lockout, trusted_origin())
+                if not _failed_try(response):
+                    sign_in_lockout.give_back(attempt)
+                    return response
+                lockout = sign_in_lockout.note_failure(attempt)
+                if lockout is not None and device is None:
+                    user = named_user()
+                    if user is not None and user.is_active:
+                        sign_in_lockout.tell_owner(user, lockout, trusted_origin())
                 return response
 
             return view(*args, **kwargs)

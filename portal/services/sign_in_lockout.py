@@ -59,17 +59,50 @@ def held_back_for(subject: str) -> int | None:
     return max(1, math.ceil(left)) if until_ms and left > 0 else None
 
 
-def note_failure(subject: str) -> Lockout | None:
-    """Count a failed try of ``subject``; the lockout this failure began, if it spent the allowance."""
-    cfg = current_app.config
-    allowance = parse(cfg["RATELIMIT_SIGN_IN"])
-    window = allowance.get_expiry()
-    until_key, level_key, failures_key = _keys(subject)
-    storage = limiter.storage
+@dataclass(frozen=True)
+class Try:
+    """A sign-in try that took a place in its subject's allowance: the ``number``-th of the window
+    counted under ``counted``."""
+
+    subject: str
+    counted: str
+    number: int
+    window: int
+
+    @property
+    def allowed(self) -> bool:
+        return self.number <= parse(current_app.config["RATELIMIT_SIGN_IN"]).amount
+
+
+def take_a_try(subject: str) -> Try:
+    """Take a place in ``subject``'s allowance *before* anything is checked, in one atomic increment:
+    tries sent at once cannot all read "9 so far" and all go ahead. One beyond the allowance is not
+    made (``Try.allowed``); one that does not fail gives its place back (``give_back``)."""
+    window = parse(current_app.config["RATELIMIT_SIGN_IN"]).get_expiry()
+    _, _, failures_key = _keys(subject)
     # A fixed window named by this clock's time, so the count starts afresh each window.
     counted = f"{failures_key}:{int(now() // window)}"
-    if storage.incr(counted, window) != allowance.amount:
+    return Try(subject, counted, limiter.storage.incr(counted, window), window)
+
+
+def give_back(attempt: Try) -> None:
+    """A try that did not fail counts nothing: its place goes back to the allowance."""
+    limiter.storage.incr(attempt.counted, attempt.window, amount=-1)
+
+
+def seconds_left_in_window(attempt: Try) -> int:
+    """How long a try beyond the allowance waits: until its window ends."""
+    return max(1, math.ceil(attempt.window - now() % attempt.window))
+
+
+def note_failure(attempt: Try) -> Lockout | None:
+    """A counted try failed: the lockout it began, if it was the one that spent the allowance."""
+    cfg = current_app.config
+    if attempt.number != parse(cfg["RATELIMIT_SIGN_IN"]).amount:
         return None
+    until_key, level_key, _ = _keys(attempt.subject)
+    storage = limiter.storage
+    counted = attempt.counted
     base, longest = cfg["SIGN_IN_LOCKOUT"].total_seconds(), cfg["SIGN_IN_LOCKOUT_MAX"].total_seconds()
     level = storage.get(level_key) + 1
     # The doubling stops growing once past the longest wait (and long before a float overflows).
@@ -81,7 +114,7 @@ def note_failure(subject: str) -> Lockout | None:
         storage.clear(key)
         storage.incr(key, expiry, amount=value)
     storage.clear(counted)  # after the lockout, a new allowance
-    return Lockout(subject, level, seconds)
+    return Lockout(attempt.subject, level, seconds)
 
 
 def tell_owner(user: User, lockout: Lockout, origin: str | None = None) -> None:
