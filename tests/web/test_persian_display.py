@@ -18,7 +18,7 @@ from portal.services.audit import SYSTEM
 from tests.two_step import TotpClock, set_up_totp
 
 from ..conftest import stored_user
-from .conftest import csrf_token, field_errors, sign_in, signed_in, submit, text_of
+from .conftest import csrf_token, field_errors, post, sign_in, signed_in, submit, text_of
 from .test_sign_in_alert_pages import AWAY, CHROME_LINUX, FIREFOX_WINDOWS, HOME, browser
 from .test_sign_in_by_code import signed_in_with_code
 
@@ -453,6 +453,22 @@ def test_english_picked_before_signing_in_replaces_a_saved_persian(app, client, 
 
     assert stored_user(app, account.id)["language"] == "en"
     assert html_lang(client.get("/profile/")) == "en"
+
+
+def test_a_language_saved_later_on_the_edit_page_is_not_undone_by_an_older_pick_at_the_next_sign_in(
+    app, client, make_user
+):
+    account = make_user("reza@example.com")
+    choose(client, "en")  # once, long ago
+    signed_in(client, account)
+    assert submit(client, "/profile/edit", {"language": "fa"}).status_code == 302  # later, on the edit page
+    client.get("/profile/")  # a page after the change brings the cookie up to date
+    post(client, "/logout")
+
+    signed_in(client, account)
+
+    assert stored_user(app, account.id)["language"] == "fa"
+    assert client.get_cookie("language").value == "fa"  # the pages after signing out speak it too
 
 
 def test_the_browsers_guess_is_not_saved_at_sign_in(app, client, user):
