@@ -24,9 +24,6 @@ def start_browser_session(
     """
     cfg = current_app.config
     now = utcnow()
-    # Staff are never remembered: their sessions open other people's accounts, so they keep AAL2's
-    # absolute lifetime (12 hours) whatever box was ticked.
-    remember = remember and not (user.is_staff or user.is_superuser)
     lifetime = cfg["PERMANENT_SESSION_LIFETIME"] if remember else cfg["BROWSER_SESSION_LIFETIME"]
     credential = Credential(
         user=user,

@@ -23,6 +23,7 @@ SESSION, JWT, KEY = "session", "jwt", "key"
 # Why a presented credential is refused.
 USER_NOT_FOUND, USER_INACTIVE, REVOKED = "User not found.", "User inactive or deleted.", "Token has been revoked."
 IDLE = "The credential went unused for longer than its idle limit: sign in again."
+STAFF_LIFETIME = "A staff sign-in ends 12 hours after it began: sign in again."
 
 
 def by_public_id(kind: str):
@@ -52,6 +53,8 @@ def refusal(credential: Credential | CredentialSnapshot, now: datetime | None = 
         return REVOKED
     if has_idled(credential, now):
         return IDLE
+    if _outlived_a_staff_day(credential, now):
+        return STAFF_LIFETIME
     if not credential.user.is_active:
         return USER_INACTIVE
     return None
@@ -67,9 +70,22 @@ def idle_limit(credential: Credential | CredentialSnapshot) -> timedelta | None:
     """
     if credential.kind == KEY:
         return timedelta(seconds=credential.idle_timeout) if credential.idle_timeout else None
-    user = credential.user
-    staff = user is not None and (user.is_staff or user.is_superuser)
+    staff = _holds_staff_rights(credential.user)
     return current_app.config["STAFF_SESSION_IDLE_TIMEOUT" if staff else "SESSION_IDLE_TIMEOUT"]
+
+
+def _holds_staff_rights(user) -> bool:
+    return user is not None and bool(user.is_staff or user.is_superuser)
+
+
+def _outlived_a_staff_day(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> bool:
+    """Whether a staff member's browser session or JWT sign-in began longer ago than a browser
+    session may last (BROWSER_SESSION_LIFETIME, 12 hours): their sign-ins open other people's
+    accounts, so "remember me" and endless refreshes do not stretch them (SP 800-63B's AAL2 absolute
+    limit). Read at each use, like the idle limit, so a person made staff is held to it at once."""
+    if credential.kind == KEY or not _holds_staff_rights(credential.user) or credential.created_at is None:
+        return False
+    return (now or utcnow()) - credential.created_at >= current_app.config["BROWSER_SESSION_LIFETIME"]
 
 
 def has_idled(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> bool:
@@ -121,7 +137,7 @@ def live_credentials(user: User, kind: str | None = None) -> list[Credential]:
     if kind is not None:
         query = query.where(Credential.kind == kind)
     found = db.session.scalars(query.order_by(Credential.created_at.desc(), Credential.id.desc()))
-    return [credential for credential in found if not has_idled(credential)]
+    return [credential for credential in found if not has_idled(credential) and not _outlived_a_staff_day(credential)]
 
 
 def own_live_credential(user: User, public_id) -> Credential:

@@ -123,6 +123,25 @@ def test_a_refresh_counts_as_use_of_a_jwt_sign_in(app, client, make_user):
     assert client.get(ME, headers={"Authorization": f"Bearer {pair['access']}"}).status_code == 200
 
 
+def test_a_staff_jwt_sign_in_ends_12_hours_after_it_began_however_often_it_is_refreshed(app, client, make_user):
+    staff = make_user("staff@example.com", staff=True)
+    person = make_user("person@example.com")
+    pairs = {who.email: client.post(TOKEN, json={"email": who.email, "password": who.password}).get_json()
+             for who in (staff, person)}
+
+    for _ in range(25):  # 12 h 30 min in all, each refreshed every half hour (within the idle limits)
+        time_passes(app, timedelta(minutes=29, seconds=50))
+        for email, pair in pairs.items():
+            answer = client.post(REFRESH, json={"refresh": pair["refresh"]})
+            if answer.status_code == 200:
+                pairs[email] = answer.get_json()
+
+    refused = client.get(ME, headers={"Authorization": f"Bearer {pairs[staff.email]['access']}"})
+    assert refused.status_code == 401
+    assert refused.get_json() == {"detail": "A staff sign-in ends 12 hours after it began: sign in again."}
+    assert client.get(ME, headers={"Authorization": f"Bearer {pairs[person.email]['access']}"}).status_code == 200
+
+
 def test_a_persons_jwt_sign_in_is_not_held_to_the_staff_limit(app, client, user):
     pair = client.post(TOKEN, json={"email": user.email, "password": user.password}).get_json()
 
