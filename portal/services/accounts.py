@@ -201,8 +201,9 @@ def reset_password(uid, token, new_password, actor: Actor) -> User:
     Following the link proves the mailbox, so the address counts as verified afterwards.
     """
     user = verification.user_for_reset(uid, token)
-    if problems := _new_password_problems(user, new_password):
+    if problems := _new_password_problems(user, new_password):  # may ask the breach service: no lock held
         raise ValidationFailed({"new_password": problems})
+    verification.user_for_reset(uid, token, to_use=True)  # locked, and checked again: spent once
     verification.mark_verified(user)
     _store_password(user, new_password, actor, recovered=True)
     return user

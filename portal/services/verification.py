@@ -31,7 +31,7 @@ from .audit import Actor
 from .background import run_in_background
 from .errors import ValidationFailed
 from .fields import FieldError, clean_email, latin_digits, page_language
-from .users import MAX_ID, find_user, mark_changed
+from .users import MAX_ID, find_user, lock_for_update, mark_changed
 
 VERIFY_EMAIL = "verify_email"
 SIGN_IN = "sign_in"
@@ -240,10 +240,16 @@ def _send_password_reset_link(email, origin: str | None, language: str) -> None:
     db.session.commit()
 
 
-def user_for_reset(uid, token) -> User:
-    """The user a reset link is for, while the link is valid; ValidationFailed otherwise."""
+def user_for_reset(uid, token, *, to_use: bool = False) -> User:
+    """The user a reset link is for, while the link is valid; ValidationFailed otherwise.
+
+    ``to_use``: the link is about to be spent, so the row is locked and read afresh first — two
+    confirmations of one link, or a confirmation racing a securing, then queue, and the second
+    finds the link spent (the password, or the stamp, moved on)."""
     user_id = decode_uid(uid)
     user = db.session.get(User, user_id) if user_id else None
+    if user is not None and to_use:
+        lock_for_update(user)
     if user is None or not user.is_active:
         raise ValidationFailed.on("uid", INVALID_UID)
     max_age = current_app.config["PASSWORD_RESET_TTL"].total_seconds()

@@ -7,6 +7,7 @@ connection between threads, so these tests use a SQLite *file*, as the embedded 
 """
 
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -206,3 +207,22 @@ def test_10_parallel_refreshes_of_one_refresh_token_have_exactly_one_winner(app,
     with app.app_context():
         sign_ins = db.session.scalars(select(Credential).where(Credential.user_id == user.id)).all()
         assert len(sign_ins) == 1
+
+
+def test_10_parallel_confirmations_of_one_reset_link_have_exactly_one_winner(app, live_server, user, mailbox):
+    """A reset link is spent by the password it sets: of confirmations sent at once, one sets it and
+    the others find the link spent, so no second password is set by the same link."""
+    client = app.test_client()
+    assert client.post("/api/users/reset_password/", json={"email": user.email}).status_code == 204
+    body = mailbox.sent_to(user.email)[-1].get_body(("plain",)).get_content()
+    uid, token = re.search(r"/password/reset/([^/\s]+)/([^/\s]+)/", body).groups()
+
+    answers = run_together(
+        10,
+        lambda i: json_request(live_server, "POST", "/api/users/reset_password_confirm/",
+                               {"uid": uid, "token": token, "new_password": f"Racing-passphrase-{i:02d}!"}),
+        send,
+    )
+
+    assert statuses(answers) == [204] + [400] * 9, [a.body[:200] for a in answers]
+    assert audit_actions(app, "password_changed") == 1
