@@ -16,6 +16,7 @@ shared by every process with Redis, per process with ``memory://`` (as every lim
 when it restarts, which only forgets how long the next lockout would be.
 """
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from ..urls import public_url
 from . import outbox
 
 PREFIX = "sign-in-lockout"
+log = logging.getLogger(__name__)
 
 
 def now() -> float:
@@ -119,10 +121,21 @@ def note_failure(attempt: Try) -> Lockout | None:
 
 def tell_owner(user: User, lockout: Lockout, origin: str | None = None) -> None:
     """Mail the owner that unknown sources of their account are held back (once per episode: only
-    the failure that began it calls this); committed at once, as a failed sign-in commits nothing."""
+    the failure that began it calls this); committed at once, on its own: whatever the failed request
+    left unsaved is dropped first, and a mail that cannot be written is logged, never turned into an
+    error answer to the failed try."""
+    db.session.rollback()
+    try:
+        _queue_the_lockout_mail(user, lockout, origin)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("The sign-in lockout mail to user %s could not be queued.", user.id)
+
+
+def _queue_the_lockout_mail(user: User, lockout: Lockout, origin: str | None) -> None:
     outbox.queue_mail(
         user, _l("Someone is trying to sign in to your account"), "sign_in_lockout",
         name=user.full_name, lockout=timedelta(seconds=lockout.seconds),
         forgot_url=public_url("/password/forgot", origin),
     )
-    db.session.commit()

@@ -163,6 +163,21 @@ def test_the_owner_is_mailed_once_per_lockout_and_again_when_another_begins(app,
     assert "cannot try again for 2 minutes" in second[1].get_body(("plain",)).get_content()
 
 
+def test_a_lockout_mail_that_cannot_be_written_is_logged_and_the_try_still_answered_as_refused(
+    app, owner, clock, monkeypatch, caplog
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the mail template is missing")
+
+    monkeypatch.setattr(sign_in_lockout.outbox, "queue_mail", broken)
+
+    statuses = attack(app, OWNER, 11)
+
+    assert statuses == [401] * 10 + [429]  # the tenth, which began the lockout, is a 401, not a 500
+    assert "The sign-in lockout mail to user" in caplog.text
+    assert lockout_mails(app) == []
+
+
 def test_lockouts_of_unknown_sources_double_while_the_failures_go_on_and_lapse_after_the_wait(app, owner, clock):
     waits = []
     for step in range(4):
