@@ -72,13 +72,14 @@ def _read(path: Path) -> bytes | None:
 
 def _write(path: Path, data: bytes) -> bool:
     """Put ``data`` at ``path`` in one step (workers starting together never read half a file)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         temporary.write_bytes(data)
         os.replace(temporary, path)
         return True
     except OSError:
+        temporary.unlink(missing_ok=True)  # a disk that filled up mid-write leaves nothing behind
         return False
 
 
@@ -89,6 +90,14 @@ def _same_messages(a: bytes | None, b: bytes | None) -> bool:
     try:
         return a == b or messages_of(a) == messages_of(b)
     except Exception:  # noqa: BLE001 — a damaged .mo is to be rewritten, not a reason to stop
+        return False
+
+
+def _readable(data: bytes) -> bool:
+    try:
+        messages_of(data)
+        return True
+    except Exception:  # noqa: BLE001 — any fault in a .mo makes it unusable
         return False
 
 
@@ -152,6 +161,6 @@ def ensure(source: Path, languages, instance: Path) -> Outcome:
                             "to compile it from)")
         elif wanted[language] is not None and not _same_messages(data, wanted[language]):
             problems.append(f"{language}: {target} is out of date with its {DOMAIN}.po, and cannot be rewritten")
-        elif not _same_messages(data, data):
+        elif not _readable(data):
             problems.append(f"{language}: {target} cannot be read")
     return Outcome(folder=folder, problems=problems, notes=notes)
