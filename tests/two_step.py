@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.models import User
 from portal.services import passkeys, totp
 from portal.services.audit import Actor
+from portal.services.background import wait_for_background
 
 from .webauthn_authenticator import ORIGIN, RP_ID, SoftwareAuthenticator
 
@@ -53,7 +54,10 @@ def set_up_totp(app, account, clock: TotpClock) -> tuple[str, list[str] | None]:
     """Enrol and confirm an authenticator app for the account: its secret and the recovery codes shown.
 
     The confirming code spends the current step: the clock moves on one step, so the next code works.
+    Mail a live server's last request queued is delivered first: on in-memory SQLite the courier's
+    thread shares the one connection, and its statements must not interleave with these.
     """
+    wait_for_background()
     with app.app_context():
         enrolment = totp.enrol_totp(user_of(account), actor_for(account))
         codes = totp.confirm_totp(user_of(account), clock.code(enrolment.secret), actor_for(account))
