@@ -35,7 +35,6 @@ SEPARATOR = "~"  # between tokens; itsdangerous tokens never hold it, and a cook
 class Device:
     """A browser known to an account: ``nonce`` names it for its own allowance."""
 
-    user_id: int
     nonce: str
 
 
@@ -75,7 +74,7 @@ def known_device(user: User | None) -> Device | None:
         except (BadSignature, ValueError, TypeError):
             continue
         if user_id == user.id and isinstance(nonce, str):
-            return Device(user.id, nonce)
+            return Device(nonce)
     return None
 
 

@@ -40,15 +40,6 @@ def now() -> float:
     return time.time()
 
 
-@dataclass(frozen=True)
-class Lockout:
-    """A lockout that just began: the ``level``-th in a row, lasting ``seconds``."""
-
-    subject: str
-    level: int
-    seconds: int
-
-
 def _keys(subject: str) -> tuple[str, str, str]:
     return f"{PREFIX}:until:{subject}", f"{PREFIX}:level:{subject}", f"{PREFIX}:failures:{subject}"
 
@@ -97,8 +88,9 @@ def seconds_left_in_window(attempt: Try) -> int:
     return max(1, math.ceil(attempt.window - now() % attempt.window))
 
 
-def note_failure(attempt: Try) -> Lockout | None:
-    """A counted try failed: the lockout it began, if it was the one that spent the allowance."""
+def note_failure(attempt: Try) -> int | None:
+    """A counted try failed: how many seconds the lockout it began lasts, if it was the one that spent
+    the allowance (else None)."""
     cfg = current_app.config
     if attempt.number != parse(cfg["RATELIMIT_SIGN_IN"]).amount:
         return None
@@ -116,26 +108,26 @@ def note_failure(attempt: Try) -> Lockout | None:
         storage.clear(key)
         storage.incr(key, expiry, amount=value)
     storage.clear(counted)  # after the lockout, a new allowance
-    return Lockout(attempt.subject, level, seconds)
+    return seconds
 
 
-def tell_owner(user: User, lockout: Lockout, origin: str | None = None) -> None:
+def tell_owner(user: User, lockout_seconds: int, origin: str | None = None) -> None:
     """Mail the owner that unknown sources of their account are held back (once per episode: only
     the failure that began it calls this); committed at once, on its own: whatever the failed request
     left unsaved is dropped first, and a mail that cannot be written is logged, never turned into an
     error answer to the failed try."""
     db.session.rollback()
     try:
-        _queue_the_lockout_mail(user, lockout, origin)
+        _queue_the_lockout_mail(user, lockout_seconds, origin)
         db.session.commit()
     except Exception:
         db.session.rollback()
         log.exception("The sign-in lockout mail to user %s could not be queued.", user.id)
 
 
-def _queue_the_lockout_mail(user: User, lockout: Lockout, origin: str | None) -> None:
+def _queue_the_lockout_mail(user: User, lockout_seconds: int, origin: str | None) -> None:
     outbox.queue_mail(
         user, _l("Someone is trying to sign in to your account"), "sign_in_lockout",
-        name=user.full_name, lockout=timedelta(seconds=lockout.seconds),
+        name=user.full_name, lockout=timedelta(seconds=lockout_seconds),
         forgot_url=public_url("/password/forgot", origin),
     )
