@@ -64,7 +64,7 @@ def post_worker_init(worker):
     # already imported both by now.
     if getattr(worker.wsgi, "import_name", None) != "portal":
         return
-    from portal.services.courier import courier_of
+    from portal.services.mail.courier import courier_of
 
     courier = courier_of(worker.wsgi)
     if courier is not None:

@@ -19,8 +19,8 @@ from PIL import Image
 from portal import create_app
 from portal.config import Config
 from portal.extensions import db
-from portal.services import accounts, avatars
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts, avatars
 
 PASSWORD = "Bench-mark-password-1"
 

@@ -20,9 +20,9 @@ from sqlalchemy import event, insert, text
 from portal import create_app
 from portal.extensions import db
 from portal.models import AuditEvent, Group, User, canonical_phone, user_groups
-from portal.services import accounts
 from portal.services.audit import SYSTEM
-from portal.services.passwords import hash_password
+from portal.services.people import accounts
+from portal.services.people.passwords import hash_password
 
 USERS = int(os.environ.get("BENCH_USERS", 100_000))
 EVENTS = int(os.environ.get("BENCH_EVENTS", 1_000_000))

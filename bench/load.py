@@ -63,9 +63,9 @@ def seed(env) -> None:
     code = f"""
 from portal import create_app
 from portal.extensions import db
-from portal.services import accounts
+from portal.services.people import accounts
 from portal.services.audit import SYSTEM
-from portal.services.passwords import hash_password
+from portal.services.people.passwords import hash_password
 from portal.models import User
 app = create_app()
 with app.app_context():

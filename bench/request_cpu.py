@@ -18,8 +18,9 @@ from werkzeug.test import EnvironBuilder
 
 from portal import create_app
 from portal.extensions import db
-from portal.services import accounts, api_keys, tokens
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts
+from portal.services.ways_in import api_keys, tokens
 
 ROUNDS, REQUESTS = 7, 2000
 READS = {

@@ -13,10 +13,12 @@ from sqlalchemy import select
 
 from .extensions import db
 from .models import User
-from .services import accounts, api_keys, groups, outbox
 from .services.audit import SYSTEM
 from .services.errors import ServiceError, ValidationFailed
-from .services.users import find_user
+from .services.mail import outbox
+from .services.people import accounts, groups
+from .services.people.users import find_user
+from .services.ways_in import api_keys
 from .urls import public_url
 
 

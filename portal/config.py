@@ -69,7 +69,7 @@ class Config:
     PASSWORD_HASH_MEMORY_COST = 47104
     PASSWORD_HASH_PARALLELISM = 1
     # New passwords are looked up in Have I Been Pwned's breach data, by k-anonymity: only the first
-    # five hex characters of the password's SHA-1 are sent (portal/services/breaches.py). On in
+    # five hex characters of the password's SHA-1 are sent (portal/services/people/breaches.py). On in
     # production; off in development and tests unless set (FLASK_PASSWORD_BREACH_CHECK=true).
     PASSWORD_BREACH_CHECK = False
     PASSWORD_BREACH_API_URL = "https://api.pwnedpasswords.com"

@@ -15,9 +15,9 @@ from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringFi
 from wtforms.fields.choices import SelectChoice
 
 from .i18n import date_error, date_hint, read_date, solar_calendar, written_date
-from .services import accounts
 from .services.errors import PreconditionFailed, ValidationFailed
-from .services.fields import GENDERS, LANGUAGES, local_digits
+from .services.people import accounts
+from .services.people.fields import GENDERS, LANGUAGES, local_digits
 from .templating import GENDER_NAMES, countries, time_zones
 
 T = TypeVar("T")

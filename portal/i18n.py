@@ -28,8 +28,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from . import catalogues
-from .services import accounts
-from .services.fields import LANGUAGES, latin_digits, local_digits
+from .services.people import accounts
+from .services.people.fields import LANGUAGES, latin_digits, local_digits
 
 DEFAULT_LANGUAGE = "en"
 RIGHT_TO_LEFT = frozenset({"fa"})

@@ -27,8 +27,8 @@ from .extensions import limiter
 from .http import PENDING_SIGN_IN, SESSION_CREDENTIAL, trusted_origin
 from .models import User, canonical_email, canonical_username
 from .payload import read_payload
-from .services import device_cookies, sign_in_lockout, two_factor
-from .services.users import find_user
+from .services.people.users import find_user
+from .services.signing_in import device_cookies, sign_in_lockout, two_factor
 
 MFA_TOKEN = "mfa_token"  # names the account of a sign-in waiting for its second step
 

@@ -3,8 +3,8 @@
 from flask import Blueprint, Response, abort, send_from_directory, url_for
 
 from .http import trusted_origin
-from .services import avatars
-from .services.avatars import MEDIA_TYPES
+from .services.people import avatars
+from .services.people.avatars import MEDIA_TYPES
 from .urls import public_url
 
 bp = Blueprint("media", __name__)

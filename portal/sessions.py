@@ -17,8 +17,8 @@ from .extensions import login_manager
 from .http import SESSION_CREDENTIAL, acting
 from .i18n import keep_picked_language
 from .models import Credential, User, utcnow
-from .services import browser_sessions, credentials
-from .services.sign_in import PASSWORD
+from .services.signing_in.sign_in import PASSWORD
+from .services.ways_in import browser_sessions, credentials
 
 BROWSER_BINDING = "webauthn_binding"
 

@@ -18,10 +18,11 @@ from markupsafe import Markup, escape
 from .i18n import direction, solar_calendar
 from .media import avatar_path
 from .models import iso_utc
-from .services import audit, securing, sign_in_alerts
-from .services.api_keys import NAMES_GIVEN_BY_THE_PORTAL
+from .services import audit
 from .services.audit import ACTIONS
-from .services.fields import LANGUAGES, TIME_ZONES, digits, local_digits
+from .services.people.fields import LANGUAGES, TIME_ZONES, digits, local_digits
+from .services.signing_in import securing, sign_in_alerts
+from .services.ways_in.api_keys import NAMES_GIVEN_BY_THE_PORTAL
 from .user_agents import browser_and_system
 
 

@@ -24,10 +24,10 @@ from bench.cluster import free_port
 from portal import create_app
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts
 from portal.services.audit import SYSTEM
-from portal.services.background import wait_for_background
-from portal.services.courier import courier_of
+from portal.services.mail.courier import courier_of
+from portal.services.people import accounts
+from portal.services.plumbing.background import wait_for_background
 from tests.pwned import PwnedPasswords
 
 PASSWORD = "Tr0ub4dor&3-staple"

@@ -13,8 +13,9 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import SignInAlert, User
-from portal.services import accounts, groups, sign_in_alerts, verification
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts, groups, verification
+from portal.services.signing_in import sign_in_alerts
 from tests.conftest import image_bytes, stored_avatars
 from tests.two_step import add_passkey
 from tests.webauthn_authenticator import SoftwareAuthenticator

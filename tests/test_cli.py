@@ -10,7 +10,7 @@ from bench.cluster import BIN, ROOT
 from portal import create_app
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, Group, User
-from portal.services.passwords import check_password
+from portal.services.people.passwords import check_password
 
 from .conftest import BREACHED_MESSAGE, BREACHED_PASSWORD, PASSWORD
 from .pwned import sha1_hex

@@ -9,8 +9,8 @@ import pytest
 import portal.config
 from portal import create_app
 from portal.extensions import db
-from portal.services import accounts
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts
 
 from .conftest import PASSWORD
 

@@ -81,7 +81,7 @@ def test_a_bare_wsgi_app_served_with_these_settings_boots_where_the_portal_canno
 
 def test_each_portal_worker_wakes_its_mail_courier_once_started(monkeypatch):
     from portal import create_app
-    from portal.services import courier
+    from portal.services.mail import courier
 
     woken = []
     monkeypatch.setattr(courier.Courier, "wake", lambda self: woken.append(self.app))

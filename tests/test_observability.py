@@ -13,8 +13,9 @@ from portal import create_app
 from portal.extensions import db
 from portal.health import migrations_head
 from portal.observability import JsonFormatter, RequestIdFilter
-from portal.services import accounts, api_keys
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts
+from portal.services.ways_in import api_keys
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 

@@ -11,8 +11,9 @@ import pytest
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts, securing, verification
 from portal.services.audit import SYSTEM, Actor
+from portal.services.people import accounts, verification
+from portal.services.signing_in import securing
 from tests.conftest import written_mail
 from tests.site_tour import Cast, build_world, html_answers
 

@@ -31,8 +31,9 @@ from sqlalchemy import func, select, update
 
 from portal.extensions import db
 from portal.models import Credential, User, utcnow
-from portal.services import passwords, totp, verification
 from portal.services.audit import Actor
+from portal.services.people import passwords, verification
+from portal.services.signing_in import totp
 from portal.web import forms as web_forms
 from tests.conftest import PASSWORD
 
@@ -215,10 +216,10 @@ def test_the_checker_finds_a_missing_test_a_missing_file_and_a_row_without_eithe
 
 # The functions that make a way in: a browser session, a JWT sign-in (or its next pair), an API key.
 ISSUERS = {
-    ("portal.services.browser_sessions", "start_browser_session"),
-    ("portal.services.tokens", "issue_token_pair"),
-    ("portal.services.tokens", "rotate_refresh_token"),
-    ("portal.services.api_keys", "issue_api_key"),
+    ("portal.services.ways_in.browser_sessions", "start_browser_session"),
+    ("portal.services.ways_in.tokens", "issue_token_pair"),
+    ("portal.services.ways_in.tokens", "rotate_refresh_token"),
+    ("portal.services.ways_in.api_keys", "issue_api_key"),
 }
 
 

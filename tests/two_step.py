@@ -1,6 +1,6 @@
 """Helpers for tests of two-step sign-in and passkeys, for the services now and the API and pages later.
 
-The authenticator app's clock is the service's ``utcnow`` (``portal.services.totp.utcnow``):
+The authenticator app's clock is the service's ``utcnow`` (``portal.services.signing_in.totp.utcnow``):
 ``TotpClock`` replaces it with a clock the test moves, so a code "from the previous step" is
 exactly that, whatever second the test runs at.
 """
@@ -12,9 +12,9 @@ import pyotp
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import passkeys, totp
 from portal.services.audit import Actor
-from portal.services.background import wait_for_background
+from portal.services.plumbing.background import wait_for_background
+from portal.services.signing_in import passkeys, totp
 
 from .webauthn_authenticator import ORIGIN, RP_ID, SoftwareAuthenticator
 

@@ -10,8 +10,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..extensions import login_manager
-from ..services import factors
 from ..services.errors import NotFound, PermissionDenied
+from ..services.signing_in import factors
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

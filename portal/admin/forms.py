@@ -12,9 +12,9 @@ from wtforms.validators import InputRequired
 
 from ..i18n import date_error, read_date, solar_calendar
 from ..services.audit import EventFilter
-from ..services.directory import SORTS, UserFilter
-from ..services.fields import LANGUAGES
-from ..services.users import MAX_ID
+from ..services.people.directory import SORTS, UserFilter
+from ..services.people.fields import LANGUAGES
+from ..services.people.users import MAX_ID
 
 YES_NO = {"yes": True, "no": False}
 # The language filter's values: a language, or "none" for people who chose none (their browser's).

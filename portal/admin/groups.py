@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from ..forms import call_for, form_page
-from ..services import groups
+from ..services.people import groups
 from ..sessions import me
 from ..templating import number
 from . import bp

@@ -2,7 +2,7 @@
 
 from flask import render_template
 
-from ..services import outbox
+from ..services.mail import outbox
 from . import bp
 
 

@@ -12,7 +12,10 @@ from flask_babel import ngettext
 from wtforms.fields.choices import SelectChoice
 
 from ..forms import ProfileForm, form_status
-from ..services import accounts, audit, bulk, credentials, directory, groups, two_factor, users
+from ..services import audit
+from ..services.people import accounts, bulk, directory, groups, users
+from ..services.signing_in import two_factor
+from ..services.ways_in import credentials
 from ..sessions import me
 from ..templating import number
 from . import bp

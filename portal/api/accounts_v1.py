@@ -6,9 +6,9 @@ from flask import request
 
 from ..limits import limited
 from ..payload import read_payload
-from ..services import accounts, users, verification
 from ..services.errors import ValidationFailed
-from ..services.passwords import PASSWORD_POLICY, PASSWORDS_DIFFER
+from ..services.people import accounts, users, verification
+from ..services.people.passwords import PASSWORD_POLICY, PASSWORDS_DIFFER
 from . import bp
 from .auth import authenticated, caller, current_actor
 from .documented import documented

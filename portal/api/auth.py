@@ -14,8 +14,8 @@ from flask import after_this_request, g, request
 
 from ..http import acting
 from ..models import Credential, CredentialSnapshot, User, UserSnapshot, utcnow
-from ..services import callers, credentials, tokens
 from ..services.errors import AuthenticationFailed
+from ..services.ways_in import callers, credentials, tokens
 from .errors import NOT_PROVIDED
 
 

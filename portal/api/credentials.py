@@ -9,8 +9,10 @@ from functools import partial
 
 from ..limits import limited
 from ..payload import read_payload
-from ..services import accounts, api_keys, credentials, sign_in, tokens, verification
 from ..services.errors import ValidationFailed
+from ..services.people import accounts, verification
+from ..services.signing_in import sign_in
+from ..services.ways_in import api_keys, credentials, tokens
 from . import bp
 from .auth import authenticated, caller_credential, caller_user, current_actor
 from .documented import documented

@@ -5,7 +5,7 @@ from flask import jsonify, request
 
 from ..models import User
 from ..services.errors import PreconditionFailed
-from ..services.users import STALE
+from ..services.people.users import STALE
 
 # The request headers that make_conditional answers (with no Last-Modified, the dates never match).
 CONDITIONS = frozenset(

@@ -6,8 +6,9 @@ from flask import request
 
 from ..limits import limited
 from ..payload import read_payload
-from ..services import accounts, reauthentication, users
 from ..services.errors import ValidationFailed
+from ..services.people import accounts, users
+from ..services.signing_in import reauthentication
 from . import bp
 from .auth import authenticated, caller, caller_credential, caller_user, current_actor
 from .documented import documented

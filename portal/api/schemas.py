@@ -3,7 +3,7 @@ and the bodies of the credential routes.
 
 Input schemas only rename wire fields to model attributes (``mobile_number`` → ``phone``,
 ``photo`` → ``avatar``, ``M`` → ``male``) and check the JSON types; the rules themselves live in
-``portal.services.fields``. Unknown and read-only input fields are dropped, never applied.
+``portal.services.people.fields``. Unknown and read-only input fields are dropped, never applied.
 The OpenAPI document (``portal.api.openapi``) is built from these same classes.
 """
 

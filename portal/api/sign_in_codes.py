@@ -5,7 +5,7 @@ twins (/login/code) draw on the same allowances.
 
 from ..limits import limited
 from ..payload import read_payload
-from ..services import sign_in_codes
+from ..services.signing_in import sign_in_codes
 from . import bp
 from .schemas import SignInCodeRequest, SignInWithCode
 from .two_step import JWT_PAIR, documented_credentials, signed_in

@@ -13,9 +13,10 @@ from functools import partial
 from ..http import relying_party
 from ..limits import limited
 from ..payload import read_payload
-from ..services import api_keys, factors, passkeys, tokens, two_factor
 from ..services.errors import SignInExpired
-from ..services.sign_in import PASSWORD
+from ..services.signing_in import factors, passkeys, two_factor
+from ..services.signing_in.sign_in import PASSWORD
+from ..services.ways_in import api_keys, tokens
 from . import bp
 from .auth import current_actor, tell_about_breached_password
 from .documented import documented

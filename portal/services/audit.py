@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..models import AuditEvent, User
-from .users import MAX_ID, find_user
+from .people.users import MAX_ID, find_user
 
 # Every action the services record, as people read it.
 ACTIONS = {

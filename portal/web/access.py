@@ -6,9 +6,10 @@ from flask_babel import gettext as _
 from flask_login import login_required, logout_user
 
 from ..forms import call_for, form_page
-from ..services import credentials, securing, sign_in_alerts
-from ..services.api_keys import issue_api_key
 from ..services.errors import AuthenticationFailed, NotFound
+from ..services.signing_in import securing, sign_in_alerts
+from ..services.ways_in import credentials
+from ..services.ways_in.api_keys import issue_api_key
 from ..sessions import current_credential, me, sign_out, signed_in_user
 from . import bp
 from .forms import ApiKeyForm, SignInAlertsForm

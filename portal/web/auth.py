@@ -8,9 +8,10 @@ from ..forms import add_service_errors, call_for, form_page
 from ..http import acting, safe_next
 from ..i18n import picked_language
 from ..limits import limited
-from ..services import accounts, sign_in, verification
 from ..services.errors import AuthenticationFailed, EmailNotVerified, PasswordResetRequired
-from ..services.users import find_user
+from ..services.people import accounts, verification
+from ..services.people.users import find_user
+from ..services.signing_in import sign_in
 from ..sessions import sign_out
 from ..templating import ltr, sentence
 from . import bp

@@ -14,7 +14,7 @@ from wtforms import BooleanField, EmailField, HiddenField, PasswordField, Select
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, InputRequired
 
-from ..services.passwords import PASSWORD_POLICY, PASSWORDS_DIFFER
+from ..services.people.passwords import PASSWORD_POLICY, PASSWORDS_DIFFER
 from ..templating import duration
 
 

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from ..http import safe_next
 from ..i18n import LANGUAGE_COOKIE, LANGUAGES
-from ..services import accounts
+from ..services.people import accounts
 from ..sessions import me, signed_in_user
 from . import bp
 

@@ -12,8 +12,8 @@ from flask_login import current_user, logout_user
 
 from ..http import acting
 from ..limits import limited
-from ..services import sign_in_alerts
 from ..services.errors import LinkExpired, ValidationFailed
+from ..services.signing_in import sign_in_alerts
 from . import bp
 
 

@@ -5,8 +5,8 @@ from flask import render_template
 from ..forms import call_for, form_page
 from ..http import acting
 from ..limits import limited
-from ..services import accounts, verification
 from ..services.errors import ValidationFailed
+from ..services.people import accounts, verification
 from . import bp
 from .forms import ForgotPasswordForm, ResetPasswordForm
 

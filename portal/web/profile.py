@@ -9,9 +9,10 @@ from flask_login import login_required
 from ..forms import ProfileForm, call_for, form_page
 from ..limits import limited
 from ..media import avatar_url
-from ..services import accounts, audit
+from ..services import audit
 from ..services.errors import PermissionDenied
-from ..services.export import account_export
+from ..services.people import accounts
+from ..services.people.export import account_export
 from ..sessions import current_credential, me, sign_out, signed_in_user
 from ..templating import ltr, sentence
 from . import bp

@@ -18,8 +18,8 @@ from flask import render_template, request
 
 from ..forms import add_service_errors, form_status
 from ..limits import spend_a_try
-from ..services import reauthentication, totp
 from ..services.errors import ValidationFailed
+from ..services.signing_in import reauthentication, totp
 from ..sessions import current_credential, me, signed_in_user
 from .forms import ReauthenticateForm
 

@@ -11,7 +11,7 @@ from flask_login import login_required
 
 from ..forms import call_for, form_page
 from ..http import relying_party
-from ..services import passkeys, recovery_codes, totp, two_factor
+from ..services.signing_in import passkeys, recovery_codes, totp, two_factor
 from ..sessions import browser_binding, me, signed_in_user
 from ..templating import isolated, sentence
 from . import bp

@@ -13,7 +13,7 @@ from flask_login import current_user
 from ..forms import call_for, form_page
 from ..http import safe_next
 from ..limits import limited
-from ..services import sign_in_codes
+from ..services.signing_in import sign_in_codes
 from ..templating import ltr, sentence
 from . import bp
 from .forms import SignInCodeForm, SignInCodeRequestForm

@@ -17,8 +17,8 @@ from flask_login import current_user
 from ..forms import add_service_errors, form_status
 from ..http import PENDING_SIGN_IN, acting, relying_party, safe_next
 from ..limits import limited
-from ..services import factors, passkeys, second_step_budget, two_factor
 from ..services.errors import AuthenticationFailed, SignInExpired, ValidationFailed
+from ..services.signing_in import factors, passkeys, second_step_budget, two_factor
 from ..sessions import browser_binding, sign_in_browser
 from . import bp
 from .forms import PasskeyForm, SecondStepForm

@@ -23,9 +23,9 @@ from sqlalchemy import select
 from portal import create_app
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, Group, User
-from portal.services import accounts
-from portal.services import groups as group_service
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts
+from portal.services.people import groups as group_service
 
 from ..conftest import PASSWORD, Account, stored_user
 

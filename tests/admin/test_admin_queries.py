@@ -18,7 +18,7 @@ from portal.extensions import db
 from portal.models import Group, User
 from portal.services import audit
 from portal.services.audit import SYSTEM
-from portal.services.passwords import hash_password
+from portal.services.people.passwords import hash_password
 
 from ..conftest import recorded_statements, stored_user
 from .conftest import emails_in_list

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import OutgoingMail, utcnow
-from portal.services import outbox
+from portal.services.mail import outbox
 
 from ..conftest import free_port, fresh_app
 from .conftest import text

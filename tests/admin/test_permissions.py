@@ -20,8 +20,8 @@ import pytest
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import api_keys
 from portal.services.audit import SYSTEM
+from portal.services.ways_in import api_keys
 
 from ..conftest import stored_user
 from .conftest import (

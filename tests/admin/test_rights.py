@@ -15,11 +15,12 @@ import pytest
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts, api_keys
-from portal.services import groups as group_service
-from portal.services.accounts import LAST_SUPERUSER, NOT_YOURSELF
 from portal.services.audit import SYSTEM, Actor
 from portal.services.errors import PermissionDenied
+from portal.services.people import accounts
+from portal.services.people import groups as group_service
+from portal.services.people.accounts import LAST_SUPERUSER, NOT_YOURSELF
+from portal.services.ways_in import api_keys
 
 from ..conftest import PASSWORD, stored_user
 from .conftest import (

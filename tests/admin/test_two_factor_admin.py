@@ -9,7 +9,7 @@ from sqlalchemy import select
 from portal.config import DevConfig, ProdConfig
 from portal.extensions import db
 from portal.models import AuditEvent, Passkey, TotpDevice
-from portal.services.secret_box import open_sealed
+from portal.services.plumbing.secret_box import open_sealed
 from tests.two_step import TotpClock, add_passkey, set_up_totp
 from tests.webauthn_authenticator import SoftwareAuthenticator
 

@@ -11,8 +11,8 @@ from sqlalchemy import update
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts, bulk
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts, bulk
 
 from ..conftest import PASSWORD, image_bytes, stored_avatars, stored_user, upload
 from .conftest import (

@@ -5,8 +5,8 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Credential, EmailCode, OutgoingMail, User
-from portal.services import verification
-from portal.services.passwords import check_password
+from portal.services.people import verification
+from portal.services.people.passwords import check_password
 from tests.conftest import BREACHED_MESSAGE, BREACHED_PASSWORD, PASSWORD
 from tests.pwned import sha1_hex
 

@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 from portal import create_app
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, User, utcnow
-from portal.services import accounts
 from portal.services.audit import SYSTEM
-from portal.services.users import find_user
+from portal.services.people import accounts
+from portal.services.people.users import find_user
 
 from ..conftest import PASSWORD
 

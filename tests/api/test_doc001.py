@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Group, User
-from portal.services import accounts, groups
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts, groups
 from tests.api.conftest import ApiSession
 from tests.conftest import image_bytes, stored_user, upload
 

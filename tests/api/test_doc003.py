@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import EmailCode, User, utcnow
-from portal.services import accounts, verification
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts, verification
 from tests.conftest import PASSWORD, fresh_app, image_bytes, stored_avatars, upload, written_mail
 
 USERS = "/api/v1/accounts/users/"

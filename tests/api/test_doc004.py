@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts, groups
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts, groups
 from tests.api.conftest import ApiSession
 from tests.conftest import PASSWORD, image_bytes, stored_avatars, stored_user, upload, written_mail
 

@@ -35,8 +35,9 @@ from jwt import PyJWTError
 from portal import create_app
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts, callers, tokens, verification
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts, verification
+from portal.services.ways_in import callers, tokens
 
 from ..conftest import PASSWORD
 

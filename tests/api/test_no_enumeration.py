@@ -12,8 +12,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask.testing import FlaskClient
 
-from portal.services import verification
-from portal.services.background import wait_for_background
+from portal.services.people import verification
+from portal.services.plumbing.background import wait_for_background
 from tests.conftest import Mailbox, SmtpHandler, free_port
 
 

@@ -16,7 +16,7 @@ from referencing.jsonschema import DRAFT202012
 from portal.api import auth, openapi, schemas
 from portal.api.documented import documented, operations_of
 from portal.limits import limited
-from portal.services.passwords import PASSWORD_POLICY
+from portal.services.people.passwords import PASSWORD_POLICY
 
 PROTECTED_PATHS = {
     "/api/profile/", "/api/users/{user_id}/", "/api/users/me/", "/api/v1/accounts/users/{user_id}/", "/api/logout/",

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Credential, User
-from portal.services.passwords import check_password
+from portal.services.people.passwords import check_password
 from tests.conftest import PASSWORD
 
 RESET = "/api/users/reset_password/"

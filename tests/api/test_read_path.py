@@ -13,9 +13,10 @@ from sqlalchemy import event
 
 from portal.extensions import db
 from portal.models import Credential, User
-from portal.services import accounts, api_keys, callers, credentials, groups, tokens
 from portal.services.audit import SYSTEM
 from portal.services.errors import AuthenticationFailed
+from portal.services.people import accounts, groups
+from portal.services.ways_in import api_keys, callers, credentials, tokens
 
 from ..conftest import PASSWORD
 

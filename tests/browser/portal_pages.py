@@ -11,8 +11,8 @@ from playwright.sync_api import Locator, Page, Response, expect
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts, groups
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts, groups
 from tests.conftest import PASSWORD, image_bytes
 
 FIRST_NAME = "بهروز"

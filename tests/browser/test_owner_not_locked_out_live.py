@@ -10,7 +10,7 @@ from urllib.error import HTTPError
 import pytest
 from playwright.sync_api import expect
 
-from portal.services import device_cookies
+from portal.services.signing_in import device_cookies
 from tests.conftest import PASSWORD, fresh_app, shared_database
 
 from .portal_pages import DESKTOP, goto, load, sign_in

@@ -21,8 +21,8 @@ from playwright.sync_api import Page, expect
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import totp
 from portal.services.audit import Actor
+from portal.services.signing_in import totp
 
 from .portal_pages import (
     DESKTOP,

@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import api_keys
 from portal.services.audit import Actor
+from portal.services.ways_in import api_keys
 from tests.conftest import PASSWORD
 
 from .portal_pages import (

@@ -20,8 +20,8 @@ from sqlalchemy import update
 
 from portal.extensions import db
 from portal.models import Credential, User, utcnow
-from portal.services import api_keys
 from portal.services.audit import Actor
+from portal.services.ways_in import api_keys
 from tests.conftest import PASSWORD
 from tests.two_step import TotpClock, set_up_totp
 

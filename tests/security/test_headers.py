@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from portal.services import accounts
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts
 from tests.site_tour import ANONYMOUS_PAGES, build_world, get_pages, html_answers, page_urls
 
 from ..conftest import PASSWORD

@@ -8,10 +8,11 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, Group, User
-from portal.services import accounts, api_keys, groups, tokens
 from portal.services.audit import SYSTEM, Actor
 from portal.services.errors import PermissionDenied, ValidationFailed
-from portal.services.passwords import check_password
+from portal.services.people import accounts, groups
+from portal.services.people.passwords import check_password
+from portal.services.ways_in import api_keys, tokens
 from tests.conftest import PASSWORD, image_bytes, stored_avatars
 
 EMAIL_TAKEN = "A user with that email already exists."

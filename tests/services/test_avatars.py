@@ -18,10 +18,10 @@ from werkzeug.datastructures import FileStorage
 
 from portal.extensions import db
 from portal.models import AuditEvent, User
-from portal.services import accounts, avatars
 from portal.services.audit import Actor
 from portal.services.errors import ValidationFailed
-from portal.services.fields import FieldError
+from portal.services.people import accounts, avatars
+from portal.services.people.fields import FieldError
 from tests.conftest import image_bytes, stored_avatars
 
 NOT_AN_IMAGE = "Upload a valid image. The file you uploaded was either not an image or a corrupted image."

@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 from bench.cluster import free_port
 from portal.extensions import db
 from portal.models import AuditEvent, User
-from portal.services import accounts, breaches, sign_in
 from portal.services.audit import SYSTEM
 from portal.services.errors import AuthenticationFailed, ValidationFailed
+from portal.services.people import accounts, breaches
+from portal.services.signing_in import sign_in
 from tests.conftest import BREACH_COUNT, BREACHED_MESSAGE, BREACHED_PASSWORD, PASSWORD
 from tests.pwned import sha1_hex
 
@@ -33,14 +34,14 @@ def user_count() -> int:
 def warnings_in(caplog) -> list[str]:
     return [
         r.getMessage() for r in caplog.records
-        if r.name == "portal.services.breaches" and r.levelno == logging.WARNING
+        if r.name == "portal.services.people.breaches" and r.levelno == logging.WARNING
     ]
 
 
 @pytest.fixture
 def caplog(caplog):
     """Warnings of the breach check, captured."""
-    with caplog.at_level(logging.WARNING, logger="portal.services.breaches"):
+    with caplog.at_level(logging.WARNING, logger="portal.services.people.breaches"):
         yield caplog
 
 
@@ -208,8 +209,8 @@ def test_create_user_refuses_a_breached_password_with_its_count_and_stores_nothi
 
 
 def test_change_and_reset_refuse_a_breached_password_and_keep_the_old_one(app, make_user, pwned):
-    from portal.services import verification
-    from portal.services.passwords import check_password
+    from portal.services.people import verification
+    from portal.services.people.passwords import check_password
 
     account = make_user()
     with app.app_context():

@@ -5,9 +5,9 @@ import pytest
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import bulk, groups
-from portal.services.accounts import NOT_YOURSELF
 from portal.services.audit import SYSTEM, Actor
+from portal.services.people import bulk, groups
+from portal.services.people.accounts import NOT_YOURSELF
 
 
 def users(*accounts) -> list[User]:

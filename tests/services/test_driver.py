@@ -10,9 +10,10 @@ from sqlalchemy.types import TypeDecorator
 
 from portal.extensions import db
 from portal.models import Credential, User
-from portal.services import accounts, api_keys
 from portal.services.audit import SYSTEM
-from portal.services.driver import DriverQuery
+from portal.services.people import accounts
+from portal.services.plumbing.driver import DriverQuery
+from portal.services.ways_in import api_keys
 
 from ..conftest import PASSWORD
 

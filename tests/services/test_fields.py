@@ -1,11 +1,11 @@
-"""The profile field rules of ``portal.services.fields``: what each field accepts, stores and refuses."""
+"""The profile field rules of ``portal.services.people.fields``: what each field accepts, stores and refuses."""
 
 from datetime import date, timedelta
 
 import pytest
 
 from portal.services.errors import ValidationFailed
-from portal.services.fields import (
+from portal.services.people.fields import (
     ACCOUNT_FLAGS,
     PROFILE_FIELDS,
     FieldError,

@@ -14,17 +14,17 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from portal.services import mail
 from portal.services.errors import DeliveryFailed
+from portal.services.mail import messages
 from tests.conftest import Mailbox, SmtpHandler, free_port
 
 
 def send_code_mail(app, to="alice@example.com", code="123456"):
     """Compose a code mail and hand it to the configured transport at once (no outbox)."""
     with app.app_context():
-        message = mail.compose(to, "Your verification code", "verify_email",
+        message = messages.compose(to, "Your verification code", "verify_email",
                                code=code, email=to, name="Alice", minutes=10)
-        mail.deliver(message)
+        messages.deliver(message)
         return message
 
 
@@ -124,12 +124,12 @@ def test_smtp_login_refused_by_the_server_raises_delivery_failed_and_nothing_is_
     )
     point_app_at(app, controller, MAIL_USERNAME="mailer", MAIL_PASSWORD="wrong")
 
-    with caplog.at_level(logging.WARNING, logger="portal.services.mail"):
+    with caplog.at_level(logging.WARNING, logger="portal.services.mail.messages"):
         with pytest.raises(DeliveryFailed):
             send_code_mail(app)
 
     assert box.messages == []
-    assert any(r.levelno == logging.WARNING and r.name == "portal.services.mail" for r in caplog.records)
+    assert any(r.levelno == logging.WARNING and r.name == "portal.services.mail.messages" for r in caplog.records)
     assert "wrong" not in caplog.text  # the password is never logged
 
 
@@ -161,7 +161,7 @@ def test_smtp_starttls_against_an_untrusted_certificate_raises_delivery_failed(a
     controller, box, _ = tls_server
     point_app_at(app, controller, MAIL_USE_TLS=True, MAIL_CA_FILE=None)
 
-    with caplog.at_level(logging.WARNING, logger="portal.services.mail"):
+    with caplog.at_level(logging.WARNING, logger="portal.services.mail.messages"):
         with pytest.raises(DeliveryFailed):
             send_code_mail(app)
 
@@ -182,12 +182,12 @@ def test_smtp_without_starttls_to_a_server_that_requires_it_raises_delivery_fail
 def test_smtp_server_down_raises_delivery_failed_and_logs_a_warning(app, caplog):
     app.config.update(MAIL_TRANSPORT="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_TIMEOUT=2)
 
-    with caplog.at_level(logging.WARNING, logger="portal.services.mail"):
+    with caplog.at_level(logging.WARNING, logger="portal.services.mail.messages"):
         with pytest.raises(DeliveryFailed) as raised:
             send_code_mail(app, to="alice@example.com")
 
     assert "refused" in str(raised.value).lower()
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "portal.services.mail"]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "portal.services.mail.messages"]
     assert len(warnings) == 1
     assert "alice@example.com" in warnings[0].getMessage()
 

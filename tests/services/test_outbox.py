@@ -22,8 +22,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import OutgoingMail, User, utcnow
-from portal.services import outbox
-from portal.services.courier import courier_of
+from portal.services.mail import outbox
+from portal.services.mail.courier import courier_of
 from tests.conftest import Mailbox, SmtpHandler, free_port, fresh_app, shared_database
 
 REGISTER, VERIFY = "/api/v1/accounts/users/", "/api/v1/accounts/users/verify-otp/"
@@ -167,7 +167,7 @@ def test_sign_up_while_the_mail_server_is_down_keeps_the_account_and_the_code_ar
     app = make_portal(smtp, **QUICK_RETRIES)  # the server is not started: the port refuses
     client = app.test_client()
 
-    with caplog.at_level(logging.WARNING, logger="portal.services.mail"):
+    with caplog.at_level(logging.WARNING, logger="portal.services.mail.messages"):
         answer = client.post(REGISTER, json=SIGN_UP)
 
     assert answer.status_code == 201, answer.get_json()
@@ -213,7 +213,7 @@ def test_a_refused_message_is_retried_with_growing_waits_then_given_up_logged_an
 
             row.created_at = utcnow() - timedelta(hours=2)  # queued longer ago than MAIL_GIVE_UP_AFTER
             db.session.commit()
-            with caplog.at_level(logging.ERROR, logger="portal.services.outbox"):
+            with caplog.at_level(logging.ERROR, logger="portal.services.mail.outbox"):
                 assert outbox.deliver_due() == outbox.DeliveryReport(failed=1)
             given_up = outbox.overview()
     finally:

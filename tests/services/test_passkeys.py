@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEvent, Passkey, RecoveryCode, WebAuthnChallenge, utcnow
-from portal.services import factors, passkeys
 from portal.services.audit import Actor
 from portal.services.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
+from portal.services.signing_in import factors, passkeys
 from tests.two_step import BINDING, IP, actor_for, add_passkey, passkey_sign_in, user_of
 from tests.webauthn_authenticator import (
     ORIGIN,

@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, utcnow
-from portal.services import api_keys, browser_sessions, reauthentication, tokens
 from portal.services.errors import AuthenticationFailed, ReauthenticationRequired, ValidationFailed
+from portal.services.signing_in import reauthentication
+from portal.services.ways_in import api_keys, browser_sessions, tokens
 from tests.conftest import PASSWORD
 from tests.two_step import TotpClock, actor_for, add_passkey, passkey_sign_in, set_up_totp, user_of
 from tests.webauthn_authenticator import SoftwareAuthenticator

@@ -12,8 +12,8 @@ from sqlalchemy import delete, select
 
 from portal.extensions import db
 from portal.models import AuditEvent, RecoveryCode
-from portal.services import recovery_codes
 from portal.services.errors import PermissionDenied, ValidationFailed
+from portal.services.signing_in import recovery_codes
 from tests.two_step import TotpClock, actor_for, set_up_totp, user_of
 
 

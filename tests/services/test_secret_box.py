@@ -2,7 +2,7 @@
 
 import pytest
 
-from portal.services.secret_box import SealedValueUnreadable, open_sealed, seal
+from portal.services.plumbing.secret_box import SealedValueUnreadable, open_sealed, seal
 
 
 def test_a_sealed_value_opens_to_its_plaintext_and_does_not_contain_it(app):

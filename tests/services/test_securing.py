@@ -10,19 +10,11 @@ from sqlalchemy import func, select, update
 
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, PendingSignIn, SignInAlert, User, utcnow
-from portal.services import (
-    accounts,
-    api_keys,
-    browser_sessions,
-    securing,
-    sign_in,
-    sign_in_alerts,
-    tokens,
-    two_factor,
-    verification,
-)
 from portal.services.audit import Actor
 from portal.services.errors import AuthenticationFailed, LinkExpired, PasswordResetRequired, ValidationFailed
+from portal.services.people import accounts, verification
+from portal.services.signing_in import securing, sign_in, sign_in_alerts, two_factor
+from portal.services.ways_in import api_keys, browser_sessions, tokens
 from tests.conftest import PASSWORD
 from tests.two_step import add_passkey, passkey_sign_in
 from tests.webauthn_authenticator import SoftwareAuthenticator

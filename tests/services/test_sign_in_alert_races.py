@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import AuditEvent, OutgoingMail, SignInAlert, SignInSource, User
-from portal.services import browser_sessions, sign_in_alerts
 from portal.services.audit import Actor
 from portal.services.errors import LinkExpired
+from portal.services.signing_in import sign_in_alerts
+from portal.services.ways_in import browser_sessions
 from tests.conftest import fresh_app, shared_database
 from tests.security.conftest import run_together
 

@@ -11,8 +11,10 @@ from sqlalchemy import func, select, update
 
 from portal.extensions import db
 from portal.models import AuditEvent, SignInAlert, SignInSource, User, utcnow
-from portal.services import accounts, api_keys, browser_sessions, export, sign_in_alerts, tokens
 from portal.services.audit import SYSTEM, Actor
+from portal.services.people import accounts, export
+from portal.services.signing_in import sign_in_alerts
+from portal.services.ways_in import api_keys, browser_sessions, tokens
 
 CHROME_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
 CHROME_LINUX_NEXT_VERSION = CHROME_LINUX.replace("Chrome/126.0.0.0", "Chrome/127.0.6533.72")

@@ -9,10 +9,11 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import EmailCode, User, utcnow
-from portal.services import accounts, sign_in_codes, verification
 from portal.services.audit import SYSTEM
-from portal.services.background import wait_for_background
 from portal.services.errors import ValidationFailed
+from portal.services.people import accounts, verification
+from portal.services.plumbing.background import wait_for_background
+from portal.services.signing_in import sign_in_codes
 
 INVALID_CODE = {"code": ["Invalid or expired code."]}
 

@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEvent, RecoveryCode, TotpDevice
-from portal.services import export, factors, totp
 from portal.services.errors import PermissionDenied, ValidationFailed
-from portal.services.secret_box import open_sealed
+from portal.services.people import export
+from portal.services.plumbing.secret_box import open_sealed
+from portal.services.signing_in import factors, totp
 from tests.conftest import PASSWORD
 from tests.two_step import TotpClock, actor_for, set_up_totp, user_of
 

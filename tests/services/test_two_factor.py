@@ -10,9 +10,11 @@ from sqlalchemy import func, select, update
 
 from portal.extensions import db
 from portal.models import AuditEvent, Passkey, PendingSignIn, RecoveryCode, TotpDevice, User, utcnow
-from portal.services import accounts, browser_sessions, export, sign_in, two_factor
 from portal.services.audit import SYSTEM, Actor
 from portal.services.errors import PermissionDenied, SignInExpired, ValidationFailed
+from portal.services.people import accounts, export
+from portal.services.signing_in import sign_in, two_factor
+from portal.services.ways_in import browser_sessions
 from tests.conftest import PASSWORD
 from tests.two_step import IP, TotpClock, actor_for, add_passkey, passkey_sign_in, set_up_totp, user_of
 from tests.webauthn_authenticator import SoftwareAuthenticator

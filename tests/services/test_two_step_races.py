@@ -20,9 +20,10 @@ from sqlalchemy import func, select, update
 
 from portal.extensions import db
 from portal.models import AuditEvent, PendingSignIn, RecoveryCode, User
-from portal.services import accounts, passkeys, recovery_codes, second_step_budget, sign_in, totp, two_factor
 from portal.services.audit import SYSTEM, Actor
 from portal.services.errors import AuthenticationFailed, SignInExpired, ValidationFailed
+from portal.services.people import accounts
+from portal.services.signing_in import passkeys, recovery_codes, second_step_budget, sign_in, totp, two_factor
 from tests.conftest import PASSWORD, Account, fresh_app
 from tests.security.conftest import run_together
 from tests.two_step import BINDING, IP, TotpClock, actor_for, add_passkey, set_up_totp, user_of

@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import EmailCode, User, utcnow
-from portal.services import accounts, verification
 from portal.services.audit import SYSTEM
 from portal.services.errors import ValidationFailed
-from portal.services.passwords import check_password
+from portal.services.people import accounts, verification
+from portal.services.people.passwords import check_password
 from tests.conftest import PASSWORD
 
 INVALID_CODE = {"otp": ["Invalid or expired code."]}

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import OutgoingMail, User
-from portal.services import verification
+from portal.services.people import verification
 
 from ..conftest import BREACHED_MESSAGE, BREACHED_PASSWORD, PASSWORD, stored_user
 from .conftest import field_errors, is_signed_in, sign_in, signed_in, submit, text_of

@@ -19,8 +19,9 @@ from itsdangerous import URLSafeTimedSerializer
 from bench.cluster import free_port, stop, wait_for_port
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts, device_cookies, sign_in_lockout, verification
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts, verification
+from portal.services.signing_in import device_cookies, sign_in_lockout
 from tests.two_step import TotpClock, set_up_totp
 
 from ..conftest import PASSWORD, Account, fresh_app, shared_database, written_mail

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Credential, User
-from portal.services import accounts
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts
 
 from ..conftest import PASSWORD, Account
 from ..idle import IDLE_DETAIL, time_passes

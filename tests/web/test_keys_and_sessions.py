@@ -9,8 +9,8 @@ from sqlalchemy import update
 
 from portal.extensions import db
 from portal.models import Credential, User
-from portal.services import accounts
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts
 
 from ..conftest import PASSWORD
 from .conftest import (

@@ -9,8 +9,9 @@ import pytest
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import accounts, api_keys, browser_sessions, groups, tokens
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts, groups
+from portal.services.ways_in import api_keys, browser_sessions, tokens
 
 from .conftest import recorded_statements, signed_in, updates_of
 

@@ -7,8 +7,8 @@ import pytest
 
 from portal.extensions import db
 from portal.models import User
-from portal.services import verification
-from portal.services.passwords import PASSWORD_POLICY
+from portal.services.people import verification
+from portal.services.people.passwords import PASSWORD_POLICY
 
 from .conftest import signed_in
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Credential, User
-from portal.services import accounts, groups
 from portal.services.audit import SYSTEM, Actor
+from portal.services.people import accounts, groups
 
 from ..conftest import PASSWORD, image_bytes, stored_avatars, stored_user, upload
 from .conftest import (

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from portal import create_app
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, SignInAlert, SignInSource, User, utcnow
-from portal.services import securing, sign_in
+from portal.services.signing_in import securing, sign_in
 from tests.two_step import add_passkey
 from tests.webauthn_authenticator import ORIGIN, SoftwareAuthenticator
 

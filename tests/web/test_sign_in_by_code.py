@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Credential, User, utcnow
-from portal.services import accounts, verification
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts, verification
 from tests.two_step import TotpClock, set_up_totp
 
 from ..conftest import PASSWORD, written_mail

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import OutgoingMail, User
-from portal.services import accounts
 from portal.services.audit import SYSTEM
+from portal.services.people import accounts
 
 from ..conftest import PASSWORD, free_port, stored_user, written_mail
 from .conftest import (

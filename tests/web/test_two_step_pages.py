@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, PendingSignIn, RecoveryCode, TotpDevice, User, utcnow
-from portal.services import two_factor
-from portal.services.secret_box import open_sealed
+from portal.services.plumbing.secret_box import open_sealed
+from portal.services.signing_in import two_factor
 from tests.admin.conftest import add_user
 from tests.conftest import Account
 from tests.two_step import TotpClock, add_passkey, set_up_totp

@@ -2,7 +2,7 @@
 
 Recovery codes stored before this revision stay HMACs: the codes themselves are not known, so
 they cannot be hashed again. They keep working until the person makes a new set, which is hashed
-with argon2id (``portal/services/recovery_codes.py``).
+with argon2id (``portal/services/signing_in/recovery_codes.py``).
 
 Revision ID: 0010
 Revises: 0009

@@ -1,0 +1,381 @@
+"""Accounts: create, update, delete, passwords, staff flags. Every door calls these.
+
+Each operation validates all input first, then makes its change, records what must follow it (a
+mail in the outbox, a replaced picture to delete: ``after_commit``) and commits once with its audit
+event. What follows runs only if the commit succeeds; a new picture written for a change that does
+not commit is removed.
+"""
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from ...extensions import db
+from ...models import User, canonical_email, canonical_phone, canonical_username, utcnow
+from .. import audit
+from ..audit import Actor
+from ..errors import PermissionDenied, ValidationFailed
+from ..mail import outbox
+from ..signing_in import factors, second_step_budget
+from ..ways_in import credentials
+from . import avatars, breaches, verification
+from .fields import ACCOUNT_FLAGS, PROFILE_FIELDS, FieldError, clean_each_field, clean_fields
+from .passwords import check_password, hash_password, password_problems
+from .users import lock_for_update, mark_changed
+
+# A password may not be close to any of these values of its own account.
+RELATED_FIELDS = ("email", "username", "first_name", "last_name")
+
+UNIQUE_FIELDS = {
+    "email": ("email_canonical", canonical_email, _l("A user with that email already exists.")),
+    "username": ("username_canonical", canonical_username, _l("A user with that username already exists.")),
+    "phone": ("phone_canonical", canonical_phone, _l("A user with that phone number already exists.")),
+}
+
+def create_user(
+    email,
+    password,
+    actor: Actor,
+    *,
+    profile: dict | None = None,
+    email_verified: bool = False,
+    is_staff: bool = False,
+    is_superuser: bool = False,
+) -> User:
+    """A new active account. ``profile`` holds any other field of ``PROFILE_FIELDS``."""
+    user = _add_user(
+        email, password, actor, profile=profile, email_verified=email_verified, is_staff=is_staff,
+        is_superuser=is_superuser,
+    )
+    db.session.commit()
+    return user
+
+
+def register(email, password, actor: Actor, *, profile: dict | None = None) -> User:
+    """Self-service sign-up: an unverified account, and a code mailed to its address.
+
+    The account and the code's mail are kept together: the mail is in the outbox when the account
+    commits, and goes out when the mail server takes it (however long it is down).
+    """
+    user = _add_user(email, password, actor, profile=profile)
+    verification.mail_code(user, verification.issue_code(user))
+    db.session.commit()
+    return user
+
+
+def _add_user(
+    email, password, actor, *, profile=None, email_verified=False, is_staff=False, is_superuser=False
+) -> User:
+    """Validate and add a user (with its audit event) to the session, flushed but not committed."""
+    raw = {**(profile or {}), "email": email}
+    # Every message at once: a taken email is reported beside a malformed phone number.
+    cleaned, errors = clean_each_field(raw, PROFILE_FIELDS)
+    problems = _chosen_password_problems(password, tuple(cleaned.get(field) for field in RELATED_FIELDS))
+    if problems:
+        errors["password"] = problems
+    errors.update(_uniqueness_errors(cleaned, exclude_id=None))
+    if errors:
+        raise ValidationFailed(errors)
+    now = utcnow()
+    user = User(
+        password_hash=hash_password(password),
+        email_verified=email_verified,
+        activated_at=now if email_verified else None,
+        date_joined=now,
+        updated_at=now,
+        is_staff=is_staff,
+        is_superuser=is_superuser,
+        **cleaned,
+    )
+    _superuser_is_staff(user)
+    db.session.add(user)
+    audit.record(actor, "account_created", user, {key: [None, value] for key, value in _loggable(cleaned).items()})
+    _save(commit=False)
+    return user
+
+
+def update_profile(user: User, changes: dict, actor: Actor, *, expected_versions: set[int] | None = None) -> User:
+    """Apply a partial profile update: any of ``PROFILE_FIELDS`` plus ``avatar``.
+
+    ``avatar`` is a binary stream to store, or None to remove the current one. ``expected_versions``
+    (an If-Match, or the version a form was opened with): PreconditionFailed unless the row still
+    has one of them.
+    """
+    ensure_may_manage(actor, user)
+    changes = dict(changes)
+    has_avatar_change = "avatar" in changes
+    upload = changes.pop("avatar", None)
+    cleaned, errors = clean_each_field(changes, PROFILE_FIELDS)
+    processed = None
+    if upload is not None:
+        try:
+            processed = avatars.process_avatar(upload)
+        except FieldError as exc:
+            errors["avatar"] = [str(exc)]
+    errors.update(_uniqueness_errors(cleaned, exclude_id=user.id))
+    if errors:
+        raise ValidationFailed(errors)
+
+    # Lock the row and read it afresh: of two concurrent updates, the second sees the first's
+    # avatar (each replaced file is deleted exactly once) and the first's version.
+    lock_for_update(user, expected_versions)
+    before = {field: getattr(user, field) for field in cleaned}
+    old_email, was_verified = user.email, user.email_verified
+    email_changed = "email" in cleaned and changes_the_email(user, cleaned["email"])
+    for field, value in cleaned.items():
+        setattr(user, field, value)
+    changed = audit.diff(before, cleaned)
+    if has_avatar_change:
+        changed.update(_replace_avatar(user, processed))
+    if email_changed:
+        user.email_verified = False  # the new address must answer a code; the account stays usable
+        if was_verified:
+            changed["email_verified"] = [True, False]
+    if changed:
+        user.updated_at = utcnow()
+        mark_changed(user)
+        audit.record(actor, "profile_updated", user, changed)
+    _save(commit=False)
+    if email_changed:
+        verification.mail_code_to_new_address(user, old_email, was_verified, actor)
+    _tell_about_staff_change(user, changed, actor)
+    db.session.commit()
+    return user
+
+
+def changes_the_email(user: User, email) -> bool:
+    """Whether ``email`` names another address than the account's, as ``canonical_email`` compares
+    them (letter case aside; ``straße`` is not ``strasse``). Blank, or anything but text, does not:
+    that is a field error, not a change."""
+    return isinstance(email, str) and bool(email.strip()) and canonical_email(email) != user.email_canonical
+
+
+def _replace_avatar(user: User, processed) -> dict:
+    """Store the new picture (None: none) in place of the old, whose file goes once the change
+    commits; the audit entry of the change, if it is one."""
+    old_avatar = user.avatar
+    new_avatar = avatars.store_avatar(processed) if processed else None
+    if old_avatar == new_avatar:
+        return {}
+    user.avatar = new_avatar
+    avatars.discard_avatar(old_avatar)
+    return {"avatar": [old_avatar, new_avatar]}
+
+
+def delete_account(user: User, actor: Actor, *, expected_versions: set[int] | None = None) -> None:
+    """Delete the account, its memberships and codes; its audit history stays, its avatar file goes.
+
+    Staff delete other people's accounts, never their own from the admin page (their profile page
+    does that), and nobody deletes the last active superuser.
+    """
+    ensure_may_manage(actor, user)
+    if actor.via == "admin" and actor.user is not None and actor.user.id == user.id:
+        raise PermissionDenied(NOT_YOURSELF)
+    _keep_a_superuser(user, {"is_active": False})
+    if expected_versions is not None:
+        lock_for_update(user, expected_versions)
+    avatars.discard_avatar(user.avatar)
+    audit.record(actor, "account_deleted", None, {"id": [user.id, None]}, label=user.email)
+    db.session.delete(user)
+    db.session.commit()
+
+
+def verify_current_password(user: User, password) -> None:
+    """ValidationFailed on ``current_password`` unless ``password`` is the user's password."""
+    if problems := _current_password_problems(user, password):
+        raise ValidationFailed({"current_password": problems})
+
+
+def change_password(user: User, current_password, new_password, actor: Actor, *, keep=None) -> None:
+    """The signed-in user's own change: checks the current password, then kills every other credential."""
+    errors = {}
+    if problems := _current_password_problems(user, current_password):
+        errors["current_password"] = problems
+    if problems := _new_password_problems(user, new_password):
+        errors["new_password"] = problems
+    if errors:
+        raise ValidationFailed(errors)
+    _store_password(user, new_password, actor, keep=keep, recovered=False)
+
+
+def reset_password(uid, token, new_password, actor: Actor) -> User:
+    """Set a new password through a reset link; every credential of the user stops working.
+
+    Following the link proves the mailbox, so the address counts as verified afterwards.
+    """
+    user = verification.user_for_reset(uid, token)
+    if problems := _new_password_problems(user, new_password):  # may ask the breach service: no lock held
+        raise ValidationFailed({"new_password": problems})
+    verification.user_for_reset(uid, token, to_use=True)  # locked, and checked again: spent once
+    verification.mark_verified(user)
+    _store_password(user, new_password, actor, recovered=True)
+    return user
+
+
+def _current_password_problems(user: User, password) -> list[str]:
+    if check_password(user.password_hash, password):
+        return []
+    return [_("This field is required.") if not password else _("Invalid password.")]
+
+
+def _new_password_problems(user: User, password) -> list[str]:
+    return _chosen_password_problems(password, tuple(getattr(user, field) for field in RELATED_FIELDS))
+
+
+def _chosen_password_problems(password, related: tuple[str | None, ...]) -> list[str]:
+    """Every reason a chosen password is refused: the local rules, then, for a password that passes
+    them (so a weak one costs no request), the breach data."""
+    return password_problems(password, related=related) or breaches.breach_problems(password)
+
+
+def _store_password(user: User, new_password: str, actor: Actor, *, keep=None, recovered: bool) -> None:
+    """Store a newly chosen password and end every other way in. A secured account may sign in with
+    a password again: the new one was chosen by someone who proved the mailbox (a reset link) or
+    opened a session without the password (a passkey, an emailed code)."""
+    user.password_hash = hash_password(new_password)
+    mark_changed(user)
+    credentials.revoke_all(user, keep=keep)
+    credentials.end_outstanding_proofs(user, recovered=recovered)
+    changes = {}
+    if user.password_reset_required:
+        user.password_reset_required = False
+        changes["password_reset_required"] = [True, False]
+    user.password_breached = False  # the new one passed the breach check when it was chosen
+    # Whoever chose it proved the mailbox or held a session: the app's codes are compared again.
+    second_step_budget.forgive(user)
+    audit.record(actor, "password_changed", user, changes)
+    if not recovered:
+        # Changed from a session, by whoever held it and the password: the owner hears of it (a
+        # reset was asked for from the mailbox, and mails nothing more).
+        factors.notify_security_change(user, "password_changed", actor)
+    db.session.commit()
+
+
+def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
+    """Staff-only switches: active, staff, superuser, verified.
+
+    Only a superuser (or the CLI) grants or removes staff and superuser rights; nobody removes
+    their own; the last active superuser stays one, and active, from every door.
+    """
+    cleaned = clean_fields(flags, ACCOUNT_FLAGS)
+    acting = actor.user
+    if acting is not None:
+        if not acting.is_staff:
+            raise PermissionDenied(_("Only staff change account flags."))
+        ensure_may_manage(actor, user)
+        privileged = {k for k in ("is_staff", "is_superuser") if k in cleaned and cleaned[k] != getattr(user, k)}
+        if privileged and not acting.is_superuser:
+            raise PermissionDenied(_("Only a superuser grants or removes staff or superuser rights."))
+        if acting.id == user.id and any(cleaned.get(k) is False for k in ("is_active", "is_staff", "is_superuser")):
+            raise PermissionDenied(NOT_YOURSELF)
+    _keep_a_superuser(user, cleaned)
+    before = {field: getattr(user, field) for field in cleaned}
+    for field, value in cleaned.items():
+        setattr(user, field, value)
+    if cleaned.get("email_verified"):
+        verification.mark_verified(user)
+    _superuser_is_staff(user)
+    changed = audit.diff(before, {field: getattr(user, field) for field in cleaned})
+    if changed:
+        user.updated_at = utcnow()
+        mark_changed(user)
+        audit.record(actor, "account_flags_changed", user, changed)
+        if changed.get("is_active") == [True, False]:
+            credentials.revoke_all(user)
+            credentials.end_outstanding_proofs(user, recovered=True)
+    _tell_about_staff_change(user, changed, actor)
+    db.session.commit()
+    return user
+
+
+NOT_YOURSELF = _l("You cannot remove your own rights, deactivate or delete yourself here.")
+LAST_SUPERUSER = _l("This is the last active superuser: make another superuser first.")
+
+
+def end_credential(user: User, public_id, actor: Actor) -> None:
+    """End one of ``user``'s live sessions or keys, named by its public id, for an actor who may
+    manage the account; NotFound for a credential that is not the user's or no longer live."""
+    ensure_may_manage(actor, user)
+    credentials.revoke(credentials.own_live_credential(user, public_id), actor)
+
+
+def ensure_may_manage(actor: Actor, user: User) -> None:
+    """PermissionDenied unless ``actor`` may change ``user``'s account: it is their own, or the
+    actor is staff and — when the account belongs to staff — a superuser. The command line may."""
+    acting = actor.user
+    if acting is None or acting.id == user.id:
+        return
+    if not acting.is_staff:
+        raise PermissionDenied(_("Only staff change other people's accounts."))
+    if (user.is_staff or user.is_superuser) and not acting.is_superuser:
+        raise PermissionDenied(_("Only a superuser changes the account of a staff member."))
+
+
+def _keep_a_superuser(user: User, flags: dict) -> None:
+    """PermissionDenied when ``flags`` would leave no active superuser (locked, so two demotions at
+    once cannot both pass)."""
+    if not (user.is_superuser and user.is_active):
+        return
+    if flags.get("is_superuser") is not False and flags.get("is_active") is not False:
+        return
+    others = db.session.scalars(
+        select(User.id).where(User.is_superuser, User.is_active, User.id != user.id).with_for_update()
+    ).first()
+    if others is None:
+        raise PermissionDenied(LAST_SUPERUSER)
+
+
+def _tell_about_staff_change(user: User, changed: dict, actor: Actor) -> None:
+    """Mail the owner which fields someone else changed (names only: never a value of a secret),
+    in the transaction of the change."""
+    if not changed or actor.user is None or actor.user.id == user.id:
+        return
+    outbox.queue_mail(
+        user, _l("Your account was changed"), "account_changed_by_staff",
+        name=user.full_name, fields=list(changed),
+    )
+
+
+def _uniqueness_errors(cleaned: dict, *, exclude_id: int | None) -> dict:
+    wanted = {
+        field: (column, canonical(cleaned[field]), message)
+        for field, (column, canonical, message) in UNIQUE_FIELDS.items()
+        if cleaned.get(field)
+    }
+    if not wanted:
+        return {}
+    conditions = [getattr(User, column) == key for column, key, _ in wanted.values()]
+    query = select(User.email_canonical, User.username_canonical, User.phone_canonical).where(or_(*conditions))
+    if exclude_id is not None:
+        query = query.where(User.id != exclude_id)
+    rows = db.session.execute(query).all()
+    # Column by column: an email that equals someone's *username* does not make the email taken.
+    return {
+        field: [message]
+        for field, (column, key, message) in wanted.items()
+        if any(getattr(row, column) == key for row in rows)
+    }
+
+
+def _save(commit: bool = True) -> None:
+    """Flush (and commit); a unique index that a concurrent write got to first becomes a 400 on its field."""
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        text = str(exc.orig)
+        for field, (column, _, message) in UNIQUE_FIELDS.items():
+            if column in text:
+                raise ValidationFailed.on(field, message) from None
+        raise
+    if commit:
+        db.session.commit()
+
+
+def _superuser_is_staff(user: User) -> None:
+    user.is_staff = user.is_staff or user.is_superuser
+
+
+def _loggable(cleaned: dict) -> dict:
+    return {key: audit.jsonable(value) for key, value in cleaned.items() if value is not None}

@@ -1,0 +1,79 @@
+"""Proving again who is behind a signed-in session, before a change to how the account signs in.
+
+Each credential keeps ``proven_at``: when its sign-in was proven, or when the person last proved
+it again here. A page that adds or removes a factor or a passkey, or shows new recovery codes,
+asks ``needs_reauthentication`` first (or calls ``ensure_recently_proven``) and, when the proof is
+older than REAUTHENTICATION_AFTER, asks for the password (or a code, or a passkey) and calls
+``reauthenticate``. A stolen session that is left open therefore cannot quietly add the thief's
+authenticator to the account.
+"""
+
+from datetime import timedelta
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from ...extensions import db
+from ...models import Credential, utcnow
+from .. import audit
+from ..audit import Actor
+from ..errors import ReauthenticationRequired, ValidationFailed
+from ..people.accounts import verify_current_password
+from ..ways_in.credentials import check_usable
+from . import recovery_codes, totp
+from .factors import notify_security_change
+from .passkeys import PasskeyAssertion
+
+ONE_PROOF = _l("Give your password, a code from your authenticator app, or use a passkey.")
+INVALID_CODE = _l("Invalid code.")
+NOT_YOUR_PASSKEY = _l("This passkey does not belong to your account.")
+TOO_OLD = _l("Confirm it's you: enter your password again.")
+
+
+def needs_reauthentication(credential: Credential) -> bool:
+    """Whether the credential's last proof is older than REAUTHENTICATION_AFTER (or unknown)."""
+    after: timedelta = current_app.config["REAUTHENTICATION_AFTER"]
+    return credential.proven_at is None or utcnow() - credential.proven_at > after
+
+
+def ensure_recently_proven(credential: Credential, message: str = TOO_OLD) -> None:
+    """ReauthenticationRequired (a PermissionDenied), saying ``message``, unless the credential was
+    proven lately."""
+    if needs_reauthentication(credential):
+        raise ReauthenticationRequired(message)
+
+
+def reauthenticate(
+    credential: Credential, actor: Actor, *, password=None, code=None, passkey: PasskeyAssertion | None = None
+) -> None:
+    """Stamp ``proven_at`` on a live credential (a model) once its user gives one proof: the password,
+    a code (authenticator app or recovery code) or a verified passkey (``passkeys.verify_passkey``).
+
+    ValidationFailed on ``current_password``, ``code`` or ``passkey`` otherwise, audited.
+    """
+    check_usable(credential)
+    user = credential.user
+    proofs = {"password": password, "code": code, "passkey": passkey}
+    given = [name for name, value in proofs.items() if value is not None]
+    if len(given) != 1:
+        raise ValidationFailed.on("non_field_errors", ONE_PROOF)
+    used_recovery = False
+    try:
+        if password is not None:
+            verify_current_password(user, password)
+        elif passkey is not None:
+            if passkey.user_id != user.id:
+                raise ValidationFailed.on("passkey", NOT_YOUR_PASSKEY)
+        elif not totp.accept_code(user, code):
+            used_recovery = recovery_codes.spend_code(user, code, actor)
+            if not used_recovery:
+                raise ValidationFailed.on("code", INVALID_CODE)
+    except ValidationFailed:
+        db.session.rollback()
+        audit.record(actor, "reauthentication_failed", user, {"method": [None, given[0]]})
+        db.session.commit()
+        raise
+    credential.proven_at = utcnow()
+    if used_recovery:
+        notify_security_change(user, "recovery_code_used", actor)
+    db.session.commit()

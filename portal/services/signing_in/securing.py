@@ -1,0 +1,74 @@
+"""Securing an account someone else got into: every way in ends at once, and the password must be
+chosen anew.
+
+Two doors lead here: the "This wasn't me" link of a sign-in alert (``sign_in_alerts``), and "Secure
+my account" on the Sessions page. Either way, in one transaction:
+
+- every session, API sign-in and API key of the account is revoked (in the database, so every
+  process refuses them from the next request on), and every sign-in waiting for its second step
+  ends (``credentials.revoke_all``); every code and link mailed before, and every device cookie,
+  stops working (``credentials.end_outstanding_proofs``);
+- ``password_reset_required`` is set: ``sign_in.authenticate`` refuses the password, even the right
+  one, until a new password is chosen (``accounts.reset_password`` — the reset link proves the
+  mailbox — or a change from a session opened another way). Passkeys and emailed codes still sign
+  in: they prove a device or the mailbox, not the password someone may have learnt, and they keep
+  the owner from being locked out;
+- the event is audited, and the person is mailed (with a reset link) that it was done.
+"""
+
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from ...extensions import db
+from ...models import SignInAlert, User, utcnow
+from ...urls import public_url
+from .. import audit
+from ..audit import Actor
+from ..mail import outbox
+from ..people import verification
+from ..people.users import mark_changed
+from ..ways_in import credentials
+
+# The doors an account is secured through: kept by key in the audit trail, named in the reader's language.
+FROM_ALERT, FROM_SESSIONS_PAGE = "not_me_link", "sessions_page"
+# A button's label is quoted through its own msgid, so the mail names it as the page shows it.
+DOORS = {
+    FROM_ALERT: _l("the “%(not_me)s” link of a sign-in alert", not_me=_l("This wasn't me")),
+    FROM_SESSIONS_PAGE: _l("“%(secure)s” on the Sessions page", secure=_l("Secure my account")),
+}
+
+
+def secure_account(
+    user: User, actor: Actor, *, how: str, not_recognised: SignInAlert | None = None
+) -> int:
+    """End every way into the account and require a new password; audited, mailed, committed.
+
+    ``how`` says which door it came through (``FROM_ALERT``, ``FROM_SESSIONS_PAGE``);
+    ``not_recognised`` is the alert of the sign-in the person did not recognise, if one: the mail
+    describes it in the person's language, the audit trail keeps its facts. How many live sessions,
+    sign-ins and keys were ended.
+    """
+    live = len(credentials.live_credentials(user))  # as the Sessions page counts them
+    credentials.revoke_all(user)
+    credentials.end_outstanding_proofs(user, recovered=True)
+    was_required = user.password_reset_required
+    user.password_reset_required = True
+    mark_changed(user)
+    changes = {
+        "password_reset_required": [was_required, True], "live_sessions_and_keys": [live, 0],
+        "how": [None, how],
+    }
+    if not_recognised:
+        changes["sign_in_not_recognised"] = [None, not_recognised.facts]
+    audit.record(actor, "account_secured", user, changes)
+    outbox.queue_mail(
+        user, _l("Your account was secured"), "account_secured",
+        name=user.full_name, how=DOORS[how], ended=live, not_recognised=not_recognised, when=utcnow(), ip=actor.ip,
+        reset_url=verification.password_reset_link(user, actor.origin),
+        reset_minutes=int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60),
+        forgot_url=public_url("/password/forgot", actor.origin),
+    )
+    db.session.commit()
+    return live
+

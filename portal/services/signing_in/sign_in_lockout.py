@@ -1,0 +1,133 @@
+"""Sign-in lockouts that hold back guessers, never the owner.
+
+Failed sign-in tries are counted per *subject*: the unknown sources of one account (every address
+and API client without that account's device cookie, together), or one known device
+(``device_cookies``). When a subject's failures reach the RATELIMIT_SIGN_IN allowance within its
+window, that subject alone is locked out for SIGN_IN_LOCKOUT; each lockout that follows within
+SIGN_IN_LOCKOUT_RESET of the last doubles it, up to SIGN_IN_LOCKOUT_MAX. A locked-out subject's
+tries are refused before any password or code is looked at, so they cost nothing and count nothing.
+
+An *episode* is one lockout, from its start until it lapses. When one starts for an account's
+unknown sources, the owner is mailed once: the request whose failure began it is the only one that
+sees the count reach the allowance (the storage's increment is atomic).
+
+The state lives in the rate limiter's storage (RATELIMIT_STORAGE_URI), beside the other limits:
+shared by every process with Redis, per process with ``memory://`` (as every limit is), and gone
+when it restarts, which only forgets how long the next lockout would be.
+"""
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from limits import parse
+
+from ...extensions import db, limiter
+from ...models import User
+from ...urls import public_url
+from ..mail import outbox
+
+PREFIX = "sign-in-lockout"
+log = logging.getLogger(__name__)
+
+
+def now() -> float:
+    """The clock of the lockouts (tests move it)."""
+    return time.time()
+
+
+def _keys(subject: str) -> tuple[str, str, str]:
+    return f"{PREFIX}:until:{subject}", f"{PREFIX}:level:{subject}", f"{PREFIX}:failures:{subject}"
+
+
+def held_back_for(subject: str) -> int | None:
+    """Seconds until ``subject`` may try again, or None when it is not locked out."""
+    until_key, _, _ = _keys(subject)
+    until_ms = limiter.storage.get(until_key)
+    left = until_ms / 1000 - now()
+    return max(1, math.ceil(left)) if until_ms and left > 0 else None
+
+
+@dataclass(frozen=True)
+class Try:
+    """A sign-in try that took a place in its subject's allowance: the ``number``-th of the window
+    counted under ``counted``."""
+
+    subject: str
+    counted: str
+    number: int
+    window: int
+
+    @property
+    def allowed(self) -> bool:
+        return self.number <= parse(current_app.config["RATELIMIT_SIGN_IN"]).amount
+
+
+def take_a_try(subject: str) -> Try:
+    """Take a place in ``subject``'s allowance *before* anything is checked, in one atomic increment:
+    tries sent at once cannot all read "9 so far" and all go ahead. One beyond the allowance is not
+    made (``Try.allowed``); one that does not fail gives its place back (``give_back``)."""
+    window = parse(current_app.config["RATELIMIT_SIGN_IN"]).get_expiry()
+    _, _, failures_key = _keys(subject)
+    # A fixed window named by this clock's time, so the count starts afresh each window.
+    counted = f"{failures_key}:{int(now() // window)}"
+    return Try(subject, counted, limiter.storage.incr(counted, window), window)
+
+
+def give_back(attempt: Try) -> None:
+    """A try that did not fail counts nothing: its place goes back to the allowance."""
+    limiter.storage.incr(attempt.counted, attempt.window, amount=-1)
+
+
+def seconds_left_in_window(attempt: Try) -> int:
+    """How long a try beyond the allowance waits: until its window ends."""
+    return max(1, math.ceil(attempt.window - now() % attempt.window))
+
+
+def note_failure(attempt: Try) -> int | None:
+    """A counted try failed: how many seconds the lockout it began lasts, if it was the one that spent
+    the allowance (else None)."""
+    cfg = current_app.config
+    if attempt.number != parse(cfg["RATELIMIT_SIGN_IN"]).amount:
+        return None
+    until_key, level_key, _ = _keys(attempt.subject)
+    storage = limiter.storage
+    counted = attempt.counted
+    base, longest = cfg["SIGN_IN_LOCKOUT"].total_seconds(), cfg["SIGN_IN_LOCKOUT_MAX"].total_seconds()
+    level = storage.get(level_key) + 1
+    # The doubling stops growing once past the longest wait (and long before a float overflows).
+    seconds = math.ceil(min(base * 2 ** min(level - 1, 64), longest))
+    remember = math.ceil(seconds + cfg["SIGN_IN_LOCKOUT_RESET"].total_seconds())
+    until_ms = math.floor((now() + seconds) * 1000)
+    for key, value, expiry in ((until_key, until_ms, seconds), (level_key, level, remember)):
+        # A counter set afresh (the storage keeps counters only), with the expiry that key needs.
+        storage.clear(key)
+        storage.incr(key, expiry, amount=value)
+    storage.clear(counted)  # after the lockout, a new allowance
+    return seconds
+
+
+def tell_owner(user: User, lockout_seconds: int, origin: str | None = None) -> None:
+    """Mail the owner that unknown sources of their account are held back (once per episode: only
+    the failure that began it calls this); committed at once, on its own: whatever the failed request
+    left unsaved is dropped first, and a mail that cannot be written is logged, never turned into an
+    error answer to the failed try."""
+    db.session.rollback()
+    try:
+        _queue_the_lockout_mail(user, lockout_seconds, origin)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("The sign-in lockout mail to user %s could not be queued.", user.id)
+
+
+def _queue_the_lockout_mail(user: User, lockout_seconds: int, origin: str | None) -> None:
+    outbox.queue_mail(
+        user, _l("Someone is trying to sign in to your account"), "sign_in_lockout",
+        name=user.full_name, lockout=timedelta(seconds=lockout_seconds),
+        forgot_url=public_url("/password/forgot", origin),
+    )
