@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
 
 from . import config as portal_config
+from . import transactions
 from .extensions import csrf, db, jwt, limiter, login_manager, migrate
 
 
@@ -26,6 +27,7 @@ def create_app(config=None, overrides: dict | None = None) -> Flask:
     portal_config.load(app, config, overrides)
     app.json.sort_keys = False  # responses keep the documents' field order
     app.json.ensure_ascii = False  # names such as "بهروز" go out as UTF-8 text, as the documents show them
+    register_transactions(app)
     register_proxy(app)
     register_observability(app)
     register_security_headers(app)
@@ -40,6 +42,11 @@ def create_app(config=None, overrides: dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_commands(app)
     return app
+
+
+def register_transactions(app):
+    """One commit per request, after the view (``transactions``)."""
+    transactions.register(app)
 
 
 def register_proxy(app):
@@ -117,7 +124,7 @@ def register_static_versions(app):
 def register_mail_delivery(app):
     """The app delivers its own outbox after each commit that queued mail (unless a worker does).
     Before the extensions: its end-of-context step must run after the database session's."""
-    from .services import courier
+    from .services.mail import courier
 
     courier.register(app)
 
@@ -140,7 +147,7 @@ def register_extensions(app):
 
     app.after_request(limits.agree_on_retry_after)
     limiter.init_app(app)
-    from .services import device_cookies
+    from .services.signing_in import device_cookies
 
     device_cookies.init_app(app)  # every browser sign-in leaves a device cookie
     from .api.errors import register_jwt_loaders
