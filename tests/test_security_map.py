@@ -561,6 +561,7 @@ def test_every_signed_in_page_offers_sign_out(app, make_user):
     checked, missing = [], []
     for url in urls:
         response = browser.get(url)
+        response.close()  # a download streams: ended here, as a server ends it, not left to the next request
         if response.status_code != 200 or response.mimetype != "text/html":
             continue  # a redirect, a download
         checked.append(url)
