@@ -5,7 +5,6 @@ it remembers between requests (verified JWTs) goes stale."""
 import re
 import sqlite3
 import tempfile
-import types
 from contextlib import contextmanager
 
 import pytest
@@ -16,7 +15,7 @@ from portal.models import Credential, User
 from portal.services.audit import SYSTEM
 from portal.services.errors import AuthenticationFailed
 from portal.services.people import accounts, groups
-from portal.services.ways_in import api_keys, callers, credentials, tokens
+from portal.services.ways_in import api_keys, callers, credentials
 
 from ..conftest import PASSWORD
 
@@ -156,13 +155,12 @@ def test_a_user_in_no_group_reads_an_empty_group_list(client, user, token_auth):
     assert response.status_code == 200 and response.get_json()["groups"] == []
 
 
-def test_a_jwt_verified_before_is_refused_once_it_expires(client, user, jwt_pair, monkeypatch):
+def test_a_jwt_verified_before_is_refused_once_it_expires(client, user, jwt_pair, clock):
     access = jwt_pair(user)["access"]
     headers = {"Authorization": f"Bearer {access}"}
     assert client.get(ME, headers=headers).status_code == 200  # verified, and remembered
 
-    later = tokens.time.time() + 24 * 3600
-    monkeypatch.setattr(tokens, "time", types.SimpleNamespace(time=lambda: later))
+    clock.advance(hours=24)
     response = client.get(ME, headers=headers)
 
     assert response.status_code == 401

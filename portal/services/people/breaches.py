@@ -19,9 +19,10 @@ the account services ask only about a password that has passed the local rules.
   caller stops waiting at the deadline. The abandoned request stops at its own deadline (or socket
   timeout); the pool's size bounds how many can linger at once.
 
-Answers are kept per app for ``RANGE_TTL_SECONDS``, ``RANGE_CACHE_SIZE`` prefixes at most (oldest
-used first out), so a person who signs in again soon costs no second request. What is kept is
-public data (the breached suffixes of a prefix), never a hash of anyone's password.
+Answers are kept per app for ``RANGE_TTL_SECONDS`` by the portal's clock, ``RANGE_CACHE_SIZE``
+prefixes at most (oldest used first out), so a person who signs in again soon costs no second
+request. What is kept is public data (the breached suffixes of a prefix), never a hash of anyone's
+password.
 """
 
 import hashlib
@@ -41,6 +42,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from flask_babel import ngettext
 
+from ... import clock
 from .fields import digits
 
 log = logging.getLogger(__name__)
@@ -209,7 +211,7 @@ class _RangeCache:
             if entry is None:
                 return None
             stored_at, value = entry
-            if time.monotonic() - stored_at >= RANGE_TTL_SECONDS:
+            if clock.timestamp() - stored_at >= RANGE_TTL_SECONDS:
                 del self._entries[key]
                 return None
             self._entries.move_to_end(key)
@@ -217,7 +219,7 @@ class _RangeCache:
 
     def put(self, key, value: bytes) -> None:
         with self._lock:
-            self._entries[key] = (time.monotonic(), value)
+            self._entries[key] = (clock.timestamp(), value)
             self._entries.move_to_end(key)
             while len(self._entries) > RANGE_CACHE_SIZE:
                 self._entries.popitem(last=False)
