@@ -15,9 +15,10 @@ the account services ask only about a password that has passed the local rules.
   line behind the local rules; a third party's outage must not stop people signing up, changing a
   password or signing in.
 - **Nobody waits longer than the timeout.** A socket timeout alone bounds neither a slow DNS answer
-  nor an answer trickled a byte at a time, so the request runs on a small pool of threads and the
-  caller stops waiting at the deadline. The abandoned request stops at its own deadline (or socket
-  timeout); the pool's size bounds how many can linger at once.
+  nor an answer trickled a byte at a time, so the request runs on the process's background threads
+  (``plumbing.background``) and the caller stops waiting at the deadline. The abandoned request
+  stops at its own deadline (or socket timeout); the pool's size bounds how many can linger at once,
+  and when the pool has no room the check is skipped, as when the service cannot be asked.
 
 Answers are kept per app for ``RANGE_TTL_SECONDS`` by the portal's clock, ``RANGE_CACHE_SIZE``
 prefixes at most (oldest used first out), so a person who signs in again soon costs no second
@@ -27,13 +28,11 @@ password.
 
 import hashlib
 import logging
-import os
 import re
 import threading
 import time
 import urllib.request
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as WaitedTooLong
 from http.client import HTTPException
 from urllib.error import HTTPError, URLError
@@ -43,6 +42,7 @@ from flask import current_app
 from flask_babel import ngettext
 
 from ... import clock
+from ..plumbing import background
 from .fields import digits
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,6 @@ RANGE_CACHE_SIZE = 128  # about 40 KB each: a range holds ~1,000 suffixes
 RANGE_TTL_SECONDS = 600
 # A real answer is ~40 KB with padding; anything far larger is not a range.
 MAX_ANSWER_BYTES = 1024 * 1024
-POOL_SIZE = 8
 _LINE = re.compile(rb"([0-9A-Fa-f]{35}):([0-9]{1,12})")
 
 
@@ -102,8 +101,10 @@ def _breached_suffixes(prefix: str) -> bytes | None:
     key = (base_url, prefix)
     if (kept := cache.get(key)) is not None:
         return kept
-    asked = _pool().submit(_fetch_range, base_url, prefix, timeout)
+    asked = background.submit(_fetch_range, base_url, prefix, timeout)
     try:
+        if asked is None:
+            raise _Unavailable("no room on the background threads")
         breached = asked.result(timeout=timeout)
     except WaitedTooLong:
         asked.cancel()  # still queued behind other requests: never sent
@@ -174,27 +175,7 @@ def _count_of(breached: bytes, suffix: bytes) -> int:
     return int(breached[start:] if end < 0 else breached[start:end])
 
 
-# The pool and the cache ----------------------------------------------------------------------------
-
-_pool_lock = threading.Lock()
-_executor: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The process's request threads, started at first use (a forked worker starts its own)."""
-    global _executor
-    with _pool_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="portal-breach-check")
-        return _executor
-
-
-def _forget_pool() -> None:
-    global _executor, _pool_lock
-    _executor, _pool_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_pool)
+# The cache -----------------------------------------------------------------------------------------
 
 
 class _RangeCache:
