@@ -167,6 +167,30 @@ def test_a_jwt_verified_before_is_refused_once_it_expires(client, user, jwt_pair
     assert response.get_json()["detail"] == "Token has expired."
 
 
+def test_an_access_token_lives_its_configured_lifetime_on_the_portals_clock(app, client, user, jwt_pair, clock):
+    """The portal stamps its tokens' times and checks them by its own clock, not the system's."""
+    headers = {"Authorization": f"Bearer {jwt_pair(user)['access']}"}
+    lifetime = app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()
+
+    clock.advance(lifetime - 1)
+    assert client.get(ME, headers=headers).status_code == 200
+    clock.advance(1)
+    response = client.get(ME, headers=headers)
+
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "Token has expired."
+
+
+def test_a_token_stamped_ahead_of_the_portals_clock_is_not_yet_valid(app, client, user, jwt_pair, clock):
+    headers = {"Authorization": f"Bearer {jwt_pair(user)['access']}"}
+    clock.advance(-60)  # the same token, read by a server whose clock is a minute behind
+
+    response = client.get(ME, headers=headers)
+
+    assert response.status_code == 401
+    assert response.get_json() == {"detail": "Token is invalid or expired."}
+
+
 def test_a_jwt_verified_before_is_refused_once_its_sign_in_is_revoked_elsewhere(client, user, jwt_pair):
     remembered, other = jwt_pair(user), jwt_pair(user)
     headers = {"Authorization": f"Bearer {remembered['access']}"}
