@@ -68,7 +68,7 @@ def take_a_try(subject: str) -> Try:
     made (``Try.allowed``); one that does not fail gives its place back (``give_back``)."""
     window = parse(current_app.config["RATELIMIT_SIGN_IN"]).get_expiry()
     _, _, failures_key = _keys(subject)
-    # A fixed window named by this clock's time, so the count starts afresh each window.
+    # A fixed window named by the portal's clock, so the count starts afresh each window.
     counted = f"{failures_key}:{int(timestamp() // window)}"
     return Try(subject, counted, limiter.storage.incr(counted, window), window)
 
