@@ -15,7 +15,7 @@ while it goes on, mailing the owner (``sign_in_lockout``).
 
 import hashlib
 import math
-import time
+import time  # Flask-Limiter's clock: its windows and reset times are the system's, not ``portal.clock``
 from collections.abc import Callable
 from functools import cache, wraps
 

@@ -7,7 +7,7 @@ one comparison of addresses).
 """
 
 import unicodedata
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from email_validator import EmailNotValidError, validate_email
 from flask_login import UserMixin
@@ -32,12 +32,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship, validates
 
+from . import clock
 from .extensions import db
 
 
 def utcnow() -> datetime:
-    """Naive UTC, stored alike by SQLite and PostgreSQL; serializers add the ``Z`` (``iso_utc``)."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    """The portal's clock (``portal.clock``) in naive UTC, stored alike by SQLite and PostgreSQL;
+    serializers add the ``Z`` (``iso_utc``)."""
+    return clock.now().replace(tzinfo=None)
 
 
 def iso_utc(value: datetime | None) -> str | None:

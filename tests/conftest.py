@@ -8,12 +8,15 @@ touches the database directly opens ``with app.app_context():`` for just that.
 import io
 import os
 import re
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
+import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -21,6 +24,7 @@ from PIL import Image
 from sqlalchemy import event
 
 from bench.cluster import free_port
+from portal import clock as portal_clock
 from portal import create_app
 from portal.extensions import db
 from portal.models import User
@@ -84,6 +88,48 @@ def shared_database(tmp_path) -> dict:
     if os.environ.get("TEST_DATABASE_URL"):
         return {"SQLALCHEMY_DATABASE_URI": os.environ["TEST_DATABASE_URL"]}
     return {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'shared.sqlite'}"}
+
+
+class ManualClock(portal_clock.Clock):
+    """The portal's clock in a test: it stands still until the test moves it.
+
+    It starts 5 s into the next 30-second step, so that an authenticator app's code "of the previous
+    step" (``code``) is exactly that, whatever second the test runs at; and a little ahead of the
+    system's time, never behind it, so what was made before it was set (a token stamped by the
+    system's time) is not from its future.
+    """
+
+    def __init__(self):
+        started = time.time()
+        self._now = datetime.fromtimestamp(started - started % 30 + 35, UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def timestamp(self) -> float:
+        return self._now.timestamp()
+
+    def advance(self, seconds: float = 0, **later) -> None:
+        """Move on by ``seconds`` (and/or ``timedelta`` keywords: ``minutes=10``)."""
+        self._now += timedelta(seconds=seconds, **later)
+
+    def set(self, when: datetime) -> None:
+        """Move to ``when`` (naive: UTC, as the tables store it)."""
+        self._now = when if when.tzinfo else when.replace(tzinfo=UTC)
+
+    def code(self, secret: str, steps: int = 0) -> str:
+        """What an authenticator app set up with ``secret`` shows now, or ``steps`` steps after (before)."""
+        return pyotp.TOTP(secret).at(self._now, counter_offset=steps)
+
+
+@pytest.fixture
+def clock():
+    """The portal's one clock, standing still for the test to move (``advance``, ``set``); the
+    system's again afterwards."""
+    moved = ManualClock()
+    previous = portal_clock.use(moved)
+    yield moved
+    portal_clock.use(previous)
 
 
 @pytest.fixture

@@ -1,14 +1,12 @@
 """Helpers for tests of two-step sign-in and passkeys, for the services now and the API and pages later.
 
-The authenticator app's clock is the service's ``utcnow`` (``portal.services.signing_in.totp.utcnow``):
-``TotpClock`` replaces it with a clock the test moves, so a code "from the previous step" is
-exactly that, whatever second the test runs at.
+The authenticator app's clock is the portal's one clock: tests take the ``clock`` fixture
+(``tests.conftest.ManualClock``), which stands still until moved and gives the app's code at its
+time (``clock.code(secret)``), so a code "from the previous step" is exactly that, whatever second
+the test runs at.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-
-import pyotp
 
 from portal.extensions import db
 from portal.models import User
@@ -32,25 +30,7 @@ def actor_for(account, via: str = "web") -> Actor:
     return Actor(user=user_of(account), ip=IP, via=via)
 
 
-@dataclass
-class TotpClock:
-    """The time the TOTP service sees: naive UTC, 5 s into a 30-second step, moved by the test."""
-
-    now: datetime = datetime(2031, 5, 4, 12, 0, 5)
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-    def code(self, secret: str, steps: int = 0) -> str:
-        """The app's code ``steps`` steps after (or before) the current one."""
-        return pyotp.TOTP(secret).at(self.now.replace(tzinfo=UTC), counter_offset=steps)
-
-    def install(self, monkeypatch) -> "TotpClock":
-        monkeypatch.setattr(totp, "utcnow", lambda: self.now)
-        return self
-
-
-def set_up_totp(app, account, clock: TotpClock) -> tuple[str, list[str] | None]:
+def set_up_totp(app, account, clock) -> tuple[str, list[str] | None]:
     """Enrol and confirm an authenticator app for the account: its secret and the recovery codes shown.
 
     The confirming code spends the current step: the clock moves on one step, so the next code works.

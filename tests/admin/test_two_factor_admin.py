@@ -3,22 +3,16 @@ mailed, refused where the rights rules say so), and staff made to set up a facto
 
 import re
 
-import pytest
 from sqlalchemy import select
 
 from portal.config import DevConfig, ProdConfig
 from portal.extensions import db
 from portal.models import AuditEvent, Passkey, TotpDevice
 from portal.services.plumbing.secret_box import open_sealed
-from tests.two_step import TotpClock, add_passkey, set_up_totp
+from tests.two_step import add_passkey, set_up_totp
 from tests.webauthn_authenticator import SoftwareAuthenticator
 
 from .conftest import add_user, is_403_page, sign_in, text
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return TotpClock().install(monkeypatch)
 
 
 def visible(page) -> str:

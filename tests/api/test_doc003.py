@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import EmailCode, User, utcnow
+from portal.models import EmailCode, User
 from portal.services.audit import SYSTEM
-from portal.services.people import accounts, verification
+from portal.services.people import accounts
 from tests.conftest import PASSWORD, fresh_app, image_bytes, stored_avatars, upload, written_mail
 
 USERS = "/api/v1/accounts/users/"
@@ -301,11 +301,10 @@ def test_verify_with_a_wrong_code_is_400_invalid_and_leaves_the_account_unverifi
     assert token_response(client, "user@example.com", "securepassword123").status_code == 403
 
 
-def test_verify_with_an_expired_code_is_400_invalid(app, client, mailbox, monkeypatch):
+def test_verify_with_an_expired_code_is_400_invalid(app, client, mailbox, clock):
     sign_up(client)
     code = mailbox.code_for("user@example.com")
-    later = utcnow() + timedelta(minutes=11)
-    monkeypatch.setattr(verification, "utcnow", lambda: later)
+    clock.advance(minutes=11)
 
     response = client.post(VERIFY, json={"email": "user@example.com", "otp": code})
 

@@ -21,7 +21,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.conftest import free_port, fresh_app, shared_database
-from tests.two_step import TotpClock, set_up_totp
+from tests.two_step import set_up_totp
 
 PACKAGE = "portal_api_client"
 # The generator's command line, as `openapi-python-client` runs it, from this interpreter's packages.
@@ -53,11 +53,6 @@ def app(tmp_path):
 def live_url(app):
     with serving(app) as url:
         yield url
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return TotpClock().install(monkeypatch)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Credential
-from tests.two_step import TotpClock, set_up_totp
+from tests.two_step import set_up_totp
 
 from ..idle import IDLE_DETAIL, time_passes
 
@@ -81,8 +81,7 @@ def test_null_asks_for_no_idle_limit(app, client, user):
     assert read_with(client, key).status_code == 200
 
 
-def test_the_idle_limit_chosen_at_the_first_step_holds_for_a_two_step_sign_ins_key(app, client, user, monkeypatch):
-    clock = TotpClock().install(monkeypatch)
+def test_the_idle_limit_chosen_at_the_first_step_holds_for_a_two_step_sign_ins_key(app, client, user, clock):
     secret, _ = set_up_totp(app, user, clock)
     first = client.post(KEY_LOGIN, json={"email": user.email, "password": user.password, "idle_timeout": 120})
     assert first.status_code == 401

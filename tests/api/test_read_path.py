@@ -5,7 +5,6 @@ it remembers between requests (verified JWTs) goes stale."""
 import re
 import sqlite3
 import tempfile
-import types
 from contextlib import contextmanager
 
 import pytest
@@ -16,7 +15,7 @@ from portal.models import Credential, User
 from portal.services.audit import SYSTEM
 from portal.services.errors import AuthenticationFailed
 from portal.services.people import accounts, groups
-from portal.services.ways_in import api_keys, callers, credentials, tokens
+from portal.services.ways_in import api_keys, callers, credentials
 
 from ..conftest import PASSWORD
 
@@ -156,17 +155,40 @@ def test_a_user_in_no_group_reads_an_empty_group_list(client, user, token_auth):
     assert response.status_code == 200 and response.get_json()["groups"] == []
 
 
-def test_a_jwt_verified_before_is_refused_once_it_expires(client, user, jwt_pair, monkeypatch):
+def test_a_jwt_verified_before_is_refused_once_it_expires(client, user, jwt_pair, clock):
     access = jwt_pair(user)["access"]
     headers = {"Authorization": f"Bearer {access}"}
     assert client.get(ME, headers=headers).status_code == 200  # verified, and remembered
 
-    later = tokens.time.time() + 24 * 3600
-    monkeypatch.setattr(tokens, "time", types.SimpleNamespace(time=lambda: later))
+    clock.advance(hours=24)
     response = client.get(ME, headers=headers)
 
     assert response.status_code == 401
     assert response.get_json()["detail"] == "Token has expired."
+
+
+def test_an_access_token_lives_its_configured_lifetime_on_the_portals_clock(app, client, user, jwt_pair, clock):
+    """The portal stamps its tokens' times and checks them by its own clock, not the system's."""
+    headers = {"Authorization": f"Bearer {jwt_pair(user)['access']}"}
+    lifetime = app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()
+
+    clock.advance(lifetime - 1)
+    assert client.get(ME, headers=headers).status_code == 200
+    clock.advance(1)
+    response = client.get(ME, headers=headers)
+
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "Token has expired."
+
+
+def test_a_token_stamped_ahead_of_the_portals_clock_is_not_yet_valid(app, client, user, jwt_pair, clock):
+    headers = {"Authorization": f"Bearer {jwt_pair(user)['access']}"}
+    clock.advance(-60)  # the same token, read by a server whose clock is a minute behind
+
+    response = client.get(ME, headers=headers)
+
+    assert response.status_code == 401
+    assert response.get_json() == {"detail": "Token is invalid or expired."}
 
 
 def test_a_jwt_verified_before_is_refused_once_its_sign_in_is_revoked_elsewhere(client, user, jwt_pair):

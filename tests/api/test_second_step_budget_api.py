@@ -4,10 +4,9 @@ wrong codes in a row ``POST /api/token/mfa/`` refuses codes from the app, even t
 a recovery code signs in; a second step that passes starts the count again; the person is mailed
 once, at the fifth wrong code in a row."""
 
-import pytest
 
 from tests.api.test_password_reset import CONFIRM, request_link
-from tests.two_step import TotpClock, set_up_totp
+from tests.two_step import set_up_totp
 
 TOKEN, MFA, ME = "/api/token/", "/api/token/mfa/", "/api/users/me/"
 INVALID = {"code": ["Invalid code."]}
@@ -16,11 +15,6 @@ REFUSED = {"code": [
     "until you sign in with a recovery code or a passkey, or reset your password."
 ]}
 WARNING = "Wrong codes were entered for your account"
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return TotpClock().install(monkeypatch)
 
 
 def mfa_token(client, account, address="192.0.2.1") -> str:

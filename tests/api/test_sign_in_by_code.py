@@ -3,17 +3,16 @@ well-formed address), POST /api/token/code/ trades it for a JWT pair. The code i
 SMTP conversation."""
 
 import re
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Credential, User, utcnow
+from portal.models import Credential, User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts, verification
 from tests.conftest import PASSWORD, written_mail
-from tests.two_step import TotpClock, set_up_totp
+from tests.two_step import set_up_totp
 
 ASK = "/api/auth/code/"
 TOKEN = "/api/token/code/"
@@ -163,10 +162,9 @@ def test_five_wrong_codes_kill_the_code_and_the_right_one_then_fails(client, use
     assert late.status_code == 400 and late.get_json() == INVALID_CODE
 
 
-def test_a_code_expires_after_ten_minutes(client, user, mailbox, monkeypatch):
+def test_a_code_expires_after_ten_minutes(client, user, mailbox, clock):
     code = mailed_code(client, mailbox, user)
-    later = utcnow() + timedelta(minutes=10, seconds=1)
-    monkeypatch.setattr(verification, "utcnow", lambda: later)
+    clock.advance(minutes=10, seconds=1)
 
     assert trade(client, user.email, code).get_json() == INVALID_CODE
 
@@ -213,8 +211,8 @@ def test_without_a_second_factor_the_code_alone_gives_the_pair(client, user, mai
     assert response.status_code == 200 and set(response.get_json()) == {"access", "refresh"}
 
 
-def test_with_a_second_factor_the_code_gets_the_two_step_answer_and_no_pair(app, client, user, mailbox, monkeypatch):
-    set_up_totp(app, user, TotpClock().install(monkeypatch))
+def test_with_a_second_factor_the_code_gets_the_two_step_answer_and_no_pair(app, client, user, mailbox, clock):
+    set_up_totp(app, user, clock)
 
     response = trade(client, user.email, mailed_code(client, mailbox, user))
 

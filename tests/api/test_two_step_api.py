@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from portal.extensions import db
 from portal.models import Credential, PendingSignIn, utcnow
 from tests.admin.conftest import add_user
-from tests.two_step import TotpClock, add_passkey, set_up_totp
+from tests.two_step import add_passkey, set_up_totp
 from tests.webauthn_authenticator import ORIGIN, SoftwareAuthenticator
 
 TOKEN, KEY_LOGIN, ME = "/api/token/", "/api/auth/token/login/", "/api/users/me/"
@@ -23,11 +23,6 @@ EXPIRED = "This sign-in has expired. Sign in again."
 def app(app):
     app.config["PUBLIC_BASE_URL"] = ORIGIN  # the origin the software authenticator signs for
     return app
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return TotpClock().install(monkeypatch)
 
 
 def credentials_of(app, account) -> list[tuple[str, str]]:

@@ -26,8 +26,8 @@ from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.models import Credential, RecoveryCode, utcnow
-from tests.conftest import PASSWORD
-from tests.two_step import TotpClock, set_up_totp
+from tests.conftest import PASSWORD, ManualClock
+from tests.two_step import set_up_totp
 
 from .portal_pages import (
     DESKTOP,
@@ -57,7 +57,6 @@ class Visit:
     app: object
     make_user: object
     request: pytest.FixtureRequest
-    _clock: TotpClock | None = None
 
     def go(self, path: str):
         return goto(self.page, self.base + path)
@@ -72,11 +71,9 @@ class Visit:
         return account
 
     @property
-    def clock(self) -> TotpClock:
-        """The authenticator app's clock, the same for the test and the server."""
-        if self._clock is None:
-            self._clock = TotpClock().install(self.request.getfixturevalue("monkeypatch"))
-        return self._clock
+    def clock(self) -> ManualClock:
+        """The portal's clock, which the authenticator app reads too: the same for the test and the server."""
+        return self.request.getfixturevalue("clock")
 
     def add_passkey(self, name: str = "Work laptop") -> None:
         """Add a passkey of a virtual authenticator from the Security page (the signed-in account's first factor)."""

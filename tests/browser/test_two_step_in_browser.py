@@ -14,7 +14,6 @@ import time
 from datetime import timedelta
 
 import pyotp
-import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
@@ -23,7 +22,7 @@ from portal.models import Credential, User, utcnow
 from portal.services.audit import Actor
 from portal.services.ways_in import api_keys
 from tests.conftest import PASSWORD
-from tests.two_step import TotpClock, set_up_totp
+from tests.two_step import set_up_totp
 
 from .portal_pages import (
     DESKTOP,
@@ -52,12 +51,6 @@ def current_step() -> int:
 def code_at(secret: str, step: int) -> str:
     """The code an authenticator app shows during time step ``step``."""
     return pyotp.TOTP(secret).at(step * STEP)
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The authenticator app's clock, shared by the test and the server it runs in this process."""
-    return TotpClock().install(monkeypatch)
 
 
 def sign_out(page: Page, base: str) -> None:

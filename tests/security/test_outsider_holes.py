@@ -22,7 +22,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, Credential, EmailCode, SignInAlert, User, utcnow
 from tests.conftest import PASSWORD, fresh_app, stored_user
 from tests.site_tour import ANONYMOUS_PAGES, build_world, page_urls
-from tests.two_step import TotpClock, set_up_totp
+from tests.two_step import set_up_totp
 from tests.web.conftest import csrf_token, flashes, is_signed_in, signed_in, submit, text_of
 from tests.webauthn_authenticator import ORIGIN
 
@@ -44,11 +44,6 @@ NOT_ME_LINK = re.compile(rf"{re.escape(ORIGIN)}(/not-me/\S+/)\n")
 def app(tmp_path):
     """CSRF on, links built for the passkey tests' origin."""
     yield from fresh_app(tmp_path, WTF_CSRF_ENABLED=True, PUBLIC_BASE_URL=ORIGIN)
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return TotpClock().install(monkeypatch)
 
 
 def browser(app, user_agent=CHROME_LINUX, ip=HOME):

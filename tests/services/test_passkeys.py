@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import AuditEvent, Passkey, RecoveryCode, WebAuthnChallenge, utcnow
+from portal.models import AuditEvent, Passkey, RecoveryCode, WebAuthnChallenge
 from portal.services.audit import Actor
 from portal.services.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from portal.services.signing_in import factors, passkeys
@@ -172,10 +172,9 @@ def test_a_registration_answer_that_does_not_fit_is_refused_and_stores_nothing(a
     assert stored_passkeys(app) == []
 
 
-def test_a_registration_challenge_expires_after_five_minutes(app, user, phone, monkeypatch):
+def test_a_registration_challenge_expires_after_five_minutes(app, user, phone, clock):
     response = phone.create(registration_options(app, user))
-    later = utcnow() + timedelta(minutes=5, seconds=1)
-    monkeypatch.setattr(passkeys, "utcnow", lambda: later)
+    clock.advance(minutes=5, seconds=1)
 
     with pytest.raises(ValidationFailed):
         register(app, user, response)
@@ -277,11 +276,10 @@ def test_a_reused_challenge_is_refused(app, user):
     assert len(actions(app, "second_factor_failed")) == 1
 
 
-def test_an_expired_challenge_is_refused(app, user, phone, monkeypatch):
+def test_an_expired_challenge_is_refused(app, user, phone, clock):
     add_passkey(app, user, phone)
     response = phone.get(authentication_options(app))
-    later = utcnow() + timedelta(minutes=5, seconds=1)
-    monkeypatch.setattr(passkeys, "utcnow", lambda: later)
+    clock.advance(minutes=5, seconds=1)
 
     with pytest.raises(AuthenticationFailed):
         verify(app, response)

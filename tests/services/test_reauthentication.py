@@ -12,13 +12,8 @@ from portal.services.errors import AuthenticationFailed, ReauthenticationRequire
 from portal.services.signing_in import reauthentication
 from portal.services.ways_in import api_keys, browser_sessions, tokens
 from tests.conftest import PASSWORD
-from tests.two_step import TotpClock, actor_for, add_passkey, passkey_sign_in, set_up_totp, user_of
+from tests.two_step import actor_for, add_passkey, passkey_sign_in, set_up_totp, user_of
 from tests.webauthn_authenticator import SoftwareAuthenticator
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return TotpClock().install(monkeypatch)
 
 
 def start_session(app, account, **options) -> int:

@@ -14,12 +14,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, RecoveryCode
 from portal.services.errors import PermissionDenied, ValidationFailed
 from portal.services.signing_in import recovery_codes
-from tests.two_step import TotpClock, actor_for, set_up_totp, user_of
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return TotpClock().install(monkeypatch)
+from tests.two_step import actor_for, set_up_totp, user_of
 
 
 def spend(app, account, code) -> bool:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import EmailCode, User, utcnow
+from portal.models import EmailCode, User
 from portal.services.audit import SYSTEM
 from portal.services.errors import ValidationFailed
 from portal.services.people import accounts, verification
@@ -119,13 +119,13 @@ def test_the_right_code_names_the_account_and_is_used_up(app, mailbox, user):
     assert refused(app, user.email, code) == INVALID_CODE  # a used code cannot be used again
 
 
-def test_the_code_still_works_after_nine_minutes_and_not_after_ten(app, mailbox, user, monkeypatch):
+def test_the_code_still_works_after_nine_minutes_and_not_after_ten(app, mailbox, user, clock):
     code = send_code(app, mailbox, user)
-    now = utcnow()
-    monkeypatch.setattr(verification, "utcnow", lambda: now + timedelta(minutes=10, seconds=1))
+    sent = clock.now()
+    clock.set(sent + timedelta(minutes=10, seconds=1))
     assert refused(app, user.email, code) == INVALID_CODE
 
-    monkeypatch.setattr(verification, "utcnow", lambda: now + timedelta(minutes=9))
+    clock.set(sent + timedelta(minutes=9))
     assert sign_in_with(app, user.email, code) == user.id
 
 

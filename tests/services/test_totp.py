@@ -16,12 +16,7 @@ from portal.services.people import export
 from portal.services.plumbing.secret_box import open_sealed
 from portal.services.signing_in import factors, totp
 from tests.conftest import PASSWORD
-from tests.two_step import TotpClock, actor_for, set_up_totp, user_of
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return TotpClock().install(monkeypatch)
+from tests.two_step import actor_for, set_up_totp, user_of
 
 
 def accepts(app, account, code) -> bool:

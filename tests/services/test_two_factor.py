@@ -9,22 +9,17 @@ import pytest
 from sqlalchemy import func, select, update
 
 from portal.extensions import db
-from portal.models import AuditEvent, Passkey, PendingSignIn, RecoveryCode, TotpDevice, User, utcnow
+from portal.models import AuditEvent, Passkey, PendingSignIn, RecoveryCode, TotpDevice, User
 from portal.services.audit import SYSTEM, Actor
 from portal.services.errors import PermissionDenied, SignInExpired, ValidationFailed
 from portal.services.people import accounts, export
 from portal.services.signing_in import sign_in, two_factor
 from portal.services.ways_in import browser_sessions
 from tests.conftest import PASSWORD
-from tests.two_step import IP, TotpClock, actor_for, add_passkey, passkey_sign_in, set_up_totp, user_of
+from tests.two_step import IP, actor_for, add_passkey, passkey_sign_in, set_up_totp, user_of
 from tests.webauthn_authenticator import SoftwareAuthenticator
 
 ANONYMOUS = Actor(ip=IP, via="web")
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return TotpClock().install(monkeypatch)
 
 
 def begin(app, account, **options) -> str:
@@ -124,11 +119,10 @@ def test_a_completed_sign_in_cannot_be_completed_again(app, user, clock):
         assert two_factor.pending_sign_in(token) is None
 
 
-def test_a_pending_sign_in_expires_after_five_minutes(app, user, clock, monkeypatch):
+def test_a_pending_sign_in_expires_after_five_minutes(app, user, clock):
     secret, _ = set_up_totp(app, user, clock)
     token = begin(app, user)
-    later = utcnow() + timedelta(minutes=5, seconds=1)
-    monkeypatch.setattr(two_factor, "utcnow", lambda: later)
+    clock.advance(minutes=5, seconds=1)
 
     with pytest.raises(SignInExpired):
         complete(app, token, code=clock.code(secret))

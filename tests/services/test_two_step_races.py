@@ -26,7 +26,7 @@ from portal.services.people import accounts
 from portal.services.signing_in import passkeys, recovery_codes, second_step_budget, sign_in, totp, two_factor
 from tests.conftest import PASSWORD, Account, fresh_app
 from tests.security.conftest import run_together
-from tests.two_step import BINDING, IP, TotpClock, actor_for, add_passkey, set_up_totp, user_of
+from tests.two_step import BINDING, IP, actor_for, add_passkey, set_up_totp, user_of
 from tests.webauthn_authenticator import ORIGIN, RP_ID, SoftwareAuthenticator
 
 
@@ -43,11 +43,6 @@ def racer(app) -> Account:
     with app.app_context():
         user = accounts.create_user("racer@example.com", PASSWORD, SYSTEM, email_verified=True)
         return Account(user.id, user.email, PASSWORD)
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return TotpClock().install(monkeypatch)
 
 
 def interleaved(app, take) -> tuple:

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import EmailCode, User, utcnow
+from portal.models import EmailCode, User
 from portal.services.audit import SYSTEM
 from portal.services.errors import ValidationFailed
 from portal.services.people import accounts, verification
@@ -77,20 +77,18 @@ def test_right_code_verifies_the_address_and_completes_sign_up(app, mailbox, new
         assert db.session.scalars(select(EmailCode)).all() == []
 
 
-def test_code_still_works_nine_minutes_after_it_was_sent(app, mailbox, newcomer, monkeypatch):
+def test_code_still_works_nine_minutes_after_it_was_sent(app, mailbox, newcomer, clock):
     code = send_code(app, mailbox, newcomer)
-    later = utcnow() + timedelta(minutes=9)
-    monkeypatch.setattr(verification, "utcnow", lambda: later)
+    clock.advance(minutes=9)
 
     verify(app, newcomer.email, code)
 
     assert is_verified(app, newcomer)
 
 
-def test_code_expires_after_ten_minutes(app, mailbox, newcomer, monkeypatch):
+def test_code_expires_after_ten_minutes(app, mailbox, newcomer, clock):
     code = send_code(app, mailbox, newcomer)
-    later = utcnow() + timedelta(minutes=11)
-    monkeypatch.setattr(verification, "utcnow", lambda: later)
+    clock.advance(minutes=11)
 
     with pytest.raises(ValidationFailed) as raised:
         verify(app, newcomer.email, code)

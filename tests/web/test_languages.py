@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEvent, User
-from tests.two_step import TotpClock, set_up_totp
+from tests.two_step import set_up_totp
 
 from ..conftest import stored_user
 from .conftest import csrf_token, field_errors, sign_in, signed_in, submit
@@ -193,8 +193,7 @@ def test_a_visitor_who_picked_no_language_signs_up_without_one_saved(app, client
     assert stored_user(app, user_id_by_email(app, "sam@example.com"))["language"] is None  # a guess is not saved
 
 
-def test_an_authenticator_code_typed_in_persian_digits_signs_in(app, client, user, monkeypatch):
-    clock = TotpClock().install(monkeypatch)
+def test_an_authenticator_code_typed_in_persian_digits_signs_in(app, client, user, clock):
     secret, _ = set_up_totp(app, user, clock)
     asked = sign_in(client, user)
     assert asked.headers["Location"].startswith("/login/second-step")

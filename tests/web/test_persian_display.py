@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, User
 from portal.services import audit
 from portal.services.audit import SYSTEM
-from tests.two_step import TotpClock, set_up_totp
+from tests.two_step import set_up_totp
 
 from ..conftest import stored_user
 from .conftest import csrf_token, field_errors, post, sign_in, signed_in, submit, text_of
@@ -497,9 +497,8 @@ def test_a_language_picked_before_signing_in_with_an_emailed_code_is_saved(app, 
 
 
 def test_a_language_picked_before_a_two_step_sign_in_is_saved_once_the_second_step_is_done(
-    app, client, user, monkeypatch
+    app, client, user, clock
 ):
-    clock = TotpClock().install(monkeypatch)
     secret, _ = set_up_totp(app, user, clock)
     choose(client, "fa")
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEvent
-from tests.two_step import TotpClock, add_passkey, set_up_totp
+from tests.two_step import add_passkey, set_up_totp
 from tests.webauthn_authenticator import ORIGIN, SoftwareAuthenticator
 
 from .conftest import csrf_token, field_errors, is_signed_in, sign_in, submit, text_of
@@ -29,11 +29,6 @@ WARNING = "Wrong codes were entered for your account"
 def app(app):
     app.config["PUBLIC_BASE_URL"] = ORIGIN  # the origin the software authenticator signs for
     return app
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return TotpClock().install(monkeypatch)
 
 
 class Guesser:

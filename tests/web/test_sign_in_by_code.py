@@ -3,16 +3,15 @@ the address (the same answer for every address), and /login/code/enter takes it.
 from a real SMTP conversation; CSRF is on, as everywhere in these tests."""
 
 import re
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Credential, User, utcnow
+from portal.models import Credential, User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts, verification
-from tests.two_step import TotpClock, set_up_totp
+from tests.two_step import set_up_totp
 
 from ..conftest import PASSWORD, written_mail
 from .conftest import (
@@ -195,10 +194,9 @@ def test_five_wrong_codes_kill_the_code_and_the_right_one_then_fails(client, use
     assert not is_signed_in(client)
 
 
-def test_a_code_expires_after_ten_minutes(client, user, mailbox, monkeypatch):
+def test_a_code_expires_after_ten_minutes(client, user, mailbox, clock):
     ask_for_code(client, user.email)
-    later = utcnow() + timedelta(minutes=10, seconds=1)
-    monkeypatch.setattr(verification, "utcnow", lambda: later)
+    clock.advance(minutes=10, seconds=1)
 
     response = enter_code(client, mailbox.code_for(user.email))
 
@@ -262,8 +260,7 @@ def test_a_sign_up_that_was_never_finished_cannot_sign_in_with_a_code(app, clien
 # A second factor is still asked for -----------------------------------------------------------------
 
 
-def test_an_account_with_an_authenticator_app_is_asked_for_it_after_the_code(app, client, user, mailbox, monkeypatch):
-    clock = TotpClock().install(monkeypatch)
+def test_an_account_with_an_authenticator_app_is_asked_for_it_after_the_code(app, client, user, mailbox, clock):
     secret, _ = set_up_totp(app, user, clock)
 
     entered = signed_in_with_code(client, mailbox, user, next="/profile/keys")
@@ -278,8 +275,8 @@ def test_an_account_with_an_authenticator_app_is_asked_for_it_after_the_code(app
     assert "Signed in with emailed code and app code" in text_of(client.get("/profile/sessions"))
 
 
-def test_a_password_sign_in_still_says_the_password_was_right(app, client, user, monkeypatch):
-    set_up_totp(app, user, TotpClock().install(monkeypatch))
+def test_a_password_sign_in_still_says_the_password_was_right(app, client, user, clock):
+    set_up_totp(app, user, clock)
     sign_in(client, user)
 
     assert "Your password was right." in text_of(client.get("/login/second-step"))

@@ -17,7 +17,7 @@ from portal.services.plumbing.secret_box import open_sealed
 from portal.services.signing_in import two_factor
 from tests.admin.conftest import add_user
 from tests.conftest import Account
-from tests.two_step import TotpClock, add_passkey, set_up_totp
+from tests.two_step import add_passkey, set_up_totp
 from tests.webauthn_authenticator import ORIGIN, SoftwareAuthenticator
 
 from .conftest import (
@@ -41,11 +41,6 @@ def app(app):
     """Pages served as https://portal.example, the origin the software authenticator signs for."""
     app.config["PUBLIC_BASE_URL"] = ORIGIN
     return app
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return TotpClock().install(monkeypatch)
 
 
 @pytest.fixture

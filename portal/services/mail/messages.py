@@ -26,6 +26,7 @@ from pathlib import Path
 from flask import current_app, render_template
 from flask_babel import get_locale, gettext
 
+from ... import clock
 from ..errors import DeliveryFailed
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def compose(to: str, subject: str, template: str, **context) -> EmailMessage:
     message["Subject"] = subject
     message["From"] = sender()
     message["To"] = to
-    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Date"] = format_datetime(clock.now())
     message["Message-ID"] = make_msgid(domain=cfg["MAIL_FROM"].rpartition("@")[2].strip(">") or None)
     context = {"subject": subject, **context}
     message.set_content(render_template(f"email/{template}.txt", **context))
@@ -98,6 +99,7 @@ def _smtp(message: EmailMessage) -> None:
 def _files(message: EmailMessage) -> None:
     folder = Path(current_app.config["MAIL_OUTBOX_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
+    # The system time, not the portal's clock: the name only orders the files as they were written.
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     path = folder / f"{stamp}-{secrets.token_hex(4)}.eml"
     path.write_bytes(bytes(message))

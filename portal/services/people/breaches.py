@@ -15,24 +15,24 @@ the account services ask only about a password that has passed the local rules.
   line behind the local rules; a third party's outage must not stop people signing up, changing a
   password or signing in.
 - **Nobody waits longer than the timeout.** A socket timeout alone bounds neither a slow DNS answer
-  nor an answer trickled a byte at a time, so the request runs on a small pool of threads and the
-  caller stops waiting at the deadline. The abandoned request stops at its own deadline (or socket
-  timeout); the pool's size bounds how many can linger at once.
+  nor an answer trickled a byte at a time, so the request runs on the process's background threads
+  (``plumbing.background``) and the caller stops waiting at the deadline. The abandoned request
+  stops at its own deadline (or socket timeout); the pool's size bounds how many can linger at once,
+  and when the pool has no room the check is skipped, as when the service cannot be asked.
 
-Answers are kept per app for ``RANGE_TTL_SECONDS``, ``RANGE_CACHE_SIZE`` prefixes at most (oldest
-used first out), so a person who signs in again soon costs no second request. What is kept is
-public data (the breached suffixes of a prefix), never a hash of anyone's password.
+Answers are kept per app for ``RANGE_TTL_SECONDS`` by the portal's clock, ``RANGE_CACHE_SIZE``
+prefixes at most (oldest used first out), so a person who signs in again soon costs no second
+request. What is kept is public data (the breached suffixes of a prefix), never a hash of anyone's
+password.
 """
 
 import hashlib
 import logging
-import os
 import re
 import threading
 import time
 import urllib.request
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as WaitedTooLong
 from http.client import HTTPException
 from urllib.error import HTTPError, URLError
@@ -41,6 +41,8 @@ from urllib.parse import urlsplit
 from flask import current_app
 from flask_babel import ngettext
 
+from ... import clock
+from ..plumbing import background
 from .fields import digits
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,6 @@ RANGE_CACHE_SIZE = 128  # about 40 KB each: a range holds ~1,000 suffixes
 RANGE_TTL_SECONDS = 600
 # A real answer is ~40 KB with padding; anything far larger is not a range.
 MAX_ANSWER_BYTES = 1024 * 1024
-POOL_SIZE = 8
 _LINE = re.compile(rb"([0-9A-Fa-f]{35}):([0-9]{1,12})")
 
 
@@ -100,8 +101,10 @@ def _breached_suffixes(prefix: str) -> bytes | None:
     key = (base_url, prefix)
     if (kept := cache.get(key)) is not None:
         return kept
-    asked = _pool().submit(_fetch_range, base_url, prefix, timeout)
+    asked = background.submit(_fetch_range, base_url, prefix, timeout)
     try:
+        if asked is None:
+            raise _Unavailable("no room on the background threads")
         breached = asked.result(timeout=timeout)
     except WaitedTooLong:
         asked.cancel()  # still queued behind other requests: never sent
@@ -172,27 +175,7 @@ def _count_of(breached: bytes, suffix: bytes) -> int:
     return int(breached[start:] if end < 0 else breached[start:end])
 
 
-# The pool and the cache ----------------------------------------------------------------------------
-
-_pool_lock = threading.Lock()
-_executor: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The process's request threads, started at first use (a forked worker starts its own)."""
-    global _executor
-    with _pool_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="portal-breach-check")
-        return _executor
-
-
-def _forget_pool() -> None:
-    global _executor, _pool_lock
-    _executor, _pool_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_pool)
+# The cache -----------------------------------------------------------------------------------------
 
 
 class _RangeCache:
@@ -209,7 +192,7 @@ class _RangeCache:
             if entry is None:
                 return None
             stored_at, value = entry
-            if time.monotonic() - stored_at >= RANGE_TTL_SECONDS:
+            if clock.timestamp() - stored_at >= RANGE_TTL_SECONDS:
                 del self._entries[key]
                 return None
             self._entries.move_to_end(key)
@@ -217,7 +200,7 @@ class _RangeCache:
 
     def put(self, key, value: bytes) -> None:
         with self._lock:
-            self._entries[key] = (time.monotonic(), value)
+            self._entries[key] = (clock.timestamp(), value)
             self._entries.move_to_end(key)
             while len(self._entries) > RANGE_CACHE_SIZE:
                 self._entries.popitem(last=False)

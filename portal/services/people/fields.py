@@ -8,7 +8,7 @@ Uniqueness is checked by the account service, which owns the database.
 import re
 import unicodedata
 import zoneinfo
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pycountry
 from email_validator import EmailNotValidError, validate_email
@@ -17,6 +17,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from ... import clock
 from ..errors import ValidationFailed
 
 GENDERS = ("male", "female", "other")
@@ -178,7 +179,7 @@ def clean_birthday(value) -> date | None:
             raise FieldError(_("Date has wrong format. Use one of these formats instead: YYYY-MM-DD.")) from None
     else:
         raise FieldError(_("Date has wrong format. Use one of these formats instead: YYYY-MM-DD."))
-    if parsed > datetime.now(UTC).date():
+    if parsed > clock.now().date():
         raise FieldError(_("Birthday cannot be in the future."))
     if parsed < MIN_BIRTHDAY:
         raise FieldError(_("Birthday cannot be before 1900-01-01."))

@@ -22,6 +22,7 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, select
 
+from ...clock import ClockSigner
 from ...extensions import db
 from ...models import EmailCode, User, canonical_email, utcnow
 from ...urls import public_url
@@ -187,7 +188,7 @@ def mail_code_to_new_address(user: User, old_email: str, was_verified: bool, act
 
 
 def _reset_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset", signer=ClockSigner)
 
 
 def _password_fingerprint(user: User) -> str:

@@ -23,6 +23,7 @@ from flask import after_this_request, current_app, request
 from flask_login import user_logged_in
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from ...clock import ClockSigner
 from ...models import User
 
 COOKIE_NAME = "portal_device"
@@ -42,7 +43,9 @@ def _serializer(user: User) -> URLSafeTimedSerializer:
     # The account's security stamp in the salt: a recovery (a reset link, a securing, a deactivation)
     # retires every token issued before it, the intruder's included; the owner's own change of
     # password, or a hash upgraded at sign-in, leaves the owner's browsers known.
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"{SALT}:{user.id}:{user.security_stamp}")
+    return URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"], salt=f"{SALT}:{user.id}:{user.security_stamp}", signer=ClockSigner
+    )
 
 
 def presented() -> bool:

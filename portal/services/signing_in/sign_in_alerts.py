@@ -34,6 +34,7 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, select
 
+from ...clock import ClockSigner
 from ...extensions import db
 from ...models import Credential, SignInAlert, SignInSource, User, utcnow
 from ...urls import public_url
@@ -157,7 +158,7 @@ def describe(alert: SignInAlert) -> str:
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=LINK_SALT)
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=LINK_SALT, signer=ClockSigner)
 
 
 def not_me_link(alert: SignInAlert, origin: str | None = None) -> str:

@@ -18,7 +18,6 @@ when it restarts, which only forgets how long the next lockout would be.
 
 import logging
 import math
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,6 +25,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from limits import parse
 
+from ...clock import timestamp
 from ...extensions import db, limiter
 from ...models import User
 from ...urls import public_url
@@ -33,11 +33,6 @@ from ..mail import outbox
 
 PREFIX = "sign-in-lockout"
 log = logging.getLogger(__name__)
-
-
-def now() -> float:
-    """The clock of the lockouts (tests move it)."""
-    return time.time()
 
 
 def _keys(subject: str) -> tuple[str, str, str]:
@@ -48,7 +43,7 @@ def held_back_for(subject: str) -> int | None:
     """Seconds until ``subject`` may try again, or None when it is not locked out."""
     until_key, _, _ = _keys(subject)
     until_ms = limiter.storage.get(until_key)
-    left = until_ms / 1000 - now()
+    left = until_ms / 1000 - timestamp()
     return max(1, math.ceil(left)) if until_ms and left > 0 else None
 
 
@@ -73,8 +68,8 @@ def take_a_try(subject: str) -> Try:
     made (``Try.allowed``); one that does not fail gives its place back (``give_back``)."""
     window = parse(current_app.config["RATELIMIT_SIGN_IN"]).get_expiry()
     _, _, failures_key = _keys(subject)
-    # A fixed window named by this clock's time, so the count starts afresh each window.
-    counted = f"{failures_key}:{int(now() // window)}"
+    # A fixed window named by the portal's clock, so the count starts afresh each window.
+    counted = f"{failures_key}:{int(timestamp() // window)}"
     return Try(subject, counted, limiter.storage.incr(counted, window), window)
 
 
@@ -85,7 +80,7 @@ def give_back(attempt: Try) -> None:
 
 def seconds_left_in_window(attempt: Try) -> int:
     """How long a try beyond the allowance waits: until its window ends."""
-    return max(1, math.ceil(attempt.window - now() % attempt.window))
+    return max(1, math.ceil(attempt.window - timestamp() % attempt.window))
 
 
 def note_failure(attempt: Try) -> int | None:
@@ -102,7 +97,7 @@ def note_failure(attempt: Try) -> int | None:
     # The doubling stops growing once past the longest wait (and long before a float overflows).
     seconds = math.ceil(min(base * 2 ** min(level - 1, 64), longest))
     remember = math.ceil(seconds + cfg["SIGN_IN_LOCKOUT_RESET"].total_seconds())
-    until_ms = math.floor((now() + seconds) * 1000)
+    until_ms = math.floor((timestamp() + seconds) * 1000)
     for key, value, expiry in ((until_key, until_ms, seconds), (level_key, level, remember)):
         # A counter set afresh (the storage keeps counters only), with the expiry that key needs.
         storage.clear(key)

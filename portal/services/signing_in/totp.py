@@ -15,7 +15,6 @@ code): a stolen session alone cannot remove the second step.
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC
 
 import pyotp
 import segno
@@ -25,6 +24,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from ... import clock
 from ...extensions import db
 from ...models import TotpDevice, User, utcnow
 from .. import audit
@@ -188,10 +188,9 @@ def _matching_step(secret: str, code) -> int | None:
     code = "".join(latin_digits(code).split())  # apps show "123 456"; a Persian keyboard types ۱۲۳
     if len(code) != DIGITS or not code.isdigit():
         return None
-    # Naive UTC, as every time here, made aware: pyotp reads a naive datetime as local time.
-    now = utcnow().replace(tzinfo=UTC)
+    # Aware: pyotp reads a naive datetime as local time.
     try:
-        return _totp(secret).verify_and_get_timecode(code, for_time=now, valid_window=DRIFT_STEPS)
+        return _totp(secret).verify_and_get_timecode(code, for_time=clock.now(), valid_window=DRIFT_STEPS)
     except pyotp.exceptions.OTPVerificationError:
         return None
 

@@ -5,8 +5,8 @@ jti of the one refresh token that is live, so a token presented twice is recogni
 """
 
 import functools
+import math
 import secrets
-import time
 import uuid
 
 import jwt
@@ -14,6 +14,7 @@ from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
 from sqlalchemy import update
 
+from ...clock import timestamp
 from ...extensions import db
 from ...models import Credential, User, utcnow
 from ..audit import Actor
@@ -99,45 +100,64 @@ def _mint_pair(credential: Credential) -> dict:
     """An access token and the refresh token whose jti the row holds."""
     identity = str(credential.user.id)
     claims = {"sid": credential.public_id}
+    cfg = current_app.config
+    access_times = _times_from_now(cfg["JWT_ACCESS_TOKEN_EXPIRES"])
+    refresh_times = _times_from_now(cfg["JWT_REFRESH_TOKEN_EXPIRES"])
     return {
-        "access": create_access_token(identity=identity, additional_claims=claims),
-        "refresh": create_refresh_token(identity=identity, additional_claims={**claims, "jti": credential.refresh_jti}),
+        "access": create_access_token(identity=identity, additional_claims={**claims, **access_times}),
+        "refresh": create_refresh_token(
+            identity=identity, additional_claims={**claims, **refresh_times, "jti": credential.refresh_jti}
+        ),
     }
 
 
+def _times_from_now(lifetime) -> dict:
+    """A token's times by the portal's clock (flask-jwt-extended would stamp the system's; the
+    claims given take precedence over its own)."""
+    now = math.floor(timestamp())
+    return {"iat": now, "nbf": now, "exp": now + int(lifetime.total_seconds())}
+
+
 def decode_jwt(token: str) -> dict:
-    """The claims of a token this portal signed: signature, expiry, algorithm, issuer and audience
-    checked as configured. An expired token is AuthenticationFailed; PyJWT's other errors reach
-    the invalid-token handler that flask-jwt-extended registers (a 401 either way).
+    """The claims of a token this portal signed: signature, algorithm, issuer and audience checked
+    as configured, its times by the portal's clock. An expired token is AuthenticationFailed;
+    PyJWT's other errors reach the invalid-token handler that flask-jwt-extended registers (a 401
+    either way).
 
     One decode (flask-jwt-extended's ``decode_token`` decodes every token twice), and none for a
     token this process verified before: a client presents the same access token until it expires.
-    Only expiry can change its verdict, so that alone is checked again. Callers must not change
-    the dict.
+    Only time can change its verdict, so its times alone are checked again. Callers must not
+    change the dict.
     """
     if not isinstance(token, str):
         raise jwt.DecodeError("Invalid token type.")
     cfg = current_app.config
-    try:
-        audience = cfg["JWT_DECODE_AUDIENCE"]  # PyJWT takes one name or several
-        claims = _verified_claims(
-            token, cfg["SECRET_KEY"], tuple(cfg["JWT_DECODE_ALGORITHMS"]),
-            tuple(audience) if isinstance(audience, list) else audience, cfg["JWT_DECODE_ISSUER"],
-        )
-    except jwt.ExpiredSignatureError:
-        claims = None
-    if claims is None or claims["exp"] <= time.time():  # PyJWT's own test: expired at ``exp``
+    audience = cfg["JWT_DECODE_AUDIENCE"]  # PyJWT takes one name or several
+    claims = _verified_claims(
+        token, cfg["SECRET_KEY"], tuple(cfg["JWT_DECODE_ALGORITHMS"]),
+        tuple(audience) if isinstance(audience, list) else audience, cfg["JWT_DECODE_ISSUER"],
+    )
+    now = timestamp()
+    if claims["exp"] <= now:  # PyJWT's own tests: expired at ``exp``, not valid before ``nbf`` or ``iat``
         raise AuthenticationFailed("Token has expired.")
+    if claims.get("nbf", now) > now or claims.get("iat", now) > now:
+        raise jwt.ImmatureSignatureError("The token is not yet valid.")
     return claims
 
 
 @functools.lru_cache(maxsize=1024)
 def _verified_claims(token: str, key: str, algorithms: tuple, audience: str | tuple, issuer: str) -> dict:
-    """PyJWT's verdict on a token; only tokens that pass are remembered (an error is not cached)."""
-    return jwt.decode(
+    """PyJWT's verdict on a token but for its times, which ``decode_jwt`` checks by the portal's
+    clock (PyJWT reads the system's); only tokens that pass are remembered (an error is not cached)."""
+    claims = jwt.decode(
         token, key, algorithms=list(algorithms), audience=audience, issuer=issuer,
-        options={"require": ["exp", "sub", "type"]},
+        options={"require": ["exp", "sub", "type"], "verify_exp": False, "verify_nbf": False, "verify_iat": False},
     )
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise jwt.DecodeError(f"The {name} claim must be a number.")
+    return claims
 
 
 def names_live_sign_in(credential, claims: dict) -> bool:
