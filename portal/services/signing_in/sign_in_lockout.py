@@ -20,10 +20,8 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from limits import parse
 
 from ...extensions import db, limiter
@@ -127,7 +125,6 @@ def tell_owner(user: User, lockout_seconds: int, origin: str | None = None) -> N
 
 def _queue_the_lockout_mail(user: User, lockout_seconds: int, origin: str | None) -> None:
     outbox.queue_mail(
-        user, _l("Someone is trying to sign in to your account"), "sign_in_lockout",
-        name=user.full_name, lockout=timedelta(seconds=lockout_seconds),
-        forgot_url=public_url("/password/forgot", origin),
+        user, "sign_in_lockout",
+        name=user.full_name, lockout_seconds=lockout_seconds, forgot_url=public_url("/password/forgot", origin),
     )
