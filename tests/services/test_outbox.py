@@ -161,6 +161,25 @@ def test_a_queued_message_is_sealed_at_rest_and_erased_once_sent(make_portal, sm
     assert "271828" in smtp.received()[0].get_body(("plain",)).get_content()
 
 
+def test_the_app_tells_its_courier_to_wake_after_a_request_and_to_deliver_right_there_after_other_work(
+    make_portal, smtp, monkeypatch
+):
+    """The courier knows nothing of requests: the app's hook (``portal.mails``) tells it which to do."""
+    app = make_portal(smtp.start())
+    courier = courier_of(app)
+    told = []
+    monkeypatch.setattr(courier, "wake", lambda: told.append("wake"))
+    monkeypatch.setattr(courier, "deliver_here", lambda: told.append("deliver_here"))
+
+    assert app.test_client().post(REGISTER, json=SIGN_UP).status_code == 201
+    assert told == ["wake"]  # after the answer, on the courier's thread
+    queue(app, to="bob@example.com")
+    assert told == ["wake", "deliver_here"]  # a command's mail goes before it ends
+    with app.app_context():
+        db.session.commit()  # nothing queued: nothing to tell
+    assert told == ["wake", "deliver_here"]
+
+
 # Facts kept, words written when delivered -------------------------------------------------------
 
 
