@@ -122,11 +122,12 @@ def register_static_versions(app):
 
 
 def register_mail_delivery(app):
-    """The app delivers its own outbox after each commit that queued mail (unless a worker does).
-    Before the extensions: its end-of-context step must run after the database session's."""
-    from .services.mail import courier
+    """The app composes the mails the services queue, and delivers its own outbox after each commit
+    that queued mail (unless a worker does). Before the extensions: its end-of-context step must run
+    after the database session's."""
+    from . import mails
 
-    courier.register(app)
+    mails.register(app)
 
 
 def register_extensions(app):

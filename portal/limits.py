@@ -6,6 +6,12 @@ are shared by every route that uses the same config key: signing in through /api
 client address is Werkzeug's remote address, which ProxyFix rewrites only behind configured
 proxies.
 
+A limiter's key is read from the request alone: the address, the submitted email (the only name an
+allowance per account is kept by), a hash of the presented credential. What must know the account
+itself — the sign-in lockout, whatever names the account (a username, an ``mfa_token``), and
+whether a browser's device cookie is the account's — resolves it through the services
+(``_named_account``), never as a key.
+
 Nobody can lock an account's owner out. A browser that has signed in to the account before carries
 a device cookie (``device_cookies``): it draws on an allowance of its own instead of the account's,
 which anyone anywhere can spend. The account's sign-in allowance (RATELIMIT_SIGN_IN) counts only
@@ -37,15 +43,39 @@ def _configured(key):
     return lambda: current_app.config[key]
 
 
+def _submitted_account(fields: tuple[str, ...]) -> str:
+    """The key of the account the first of ``fields`` in the body names, from the request alone: its
+    address case-folded (``email:…``), the only name an allowance outside the lockouts is kept by
+    (``limited``), so the key is the same before and after a sign-up creates the account."""
+    payload = _payload()
+    for field in fields:
+        value = payload.get(field)
+        if isinstance(value, str) and value.strip():
+            return f"email:{canonical_email(value)}"
+    return "anonymous"
+
+
+def _payload() -> dict:
+    try:
+        return read_payload()
+    except Exception:  # the view itself answers a bad body; the limiter only needs a key
+        return {}
+
+
+def _account_key(*fields):
+    """A key function: the account named by ``fields`` (``_submitted_account``)."""
+    return lambda: _submitted_account(fields)
+
+
 def _named_account(fields: tuple[str, ...]) -> tuple[str, Callable[[], User | None]]:
     """The account named by the first of ``fields`` in the body (``MFA_TOKEN``: the account of the
     sign-in that token, or the browser's pending sign-in, finishes): its key, and how to find its user.
 
-    The key is the account's email, case-folded: a username (or the sign-in page's ``login``,
-    an email or a username) is resolved to its account's email, so every way of naming one
-    account shares one allowance, and the key is the same before and after a sign-up creates it.
-    Found once per request: several limits ask. An email is looked up only when the user is needed
-    (a device cookie to check, an owner to mail): most requests need only the key.
+    Never a limiter's key: read by the sign-in lockout and the check for a known browser, which must
+    know the account itself. The key is the account's email, case-folded: a username (or the
+    sign-in page's ``login``, an email or a username) is resolved to its account's email, so every
+    way of naming one account shares one lockout. Found once per request: several checks ask. An
+    email is looked up only when the user is needed (a device cookie to check, an owner to mail).
     """
     found = g.setdefault("named_accounts", {})
     if fields not in found:
@@ -54,10 +84,7 @@ def _named_account(fields: tuple[str, ...]) -> tuple[str, Callable[[], User | No
 
 
 def _find_named_account(fields: tuple[str, ...]) -> tuple[str, Callable[[], User | None]]:
-    try:
-        payload = read_payload()
-    except Exception:  # the view itself answers a bad body; the limiter only needs a key
-        payload = {}
+    payload = _payload()
     for field in fields:
         value = payload.get(field)
         if field == MFA_TOKEN:
@@ -76,11 +103,6 @@ def _find_named_account(fields: tuple[str, ...]) -> tuple[str, Callable[[], User
             return f"{field}:{canonical_username(value)}", lambda: None
         return f"email:{user.email_canonical}", lambda user=user: user
     return "anonymous", lambda: None
-
-
-def _account_key(*fields):
-    """A key function: the account named by ``fields`` (``_named_account``)."""
-    return lambda: _named_account(fields)[0]
 
 
 def _known_device(fields: tuple[str, ...]) -> device_cookies.Device | None:
@@ -124,6 +146,9 @@ def limited(
 
     ``methods`` restricts the count to those methods (a page's GET should not use up its POSTs).
     """
+    if per_account and config_key not in LOCKOUTS and set(per_account) != {"email"}:
+        # A limiter's key comes from the request alone: only an address names an account there.
+        raise ValueError(f"{config_key}: an allowance per account is kept by its email only, not {per_account}.")
 
     def decorator(view):
         keys = []

@@ -516,3 +516,10 @@ class SignInAlert(db.Model):
         """What signed in, in words of no language ("Firefox · Windows · 198.51.100.23"): how the
         audit trail keeps it, so every reader's page can show it as it is."""
         return " · ".join(part for part in (self.browser, self.system, self.ip) if part) or "—"
+
+    def told(self) -> dict:
+        """What a mail tells of this sign-in, as JSON values (the outbox keeps facts, not words)."""
+        return {
+            "credential_kind": self.credential_kind, "browser": self.browser, "system": self.system,
+            "ip": self.ip, "method": self.method, "created_at": self.created_at.isoformat(),
+        }

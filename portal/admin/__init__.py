@@ -5,10 +5,11 @@ whatever the method. The views use the same services as every other door, so a s
 the same rules and leaves the same audit trail.
 """
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from ..errors import error_page
 from ..extensions import login_manager
 from ..services.errors import NotFound, PermissionDenied
 from ..services.signing_in import factors
@@ -31,12 +32,12 @@ def staff_only():
 @bp.errorhandler(PermissionDenied)
 def refused(exc: PermissionDenied):
     """A rule of the services said no (rights, the last superuser): 403 with its reason."""
-    return render_template("errors/error.html", code=403, reason=str(exc) or None), 403
+    return error_page(403, reason=str(exc) or None), 403
 
 
 @bp.errorhandler(NotFound)
 def not_found(_exc: NotFound):
-    return render_template("errors/error.html", code=404), 404
+    return error_page(404), 404
 
 
 from . import audit_log, groups, mail, users  # noqa: E402,F401  (routes attach themselves to bp)

@@ -30,7 +30,7 @@ def queue_code(app, to, code):
     with app.app_context():
         recipient = SimpleNamespace(email=to, language=None, time_zone=None)
         outbox.queue_mail(
-            recipient, "Your verification code", "verify_email", code=code, email=to, name=None, minutes=10
+            recipient, "verify_email", code=code, email=to, name=None, minutes=10
         )
         db.session.commit()
 

@@ -8,22 +8,25 @@ from email import policy
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from portal import mails
 from portal.services.errors import DeliveryFailed
-from portal.services.mail import messages
+from portal.services.mail import messages, outbox
 from tests.conftest import Mailbox, SmtpHandler, free_port
 
 
 def send_code_mail(app, to="alice@example.com", code="123456"):
     """Compose a code mail and hand it to the configured transport at once (no outbox)."""
     with app.app_context():
-        message = messages.compose(to, "Your verification code", "verify_email",
-                               code=code, email=to, name="Alice", minutes=10)
+        addressee = SimpleNamespace(email=to, language=None, time_zone=None)
+        mail = outbox.mail_for(addressee, "verify_email", code=code, email=to, name="Alice", minutes=10)
+        message = mails.compose(mail)
         messages.deliver(message)
         return message
 

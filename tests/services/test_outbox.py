@@ -13,7 +13,9 @@ import sys
 import textwrap
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 from types import SimpleNamespace
 
 import pytest
@@ -24,6 +26,7 @@ from portal.extensions import db
 from portal.models import OutgoingMail, User, utcnow
 from portal.services.mail import outbox
 from portal.services.mail.courier import courier_of
+from portal.services.plumbing.secret_box import open_sealed, seal
 from tests.conftest import Mailbox, SmtpHandler, free_port, fresh_app, shared_database
 
 REGISTER, VERIFY = "/api/v1/accounts/users/", "/api/v1/accounts/users/verify-otp/"
@@ -104,7 +107,7 @@ def rows(app) -> list[OutgoingMail]:
 
 def queue(app, to="alice@example.com", code="123456", commit=True) -> None:
     with app.app_context():
-        outbox.queue_mail(addressee(to), "Your verification code", "verify_email",
+        outbox.queue_mail(addressee(to), "verify_email",
                           code=code, email=to, name=None, minutes=10)
         if commit:
             db.session.commit()
@@ -117,7 +120,7 @@ def queue(app, to="alice@example.com", code="123456", commit=True) -> None:
 def test_mail_queued_in_a_transaction_that_does_not_commit_is_never_sent(make_portal, smtp, end):
     app = make_portal(smtp.start())
     with app.app_context():
-        outbox.queue_mail(addressee("alice@example.com"), "Your verification code", "verify_email",
+        outbox.queue_mail(addressee("alice@example.com"), "verify_email",
                           code="123456", email="alice@example.com", name=None, minutes=10)
         db.session.flush()
         getattr(db.session, end)()
@@ -130,7 +133,7 @@ def test_mail_queued_in_a_transaction_that_does_not_commit_is_never_sent(make_po
 def test_mail_goes_out_once_its_transaction_commits_and_not_before(make_portal, smtp):
     app = make_portal(smtp.start())
     with app.app_context():
-        outbox.queue_mail(addressee("alice@example.com"), "Your verification code", "verify_email",
+        outbox.queue_mail(addressee("alice@example.com"), "verify_email",
                           code="654321", email="alice@example.com", name=None, minutes=10)
         db.session.flush()
         courier_of(app).settle()
@@ -156,6 +159,110 @@ def test_a_queued_message_is_sealed_at_rest_and_erased_once_sent(make_portal, sm
     [sent] = rows(app)
     assert sent.status == outbox.SENT and sent.message is None
     assert "271828" in smtp.received()[0].get_body(("plain",)).get_content()
+
+
+def test_the_app_tells_its_courier_to_wake_after_a_request_and_to_deliver_right_there_after_other_work(
+    make_portal, smtp, monkeypatch
+):
+    """The courier knows nothing of requests: the app's hook (``portal.mails``) tells it which to do."""
+    app = make_portal(smtp.start())
+    courier = courier_of(app)
+    told = []
+    monkeypatch.setattr(courier, "wake", lambda: told.append("wake"))
+    monkeypatch.setattr(courier, "deliver_here", lambda: told.append("deliver_here"))
+
+    assert app.test_client().post(REGISTER, json=SIGN_UP).status_code == 201
+    assert told == ["wake"]  # after the answer, on the courier's thread
+    queue(app, to="bob@example.com")
+    assert told == ["wake", "deliver_here"]  # a command's mail goes before it ends
+    with app.app_context():
+        db.session.commit()  # nothing queued: nothing to tell
+    assert told == ["wake", "deliver_here"]
+
+
+# Facts kept, words written when delivered -------------------------------------------------------
+
+
+def test_a_mail_is_kept_as_facts_and_written_when_delivered_in_the_language_and_time_zone_queued_for(
+    make_portal, smtp
+):
+    app = make_portal(smtp.start(), MAIL_DELIVERY="worker")
+    when = utcnow().replace(microsecond=0)
+    with app.app_context():
+        reader = SimpleNamespace(email="sara@example.com", language="fa", time_zone="Asia/Tehran")
+        outbox.queue_mail(reader, "second_step_failures", name="سارا", num=5, budget=10, when=when.isoformat(),
+                          reset_url="https://portal.example/password/forgot")
+        db.session.commit()
+
+    [waiting] = rows(app)
+    with app.app_context():
+        kept = json.loads(open_sealed(waiting.message, outbox.SEALED_FOR))
+        assert outbox.deliver_due() == outbox.DeliveryReport(sent=1)
+    assert kept["kind"] == "second_step_failures" and kept["facts"]["when"] == when.isoformat()
+    assert waiting.subject == "کدهای نادرستی برای حساب شما وارد شده است"  # for staff, in the mail's language
+
+    [message] = smtp.received()
+    assert message["Subject"] == waiting.subject and message["Content-Language"] == "fa"
+    assert message["Message-ID"] == kept["message_id"]  # fixed when queued: every try is one message
+    assert parsedate_to_datetime(message["Date"]) == when.replace(tzinfo=UTC)
+    plain = message.get_body(("plain",)).get_content()
+    assert "سارا" in plain and "تهران" in plain and "۵" in plain
+
+
+def test_a_message_queued_before_mails_were_written_on_delivery_is_delivered_as_it_was_written(make_portal, smtp):
+    """A row an earlier release wrote holds the sealed message itself: a deploy must not lose it."""
+    app = make_portal(smtp.start(), MAIL_DELIVERY="worker")
+    written = EmailMessage()
+    written["Subject"] = "Your verification code"
+    written["From"] = "Account portal <no-reply@localhost>"
+    written["To"] = "alice@example.com"
+    written["Message-ID"] = "<earlier-release@localhost>"
+    written.set_content("Your verification code is:\n\n    424242\n")
+    written.add_alternative("<p>Your verification code is: <strong>424242</strong></p>", subtype="html")
+    written["Content-Language"] = "en"
+    with app.app_context():
+        db.session.add(OutgoingMail(
+            recipient="alice@example.com", subject="Your verification code",
+            message=seal(bytes(written), outbox.SEALED_FOR), status=outbox.PENDING,
+            created_at=utcnow(), next_attempt_at=utcnow(), attempts=0,
+        ))
+        db.session.commit()
+        assert outbox.deliver_due() == outbox.DeliveryReport(sent=1)
+
+    [message] = smtp.received()
+    assert message["Message-ID"] == "<earlier-release@localhost>"
+    assert message.get_body(("plain",)).get_content().splitlines() == ["Your verification code is:", "", "    424242"]
+    assert smtp.box.code_for("alice@example.com") == "424242"
+    assert [row.status for row in rows(app)] == [outbox.SENT]
+
+
+def test_a_mail_of_no_known_kind_or_with_facts_that_are_not_json_is_refused_when_queued(make_portal, smtp):
+    app = make_portal(smtp.start(), MAIL_DELIVERY="worker")
+    with app.app_context():
+        with pytest.raises(KeyError):
+            outbox.queue_mail(addressee("alice@example.com"), "no_such_mail", name=None)
+        with pytest.raises(TypeError):
+            outbox.queue_mail(addressee("alice@example.com"), "second_step_failures", name=None, num=5,
+                              budget=10, when=utcnow(), reset_url="https://portal.example/")
+        db.session.rollback()
+
+    assert rows(app) == []
+
+
+def test_a_kept_mail_this_release_cannot_write_is_given_up_at_once_and_logged(make_portal, smtp, caplog):
+    app = make_portal(smtp.start(), MAIL_DELIVERY="worker")
+    queue(app)
+    with app.app_context():
+        row = db.session.scalars(select(OutgoingMail)).one()
+        kept = json.loads(open_sealed(row.message, outbox.SEALED_FOR))
+        row.message = seal(json.dumps({**kept, "kind": "a_kind_since_removed"}).encode(), outbox.SEALED_FOR)
+        db.session.commit()
+        with caplog.at_level(logging.ERROR, logger="portal.services.mail.outbox"):
+            assert outbox.deliver_due() == outbox.DeliveryReport(failed=1)
+
+    [given_up] = rows(app)
+    assert given_up.status == outbox.FAILED and "cannot be composed" in given_up.last_error
+    assert "cannot be composed" in caplog.text and smtp.received(timeout=0.3) == []
 
 
 # A mail server that is down ----------------------------------------------------------------------

@@ -3,8 +3,13 @@
 import re
 
 import pytest
+from flask import abort
+from flask_babel import force_locale
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import BadRequest
 
 import portal.services.audit
+from portal.errors import EXPLANATIONS
 from portal.services import audit
 
 from ..conftest import PASSWORD, stored_user
@@ -66,6 +71,73 @@ def test_a_csrf_token_from_another_browser_is_refused(app, client, user, make_us
     response = client.post("/profile/sessions/end-others", data={"csrf_token": foreign_token})
 
     assert_error_page(response, 400, "This request could not be handled")
+
+
+def test_an_expired_form_is_recognised_by_its_error_not_by_words_in_another_400(make_app):
+    """Only a CSRF error says the form had expired: a bad request whose text happens to name CSRF does not."""
+    app = make_app()
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.route("/test/csrf-expired")
+    def csrf_expired():
+        raise CSRFError("The CSRF token has expired.")
+
+    @app.route("/test/bad-request")
+    def bad_request():
+        raise BadRequest("Nothing to do with CSRF tokens.")
+
+    client = app.test_client()
+    expired = assert_error_page(client.get("/test/csrf-expired"), 400, "This request could not be handled")
+    other = assert_error_page(client.get("/test/bad-request"), 400, "This request could not be handled")
+
+    assert "The form had expired or was not sent from this site." in expired
+    assert "The form had expired" not in other
+    client.set_cookie("language", "fa")
+    persian = client.get("/test/csrf-expired").get_data(as_text=True)
+    assert "<h1>رسیدگی به این درخواست ممکن نبود</h1>" in persian
+    assert "فرم منقضی شده بود یا از این سایت فرستاده نشده بود." in persian
+
+
+@pytest.mark.parametrize("code", sorted(EXPLANATIONS))
+def test_every_explained_status_has_its_title_and_explanation_in_both_languages(make_app, code):
+    app = make_app()
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.route("/test/status")
+    def status():
+        abort(code)
+
+    client = app.test_client()
+    english = client.get("/test/status")
+    client.set_cookie("language", "fa")
+    persian = client.get("/test/status")
+
+    with app.test_request_context():
+        with force_locale("en"):
+            title, text = EXPLANATIONS[code].written()
+        with force_locale("fa"):
+            persian_title, persian_text = EXPLANATIONS[code].written()
+    assert persian_title != title and persian_text != text  # translated
+    for page, (heading, explanation) in ((english, (title, text)), (persian, (persian_title, persian_text))):
+        assert page.status_code == code
+        body = page.get_data(as_text=True)
+        assert f"<h1>{heading}</h1>" in body and f"<p>{explanation}</p>" in body
+
+
+def test_a_status_not_explained_says_which_side_the_trouble_is_on_in_persian(make_app):
+    app = make_app()
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.route("/test/<int:code>")
+    def status(code):
+        abort(code)
+
+    client = app.test_client()
+    assert_error_page(client.get("/test/410"), 410, "Gone")
+    client.set_cookie("language", "fa")
+    ours, yours = client.get("/test/503").get_data(as_text=True), client.get("/test/410").get_data(as_text=True)
+    assert "<h1>مشکلی در سمت ما پیش آمد</h1>" in ours
+    assert "<h1>رسیدگی به این درخواست ممکن نبود</h1>" in yours
 
 
 def test_an_unknown_page_is_a_404_page_in_the_layout(client):

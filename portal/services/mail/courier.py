@@ -1,10 +1,10 @@
 """The app process delivering its own outbox (MAIL_DELIVERY = "app", the default): no extra process.
 
-When a transaction that queued mail commits (``outbox``), delivery starts once the work around it is
-done: for a request, on a thread of its own as the request ends, so no answer waits for the mail
-server; anywhere else (a command, a task after the answer), right there, as its app context ends.
-The thread stays while any message is pending, waking when a retry falls due, and ends when the
-outbox is empty. A message left pending by a process that died is delivered at the next wake of any
+The app tells the courier when to deliver (``portal.mails``, which knows what the process is doing):
+after a request that committed mail, ``wake`` delivers on a thread of its own, so no answer waits
+for the mail server; after a command or a task that did, ``deliver_here`` delivers right there,
+before it ends. The thread stays while any message is pending, waking when a retry falls due, and
+ends when the outbox is empty. A message left pending by a process that died is delivered at the next wake of any
 process (gunicorn wakes each worker as it starts) or by ``flask deliver-mail``.
 
 With MAIL_DELIVERY = "worker" the app never delivers: ``flask deliver-mail --watch`` does.
@@ -14,7 +14,7 @@ import logging
 import threading
 import weakref
 
-from flask import Flask, current_app, g, has_request_context
+from flask import Flask, current_app
 
 from ...extensions import db
 from ...models import utcnow
@@ -22,7 +22,7 @@ from . import outbox
 
 log = logging.getLogger(__name__)
 
-QUEUED_KEY = "portal_mail_committed"  # in ``g``: where mail was committed ("request" or "elsewhere")
+COURIER_KEY = "portal.courier"  # the app extension: this app's courier, when the app delivers its own mail
 SHORTEST_WAIT = 0.05  # seconds: never spin on a row whose claim has just lapsed
 _couriers: "weakref.WeakSet[Courier]" = weakref.WeakSet()
 
@@ -40,27 +40,17 @@ class Courier:
         self._stopped = False
         _couriers.add(self)
 
-    # Called by the outbox after a commit that queued mail (inside the session's event: no SQL here).
-    def mail_committed(self) -> None:
-        g.setdefault(QUEUED_KEY, "request" if has_request_context() else "elsewhere")
-
-    def deliver_queued(self, _exc=None) -> None:
-        """At the end of an app context that committed mail: wake the thread (a request), or deliver
-        right here (a command, a task already after the answer) and leave retries to the thread."""
-        where = g.pop(QUEUED_KEY, None)
-        if where is None:
-            return
-        if where == "elsewhere":
-            try:
-                outbox.deliver_due()
-            except Exception:
-                log.exception("Delivering the outbox failed; the messages stay queued.")
-            finally:
-                db.session.remove()
-            if not self._nothing_pending():
-                self.wake()
-            return
-        self.wake()
+    def deliver_here(self) -> None:
+        """Deliver what is due now, on the caller's thread (a command that must not exit before its
+        mail is handed over); whatever is left to retry is the thread's."""
+        try:
+            outbox.deliver_due()
+        except Exception:
+            log.exception("Delivering the outbox failed; the messages stay queued.")
+        finally:
+            db.session.remove()
+        if not self._nothing_pending():
+            self.wake()
 
     def _nothing_pending(self) -> bool:
         try:
@@ -125,20 +115,8 @@ class Courier:
             thread.join(timeout)
 
 
-def register(app: Flask) -> None:
-    """Make the app deliver its own outbox, unless a separate worker does (MAIL_DELIVERY = "worker").
-
-    Registered before the database extension, so this teardown runs after the request's database
-    session is closed: the thread never shares the request's connection.
-    """
-    if app.config["MAIL_DELIVERY"] != "app":
-        return
-    courier = app.extensions[outbox.DELIVERER_KEY] = Courier(app)
-    app.teardown_appcontext(courier.deliver_queued)
-
-
 def courier_of(app: Flask) -> Courier | None:
-    return app.extensions.get(outbox.DELIVERER_KEY)
+    return app.extensions.get(COURIER_KEY)
 
 
 def wake_current_app() -> None:

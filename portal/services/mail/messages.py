@@ -1,12 +1,8 @@
-"""Mail messages: composing one (a plain-text and an HTML part rendered from ``templates/email/``) and
-handing one to the mail server.
+"""Handing a written message to the mail server.
 
-Services never hand a message over themselves: they put it in the outbox (``outbox.queue_mail``),
-which delivers it through ``deliver`` once the change it reports has committed.
-
-Every message says who sends it and in which language, in the language it is written in (the one
-``outbox.queue_mail`` puts it in): the display name of MAIL_FROM as the catalogue translates it (the
-default, "Account portal", is the site's name on every page) and a ``Content-Language`` header.
+Services never hand a message over themselves: they put what happened in the outbox
+(``outbox.queue_mail``), which has the app compose it (``portal.mails``) and delivers it through
+``deliver`` once the change it reports has committed.
 
 Two transports, chosen by MAIL_TRANSPORT: ``smtp`` (a real SMTP conversation, STARTTLS or TLS,
 optional login) and ``files`` for development (the message on the console and one RFC 5322
@@ -18,54 +14,14 @@ import secrets
 import smtplib
 import ssl
 from datetime import UTC, datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 
-from flask import current_app, render_template
-from flask_babel import get_locale, gettext
+from flask import current_app
 
-from ... import clock
 from ..errors import DeliveryFailed
 
 log = logging.getLogger(__name__)
-
-
-def compose(to: str, subject: str, template: str, **context) -> EmailMessage:
-    """The message ``email/<template>.txt`` and ``.html`` make for ``to``, with its headers.
-
-    Its Message-ID is fixed here, so a message delivered twice (a deliverer that died between
-    handing it over and noting so) is recognisably one message.
-    """
-    cfg = current_app.config
-    message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = sender()
-    message["To"] = to
-    message["Date"] = format_datetime(clock.now())
-    message["Message-ID"] = make_msgid(domain=cfg["MAIL_FROM"].rpartition("@")[2].strip(">") or None)
-    context = {"subject": subject, **context}
-    message.set_content(render_template(f"email/{template}.txt", **context))
-    message.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
-    # After the parts: setting content clears (and turning multipart moves) a message's Content-* headers.
-    message["Content-Language"] = language()
-    return message
-
-
-def sender() -> Address:
-    """MAIL_FROM with its display name in the current language: "پورتال حساب" in a Persian mail.
-
-    A name the catalogue does not know (an operator's own brand) is kept as written. A non-ASCII
-    name goes out encoded (RFC 2047) by the message's policy.
-    """
-    name, address = parseaddr(current_app.config["MAIL_FROM"])
-    return Address(display_name=gettext(name) if name else "", addr_spec=address)
-
-
-def language() -> str:
-    """The language the message is written in, as a language tag (``fa``, ``en``) for Content-Language."""
-    return str(get_locale() or "en").replace("_", "-")
 
 
 def deliver(message: EmailMessage) -> None:

@@ -1,10 +1,13 @@
 """The mail outbox: every message the portal sends is a row written in the transaction of the change
 it reports, and delivered once that change has committed.
 
-``queue_mail`` composes a message and adds it to the caller's transaction, so an account and the
-code mailed to it are kept together or not at all, and a rolled-back change sends nothing. After
-the commit a deliverer hands the message to the mail server (``deliver_due``): the app process
-itself (``courier``, the default), or a separate ``flask deliver-mail --watch`` worker.
+``queue_mail`` adds a mail to the caller's transaction as facts: its kind ("security_changed"), the
+JSON-safe facts it tells, and whom it is for, in which language and time zone. So an account and
+the code mailed to it are kept together or not at all, and a rolled-back change sends nothing. The
+words are not the outbox's: the app's composer (``portal.mails``, registered under
+``COMPOSER_KEY``) names each kind's subject and writes the message when it is delivered. After the
+commit a deliverer hands the message to the mail server (``deliver_due``): the app process itself
+(``courier``, the default), or a separate ``flask deliver-mail --watch`` worker.
 
 A deliverer claims a due row with one conditional UPDATE, so of two deliverers racing for a row
 only one gets it; it hands the message over outside any transaction and then marks the row sent.
@@ -15,18 +18,22 @@ dies holding a claim loses nothing: the claim lapses after MAIL_CLAIM_LEASE and 
 takes the row. (Had it already handed the message over, the message then goes twice, with the same
 Message-ID: SMTP cannot be told "exactly once".)
 
-The message is kept sealed (``secret_box``: it may hold a code or a reset link) and erased when the
-row is finished; finished rows are deleted after MAIL_KEEP_FINISHED.
+The facts are kept sealed (``secret_box``: they may hold a code or a reset link) and erased when the
+row is finished; finished rows are deleted after MAIL_KEEP_FINISHED. A row queued before mails were
+composed on delivery holds the sealed RFC 5322 message itself, and is delivered as it is.
 """
 
+import json
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Protocol
 
 from flask import current_app
-from flask_babel import force_locale
 from sqlalchemy import case, delete, func, or_, select, update
 
 from ...extensions import db
@@ -42,26 +49,55 @@ log = logging.getLogger(__name__)
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 SEALED_FOR = "mail"
-# The app extension that delivers after a commit, when the app process delivers its own mail.
-DELIVERER_KEY = "portal.courier"
+# What the app does once a transaction that queued mail has committed: a callable with no
+# arguments, registered by the app (``portal.mails``), which knows whether a request is being answered.
+COMMITTED_HOOK = "portal.mail_committed"
+# The app's composer of messages (``Composer``).
+COMPOSER_KEY = "portal.mail_composer"
 
 
-def queue_mail(user, subject, template: str, *, to: str | None = None, language: str | None = None, **context):
-    """Compose ``email/<template>`` for ``user`` (at ``to``, or their address) and add it to the outbox
-    in the caller's transaction.
+@dataclass(frozen=True)
+class QueuedMail:
+    """A mail as the outbox keeps it: what happened, told in facts of no language, and for whom.
 
-    It is written in the person's saved language, else ``language`` (the language of the page that
-    caused it, for work done after the answer), else the current page's. Nothing is sent unless and
-    until that transaction commits; the caller commits.
+    ``facts`` are JSON values only (a time as ISO 8601 text, a length in seconds): the row must be
+    readable by whichever process and release delivers it. ``message_id`` and ``queued_at`` are
+    fixed when it is queued, so every try hands over one message, recognisably the same.
     """
-    to = to or user.email
-    with force_locale(user.language or language or page_language()):
-        subject = str(subject)  # a translatable subject, in the mail's language
-        # Times in the mail are the reader's (``{{ at | when(time_zone) }}``).
-        message = messages.compose(to, subject, template, time_zone=user.time_zone or "UTC", **context)
+
+    kind: str
+    to: str
+    language: str
+    time_zone: str
+    message_id: str
+    queued_at: str  # ISO 8601, naive UTC (``utcnow``)
+    facts: dict
+
+    def sealed(self) -> bytes:
+        return seal(json.dumps(asdict(self), ensure_ascii=False).encode(), SEALED_FOR)
+
+
+class Composer(Protocol):
+    """Who turns a queued mail into words: the subject staff see in the outbox, and the message."""
+
+    def subject(self, kind: str, language: str) -> str: ...
+
+    def compose(self, mail: QueuedMail) -> EmailMessage: ...
+
+
+def composer() -> Composer:
+    return current_app.extensions[COMPOSER_KEY]
+
+
+def queue_mail(user, kind: str, *, to: str | None = None, language: str | None = None, **facts) -> OutgoingMail:
+    """Add a mail of ``kind`` telling ``facts`` to ``user`` (``mail_for``) to the outbox in the
+    caller's transaction. Nothing is sent unless and until that transaction commits; the caller commits."""
+    mail = mail_for(user, kind, to=to, language=language, **facts)
+    # The subject is written now, for staff reading the outbox; an unknown kind fails here, in the change.
+    subject = composer().subject(kind, mail.language)
     now = utcnow()
     row = OutgoingMail(
-        recipient=to, subject=subject[:200], message=seal(bytes(message), SEALED_FOR),
+        recipient=mail.to, subject=subject[:200], message=mail.sealed(),
         status=PENDING, created_at=now, next_attempt_at=now, attempts=0,
     )
     db.session.add(row)
@@ -69,10 +105,32 @@ def queue_mail(user, subject, template: str, *, to: str | None = None, language:
     return row
 
 
+def mail_for(user, kind: str, *, to: str | None = None, language: str | None = None, **facts) -> QueuedMail:
+    """A mail of ``kind`` telling ``facts`` to ``user``, at ``to`` or their address.
+
+    It is written in the person's saved language, else ``language`` (the language of the page that
+    caused it, for work done after the answer), else the current page's; its times in the person's
+    time zone.
+    """
+    domain = current_app.config["MAIL_FROM"].rpartition("@")[2].strip(">") or None
+    return QueuedMail(
+        kind=kind, to=to or user.email, language=user.language or language or page_language(),
+        time_zone=user.time_zone or "UTC", message_id=make_msgid(domain=domain), queued_at=utcnow().isoformat(),
+        facts=facts,
+    )
+
+
 def _tell_the_deliverer() -> None:
-    deliverer = current_app.extensions.get(DELIVERER_KEY)
-    if deliverer is not None:
-        deliverer.mail_committed()
+    hook = current_app.extensions.get(COMMITTED_HOOK)
+    if hook is not None:
+        hook()
+
+
+def _message(opened: bytes) -> EmailMessage:
+    """The message a row holds: composed now from its facts, or (queued by an earlier release) as written."""
+    if opened.startswith(b"{"):  # an RFC 5322 message starts with a header's name, never a brace
+        return composer().compose(QueuedMail(**json.loads(opened)))
+    return message_from_bytes(opened, policy=policy.default)
 
 
 @dataclass(frozen=True)
@@ -131,10 +189,16 @@ def _deliver_one(row_id: int) -> DeliveryReport:
     attempts, created_at = row.attempts, row.created_at
     db.session.commit()
     try:
-        message = message_from_bytes(open_sealed(sealed, SEALED_FOR), policy=policy.default)
+        opened = open_sealed(sealed, SEALED_FOR)
     except SealedValueUnreadable:
         # Sealed under another SECRET_KEY: no try will ever open it.
         return _finish(row_id, claim, FAILED, "The message cannot be read with the current SECRET_KEY.")
+    try:
+        message = _message(opened)
+    except Exception as exc:
+        # A kind or template this release does not know: composing again will not help.
+        log.exception("Mail %r to %s cannot be composed; given up.", subject, recipient)
+        return _finish(row_id, claim, FAILED, f"The message cannot be composed: {exc}")
     try:
         messages.deliver(message)
     except DeliveryFailed as exc:

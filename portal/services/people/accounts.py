@@ -331,10 +331,7 @@ def _tell_about_staff_change(user: User, changed: dict, actor: Actor) -> None:
     in the transaction of the change."""
     if not changed or actor.user is None or actor.user.id == user.id:
         return
-    outbox.queue_mail(
-        user, _l("Your account was changed"), "account_changed_by_staff",
-        name=user.full_name, fields=list(changed),
-    )
+    outbox.queue_mail(user, "account_changed_by_staff", name=user.full_name, fields=list(changed))
 
 
 def _uniqueness_errors(cleaned: dict, *, exclude_id: int | None) -> dict:

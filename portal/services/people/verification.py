@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -42,19 +41,8 @@ INVALID_UID = _l("Invalid user id or user doesn't exist.")
 INVALID_TOKEN = _l("Invalid or expired token.")
 
 
-@dataclass(frozen=True)
-class CodeMail:
-    """The mail that carries a code of one purpose. The code is in the body only: subjects end up
-    in mail logs."""
-
-    subject: str  # translatable: written in the recipient's language
-    template: str  # templates/email/<template>.{txt,html}
-
-
-CODE_MAILS = {
-    VERIFY_EMAIL: CodeMail(_l("Your verification code"), "verify_email"),
-    SIGN_IN: CodeMail(_l("Your sign-in code"), "sign_in_code"),
-}
+# The kind of mail (``outbox.queue_mail``) that carries a code of each purpose.
+CODE_MAILS = {VERIFY_EMAIL: "verify_email", SIGN_IN: "sign_in_code"}
 
 
 # Codes ---------------------------------------------------------------------------------------
@@ -91,10 +79,9 @@ def issue_code(user: User, purpose: str = VERIFY_EMAIL) -> str:
 
 def mail_code(user: User, code: str, purpose: str = VERIFY_EMAIL, *, language: str | None = None) -> None:
     """Put ``code`` in the outbox for the user's current address, in its purpose's mail; the caller commits."""
-    mail = CODE_MAILS[purpose]
     minutes = int(current_app.config["EMAIL_CODE_TTL"].total_seconds() // 60)
     outbox.queue_mail(
-        user, mail.subject, mail.template, language=language,
+        user, CODE_MAILS[purpose], language=language,
         code=code, email=user.email, name=user.full_name, minutes=minutes,
     )
 
@@ -178,7 +165,7 @@ def mail_code_to_new_address(user: User, old_email: str, was_verified: bool, act
     mail_code(user, issue_code(user))
     if was_verified:
         outbox.queue_mail(
-            user, _l("Your email address was changed"), "email_changed", to=old_email,
+            user, "email_changed", to=old_email,
             old_email=old_email, new_email=user.email, name=user.full_name,
             reset_url=public_url("/password/forgot", actor.origin),
         )
@@ -236,7 +223,7 @@ def _send_password_reset_link(email, origin: str | None, language: str) -> None:
         return
     minutes = int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60)
     outbox.queue_mail(
-        user, _l("Reset your password"), "password_reset", language=language,
+        user, "password_reset", language=language,
         reset_url=password_reset_link(user, origin), name=user.full_name, minutes=minutes,
     )
     db.session.commit()

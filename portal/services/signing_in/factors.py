@@ -13,7 +13,7 @@ from sqlalchemy import exists, or_, select
 from ...extensions import db
 from ...models import Passkey, TotpDevice, User, utcnow
 from ...urls import public_url
-from ..audit import ACTIONS, Actor
+from ..audit import Actor
 from ..errors import PermissionDenied, SecondFactorRequired
 from ..mail import outbox
 
@@ -65,7 +65,7 @@ def notify_security_change(user: User, what: str, actor: Actor, *, detail: str |
     """
     by_staff = actor.user is not None and actor.user.id != user.id
     outbox.queue_mail(
-        user, _l("A change to how you sign in"), "security_changed",
-        name=user.full_name, what=ACTIONS.get(what, what), detail=detail, by_staff=by_staff, when=utcnow(),
+        user, "security_changed",
+        name=user.full_name, what=what, detail=detail, by_staff=by_staff, when=utcnow().isoformat(),
         reset_url=public_url("/password/forgot", actor.origin),
     )

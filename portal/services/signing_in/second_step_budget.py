@@ -29,7 +29,6 @@ APP_CODES_REFUSED = _l(
     "Too many wrong codes were entered for this account. Codes from the authenticator app are "
     "refused until you sign in with a recovery code or a passkey, or reset your password."
 )
-WARNING_SUBJECT = _l("Wrong codes were entered for your account")
 
 
 def take_a_try(user: User) -> bool:
@@ -59,9 +58,9 @@ def failed(user: User, actor: Actor) -> None:
     person is mailed, once, since the count only moves one at a time. The caller commits."""
     if failures(user) == current_app.config["TWO_FACTOR_FAILURE_MAIL_AT"]:
         outbox.queue_mail(
-            user, WARNING_SUBJECT, "second_step_failures",
+            user, "second_step_failures",
             name=user.full_name, num=current_app.config["TWO_FACTOR_FAILURE_MAIL_AT"],
-            budget=current_app.config["TWO_FACTOR_FAILURE_BUDGET"], when=utcnow(),
+            budget=current_app.config["TWO_FACTOR_FAILURE_BUDGET"], when=utcnow().isoformat(),
             reset_url=public_url("/password/forgot", actor.origin),
         )
 

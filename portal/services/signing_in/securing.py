@@ -63,8 +63,9 @@ def secure_account(
         changes["sign_in_not_recognised"] = [None, not_recognised.facts]
     audit.record(actor, "account_secured", user, changes)
     outbox.queue_mail(
-        user, _l("Your account was secured"), "account_secured",
-        name=user.full_name, how=DOORS[how], ended=live, not_recognised=not_recognised, when=utcnow(), ip=actor.ip,
+        user, "account_secured",
+        name=user.full_name, how=how, ended=live, not_recognised=not_recognised.told() if not_recognised else None,
+        when=utcnow().isoformat(), ip=actor.ip,
         reset_url=verification.password_reset_link(user, actor.origin),
         reset_minutes=int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60),
         forgot_url=public_url("/password/forgot", actor.origin),

@@ -129,9 +129,10 @@ def _alert(
     db.session.add(alert)
     db.session.flush()  # its id goes into the link
     outbox.queue_mail(
-        user, _l("A new sign-in to your account"), "new_sign_in",
-        name=user.full_name, alert=alert, not_me_url=not_me_link(alert, actor.origin), link_ttl=ttl,
-        window=current_app.config["SIGN_IN_ALERT_WINDOW"],
+        user, "new_sign_in",
+        name=user.full_name, alert=alert.told(), not_me_url=not_me_link(alert, actor.origin),
+        link_ttl_seconds=ttl.total_seconds(),
+        window_seconds=current_app.config["SIGN_IN_ALERT_WINDOW"].total_seconds(),
         sessions_url=public_url("/profile/sessions", actor.origin),
     )
     return alert

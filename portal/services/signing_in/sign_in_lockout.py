@@ -19,10 +19,8 @@ when it restarts, which only forgets how long the next lockout would be.
 import logging
 import math
 from dataclasses import dataclass
-from datetime import timedelta
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from limits import parse
 
 from ...clock import timestamp
@@ -122,7 +120,6 @@ def tell_owner(user: User, lockout_seconds: int, origin: str | None = None) -> N
 
 def _queue_the_lockout_mail(user: User, lockout_seconds: int, origin: str | None) -> None:
     outbox.queue_mail(
-        user, _l("Someone is trying to sign in to your account"), "sign_in_lockout",
-        name=user.full_name, lockout=timedelta(seconds=lockout_seconds),
-        forgot_url=public_url("/password/forgot", origin),
+        user, "sign_in_lockout",
+        name=user.full_name, lockout_seconds=lockout_seconds, forgot_url=public_url("/password/forgot", origin),
     )
