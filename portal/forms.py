@@ -1,6 +1,6 @@
-"""Form pieces shared by the user pages and the admin: the profile form, calling a service for a
-form, and showing the service's messages on it. Forms only carry input to the services, which own
-the rules and the messages."""
+"""Form pieces shared by the user pages and the admin: the profile form (its inputs made from the
+registry of an account's fields), calling a service for a form, and showing the service's messages
+on it. Forms only carry input to the services, which own the rules and the messages."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +24,18 @@ T = TypeVar("T")
 
 # Profile fields a posted form may leave out, which then stay as they are.
 OPTIONAL_FIELDS = ("language", "time_zone")
+
+
+def _as_typed(value, kind: str):
+    """A stored value as its input shows it: a date in ISO 8601 (the date input's own), a phone
+    number in the page's digits (stored in Latin ones, read back as the same)."""
+    if value is None:
+        return None
+    if kind == "date":
+        return value.isoformat()
+    if kind == "phone":
+        return local_digits(value)
+    return value
 
 
 # The grid a row of fields of a width is laid out in.
@@ -112,11 +124,7 @@ class ProfileForm(ProfileInputs):
     @classmethod
     def of(cls, user):
         """The form filled with the user's stored values and version."""
-        data = {name: getattr(user, name) for name in cls.TEXT_FIELDS}
-        if data["birthday"] is not None:
-            data["birthday"] = data["birthday"].isoformat()
-        if data["phone"] is not None:  # in the page's digits: stored in Latin ones, read back as the same
-            data["phone"] = local_digits(data["phone"])
+        data = {f.name: _as_typed(getattr(user, f.name), f.reads_as) for f in FORM_FIELDS}
         return cls(data={**data, "version": user.version})
 
     def layout(self) -> list[tuple[str, list[tuple[str | None, list]]]]:

@@ -20,7 +20,7 @@ from .media import avatar_path
 from .models import iso_utc
 from .services import audit
 from .services.audit import ACTIONS
-from .services.people.fields import FIELDS_BY_NAME, GENDERS, LANGUAGES, TIME_ZONES, digits, local_digits
+from .services.people.fields import DETAIL_FIELDS, FIELDS_BY_NAME, GENDERS, LANGUAGES, TIME_ZONES, digits, local_digits
 from .services.signing_in import securing, sign_in_alerts
 from .services.ways_in.api_keys import NAMES_GIVEN_BY_THE_PORTAL
 from .user_agents import browser_and_system
@@ -328,6 +328,24 @@ VALUE_NAMES = {
 }
 
 
+def stored_value(value, kind: str) -> Markup:
+    """A stored value of an account field as its profile page shows it, by its kind (``reads_as``):
+    text a person typed in its own direction, an address or a phone number left to right, a gender,
+    country, language or time zone by its name, a date on the page's calendar; "—" for none."""
+    if kind == "text":
+        return Markup('<span dir="auto">%s</span>') % (value or "—")
+    if not value:
+        return Markup("—")
+    if kind == "email":
+        return email_address(value)
+    if kind == "phone":
+        return phone(value)
+    if kind == "date":
+        return escape(calendar_date(value))
+    named = VALUE_NAMES.get(kind)
+    return escape(named(value) if named is not None else value)
+
+
 def action_label(action: str) -> str:
     return ACTIONS.get(action) or action.replace("_", " ").capitalize()
 
@@ -349,7 +367,8 @@ FILTERS = {
     "when": when, "moment": moment, "day": day, "calendar_date": calendar_date, "when_exactly": when_exactly,
     "duration": duration, "number": number, "local_digits": local_digits, "sign_in_method": sign_in_method,
     "browser": browser, "country_name": country_name, "gender_name": gender_name, "field_label": audit.field_label,
-    "change_value": change_value, "key_name": key_name, "sign_in_source": sign_in_alerts.describe, "ltr": ltr,
+    "change_value": change_value, "stored_value": stored_value, "key_name": key_name,
+    "sign_in_source": sign_in_alerts.describe, "ltr": ltr,
     "phone": phone, "isolated": isolated, "action_label": action_label, "acted_by": acted_by,
 }
 
@@ -362,3 +381,4 @@ def register(app) -> None:
     app.add_template_filter(email_address)
     app.add_template_global(avatar_path)
     app.add_template_global(solar_calendar)
+    app.add_template_global(DETAIL_FIELDS, "detail_fields")

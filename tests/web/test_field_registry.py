@@ -16,6 +16,7 @@ from portal.services.people.fields import (
     ACCOUNT_FIELDS,
     ACCOUNT_FLAGS,
     DATA_ORDER,
+    DETAIL_FIELDS,
     FIELDS_BY_NAME,
     FORM_FIELDS,
     KNOWN_BY,
@@ -86,6 +87,20 @@ def test_the_profile_form_asks_for_the_registrys_fields_in_its_order(app, client
         for attribute, value in account_field.widget.attributes().items():
             if attribute != "rows" or account_field.widget.input == "textarea":
                 assert f'{attribute}="{value}"' in attributes, (name, attribute)
+
+
+def test_the_profile_page_shows_back_the_registrys_details_each_as_its_kind_reads(app, client, make_user):
+    account = make_user(first_name="Ann", country="IR", gender="female", phone="+1 555 0124")
+
+    page = signed_in(client, account).get("/profile/").get_data(as_text=True)
+
+    details = page[page.index('id="details-heading"'):]
+    details = details[:details.index("</dl>")]
+    shown = dict(re.findall(r"<dt>([^<]*)</dt><dd[^>]*>(.*?)</dd>", details, re.S))
+    assert list(shown) == [str(f.label) for f in DETAIL_FIELDS]
+    assert shown["Country"] == "Iran" and shown["Gender"] == "Female" and shown["Birthday"] == "—"
+    assert shown["First name"] == '<span dir="auto">Ann</span>'
+    assert 'class="phone"' in shown["Phone number"] and "verified" in shown["Email address"]
 
 
 def test_the_admin_profile_form_and_filters_are_the_registrys(app, make_user):

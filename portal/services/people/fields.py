@@ -14,12 +14,13 @@ admin's CSV and its filters. None of them lists fields again, so adding a field 
 import re
 import unicodedata
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import pycountry
 from email_validator import EmailNotValidError, validate_email
-from flask_babel import get_locale
+from flask_babel import LazyString, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -261,17 +262,19 @@ class AccountField:
     ``label``: its name on a form; ``audit_label``: its name in a list of changes (None: never
     audited). ``reads_as``: the kind of value, which says how a page names it ("country": by the
     country's name) and, for a select, what its options are. ``widget``: its input on the profile
-    form (None: not on it). ``exported``: in "download my data"; ``in_csv``: a column of the admin's
-    CSV; ``admin_filter``: the query-string name of the admin's filter on it (None: none).
+    form (None: not on it); ``in_details``: shown in the details of the person's profile page.
+    ``exported``: in "download my data"; ``in_csv``: a column of the admin's CSV; ``admin_filter``:
+    the query-string name of the admin's filter on it (None: none).
     """
 
     name: str
     set_by: str = PORTAL
-    clean: object = None
-    label: object = None
-    audit_label: object = None
+    clean: Callable[[object], object] | None = None
+    label: LazyString | None = None
+    audit_label: LazyString | None = None
     reads_as: str = "text"
     widget: Widget | None = None
+    in_details: bool = False
     exported: bool = True
     in_csv: bool = False
     admin_filter: str | None = None
@@ -282,40 +285,41 @@ class AccountField:
 ACCOUNT_FIELDS = (
     AccountField("id", audit_label=_l("id"), reads_as="number", in_csv=True),
     AccountField(
-        "first_name", PROFILE, clean_name, _l("First name"), _l("first name"), in_csv=True,
+        "first_name", PROFILE, clean_name, _l("First name"), _l("first name"), in_csv=True, in_details=True,
         widget=Widget(group="name", width="half", autocomplete="given-name", direction="auto"),
     ),
     AccountField(
-        "last_name", PROFILE, clean_name, _l("Last name"), _l("last name"), in_csv=True,
+        "last_name", PROFILE, clean_name, _l("Last name"), _l("last name"), in_csv=True, in_details=True,
         widget=Widget(group="name", width="half", autocomplete="family-name", direction="auto"),
     ),
     AccountField("full_name"),  # first and last name as one, as pages and mails address the person
     AccountField(
-        "username", PROFILE, clean_username, _l("Username"), _l("username"), in_csv=True,
+        "username", PROFILE, clean_username, _l("Username"), _l("username"), in_csv=True, in_details=True,
         widget=Widget(group="name", autocomplete="username", direction="auto"),
     ),
     AccountField(
-        "email", PROFILE, clean_email, _l("Email address"), _l("email"), reads_as="email", in_csv=True,
+        "email", PROFILE, clean_email, _l("Email address"), _l("email"), reads_as="email", in_csv=True, in_details=True,
         widget=Widget(input="email", group="contact", autocomplete="email", direction="ltr"),
     ),
     AccountField(
-        "phone", PROFILE, clean_phone, _l("Phone number"), _l("phone"), reads_as="phone", in_csv=True,
-        widget=Widget(group="contact", autocomplete="tel", inputmode="tel", direction="ltr")
+        "phone", PROFILE, clean_phone, _l("Phone number"), _l("phone"), reads_as="phone", in_csv=True, in_details=True,
+        widget=Widget(group="contact", autocomplete="tel", inputmode="tel", direction="ltr"),
     ),
     AccountField(
-        "gender", PROFILE, clean_gender, _l("Gender"), _l("gender"), reads_as="gender", in_csv=True,
+        "gender", PROFILE, clean_gender, _l("Gender"), _l("gender"), reads_as="gender", in_csv=True, in_details=True,
         widget=Widget(input="select", width="third"),
     ),
     AccountField(
         "country", PROFILE, clean_country, _l("Country"), _l("country"), reads_as="country", in_csv=True,
+        in_details=True,
         widget=Widget(input="select", width="third", autocomplete="country"),
     ),
     AccountField(
-        "address", PROFILE, clean_address, _l("Address"), _l("address"),
+        "address", PROFILE, clean_address, _l("Address"), _l("address"), in_details=True,
         widget=Widget(input="textarea", group="contact", autocomplete="street-address", direction="auto", rows=3),
     ),
     AccountField(
-        "birthday", PROFILE, clean_birthday, _l("Birthday"), _l("birthday"), reads_as="date",
+        "birthday", PROFILE, clean_birthday, _l("Birthday"), _l("birthday"), reads_as="date", in_details=True,
         widget=Widget(input="date", width="third", autocomplete="bday"),
     ),
     # Set on the profile, but stored by the avatar service from an upload: no rule of this kind.
@@ -362,6 +366,8 @@ PROFILE_FIELDS = {f.name: f.clean for f in ACCOUNT_FIELDS if f.set_by == PROFILE
 ACCOUNT_FLAGS = {f.name: f.clean for f in ACCOUNT_FIELDS if f.set_by == STAFF}
 # The fields of the profile form, in the order they are read.
 FORM_FIELDS = tuple(f for f in ACCOUNT_FIELDS if f.widget is not None)
+# The fields the person's profile page shows back, in the order they are read.
+DETAIL_FIELDS = tuple(f for f in ACCOUNT_FIELDS if f.in_details)
 # The account's fields in "download my data", and the columns of the admin's CSV of accounts.
 EXPORTED_FIELDS = tuple(f.name for f in DATA_ORDER if f.exported)
 CSV_FIELDS = tuple(f.name for f in DATA_ORDER if f.in_csv)
