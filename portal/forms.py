@@ -1,6 +1,6 @@
-"""Form pieces shared by the user pages and the admin: the profile form, calling a service for a
-form, and showing the service's messages on it. Forms only carry input to the services, which own
-the rules and the messages."""
+"""Form pieces shared by the user pages and the admin: the profile form (its inputs made from the
+registry of an account's fields), calling a service for a form, and showing the service's messages
+on it. Forms only carry input to the services, which own the rules and the messages."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,30 +17,29 @@ from wtforms.fields.choices import SelectChoice
 from .i18n import date_error, date_hint, read_date, solar_calendar, written_date
 from .services.errors import PreconditionFailed, ValidationFailed
 from .services.people import accounts
-from .services.people.fields import GENDERS, LANGUAGES, local_digits
-from .templating import GENDER_NAMES, countries, time_zones
+from .services.people.fields import FORM_FIELDS, AccountField, local_digits
+from .templating import value_options
 
 T = TypeVar("T")
 
-NONE_CHOSEN = SelectChoice("", "—")
 # Profile fields a posted form may leave out, which then stay as they are.
 OPTIONAL_FIELDS = ("language", "time_zone")
 
 
-def country_choices() -> list[SelectChoice]:
-    """Every country, named and sorted in the page's language (a callable: the form asks per request)."""
-    return [NONE_CHOSEN] + [SelectChoice(code, name) for code, name in countries()]
+def _as_typed(value, kind: str):
+    """A stored value as its input shows it: a date in ISO 8601 (the date input's own), a phone
+    number in the page's digits (stored in Latin ones, read back as the same)."""
+    if value is None:
+        return None
+    if kind == "date":
+        return value.isoformat()
+    if kind == "phone":
+        return local_digits(value)
+    return value
 
 
-GENDER_CHOICES = [NONE_CHOSEN] + [SelectChoice(gender, GENDER_NAMES[gender]) for gender in GENDERS]
-# Each language by its own name (a person looking for theirs reads it), marked with its language.
-LANGUAGE_CHOICES = [SelectChoice("", "—")] + [
-    SelectChoice(code, name, render_kw={"lang": code}) for code, name in LANGUAGES.items()
-]
-
-
-def time_zone_choices():
-    return [SelectChoice("", "UTC")] + [SelectChoice(zone, name) for zone, name in time_zones()]
+# The grid a row of fields of a width is laid out in.
+GRIDS = {"half": "grid-2", "third": "grid-3"}
 
 
 class CalendarDateField(StringField):
@@ -82,19 +81,34 @@ class CalendarDateField(StringField):
         return super().__call__(**kwargs)
 
 
-class ProfileForm(FlaskForm):
-    first_name = StringField(_l("First name"), render_kw={"autocomplete": "given-name", "dir": "auto"})
-    last_name = StringField(_l("Last name"), render_kw={"autocomplete": "family-name", "dir": "auto"})
-    username = StringField(_l("Username"), render_kw={"autocomplete": "username", "dir": "auto"})
-    email = EmailField(_l("Email address"), render_kw={"autocomplete": "email", "dir": "ltr"})
-    phone = StringField(_l("Phone number"), render_kw={"autocomplete": "tel", "inputmode": "tel", "dir": "ltr"})
-    gender = SelectField(_l("Gender"), choices=GENDER_CHOICES)
-    country = SelectField(_l("Country"), choices=country_choices, render_kw={"autocomplete": "country"})
-    address = TextAreaField(_l("Address"), render_kw={"autocomplete": "street-address", "rows": 3, "dir": "auto"})
-    birthday = CalendarDateField(_l("Birthday"), render_kw={"type": "date", "autocomplete": "bday"})
-    # The services decide what a language or a time zone may be, as for every other field.
-    language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, validate_choice=False)
-    time_zone = SelectField(_l("Time zone"), choices=time_zone_choices, validate_choice=False)
+def select_options(kind: str) -> Callable[[], list[SelectChoice]]:
+    """A select's options for ``kind`` values (``templating.value_options``), as a callable: the form
+    asks per request, in the page's language."""
+    return lambda: [SelectChoice(value, name, render_kw=attributes or None) for value, name, attributes in
+                    value_options(kind)]
+
+
+INPUTS = {"text": StringField, "email": EmailField, "textarea": TextAreaField, "date": CalendarDateField}
+
+
+def profile_input(account_field: AccountField):
+    """The form input of an account field, as its registry entry's ``widget`` describes it."""
+    widget = account_field.widget
+    if widget.input == "select":
+        return SelectField(
+            account_field.label, choices=select_options(account_field.reads_as),
+            validate_choice=widget.checked_by_form, render_kw=widget.attributes() or None,
+        )
+    return INPUTS[widget.input](account_field.label, render_kw=widget.attributes())
+
+
+# The profile's inputs, made from the registry before the form's own fields (the form keeps their order).
+ProfileInputs = type(FlaskForm)("ProfileInputs", (FlaskForm,), {f.name: profile_input(f) for f in FORM_FIELDS})
+
+
+class ProfileForm(ProfileInputs):
+    """Every field of the registry that has a ``widget``, then the picture and the version."""
+
     avatar = FileField(
         _l("New picture"),
         render_kw={"accept": "image/jpeg,image/png,image/webp,image/gif", "data-preview": "avatar-preview"},
@@ -103,22 +117,29 @@ class ProfileForm(FlaskForm):
     # The version of the profile the form was opened with: a save never overwrites a newer change.
     version = HiddenField()
 
-    TEXT_FIELDS = (
-        "first_name", "last_name", "username", "email", "phone", "gender", "country", "address", "birthday",
-        "language", "time_zone",
-    )
+    TEXT_FIELDS = tuple(f.name for f in FORM_FIELDS)
     CONFLICT = _l("This profile was changed elsewhere since you opened this page. The form still shows "
                   "your input; save again to apply it over the newer version.")
 
     @classmethod
     def of(cls, user):
         """The form filled with the user's stored values and version."""
-        data = {name: getattr(user, name) for name in cls.TEXT_FIELDS}
-        if data["birthday"] is not None:
-            data["birthday"] = data["birthday"].isoformat()
-        if data["phone"] is not None:  # in the page's digits: stored in Latin ones, read back as the same
-            data["phone"] = local_digits(data["phone"])
+        data = {f.name: _as_typed(getattr(user, f.name), f.reads_as) for f in FORM_FIELDS}
         return cls(data={**data, "version": user.version})
+
+    def layout(self) -> list[tuple[str, list[tuple[str | None, list]]]]:
+        """The profile's inputs as the page shows them: ``(group, rows)`` in the order the registry
+        first names each group, each row ``(grid, inputs)``: the fields of one group that share a row
+        (``widget.width``) side by side in a ``grid-2`` or ``grid-3``, the others each on their own."""
+        groups: dict[str, list[tuple[str | None, list]]] = {}
+        for account_field in FORM_FIELDS:
+            rows = groups.setdefault(account_field.widget.group, [])
+            grid = GRIDS.get(account_field.widget.width)
+            if grid is not None and rows and rows[-1][0] == grid:
+                rows[-1][1].append(self[account_field.name])
+            else:
+                rows.append((grid, [self[account_field.name]]))
+        return list(groups.items())
 
     def expected_versions(self) -> set[int] | None:
         value = self.version.data or ""

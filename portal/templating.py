@@ -20,7 +20,7 @@ from .media import avatar_path
 from .models import iso_utc
 from .services import audit
 from .services.audit import ACTIONS
-from .services.people.fields import LANGUAGES, TIME_ZONES, digits, local_digits
+from .services.people.fields import DETAIL_FIELDS, FIELDS_BY_NAME, GENDERS, LANGUAGES, TIME_ZONES, digits, local_digits
 from .services.signing_in import securing, sign_in_alerts
 from .services.ways_in.api_keys import NAMES_GIVEN_BY_THE_PORTAL
 from .user_agents import browser_and_system
@@ -243,6 +243,28 @@ def gender_name(gender: str | None) -> str | None:
     return str(GENDER_NAMES[gender]) if gender in GENDER_NAMES else gender
 
 
+def language_name(code: str | None) -> str | None:
+    """A language by its own name ("فارسی"), as a person looking for theirs reads it."""
+    return LANGUAGES.get(code, code)
+
+
+# What "nothing chosen" reads as in a select of each kind of value (no time zone is UTC).
+NOTHING_CHOSEN = {"time_zone": "UTC"}
+
+
+def value_options(kind: str) -> list[tuple[str, str, dict]]:
+    """The options of a select of ``kind`` values (an ``AccountField.reads_as``) as ``(value, name,
+    attributes)``, "nothing chosen" first: named and sorted in the page's language; each language
+    by its own name, marked with its language."""
+    options = {
+        "gender": lambda: [(gender, GENDER_NAMES[gender], {}) for gender in GENDERS],
+        "country": lambda: [(code, name, {}) for code, name in countries()],
+        "language": lambda: [(code, name, {"lang": code}) for code, name in LANGUAGES.items()],
+        "time_zone": lambda: [(zone, name, {}) for zone, name in time_zones()],
+    }[kind]()
+    return [("", NOTHING_CHOSEN.get(kind, "—"), {}), *options]
+
+
 # How a sign-in was proven ("password+totp"), part by part, as people read it.
 PROOFS = {"password": _l("password"), "totp": _l("app code"), "recovery": _l("recovery code"),
           "passkey": _l("passkey"), "email_code": _l("emailed code"), "code": _l("code")}
@@ -280,24 +302,48 @@ def change_value(value, field: str) -> Markup:
     person or a browser typed (an address, a name, a key's id) kept in its own direction."""
     if value is None:
         return Markup("—")
-    if field == "avatar":
+    kind = FIELDS_BY_NAME[field].reads_as if field in FIELDS_BY_NAME else field
+    if kind == "picture":
         return escape(_("a picture"))
     if value is True or value is False:
         return escape(_("yes") if value else _("no"))
     if isinstance(value, int | float):
         return escape(number(value))
-    named = {
-        "language": lambda code: LANGUAGES.get(code, code), "gender": gender_name, "country": country_name,
-        "method": sign_in_method, "how": lambda door: securing.DOORS.get(door, door), "time_zone": time_zone_name,
-        "birthday": lambda iso_date: calendar_date(date.fromisoformat(iso_date)),
-    }.get(field)
-    if field == "phone":
+    if kind == "phone":
         return phone(value)
-    if field == "email":
+    if kind == "email":
         return email_address(value, breakable=True)
+    named = VALUE_NAMES.get(kind)
     if named is not None:
         return escape(named(value))
     return Markup('<bdi dir="auto">%s</bdi>') % value
+
+
+# How a recorded value of each kind reads: an account field's kind (its ``reads_as``), or the name
+# of another change an event records (how a sign-in was proven, how an account was secured).
+VALUE_NAMES = {
+    "language": language_name, "gender": gender_name, "country": country_name, "time_zone": time_zone_name,
+    "date": lambda iso_date: calendar_date(date.fromisoformat(iso_date)),
+    "method": sign_in_method, "how": lambda door: securing.DOORS.get(door, door),
+}
+
+
+def stored_value(value, kind: str) -> Markup:
+    """A stored value of an account field as its profile page shows it, by its kind (``reads_as``):
+    text a person typed in its own direction, an address or a phone number left to right, a gender,
+    country, language or time zone by its name, a date on the page's calendar; "—" for none."""
+    if kind == "text":
+        return Markup('<span dir="auto">%s</span>') % (value or "—")
+    if not value:
+        return Markup("—")
+    if kind == "email":
+        return email_address(value)
+    if kind == "phone":
+        return phone(value)
+    if kind == "date":
+        return escape(calendar_date(value))
+    named = VALUE_NAMES.get(kind)
+    return escape(named(value) if named is not None else value)
 
 
 def action_label(action: str) -> str:
@@ -321,7 +367,8 @@ FILTERS = {
     "when": when, "moment": moment, "day": day, "calendar_date": calendar_date, "when_exactly": when_exactly,
     "duration": duration, "number": number, "local_digits": local_digits, "sign_in_method": sign_in_method,
     "browser": browser, "country_name": country_name, "gender_name": gender_name, "field_label": audit.field_label,
-    "change_value": change_value, "key_name": key_name, "sign_in_source": sign_in_alerts.describe, "ltr": ltr,
+    "change_value": change_value, "stored_value": stored_value, "key_name": key_name,
+    "sign_in_source": sign_in_alerts.describe, "ltr": ltr,
     "phone": phone, "isolated": isolated, "action_label": action_label, "acted_by": acted_by,
 }
 
@@ -334,3 +381,4 @@ def register(app) -> None:
     app.add_template_filter(email_address)
     app.add_template_global(avatar_path)
     app.add_template_global(solar_calendar)
+    app.add_template_global(DETAIL_FIELDS, "detail_fields")

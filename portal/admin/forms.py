@@ -13,13 +13,17 @@ from wtforms.validators import InputRequired
 from ..i18n import date_error, read_date, solar_calendar
 from ..services.audit import EventFilter
 from ..services.people.directory import SORTS, UserFilter
-from ..services.people.fields import LANGUAGES
+from ..services.people.fields import ACCOUNT_FIELDS, AccountField
 from ..services.people.users import MAX_ID
+from ..templating import value_options
 
 YES_NO = {"yes": True, "no": False}
-# The language filter's values: a language, or "none" for people who chose none (their browser's).
-LANGUAGE_FILTERS = {code: code for code in LANGUAGES} | {"none": ""}
 AS_YES_NO = {True: "yes", False: "no"}
+# The account fields the user list filters on (the registry's): the flags by yes or no, shown first;
+# the others by one of their values, or "none" for people who chose none.
+FLAG_FILTERS = tuple(f for f in ACCOUNT_FIELDS if f.admin_filter and f.reads_as == "flag")
+VALUE_FILTERS = tuple(f for f in ACCOUNT_FIELDS if f.admin_filter and f.reads_as != "flag")
+NONE_CHOSEN = "none"
 
 
 def _text(args, name: str, limit: int) -> str:
@@ -34,6 +38,23 @@ def _date(value) -> date | None:
         return read_date(value)
     except ValueError:
         return None
+
+
+def _wanted(account_field: AccountField, args) -> bool | str | None:
+    """What the query string asks of a filtered field: a flag's True or False, one of a field's
+    values or "" (none chosen); None, when it asks nothing that can be read."""
+    given = args.get(account_field.admin_filter)
+    if given is None or account_field.reads_as == "flag":
+        return YES_NO.get(given)
+    if given == NONE_CHOSEN:
+        return ""
+    return given if given in {value for value, _name, _attributes in value_options(account_field.reads_as)} else None
+
+
+def _written(account_field: AccountField, value) -> str | None:
+    if account_field.reads_as == "flag":
+        return AS_YES_NO.get(value)
+    return NONE_CHOSEN if value == "" else value
 
 
 def _query(changes: dict, args: dict) -> dict:
@@ -51,13 +72,11 @@ class UserQuery(UserFilter):
     @classmethod
     def from_args(cls, args) -> "UserQuery":
         group = args.get("group", "")
+        wanted = ((f.name, _wanted(f, args)) for f in FLAG_FILTERS + VALUE_FILTERS)
         return cls(
             q=_text(args, "q", 200),
-            active=YES_NO.get(args.get("active")),
-            staff=YES_NO.get(args.get("staff")),
-            verified=YES_NO.get(args.get("verified")),
+            fields=tuple((name, value) for name, value in wanted if value is not None),
             group_id=int(group) if group.isdigit() and int(group) <= MAX_ID else None,
-            language=LANGUAGE_FILTERS.get(args.get("language")),
             sort=args.get("sort") if args.get("sort") in SORTS else "joined",
             descending=args.get("order", "desc") != "asc",
         )
@@ -66,10 +85,19 @@ class UserQuery(UserFilter):
         """The query string of this list, with ``changes`` (a page, another sort) in front."""
         return _query(changes, {
             "sort": self.sort, "order": "desc" if self.descending else "asc", "q": self.q,
-            "active": AS_YES_NO.get(self.active), "staff": AS_YES_NO.get(self.staff),
-            "verified": AS_YES_NO.get(self.verified), "group": str(self.group_id) if self.group_id else None,
-            "language": "none" if self.language == "" else self.language,
+            **{f.admin_filter: _written(f, self.wanted(f.name)) for f in FLAG_FILTERS},
+            "group": str(self.group_id) if self.group_id else None,
+            **{f.admin_filter: _written(f, self.wanted(f.name)) for f in VALUE_FILTERS},
         })
+
+    def flag_filters(self) -> list[tuple[str, str, bool | None]]:
+        """The yes-or-no filters as the page shows them: ``(query name, label, wanted)``."""
+        return [(f.admin_filter, f.label, self.wanted(f.name)) for f in FLAG_FILTERS]
+
+    def value_filters(self) -> list[tuple[str, str, list, str | None]]:
+        """The filters by value as the page shows them: ``(query name, label, options, wanted)``, the
+        options ``(value, name, attributes)`` without "nothing chosen" (the page offers "none")."""
+        return [(f.admin_filter, f.label, value_options(f.reads_as)[1:], self.wanted(f.name)) for f in VALUE_FILTERS]
 
 
 @dataclass(frozen=True)

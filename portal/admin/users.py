@@ -14,6 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from ..forms import ProfileForm, form_status
 from ..services import audit
 from ..services.people import accounts, bulk, directory, groups, users
+from ..services.people.fields import CSV_FIELDS
 from ..services.signing_in import two_factor
 from ..services.ways_in import credentials
 from ..sessions import me
@@ -24,8 +25,8 @@ from .forms import AccessForm, AddToGroupForm, UserQuery
 
 PAGE_SIZE = 50
 HISTORY_SIZE = 20
-CSV_COLUMNS = ("id", "email", "username", "first_name", "last_name", "phone", "gender", "country",
-               "is_active", "is_staff", "is_superuser", "email_verified", "date_joined", "last_login", "groups")
+# The account fields the registry puts in the CSV, in its data order, then the groups' names.
+CSV_COLUMNS = (*CSV_FIELDS, "groups")
 # A spreadsheet runs a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

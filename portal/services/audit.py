@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..models import AuditEvent, User
+from .people.fields import ACCOUNT_FIELDS
 from .people.users import MAX_ID, find_user
 
 # Every action the services record, as people read it.
@@ -126,20 +127,17 @@ def acted_by(event: AuditEvent, *, to_owner: bool, isolate) -> str:
     return _("by the account's owner, signed out, through %(door)s", door=door)
 
 
-# The fields an audit event may list as changed, as its table and a mail about a change name them.
-FIELD_LABELS = {
-    "first_name": _l("first name"), "last_name": _l("last name"), "username": _l("username"), "email": _l("email"),
-    "phone": _l("phone"), "gender": _l("gender"), "country": _l("country"), "address": _l("address"),
-    "birthday": _l("birthday"), "language": _l("language"), "time_zone": _l("time zone"), "avatar": _l("avatar"),
-    "is_active": _l("is active"), "is_staff": _l("is staff"), "is_superuser": _l("is superuser"),
-    "email_verified": _l("email verified"), "password_reset_required": _l("password reset required"),
+# What an audit event may list as changed beside the account's fields (``ACCOUNT_FIELDS``, which
+# name themselves), as its table and a mail about a change name them.
+OTHER_LABELS = {
     "groups": _l("groups"), "key": _l("key"), "passkey": _l("passkey"), "passkeys": _l("passkeys"),
-    "method": _l("method"), "recovery_codes_left": _l("recovery codes left"), "sign_in_alerts": _l("sign in alerts"),
+    "method": _l("method"), "recovery_codes_left": _l("recovery codes left"),
     "sign_in_not_recognised": _l("sign in not recognised"), "new_browser_mailed": _l("new browser mailed"),
-    "new_address_mailed": _l("new address mailed"), "name": _l("name"), "id": _l("id"), "how": _l("how"),
+    "new_address_mailed": _l("new address mailed"), "name": _l("name"), "how": _l("how"),
     "live_sessions_and_keys": _l("live sessions and keys"), "sign_count": _l("signature counter"),
     "authenticator_app": _l("authenticator app"),
 }
+FIELD_LABELS = {f.name: f.audit_label for f in ACCOUNT_FIELDS if f.audit_label is not None} | OTHER_LABELS
 
 
 def field_label(field: str) -> str:

@@ -14,6 +14,8 @@ from wtforms import BooleanField, EmailField, HiddenField, PasswordField, Select
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, InputRequired
 
+from ..forms import profile_input
+from ..services.people.fields import FIELDS_BY_NAME
 from ..services.people.passwords import PASSWORD_POLICY, PASSWORDS_DIFFER
 from ..templating import duration
 
@@ -58,8 +60,8 @@ class ResetPasswordForm(FlaskForm):
 class RegisterForm(EmailMixin, FlaskForm):
     password = _new_password(_l("Password"))
     confirm_password = _repeat("password", _l("Repeat the password"))
-    first_name = StringField(_l("First name"), render_kw={"autocomplete": "given-name", "dir": "auto"})
-    last_name = StringField(_l("Last name"), render_kw={"autocomplete": "family-name", "dir": "auto"})
+    first_name = profile_input(FIELDS_BY_NAME["first_name"])
+    last_name = profile_input(FIELDS_BY_NAME["last_name"])
 
 
 class VerifyForm(EmailMixin, FlaskForm):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased, selectinload
 
 from ...extensions import db
 from ...models import User, canonical_phone, user_groups
-from .fields import PHONE_PATTERN
+from .fields import ACCOUNT_FIELDS, PHONE_PATTERN
 from .users import MAX_ID
 
 # Email (lower-cased, ``canonical_email``) and username (case-folded) are kept as keys beside the
@@ -29,22 +29,26 @@ SORTS = {
     "staff": ("is_staff",),
     "verified": ("email_verified",),
 }
-FLAGS = {"active": User.is_active, "staff": User.is_staff, "verified": User.email_verified}
 MAX_WORDS = 5
+# The account fields a list may be filtered on: the registry's.
+FILTERED_FIELDS = frozenset(f.name for f in ACCOUNT_FIELDS if f.admin_filter)
 
 
 @dataclass(frozen=True)
 class UserFilter:
-    """What staff asked the list for. ``None`` in a flag means "either"."""
+    """What staff asked the list for. ``fields``: ``(account field, wanted value)`` for each field
+    filtered on (those the registry offers as filters): True or False for a flag, else a value, or
+    "" for accounts where none is chosen. A field not named is not filtered on."""
 
     q: str = ""
-    active: bool | None = None
-    staff: bool | None = None
-    verified: bool | None = None
+    fields: tuple[tuple[str, bool | str], ...] = ()
     group_id: int | None = None
-    language: str | None = None  # a code of LANGUAGES, or "" for people who chose none
     sort: str = "joined"
     descending: bool = True
+
+    def wanted(self, field: str) -> bool | str | None:
+        """What the list asks of ``field`` (None: anything)."""
+        return dict(self.fields).get(field)
 
 
 def _escape_like(word: str) -> str:
@@ -99,12 +103,14 @@ def users_query(wanted: UserFilter):
     """
     words = search_words(wanted.q)
     query = select(User).where(*(_word_matches(word) for word in words))
-    for name, column in FLAGS.items():
-        value = getattr(wanted, name)
-        if value is not None:
+    for name, value in wanted.fields:
+        if name not in FILTERED_FIELDS:
+            continue
+        column = getattr(User, name)
+        if isinstance(value, bool):
             query = query.where(column.is_(value))
-    if wanted.language is not None:
-        query = query.where(User.language == wanted.language if wanted.language else User.language.is_(None))
+        else:
+            query = query.where(column == value if value else column.is_(None))
     if wanted.group_id is not None:
         member = select(user_groups.c.user_id).where(
             and_(user_groups.c.group_id == wanted.group_id, user_groups.c.user_id == User.id)

@@ -22,13 +22,10 @@ from ...models import (
     utcnow,
 )
 from ..audit import actor_role, jsonable
+from .fields import EXPORTED_FIELDS
 
-PROFILE_ATTRIBUTES = (
-    "id", "email", "username", "first_name", "last_name", "full_name", "phone", "gender", "country",
-    "address", "birthday", "avatar", "is_active", "is_staff", "is_superuser", "email_verified",
-    "date_joined", "updated_at", "last_login", "sign_in_alerts", "password_reset_required", "password_breached",
-    "language", "time_zone",
-)
+# The account's own fields: those the registry marks exported, in its data order.
+PROFILE_ATTRIBUTES = EXPORTED_FIELDS
 CREDENTIAL_ATTRIBUTES = (
     "kind", "public_id", "name", "created_at", "expires_at", "revoked_at", "last_used_at",
     "created_ip", "last_ip", "user_agent", "method", "proven_at",

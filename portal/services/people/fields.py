@@ -1,19 +1,26 @@
-"""Profile field rules, each written once, shared by every API dialect, the pages, the admin and the CLI.
+"""Profile field rules, each written once, shared by every API dialect, the pages, the admin and the CLI;
+and the one registry of an account's fields (``ACCOUNT_FIELDS``) that everything listing them reads.
 
 ``clean_each_field`` turns raw input (already mapped to model attribute names) into stored values,
 collecting DRF-style messages per field; ``clean_fields`` does the same and raises them at once.
 Uniqueness is checked by the account service, which owns the database.
+
+The registry holds, for each field, its rule and how every part of the portal treats it: the
+profile form (web and admin), the audit's labels and readings, the "download my data" export, the
+admin's CSV and its filters. None of them lists fields again, so adding a field is one entry here
+(and a migration for its column).
 """
 
 import re
 import unicodedata
 import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 import pycountry
 from email_validator import EmailNotValidError, validate_email
-from flask import has_request_context
-from flask_babel import get_locale
+from flask_babel import LazyString, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -88,9 +95,10 @@ LANGUAGES = {"en": "English", "fa": "فارسی"}
 
 
 def page_language() -> str:
-    """The language of the page being answered (English outside a request): what a mail caused by it
-    is written in when the person has chosen none."""
-    return str(get_locale() or "en") if has_request_context() else "en"
+    """The language of what is being answered: what a mail caused by it is written in when the person
+    has chosen none. The i18n layer decides it (its selector answers English outside a request, and
+    for the API); this only reads its answer."""
+    return str(get_locale() or "en")
 
 
 # How a language writes digits (Persian: ۰–۹), and a number's decimal and thousands separators.
@@ -213,27 +221,157 @@ def clean_time_zone(value) -> str | None:
     return value
 
 
-PROFILE_FIELDS = {
-    "email": clean_email,
-    "username": clean_username,
-    "first_name": clean_name,
-    "last_name": clean_name,
-    "phone": clean_phone,
-    "gender": clean_gender,
-    "country": clean_country,
-    "address": clean_address,
-    "birthday": clean_birthday,
-    "language": clean_language,
-    "time_zone": clean_time_zone,
-}
+@dataclass(frozen=True)
+class Widget:
+    """How the profile form asks for a field; the form layer makes the input from it.
 
+    ``input``: "text", "email", "textarea", "date" or "select" (its options: the names of the
+    field's ``reads_as`` values). ``group``: the part of the form it is shown in ("name",
+    "contact", "about", "language_and_time"). ``width``: "full", or "half"/"third" of a row, shared
+    with the fields of that width beside it. ``direction``: "auto" for what people type in their
+    own script, "ltr" for addresses and numbers. ``checked_by_form``: a select whose value the form
+    itself refuses when it is none of the options (else the service's rule says).
+    """
+
+    input: str = "text"
+    group: str = "about"
+    width: str = "full"
+    autocomplete: str | None = None
+    inputmode: str | None = None
+    direction: str | None = None
+    rows: int | None = None
+    checked_by_form: bool = True
+
+    def attributes(self) -> dict:
+        """The input's HTML attributes (``render_kw``)."""
+        attributes = {
+            "autocomplete": self.autocomplete, "inputmode": self.inputmode, "dir": self.direction,
+            "rows": self.rows, "type": "date" if self.input == "date" else None,
+        }
+        return {name: value for name, value in attributes.items() if value is not None}
+
+
+# Who may set a field: the person (and staff) on the profile, staff alone, or nobody (the portal).
+PROFILE, STAFF, PORTAL = "profile", "staff", "portal"
+
+
+@dataclass(frozen=True)
+class AccountField:
+    """One field of an account, and how each part of the portal treats it.
+
+    ``clean``: the rule turning input into the stored value (None: no input sets it this way).
+    ``label``: its name on a form; ``audit_label``: its name in a list of changes (None: never
+    audited). ``reads_as``: the kind of value, which says how a page names it ("country": by the
+    country's name) and, for a select, what its options are. ``widget``: its input on the profile
+    form (None: not on it); ``in_details``: shown in the details of the person's profile page.
+    ``exported``: in "download my data"; ``in_csv``: a column of the admin's CSV; ``admin_filter``:
+    the query-string name of the admin's filter on it (None: none).
+    """
+
+    name: str
+    set_by: str = PORTAL
+    clean: Callable[[object], object] | None = None
+    label: LazyString | None = None
+    audit_label: LazyString | None = None
+    reads_as: str = "text"
+    widget: Widget | None = None
+    in_details: bool = False
+    exported: bool = True
+    in_csv: bool = False
+    admin_filter: str | None = None
+
+
+# Every field of an account, in the order a person reads their profile (the form, a list of
+# changes); the data lists (export, CSV) put the fields an account is known by first (``DATA_ORDER``).
+ACCOUNT_FIELDS = (
+    AccountField("id", audit_label=_l("id"), reads_as="number", in_csv=True),
+    AccountField(
+        "first_name", PROFILE, clean_name, _l("First name"), _l("first name"), in_csv=True, in_details=True,
+        widget=Widget(group="name", width="half", autocomplete="given-name", direction="auto"),
+    ),
+    AccountField(
+        "last_name", PROFILE, clean_name, _l("Last name"), _l("last name"), in_csv=True, in_details=True,
+        widget=Widget(group="name", width="half", autocomplete="family-name", direction="auto"),
+    ),
+    AccountField("full_name"),  # first and last name as one, as pages and mails address the person
+    AccountField(
+        "username", PROFILE, clean_username, _l("Username"), _l("username"), in_csv=True, in_details=True,
+        widget=Widget(group="name", autocomplete="username", direction="auto"),
+    ),
+    AccountField(
+        "email", PROFILE, clean_email, _l("Email address"), _l("email"), reads_as="email", in_csv=True, in_details=True,
+        widget=Widget(input="email", group="contact", autocomplete="email", direction="ltr"),
+    ),
+    AccountField(
+        "phone", PROFILE, clean_phone, _l("Phone number"), _l("phone"), reads_as="phone", in_csv=True, in_details=True,
+        widget=Widget(group="contact", autocomplete="tel", inputmode="tel", direction="ltr"),
+    ),
+    AccountField(
+        "gender", PROFILE, clean_gender, _l("Gender"), _l("gender"), reads_as="gender", in_csv=True, in_details=True,
+        widget=Widget(input="select", width="third"),
+    ),
+    AccountField(
+        "country", PROFILE, clean_country, _l("Country"), _l("country"), reads_as="country", in_csv=True,
+        in_details=True,
+        widget=Widget(input="select", width="third", autocomplete="country"),
+    ),
+    AccountField(
+        "address", PROFILE, clean_address, _l("Address"), _l("address"), in_details=True,
+        widget=Widget(input="textarea", group="contact", autocomplete="street-address", direction="auto", rows=3),
+    ),
+    AccountField(
+        "birthday", PROFILE, clean_birthday, _l("Birthday"), _l("birthday"), reads_as="date", in_details=True,
+        widget=Widget(input="date", width="third", autocomplete="bday"),
+    ),
+    # Set on the profile, but stored by the avatar service from an upload: no rule of this kind.
+    AccountField("avatar", PROFILE, audit_label=_l("avatar"), reads_as="picture"),
+    AccountField(
+        "is_active", STAFF, clean_flag, _l("Active"), _l("is active"), reads_as="flag", in_csv=True,
+        admin_filter="active",
+    ),
+    AccountField(
+        "is_staff", STAFF, clean_flag, _l("Staff"), _l("is staff"), reads_as="flag", in_csv=True,
+        admin_filter="staff",
+    ),
+    AccountField("is_superuser", STAFF, clean_flag, audit_label=_l("is superuser"), reads_as="flag", in_csv=True),
+    AccountField(
+        "email_verified", STAFF, clean_flag, _l("Verified"), _l("email verified"), reads_as="flag", in_csv=True,
+        admin_filter="verified",
+    ),
+    AccountField("date_joined", reads_as="time", in_csv=True),
+    AccountField("updated_at", reads_as="time"),
+    AccountField("last_login", reads_as="time", in_csv=True),
+    AccountField("sign_in_alerts", audit_label=_l("sign in alerts"), reads_as="flag"),
+    AccountField("password_reset_required", audit_label=_l("password reset required"), reads_as="flag"),
+    AccountField("password_breached", reads_as="flag"),
+    AccountField(
+        "language", PROFILE, clean_language, _l("Language"), _l("language"), reads_as="language",
+        widget=Widget(input="select", group="language_and_time", width="half", checked_by_form=False),
+        admin_filter="language",
+    ),
+    AccountField(
+        "time_zone", PROFILE, clean_time_zone, _l("Time zone"), _l("time zone"), reads_as="time_zone",
+        widget=Widget(input="select", group="language_and_time", width="half", checked_by_form=False),
+    ),
+)
+FIELDS_BY_NAME = {account_field.name: account_field for account_field in ACCOUNT_FIELDS}
+# What an account is known by, first in every data list (a row is looked up by them).
+KNOWN_BY = ("id", "email", "username")
+DATA_ORDER = tuple(FIELDS_BY_NAME[name] for name in KNOWN_BY) + tuple(
+    account_field for account_field in ACCOUNT_FIELDS if account_field.name not in KNOWN_BY
+)
+
+# The rules of what the person (or staff) may change on a profile; ``avatar`` is an upload, kept apart.
+PROFILE_FIELDS = {f.name: f.clean for f in ACCOUNT_FIELDS if f.set_by == PROFILE and f.clean is not None}
 # Fields only staff may set, and only through the admin page or the CLI.
-ACCOUNT_FLAGS = {
-    "is_active": clean_flag,
-    "is_staff": clean_flag,
-    "is_superuser": clean_flag,
-    "email_verified": clean_flag,
-}
+ACCOUNT_FLAGS = {f.name: f.clean for f in ACCOUNT_FIELDS if f.set_by == STAFF}
+# The fields of the profile form, in the order they are read.
+FORM_FIELDS = tuple(f for f in ACCOUNT_FIELDS if f.widget is not None)
+# The fields the person's profile page shows back, in the order they are read.
+DETAIL_FIELDS = tuple(f for f in ACCOUNT_FIELDS if f.in_details)
+# The account's fields in "download my data", and the columns of the admin's CSV of accounts.
+EXPORTED_FIELDS = tuple(f.name for f in DATA_ORDER if f.exported)
+CSV_FIELDS = tuple(f.name for f in DATA_ORDER if f.in_csv)
 
 
 def clean_each_field(raw: dict, rules: dict) -> tuple[dict, dict]:
