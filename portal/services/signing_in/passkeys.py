@@ -397,7 +397,8 @@ def _verify_answer(verify, credential, *, rp_id: str, origin: str, **expected):
 
 def _consume_challenge(client_data_json: bytes, purpose: str, binding, *, user_id=None) -> WebAuthnChallenge | None:
     """The stored challenge the answer signed, marked used, when it is live, of this purpose, asked
-    for by this client (and for ``user_id``, when given); None otherwise. The caller commits.
+    for by this client (and for ``user_id``, when given); None otherwise. The caller keeps the use
+    (``attempts.keep_attempts``) before it checks the answer.
 
     Marking it used is one conditional UPDATE, so of two answers to one challenge only one goes on.
     """
