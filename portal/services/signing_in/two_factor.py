@@ -196,7 +196,7 @@ def pass_second_step(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
         end_pending_sign_ins(user)
     # The account's budget, taken before comparing too; spent, it bars only the app's six digits.
     within_budget = usable and second_step_budget.take_a_try(user)
-    keep_attempts()
+    keep_attempts()  # both tries count whatever follows
     if not usable:
         raise SignInExpired(EXPIRED)
 
