@@ -21,7 +21,7 @@ from .models import iso_utc
 from .services import audit
 from .services.audit import ACTIONS
 from .services.people.fields import DETAIL_FIELDS, FIELDS_BY_NAME, GENDERS, LANGUAGES, TIME_ZONES, digits, local_digits
-from .services.signing_in import securing, sign_in_alerts
+from .services.signing_in import factors, securing, sign_in_alerts
 from .services.ways_in.api_keys import NAMES_GIVEN_BY_THE_PORTAL
 from .user_agents import browser_and_system
 
@@ -265,9 +265,10 @@ def value_options(kind: str) -> list[tuple[str, str, dict]]:
     return [("", NOTHING_CHOSEN.get(kind, "—"), {}), *options]
 
 
-# How a sign-in was proven ("password+totp"), part by part, as people read it.
-PROOFS = {"password": _l("password"), "totp": _l("app code"), "recovery": _l("recovery code"),
-          "passkey": _l("passkey"), "email_code": _l("emailed code"), "code": _l("code")}
+# How a sign-in was proven ("password+totp"), part by part, as people read it: the first steps, and
+# each kind of second factor by its own label.
+PROOFS = {"password": _l("password"), "email_code": _l("emailed code"), "code": _l("code"),
+          **{kind.key: kind.label for kind in factors.KINDS}}
 
 
 def sign_in_method(method: str | None) -> str:

@@ -345,6 +345,7 @@ def _turn_on_an_app(app, account) -> str:
         user = db.session.get(User, account.id)
         secret = totp.enrol_totp(user, _actor(user)).secret
         totp.confirm_totp(user, pyotp.TOTP(secret).now(), _actor(user))
+        db.session.commit()  # as the page's request would
     return secret
 
 

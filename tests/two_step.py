@@ -6,6 +6,7 @@ time (``clock.code(secret)``), so a code "from the previous step" is exactly tha
 the test runs at.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from portal.extensions import db
@@ -18,6 +19,21 @@ from .webauthn_authenticator import ORIGIN, RP_ID, SoftwareAuthenticator
 
 BINDING = "nonce-held-by-this-browser"
 IP = "203.0.113.7"
+
+
+@contextmanager
+def door(app):
+    """An app context that ends as a request does (``portal.transactions``): what the block wrote is
+    committed when it finishes, and rolled back when it raises — all but the tries a service kept
+    on its own (``attempts.keep_attempts``), which is what a test of a refused try looks at."""
+    with app.app_context():
+        try:
+            yield
+        except BaseException:
+            db.session.rollback()
+            raise
+        db.session().expire_on_commit = False  # what the block returns stays readable, as it was
+        db.session.commit()
 
 
 def user_of(account) -> User:
@@ -38,7 +54,7 @@ def set_up_totp(app, account, clock) -> tuple[str, list[str] | None]:
     thread shares the one connection, and its statements must not interleave with these.
     """
     wait_for_background()
-    with app.app_context():
+    with door(app):
         enrolment = totp.enrol_totp(user_of(account), actor_for(account))
         codes = totp.confirm_totp(user_of(account), clock.code(enrolment.secret), actor_for(account))
     clock.advance(30)
@@ -55,7 +71,7 @@ def add_passkey(
     app, account, authenticator: SoftwareAuthenticator, *, name="My phone", binding=BINDING
 ) -> AddedPasskey:
     """Register a passkey of ``authenticator`` for the account: its id and the recovery codes shown."""
-    with app.app_context():
+    with door(app):
         options = passkeys.registration_options(user_of(account), rp_id=RP_ID, binding=binding,
                                                 actor=actor_for(account))
         response = authenticator.create(options)
@@ -68,9 +84,13 @@ def add_passkey(
 
 def passkey_sign_in(app, authenticator: SoftwareAuthenticator, *, account=None, binding=BINDING, **tamper):
     """Ask for authentication options (for ``account``, or for a passkey alone), answer them with
-    ``authenticator`` (``tamper``: what to get wrong) and verify: the ``PasskeyAssertion``."""
-    with app.app_context():
+    ``authenticator`` (``tamper``: what to get wrong) and verify: the ``PasskeyAssertion``, its user
+    loaded (committed as a door would, for the caller to use after)."""
+    with door(app):
         user = user_of(account) if account is not None else None
         options = passkeys.authentication_options(rp_id=RP_ID, binding=binding, user=user)
         response = authenticator.get(options, **tamper)
-        return passkeys.verify_passkey(response, rp_id=RP_ID, origin=ORIGIN, binding=binding, actor=Actor(ip=IP))
+        assertion = passkeys.verify_passkey(response, rp_id=RP_ID, origin=ORIGIN, binding=binding, actor=Actor(ip=IP))
+        db.session.commit()
+        db.session.refresh(assertion.user)
+        return assertion

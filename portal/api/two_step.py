@@ -1,20 +1,25 @@
-"""Two-step sign-in through the API.
+"""How the API renders the sign-in flow's outcome, and two-step sign-in through the API.
 
-An account without a second factor signs in exactly as the documents describe. For one with an
-authenticator app or a passkey, ``POST /api/token/`` and ``POST /api/auth/token/login/`` answer a
-correct password with 401 and an ``mfa_token`` instead of credentials; ``POST /api/token/mfa/``
+Every route that proves who someone is (a password, an emailed code) hands the person to the
+sign-in flow (``flow.sign_in``) through ``signed_in``, and answers what it decided
+(``answer_outcome``). An account without a second factor signs in exactly as the documents
+describe. For one with an authenticator app or a passkey, ``POST /api/token/`` and
+``POST /api/auth/token/login/`` answer a correct password with 401 and an ``mfa_token`` (and the
+``methods`` the step takes now, from ``factors.KINDS``) instead of credentials; ``POST /api/token/mfa/``
 with that token and a code (or a passkey's answer) then gives exactly what the first route would
 have given: a JWT pair, or ``{"auth_token": …}``. The token is good for TWO_FACTOR_PENDING_TTL,
 once, and for TWO_FACTOR_MAX_ATTEMPTS wrong codes; tries count against the account's sign-in limit.
+The 401 hands out the pending sign-in it wrote, so it is kept though the answer is an error.
 """
 
 from functools import partial
 
+from .. import transactions
 from ..http import relying_party
 from ..limits import limited
 from ..payload import read_payload
 from ..services.errors import SignInExpired
-from ..services.signing_in import factors, passkeys, two_factor
+from ..services.signing_in import flow, passkeys, two_factor
 from ..services.signing_in.sign_in import PASSWORD
 from ..services.ways_in import api_keys, tokens
 from . import bp
@@ -32,22 +37,26 @@ SECOND_STEP_REFUSED = {
 
 
 def signed_in(user, *, issue: str, first_step: str = PASSWORD, key_idle_timeout: int | None = None):
-    """The answer to a first step that proved who this is: the credential asked for (``issue``: a JWT
-    pair or an API key, with its idle limit), or, for an account with a second factor, 401 with an
-    ``mfa_token``, whose pending sign-in keeps what was asked for."""
-    if not factors.has_second_factor(user):
-        return _issue(user, issue, method=first_step, key_idle_timeout=key_idle_timeout)
+    """The answer to a first step that proved who this is: the flow's outcome (``answer_outcome``),
+    with what was asked for (``issue``: a JWT pair or an API key, with its idle limit) kept by a
+    pending sign-in for when it finishes."""
     data = {"issue": issue} if key_idle_timeout is None else {"issue": issue, "key_idle_timeout": key_idle_timeout}
-    token = two_factor.begin_sign_in(user, first_step=first_step, data=data)
-    pending = two_factor.pending_sign_in(token)
-    methods = [name for name, offered in (
-        ("totp", pending.has_totp and not pending.app_codes_refused),
-        ("recovery", pending.recovery_codes_left > 0),
-        ("passkey", pending.has_passkeys),
-    ) if offered]
-    return error_response(
-        401, {"detail": SECOND_FACTOR_REQUIRED, "mfa_required": True, "mfa_token": token, "methods": methods}
-    )
+    return answer_outcome(flow.sign_in(user, first_step=first_step, door_data=data))
+
+
+def answer_outcome(outcome: flow.Outcome):
+    """A finished sign-in gets the credential its first route asked for; a pending one 401 with the
+    ``mfa_token`` and the ``methods`` its step takes."""
+    if outcome.finished:
+        return _issue(
+            outcome.user, outcome.data.get("issue", JWT_PAIR), method=outcome.method,
+            key_idle_timeout=outcome.data.get("key_idle_timeout"),
+        )
+    transactions.keep_though_refused()  # the 401 hands out the pending sign-in it wrote
+    return error_response(401, {
+        "detail": SECOND_FACTOR_REQUIRED, "mfa_required": True, "mfa_token": outcome.token,
+        "methods": list(outcome.step.offered),
+    })
 
 
 @bp.post("/token/mfa/")
@@ -71,11 +80,7 @@ def token_mfa():
         assertion = passkeys.verify_passkey(
             body["passkey"], rp_id=party.id, origin=party.origin, binding=token, actor=current_actor()
         )
-    completed = two_factor.complete_sign_in(token, current_actor(), code=body.get("code"), passkey=assertion)
-    return _issue(
-        completed.user, completed.data.get("issue", JWT_PAIR), method=completed.method,
-        key_idle_timeout=completed.data.get("key_idle_timeout"),
-    )
+    return answer_outcome(flow.complete_sign_in(token, current_actor(), code=body.get("code"), passkey=assertion))
 
 
 @bp.post("/token/mfa/passkey/")

@@ -102,6 +102,7 @@ def login():
     if form.validate_on_submit():
         try:
             user = sign_in.authenticate(form.password.data, login=form.login.data)
+            answer = continue_sign_in(user, remember=form.remember.data, next_page=next_page)
         except EmailNotVerified:
             unverified_email = find_user(login=form.login.data).email
             form.form_errors.append(_("Your email address is not verified yet."))
@@ -110,7 +111,7 @@ def login():
         except AuthenticationFailed:
             form.form_errors.append(_("The email, username or password is not right."))
         else:
-            return continue_sign_in(user, remember=form.remember.data, next_page=next_page)
+            return answer
     return form_page("web/login.html", form, unverified_email=unverified_email, passkey_form=PasskeyForm(formdata=None))
 
 

@@ -1,8 +1,11 @@
-"""The second step of a browser sign-in, and signing in with a passkey alone.
+"""How the pages render the sign-in flow's outcome, the second step of a browser sign-in, and
+signing in with a passkey alone.
 
-After a first step (the password, later an emailed code) an account with a second factor gets no
-session yet: the sign-in waits (``two_factor.begin_sign_in``), its token in this browser's session
-only, and the person is asked for a code from their authenticator app, a recovery code, or a
+Every page that proves who someone is (the password, an emailed code, a passkey alone) hands the
+person to the sign-in flow (``flow.sign_in``) through ``continue_sign_in``, and shows what it
+decided (``render_outcome``): a browser session, or the page of the stage the sign-in waits at.
+An account with a second factor gets no session yet: the sign-in waits, its token in this browser's
+session only, and the person is asked for a code from their authenticator app, a recovery code, or a
 passkey. The wait lasts TWO_FACTOR_PENDING_TTL and allows TWO_FACTOR_MAX_ATTEMPTS wrong codes; the
 tries also count against the account's sign-in limit, and against its budget of wrong second steps
 in a row (``second_step_budget``), whose refusal of the app's codes the page says before a code is
@@ -18,25 +21,33 @@ from ..forms import add_service_errors, form_status
 from ..http import PENDING_SIGN_IN, acting, relying_party, safe_next
 from ..limits import limited
 from ..services.errors import AuthenticationFailed, SignInExpired, ValidationFailed
-from ..services.signing_in import factors, passkeys, second_step_budget, two_factor
+from ..services.signing_in import flow, passkeys, two_factor
+from ..services.signing_in.sign_in import PASSWORD
 from ..sessions import browser_binding, sign_in_browser
 from . import bp
 from .forms import PasskeyForm, SecondStepForm
 
 START_AGAIN = _l("That sign-in has expired or was used up. Sign in again.")
-PASSKEY_SIGN_IN = "passkey"
+# The page of each stage a sign-in can wait at (``flow.STAGES``).
+STAGE_PAGES = {flow.SecondFactor.key: "web.second_step"}
 
 
-def continue_sign_in(user, *, remember: bool, next_page: str, first_step: str = "password"):
-    """After a first step proved who this is: sign the browser in, or, when the account has a second
-    factor, hold the sign-in and ask for that factor."""
-    if not factors.has_second_factor(user):
-        sign_in_browser(user, remember=remember, method=first_step)
-        return redirect(next_page)
-    session[PENDING_SIGN_IN] = two_factor.begin_sign_in(
-        user, first_step=first_step, data={"remember": bool(remember), "next": next_page}
-    )
-    return redirect(url_for("web.second_step"))
+def continue_sign_in(user, *, remember: bool, next_page: str, first_step: str = PASSWORD):
+    """After a first step proved who this is: the flow's outcome, rendered. Raises what the flow
+    refuses with (an AuthenticationFailed, such as a secured account's PasswordResetRequired)."""
+    outcome = flow.sign_in(user, first_step=first_step, door_data={"remember": bool(remember), "next": next_page})
+    return render_outcome(outcome)
+
+
+def render_outcome(outcome: flow.Outcome):
+    """A finished sign-in starts the browser's session and goes where the person was going; a
+    pending one keeps its token in this browser's session and shows its stage's page."""
+    if not outcome.finished:
+        session[PENDING_SIGN_IN] = outcome.token
+        return redirect(url_for(STAGE_PAGES[outcome.stage]))
+    session.pop(PENDING_SIGN_IN, None)
+    sign_in_browser(outcome.user, remember=outcome.data.get("remember", False), method=outcome.method)
+    return redirect(safe_next(outcome.data.get("next"), url_for("web.profile")))
 
 
 @bp.route("/login/second-step", methods=["GET", "POST"])
@@ -71,7 +82,7 @@ def _second_step(form, proof):
         return _start_again()
     if form.validate_on_submit():
         try:
-            completed = two_factor.complete_sign_in(token, acting("web"), **proof(form))
+            outcome = flow.complete_sign_in(token, acting("web"), **proof(form))
         except SignInExpired:
             return _start_again()
         except AuthenticationFailed as exc:
@@ -79,12 +90,12 @@ def _second_step(form, proof):
         except ValidationFailed as exc:
             add_service_errors(form, exc.errors)
         else:
-            return _finish(completed)
+            return render_outcome(outcome)
         pending = two_factor.pending_sign_in(token) or pending  # one try fewer
     code_form = form if isinstance(form, SecondStepForm) else SecondStepForm(formdata=None)
     passkey_form = form if isinstance(form, PasskeyForm) else PasskeyForm(formdata=None)
     # Said before the person types a code the account's budget would refuse (second_step_budget).
-    refused = second_step_budget.APP_CODES_REFUSED if pending.app_codes_refused else None
+    refused = next(iter(pending.refusals), None)
     page = render_template(
         "web/second_step.html", form=code_form, pending=pending, passkey_form=passkey_form, app_codes_refused=refused
     )
@@ -111,8 +122,7 @@ def passkey_sign_in():
         except AuthenticationFailed as exc:
             flash(exc.detail, "error")
         else:
-            sign_in_browser(assertion.user, remember=False, method=PASSKEY_SIGN_IN)
-            return redirect(next_page)
+            return continue_sign_in(assertion.user, remember=False, next_page=next_page, first_step=flow.PASSKEY)
     return redirect(url_for("web.login", next=request.args.get("next")))
 
 
@@ -129,12 +139,6 @@ def _verified(form: PasskeyForm):
     return passkeys.verify_passkey(
         form.credential.data, rp_id=party.id, origin=party.origin, binding=browser_binding(), actor=acting("web")
     )
-
-
-def _finish(completed):
-    session.pop(PENDING_SIGN_IN, None)
-    sign_in_browser(completed.user, remember=completed.data.get("remember", False), method=completed.method)
-    return redirect(safe_next(completed.data.get("next"), url_for("web.profile")))
 
 
 def _start_again():

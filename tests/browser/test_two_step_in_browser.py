@@ -6,7 +6,7 @@ session; the same journeys with the keyboard alone and without JavaScript.
 The app is served as http://localhost:PORT (``localhost_server``), the origin it knows itself by, so
 the page is a secure context and the passkeys' relying party is "localhost". The authenticator
 app's codes come from ``pyotp``: on the wall clock in the journey that sets the app up on the page
-(as a phone would make them), on ``TotpClock`` elsewhere, so that no test waits for a step to pass.
+(as a phone would make them), on the ``clock`` fixture elsewhere, so that no test waits for a step to pass.
 """
 
 import re

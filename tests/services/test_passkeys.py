@@ -13,7 +13,7 @@ from portal.models import AuditEvent, Passkey, RecoveryCode, WebAuthnChallenge
 from portal.services.audit import Actor
 from portal.services.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from portal.services.signing_in import factors, passkeys
-from tests.two_step import BINDING, IP, actor_for, add_passkey, passkey_sign_in, user_of
+from tests.two_step import BINDING, IP, actor_for, add_passkey, door, passkey_sign_in, user_of
 from tests.webauthn_authenticator import (
     ORIGIN,
     RP_ID,
@@ -32,31 +32,31 @@ def phone():
 
 
 def registration_options(app, account, binding=BINDING) -> dict:
-    with app.app_context():
+    with door(app):
         return passkeys.registration_options(user_of(account), rp_id=RP_ID, binding=binding, actor=actor_for(account))
 
 
 def register(app, account, response, *, binding=BINDING, origin=ORIGIN, rp_id=RP_ID, name="Laptop"):
-    with app.app_context():
+    with door(app):
         return passkeys.register_passkey(
             user_of(account), response, rp_id=rp_id, origin=origin, binding=binding, name=name, actor=actor_for(account)
         )
 
 
 def authentication_options(app, account=None, binding=BINDING) -> dict:
-    with app.app_context():
+    with door(app):
         return passkeys.authentication_options(
             rp_id=RP_ID, binding=binding, user=user_of(account) if account is not None else None
         )
 
 
 def verify(app, response, *, binding=BINDING, origin=ORIGIN, rp_id=RP_ID):
-    with app.app_context():
+    with door(app):
         return passkeys.verify_passkey(response, rp_id=rp_id, origin=origin, binding=binding, actor=Actor(ip=IP))
 
 
 def stored_passkeys(app) -> list[dict]:
-    with app.app_context():
+    with door(app):
         return [
             {column.key: getattr(p, column.key) for column in Passkey.__table__.columns}
             for p in db.session.scalars(select(Passkey).order_by(Passkey.id))
@@ -64,7 +64,7 @@ def stored_passkeys(app) -> list[dict]:
 
 
 def actions(app, action) -> list[AuditEvent]:
-    with app.app_context():
+    with door(app):
         return db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
 
 
@@ -84,7 +84,7 @@ def test_registration_options_ask_for_a_discoverable_credential_with_user_verifi
     assert options["attestation"] == "none"
     assert options["excludeCredentials"] == []
     assert options["timeout"] == 300_000
-    with app.app_context():
+    with door(app):
         [challenge] = db.session.scalars(select(WebAuthnChallenge)).all()
         # Only hashes are kept: of the challenge and of the browser's binding value.
         assert challenge.challenge_hash == hashlib.sha256(from_b64url(options["challenge"])).hexdigest()
@@ -109,7 +109,7 @@ def test_a_registered_passkey_is_kept_with_its_key_name_and_flags(app, user, pho
     assert row["aaguid"] == "00000000-0000-0000-0000-000000000000"
     assert row["last_used_at"] is None
     assert len(added.recovery_codes) == 10  # the account's first factor
-    with app.app_context():
+    with door(app):
         assert factors.has_second_factor(user_of(user))
     [event] = actions(app, "passkey_added")
     assert event.changes == {"passkey": [None, "Pixel"]}
@@ -132,7 +132,7 @@ def test_a_second_passkey_excludes_the_first_reuses_the_user_handle_and_makes_no
     assert second["name"] == "Passkey"
     assert (second["backup_eligible"], second["backed_up"]) == (False, False)
     assert added.recovery_codes is None
-    with app.app_context():
+    with door(app):
         assert len(db.session.scalars(select(RecoveryCode)).all()) == 10
 
 
@@ -216,7 +216,7 @@ def test_a_passkey_alone_signs_in_with_an_empty_allow_list(app, user, phone):
 
     assert options["allowCredentials"] == []
     assert options["userVerification"] == "preferred"
-    with app.app_context():
+    with door(app):
         assertion = passkeys.verify_passkey(phone.get(options), rp_id=RP_ID, origin=ORIGIN, binding=BINDING,
                                             actor=Actor(ip=IP))
         assert assertion.user.email == user.email  # the model, for the door to start a session with
@@ -400,7 +400,7 @@ def test_a_low_counter_with_a_bad_signature_is_not_reported_as_a_copy(app, user,
 
 def test_a_passkey_of_a_deactivated_account_signs_nobody_in(app, user, phone):
     add_passkey(app, user, phone)
-    with app.app_context():
+    with door(app):
         user_of(user).is_active = False
         db.session.commit()
 
@@ -430,7 +430,7 @@ def test_passkeys_are_listed_renamed_and_removed_each_audited(app, user, phone, 
     first = add_passkey(app, user, phone, name="Phone").id
     second = add_passkey(app, user, SoftwareAuthenticator(), name="Laptop").id
 
-    with app.app_context():
+    with door(app):
         assert [p.name for p in passkeys.list_passkeys(user_of(user))] == ["Phone", "Laptop"]
         passkeys.rename_passkey(user_of(user), first, "Old phone", actor_for(user))
         passkeys.remove_passkey(user_of(user), second, actor_for(user))
@@ -446,7 +446,7 @@ def test_passkeys_are_listed_renamed_and_removed_each_audited(app, user, phone, 
 def test_removing_the_last_passkey_removes_the_second_step_and_the_recovery_codes(app, user, phone):
     passkey_id = add_passkey(app, user, phone).id
 
-    with app.app_context():
+    with door(app):
         passkeys.remove_passkey(user_of(user), passkey_id, actor_for(user))
         assert not factors.has_second_factor(user_of(user))
         assert db.session.scalars(select(RecoveryCode)).all() == []
@@ -469,7 +469,7 @@ def test_someone_elses_passkey_is_not_found_and_staff_rules_apply(app, make_user
     clerk, root = make_user("clerk@example.com", staff=True), make_user("root@example.com", superuser=True)
     passkey_id = add_passkey(app, alice, phone).id
 
-    with app.app_context():
+    with door(app):
         for bad_id in (passkey_id, 0, -1, "1", None, 2**40, True):
             with pytest.raises(NotFound):
                 passkeys.rename_passkey(user_of(bob), bad_id, "Mine now", actor_for(bob))

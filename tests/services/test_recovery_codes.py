@@ -14,18 +14,18 @@ from portal.extensions import db
 from portal.models import AuditEvent, RecoveryCode
 from portal.services.errors import PermissionDenied, ValidationFailed
 from portal.services.signing_in import recovery_codes
-from tests.two_step import actor_for, set_up_totp, user_of
+from tests.two_step import actor_for, door, set_up_totp, user_of
 
 
 def spend(app, account, code) -> bool:
-    with app.app_context():
+    with door(app):
         spent = recovery_codes.spend_code(user_of(account), code, actor_for(account))
         db.session.commit()
         return spent
 
 
 def left(app, account) -> int:
-    with app.app_context():
+    with door(app):
         return recovery_codes.codes_left(user_of(account))
 
 
@@ -50,7 +50,7 @@ def test_codes_are_stored_as_salted_argon2id_hashes_different_for_the_same_code_
     _, bob_codes = set_up_totp(app, bob, clock)
     assert alice_codes == bob_codes == [f"{c[:5]}-{c[5:]}" for c in same_ten]
 
-    with app.app_context():
+    with door(app):
         rows = db.session.scalars(select(RecoveryCode).order_by(RecoveryCode.user_id, RecoveryCode.id)).all()
     stored = {account.id: [row.code_hash for row in rows if row.user_id == account.id] for account in (alice, bob)}
     argon2id = re.compile(r"\$argon2id\$v=19\$m=(\d+),t=(\d+),p=1\$([A-Za-z0-9+/]{22})\$[A-Za-z0-9+/]{43}")
@@ -67,7 +67,7 @@ def test_codes_are_stored_as_salted_argon2id_hashes_different_for_the_same_code_
 def test_a_set_stored_as_hmacs_before_argon2_still_works_once_until_a_new_set_is_made(app, user, clock):
     set_up_totp(app, user, clock)
     old = ["abcdefghjk", "mnpqrstuvw"]
-    with app.app_context():  # as revision 0009 left them: HMACs keyed with SECRET_KEY and the user id
+    with door(app):  # as revision 0009 left them: HMACs keyed with SECRET_KEY and the user id
         db.session.execute(delete(RecoveryCode))
         db.session.add_all(
             RecoveryCode(user_id=user.id, code_hash=hmac.new(
@@ -78,7 +78,7 @@ def test_a_set_stored_as_hmacs_before_argon2_still_works_once_until_a_new_set_is
 
     assert spend(app, user, "ABCDE-FGHJK") and not spend(app, user, "abcde-fghjk")
     assert not spend(app, user, "mnpqr-stuvx")
-    with app.app_context():
+    with door(app):
         new = recovery_codes.regenerate_recovery_codes(user_of(user), actor_for(user))
         assert all(h.startswith("$argon2id$") for h in db.session.scalars(select(RecoveryCode.code_hash)))
     assert not spend(app, user, old[1]) and spend(app, user, new[0])
@@ -90,7 +90,7 @@ def test_a_code_works_once_however_it_is_typed(app, user, clock):
     assert spend(app, user, f"  {codes[0].upper().replace('-', ' ')} ")
     assert not spend(app, user, codes[0])
     assert left(app, user) == 9
-    with app.app_context():
+    with door(app):
         [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "recovery_code_used")).all()
         assert event.changes == {"recovery_codes_left": [10, 9]}
 
@@ -116,7 +116,7 @@ def test_a_new_set_voids_the_old_one(app, user, clock, mailbox):
     _, old = set_up_totp(app, user, clock)
     spend(app, user, old[0])
 
-    with app.app_context():
+    with door(app):
         new = recovery_codes.regenerate_recovery_codes(user_of(user), actor_for(user))
 
     assert len(new) == 10 and not set(new) & set(old)

@@ -12,7 +12,7 @@ from portal.models import AuditEvent, Credential, PendingSignIn, SignInAlert, Us
 from portal.services.audit import Actor
 from portal.services.errors import AuthenticationFailed, LinkExpired, PasswordResetRequired, ValidationFailed
 from portal.services.people import accounts, verification
-from portal.services.signing_in import securing, sign_in, sign_in_alerts, two_factor
+from portal.services.signing_in import flow, securing, sign_in, sign_in_alerts, two_factor
 from portal.services.ways_in import api_keys, browser_sessions, tokens
 from tests.conftest import PASSWORD
 from tests.two_step import add_passkey, passkey_sign_in
@@ -67,8 +67,10 @@ def secure(app, token, actor=STRANGER):
 
 
 def password_sign_in(app, account, password=None):
+    """The password proves who this is, and the sign-in flow lets the account in (or refuses it)."""
     with app.app_context():
-        return sign_in.authenticate(password or account.password, email=account.email).id
+        user = sign_in.authenticate(password or account.password, email=account.email)
+        return flow.sign_in(user).user.id
 
 
 # The link ------------------------------------------------------------------------------------------------
@@ -77,6 +79,7 @@ def password_sign_in(app, account, password=None):
 def test_the_link_ends_every_way_in_requires_a_new_password_and_is_audited_and_mailed(app, user, alerted, mailbox):
     with app.app_context():
         two_factor.begin_sign_in(db.session.get(User, user.id))  # a sign-in waiting for its second step
+        db.session.commit()
     assert sorted(live_credentials(app, user)) == ["jwt", "key", "session", "session"]
 
     assert secure(app, alerted) == user.id

@@ -16,18 +16,18 @@ from portal.services.people import export
 from portal.services.plumbing.secret_box import open_sealed
 from portal.services.signing_in import factors, totp
 from tests.conftest import PASSWORD
-from tests.two_step import actor_for, set_up_totp, user_of
+from tests.two_step import actor_for, door, set_up_totp, user_of
 
 
 def accepts(app, account, code) -> bool:
-    with app.app_context():
+    with door(app):
         accepted = totp.accept_code(user_of(account), code)
         db.session.commit()
         return accepted
 
 
 def events(app, account, action) -> list[AuditEvent]:
-    with app.app_context():
+    with door(app):
         return db.session.scalars(
             select(AuditEvent).where(AuditEvent.subject_id == account.id, AuditEvent.action == action)
         ).all()
@@ -37,7 +37,7 @@ def events(app, account, action) -> list[AuditEvent]:
 
 
 def test_enrolment_gives_the_secret_grouped_and_an_otpauth_uri_for_the_account(app, user):
-    with app.app_context():
+    with door(app):
         enrolment = totp.enrol_totp(user_of(user), actor_for(user))
 
     assert re.fullmatch(r"[A-Z2-7]{32}", enrolment.secret)
@@ -51,7 +51,7 @@ def test_enrolment_gives_the_secret_grouped_and_an_otpauth_uri_for_the_account(a
 
 
 def test_the_qr_code_is_an_inline_svg_without_script_or_style(app, user):
-    with app.app_context():
+    with door(app):
         enrolment = totp.enrol_totp(user_of(user), actor_for(user))
         svg = totp.qr_code_svg(enrolment.provisioning_uri)
 
@@ -62,7 +62,7 @@ def test_the_qr_code_is_an_inline_svg_without_script_or_style(app, user):
 
 
 def test_an_unconfirmed_app_does_not_count_and_its_codes_open_nothing(app, user, clock):
-    with app.app_context():
+    with door(app):
         enrolment = totp.enrol_totp(user_of(user), actor_for(user))
         assert not factors.has_second_factor(user_of(user))
 
@@ -74,7 +74,7 @@ def test_confirming_with_a_current_code_turns_it_on_and_makes_the_first_recovery
 
     assert len(codes) == 10
     assert all(re.fullmatch(r"[2-9a-hjkmnp-z]{5}-[2-9a-hjkmnp-z]{5}", code) for code in codes)
-    with app.app_context():
+    with door(app):
         assert factors.has_second_factor(user_of(user))
         assert totp.has_confirmed_totp(user_of(user))
     assert len(events(app, user, "totp_enabled")) == 1
@@ -87,7 +87,7 @@ def test_confirming_with_a_current_code_turns_it_on_and_makes_the_first_recovery
 
 
 def test_confirming_with_a_wrong_code_leaves_it_off(app, user, clock):
-    with app.app_context():
+    with door(app):
         enrolment = totp.enrol_totp(user_of(user), actor_for(user))
         wrong = f"{(int(clock.code(enrolment.secret)) + 1) % 10**6:06d}"
         with pytest.raises(ValidationFailed) as raised:
@@ -98,7 +98,7 @@ def test_confirming_with_a_wrong_code_leaves_it_off(app, user, clock):
 
 
 def test_enrolling_again_before_confirming_replaces_the_secret(app, user, clock):
-    with app.app_context():
+    with door(app):
         first = totp.enrol_totp(user_of(user), actor_for(user))
         second = totp.enrol_totp(user_of(user), actor_for(user))
         assert first.secret != second.secret
@@ -109,12 +109,12 @@ def test_enrolling_again_before_confirming_replaces_the_secret(app, user, clock)
 
 
 def test_an_unfinished_set_up_can_be_shown_again_without_a_new_secret(app, user, clock):
-    with app.app_context():
+    with door(app):
         assert totp.current_enrolment(user_of(user)) is None
         started = totp.enrol_totp(user_of(user), actor_for(user))
         assert totp.current_enrolment(user_of(user)) == started
     set_up_totp(app, user, clock)
-    with app.app_context():
+    with door(app):
         assert totp.current_enrolment(user_of(user)) is None
 
 
@@ -141,7 +141,7 @@ def test_the_secret_is_stored_sealed_never_in_plaintext_nor_in_the_export_or_aud
     caplog.set_level(logging.DEBUG)
     secret, _ = set_up_totp(app, user, clock)
 
-    with app.app_context():
+    with door(app):
         row = db.session.scalar(select(TotpDevice))
         stored = [getattr(row, column.key) for column in TotpDevice.__table__.columns]
         raw = db.session.execute(select(TotpDevice.__table__)).one()
@@ -224,7 +224,7 @@ def test_another_accounts_code_does_not_work_here(app, make_user, clock):
 def test_turning_it_off_takes_the_password_and_a_current_code(app, user, clock, mailbox):
     secret, _ = set_up_totp(app, user, clock)
 
-    with app.app_context():
+    with door(app):
         totp.disable_totp(user_of(user), PASSWORD, clock.code(secret), actor_for(user))
         assert not factors.has_second_factor(user_of(user))
         assert db.session.scalars(select(TotpDevice)).all() == []
@@ -236,7 +236,7 @@ def test_turning_it_off_takes_the_password_and_a_current_code(app, user, clock, 
 def test_turning_it_off_works_with_a_recovery_code_instead_of_a_code(app, user, clock):
     _, codes = set_up_totp(app, user, clock)
 
-    with app.app_context():
+    with door(app):
         totp.disable_totp(user_of(user), PASSWORD, codes[0].upper(), actor_for(user))
         assert not factors.has_second_factor(user_of(user))
     assert len(events(app, user, "recovery_code_used")) == 1
@@ -251,7 +251,7 @@ def test_a_wrong_password_leaves_it_on_and_spends_no_code(app, user, clock):
 
     assert list(raised.value.errors) == ["current_password"]
     assert accepts(app, user, code)  # the code was not spent by the refused attempt
-    with app.app_context():
+    with door(app):
         assert factors.has_second_factor(user_of(user))
 
 
@@ -264,7 +264,7 @@ def test_a_wrong_or_replayed_code_leaves_it_on_and_is_audited(app, user, clock):
         totp.disable_totp(user_of(user), PASSWORD, code, actor_for(user))
 
     assert raised.value.errors == {"code": ["Invalid code."]}
-    with app.app_context():
+    with door(app):
         assert factors.has_second_factor(user_of(user))
     [failure] = events(app, user, "second_factor_failed")
     assert failure.changes == {"method": [None, "totp"]}
@@ -272,7 +272,7 @@ def test_a_wrong_or_replayed_code_leaves_it_on_and_is_audited(app, user, clock):
 
 def test_a_turned_off_app_no_longer_accepts_its_codes(app, user, clock):
     secret, _ = set_up_totp(app, user, clock)
-    with app.app_context():
+    with door(app):
         totp.disable_totp(user_of(user), PASSWORD, clock.code(secret), actor_for(user))
     clock.advance(30)
 

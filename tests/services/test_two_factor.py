@@ -13,10 +13,10 @@ from portal.models import AuditEvent, Passkey, PendingSignIn, RecoveryCode, Totp
 from portal.services.audit import SYSTEM, Actor
 from portal.services.errors import PermissionDenied, SignInExpired, ValidationFailed
 from portal.services.people import accounts, export
-from portal.services.signing_in import sign_in, two_factor
+from portal.services.signing_in import flow, sign_in, two_factor
 from portal.services.ways_in import browser_sessions
 from tests.conftest import PASSWORD
-from tests.two_step import IP, actor_for, add_passkey, passkey_sign_in, set_up_totp, user_of
+from tests.two_step import IP, actor_for, add_passkey, door, passkey_sign_in, set_up_totp, user_of
 from tests.webauthn_authenticator import SoftwareAuthenticator
 
 ANONYMOUS = Actor(ip=IP, via="web")
@@ -24,15 +24,15 @@ ANONYMOUS = Actor(ip=IP, via="web")
 
 def begin(app, account, **options) -> str:
     """The first step (the password) passed: a pending sign-in's token."""
-    with app.app_context():
+    with door(app):
         user = sign_in.authenticate(account.password, email=account.email)
         assert two_factor.has_second_factor(user)
         return two_factor.begin_sign_in(user, **options)
 
 
 def complete(app, token, **proof):
-    with app.app_context():
-        done = two_factor.complete_sign_in(token, ANONYMOUS, **proof)
+    with door(app):
+        done = flow.complete_sign_in(token, ANONYMOUS, **proof)
         return done.user.id, done.method, done.data
 
 
@@ -41,7 +41,7 @@ def wrong(code: str) -> str:
 
 
 def count(app, model, *where) -> int:
-    with app.app_context():
+    with door(app):
         return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
@@ -60,7 +60,7 @@ def test_only_a_hash_of_the_token_is_stored(app, user, clock):
     set_up_totp(app, user, clock)
     token = begin(app, user)
 
-    with app.app_context():
+    with door(app):
         [row] = db.session.scalars(select(PendingSignIn)).all()
         assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
         assert token not in str({c.key: getattr(row, c.key) for c in PendingSignIn.__table__.columns})
@@ -99,7 +99,7 @@ def test_another_users_passkey_cannot_complete_someone_elses_sign_in(app, make_u
         complete(app, token, passkey=mallorys_assertion)
 
     assert list(raised.value.errors) == ["passkey"]
-    with app.app_context():
+    with door(app):
         [failure] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "second_factor_failed")).all()
         assert failure.subject_id == alice.id
     assert complete(app, token, code=clock.code(alice_secret))[0] == alice.id  # a try was spent, not the sign-in
@@ -115,7 +115,7 @@ def test_a_completed_sign_in_cannot_be_completed_again(app, user, clock):
         complete(app, token, code=clock.code(secret))
     with pytest.raises(SignInExpired):
         complete(app, token, code=codes[0])
-    with app.app_context():
+    with door(app):
         assert two_factor.pending_sign_in(token) is None
 
 
@@ -152,7 +152,7 @@ def test_after_five_wrong_codes_the_sixth_try_fails_even_with_the_right_code(app
         complete(app, token, code=codes[0])
     assert count(app, RecoveryCode, RecoveryCode.used_at.is_(None)) == 10  # nothing spent on a dead sign-in
     assert count(app, AuditEvent, AuditEvent.action == "second_factor_failed") == 5
-    with app.app_context():
+    with door(app):
         assert db.session.scalar(select(PendingSignIn.attempts)) == 5
 
 
@@ -171,19 +171,19 @@ def test_a_pending_sign_in_shows_what_the_second_step_can_use(app, user, clock):
     with pytest.raises(ValidationFailed):
         complete(app, token, code=wrong(clock.code(secret)))
 
-    with app.app_context():
+    with door(app):
         step = two_factor.pending_sign_in(token)
         assert step.user.id == user.id
-        assert (step.first_step, step.data, step.has_totp, step.has_passkeys) == (
-            "password", {"remember": False}, True, False)
-        assert (step.recovery_codes_left, step.attempts_left) == (10, 4)
+        assert (step.first_step, step.data, step.attempts_left) == ("password", {"remember": False}, 4)
+        assert (step.set_up, step.offered) == (("totp", "recovery"), ("totp", "recovery"))
+        assert step.has("totp") and not step.has("passkey") and step.offers("recovery") and step.refusals == []
 
 
 def test_ending_a_users_pending_sign_ins_stops_them(app, user, clock):
     secret, _ = set_up_totp(app, user, clock)
     token = begin(app, user)
 
-    with app.app_context():
+    with door(app):
         two_factor.end_pending_sign_ins(user_of(user))
         db.session.commit()
 
@@ -194,14 +194,14 @@ def test_ending_a_users_pending_sign_ins_stops_them(app, user, clock):
 def test_a_password_change_or_deactivation_ends_pending_sign_ins(app, user, clock):
     secret, _ = set_up_totp(app, user, clock)
     changed = begin(app, user)
-    with app.app_context():
+    with door(app):
         accounts.change_password(user_of(user), PASSWORD, "a-Fresh-passphrase-42", actor_for(user))
     with pytest.raises(SignInExpired):
         complete(app, changed, code=clock.code(secret))
 
     user.password = "a-Fresh-passphrase-42"
     deactivated = begin(app, user)
-    with app.app_context():
+    with door(app):
         user_of(user).is_active = False  # behind the services' back: completing checks it too
         db.session.commit()
     with pytest.raises(SignInExpired):
@@ -212,8 +212,8 @@ def test_the_method_becomes_the_credentials_method(app, user, clock):
     secret, _ = set_up_totp(app, user, clock)
     token = begin(app, user, data={"remember": True})
 
-    with app.app_context():
-        done = two_factor.complete_sign_in(token, ANONYMOUS, code=clock.code(secret))
+    with door(app):
+        done = flow.complete_sign_in(token, ANONYMOUS, code=clock.code(secret))
         session = browser_sessions.start_browser_session(
             done.user, actor_for(user), user_agent="Firefox", remember=done.data["remember"], method=done.method
         )
@@ -226,15 +226,15 @@ def test_the_method_becomes_the_credentials_method(app, user, clock):
 
 
 def test_the_summary_of_how_an_account_signs_in(app, user, clock):
-    with app.app_context():
+    with door(app):
         bare = two_factor.sign_in_methods(user_of(user))
     assert (bare.has_password, bare.totp_confirmed, bare.recovery_codes_left, bare.passkeys) == (True, False, 0, [])
     assert not bare.has_second_factor
 
     _, codes = set_up_totp(app, user, clock)
     add_passkey(app, user, SoftwareAuthenticator(), name="Phone")
-    with app.app_context():
-        two_factor.complete_sign_in(begin(app, user), ANONYMOUS, code=codes[0])
+    with door(app):
+        flow.complete_sign_in(begin(app, user), ANONYMOUS, code=codes[0])
         methods = two_factor.sign_in_methods(user_of(user))
     assert (methods.totp_confirmed, methods.recovery_codes_left, methods.has_second_factor) == (True, 9, True)
     [passkey] = methods.passkeys
@@ -261,7 +261,7 @@ def test_staff_reset_removes_the_app_and_recovery_codes_keeps_passkeys_and_mails
     add_passkey(app, people.member, SoftwareAuthenticator())
     token = begin(app, people.member)
 
-    with app.app_context():
+    with door(app):
         two_factor.reset_two_factor(user_of(people.member), actor_for(people.clerk, via="admin"))
         assert count(app, TotpDevice) == 0 and count(app, RecoveryCode) == 0
         assert count(app, Passkey) == 1
@@ -278,12 +278,12 @@ def test_staff_reset_can_remove_the_passkeys_too(app, people, clock):
     set_up_totp(app, people.member, clock)
     add_passkey(app, people.member, SoftwareAuthenticator(), name="Lost phone")
 
-    with app.app_context():
+    with door(app):
         two_factor.reset_two_factor(user_of(people.member), SYSTEM, remove_passkeys=True)
         assert not two_factor.has_second_factor(user_of(people.member))
         removed = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "passkey_removed")).one()
         assert removed.changes == {"passkey": ["Lost phone", None]}
-    with app.app_context():
+    with door(app):
         assert sign_in.authenticate(PASSWORD, email=people.member.email).id == people.member.id
 
 
@@ -291,7 +291,7 @@ def test_only_staff_reset_and_only_a_superuser_for_a_staff_account_never_their_o
     for account in (people.member, people.clerk, people.root):
         set_up_totp(app, account, clock)
 
-    with app.app_context():
+    with door(app):
         with pytest.raises(PermissionDenied):
             two_factor.reset_two_factor(user_of(people.clerk), actor_for(people.member))
         with pytest.raises(PermissionDenied):
@@ -310,7 +310,7 @@ def test_a_deleted_account_takes_its_factors_and_pending_sign_ins_with_it(app, u
     add_passkey(app, user, SoftwareAuthenticator())
     begin(app, user)
 
-    with app.app_context():
+    with door(app):
         accounts.delete_account(user_of(user), actor_for(user))
 
     for model in (TotpDevice, RecoveryCode, Passkey, PendingSignIn):
@@ -328,7 +328,7 @@ def test_the_export_lists_factors_and_passkeys_by_name_and_dates_never_a_secret(
     token = begin(app, user)
     complete(app, token, code=codes[0])
 
-    with app.app_context():
+    with door(app):
         data = export.account_export(user_of(user))
         held = [
             *(row.code_hash for row in db.session.scalars(select(RecoveryCode))),
@@ -355,13 +355,13 @@ def test_the_export_lists_factors_and_passkeys_by_name_and_dates_never_a_secret(
 
 def test_a_staff_reset_starts_the_second_steps_count_again_so_a_new_app_is_not_refused(app, people, clock):
     lost, _ = set_up_totp(app, people.member, clock)
-    with app.app_context():  # someone with the password spent the account's budget
+    with door(app):  # someone with the password spent the account's budget
         db.session.execute(update(User).where(User.id == people.member.id).values(second_step_failures=100))
         db.session.commit()
     with pytest.raises(ValidationFailed):
         complete(app, begin(app, people.member), code=clock.code(lost))
 
-    with app.app_context():
+    with door(app):
         two_factor.reset_two_factor(user_of(people.member), actor_for(people.clerk, via="admin"))
     secret, _ = set_up_totp(app, people.member, clock)
 

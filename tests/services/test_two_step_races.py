@@ -23,10 +23,10 @@ from portal.models import AuditEvent, PendingSignIn, RecoveryCode, User
 from portal.services.audit import SYSTEM, Actor
 from portal.services.errors import AuthenticationFailed, SignInExpired, ValidationFailed
 from portal.services.people import accounts
-from portal.services.signing_in import passkeys, recovery_codes, second_step_budget, sign_in, totp, two_factor
+from portal.services.signing_in import flow, passkeys, recovery_codes, second_step_budget, sign_in, totp, two_factor
 from tests.conftest import PASSWORD, Account, fresh_app
 from tests.security.conftest import run_together
-from tests.two_step import BINDING, IP, actor_for, add_passkey, set_up_totp, user_of
+from tests.two_step import BINDING, IP, actor_for, add_passkey, door, set_up_totp, user_of
 from tests.webauthn_authenticator import ORIGIN, RP_ID, SoftwareAuthenticator
 
 
@@ -40,7 +40,7 @@ def app(tmp_path):
 
 @pytest.fixture
 def racer(app) -> Account:
-    with app.app_context():
+    with door(app):
         user = accounts.create_user("racer@example.com", PASSWORD, SYSTEM, email_verified=True)
         return Account(user.id, user.email, PASSWORD)
 
@@ -52,7 +52,7 @@ def interleaved(app, take) -> tuple:
     results = {}
 
     def first():
-        with app.app_context():
+        with door(app):
             results["first"] = take()
             first_took.set()
             second_started.wait(10)
@@ -61,7 +61,7 @@ def interleaved(app, take) -> tuple:
 
     def second():
         first_took.wait(10)
-        with app.app_context():
+        with door(app):
             second_started.set()
             results["second"] = take()
             db.session.commit()
@@ -76,15 +76,15 @@ def interleaved(app, take) -> tuple:
 
 
 def begin(app, account) -> str:
-    with app.app_context():
+    with door(app):
         return two_factor.begin_sign_in(sign_in.authenticate(account.password, email=account.email))
 
 
 def attempt(app, token, **proof) -> str:
     """One request's outcome, by name (a thread reports, never raises)."""
     try:
-        with app.app_context():
-            two_factor.complete_sign_in(token, Actor(ip=IP), **proof)
+        with door(app):
+            flow.complete_sign_in(token, Actor(ip=IP), **proof)
         return "signed in"
     except SignInExpired:
         return "expired"
@@ -93,7 +93,7 @@ def attempt(app, token, **proof) -> str:
 
 
 def count(app, model, *where) -> int:
-    with app.app_context():
+    with door(app):
         return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
@@ -138,7 +138,7 @@ def test_ten_parallel_wrong_guesses_get_five_comparisons(app, racer, clock):
     outcomes = run_together(10, lambda i: None, lambda i, _: attempt(app, token, code=guess))
 
     assert sorted(outcomes) == ["expired"] * 5 + ["wrong"] * 5
-    with app.app_context():
+    with door(app):
         assert db.session.scalar(select(PendingSignIn.attempts)) == 5
     assert attempt(app, token, code=clock.code(secret)) == "expired"
 
@@ -167,12 +167,12 @@ def test_one_code_used_for_six_pending_sign_ins_at_once_passes_once(app, racer, 
 def test_one_passkey_answer_sent_six_times_at_once_passes_once(app, racer):
     synced = SoftwareAuthenticator(counter_step=0)  # no counter: only the single-use challenge stops a replay
     add_passkey(app, racer, synced)
-    with app.app_context():
+    with door(app):
         response = synced.get(passkeys.authentication_options(rp_id=RP_ID, binding=BINDING))
 
     def verify(i, _):
         try:
-            with app.app_context():
+            with door(app):
                 passkeys.verify_passkey(response, rp_id=RP_ID, origin=ORIGIN, binding=BINDING, actor=Actor(ip=IP))
             return "signed in"
         except AuthenticationFailed:
@@ -183,20 +183,20 @@ def test_one_passkey_answer_sent_six_times_at_once_passes_once(app, racer):
 
 def test_ten_wrong_codes_at_once_on_an_account_five_short_of_its_budget_get_five_comparisons(app, racer, clock):
     secret, _ = set_up_totp(app, racer, clock)
-    with app.app_context():
+    with door(app):
         db.session.execute(update(User).where(User.id == racer.id).values(second_step_failures=95))
         db.session.commit()
     tokens = [begin(app, racer) for _ in range(10)]
 
     def guess(i, _):
         try:
-            with app.app_context():
-                two_factor.complete_sign_in(tokens[i], Actor(ip=IP), code=wrong(clock.code(secret)))
+            with door(app):
+                flow.complete_sign_in(tokens[i], Actor(ip=IP), code=wrong(clock.code(secret)))
         except ValidationFailed as exc:
             return str(exc.errors["code"][0])
 
     answers = run_together(10, lambda i: None, guess)
 
     assert sorted(answers) == sorted([str(second_step_budget.APP_CODES_REFUSED)] * 5 + [str(totp.INVALID_CODE)] * 5)
-    with app.app_context():
+    with door(app):
         assert db.session.get(User, racer.id).second_step_failures == 100

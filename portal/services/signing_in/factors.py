@@ -1,46 +1,226 @@
-"""What the second-factor modules share: whether an account has a second factor, who may change
-an account's factors, whether staff may act on other people's accounts without one
-(STAFF_REQUIRE_TWO_FACTOR), and the one mail that tells a person how they sign in has changed.
+"""The kinds of second factor, each declared once here, and what they share: whether an account has
+a second factor, who may change an account's factors, whether staff may act on other people's
+accounts without one (STAFF_REQUIRE_TWO_FACTOR), and the one mail that tells a person how they
+sign in has changed.
 
-A second factor is a confirmed authenticator app (``totp``) or a passkey (``passkeys``). Recovery
-codes (``recovery_codes``) are a way round a lost factor, not a factor: alone they ask for nothing.
+``KINDS`` answers "which factor kinds exist": the authenticator app (``TOTP``, its store in
+``totp``), recovery codes (``RECOVERY``, ``recovery_codes``) and passkeys (``PASSKEY``,
+``passkeys``). Each kind says its name (the API's ``methods`` name, and the part of a credential's
+method after the ``+``: "password+totp"), its label, its audit keys, whether it is set up for an
+account, whether it counts as a second factor, whether the second step offers it to the account
+now, how a proof of it is checked, and what a staff reset does to it. The listing of the Security
+page (``two_factor.sign_in_methods``), ``has_second_factor``, the second step
+(``two_factor.pass_second_step``), the staff reset and the API's ``methods`` iterate ``KINDS``;
+adding a kind is one class here and its store.
+
+Recovery codes are a way round a lost factor, not a factor: alone they ask for nothing, and they are
+offered only while some are left. Codes from the app are not offered once the account's budget of
+wrong second steps is spent (``second_step_budget``).
 """
 
+from dataclasses import dataclass, field
+from datetime import datetime
+
 from flask import current_app
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, or_, select
+from sqlalchemy import ColumnElement, exists, false, or_, select
 
 from ...extensions import db
-from ...models import Passkey, TotpDevice, User, utcnow
+from ...models import Passkey, RecoveryCode, TotpDevice, User, utcnow
 from ...urls import public_url
 from ..audit import Actor
 from ..errors import PermissionDenied, SecondFactorRequired
 from ..mail import outbox
+from . import second_step_budget
+
+# A kind's store (``totp``, ``recovery_codes``, ``passkeys``) is imported in the kind's methods: the
+# stores import this module for the shared rules below, and so, through the accounts rules, does
+# everything that changes an account.
 
 OWN_ACCOUNT_ONLY = _l("Only the account's owner sets up how they sign in.")
 STAFF_FACTOR_REQUIRED = _l(
     "Staff must set up a second factor (an authenticator app or a passkey) before acting on other people's accounts."
 )
+CODE, PASSKEY_ANSWER = "code", "passkey"  # the field a proof of a kind comes in, at the second step
+
+
+@dataclass(frozen=True)
+class SecondStepTry:
+    """One try at the second step, as a kind's ``verify`` sees it: the account, the proof (a typed
+    code, or a verified ``passkeys.PasskeyAssertion``), who tries, and whether the try was within
+    the account's budget of wrong second steps (``second_step_budget.take_a_try``)."""
+
+    user: User
+    proof: object
+    actor: Actor
+    within_budget: bool
+
+
+@dataclass(frozen=True)
+class PasskeySummary:
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A kind as the Security page and the staff's view of an account list it."""
+
+    kind: "FactorKind"
+    set_up: bool
+    left: int | None = None  # for codes: how many are unused
+    items: list = field(default_factory=list)  # for passkeys: each one (``PasskeySummary``)
+
+
+class FactorKind:
+    """One kind of second factor. The class attributes declare it; the methods ask its store."""
+
+    key: str  # "totp": the API's ``methods`` name, and a credential's method part ("password+totp")
+    label: LazyString  # how people read it, in a credential's method ("password and app code")
+    proof: str  # the field its proof comes in at the second step: CODE or PASSKEY_ANSWER
+    counts_as_factor: bool = True  # False: a way round a lost factor, which alone asks for nothing
+    kept_by_reset: bool = False  # True: a staff reset removes it only when asked to
+    reset_change: str  # its key in the audit changes of a staff reset ("authenticator_app")
+    used_action: str | None = None  # audited by its store and mailed when it finishes a sign-in
+    refused: LazyString | None = None  # why it is set up but not offered, said before a try
+
+    def set_up_clause(self, user_id: int) -> ColumnElement[bool]:
+        """SQL true when the account has this kind set up (so several kinds are one query)."""
+        raise NotImplementedError
+
+    def is_set_up(self, user: User) -> bool:
+        return bool(db.session.scalar(select(self.set_up_clause(user.id))))
+
+    def is_offered(self, user: User) -> bool:
+        """Whether the second step takes it for the account now."""
+        return self.is_set_up(user)
+
+    def listed(self, user: User) -> Listed:
+        return Listed(self, self.is_set_up(user))
+
+    def verify(self, attempt: SecondStepTry) -> bool:
+        """Whether the proof is a right one of this kind for the account; a code is spent by it."""
+        raise NotImplementedError
+
+    def reset(self, user: User, actor: Actor) -> list | None:
+        """Remove it from the account (a staff reset): ``[before, after]`` for the audit, or None
+        when there is nothing to tell."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<FactorKind {self.key}>"
+
+
+class AuthenticatorApp(FactorKind):
+    key, label, proof = "totp", _l("app code"), CODE
+    reset_change = "authenticator_app"
+    refused = second_step_budget.APP_CODES_REFUSED
+
+    def set_up_clause(self, user_id):
+        return exists().where(TotpDevice.user_id == user_id, TotpDevice.confirmed_at.is_not(None))
+
+    def is_offered(self, user):
+        return self.is_set_up(user) and second_step_budget.within_budget(user)
+
+    def verify(self, attempt):
+        from . import totp
+
+        # Past the budget the six digits are not even compared: they could be guessed.
+        return attempt.within_budget and totp.accept_code(attempt.user, attempt.proof)
+
+    def reset(self, user, actor):
+        from . import totp
+
+        return [totp.remove_device(user), False]
+
+
+class RecoveryCodes(FactorKind):
+    key, label, proof = "recovery", _l("recovery code"), CODE
+    counts_as_factor = False
+    reset_change = "recovery_codes_left"
+    used_action = "recovery_code_used"
+
+    def set_up_clause(self, user_id):
+        return exists().where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
+
+    def listed(self, user):
+        from . import recovery_codes
+
+        left = recovery_codes.codes_left(user)
+        return Listed(self, left > 0, left=left)
+
+    def verify(self, attempt):
+        from . import recovery_codes
+
+        return recovery_codes.spend_code(attempt.user, attempt.proof, attempt.actor)
+
+    def reset(self, user, actor):
+        from . import recovery_codes
+
+        left = recovery_codes.codes_left(user)
+        recovery_codes.void_codes(user)
+        return [left, 0]
+
+
+class Passkeys(FactorKind):
+    key, label, proof = "passkey", _l("passkey"), PASSKEY_ANSWER
+    kept_by_reset = True  # it lives on a device the person may still have, and is a way in of its own
+    reset_change = "passkeys"
+
+    def set_up_clause(self, user_id):
+        return exists().where(Passkey.user_id == user_id)
+
+    def listed(self, user):
+        from . import passkeys
+
+        items = [
+            PasskeySummary(id=p.id, name=p.name, created_at=p.created_at, last_used_at=p.last_used_at)
+            for p in passkeys.list_passkeys(user)
+        ]
+        return Listed(self, bool(items), items=items)
+
+    def verify(self, attempt):
+        # The signature was checked by ``passkeys.verify_passkey``; here only whose passkey it is.
+        return attempt.proof.user_id == attempt.user.id
+
+    def reset(self, user, actor):
+        from . import passkeys
+
+        removed = passkeys.remove_all_passkeys(user, actor)
+        return [len(removed), 0] if removed else None
+
+
+TOTP, RECOVERY, PASSKEY = AuthenticatorApp(), RecoveryCodes(), Passkeys()
+# Every kind, in the order the second step tries a code against them and lists them.
+KINDS: tuple[FactorKind, ...] = (TOTP, RECOVERY, PASSKEY)
+BY_KEY = {kind.key: kind for kind in KINDS}
 
 
 def has_second_factor(user: User) -> bool:
-    """Whether signing in to the account takes a second step: a confirmed authenticator app or a passkey."""
-    return bool(
-        db.session.scalar(
-            select(
-                or_(
-                    exists().where(TotpDevice.user_id == user.id, TotpDevice.confirmed_at.is_not(None)),
-                    exists().where(Passkey.user_id == user.id),
-                )
-            )
-        )
-    )
+    """Whether signing in to the account takes a second step: a kind that counts is set up."""
+    counting = [kind.set_up_clause(user.id) for kind in KINDS if kind.counts_as_factor]
+    return bool(db.session.scalar(select(or_(false(), *counting))))
+
+
+def kinds_set_up(user: User) -> tuple[FactorKind, ...]:
+    return tuple(kind for kind in KINDS if kind.is_set_up(user))
+
+
+def kinds_offered(user: User) -> tuple[FactorKind, ...]:
+    """The kinds the second step takes for the account now, in ``KINDS`` order."""
+    return tuple(kind for kind in KINDS if kind.is_offered(user))
 
 
 def lacks_required_staff_factor(user: User) -> bool:
     """Whether ``user`` (staff) may not act on other people's accounts yet: STAFF_REQUIRE_TWO_FACTOR is
     on and they have no second factor. Staff accounts open every other account, at /admin/ and
-    through the API alike, so a password alone is not enough for them; their own account stays theirs."""
+    through the API alike, so a password alone is not enough for them; their own account stays theirs.
+
+    Asked on every request that acts on someone else, not once at sign-in: a factor removed later
+    must stop them at once."""
     return bool(current_app.config["STAFF_REQUIRE_TWO_FACTOR"]) and not has_second_factor(user)
 
 

@@ -61,6 +61,7 @@ from ..errors import AuthenticationFailed, NotFound, ValidationFailed
 from ..people.accounts import ensure_may_manage
 from ..people.fields import FieldError, clean_text, digits
 from ..plumbing.atomic import update_where
+from ..plumbing.attempts import keep_attempts
 from . import recovery_codes, second_step_budget
 from .factors import ensure_owner, has_second_factor, notify_security_change
 from .sign_in import BAD_CREDENTIALS
@@ -127,7 +128,6 @@ def registration_options(user: User, *, rp_id: str, binding: str, actor: Actor) 
         exclude_credentials=[_descriptor(passkey) for passkey in existing],
     )
     _store_challenge(options.challenge, REGISTER, binding, user_id=user.id, user_handle=user_handle)
-    db.session.commit()
     return options_to_json_dict(options)
 
 
@@ -147,15 +147,14 @@ def register_passkey(
     except (WebAuthnException, ValueError, TypeError):
         raise ValidationFailed.on("passkey", REGISTRATION_FAILED) from None
     challenge = _consume_challenge(credential.response.client_data_json, REGISTER, binding, user_id=user.id)
+    keep_attempts()  # the challenge stays used, whatever the answer turns out to be
     try:
         if challenge is None:
             raise ValueError("no live challenge")
         verified = _verify_answer(verify_registration_response, credential, rp_id=rp_id, origin=origin)
     except (WebAuthnException, ValueError, TypeError):
-        db.session.commit()  # the challenge stays used
         raise ValidationFailed.on("passkey", REGISTRATION_FAILED) from None
     if db.session.scalar(select(Passkey.id).where(Passkey.credential_id == verified.credential_id)) is not None:
-        db.session.commit()
         raise ValidationFailed.on("passkey", ALREADY_REGISTERED)
     passkey = Passkey(
         user_id=user.id,
@@ -174,7 +173,7 @@ def register_passkey(
     codes = recovery_codes.codes_for_a_new_factor(user, actor)
     notify_security_change(user, "passkey_added", actor, detail=name)
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:  # the same authenticator registered twice at once
         db.session.rollback()
         raise ValidationFailed.on("passkey", ALREADY_REGISTERED) from None
@@ -203,7 +202,6 @@ def authentication_options(*, rp_id: str, binding: str, user: User | None = None
         user_verification=UserVerificationRequirement.PREFERRED,
     )
     _store_challenge(options.challenge, AUTHENTICATE, binding, user_id=user.id if user is not None else None)
-    db.session.commit()
     return options_to_json_dict(options)
 
 
@@ -218,6 +216,7 @@ def verify_passkey(response, *, rp_id: str, origin: str, binding: str, actor: Ac
     except (WebAuthnException, ValueError, TypeError):
         raise AuthenticationFailed(SIGN_IN_FAILED) from None
     challenge = _consume_challenge(credential.response.client_data_json, AUTHENTICATE, binding)
+    keep_attempts()  # the challenge is spent, whatever the answer turns out to be
     passkey = db.session.scalar(select(Passkey).where(Passkey.credential_id == credential.raw_id))
     expected_user = challenge.user_id if challenge is not None else None
     refused = (
@@ -246,11 +245,10 @@ def verify_passkey(response, *, rp_id: str, origin: str, binding: str, actor: Ac
         subject_id = expected_user or (passkey.user_id if passkey is not None else None)
         if subject_id is not None:
             audit.record(actor, "second_factor_failed", db.session.get(User, subject_id), {"method": [None, "passkey"]})
-        db.session.commit()
+            keep_attempts()  # the refusal's record stands though the answer is an error
         raise AuthenticationFailed(SIGN_IN_FAILED) from None
     user = db.session.get(User, passkey.user_id)
     if not user.is_active or user.activated_at is None:
-        db.session.commit()
         raise AuthenticationFailed(BAD_CREDENTIALS)
     if not _advance_counter(passkey, verified):
         audit.record(
@@ -258,10 +256,9 @@ def verify_passkey(response, *, rp_id: str, origin: str, binding: str, actor: Ac
             {"passkey": [passkey.name, passkey.name], "sign_count": [passkey.sign_count, verified.new_sign_count]},
         )
         notify_security_change(user, "passkey_counter_regressed", actor, detail=passkey.name)
-        db.session.commit()
+        keep_attempts()  # the record and the mail of a copied passkey stand though the answer is an error
         raise AuthenticationFailed(SIGN_IN_FAILED)
     second_step_budget.forgive(user)  # a passkey cannot be guessed: the person is here
-    db.session.commit()
     return PasskeyAssertion(user_id=user.id, user=user, passkey_id=passkey.id, user_verified=verified.user_verified)
 
 
@@ -301,7 +298,6 @@ def rename_passkey(user: User, passkey_id, name, actor: Actor) -> Passkey:
     if name != passkey.name:
         audit.record(actor, "passkey_renamed", user, {"passkey": [passkey.name, name]})
         passkey.name = name
-        db.session.commit()
     return passkey
 
 
@@ -317,7 +313,6 @@ def remove_passkey(user: User, passkey_id, actor: Actor) -> None:
         recovery_codes.void_codes(user)
     audit.record(actor, "passkey_removed", user, {"passkey": [name, None]})
     notify_security_change(user, "passkey_removed", actor, detail=name)
-    db.session.commit()
 
 
 def remove_all_passkeys(user: User, actor: Actor) -> list[str]:
@@ -402,7 +397,8 @@ def _verify_answer(verify, credential, *, rp_id: str, origin: str, **expected):
 
 def _consume_challenge(client_data_json: bytes, purpose: str, binding, *, user_id=None) -> WebAuthnChallenge | None:
     """The stored challenge the answer signed, marked used, when it is live, of this purpose, asked
-    for by this client (and for ``user_id``, when given); None otherwise. The caller commits.
+    for by this client (and for ``user_id``, when given); None otherwise. The caller keeps the use
+    (``attempts.keep_attempts``) before it checks the answer.
 
     Marking it used is one conditional UPDATE, so of two answers to one challenge only one goes on.
     """

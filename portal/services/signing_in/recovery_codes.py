@@ -115,7 +115,6 @@ def regenerate_recovery_codes(user: User, actor: Actor) -> list[str]:
         raise ValidationFailed.on("non_field_errors", NO_FACTOR)
     codes = replace_codes(user, actor)
     notify_security_change(user, "recovery_codes_generated", actor)
-    db.session.commit()
     return codes
 
 

@@ -33,7 +33,8 @@ APP_CODES_REFUSED = _l(
 
 def take_a_try(user: User) -> bool:
     """Count one try at the second step against the account's budget, before its code is compared:
-    whether it was within the budget (else codes from the app must be refused). The caller commits."""
+    whether it was within the budget (else codes from the app must be refused). The caller keeps it
+    before comparing (``attempts.keep_attempts``)."""
     return update_where(
         User,
         User.id == user.id,
@@ -55,7 +56,8 @@ def failures(user: User) -> int:
 
 def failed(user: User, actor: Actor) -> None:
     """A counted try was wrong: it stays counted; at the TWO_FACTOR_FAILURE_MAIL_AT-th in a row the
-    person is mailed, once, since the count only moves one at a time. The caller commits."""
+    person is mailed, once, since the count only moves one at a time. The caller keeps both, though
+    its answer is an error."""
     if failures(user) == current_app.config["TWO_FACTOR_FAILURE_MAIL_AT"]:
         outbox.queue_mail(
             user, "second_step_failures",
@@ -67,5 +69,5 @@ def failed(user: User, actor: Actor) -> None:
 
 def forgive(user: User) -> None:
     """The person proved themselves (a second step, a passkey, a new password, a staff reset):
-    the count starts again. The caller commits."""
+    the count starts again, with the request that proved it."""
     update_where(User, User.id == user.id, User.second_step_failures != 0, second_step_failures=0)

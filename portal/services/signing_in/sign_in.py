@@ -5,7 +5,7 @@ from ...extensions import db
 from ...models import Credential, User, utcnow
 from .. import audit
 from ..audit import Actor
-from ..errors import AuthenticationFailed, EmailNotVerified, PasswordResetRequired
+from ..errors import AuthenticationFailed, EmailNotVerified
 from ..people import breaches
 from ..people.passwords import check_password, hash_password, needs_rehash, spend_a_password_check
 from ..people.users import find_user, mark_changed
@@ -13,8 +13,9 @@ from . import sign_in_alerts
 
 BAD_CREDENTIALS = _l("No active account found with the given credentials")
 UNVERIFIED = _l("E-mail address is not verified. Enter the code we mailed you, or ask for a new one.")
-# The sign-in page's link, quoted by its own label (one msgid), so the message never names a link the
-# page does not show; the mails about a secured account quote it the same way.
+# Why a secured account's password does not sign it in (``flow.PasswordMustBeRenewed``). The sign-in
+# page's link, quoted by its own label (one msgid), so the message never names a link the page does
+# not show; the mails about a secured account quote it the same way.
 RESET_REQUIRED = _l(
     "This account was secured and needs a new password before it signs in with one. "
     "Use “%(forgot)s” to get a link by mail and choose a new password.",
@@ -25,9 +26,10 @@ RESET_REQUIRED = _l(
 def authenticate(password, *, email=None, username=None, login=None) -> User:
     """The active, verified user with these credentials, or AuthenticationFailed.
 
-    ``login`` (the sign-in page's one field) is an email or a username. A secured account
-    (``password_reset_required``) is refused with PasswordResetRequired, only once the password was
-    found right: the message tells nothing to someone who does not know it.
+    ``login`` (the sign-in page's one field) is an email or a username. This is the first step
+    only: what the account needs next — a secured account's new password, a second factor — the
+    sign-in flow decides (``flow.sign_in``), only once the password was found right, so what it
+    says tells nothing to someone who does not know it.
     """
     user = find_user(email=email, username=username, login=login)
     if user is None:
@@ -37,8 +39,6 @@ def authenticate(password, *, email=None, username=None, login=None) -> User:
         raise AuthenticationFailed(BAD_CREDENTIALS)
     if user.activated_at is None:
         raise EmailNotVerified(UNVERIFIED)
-    if user.password_reset_required:
-        raise PasswordResetRequired(RESET_REQUIRED)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     _note_whether_breached(user, password)

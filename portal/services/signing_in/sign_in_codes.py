@@ -11,18 +11,18 @@ mistyped new address cannot become a way in for whoever owns it. Every other add
 one that never verified, a deactivated one) gets nothing, and the answer, and its timing, is the
 same (``verification.send_code_later``).
 
-The code proves the first step only: the door goes on as after a password, with
-``first_step=EMAIL_CODE``, so an account with a second factor is still asked for it.
+The code proves the first step only: the door hands the person to the sign-in flow
+(``flow.sign_in``) with ``first_step=EMAIL_CODE``, so an account with a second factor is still
+asked for it. The code is used up with the request that signs in (or holds the sign-in).
 """
 
-from ...extensions import db
 from ...models import User
 from ..errors import ValidationFailed
 from ..people import verification
 from ..people.fields import FieldError, clean_email
 from ..people.users import find_user
 
-EMAIL_CODE = "email_code"  # the first step, as ``two_factor.begin_sign_in`` and a credential's method name it
+EMAIL_CODE = "email_code"  # the first step, as ``flow.sign_in`` and a credential's method name it
 
 
 def may_sign_in_by_code(user: User) -> bool:
@@ -48,11 +48,10 @@ def authenticate_with_code(email, code) -> User:
 
     A wrong, expired, used or replaced code — or an address of no account that may sign in this
     way — is ValidationFailed on ``code``, and spends one of the code's tries. The caller goes on
-    with the first step proven (``EMAIL_CODE``).
+    with the first step proven (``EMAIL_CODE``), and its commit uses the code up.
     """
     user = find_user(email=email)
     if user is not None and not may_sign_in_by_code(user):
         user = None
     verification.use_code(user, code, verification.SIGN_IN, field="code")
-    db.session.commit()  # the code is spent whatever the next step does
     return user

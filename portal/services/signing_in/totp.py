@@ -33,6 +33,7 @@ from ..errors import ValidationFailed
 from ..people.accounts import verify_current_password
 from ..people.fields import latin_digits
 from ..plumbing.atomic import update_where
+from ..plumbing.attempts import keep_attempts
 from ..plumbing.secret_box import SealedValueUnreadable, open_sealed, seal
 from . import recovery_codes
 from .factors import ensure_owner, has_second_factor, notify_security_change
@@ -72,7 +73,7 @@ def enrol_totp(user: User, actor: Actor) -> TotpEnrolment:
     db.session.execute(delete(TotpDevice).where(TotpDevice.user_id == user.id))
     db.session.add(TotpDevice(user_id=user.id, secret_sealed=seal(secret.encode(), SEAL_PURPOSE)))
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:  # another set-up of the same account got there first (two tabs)
         db.session.rollback()
         raise ValidationFailed.on("non_field_errors", NOT_STARTED) from None
@@ -107,13 +108,11 @@ def confirm_totp(user: User, code, actor: Actor) -> list[str] | None:
     if device is None:
         raise ValidationFailed.on("code", NOT_STARTED)
     if not _spend_code(device, code):
-        db.session.rollback()
         raise ValidationFailed.on("code", INVALID_CODE)
     device.confirmed_at = utcnow()
     audit.record(actor, "totp_enabled", user)
     codes = recovery_codes.codes_for_a_new_factor(user, actor)
     notify_security_change(user, "totp_enabled", actor)
-    db.session.commit()
     return codes
 
 
@@ -132,7 +131,7 @@ def disable_totp(user: User, current_password, code, actor: Actor) -> None:
         used_recovery = recovery_codes.spend_code(user, code, actor)
         if not used_recovery:
             audit.record(actor, "second_factor_failed", user, {"method": [None, "totp"]})
-            db.session.commit()
+            keep_attempts()  # the wrong try's record stands though the answer is an error
             raise ValidationFailed.on("code", INVALID_CODE)
     db.session.delete(device)
     db.session.flush()
@@ -142,7 +141,6 @@ def disable_totp(user: User, current_password, code, actor: Actor) -> None:
     if used_recovery:
         notify_security_change(user, "recovery_code_used", actor)
     notify_security_change(user, "totp_disabled", actor)
-    db.session.commit()
 
 
 def has_confirmed_totp(user: User) -> bool:

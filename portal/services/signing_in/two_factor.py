@@ -1,28 +1,29 @@
-"""Two-step sign-in: the pending second step of a sign-in, what an account can sign in with, and
-the staff reset.
+"""The pending second step of a sign-in, what an account can sign in with, and the staff reset.
 
-Every door (the pages, the API) signs in the same way:
+The sign-in flow (``flow``) holds a sign-in whose first step passed (the password, an emailed code)
+for an account with a second factor:
 
-1. The first step proves the password (``sign_in.authenticate``) or, later, an emailed code.
-2. An account with a second factor (``has_second_factor``) gets no credential yet:
-   ``begin_sign_in`` stores only the hash of a random token and returns the token, which the
+1. ``begin_sign_in`` stores only the hash of a random token and returns the token, which the
    browser's session or the API client (as ``mfa_token``) keeps. It lives TWO_FACTOR_PENDING_TTL.
-3. ``complete_sign_in`` takes the token and a code from the authenticator app, a recovery code,
-   or a verified passkey (``passkeys.verify_passkey``) of the same user, and returns the user and
-   how the sign-in was proven ("password+totp"), for the door to start the session or issue the
-   tokens with (their ``method=``). The pending sign-in then cannot be used again.
+   ``pending_sign_in`` shows it: which kinds of factor (``factors.KINDS``) the account has set up,
+   and which of them the step takes now (the API's ``methods``).
+2. ``pass_second_step`` takes the token and a code (from the authenticator app, or a recovery code)
+   or a verified passkey (``passkeys.verify_passkey``) of the same user, and checks it against each
+   kind whose proof it is, in ``KINDS`` order. The pending sign-in then cannot be used again, and
+   the flow goes on (``flow.complete_sign_in``).
 
-Each try at the second step is counted before the code is compared, in one conditional UPDATE,
+Each try at the second step is counted before the proof is compared, in one conditional UPDATE,
 so guesses sent in parallel cannot get more than TWO_FACTOR_MAX_ATTEMPTS comparisons between
 them; after that (or once used, expired or ended) the person signs in again from the start. Each
 try also counts against the account's budget of wrong second steps in a row
 (``second_step_budget``): past it, codes from the app are refused until a recovery code or a
-passkey signs in.
+passkey signs in. The tries, and the record of a wrong one, are kept whatever the answer
+(``attempts.keep_attempts``); everything else stands or falls with the request.
 
-Staff reset (``reset_two_factor``), for the person who lost their phone: it removes the
-authenticator app and the recovery codes, and ends pending sign-ins. Passkeys stay unless staff
-ask for them to go too (``remove_passkeys=True``): a passkey lives on a device the person may
-still have, and it is a way in of its own; a single passkey can also be removed with
+Staff reset (``reset_two_factor``), for the person who lost their phone: it removes every kind a
+reset removes (the authenticator app and the recovery codes), and ends pending sign-ins. Passkeys
+stay unless staff ask for them to go too (``remove_passkeys=True``): a passkey lives on a device the
+person may still have, and it is a way in of its own; a single passkey can also be removed with
 ``passkeys.remove_passkey``. Staff use it on other people's accounts only (their own goes through
 the Security page, with their password and a code), under the rule of ``accounts.ensure_may_manage``:
 only a superuser resets a staff member's account. The person is mailed.
@@ -30,7 +31,7 @@ only a superuser resets a staff member's account. The person is mailed.
 
 import hashlib
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
@@ -44,18 +45,18 @@ from ..audit import Actor
 from ..errors import PermissionDenied, SignInExpired, ValidationFailed
 from ..people.accounts import NOT_YOURSELF, ensure_may_manage
 from ..plumbing.atomic import update_where
+from ..plumbing.attempts import keep_attempts
 from ..ways_in.credentials import end_pending_sign_ins
-from . import passkeys, recovery_codes, second_step_budget, totp
-from .factors import has_second_factor, notify_security_change
+from . import factors, second_step_budget, totp
+from .factors import KINDS, FactorKind, Listed, PasskeySummary, has_second_factor, notify_security_change
 from .passkeys import PasskeyAssertion
 
 __all__ = [
-    "begin_sign_in", "pending_sign_in", "complete_sign_in", "account_of", "end_pending_sign_ins", "has_second_factor",
-    "sign_in_methods", "reset_two_factor", "PendingStep", "CompletedSignIn", "SignInMethods", "PasskeySummary",
+    "begin_sign_in", "pending_sign_in", "pass_second_step", "account_of", "end_pending_sign_ins", "has_second_factor",
+    "sign_in_methods", "reset_two_factor", "PendingStep", "PassedStep", "SignInMethods", "PasskeySummary",
 ]
 
 FIRST_STEPS = ("password", "email_code")
-TOTP, RECOVERY, PASSKEY = "totp", "recovery", "passkey"
 PASSKEY_REFUSED = _l("This passkey does not belong to the account signing in.")
 EXPIRED = _l("This sign-in has expired. Sign in again.")
 STAFF_ONLY = _l("Only staff reset another person's two-step sign-in.")
@@ -68,43 +69,57 @@ class PendingStep:
     user: User
     first_step: str
     data: dict
-    has_totp: bool
-    has_passkeys: bool
-    recovery_codes_left: int
     attempts_left: int
     expires_at: datetime
-    app_codes_refused: bool = False  # the account's budget of wrong tries is spent
+    set_up: tuple[str, ...]  # the keys of the kinds the account has set up, in ``factors.KINDS`` order
+    offered: tuple[str, ...]  # of those, the ones the step takes now: the API's ``methods``
+
+    def has(self, key: str) -> bool:
+        return key in self.set_up
+
+    def offers(self, key: str) -> bool:
+        return key in self.offered
+
+    @property
+    def refusals(self) -> list:
+        """Why a kind that is set up is not taken now (the app's codes past the budget), to say first."""
+        return [kind.refused for kind in KINDS if kind.key in self.set_up and kind.key not in self.offered
+                and kind.refused is not None]
 
 
 @dataclass(frozen=True)
-class CompletedSignIn:
-    """A finished two-step sign-in: start the session (or issue tokens) for ``user`` with ``method``."""
+class PassedStep:
+    """A second step that passed: the flow goes on for ``user`` with ``kind`` proven after ``first_step``."""
 
     user: User
-    method: str  # "password+totp", "password+recovery", "password+passkey", "email_code+totp", …
+    first_step: str
+    kind: FactorKind
     data: dict  # what ``begin_sign_in`` was given ("remember me", the door)
 
 
 @dataclass(frozen=True)
-class PasskeySummary:
-    id: int
-    name: str
-    created_at: datetime
-    last_used_at: datetime | None
-
-
-@dataclass(frozen=True)
 class SignInMethods:
-    """How an account can sign in, for the Security page and the API."""
+    """How an account can sign in, for the Security page and the staff's view: the password, and
+    each kind of factor as it lists itself (``factors.FactorKind.listed``)."""
 
     has_password: bool
-    totp_confirmed: bool
-    recovery_codes_left: int
-    passkeys: list[PasskeySummary] = field(default_factory=list)
+    kinds: dict[str, Listed]
+
+    @property
+    def totp_confirmed(self) -> bool:
+        return self.kinds[factors.TOTP.key].set_up
+
+    @property
+    def recovery_codes_left(self) -> int:
+        return self.kinds[factors.RECOVERY.key].left
+
+    @property
+    def passkeys(self) -> list[PasskeySummary]:
+        return self.kinds[factors.PASSKEY.key].items
 
     @property
     def has_second_factor(self) -> bool:
-        return self.totp_confirmed or bool(self.passkeys)
+        return any(listed.set_up for listed in self.kinds.values() if listed.kind.counts_as_factor)
 
 
 # The pending second step ---------------------------------------------------------------------------
@@ -132,7 +147,7 @@ def begin_sign_in(user: User, *, first_step: str = "password", data: dict | None
             expires_at=now + current_app.config["TWO_FACTOR_PENDING_TTL"],
         )
     )
-    db.session.commit()
+    db.session.flush()
     return token
 
 
@@ -146,26 +161,24 @@ def pending_sign_in(token) -> PendingStep | None:
         user=user,
         first_step=pending.first_step,
         data=dict(pending.data or {}),
-        has_totp=totp.has_confirmed_totp(user),
-        has_passkeys=passkeys.has_passkeys(user),
-        recovery_codes_left=recovery_codes.codes_left(user),
         attempts_left=current_app.config["TWO_FACTOR_MAX_ATTEMPTS"] - pending.attempts,
         expires_at=pending.expires_at,
-        app_codes_refused=not second_step_budget.within_budget(user),
+        set_up=tuple(kind.key for kind in factors.kinds_set_up(user)),
+        offered=tuple(kind.key for kind in factors.kinds_offered(user)),
     )
 
 
-def complete_sign_in(token, actor: Actor, *, code=None, passkey: PasskeyAssertion | None = None) -> CompletedSignIn:
-    """Finish a pending sign-in with a code (from the authenticator app, or a recovery code) or a
-    verified passkey of the same user.
+def pass_second_step(token, actor: Actor, *, code=None, passkey: PasskeyAssertion | None = None) -> PassedStep:
+    """Check the second step of a pending sign-in: a code (from the authenticator app, or a recovery
+    code) or a verified passkey of the same user, against each kind whose proof it is.
 
     ValidationFailed on ``code`` (or ``passkey``) for a wrong one, which spends one of the tries
     and one of the account's budget (past it, a code from the app is refused with
     ``second_step_budget.APP_CODES_REFUSED`` whether right or not); SignInExpired when the pending
     sign-in is over (expired, used, ended, out of tries, or its account deactivated): the person
-    signs in again.
+    signs in again. Once it passed, a kind used up (a recovery code) is mailed about.
     """
-    attempt_field = "passkey" if passkey is not None else "code"
+    proof_field, proof = (factors.PASSKEY_ANSWER, passkey) if passkey is not None else (factors.CODE, code)
     pending = _find(token)
     now = utcnow()
     # Spend a try before comparing, in one conditional UPDATE (see the module's docstring).
@@ -177,45 +190,35 @@ def complete_sign_in(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
         PendingSignIn.attempts < current_app.config["TWO_FACTOR_MAX_ATTEMPTS"],
         attempts=PendingSignIn.attempts + 1,
     )
-    if not try_granted:
-        db.session.commit()
-        raise SignInExpired(EXPIRED)
-    user = db.session.get(User, pending.user_id)
-    if not user.is_active or user.activated_at is None:
+    user = db.session.get(User, pending.user_id) if try_granted else None
+    usable = user is not None and user.is_active and user.activated_at is not None
+    if user is not None and not usable:
         end_pending_sign_ins(user)
-        db.session.commit()
+    # The account's budget, taken before comparing too; spent, it bars only the app's six digits.
+    within_budget = usable and second_step_budget.take_a_try(user)
+    keep_attempts()  # both tries count whatever follows
+    if not usable:
         raise SignInExpired(EXPIRED)
 
-    # The account's budget, taken before comparing too; spent, it bars only the app's six digits.
-    app_codes_compared = second_step_budget.take_a_try(user)
-    if passkey is not None:
-        method = PASSKEY if passkey.user_id == user.id else None
-    elif app_codes_compared and totp.accept_code(user, code):
-        method = TOTP
-    elif recovery_codes.spend_code(user, code, actor):
-        method = RECOVERY
-    else:
-        method = None
-    if method is None:
-        audit.record(actor, "second_factor_failed", user, {"method": [None, attempt_field]})
+    attempt = factors.SecondStepTry(user=user, proof=proof, actor=actor, within_budget=within_budget)
+    kind = next((kind for kind in KINDS if kind.proof == proof_field and kind.verify(attempt)), None)
+    if kind is None:
+        audit.record(actor, "second_factor_failed", user, {"method": [None, proof_field]})
         second_step_budget.failed(user, actor)
-        db.session.commit()  # the spent try counts even though the answer is an error
+        keep_attempts()  # the wrong try's record, and the warning mail, stand though the answer is an error
         if passkey is not None:
-            raise ValidationFailed.on(attempt_field, PASSKEY_REFUSED)
+            raise ValidationFailed.on(proof_field, PASSKEY_REFUSED)
         raise ValidationFailed.on(
-            attempt_field, totp.INVALID_CODE if app_codes_compared else second_step_budget.APP_CODES_REFUSED
+            proof_field, totp.INVALID_CODE if within_budget else second_step_budget.APP_CODES_REFUSED
         )
 
     finished = update_where(PendingSignIn, PendingSignIn.id == pending.id, PendingSignIn.used_at.is_(None), used_at=now)
     if not finished:
-        db.session.rollback()  # un-spends the code: this request did not sign anyone in
-        raise SignInExpired(EXPIRED)
+        raise SignInExpired(EXPIRED)  # the door's roll-back un-spends the code: nobody was signed in
     second_step_budget.forgive(user)
-    completed = CompletedSignIn(user=user, method=f"{pending.first_step}+{method}", data=dict(pending.data or {}))
-    if method == RECOVERY:
-        notify_security_change(user, "recovery_code_used", actor)
-    db.session.commit()
-    return completed
+    if kind.used_action is not None:
+        notify_security_change(user, kind.used_action, actor)
+    return PassedStep(user=user, first_step=pending.first_step, kind=kind, data=dict(pending.data or {}))
 
 
 def account_of(token) -> User | None:
@@ -242,24 +245,17 @@ def _is_live(pending: PendingSignIn) -> bool:
 
 
 def sign_in_methods(user: User) -> SignInMethods:
-    """The password (always), the authenticator app, the recovery codes left and the passkeys."""
-    return SignInMethods(
-        has_password=True,
-        totp_confirmed=totp.has_confirmed_totp(user),
-        recovery_codes_left=recovery_codes.codes_left(user),
-        passkeys=[
-            PasskeySummary(id=p.id, name=p.name, created_at=p.created_at, last_used_at=p.last_used_at)
-            for p in passkeys.list_passkeys(user)
-        ],
-    )
+    """The password (always), and each kind of factor as it lists itself."""
+    return SignInMethods(has_password=True, kinds={kind.key: kind.listed(user) for kind in KINDS})
 
 
 # Staff reset ----------------------------------------------------------------------------------------
 
 
 def reset_two_factor(user: User, actor: Actor, *, remove_passkeys: bool = False) -> None:
-    """Staff (or the command line) take away the user's authenticator app and recovery codes, and
-    their passkeys too when asked; pending sign-ins end. Audited, and the person is mailed."""
+    """Staff (or the command line) take away every kind a reset removes (the authenticator app, the
+    recovery codes), and the kinds it keeps (passkeys) too when asked; pending sign-ins end.
+    Audited, and the person is mailed."""
     acting = actor.user
     if acting is not None:
         if not acting.is_staff:
@@ -267,15 +263,14 @@ def reset_two_factor(user: User, actor: Actor, *, remove_passkeys: bool = False)
         if acting.id == user.id:
             raise PermissionDenied(NOT_YOURSELF)
     ensure_may_manage(actor, user)
-    had_totp = totp.remove_device(user)
-    codes_left = recovery_codes.codes_left(user)
-    recovery_codes.void_codes(user)
-    removed = passkeys.remove_all_passkeys(user, actor) if remove_passkeys else []
+    changes = {}
+    for kind in KINDS:
+        if kind.kept_by_reset and not remove_passkeys:
+            continue
+        change = kind.reset(user, actor)
+        if change is not None:
+            changes[kind.reset_change] = change
     end_pending_sign_ins(user)
     second_step_budget.forgive(user)  # a new app, once set up, must not start out refused
-    changes = {"authenticator_app": [had_totp, False], "recovery_codes_left": [codes_left, 0]}
-    if removed:
-        changes["passkeys"] = [len(removed), 0]
     audit.record(actor, "two_factor_reset", user, changes)
     notify_security_change(user, "two_factor_reset", actor)
-    db.session.commit()

@@ -1,0 +1,155 @@
+"""What happens after a first proof: one sign-in flow, as ordered stages, for every door.
+
+A door proves who someone is first — the password (``sign_in.authenticate``), an emailed code
+(``sign_in_codes.authenticate_with_code``), a passkey alone (``passkeys.verify_passkey``) — and
+hands the person to ``sign_in``. The flow asks each stage of ``STAGES``, in order, whether it
+applies to this sign-in; the first that does decides what happens next:
+
+    first proof ──> sign_in(user, first_step=…, door_data=…)
+                      │  PasswordMustBeRenewed: a secured account's password → refused (PasswordResetRequired)
+                      │  SecondFactor: a factor set up, none proven yet → Pending(token, offered kinds)
+                      ▼
+                    SignedIn(user, method="password", data)      ← every stage let it through
+    second step ──> complete_sign_in(token, code= | passkey=) → the stages after SecondFactor → SignedIn
+
+The outcome is a fact, never an answer: the pages turn ``SignedIn`` into a browser session and
+``Pending`` into the second-step page; the API turns them into credentials and a 401 with the
+``mfa_token`` (``portal/web/two_step.py``, ``portal/api/two_step.py``). Neither door decides
+anything, so a new door (another provider) calls ``sign_in`` too, and a new stage (a staff member
+who must enrol a factor, consent for an app) is one ``Stage`` class in ``STAGES`` with its own way to
+complete it, whose completion goes on with the stages after it, as ``complete_sign_in`` does.
+
+The flow writes (a pending sign-in, the tries of a second step) and never commits: the door does,
+once. The sign-in itself is recorded when the door makes its credential (``sign_in.record_sign_in``).
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ...models import User
+from ..audit import Actor
+from ..errors import PasswordResetRequired
+from . import factors, two_factor
+from .passkeys import PasskeyAssertion
+from .sign_in import PASSWORD, RESET_REQUIRED
+from .sign_in_codes import EMAIL_CODE
+from .two_factor import PendingStep
+
+PASSKEY = factors.PASSKEY.key  # a passkey alone: the device verified the person, two factors in one
+FIRST_STEPS = (PASSWORD, EMAIL_CODE, PASSKEY)
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    """A sign-in on its way through the stages: whose, what it has proven so far, in order
+    (``("password", "totp")``), and what the door asked to be given back with the outcome."""
+
+    user: User
+    proofs: tuple[str, ...]
+    door_data: dict
+
+    @property
+    def first_step(self) -> str:
+        return self.proofs[0]
+
+    @property
+    def method(self) -> str:
+        """How the sign-in was proven, as a credential keeps it: "password", "password+totp", …"""
+        return "+".join(self.proofs)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Finished: the door makes its credential for ``user``, proven by ``method``."""
+
+    user: User
+    method: str
+    data: dict  # the door's own ``door_data``, back ("remember me", where to go next, what to issue)
+    finished: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Not yet: the person must first get past ``stage`` (a ``Stage.key``). ``token`` names the held
+    sign-in, for the browser's session or the API client; ``step`` is what the stage shows."""
+
+    stage: str
+    token: str
+    step: PendingStep
+    finished: ClassVar[bool] = False
+
+
+Outcome = SignedIn | Pending
+
+
+class Stage:
+    """One thing that may stand between a proof and a credential."""
+
+    key: str
+
+    def applies(self, attempt: SignInAttempt) -> bool:
+        raise NotImplementedError
+
+    def hold(self, attempt: SignInAttempt) -> Pending:
+        """The sign-in waits here (or, for a stage that only refuses, an AuthenticationFailed)."""
+        raise NotImplementedError
+
+
+class PasswordMustBeRenewed(Stage):
+    """A secured account (``securing``) signs in with its password only once a new one is chosen
+    through the reset link, which proves the mailbox. An emailed code or a passkey still signs it
+    in: they prove the mailbox or a device, not the password someone may have learnt."""
+
+    key = "password_renewal"
+
+    def applies(self, attempt):
+        return attempt.first_step == PASSWORD and attempt.user.password_reset_required
+
+    def hold(self, attempt):
+        raise PasswordResetRequired(RESET_REQUIRED)
+
+
+class SecondFactor(Stage):
+    """An account with a second factor (``factors.has_second_factor``) is asked for one, unless its
+    sign-in already proved one (a passkey alone)."""
+
+    key = "second_factor"
+
+    def applies(self, attempt):
+        proven = any(factors.BY_KEY[p].counts_as_factor for p in attempt.proofs if p in factors.BY_KEY)
+        return not proven and factors.has_second_factor(attempt.user)
+
+    def hold(self, attempt):
+        token = two_factor.begin_sign_in(attempt.user, first_step=attempt.first_step, data=attempt.door_data)
+        return Pending(stage=self.key, token=token, step=two_factor.pending_sign_in(token))
+
+
+STAGES: tuple[Stage, ...] = (PasswordMustBeRenewed(), SecondFactor())
+
+
+def sign_in(user: User, *, first_step: str = PASSWORD, door_data: dict | None = None) -> Outcome:
+    """After ``first_step`` proved ``user``: signed in, or held by the first stage that applies.
+    ``door_data``: JSON-safe values the door wants back with the outcome, even after a pending step."""
+    if first_step not in FIRST_STEPS:
+        raise ValueError(f"Unknown first step {first_step!r}.")
+    return _go_on(SignInAttempt(user=user, proofs=(first_step,), door_data=dict(door_data or {})), STAGES)
+
+
+def complete_sign_in(token, actor: Actor, *, code=None, passkey: PasskeyAssertion | None = None) -> Outcome:
+    """Finish the second step of a pending sign-in (``two_factor.pass_second_step``: its errors are
+    this one's) and go on with the stages after it."""
+    passed = two_factor.pass_second_step(token, actor, code=code, passkey=passkey)
+    attempt = SignInAttempt(user=passed.user, proofs=(passed.first_step, passed.kind.key), door_data=passed.data)
+    return _go_on(attempt, _after(SecondFactor.key))
+
+
+def _go_on(attempt: SignInAttempt, stages) -> Outcome:
+    for stage in stages:
+        if stage.applies(attempt):
+            return stage.hold(attempt)
+    return SignedIn(user=attempt.user, method=attempt.method, data=attempt.door_data)
+
+
+def _after(key: str) -> tuple[Stage, ...]:
+    keys = [stage.key for stage in STAGES]
+    return STAGES[keys.index(key) + 1:]
