@@ -1,6 +1,7 @@
 """The API's hot path: ``GET /api/users/me/`` reads the credential, its user and every one of the
 user's groups in one statement, writes nothing on a read, and keeps answering correctly when what
-it remembers between requests (verified JWTs) goes stale."""
+it remembers between requests (verified JWTs) goes stale. A token refresh reads the same way and
+writes one row."""
 
 import re
 import sqlite3
@@ -136,6 +137,21 @@ def test_the_statement_trace_sees_a_write_when_there_is_one(app, client, user, t
 
     assert response.status_code == 200
     assert any(s.lstrip().upper().startswith("UPDATE USERS") for s in data_statements(sent))
+
+
+def test_a_refresh_reads_its_sign_in_once_and_writes_only_its_row(app, client, member_of_three, jwt_pair):
+    refresh = jwt_pair(member_of_three)["refresh"]
+
+    with statements_sent(app) as sent:
+        response = client.post("/api/token/refresh/", json={"refresh": refresh})
+
+    assert response.status_code == 200
+    statements = data_statements(sent)
+    assert len(statements) == 2, statements
+    read, write = statements
+    assert read.lstrip().upper().startswith("SELECT") and "credentials" in read and "users" in read
+    assert write.lstrip().upper().startswith("UPDATE CREDENTIALS")
+    assert [s for s in sent if s.strip().upper() == "COMMIT"] == ["COMMIT"]
 
 
 def test_a_profile_read_answers_the_users_stored_values_and_never_its_password_hash(
