@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from portal.extensions import db
 from portal.models import Credential, User
@@ -127,6 +128,23 @@ def test_a_profile_read_is_one_select_for_credential_user_and_every_group_and_wr
     assert len(statements) == 1, statements
     assert statements[0].lstrip().upper().startswith("SELECT")
     assert "groups" in statements[0] and "users" in statements[0] and "credentials" in statements[0]
+
+
+def test_a_profile_read_opens_no_orm_transaction_not_even_an_empty_one_at_the_door(app, client, user, token_auth):
+    """The door commits what a request wrote; a read wrote nothing and read past the ORM, and
+    committing an empty session would cost it more than its query."""
+    headers = token_auth(user)
+    client.get(ME, headers=headers)  # the first use stamps "last used"
+    opened = []
+    listener = lambda session, transaction: opened.append(transaction)  # noqa: E731
+    event.listen(Session, "after_transaction_create", listener)
+    try:
+        response = client.get(ME, headers=headers)
+    finally:
+        event.remove(Session, "after_transaction_create", listener)
+
+    assert response.status_code == 200
+    assert opened == []
 
 
 def test_the_statement_trace_sees_a_write_when_there_is_one(app, client, user, token_auth):
