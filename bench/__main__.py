@@ -1,4 +1,4 @@
-"""Measure the hot paths and print a table: the avatar pipeline, sign-in, and the profile API.
+"""Measure the hot paths and print a table: the avatar pipeline, sign-in, token refresh and the profile API.
 
 Runs in-process through Flask's test client against a temporary SQLite file (or the throwaway
 database named by $TEST_DATABASE_URL, whose tables it drops and makes anew),
@@ -87,6 +87,16 @@ def main() -> None:
     rows.append(("GET /api/users/me/ (Token)", timed(read("GET", "/api/users/me/", token), 300)))
     rows.append(("GET /api/users/me/ (Bearer)", timed(read("GET", "/api/users/me/", bearer), 300)))
     rows.append(("POST /api/profile/ (Bearer)", timed(read("POST", "/api/profile/", bearer), 300)))
+    # One sign-in refreshed again and again, each time with the refresh token the last one returned:
+    # a rotation per call, as a client keeping its sign-in alive does. One thread: refreshes per core.
+    live = {"refresh": client.post("/api/token/", json=login).get_json()["refresh"]}
+
+    def refresh():
+        response = client.post("/api/token/refresh/", json={"refresh": live["refresh"]})
+        expect(200, response)
+        live["refresh"] = response.get_json()["refresh"]
+
+    rows.append(("POST /api/token/refresh/ (rotation)", timed(refresh, 300)))
     names = iter(range(10**6))
     rows.append(("PATCH /api/users/me/ first_name", timed(lambda: expect(
         200, client.patch("/api/users/me/", headers=token, json={"first_name": f"N{next(names)}"})

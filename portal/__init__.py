@@ -132,6 +132,13 @@ def register_mail_delivery(app):
 
 def register_extensions(app):
     db.init_app(app)
+    if "pool_pre_ping" not in app.config["SQLALCHEMY_ENGINE_OPTIONS"]:  # an operator's own choice stands
+        from .services.plumbing import driver
+
+        with app.app_context():
+            for engine in db.engines.values():
+                if engine.dialect.name != "sqlite":
+                    driver.test_when_idle(engine)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)

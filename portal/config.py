@@ -276,14 +276,12 @@ def _pool_options(cfg, uri: str) -> dict:
 
     An in-memory SQLite database is one connection that Flask-SQLAlchemy shares, and takes no pool
     settings. A database server may drop a connection that sat idle (a restart, a failover), so its
-    connections are tested before use; a SQLite file cannot.
+    connections are tested before use when they sat idle (``plumbing.driver.test_when_idle``, set up
+    with the extensions); a SQLite file cannot drop one.
     """
     if uri in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in uri:
         return {}
-    options = {"pool_size": cfg["DATABASE_POOL_SIZE"], "max_overflow": cfg["DATABASE_MAX_OVERFLOW"]}
-    if not uri.startswith("sqlite"):
-        options["pool_pre_ping"] = True
-    return options
+    return {"pool_size": cfg["DATABASE_POOL_SIZE"], "max_overflow": cfg["DATABASE_MAX_OVERFLOW"]}
 
 
 def _instance_secret(instance: Path) -> str:

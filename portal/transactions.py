@@ -21,6 +21,10 @@ def keep_though_refused() -> None:
 
 
 def commit_or_roll_back(response: Response) -> Response:
+    if not db.session.registry.has():
+        # No session was opened, so nothing was written through one: the API's reads go straight to
+        # the driver, and committing an empty session would cost them more than their query.
+        return response
     if response.status_code < 400 or g.pop("keep_though_refused", False):
         db.session.commit()
     else:

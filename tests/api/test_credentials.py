@@ -14,6 +14,7 @@ from portal.models import AuditEvent, Credential, User, utcnow
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts
 from portal.services.people.users import find_user
+from portal.services.ways_in import callers
 
 from ..conftest import PASSWORD
 
@@ -180,12 +181,18 @@ def test_token_obtain_accepts_a_form_body(client, user):
 # POST /api/token/refresh/ ----------------------------------------------------------------------
 
 
-def test_refresh_returns_a_new_working_pair_and_stamps_last_login(app, client, user, jwt_pair):
+def test_refresh_returns_a_new_working_pair_and_rotates_the_sign_in_alone(app, client, user, jwt_pair):
+    """A refresh is not a sign-in: the sign-in's row moves on to the new refresh token and notes the
+    use, while the user's row (last sign-in, version, hence the profile's ETag) stays as it was."""
     pair = jwt_pair(user)
+    signed_in_at = utcnow() - timedelta(days=2)
     with app.app_context():
-        row = db.session.get(User, user.id)
-        row.last_login = None
+        db.session.execute(update(User).where(User.id == user.id).values(last_login=signed_in_at))
+        db.session.execute(update(Credential).where(Credential.user_id == user.id).values(last_used_at=None))
         db.session.commit()
+    before = user_row(app, user.id)
+    etag = me(client, {"Authorization": f"Bearer {pair['access']}"}).headers["ETag"]
+    refreshed_at = utcnow()
 
     response = client.post("/api/token/refresh/", json={"refresh": pair["refresh"]})
 
@@ -193,8 +200,40 @@ def test_refresh_returns_a_new_working_pair_and_stamps_last_login(app, client, u
     new = response.get_json()
     assert set(new) == {"access", "refresh"}
     assert new["refresh"] != pair["refresh"]
-    assert me(client, {"Authorization": f"Bearer {new['access']}"}).status_code == 200
-    assert user_row(app, user.id).last_login is not None
+    reading = me(client, {"Authorization": f"Bearer {new['access']}"})
+    assert reading.status_code == 200
+    [row] = credential_rows(app, user.id)
+    assert row.refresh_jti == sid_and_jti(app, new["refresh"])[1] != sid_and_jti(app, pair["refresh"])[1]
+    assert row.public_id == sid_and_jti(app, new["refresh"])[0] == sid_and_jti(app, pair["refresh"])[0]
+    assert row.last_used_at >= refreshed_at - timedelta(seconds=1)
+    after = user_row(app, user.id)
+    assert (after.last_login, after.version, after.updated_at) == (signed_in_at, before.version, before.updated_at)
+    assert reading.headers["ETag"] == etag
+
+
+def sid_and_jti(app, token) -> tuple[str, str]:
+    with app.app_context():
+        claims = decode_token(token)
+        return claims["sid"], claims["jti"]
+
+
+def test_a_refresh_racing_a_sign_out_swaps_nothing(app, client, user, jwt_pair, monkeypatch):
+    """Revocation is immediate even for a refresh that judged its sign-in live a moment before it
+    was revoked: the swap itself asks that the row is still live."""
+    pair = jwt_pair(user)
+    read = callers.caller_for_claims
+
+    def read_then_signed_out_elsewhere(claims):
+        sign_in = read(claims)
+        db.session.execute(update(Credential).where(Credential.id == sign_in.id).values(revoked_at=utcnow()))
+        db.session.commit()
+        return sign_in
+
+    monkeypatch.setattr(callers, "caller_for_claims", read_then_signed_out_elsewhere)
+
+    assert_401(client.post("/api/token/refresh/", json={"refresh": pair["refresh"]}))
+    [row] = credential_rows(app, user.id)
+    assert row.revoked_at is not None and row.refresh_jti == sid_and_jti(app, pair["refresh"])[1]
 
 
 def test_refresh_token_works_only_once(client, user, jwt_pair):

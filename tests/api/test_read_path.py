@@ -1,6 +1,7 @@
 """The API's hot path: ``GET /api/users/me/`` reads the credential, its user and every one of the
 user's groups in one statement, writes nothing on a read, and keeps answering correctly when what
-it remembers between requests (verified JWTs) goes stale."""
+it remembers between requests (verified JWTs) goes stale. A token refresh reads the same way and
+writes one row."""
 
 import re
 import sqlite3
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from portal.extensions import db
 from portal.models import Credential, User
@@ -127,6 +129,23 @@ def test_a_profile_read_is_one_select_for_credential_user_and_every_group_and_wr
     assert "groups" in statements[0] and "users" in statements[0] and "credentials" in statements[0]
 
 
+def test_a_profile_read_opens_no_orm_transaction_not_even_an_empty_one_at_the_door(app, client, user, token_auth):
+    """The door commits what a request wrote; a read wrote nothing and read past the ORM, and
+    committing an empty session would cost it more than its query."""
+    headers = token_auth(user)
+    client.get(ME, headers=headers)  # the first use stamps "last used"
+    opened = []
+    listener = lambda session, transaction: opened.append(transaction)  # noqa: E731
+    event.listen(Session, "after_transaction_create", listener)
+    try:
+        response = client.get(ME, headers=headers)
+    finally:
+        event.remove(Session, "after_transaction_create", listener)
+
+    assert response.status_code == 200
+    assert opened == []
+
+
 def test_the_statement_trace_sees_a_write_when_there_is_one(app, client, user, token_auth):
     """The trace above would catch a write: a profile change is one."""
     headers = token_auth(user)
@@ -135,6 +154,21 @@ def test_the_statement_trace_sees_a_write_when_there_is_one(app, client, user, t
 
     assert response.status_code == 200
     assert any(s.lstrip().upper().startswith("UPDATE USERS") for s in data_statements(sent))
+
+
+def test_a_refresh_reads_its_sign_in_once_and_writes_only_its_row(app, client, member_of_three, jwt_pair):
+    refresh = jwt_pair(member_of_three)["refresh"]
+
+    with statements_sent(app) as sent:
+        response = client.post("/api/token/refresh/", json={"refresh": refresh})
+
+    assert response.status_code == 200
+    statements = data_statements(sent)
+    assert len(statements) == 2, statements
+    read, write = statements
+    assert read.lstrip().upper().startswith("SELECT") and "credentials" in read and "users" in read
+    assert write.lstrip().upper().startswith("UPDATE CREDENTIALS")
+    assert [s for s in sent if s.strip().upper() == "COMMIT"] == ["COMMIT"]
 
 
 def test_a_profile_read_answers_the_users_stored_values_and_never_its_password_hash(

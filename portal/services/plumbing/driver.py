@@ -10,13 +10,22 @@ same on SQLite and PostgreSQL as through SQLAlchemy. Errors are the driver's own
 What it saves: 25 to 40 µs of CPU on each authenticated API read of about 170–200 µs — measured with
 ``python -m bench.request_cpu`` against the same statement run through ``Connection.execute`` — the
 largest single part of the read path the portal itself can remove.
+
+A database server's connections are tested before use only when they sat idle in the pool
+(``test_when_idle``): testing each one at every check-out, as SQLAlchemy's ``pool_pre_ping`` does,
+made every read on PostgreSQL two round trips to the server instead of one.
 """
 
+import time
 import weakref
 from dataclasses import dataclass
 
-from sqlalchemy import Select
+from sqlalchemy import Select, event, exc
 from sqlalchemy.engine import Engine
+
+# A connection back in the pool for less than this was in use a moment ago, answering: a server that
+# restarted or dropped it since would be a coincidence, which the read below survives by asking again.
+IDLE_BEFORE_TEST = 1.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -42,24 +51,10 @@ class DriverQuery:
             bound[name] = convert(bound[name])
         if plan.compiled.positional:
             bound = tuple(bound[name] for name in plan.compiled.positiontup)
-        connection = engine.raw_connection()  # checked out of the engine's pool, and back on close
-        # One SELECT needs no transaction. psycopg would open one (a BEGIN) and the pool close it
-        # (a ROLLBACK): two round trips to the server, as many as the query itself. A connection
-        # comes out of the pool idle, so switching to autocommit for the read is allowed.
-        outside_transaction = plan.autocommit_driver
         try:
-            if outside_transaction:
-                connection.driver_connection.autocommit = True
-            cursor = connection.cursor()
-            cursor.execute(plan.sql, bound)
-            fetched = cursor.fetchall()
-            cursor.close()
-        finally:
-            try:
-                if outside_transaction and not connection.driver_connection.closed:
-                    connection.driver_connection.autocommit = False  # as the pool and the ORM expect it
-            finally:
-                connection.close()
+            fetched = _fetch(engine, plan, bound)
+        except _LostConnection:
+            fetched = _fetch(engine, plan, bound, again=True)  # a SELECT may be sent again, on a new connection
         if not plan.processors:
             return fetched
         rows = []
@@ -88,3 +83,67 @@ class DriverQuery:
         plan = _Compiled(str(compiled), compiled, processors, bind_processors, autocommit_driver)
         self._per_engine[engine] = plan
         return plan
+
+
+class _LostConnection(Exception):
+    """The server was found gone: the connection, and the pool's older ones, are replaced."""
+
+
+def _fetch(engine: Engine, plan: _Compiled, bound, *, again: bool = False) -> list[tuple]:
+    """The rows the driver returns for ``plan``. A connection found dead is invalidated with every
+    connection the pool made before it, as SQLAlchemy does on a lost server, and the first time
+    the caller is told so (``_LostConnection``) to ask again; the second time, the driver's error."""
+    connection = engine.raw_connection()  # checked out of the engine's pool, and back on close
+    # One SELECT needs no transaction. psycopg would open one (a BEGIN) and the pool close it
+    # (a ROLLBACK): two round trips to the server, as many as the query itself. A connection
+    # comes out of the pool idle, so switching to autocommit for the read is allowed.
+    outside_transaction = plan.autocommit_driver
+    try:
+        if outside_transaction:
+            connection.driver_connection.autocommit = True
+        cursor = connection.cursor()
+        cursor.execute(plan.sql, bound)
+        fetched = cursor.fetchall()
+        cursor.close()
+    except engine.dialect.loaded_dbapi.Error as error:
+        if not engine.dialect.is_disconnect(error, connection.driver_connection, None):
+            raise
+        engine.pool._invalidate(connection, error)  # SQLAlchemy's own step when a server is lost
+        if again:
+            raise
+        raise _LostConnection() from error
+    finally:
+        try:
+            driver_connection = connection.driver_connection
+            if outside_transaction and driver_connection is not None and not driver_connection.closed:
+                driver_connection.autocommit = False  # as the pool and the ORM expect it
+        finally:
+            connection.close()
+    return fetched
+
+
+def test_when_idle(engine: Engine) -> None:
+    """Test a database server's connection before it is handed out, when it sat idle in the pool
+    for IDLE_BEFORE_TEST or longer: a restart, a failover or a firewall may have ended it meanwhile.
+    One found dead is replaced, with every connection the pool made before it, and no request sees it.
+
+    A connection busy a moment ago is not tested: under load none is, which saves every request a
+    round trip. Should the server be lost within that moment, the request that finds out is refused
+    (a read by the driver asks again) and the pool starts afresh, as it does whenever a connection fails.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def note_return(_dbapi_connection, record):
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def test_if_idle(dbapi_connection, record, _proxy):
+        returned_at = record.info.pop("returned_at", None)  # None: made for this check-out
+        if returned_at is None or time.monotonic() - returned_at < IDLE_BEFORE_TEST:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            if engine.dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.InvalidatePoolError() from error  # the pool replaces it, and the older ones
+            raise

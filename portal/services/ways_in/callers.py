@@ -12,8 +12,7 @@ from ...extensions import db
 from ...models import Credential, CredentialSnapshot, Group, Snapshot, User, UserSnapshot, user_groups
 from ..plumbing.driver import DriverQuery
 from .api_keys import hash_key
-from .credentials import JWT, KEY
-from .tokens import names_live_sign_in
+from .credentials import JWT, KEY, names_live_sign_in
 
 _CREDENTIAL_FIELDS = (
     "id", "kind", "user_id", "public_id", "refresh_jti", "created_at", "expires_at", "revoked_at", "last_used_at",

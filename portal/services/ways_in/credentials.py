@@ -43,6 +43,18 @@ def one_with_user(query, value) -> Credential | None:
     return db.session.scalars(query, {"value": value}).unique().first()
 
 
+def names_live_sign_in(credential, claims: dict) -> bool:
+    """Whether ``credential`` (a model or a snapshot) is the live JWT sign-in a decoded token names.
+
+    For a refresh token, only the most recently issued one of its sign-in is live.
+    """
+    if credential is None or not credential.is_live:
+        return False
+    if credential.user_id is not None and str(credential.user_id) != claims.get("sub"):
+        return False
+    return claims.get("type") != "refresh" or claims.get("jti") == credential.refresh_jti
+
+
 def refusal(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> str | None:
     """Why a presented credential (a model or a snapshot) may not be used — it is not live, it went
     unused too long, or its user is gone or inactive — or None when it may: the rule for answering a

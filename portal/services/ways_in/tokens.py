@@ -1,7 +1,8 @@
 """JWT sign-ins: an access/refresh pair per sign-in, refresh-token rotation, revocation, and decoding.
 
 A pair belongs to one ``Credential`` row, named by the tokens' ``sid`` claim; the row holds the
-jti of the one refresh token that is live, so a token presented twice is recognised.
+jti of the one refresh token that is live, so a token presented twice is recognised. A refresh is
+not a sign-in: it changes that row alone, never the user's (their last sign-in, their version).
 """
 
 import functools
@@ -12,19 +13,33 @@ import uuid
 import jwt
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 
 from ...clock import timestamp
 from ...extensions import db
 from ...models import Credential, User, utcnow
 from ..audit import Actor
 from ..errors import AuthenticationFailed
-from ..people.users import mark_changed
-from ..plumbing.atomic import update_where
+from ..plumbing.attempts import keep_attempts
 from ..signing_in.sign_in import PASSWORD, record_sign_in
-from .credentials import JWT, by_public_id, check_usable, mark_revoked, one_with_user
+from . import callers
+from .credentials import JWT, by_public_id, check_usable, mark_revoked, names_live_sign_in, one_with_user
 
 JWT_BY_PUBLIC_ID = by_public_id(JWT)
+
+# The swap of a sign-in's live refresh token for the next one: changed only while the presented one is
+# still the live one and the sign-in still stands (``atomic``). Built once, on the table rather than
+# the model: composing and executing an ORM UPDATE afresh cost a refresh more than its SQL.
+_credentials = Credential.__table__
+SWAP_REFRESH_TOKEN = (
+    update(_credentials)
+    .where(
+        _credentials.c.id == bindparam("credential_id"),
+        _credentials.c.refresh_jti == bindparam("presented_jti"),
+        _credentials.c.revoked_at.is_(None),
+    )
+    .values(refresh_jti=bindparam("new_jti"), expires_at=bindparam("expires_at"), last_used_at=bindparam("now"))
+)
 
 
 def issue_token_pair(user: User, actor: Actor, *, method: str = PASSWORD) -> dict:
@@ -42,7 +57,7 @@ def issue_token_pair(user: User, actor: Actor, *, method: str = PASSWORD) -> dic
         proven_at=now,
     )
     db.session.add(credential)
-    tokens = _mint_pair(credential)
+    tokens = _mint_pair(user.id, credential.public_id, credential.refresh_jti)
     record_sign_in(user, actor, method, credential=credential)
     db.session.commit()
     return tokens
@@ -51,36 +66,36 @@ def issue_token_pair(user: User, actor: Actor, *, method: str = PASSWORD) -> dic
 def rotate_refresh_token(refresh_token) -> dict:
     """Trade a live refresh token for a new pair; the presented one stops working.
 
-    A refresh token presented a second time means it leaked: the whole sign-in is revoked. The
-    swap is one conditional UPDATE, so of two requests racing with the same token only one wins.
+    A refresh token presented a second time means it leaked: the whole sign-in is revoked, and that
+    stands though the request is refused. The swap is one conditional UPDATE, so of two requests
+    racing with the same token only one wins, and none wins once the sign-in is revoked.
+
+    The sign-in and its user are read once, as the read path reads them (``callers``): the refresh
+    needs their facts to judge it (``check_usable``) and to sign the new pair, not models to change.
+    The request's commit keeps the swap.
     """
-    claims = decode_jwt(refresh_token)  # errors go to the JWT loaders (401)
+    claims = decode_jwt(refresh_token, once=True)  # errors go to the JWT loaders (401)
     if claims.get("type") != "refresh":
         raise AuthenticationFailed("Token has wrong type.")
-    credential = live_credential_for_claims(claims)
+    credential = callers.caller_for_claims(claims)
+    now = utcnow()
     if credential is not None:
-        check_usable(credential)
+        check_usable(credential, now)
     new_jti = uuid.uuid4().hex
-    swapped = credential is not None and update_where(
-        Credential, Credential.id == credential.id, Credential.refresh_jti == claims.get("jti"),
-        refresh_jti=new_jti, expires_at=utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
-        last_used_at=utcnow(),  # a refresh is a use: the inactivity timeout counts from it
-    )
+    swapped = credential is not None and db.session.execute(SWAP_REFRESH_TOKEN, {
+        "credential_id": credential.id, "presented_jti": claims.get("jti"), "new_jti": new_jti,
+        "expires_at": now + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
+        "now": now,  # a refresh is a use: the inactivity timeout counts from it
+    }).rowcount == 1
     if not swapped:
-        db.session.rollback()
         db.session.execute(
             update(Credential)
             .where(Credential.public_id == str(claims.get("sid")), Credential.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
+            .values(revoked_at=now)
         )
-        db.session.commit()
+        keep_attempts()
         raise AuthenticationFailed("Token is invalid or expired")
-    db.session.refresh(credential)
-    tokens = _mint_pair(credential)
-    credential.user.last_login = utcnow()
-    mark_changed(credential.user)
-    db.session.commit()
-    return tokens
+    return _mint_pair(credential.user.id, credential.public_id, new_jti)
 
 
 def sign_out(presented: Credential, actor: Actor, *, refresh_token=None) -> None:
@@ -96,17 +111,17 @@ def sign_out(presented: Credential, actor: Actor, *, refresh_token=None) -> None
     db.session.commit()
 
 
-def _mint_pair(credential: Credential) -> dict:
-    """An access token and the refresh token whose jti the row holds."""
-    identity = str(credential.user.id)
-    claims = {"sid": credential.public_id}
+def _mint_pair(user_id: int, public_id: str, refresh_jti: str) -> dict:
+    """An access token and the refresh token whose jti the sign-in's row holds."""
+    identity = str(user_id)
+    claims = {"sid": public_id}
     cfg = current_app.config
     access_times = _times_from_now(cfg["JWT_ACCESS_TOKEN_EXPIRES"])
     refresh_times = _times_from_now(cfg["JWT_REFRESH_TOKEN_EXPIRES"])
     return {
         "access": create_access_token(identity=identity, additional_claims={**claims, **access_times}),
         "refresh": create_refresh_token(
-            identity=identity, additional_claims={**claims, **refresh_times, "jti": credential.refresh_jti}
+            identity=identity, additional_claims={**claims, **refresh_times, "jti": refresh_jti}
         ),
     }
 
@@ -118,7 +133,7 @@ def _times_from_now(lifetime) -> dict:
     return {"iat": now, "nbf": now, "exp": now + int(lifetime.total_seconds())}
 
 
-def decode_jwt(token: str) -> dict:
+def decode_jwt(token: str, *, once: bool = False) -> dict:
     """The claims of a token this portal signed: signature, algorithm, issuer and audience checked
     as configured, its times by the portal's clock. An expired token is AuthenticationFailed;
     PyJWT's other errors reach the invalid-token handler that flask-jwt-extended registers (a 401
@@ -126,14 +141,15 @@ def decode_jwt(token: str) -> dict:
 
     One decode (flask-jwt-extended's ``decode_token`` decodes every token twice), and none for a
     token this process verified before: a client presents the same access token until it expires.
-    Only time can change its verdict, so its times alone are checked again. Callers must not
-    change the dict.
+    Only time can change its verdict, so its times alone are checked again. ``once``: a token that
+    is good for one use (a refresh token) is not remembered, so it takes no access token's place.
+    Callers must not change the dict.
     """
     if not isinstance(token, str):
         raise jwt.DecodeError("Invalid token type.")
     cfg = current_app.config
     audience = cfg["JWT_DECODE_AUDIENCE"]  # PyJWT takes one name or several
-    claims = _verified_claims(
+    claims = (_decoded if once else _verified_claims)(
         token, cfg["SECRET_KEY"], tuple(cfg["JWT_DECODE_ALGORITHMS"]),
         tuple(audience) if isinstance(audience, list) else audience, cfg["JWT_DECODE_ISSUER"],
     )
@@ -145,10 +161,9 @@ def decode_jwt(token: str) -> dict:
     return claims
 
 
-@functools.lru_cache(maxsize=1024)
-def _verified_claims(token: str, key: str, algorithms: tuple, audience: str | tuple, issuer: str) -> dict:
+def _decoded(token: str, key: str, algorithms: tuple, audience: str | tuple, issuer: str) -> dict:
     """PyJWT's verdict on a token but for its times, which ``decode_jwt`` checks by the portal's
-    clock (PyJWT reads the system's); only tokens that pass are remembered (an error is not cached)."""
+    clock (PyJWT reads the system's)."""
     claims = jwt.decode(
         token, key, algorithms=list(algorithms), audience=audience, issuer=issuer,
         options={"require": ["exp", "sub", "type"], "verify_exp": False, "verify_nbf": False, "verify_iat": False},
@@ -160,16 +175,8 @@ def _verified_claims(token: str, key: str, algorithms: tuple, audience: str | tu
     return claims
 
 
-def names_live_sign_in(credential, claims: dict) -> bool:
-    """Whether ``credential`` (a model or a snapshot) is the live sign-in a decoded JWT names.
-
-    For a refresh token, only the most recently issued one of its sign-in is live.
-    """
-    if credential is None or not credential.is_live:
-        return False
-    if credential.user_id is not None and str(credential.user_id) != claims.get("sub"):
-        return False
-    return claims.get("type") != "refresh" or claims.get("jti") == credential.refresh_jti
+# Only tokens that pass are remembered (an error is not cached).
+_verified_claims = functools.lru_cache(maxsize=1024)(_decoded)
 
 
 def live_credential_for_claims(claims: dict) -> Credential | None:
