@@ -14,6 +14,7 @@ from portal.services.errors import ValidationFailed
 from portal.services.people import accounts, verification
 from portal.services.plumbing.background import wait_for_background
 from portal.services.signing_in import sign_in_codes
+from portal.transactions import unit_of_work
 
 INVALID_CODE = {"code": ["Invalid or expired code."]}
 
@@ -84,11 +85,11 @@ def test_nobody_else_is_mailed_anything_and_no_code_is_stored(app, mailbox, make
         make_user(email, verified=False)
     elif case == "deactivated":
         account = make_user(email)
-        with app.app_context():
+        with app.app_context(), unit_of_work():
             accounts.update_account_flags(db.session.get(User, account.id), {"is_active": False}, SYSTEM)
     elif case == "changed address not confirmed":
         account = make_user("before@example.com")
-        with app.app_context():
+        with app.app_context(), unit_of_work():
             accounts.update_profile(db.session.get(User, account.id), {"email": email}, SYSTEM)
         mailbox.messages.clear()  # the change's own code and notice
 
@@ -178,7 +179,7 @@ def test_the_code_dies_when_the_account_is_deactivated_or_its_address_changes(ap
     moving = make_user("moving@example.com")
     leaving_code = send_code(app, mailbox, leaving)
     moving_code = send_code(app, mailbox, moving)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.update_account_flags(db.session.get(User, leaving.id), {"is_active": False}, SYSTEM)
         accounts.update_profile(db.session.get(User, moving.id), {"email": "moved@example.com"}, SYSTEM)
 
@@ -201,7 +202,7 @@ def test_only_a_hash_of_the_code_is_stored(app, mailbox, user):
 
 def test_a_verification_code_does_not_sign_in_and_a_sign_in_code_does_not_verify(app, mailbox, user):
     sign_in_code = send_code(app, mailbox, user)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         account = db.session.get(User, user.id)
         verify_code = sign_in_code
         while verify_code == sign_in_code:  # one in a million: equal codes would prove nothing
@@ -216,7 +217,7 @@ def test_a_verification_code_does_not_sign_in_and_a_sign_in_code_does_not_verify
 
     # Each still works for its own purpose (one wrong try spent on each).
     assert sign_in_with(app, user.email, sign_in_code) == user.id
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         verification.verify_email(user.email, verify_code, SYSTEM)
     assert stored_codes(app) == []
 
@@ -225,12 +226,12 @@ def test_asking_for_a_sign_in_code_leaves_a_pending_verification_code_alone(app,
     """An account that changed its address has a verification code waiting; it gets no sign-in code,
     and asking for one does not replace the verification code."""
     account = make_user("before@example.com")
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.update_profile(db.session.get(User, account.id), {"email": "after@example.com"}, SYSTEM)
     verify_code = mailbox.code_for("after@example.com")
 
     request_code(app, "after@example.com")
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         verification.verify_email("after@example.com", verify_code, SYSTEM)
         assert db.session.get(User, account.id).email_verified is True

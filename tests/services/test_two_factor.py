@@ -15,6 +15,7 @@ from portal.services.errors import PermissionDenied, SignInExpired, ValidationFa
 from portal.services.people import accounts, export
 from portal.services.signing_in import sign_in, two_factor
 from portal.services.ways_in import browser_sessions
+from portal.transactions import unit_of_work
 from tests.conftest import PASSWORD
 from tests.two_step import IP, TotpClock, actor_for, add_passkey, passkey_sign_in, set_up_totp, user_of
 from tests.webauthn_authenticator import SoftwareAuthenticator
@@ -200,14 +201,14 @@ def test_ending_a_users_pending_sign_ins_stops_them(app, user, clock):
 def test_a_password_change_or_deactivation_ends_pending_sign_ins(app, user, clock):
     secret, _ = set_up_totp(app, user, clock)
     changed = begin(app, user)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.change_password(user_of(user), PASSWORD, "a-Fresh-passphrase-42", actor_for(user))
     with pytest.raises(SignInExpired):
         complete(app, changed, code=clock.code(secret))
 
     user.password = "a-Fresh-passphrase-42"
     deactivated = begin(app, user)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user_of(user).is_active = False  # behind the services' back: completing checks it too
         db.session.commit()
     with pytest.raises(SignInExpired):
@@ -316,7 +317,7 @@ def test_a_deleted_account_takes_its_factors_and_pending_sign_ins_with_it(app, u
     add_passkey(app, user, SoftwareAuthenticator())
     begin(app, user)
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.delete_account(user_of(user), actor_for(user))
 
     for model in (TotpDevice, RecoveryCode, Passkey, PendingSignIn):

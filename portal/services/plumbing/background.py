@@ -2,7 +2,9 @@
 
 "Send me a code" and "send me a reset link" answer the same whether or not the address has an
 account; if the look-up and the mail happened before the answer, its timing would tell. Such
-work runs here, on its own thread with its own app context (and so its own database session).
+work runs here, on its own thread with its own app context (and so its own database session), as
+one unit of work: what it writes commits when it ends, and rolls back if it fails
+(``portal.transactions.unit_of_work``).
 """
 
 import logging
@@ -10,6 +12,7 @@ import threading
 
 from flask import current_app
 
+from ...transactions import unit_of_work
 from ..mail.courier import settle_all
 
 log = logging.getLogger(__name__)
@@ -19,12 +22,13 @@ _lock = threading.Lock()
 
 
 def run_in_background(task, *args) -> None:
-    """Run ``task(*args)`` on a new thread inside an app context; errors are logged, never raised."""
+    """Run ``task(*args)`` on a new thread inside an app context, committed as one unit of work;
+    errors are logged, never raised."""
     app = current_app._get_current_object()
 
     def target():
         try:
-            with app.app_context():
+            with app.app_context(), unit_of_work():
                 task(*args)
         except Exception:
             log.exception("Background task %s failed", getattr(task, "__name__", task))

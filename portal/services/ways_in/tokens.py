@@ -20,6 +20,7 @@ from ..audit import Actor
 from ..errors import AuthenticationFailed
 from ..people.users import mark_changed
 from ..plumbing.atomic import update_where
+from ..plumbing.attempts import keep_attempts
 from ..signing_in.sign_in import PASSWORD, record_sign_in
 from .credentials import JWT, by_public_id, check_usable, mark_revoked, one_with_user
 
@@ -43,15 +44,15 @@ def issue_token_pair(user: User, actor: Actor, *, method: str = PASSWORD) -> dic
     db.session.add(credential)
     tokens = _mint_pair(credential)
     record_sign_in(user, actor, method, credential=credential)
-    db.session.commit()
     return tokens
 
 
 def rotate_refresh_token(refresh_token) -> dict:
     """Trade a live refresh token for a new pair; the presented one stops working.
 
-    A refresh token presented a second time means it leaked: the whole sign-in is revoked. The
-    swap is one conditional UPDATE, so of two requests racing with the same token only one wins.
+    A refresh token presented a second time means it leaked: the whole sign-in is revoked, and
+    stays revoked though the request is refused (``keep_attempts``). The swap is one conditional
+    UPDATE, so of two requests racing with the same token only one wins.
     """
     claims = decode_jwt(refresh_token)  # errors go to the JWT loaders (401)
     if claims.get("type") != "refresh":
@@ -66,19 +67,17 @@ def rotate_refresh_token(refresh_token) -> dict:
         last_used_at=utcnow(),  # a refresh is a use: the inactivity timeout counts from it
     )
     if not swapped:
-        db.session.rollback()
         db.session.execute(
             update(Credential)
             .where(Credential.public_id == str(claims.get("sid")), Credential.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-        db.session.commit()
+        keep_attempts()
         raise AuthenticationFailed("Token is invalid or expired")
     db.session.refresh(credential)
     tokens = _mint_pair(credential)
     credential.user.last_login = utcnow()
     mark_changed(credential.user)
-    db.session.commit()
     return tokens
 
 
@@ -92,7 +91,6 @@ def sign_out(presented: Credential, actor: Actor, *, refresh_token=None) -> None
             raise AuthenticationFailed("Token is invalid or expired")
         mark_revoked(credential, actor)
     mark_revoked(presented, actor)
-    db.session.commit()
 
 
 def _mint_pair(credential: Credential) -> dict:
