@@ -1,6 +1,8 @@
 """Operator commands under ``flask --app portal``; each goes through the same services as the pages.
 
-``db upgrade`` comes from Flask-Migrate.
+No request's door commits a command's work: each command that writes is one unit of work, committed
+when it succeeds and rolled back when it fails (``transactions.unit_of_work``). ``deliver-mail``
+commits each delivery step itself (``courier.deliver_due``). ``db upgrade`` comes from Flask-Migrate.
 """
 
 import secrets
@@ -15,10 +17,11 @@ from .extensions import db
 from .models import User
 from .services.audit import SYSTEM
 from .services.errors import ServiceError, ValidationFailed
-from .services.mail import outbox
+from .services.mail import courier
 from .services.people import accounts, groups
 from .services.people.users import find_user
 from .services.ways_in import api_keys
+from .transactions import unit_of_work
 from .urls import public_url
 
 
@@ -46,10 +49,11 @@ def _user(email) -> User:
 def create_user(email, password, username, staff, superuser):
     """Create a verified, active user."""
     try:
-        user = accounts.create_user(
-            email, password, SYSTEM, profile={"username": username}, email_verified=True,
-            is_staff=staff, is_superuser=superuser,
-        )
+        with unit_of_work():
+            user = accounts.create_user(
+                email, password, SYSTEM, profile={"username": username}, email_verified=True,
+                is_staff=staff, is_superuser=superuser,
+            )
     except ServiceError as exc:
         _fail(exc)
     click.echo(f"Created user {user.id} <{user.email}>.")
@@ -60,7 +64,8 @@ def create_user(email, password, username, staff, superuser):
 @click.argument("email")
 def create_token(email):
     """Print a new API key for the user (shown once)."""
-    _, key = api_keys.issue_api_key(_user(email), SYSTEM, name=api_keys.MADE_ON_THE_COMMAND_LINE)
+    with unit_of_work():
+        _, key = api_keys.issue_api_key(_user(email), SYSTEM, name=api_keys.MADE_ON_THE_COMMAND_LINE)
     click.echo(key)
 
 
@@ -70,7 +75,8 @@ def create_token(email):
 @click.option("--notes", default=None)
 def create_group(name, notes):
     try:
-        group = groups.create_group(name, SYSTEM, notes=notes)
+        with unit_of_work():
+            group = groups.create_group(name, SYSTEM, notes=notes)
     except ServiceError as exc:
         _fail(exc)
     click.echo(f"Created group {group.id} {group.name!r}.")
@@ -85,7 +91,8 @@ def add_to_group(email, name):
     group = groups.find_group(name)
     if group is None:
         raise click.ClickException(f"No group named {name}.")
-    groups.set_membership(user, group, True, SYSTEM)
+    with unit_of_work():
+        groups.set_membership(user, group, True, SYSTEM)
     click.echo(f"{user.email} is in {group.name}.")
 
 
@@ -95,7 +102,8 @@ def add_to_group(email, name):
 def deactivate(email):
     """Deactivate the account; its credentials stop working at once. The last active superuser stays."""
     try:
-        user = accounts.update_account_flags(_user(email), {"is_active": False}, SYSTEM)
+        with unit_of_work():
+            user = accounts.update_account_flags(_user(email), {"is_active": False}, SYSTEM)
     except ServiceError as exc:
         _fail(exc)
     click.echo(f"Deactivated {user.email}.")
@@ -111,7 +119,8 @@ def ensure_superuser(email):
         return
     password = secrets.token_urlsafe(12)
     try:
-        accounts.create_user(email, password, SYSTEM, email_verified=True, is_superuser=True)
+        with unit_of_work():
+            accounts.create_user(email, password, SYSTEM, email_verified=True, is_superuser=True)
     except ServiceError as exc:
         _fail(exc)
     click.echo(
@@ -128,7 +137,7 @@ def deliver_mail(watch):
     """Deliver the outbox's due messages (for a separate mail worker: MAIL_DELIVERY=worker)."""
     poll = current_app.config["MAIL_POLL_INTERVAL"].total_seconds()
     while True:
-        report = outbox.deliver_due()
+        report = courier.deliver_due()
         if report.sent or report.retrying or report.failed or not watch:
             click.echo(f"sent {report.sent}, to retry {report.retrying}, given up {report.failed}")
         if not watch:

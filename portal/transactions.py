@@ -1,13 +1,22 @@
-"""One commit per request, at the door.
+"""Where a transaction ends: once per request, at the door; once per unit of work elsewhere.
 
-Services only change rows and flush; the request that called them decides whether the change
-stands. An answer below 400 (a page, a redirect, a JSON body) commits everything the request wrote,
-once, after the view; any error answer rolls it all back, so a refused request leaves no half of a
-change behind. An exception nobody handled ends in a 500, and Flask-SQLAlchemy's teardown rolls back.
+Services only change rows and flush; whoever called them decides whether the change stands.
+
+- **A request.** An answer below 400 (a page, a redirect, a JSON body) commits everything the
+  request wrote, once, after the view; any error answer rolls it all back, so a refused request
+  leaves no half of a change behind. An exception nobody handled ends in a 500, whose handler rolls
+  back (and Flask-SQLAlchemy's teardown closes the session). Two services a view calls share one
+  transaction: both changes stand, or neither.
+- **Work outside a request** — a command, a task run after the answer, a step of the mail courier —
+  has no door: it runs as a ``unit_of_work``, which commits when the work ends normally and rolls
+  back when it raises.
 
 Tries that must count even when the request is then refused (a wrong code, a spent challenge) are
 the one exception: they are committed on their own, first, by ``services.plumbing.attempts``.
 """
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Flask, Response, g
 
@@ -21,6 +30,7 @@ def keep_though_refused() -> None:
 
 
 def commit_or_roll_back(response: Response) -> Response:
+    """The door: commit what the request wrote if its answer is not an error, else roll it back."""
     if not db.session.registry.has():
         # No session was opened, so nothing was written through one: the API's reads go straight to
         # the driver, and committing an empty session would cost them more than their query.
@@ -30,6 +40,19 @@ def commit_or_roll_back(response: Response) -> Response:
     else:
         db.session.rollback()
     return response
+
+
+@contextmanager
+def unit_of_work() -> Iterator[None]:
+    """Commit what the block writes when it ends normally; roll it back when it raises, or when the
+    commit fails. For work that no request's door commits: commands, tasks after the answer, the
+    courier's steps."""
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
 
 
 def register(app: Flask) -> None:

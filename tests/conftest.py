@@ -32,6 +32,7 @@ from portal.services.audit import SYSTEM
 from portal.services.mail.courier import courier_of
 from portal.services.people import accounts
 from portal.services.plumbing.background import wait_for_background
+from portal.transactions import unit_of_work
 from tests.pwned import PwnedPasswords
 
 PASSWORD = "Tr0ub4dor&3-staple"
@@ -237,7 +238,7 @@ def make_user(app):
     """Create a verified, active user; keyword arguments are profile fields or staff flags."""
 
     def make(email="user@example.com", password=PASSWORD, *, verified=True, staff=False, superuser=False, **profile):
-        with app.app_context():
+        with app.app_context(), unit_of_work():
             user = accounts.create_user(
                 email, password, SYSTEM, profile=profile, email_verified=verified,
                 is_staff=staff, is_superuser=superuser,

@@ -16,6 +16,7 @@ from portal.models import SignInAlert, User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts, groups, verification
 from portal.services.signing_in import sign_in_alerts
+from portal.transactions import unit_of_work
 from tests.conftest import image_bytes, stored_avatars
 from tests.two_step import add_passkey
 from tests.webauthn_authenticator import SoftwareAuthenticator
@@ -49,7 +50,7 @@ def build_world(app, client, make_user, jwt_pair, api_key, cast: Cast = Cast()) 
     member = make_user("member@example.com", first_name=cast.member[0], last_name=cast.member[1], **profile)
     if cast.language:
         client.set_cookie("language", cast.language)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         group_id = groups.create_group(cast.group[0], SYSTEM, notes=cast.group[1]).id
         user = db.session.get(User, root.id)
         accounts.update_profile(user, {"avatar": io.BytesIO(image_bytes())}, SYSTEM)
@@ -60,7 +61,7 @@ def build_world(app, client, make_user, jwt_pair, api_key, cast: Cast = Cast()) 
     browser = sign_in(app.test_client(), root)
     # After the sign-ins: with a passkey, signing in asks for a second step.
     passkey_id = add_passkey(app, root, SoftwareAuthenticator(), name=cast.passkey_name).id
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         # The browser signed in after the API sign-ins from its address: a new browser, mailed.
         alert = db.session.scalar(select(SignInAlert).where(SignInAlert.user_id == root.id))
         not_me_path = "/" + sign_in_alerts.not_me_link(alert).split("/", 3)[3]

@@ -11,6 +11,7 @@ from portal import create_app
 from portal.extensions import db
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts
+from portal.transactions import unit_of_work
 
 from .conftest import PASSWORD
 
@@ -118,7 +119,7 @@ def test_flask_ratelimit_enabled_false_really_lets_every_attempt_through(monkeyp
     cheap_hashing = {"PASSWORD_HASH_TIME_COST": 1, "PASSWORD_HASH_MEMORY_COST": 1024, "PASSWORD_HASH_PARALLELISM": 1}
     app = dev_app(monkeypatch, {"UPLOAD_FOLDER": str(tmp_path / "u"), "MAIL_OUTBOX_DIR": str(tmp_path / "o"),
                                 **cheap_hashing})
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         db.create_all()
         accounts.create_user("many@example.com", PASSWORD, SYSTEM, email_verified=True)
     client = app.test_client()
@@ -129,7 +130,7 @@ def test_flask_ratelimit_enabled_false_really_lets_every_attempt_through(monkeyp
         ]
         final = client.post("/api/token/", json={"email": "many@example.com", "password": PASSWORD})
     finally:
-        with app.app_context():
+        with app.app_context(), unit_of_work():
             db.session.remove()
             db.engine.dispose()
 

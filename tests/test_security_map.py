@@ -564,6 +564,7 @@ def test_every_signed_in_page_offers_sign_out(app, make_user):
         response = browser.get(url)
         response.close()  # a download streams: ended here, as a server ends it, not left to the next request
         if response.status_code != 200 or response.mimetype != "text/html":
+            response.close()  # a streamed download left open would hold its request's context
             continue  # a redirect, a download
         checked.append(url)
         forms = _Inputs(response.get_data(as_text=True)).forms

@@ -14,6 +14,7 @@ from portal.models import User
 from portal.services.audit import Actor
 from portal.services.plumbing.background import wait_for_background
 from portal.services.signing_in import passkeys, totp
+from portal.transactions import unit_of_work
 
 from .webauthn_authenticator import ORIGIN, RP_ID, SoftwareAuthenticator
 
@@ -23,17 +24,12 @@ IP = "203.0.113.7"
 
 @contextmanager
 def door(app):
-    """An app context that ends as a request does (``portal.transactions``): what the block wrote is
-    committed when it finishes, and rolled back when it raises — all but the tries a service kept
-    on its own (``attempts.keep_attempts``), which is what a test of a refused try looks at."""
-    with app.app_context():
-        try:
-            yield
-        except BaseException:
-            db.session.rollback()
-            raise
+    """An app context that ends as a request does (``portal.transactions.unit_of_work``): what the
+    block wrote is committed when it finishes, and rolled back when it raises — all but the tries a
+    service kept on its own (``attempts.keep_attempts``), which is what a test of a refused try looks at."""
+    with app.app_context(), unit_of_work():
         db.session().expire_on_commit = False  # what the block returns stays readable, as it was
-        db.session.commit()
+        yield
 
 
 def user_of(account) -> User:

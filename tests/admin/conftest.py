@@ -26,6 +26,7 @@ from portal.models import AuditEvent, Credential, Group, User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts
 from portal.services.people import groups as group_service
+from portal.transactions import unit_of_work
 
 from ..conftest import PASSWORD, Account, stored_user
 
@@ -71,7 +72,7 @@ PEOPLE = {
 
 def add_user(app, email, password=PASSWORD, *, verified=True, staff=False, superuser=False, **profile) -> Account:
     """What the ``make_user`` fixture does, for any app (also one shared by a class of tests)."""
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = accounts.create_user(email, password, SYSTEM, profile=profile, email_verified=verified,
                                     is_staff=staff, is_superuser=superuser)
         return Account(user.id, user.email, password)
@@ -160,12 +161,12 @@ def live_credentials(app, user_id, kind=None) -> list[dict]:
 
 
 def make_group(app, name, notes=None) -> int:
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         return group_service.create_group(name, SYSTEM, notes=notes).id
 
 
 def add_member(app, user_id, group_id) -> None:
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         group_service.set_membership(db.session.get(User, user_id), db.session.get(Group, group_id), True, SYSTEM)
 
 

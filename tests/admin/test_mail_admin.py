@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import OutgoingMail, utcnow
-from portal.services.mail import outbox
+from portal.services.mail import courier, outbox
 
 from ..conftest import free_port, fresh_app
 from .conftest import text
@@ -44,7 +44,7 @@ def test_staff_see_waiting_and_given_up_mail_with_the_last_error_and_never_its_c
         lost.created_at = utcnow() - timedelta(days=2)  # older than MAIL_GIVE_UP_AFTER
         lost.next_attempt_at = utcnow()
         db.session.commit()
-        outbox.deliver_due()
+        courier.deliver_due()
 
     page = signed_in(people.staff).get("/admin/mail/")
 

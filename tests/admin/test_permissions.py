@@ -22,6 +22,7 @@ from portal.extensions import db
 from portal.models import User
 from portal.services.audit import SYSTEM
 from portal.services.ways_in import api_keys
+from portal.transactions import unit_of_work
 
 from ..conftest import stored_user
 from .conftest import (
@@ -96,7 +97,7 @@ def create_world(app, people) -> dict:
     group = make_group(app, "Editors")
     other = make_group(app, "Readers")
     add_member(app, people.member.id, group)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         api_keys.issue_api_key(db.session.get(User, people.member.id), SYSTEM, name="script")
     [key] = live_credentials(app, people.member.id, kind="key")
     return {"user": people.member.id, "group": group, "other_group": other, "key": key["public_id"]}

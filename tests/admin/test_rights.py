@@ -21,6 +21,7 @@ from portal.services.people import accounts
 from portal.services.people import groups as group_service
 from portal.services.people.accounts import LAST_SUPERUSER, NOT_YOURSELF
 from portal.services.ways_in import api_keys
+from portal.transactions import unit_of_work
 
 from ..conftest import PASSWORD, stored_user
 from .conftest import (
@@ -46,8 +47,9 @@ def admin_actor(app, account) -> Actor:
 
 
 def in_context(app, call):
-    """Run ``call(get)`` in an app context, ``get(account)`` giving the stored User of an account."""
-    with app.app_context():
+    """Run ``call(get)`` in an app context as one unit of work, ``get(account)`` giving the stored User
+    of an account."""
+    with app.app_context(), unit_of_work():
         return call(lambda account: db.session.get(User, account.id))
 
 
@@ -71,7 +73,7 @@ def refusing(tmp_path_factory):
         people = create_people(app)
         add_user(app, "root2@example.com", superuser=True)
         keys = {}
-        with app.app_context():
+        with app.app_context(), unit_of_work():
             for name in ("staff2", "superuser"):
                 credential, _ = api_keys.issue_api_key(db.session.get(User, getattr(people, name).id), SYSTEM)
                 keys[name] = credential.public_id

@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts, bulk
+from portal.transactions import unit_of_work
 
 from ..conftest import PASSWORD, image_bytes, stored_avatars, stored_user, upload
 from .conftest import (
@@ -120,7 +121,7 @@ class TestSearch:
 def create_mixed(app, people) -> dict:
     """Besides the people: a deactivated member, an unverified one, and a group of two."""
     gone = add_user(app, "gone@example.com")
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.update_account_flags(db.session.get(User, gone.id), {"is_active": False}, SYSTEM)
     fresh = add_user(app, "fresh@example.com", verified=False)
     editors = make_group(app, "Editors")
@@ -248,7 +249,7 @@ def admin(signed_in, people):
 
 
 def test_more_than_fifty_users_are_paged_by_fifty_without_gaps_or_repeats(app, admin, people):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         for n in range(60):
             accounts.create_user(f"bulk{n:02d}@example.com", PASSWORD, SYSTEM, email_verified=True)
     everyone = 60 + 5
@@ -321,7 +322,7 @@ def test_bulk_deactivation_asks_first_then_ends_every_way_in(app, admin, signed_
 
 
 def test_bulk_activation_asks_first(app, admin, people, client):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         for account in (people.member, people.member2):
             accounts.update_account_flags(db.session.get(User, account.id), {"is_active": False}, SYSTEM)
     ids = [people.member.id, people.member2.id]
@@ -586,7 +587,7 @@ def test_deactivate_and_activate_from_the_user_page(app, admin, people, token_au
 
 
 def test_removing_the_avatar_asks_first_then_deletes_the_file(app, admin, people):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.update_profile(db.session.get(User, people.member.id), {"avatar": io.BytesIO(image_bytes())}, SYSTEM)
     [name] = stored_avatars(app)
     url = f"/admin/users/{people.member.id}/avatar/remove"
@@ -655,7 +656,7 @@ def test_ending_one_key_or_one_browser_session_of_the_user(app, admin, signed_in
 
 def test_delete_asks_first_then_the_account_is_gone_and_its_history_stays(app, admin, people, token_auth, client):
     key = token_auth(people.member)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.update_profile(db.session.get(User, people.member.id), {"avatar": io.BytesIO(image_bytes())}, SYSTEM)
     history = events(app, subject_id=people.member.id)
     url = f"/admin/users/{people.member.id}/delete"

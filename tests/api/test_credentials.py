@@ -15,6 +15,7 @@ from portal.services.audit import SYSTEM
 from portal.services.people import accounts
 from portal.services.people.users import find_user
 from portal.services.ways_in import callers
+from portal.transactions import unit_of_work
 
 from ..conftest import PASSWORD
 
@@ -115,7 +116,7 @@ def test_token_obtain_with_bad_credentials_is_401_no_active_account(app, client,
 
 
 def test_token_obtain_for_inactive_user_is_401_no_active_account(app, client, user):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.update_account_flags(db.session.get(User, user.id), {"is_active": False}, SYSTEM)
 
     response = client.post("/api/token/", json={"email": user.email, "password": PASSWORD})
@@ -308,7 +309,7 @@ def test_refresh_without_the_field_is_400_on_refresh(client):
 
 def test_refresh_for_a_deactivated_user_is_401(app, client, user, jwt_pair):
     pair = jwt_pair(user)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.update_account_flags(db.session.get(User, user.id), {"is_active": False}, SYSTEM)
 
     assert_401(client.post("/api/token/refresh/", json={"refresh": pair["refresh"]}))
@@ -693,7 +694,7 @@ def test_refresh_token_used_as_access_token_is_401(client, user, jwt_pair):
 
 def test_access_token_of_a_deactivated_user_is_401(app, client, user, bearer, token_auth):
     jwt_headers, key_headers = bearer(user), token_auth(user)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.update_account_flags(db.session.get(User, user.id), {"is_active": False}, SYSTEM)
 
     assert_401(me(client, jwt_headers))
@@ -742,7 +743,7 @@ def limited_app(tmp_path):
             "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
         },
     )
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         db.create_all()
         accounts.create_user("limited@example.com", PASSWORD, SYSTEM, email_verified=True)
     yield app
@@ -828,7 +829,7 @@ def test_right_passwords_from_many_addresses_spend_no_allowance_of_the_account(l
 
 
 def test_email_and_username_of_one_account_share_the_per_account_limit(limited_app):
-    with limited_app.app_context():
+    with limited_app.app_context(), unit_of_work():
         user = db.session.scalar(select(User).where(User.email_canonical == "limited@example.com"))
         accounts.update_profile(user, {"username": "limited_user"}, SYSTEM)
     client = limited_app.test_client()
@@ -846,7 +847,7 @@ def test_email_and_username_of_one_account_share_the_per_account_limit(limited_a
 def test_token_refreshes_of_different_accounts_from_different_addresses_are_not_throttled_together(limited_app):
     """The per-account limit must key on the refresh token's account, not on one bucket shared by everybody."""
     client = limited_app.test_client()
-    with limited_app.app_context():
+    with limited_app.app_context(), unit_of_work():
         for n in range(11):
             accounts.create_user(f"member{n}@example.com", PASSWORD, SYSTEM, email_verified=True)
     pairs = [
@@ -881,7 +882,7 @@ def test_guessing_the_current_password_with_a_stolen_token_is_limited(limited_ap
     eleventh = client.delete("/api/users/me/", json={"current_password": PASSWORD}, headers=headers)
 
     assert_throttled(eleventh)
-    with limited_app.app_context():
+    with limited_app.app_context(), unit_of_work():
         assert find_user(email="limited@example.com") is not None
     assert client.get("/api/users/me/", headers=headers).status_code == 200  # reading is not limited
 

@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.models import Group, User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts, groups
+from portal.transactions import unit_of_work
 from tests.api.conftest import ApiSession
 from tests.conftest import image_bytes, stored_user, upload
 
@@ -31,7 +32,7 @@ def cli_token(runner, email):
 
 def set_avatar(app, account, data=None):
     """Give the account a stored avatar through the service every door uses; return its file name."""
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = db.session.get(User, account.id)
         accounts.update_profile(user, {"avatar": upload(data or image_bytes())[0]}, SYSTEM)
         return user.avatar
@@ -69,7 +70,7 @@ def test_document_example_with_token_header_returns_the_001_shape_with_every_val
     body = response.json()
     assert set(body) == SHAPE_001
     row = db_user(app, account.id)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         group = db.session.scalar(select(Group).where(Group.name == "Administrators"))
         group_row = {
             "id": group.id,
@@ -243,7 +244,7 @@ def test_groups_are_objects_with_current_member_counts(app, client, runner, make
     ):
         result = runner.invoke(args=args)
         assert result.exit_code == 0, result.output
-    with app.app_context():  # one member leaves again: the count is the current one
+    with app.app_context(), unit_of_work():  # one member leaves again: the count is the current one
         editors = groups.find_group("Editors")
         third = db.session.scalar(select(User).where(User.email == "third@example.com"))
         groups.set_membership(third, editors, False, SYSTEM)

@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.models import EmailCode, User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts
+from portal.transactions import unit_of_work
 from tests.conftest import PASSWORD, fresh_app, image_bytes, stored_avatars, upload, written_mail
 
 USERS = "/api/v1/accounts/users/"
@@ -733,7 +734,7 @@ def test_patch_with_the_same_email_in_other_case_sends_no_mail_and_stays_verifie
 @pytest.fixture
 def limited_app(tmp_path):
     for app in fresh_app(tmp_path, RATELIMIT_ENABLED=True):  # its tables go when the test is done
-        with app.app_context():
+        with app.app_context(), unit_of_work():
             accounts.create_user("pending@example.com", PASSWORD, SYSTEM)
         yield app
 

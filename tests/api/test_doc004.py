@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.models import User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts, groups
+from portal.transactions import unit_of_work
 from tests.api.conftest import ApiSession
 from tests.conftest import PASSWORD, image_bytes, stored_avatars, stored_user, upload, written_mail
 
@@ -35,7 +36,7 @@ def avatar_file(app, name) -> Path:
 
 
 def give_avatar(app, account):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = db.session.get(User, account.id)
         accounts.update_profile(user, {"avatar": upload(image_bytes())[0]}, SYSTEM)
         return user.avatar
@@ -285,7 +286,7 @@ def test_gender_outside_male_female_other_answers_400_on_gender(app, client, mak
 @pytest.mark.parametrize("method", ["put", "patch"])
 def test_read_only_and_unknown_fields_are_ignored_and_never_applied(app, client, user, token_auth, method):
     headers = token_auth(user)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         group = groups.create_group("Administrators", SYSTEM)
         group_id = group.id
     before = stored_user(app, user.id)

@@ -38,6 +38,7 @@ from portal.models import User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts, verification
 from portal.services.ways_in import callers, tokens
+from portal.transactions import unit_of_work
 
 from ..conftest import PASSWORD
 
@@ -105,7 +106,7 @@ class Caller:
         self.other_id = self._create_user(f"someone-else-{scheme}@example.com")
 
     def _create_user(self, email) -> int:
-        with self.app.app_context():
+        with self.app.app_context(), unit_of_work():
             return accounts.create_user(email, PASSWORD, SYSTEM, email_verified=True).id
 
     def _state(self) -> str:

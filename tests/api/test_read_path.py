@@ -18,6 +18,7 @@ from portal.services.audit import SYSTEM
 from portal.services.errors import AuthenticationFailed
 from portal.services.people import accounts, groups
 from portal.services.ways_in import api_keys, callers, credentials
+from portal.transactions import unit_of_work
 
 from ..conftest import PASSWORD
 
@@ -104,7 +105,7 @@ def data_statements(sent) -> list[str]:
 @pytest.fixture
 def member_of_three(app, make_user):
     account = make_user(first_name="Ada", last_name="Lovelace")
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = db.session.get(User, account.id)
         for name in ("Zeta", "Alpha", "Mu"):
             groups.set_membership(user, groups.create_group(name, SYSTEM), True, SYSTEM)
@@ -244,7 +245,7 @@ def test_a_token_verified_under_another_secret_is_not_taken_from_memory(make_app
     """What a process remembers of a token is keyed by the key that verified it: after the key
     changes, the same token, on the same database with its sign-in still live, is refused."""
     app = make_app(SECRET_KEY="a" * 40)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.create_user("same@example.com", PASSWORD, SYSTEM, email_verified=True)
     client = app.test_client()
     pair = client.post("/api/token/", json={"email": "same@example.com", "password": PASSWORD})
@@ -283,7 +284,7 @@ def test_a_page_that_looked_for_a_session_varies_on_cookie_though_none_came(clie
 def test_a_token_checked_against_several_audiences_is_accepted(make_app):
     """PyJWT takes one audience or several; a list in the settings must not break what is remembered."""
     app = make_app(JWT_DECODE_AUDIENCE=["account-portal-api", "another-api"])
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.create_user("aud@example.com", PASSWORD, SYSTEM, email_verified=True)
     client = app.test_client()
     pair = client.post("/api/token/", json={"email": "aud@example.com", "password": PASSWORD})
@@ -300,7 +301,7 @@ def test_a_token_checked_against_several_audiences_is_accepted(make_app):
 def test_a_change_is_refused_when_the_caller_lost_its_way_in_after_the_read(app, change, reason):
     """Between reading the caller and changing something on its behalf the credential may be
     revoked or the user deactivated: the model the change needs is then refused."""
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = accounts.create_user("late@example.com", PASSWORD, SYSTEM, email_verified=True)
         _, key = api_keys.issue_api_key(user, SYSTEM)
         db.session.commit()

@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.models import Credential, User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts, verification
+from portal.transactions import unit_of_work
 from tests.conftest import PASSWORD, written_mail
 from tests.two_step import set_up_totp
 
@@ -87,7 +88,7 @@ def test_asking_is_the_same_204_and_mails_nothing_for_an_address_that_cannot_sig
         make_user(email, verified=False)
     elif case == "deactivated":
         account = make_user(email)
-        with app.app_context():
+        with app.app_context(), unit_of_work():
             accounts.update_account_flags(db.session.get(User, account.id), {"is_active": False}, SYSTEM)
 
     response = ask(client, email)
@@ -230,7 +231,7 @@ def test_with_a_second_factor_the_code_gets_the_two_step_answer_and_no_pair(app,
 def make_limited(make_app):
     def make(**limits):
         app = make_app(RATELIMIT_ENABLED=True, **limits)
-        with app.app_context():
+        with app.app_context(), unit_of_work():
             accounts.create_user("limited@example.com", PASSWORD, SYSTEM, email_verified=True)
         return app
 
@@ -275,7 +276,7 @@ def test_trading_codes_over_the_limit_is_429_and_issues_nothing(make_limited):
     third = trade(client, "limited@example.com", code, environ_base={"REMOTE_ADDR": "10.0.0.3"})
 
     assert_throttled(third)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert db.session.scalars(select(Credential)).all() == []
 
 

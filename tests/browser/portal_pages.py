@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts, groups
+from portal.transactions import unit_of_work
 from tests.conftest import PASSWORD, image_bytes
 
 FIRST_NAME = "بهروز"
@@ -137,7 +138,7 @@ def jpeg_file(tmp_path, name="avatar.jpg", color=(46, 125, 110)):
 
 def fill_in_account(app, account_id: int, *, group="Research team") -> None:
     """Give an account what a lived-in profile has: Persian names, every field, a picture and a group."""
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = db.session.get(User, account_id)
         accounts.update_profile(
             user,

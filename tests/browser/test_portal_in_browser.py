@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import User
 from portal.services.audit import Actor
 from portal.services.ways_in import api_keys
+from portal.transactions import unit_of_work
 from tests.conftest import PASSWORD
 
 from .portal_pages import (
@@ -287,7 +288,7 @@ def open_ways_in(app, account) -> None:
     assert app.test_client().post(
         "/api/token/", json={"email": account.email, "password": account.password}
     ).status_code == 200
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = db.session.get(User, account.id)
         for name in ("Backup script", "Calendar sync"):
             api_keys.issue_api_key(user, Actor(user=user, via="web"), name=name)

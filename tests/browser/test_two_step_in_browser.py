@@ -21,6 +21,7 @@ from portal.extensions import db
 from portal.models import Credential, User, utcnow
 from portal.services.audit import Actor
 from portal.services.ways_in import api_keys
+from portal.transactions import unit_of_work
 from tests.conftest import PASSWORD
 from tests.two_step import set_up_totp
 
@@ -234,7 +235,7 @@ def test_revoking_an_api_key_in_an_old_session_asks_for_the_password_then_revoke
 ):
     base = localhost_server
     account = make_user(EMAIL)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = db.session.get(User, account.id)
         _, key = api_keys.issue_api_key(user, Actor(user=user, via="web"), name="Backup script")
 

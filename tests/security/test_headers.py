@@ -9,6 +9,7 @@ import pytest
 
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts
+from portal.transactions import unit_of_work
 from tests.site_tour import ANONYMOUS_PAGES, build_world, get_pages, html_answers, page_urls
 
 from ..conftest import PASSWORD
@@ -128,7 +129,7 @@ def production_app(make_app, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "production-secret-key-for-the-hsts-tests-0123456789")
     monkeypatch.setenv("FLASK_TRUSTED_HOSTS", "localhost")
     app = make_app("production")
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.create_user("prod@example.com", PASSWORD, SYSTEM, email_verified=True)
     return app
 
@@ -330,7 +331,7 @@ def test_no_cors_headers_by_default_for_any_origin(world, origin):
 @pytest.fixture
 def cors_app(make_app):
     app = make_app(CORS_ORIGINS=[ALLOWED_ORIGIN])
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.create_user("cors@example.com", PASSWORD, SYSTEM, email_verified=True)
     return app
 

@@ -13,6 +13,7 @@ from portal.services.errors import PermissionDenied, ValidationFailed
 from portal.services.people import accounts, groups
 from portal.services.people.passwords import check_password
 from portal.services.ways_in import api_keys, tokens
+from portal.transactions import unit_of_work
 from tests.conftest import PASSWORD, image_bytes, stored_avatars
 
 EMAIL_TAKEN = "A user with that email already exists."
@@ -40,7 +41,7 @@ def as_actor(user: User, via="api") -> Actor:
 
 
 def test_create_user_stores_cleaned_values_and_only_a_password_hash(app):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = accounts.create_user(
             " Sara@Example.COM ", PASSWORD, SYSTEM,
             profile={"first_name": " سارا ", "last_name": "", "country": "ir", "gender": "Female",
@@ -48,7 +49,7 @@ def test_create_user_stores_cleaned_values_and_only_a_password_hash(app):
         )
         user_id = user.id
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         row = db.session.get(User, user_id)
         assert (row.email, row.first_name, row.last_name, row.country, row.gender, row.phone) == (
             "Sara@example.com", "سارا", None, "IR", "female", "+98 912 000 1122",
@@ -144,7 +145,7 @@ def test_create_user_race_on_email_is_a_field_error_and_the_session_stays_usable
 
 def test_update_profile_applies_changes_and_audits_old_and_new_values(app, make_user):
     account = make_user("me@example.com", first_name="Ali", phone="5550100")
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         me = db.session.get(User, account.id)
         accounts.update_profile(
             me,
@@ -153,7 +154,7 @@ def test_update_profile_applies_changes_and_audits_old_and_new_values(app, make_
             as_actor(me, via="web"),
         )
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         me = db.session.get(User, account.id)
         assert (me.first_name, me.last_name, me.phone, me.country, str(me.birthday)) == (
             "علی", "رضایی", "+98 (21) 555", "DE", "1990-05-17",
@@ -181,7 +182,7 @@ def test_update_profile_blank_text_clears_the_field(app, make_user):
 
 
 def test_update_profile_never_applies_a_password_or_read_only_fields(app, user):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         me = db.session.get(User, user.id)
         old_hash = me.password_hash
         accounts.update_profile(
@@ -199,7 +200,7 @@ def test_update_profile_never_applies_a_password_or_read_only_fields(app, user):
             as_actor(me),
         )
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         me = db.session.get(User, user.id)
         assert me.password_hash == old_hash and check_password(me.password_hash, PASSWORD)
         assert (me.id, me.is_staff, me.is_superuser, me.is_active, me.email_verified) == (
@@ -252,12 +253,12 @@ def test_update_profile_refuses_a_value_another_user_has(app, make_user, theirs,
 
 def test_update_profile_accepts_the_users_own_values_in_another_case_or_format(app, make_user):
     account = make_user("me@example.com", username="Me_Myself", phone="+15550124")
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         me = db.session.get(User, account.id)
         accounts.update_profile(me, {"email": "ME@example.com", "username": "me_myself", "phone": "+1 555 0124"},
                                 as_actor(me))
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         me = db.session.get(User, account.id)
         assert (me.email, me.username, me.phone) == ("ME@example.com", "me_myself", "+1 555 0124")
 
@@ -278,7 +279,7 @@ def test_update_profile_race_is_a_field_error_leaves_no_file_and_keeps_the_sessi
     # As if the other write committed between our check and our commit: only the index sees it.
     monkeypatch.setattr(accounts, "_uniqueness_errors", lambda cleaned, exclude_id: {})
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         me = db.session.get(User, account.id)
         with pytest.raises(ValidationFailed) as excinfo:
             accounts.update_profile(
@@ -291,7 +292,7 @@ def test_update_profile_race_is_a_field_error_leaves_no_file_and_keeps_the_sessi
         assert (me.first_name, me.avatar, me.email) == (None, None, "me@example.com")
         accounts.update_profile(me, {"first_name": "Calm"}, as_actor(me))
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         me = db.session.get(User, account.id)
         assert (me.first_name, me.avatar) == ("Calm", None)
         assert [e.changes for e in events("profile_updated")] == [{"first_name": [None, "Calm"]}]
@@ -300,13 +301,13 @@ def test_update_profile_race_is_a_field_error_leaves_no_file_and_keeps_the_sessi
 def test_update_profile_race_keeps_the_previous_avatar_file(app, make_user, monkeypatch):
     make_user("bob@example.com")
     account = make_user("me@example.com")
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         me = db.session.get(User, account.id)
         accounts.update_profile(me, {"avatar": io.BytesIO(image_bytes("PNG", (64, 64)))}, as_actor(me))
         old = me.avatar
     monkeypatch.setattr(accounts, "_uniqueness_errors", lambda cleaned, exclude_id: {})
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         me = db.session.get(User, account.id)
         with pytest.raises(ValidationFailed):
             accounts.update_profile(
@@ -314,7 +315,7 @@ def test_update_profile_race_keeps_the_previous_avatar_file(app, make_user, monk
             )
 
     assert stored_avatars(app) == [old]
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert db.session.get(User, account.id).avatar == old
 
 
@@ -323,7 +324,7 @@ def test_update_profile_race_keeps_the_previous_avatar_file(app, make_user, monk
 
 def test_delete_account_removes_row_avatar_and_memberships_but_keeps_the_audit_trail(app, make_user):
     account = make_user("leaving@example.com")
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         me = db.session.get(User, account.id)
         accounts.update_profile(me, {"avatar": io.BytesIO(image_bytes())}, as_actor(me))
         group = groups.create_group("Readers", SYSTEM)
@@ -331,12 +332,12 @@ def test_delete_account_removes_row_avatar_and_memberships_but_keeps_the_audit_t
         group_id = group.id
     assert len(stored_avatars(app)) == 1
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         me = db.session.get(User, account.id)
         accounts.delete_account(me, as_actor(me))
 
     assert stored_avatars(app) == []
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert db.session.get(User, account.id) is None
         assert db.session.get(Group, group_id).users_count == 0
         [deleted] = events("account_deleted")
@@ -365,7 +366,7 @@ def flags_of(account) -> tuple:
 
 
 def change_flags(app, actor_account, target_account, flags):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         actor = db.session.get(User, actor_account.id) if actor_account else None
         target = db.session.get(User, target_account.id)
         accounts.update_account_flags(target, flags, Actor(user=actor, via="admin") if actor else SYSTEM)
@@ -413,10 +414,10 @@ def test_nobody_removes_their_own_rights_or_deactivates_themselves(app, people, 
 
 def test_superuser_grants_staff_and_superuser_rights(app, people):
     change_flags(app, people["root"], people["member"], {"is_staff": True})
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert flags_of(people["member"]) == (True, True, False)
     change_flags(app, people["root"], people["staff"], {"is_superuser": True})
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert flags_of(people["staff"]) == (True, True, True)
         changes = [(e.actor_id, e.subject_id, e.changes) for e in events("account_flags_changed")]
         assert changes == [
@@ -427,7 +428,7 @@ def test_superuser_grants_staff_and_superuser_rights(app, people):
 
 def test_superuser_removes_staff_rights_of_someone_else(app, people):
     change_flags(app, people["root"], people["staff"], {"is_staff": False})
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert flags_of(people["staff"]) == (True, False, False)
 
 
@@ -444,14 +445,14 @@ def test_audit_event_never_claims_a_flag_value_the_account_does_not_have(app, ma
 
 
 def test_staff_deactivates_a_member_and_every_credential_of_theirs_is_revoked(app, people):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         member = db.session.get(User, people["member"].id)
         api_keys.issue_api_key(member, as_actor(member))
         tokens.issue_token_pair(member, as_actor(member))
 
     change_flags(app, people["staff"], people["member"], {"is_active": False})
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert flags_of(people["member"]) == (False, False, False)
         rows = db.session.scalars(select(Credential).where(Credential.user_id == people["member"].id)).all()
         assert len(rows) == 2 and all(row.revoked_at is not None for row in rows)
@@ -460,13 +461,13 @@ def test_staff_deactivates_a_member_and_every_credential_of_theirs_is_revoked(ap
 
 
 def test_deactivating_someone_leaves_other_users_credentials_alone(app, people):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         staff = db.session.get(User, people["staff"].id)
         api_keys.issue_api_key(staff, as_actor(staff))
 
     change_flags(app, people["root"], people["member"], {"is_active": False})
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         row = db.session.scalars(select(Credential).where(Credential.user_id == people["staff"].id)).one()
         assert row.revoked_at is None
 
@@ -474,7 +475,7 @@ def test_deactivating_someone_leaves_other_users_credentials_alone(app, people):
 def test_system_actor_changes_any_flag_of_a_superuser_who_is_not_the_last(app, people, make_user):
     make_user("second-root@example.com", superuser=True)
     change_flags(app, None, people["root"], {"is_superuser": False, "is_staff": False, "is_active": False})
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert flags_of(people["root"]) == (False, False, False)
 
 
@@ -528,10 +529,10 @@ def test_create_group_needs_a_name(app):
 
 
 def test_create_group_race_is_a_name_error_and_the_session_stays_usable(app, monkeypatch):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         groups.create_group("Editors", SYSTEM)
     monkeypatch.setattr(groups, "find_group", lambda name: None)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         with pytest.raises(ValidationFailed) as excinfo:
             groups.create_group("Editors", SYSTEM)
         assert excinfo.value.errors == {"name": [GROUP_TAKEN]}
@@ -552,21 +553,21 @@ def test_rename_group_to_another_groups_name_is_refused_but_recasing_its_own_is_
 
 def test_membership_changes_users_count_and_is_audited_once(app, make_user):
     alice, bob = make_user("alice@example.com"), make_user("bob@example.com")
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         group = groups.create_group("Editors", SYSTEM)
         group_id = group.id
         for account in (alice, bob):
             groups.set_membership(db.session.get(User, account.id), group, True, SYSTEM)
         groups.set_membership(db.session.get(User, alice.id), group, True, SYSTEM)  # already a member
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         group = db.session.get(Group, group_id)
         assert group.users_count == 2
         assert [g.name for g in db.session.get(User, alice.id).groups] == ["Editors"]
         assert len(events("group_membership_changed")) == 2
         groups.set_membership(db.session.get(User, bob.id), group, False, SYSTEM)
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert db.session.get(Group, group_id).users_count == 1
         assert db.session.get(User, bob.id).groups == []
         last = events("group_membership_changed")[-1]
@@ -574,12 +575,12 @@ def test_membership_changes_users_count_and_is_audited_once(app, make_user):
 
 
 def test_deleting_a_group_keeps_its_members(app, user):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         group = groups.create_group("Temp", SYSTEM)
         groups.set_membership(db.session.get(User, user.id), group, True, SYSTEM)
         groups.delete_group(group, SYSTEM)
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         member = db.session.get(User, user.id)
         assert member is not None and member.groups == []
         assert db.session.scalar(select(func.count(Group.id))) == 0

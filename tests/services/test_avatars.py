@@ -12,16 +12,17 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, JpegImagePlugin
-from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
 from portal.extensions import db
-from portal.models import AuditEvent, User
+from portal.models import AuditEvent, Group, User
 from portal.services.audit import Actor
 from portal.services.errors import ValidationFailed
 from portal.services.people import accounts, avatars
 from portal.services.people.fields import FieldError
+from portal.transactions import unit_of_work
 from tests.conftest import image_bytes, stored_avatars
 
 NOT_AN_IMAGE = "Upload a valid image. The file you uploaded was either not an image or a corrupted image."
@@ -103,7 +104,7 @@ def avatar_file(app, name) -> Path:
 
 def set_avatar(app, account_id, data, **other_changes) -> str | None:
     """Upload ``data`` as the user's avatar through the account service; the stored name."""
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = db.session.get(User, account_id)
         accounts.update_profile(user, {"avatar": io.BytesIO(data), **other_changes}, Actor(user=user, ip="203.0.113.9"))
         return user.avatar
@@ -228,7 +229,7 @@ def test_file_name_and_content_type_do_not_decide_what_is_accepted(app, user):
     disguised = FileStorage(io.BytesIO(png), filename="notes.txt", content_type="text/plain")
     pretender = FileStorage(io.BytesIO(b"not a picture at all"), filename="photo.jpg", content_type="image/jpeg")
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         row = db.session.get(User, user.id)
         accounts.update_profile(row, {"avatar": disguised}, Actor(user=row))
         name = row.avatar
@@ -512,7 +513,7 @@ def test_avatar_upload_is_stored_and_recorded_in_the_audit_log(app, user):
 
     assert stored_avatars(app) == [name]
     assert opened(avatar_file(app, name).read_bytes()).size == (480, 480)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "profile_updated")).one()
         assert event.subject_id == user.id
         assert event.changes == {"avatar": [None, name]}
@@ -529,18 +530,18 @@ def test_two_users_uploading_the_same_file_get_separate_files(app, make_user):
     assert stored_avatars(app) == sorted([alice_name, bob_name])
 
 
-def test_replacing_the_avatar_deletes_the_old_file_only_after_the_commit(app, user, monkeypatch):
+def test_replacing_the_avatar_deletes_the_old_file_only_after_the_commit(app, user):
     old = set_avatar(app, user.id, image_bytes("JPEG", (100, 100), RED))
     seen_at_commit = []
-    real_commit = db.session.commit
 
-    def watching_commit():
+    def watch(_session):
         seen_at_commit.append(stored_avatars(app))
-        real_commit()
 
-    monkeypatch.setattr(db.session, "commit", watching_commit)
-    new = set_avatar(app, user.id, image_bytes("PNG", (100, 100), BLUE))
-    monkeypatch.undo()
+    event.listen(db.session, "before_commit", watch)
+    try:
+        new = set_avatar(app, user.id, image_bytes("PNG", (100, 100), BLUE))
+    finally:
+        event.remove(db.session, "before_commit", watch)
 
     assert new != old
     assert seen_at_commit == [sorted([old, new])]  # both files exist while the commit runs
@@ -548,16 +549,16 @@ def test_replacing_the_avatar_deletes_the_old_file_only_after_the_commit(app, us
     assert stored_name(app, user.id) == new
 
 
-def test_failed_commit_keeps_the_old_avatar_and_removes_the_new_file(app, user, monkeypatch):
+def test_a_commit_the_database_refuses_keeps_the_old_avatar_and_removes_the_new_file(app, user):
     old = set_avatar(app, user.id, image_bytes("JPEG", (100, 100), RED))
+    with app.app_context(), unit_of_work():
+        db.session.add(Group(name="Readers"))
 
-    def failing_commit():
-        raise OperationalError("COMMIT", {}, Exception("database is locked"))
-
-    monkeypatch.setattr(db.session, "commit", failing_commit)
-    with pytest.raises(OperationalError):
-        set_avatar(app, user.id, image_bytes("PNG", (100, 100), BLUE))
-    monkeypatch.undo()
+    with pytest.raises(IntegrityError), app.app_context(), unit_of_work():
+        me = db.session.get(User, user.id)
+        accounts.update_profile(me, {"avatar": io.BytesIO(image_bytes("PNG", (100, 100), BLUE))}, Actor(user=me))
+        assert len(stored_avatars(app)) == 2  # the new file is written before the commit
+        db.session.add(Group(name="Readers"))  # the unique index refuses it when the commit flushes it
 
     assert stored_avatars(app) == [old]
     assert stored_name(app, user.id) == old
@@ -566,13 +567,13 @@ def test_failed_commit_keeps_the_old_avatar_and_removes_the_new_file(app, user, 
 def test_removing_the_avatar_deletes_its_file(app, user):
     old = set_avatar(app, user.id, image_bytes())
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         row = db.session.get(User, user.id)
         accounts.update_profile(row, {"avatar": None}, Actor(user=row))
 
     assert stored_avatars(app) == []
     assert stored_name(app, user.id) is None
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         actions = db.session.scalars(select(AuditEvent.changes).where(AuditEvent.action == "profile_updated")).all()
         assert actions[-1] == {"avatar": [old, None]}
 

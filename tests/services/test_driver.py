@@ -14,6 +14,7 @@ from portal.services.audit import SYSTEM
 from portal.services.people import accounts
 from portal.services.plumbing.driver import DriverQuery
 from portal.services.ways_in import api_keys
+from portal.transactions import unit_of_work
 
 from ..conftest import PASSWORD
 
@@ -50,11 +51,11 @@ def test_a_query_compiled_for_one_engine_runs_on_another(app, make_app):
     query = DriverQuery(select(User.email).where(User.email == bindparam("value")))
     other = make_app()
     for each in (app, other):
-        with each.app_context():
+        with each.app_context(), unit_of_work():
             accounts.create_user(f"{each.name}-{id(each)}@example.com", PASSWORD, SYSTEM)
 
     for each in (app, other):
-        with each.app_context():
+        with each.app_context(), unit_of_work():
             assert query.rows(db.engine, value=f"{each.name}-{id(each)}@example.com") == [
                 (f"{each.name}-{id(each)}@example.com",)
             ]

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import OutgoingMail, User, utcnow
-from portal.services.mail import outbox
+from portal.services.mail import courier, outbox
 from portal.services.mail.courier import courier_of
 from portal.services.plumbing.secret_box import open_sealed, seal
 from tests.conftest import Mailbox, SmtpHandler, free_port, fresh_app, shared_database
@@ -154,7 +154,7 @@ def test_a_queued_message_is_sealed_at_rest_and_erased_once_sent(make_portal, sm
     assert waiting.status == outbox.PENDING
     assert b"271828" not in waiting.message and b"alice@example.com" not in waiting.message
     with app.app_context():
-        assert outbox.deliver_due() == outbox.DeliveryReport(sent=1)
+        assert courier.deliver_due() == outbox.DeliveryReport(sent=1)
 
     [sent] = rows(app)
     assert sent.status == outbox.SENT and sent.message is None
@@ -309,8 +309,8 @@ def test_a_refused_message_is_retried_with_growing_waits_then_given_up_logged_an
         with app.app_context():
             for _ in range(3):
                 started = utcnow()
-                assert outbox.deliver_due() == outbox.DeliveryReport(retrying=1)
-                assert outbox.deliver_due() == outbox.DeliveryReport()  # not due again yet
+                assert courier.deliver_due() == outbox.DeliveryReport(retrying=1)
+                assert courier.deliver_due() == outbox.DeliveryReport()  # not due again yet
                 row = db.session.scalars(select(OutgoingMail)).one()
                 waits.append(round((row.next_attempt_at - started).total_seconds()))
                 row.next_attempt_at = utcnow()  # time passes
@@ -321,7 +321,7 @@ def test_a_refused_message_is_retried_with_growing_waits_then_given_up_logged_an
             row.created_at = utcnow() - timedelta(hours=2)  # queued longer ago than MAIL_GIVE_UP_AFTER
             db.session.commit()
             with caplog.at_level(logging.ERROR, logger="portal.services.mail.outbox"):
-                assert outbox.deliver_due() == outbox.DeliveryReport(failed=1)
+                assert courier.deliver_due() == outbox.DeliveryReport(failed=1)
             given_up = outbox.overview()
     finally:
         refusing.stop()
@@ -339,11 +339,11 @@ def test_finished_messages_are_purged_after_they_have_been_kept_long_enough(make
     queue(app, to="old@example.com")
     queue(app, to="new@example.com")
     with app.app_context():
-        outbox.deliver_due()
+        courier.deliver_due()
         old = db.session.scalars(select(OutgoingMail).where(OutgoingMail.recipient == "old@example.com")).one()
         old.finished_at = utcnow() - timedelta(days=8)
         db.session.commit()
-        outbox.deliver_due()
+        courier.deliver_due()
 
     assert [row.recipient for row in rows(app)] == ["new@example.com"]
 
@@ -370,7 +370,7 @@ def test_two_deliverers_racing_over_one_outbox_send_each_message_exactly_once(ma
         def deliverer():
             with app.app_context():
                 barrier.wait()
-                reports.append(outbox.deliver_due())
+                reports.append(courier.deliver_due())
 
         threads = [threading.Thread(target=deliverer) for _ in range(3)]
         for thread in threads:

@@ -11,13 +11,14 @@ from portal.models import AuditEvent, Credential, utcnow
 from portal.services.errors import AuthenticationFailed, ReauthenticationRequired, ValidationFailed
 from portal.services.signing_in import reauthentication
 from portal.services.ways_in import api_keys, browser_sessions, tokens
+from portal.transactions import unit_of_work
 from tests.conftest import PASSWORD
 from tests.two_step import actor_for, add_passkey, passkey_sign_in, set_up_totp, user_of
 from tests.webauthn_authenticator import SoftwareAuthenticator
 
 
 def start_session(app, account, **options) -> int:
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         return browser_sessions.start_browser_session(
             user_of(account), actor_for(account), user_agent="Firefox", remember=False, **options
         ).id
@@ -67,7 +68,7 @@ def test_a_fresh_sign_in_needs_no_reauthentication_a_ten_minute_old_one_does(app
 
     age(app, session, 9)
     assert not needs_it(app, session)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         reauthentication.ensure_recently_proven(db.session.get(Credential, session))
 
     age(app, session, 11)
@@ -78,7 +79,7 @@ def test_a_fresh_sign_in_needs_no_reauthentication_a_ten_minute_old_one_does(app
 
 def test_a_credential_from_before_proofs_were_kept_needs_reauthentication(app, user):
     session = start_session(app, user)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         db.session.get(Credential, session).proven_at = None
         db.session.commit()
 
@@ -136,7 +137,7 @@ def test_a_wrong_proof_is_refused_audited_and_leaves_the_proof_stale(app, make_u
         assert list(raised.value.errors) == [field]
 
     assert needs_it(app, session)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         failures = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "reauthentication_failed")).all()
         assert [(e.subject_id, e.changes["method"][1]) for e in failures] == [
             (alice.id, "password"), (alice.id, "code"), (alice.id, "passkey")
@@ -154,7 +155,7 @@ def test_exactly_one_proof_is_given(app, user):
 
 def test_a_revoked_credential_cannot_be_proven_again(app, user):
     session = start_session(app, user)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         db.session.get(Credential, session).revoked_at = utcnow()
         db.session.commit()
 

@@ -14,6 +14,7 @@ from portal.services.errors import AuthenticationFailed, LinkExpired, PasswordRe
 from portal.services.people import accounts, verification
 from portal.services.signing_in import flow, securing, sign_in, sign_in_alerts, two_factor
 from portal.services.ways_in import api_keys, browser_sessions, tokens
+from portal.transactions import unit_of_work
 from tests.conftest import PASSWORD
 from tests.two_step import add_passkey, passkey_sign_in
 from tests.webauthn_authenticator import SoftwareAuthenticator
@@ -30,7 +31,7 @@ def alerted(app, user, mailbox):
     the alert's link token."""
     browser_sign_in(app, user, CHROME_LINUX)
     browser_sign_in(app, user, FIREFOX_WINDOWS, ip="198.51.100.23")
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         account = db.session.get(User, user.id)
         tokens.issue_token_pair(account, Actor(user=account, ip="203.0.113.7", via="api"))
         api_keys.issue_api_key(account, Actor(user=account, ip="203.0.113.7", via="api"), name="script")
@@ -43,32 +44,32 @@ def link_token(alert) -> str:
 
 
 def live_credentials(app, account) -> list[str]:
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         account = db.session.get(User, account.id)
         theirs = select(Credential).where(Credential.user_id == account.id)
         return [c.kind for c in db.session.scalars(theirs) if c.is_live]
 
 
 def stored(app, account) -> User:
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = db.session.get(User, account.id)
         db.session.expunge(user)
         return user
 
 
 def events(app, action) -> list[dict]:
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         return [e.changes for e in db.session.scalars(select(AuditEvent).where(AuditEvent.action == action))]
 
 
 def secure(app, token, actor=STRANGER):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         return sign_in_alerts.secure_with_link(token, actor).id
 
 
 def password_sign_in(app, account, password=None):
     """The password proves who this is, and the sign-in flow lets the account in (or refuses it)."""
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = sign_in.authenticate(password or account.password, email=account.email)
         return flow.sign_in(user).user.id
 
@@ -168,7 +169,7 @@ def test_the_password_is_refused_with_the_reset_message_until_the_reset_flow_is_
         password_sign_in(app, user, "not-the-password")
     assert not isinstance(wrong.value, PasswordResetRequired) and wrong.value.detail == sign_in.BAD_CREDENTIALS
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         link = verification.password_reset_link(db.session.get(User, user.id))
         uid, token = link.rstrip("/").split("/")[-2:]
         accounts.reset_password(uid, token, NEW_PASSWORD, STRANGER)
@@ -195,7 +196,7 @@ def test_a_passkey_still_signs_in(app, user, mailbox):
 
 
 def test_a_new_password_chosen_from_a_passkey_session_lifts_the_requirement_too(app, user):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         account = db.session.get(User, user.id)
         securing.secure_account(account, STRANGER, how=securing.FROM_SESSIONS_PAGE)
         accounts.change_password(account, PASSWORD, NEW_PASSWORD, Actor(user=account, via="web"))
@@ -204,7 +205,7 @@ def test_a_new_password_chosen_from_a_passkey_session_lifts_the_requirement_too(
 
 
 def test_securing_twice_keeps_the_account_secured(app, user):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         account = db.session.get(User, user.id)
         securing.secure_account(account, STRANGER, how=securing.FROM_SESSIONS_PAGE)
         assert securing.secure_account(account, STRANGER, how=securing.FROM_SESSIONS_PAGE) == 0

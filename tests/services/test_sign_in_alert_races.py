@@ -16,6 +16,7 @@ from portal.services.audit import Actor
 from portal.services.errors import LinkExpired
 from portal.services.signing_in import sign_in_alerts
 from portal.services.ways_in import browser_sessions
+from portal.transactions import unit_of_work
 from tests.conftest import fresh_app, shared_database
 from tests.security.conftest import run_together
 
@@ -28,7 +29,7 @@ def app(tmp_path):
 
 
 def count(app, model, *where) -> int:
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
@@ -36,7 +37,7 @@ def test_six_sign_ins_from_one_new_browser_at_once_remember_it_once_and_mail_onc
     browser_sign_in(app, user, CHROME_LINUX)
 
     def sign_in(i, _):
-        with app.app_context():
+        with app.app_context(), unit_of_work():
             account = db.session.get(User, user.id)
             browser_sessions.start_browser_session(
                 account, Actor(user=account, ip="198.51.100.23", via="web"), user_agent=FIREFOX_WINDOWS, remember=False
@@ -52,11 +53,11 @@ def test_six_sign_ins_from_one_new_browser_at_once_remember_it_once_and_mail_onc
 def test_a_link_confirmed_six_times_at_once_secures_the_account_once(app, user):
     browser_sign_in(app, user, CHROME_LINUX)
     browser_sign_in(app, user, FIREFOX_WINDOWS, ip="198.51.100.23")
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         token = sign_in_alerts.not_me_link(db.session.scalar(select(SignInAlert))).rstrip("/").rsplit("/", 1)[1]
 
     def confirm(i, _):
-        with app.app_context():
+        with app.app_context(), unit_of_work():
             try:
                 sign_in_alerts.secure_with_link(token, Actor(ip="192.0.2.1", via="web"))
             except LinkExpired:

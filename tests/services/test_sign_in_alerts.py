@@ -15,6 +15,7 @@ from portal.services.audit import SYSTEM, Actor
 from portal.services.people import accounts, export
 from portal.services.signing_in import sign_in_alerts
 from portal.services.ways_in import api_keys, browser_sessions, tokens
+from portal.transactions import unit_of_work
 
 CHROME_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
 CHROME_LINUX_NEXT_VERSION = CHROME_LINUX.replace("Chrome/126.0.0.0", "Chrome/127.0.6533.72")
@@ -23,7 +24,7 @@ HOME, CAFE, ELSEWHERE = "203.0.113.7", "198.51.100.23", "2001:db8::42"
 
 
 def browser_sign_in(app, account, user_agent, ip=HOME, method="password"):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = db.session.get(User, account.id)
         browser_sessions.start_browser_session(
             user, Actor(user=user, ip=ip, via="web"), user_agent=user_agent, remember=False, method=method
@@ -31,7 +32,7 @@ def browser_sign_in(app, account, user_agent, ip=HOME, method="password"):
 
 
 def api_sign_in(app, account, ip, *, key=False):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = db.session.get(User, account.id)
         actor = Actor(user=user, ip=ip, via="api")
         if key:
@@ -41,14 +42,14 @@ def api_sign_in(app, account, ip, *, key=False):
 
 
 def sources(app, account) -> dict:
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         rows = db.session.scalars(select(SignInSource).where(SignInSource.user_id == account.id))
         return {(row.kind, row.value): (row.first_seen_at, row.last_seen_at) for row in rows}
 
 
 def unseen_for(app, account, days):
     """Every source of the account was last seen ``days`` ago."""
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         db.session.execute(
             update(SignInSource).where(SignInSource.user_id == account.id)
             .values(first_seen_at=utcnow() - timedelta(days=days + 30), last_seen_at=utcnow() - timedelta(days=days))
@@ -69,7 +70,7 @@ def html(message) -> str:
 
 
 def audit_count(app, action) -> int:
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         return db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action))
 
 
@@ -208,7 +209,7 @@ def test_an_api_sign_in_from_the_address_of_a_browser_in_use_is_no_news(app, use
 
 def test_a_key_made_on_the_keys_page_or_the_command_line_is_no_sign_in_from_anywhere_new(app, user, mailbox):
     browser_sign_in(app, user, CHROME_LINUX)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         account = db.session.get(User, user.id)
         api_keys.issue_api_key(account, Actor(user=account, ip=CAFE, via="web"), name="From the keys page")
         api_keys.issue_api_key(account, SYSTEM, name="created on the command line")
@@ -222,7 +223,7 @@ def test_a_key_made_on_the_keys_page_or_the_command_line_is_no_sign_in_from_anyw
 
 def test_a_person_who_turned_the_mails_off_gets_none_but_sources_are_still_remembered(app, user, mailbox):
     browser_sign_in(app, user, CHROME_LINUX)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         account = db.session.get(User, user.id)
         sign_in_alerts.set_sign_in_alerts(account, False, Actor(user=account, ip=HOME, via="web"))
 
@@ -231,7 +232,7 @@ def test_a_person_who_turned_the_mails_off_gets_none_but_sources_are_still_remem
 
     assert alerts_mailed(mailbox, user) == []
     assert ("browser", "Firefox|Windows") in sources(app, user)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert db.session.get(User, user.id).sign_in_alerts is False
         assert db.session.scalar(select(func.count()).select_from(SignInAlert)) == 0
     # Turning them off is what an intruder would do: the person is told, and it is in the log.
@@ -239,7 +240,7 @@ def test_a_person_who_turned_the_mails_off_gets_none_but_sources_are_still_remem
     assert "Sign-in alerts turned off" in text(notice)
     assert audit_count(app, "sign_in_alerts_turned_off") == 1
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         account = db.session.get(User, user.id)
         sign_in_alerts.set_sign_in_alerts(account, True, Actor(user=account, ip=HOME, via="web"))
     browser_sign_in(app, user, FIREFOX_WINDOWS, ip=CAFE)  # seen while they were off: still known
@@ -260,13 +261,13 @@ def test_the_operators_switch_turns_it_all_off(app, user, mailbox):
 def test_an_old_alert_is_forgotten_when_the_next_one_is_made(app, user, mailbox):
     browser_sign_in(app, user, CHROME_LINUX)
     browser_sign_in(app, user, FIREFOX_WINDOWS)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         db.session.execute(update(SignInAlert).values(created_at=utcnow() - timedelta(days=8)))
         db.session.commit()
 
     api_sign_in(app, user, ELSEWHERE)
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert [a.ip for a in db.session.scalars(select(SignInAlert))] == [ELSEWHERE]
 
 
@@ -282,7 +283,7 @@ def test_an_alert_is_described_in_one_line(credential_kind, expected):
 def test_the_export_holds_where_the_account_signed_in_from_and_the_mails_about_it(app, user, mailbox):
     browser_sign_in(app, user, CHROME_LINUX)
     browser_sign_in(app, user, FIREFOX_WINDOWS, ip=CAFE)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         data = export.account_export(db.session.get(User, user.id))
 
     assert data["profile"]["sign_in_alerts"] is True and data["profile"]["password_reset_required"] is False
@@ -298,9 +299,9 @@ def test_the_export_holds_where_the_account_signed_in_from_and_the_mails_about_i
 def test_a_deleted_account_takes_its_sources_and_alerts_with_it(app, user, mailbox):
     browser_sign_in(app, user, CHROME_LINUX)
     browser_sign_in(app, user, FIREFOX_WINDOWS, ip=CAFE)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.delete_account(db.session.get(User, user.id), SYSTEM)
 
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert db.session.scalar(select(func.count()).select_from(SignInSource)) == 0
         assert db.session.scalar(select(func.count()).select_from(SignInAlert)) == 0

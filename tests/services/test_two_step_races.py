@@ -42,6 +42,7 @@ def app(tmp_path):
 def racer(app) -> Account:
     with door(app):
         user = accounts.create_user("racer@example.com", PASSWORD, SYSTEM, email_verified=True)
+        db.session.commit()
         return Account(user.id, user.email, PASSWORD)
 
 

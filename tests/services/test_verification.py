@@ -12,6 +12,7 @@ from portal.services.audit import SYSTEM
 from portal.services.errors import ValidationFailed
 from portal.services.people import accounts, verification
 from portal.services.people.passwords import check_password
+from portal.transactions import unit_of_work
 from tests.conftest import PASSWORD
 
 INVALID_CODE = {"otp": ["Invalid or expired code."]}
@@ -21,7 +22,7 @@ LINK = re.compile(r"^(https?://[^/]+)/password/reset/([^/]+)/([^/]+)/$")
 
 def send_code(app, mailbox, account) -> str:
     """Mail a new code to the account's address and return it as read from the delivered mail."""
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = db.session.get(User, account.id)
         verification.mail_code(user, verification.issue_code(user))
         db.session.commit()
@@ -37,12 +38,12 @@ def send_different_code(app, mailbox, account, other: str) -> str:
 
 
 def verify(app, account_email, code):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         verification.verify_email(account_email, code, SYSTEM)
 
 
 def is_verified(app, account) -> bool:
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         user = db.session.get(User, account.id)
         return user.email_verified and user.activated_at is not None
 
@@ -73,7 +74,7 @@ def test_right_code_verifies_the_address_and_completes_sign_up(app, mailbox, new
     verify(app, "NewComer@Example.com", code)
 
     assert is_verified(app, newcomer)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert db.session.scalars(select(EmailCode)).all() == []
 
 
@@ -161,7 +162,7 @@ def test_a_resend_replaces_the_old_code(app, mailbox, newcomer):
 
     verify(app, newcomer.email, new)
     assert is_verified(app, newcomer)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert db.session.scalars(select(EmailCode)).all() == []
 
 
@@ -201,7 +202,7 @@ def test_code_for_an_unknown_address_is_invalid_without_saying_so(app, mailbox, 
 
 
 def reset_link(app, account):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         link = verification.password_reset_link(db.session.get(User, account.id))
     match = LINK.match(link)
     assert match, link
@@ -209,12 +210,12 @@ def reset_link(app, account):
 
 
 def reset(app, uid, token, password=NEW_PASSWORD):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.reset_password(uid, token, password, SYSTEM)
 
 
 def password_is(app, account, password) -> bool:
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         return check_password(db.session.get(User, account.id).password_hash, password)
 
 

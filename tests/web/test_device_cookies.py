@@ -21,6 +21,7 @@ from portal.models import User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts, verification
 from portal.services.signing_in import device_cookies, sign_in_lockout
+from portal.transactions import unit_of_work
 from tests.two_step import set_up_totp
 
 from ..conftest import PASSWORD, Account, fresh_app, shared_database, written_mail
@@ -220,13 +221,13 @@ def test_a_recovery_retires_every_device_cookie_issued_before_it_and_the_owners_
     app, owner, clock
 ):
     browser = known_browser(app, owner)
-    with app.app_context():  # the owner changes the password from a session: still the owner's browser
+    with app.app_context(), unit_of_work():  # the owner changes the password from a session: still the owner's browser
         accounts.change_password(db.session.get(User, owner.id), PASSWORD, "An0ther-long-passphrase!", SYSTEM)
     attack(app, OWNER, 100)
     assert sign_in(browser, owner, password="An0ther-long-passphrase!", **OWNER_ADDRESS).status_code == 302
     post(browser, "/logout", **OWNER_ADDRESS)
 
-    with app.app_context():  # a reset link (as after "This wasn't me") recovers the account
+    with app.app_context(), unit_of_work():  # a reset link (as after "This wasn't me") recovers the account
         link = verification.password_reset_link(db.session.get(User, owner.id))
         uid, token = re.search(r"/password/reset/([^/]+)/([^/]+)/", link).groups()
         accounts.reset_password(uid, token, "A-third-long-passphrase!", SYSTEM)
@@ -271,7 +272,7 @@ def test_the_lockout_mail_is_written_in_the_owners_language(app, make_user, cloc
 def test_in_production_the_device_cookie_is_secure_too(make_app, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "a-production-secret-of-enough-length-0123456789")
     prod = make_app("production", TRUSTED_HOSTS=["localhost"], RATELIMIT_ENABLED=False, PASSWORD_HASH_MEMORY_COST=1024)
-    with prod.app_context():
+    with prod.app_context(), unit_of_work():
         accounts.create_user("prod@example.com", PASSWORD, SYSTEM, email_verified=True)
     https = {"base_url": "https://localhost", "headers": {"Referer": "https://localhost/login"}}
 
@@ -302,7 +303,7 @@ def test_a_lockout_begun_through_one_server_holds_on_another_sharing_its_redis(m
     connection to the same Redis and database, holds unknown sources back and lets the known browser in."""
     shared = {"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": redis_uri, **shared_database(tmp_path)}
     first = make_app(**shared)
-    with first.app_context():
+    with first.app_context(), unit_of_work():
         account = accounts.create_user(OWNER, PASSWORD, SYSTEM, email_verified=True)
         owner = Account(account.id, OWNER, PASSWORD)
     browser = known_browser(first, owner)

@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.models import Credential, User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts
+from portal.transactions import unit_of_work
 
 from ..conftest import PASSWORD, Account
 from ..idle import IDLE_DETAIL, time_passes
@@ -88,7 +89,7 @@ def test_a_person_made_staff_gets_the_staff_limit_at_once(app, make_user):
 
 def test_the_idle_limits_are_settings(make_app):
     strict = make_app(SESSION_IDLE_TIMEOUT=timedelta(minutes=5))
-    with strict.app_context():
+    with strict.app_context(), unit_of_work():
         user = accounts.create_user("person@example.com", PASSWORD, SYSTEM, email_verified=True)
         person = Account(user.id, user.email, PASSWORD)
     browser = signed_in(strict.test_client(), person, remember=True)
@@ -115,7 +116,7 @@ def test_staff_are_never_remembered_past_the_twelve_hours_of_a_session_in_consta
     promoted_account = make_user("promoted@example.com")
     promoted = signed_in(app.test_client(), promoted_account, remember=True)
     person = signed_in(app.test_client(), make_user("person@example.com"), remember=True)
-    with app.app_context():  # made staff after signing in with "remember me"
+    with app.app_context(), unit_of_work():  # made staff after signing in with "remember me"
         accounts.update_account_flags(db.session.get(User, promoted_account.id), {"is_staff": True}, SYSTEM)
     for _ in range(25):  # 12 h 30 min in all, each browser used every half hour
         time_passes(app, timedelta(minutes=29))

@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.models import Credential, User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts
+from portal.transactions import unit_of_work
 
 from ..conftest import PASSWORD
 from .conftest import (
@@ -263,7 +264,7 @@ def test_sign_out_everywhere_else_ends_api_sign_ins_keys_and_other_browsers_but_
 
 def test_a_deactivated_user_is_signed_out_at_the_next_request(app, client, user):
     signed_in(client, user)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.update_account_flags(db.session.get(User, user.id), {"is_active": False}, SYSTEM)
 
     response = client.get("/profile/")

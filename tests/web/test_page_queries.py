@@ -12,6 +12,7 @@ from portal.models import User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts, groups
 from portal.services.ways_in import api_keys, browser_sessions, tokens
+from portal.transactions import unit_of_work
 
 from .conftest import recorded_statements, signed_in, updates_of
 
@@ -41,7 +42,7 @@ def statements_for(app, client, path) -> list[str]:
 
 
 def with_user(app, account, action):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         action(db.session.get(User, account.id))
 
 

@@ -15,6 +15,7 @@ from portal.extensions import db
 from portal.models import Credential, User
 from portal.services.audit import SYSTEM, Actor
 from portal.services.people import accounts, groups
+from portal.transactions import unit_of_work
 
 from ..conftest import PASSWORD, image_bytes, stored_avatars, stored_user, upload
 from .conftest import (
@@ -60,7 +61,7 @@ def avatar_of(app, user_id):
 
 
 def test_profile_page_shows_every_field_groups_verified_state_and_times(app, client, darius):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         row = db.session.get(User, darius.id)
         for name in ("Editors", "Beta testers"):
             groups.set_membership(row, groups.create_group(name, SYSTEM), True, SYSTEM)
@@ -437,7 +438,7 @@ def test_a_name_with_markup_is_shown_as_text(app, client, make_user):
 
 def test_password_checks_over_the_limit_are_a_429_page_for_change_and_delete_alike(make_app):
     limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_PASSWORD_CHECK="2 per minute")
-    with limited.app_context():
+    with limited.app_context(), unit_of_work():
         account = accounts.create_user("limited@example.com", PASSWORD, SYSTEM, email_verified=True)
         user_id = account.id
     client = limited.test_client()
@@ -510,7 +511,7 @@ def test_activity_lists_changes_old_to_new_newest_first(app, client, user):
 
 def test_activity_tells_the_owners_own_changes_from_staff_changes(app, client, user, make_user):
     staff = make_user("staff@example.com", staff=True)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         acting_staff = Actor(user=db.session.get(User, staff.id), ip="10.9.8.7", via="admin")
         accounts.update_profile(db.session.get(User, user.id), {"last_name": "Renamed"}, acting_staff)
     signed_in(client, user)
@@ -526,7 +527,7 @@ def test_activity_tells_the_owners_own_changes_from_staff_changes(app, client, u
 
 
 def test_activity_is_paginated_twenty_to_a_page(app, client, user):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         row = db.session.get(User, user.id)
         for n in range(25):
             accounts.update_profile(row, {"last_name": f"Name{n}"}, SYSTEM)
@@ -552,7 +553,7 @@ def test_activity_is_paginated_twenty_to_a_page(app, client, user):
 
 
 def test_export_is_a_json_attachment_of_everything_held_and_no_secret(app, client, darius, token_auth, bearer):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         row = db.session.get(User, darius.id)
         groups.set_membership(row, groups.create_group("Editors", SYSTEM, notes="Writes things"), True, SYSTEM)
     api_key = token_auth(darius)["Authorization"].split()[1]
@@ -575,7 +576,7 @@ def test_export_is_a_json_attachment_of_everything_held_and_no_secret(app, clien
         e["action"] for e in data["activity"]
     }
     body = response.get_data(as_text=True)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         secrets_held = [db.session.get(User, darius.id).password_hash] + [
             value
             for c in db.session.scalars(select(Credential).where(Credential.user_id == darius.id))

@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.models import Credential, User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts, verification
+from portal.transactions import unit_of_work
 from tests.two_step import set_up_totp
 
 from ..conftest import PASSWORD, written_mail
@@ -138,7 +139,7 @@ def test_asking_answers_alike_and_mails_nothing_for_an_address_that_cannot_sign_
         make_user(email, verified=False)
     elif case == "deactivated":
         account = make_user(email)
-        with app.app_context():
+        with app.app_context(), unit_of_work():
             accounts.update_account_flags(db.session.get(User, account.id), {"is_active": False}, SYSTEM)
     # Different CSRF tokens would differ anyway: compare each page less its token.
     token = re.compile(r'name="csrf_token"( type="hidden")? value="[^"]+"')
@@ -287,7 +288,7 @@ def test_a_password_sign_in_still_says_the_password_was_right(app, client, user,
 
 def limited_app(make_app, **limits):
     app = make_app(RATELIMIT_ENABLED=True, **limits)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         account = accounts.create_user("limited@example.com", PASSWORD, SYSTEM, email_verified=True)
         return app, account.id
 
@@ -322,7 +323,7 @@ def test_entering_codes_over_the_limit_is_a_429_page_and_signs_nobody_in(make_ap
 
     assert third.status_code == 429
     assert not is_signed_in(client)
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         assert db.session.scalars(select(Credential).where(Credential.user_id == user_id)).all() == []
 
 

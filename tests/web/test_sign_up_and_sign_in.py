@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import OutgoingMail, User
 from portal.services.audit import SYSTEM
 from portal.services.people import accounts
+from portal.transactions import unit_of_work
 
 from ..conftest import PASSWORD, free_port, stored_user, written_mail
 from .conftest import (
@@ -327,7 +328,7 @@ def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(app, cl
 
 
 def test_an_inactive_user_cannot_sign_in(app, client, user):
-    with app.app_context():
+    with app.app_context(), unit_of_work():
         accounts.update_account_flags(db.session.get(User, user.id), {"is_active": False}, SYSTEM)
 
     page = sign_in(client, user)
@@ -378,7 +379,7 @@ def test_in_production_the_session_cookie_is_also_secure(make_app, monkeypatch):
         "production", TRUSTED_HOSTS=["localhost"], RATELIMIT_ENABLED=False,
         PASSWORD_HASH_MEMORY_COST=1024,
     )
-    with prod.app_context():
+    with prod.app_context(), unit_of_work():
         account = accounts.create_user("prod@example.com", PASSWORD, SYSTEM, email_verified=True)
         email = account.email
     client = prod.test_client()
@@ -516,7 +517,7 @@ def assert_throttled_page(response):
 
 def test_sign_in_over_the_limit_is_a_429_page_with_retry_after_and_signs_nobody_in(make_app):
     limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_SIGN_IN="2 per minute")
-    with limited.app_context():
+    with limited.app_context(), unit_of_work():
         account = accounts.create_user("limited@example.com", PASSWORD, SYSTEM, email_verified=True)
         user_id = account.id
     client = limited.test_client()
@@ -533,7 +534,7 @@ def test_sign_in_over_the_limit_is_a_429_page_with_retry_after_and_signs_nobody_
 
 def test_sign_in_to_one_account_over_the_limit_from_many_addresses_is_429(make_app):
     limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_SIGN_IN="2 per minute")
-    with limited.app_context():
+    with limited.app_context(), unit_of_work():
         accounts.create_user("limited@example.com", PASSWORD, SYSTEM, email_verified=True, profile={"username": "lim"})
     client = limited.test_client()
     for n, login in enumerate(["limited@example.com", "LIM"]):  # the email and the username share one allowance
@@ -592,7 +593,7 @@ def test_code_resend_over_the_limit_is_a_429_page_and_sends_nothing_more(make_ap
 def test_retry_after_is_the_wait_the_page_names_even_when_the_limiter_reckons_otherwise(make_app, monkeypatch):
     """Flask-Limiter computes its own Retry-After, rounded down; the page and the header must agree."""
     limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_SIGN_IN="1 per minute")
-    with limited.app_context():
+    with limited.app_context(), unit_of_work():
         accounts.create_user("limited@example.com", PASSWORD, SYSTEM, email_verified=True)
     client = limited.test_client()
     submit(client, "/login", {"login": "limited@example.com", "password": "wrong-password-1"})

@@ -8,6 +8,9 @@ ends when the outbox is empty. A message left pending by a process that died is 
 process (gunicorn wakes each worker as it starts) or by ``flask deliver-mail``.
 
 With MAIL_DELIVERY = "worker" the app never delivers: ``flask deliver-mail --watch`` does.
+
+Delivering happens outside any request, so no door commits it: ``deliver_due`` is the deliverer's
+edge, and commits each of its steps as a unit of work of its own (``portal.transactions``).
 """
 
 import logging
@@ -18,6 +21,7 @@ from flask import Flask, current_app
 
 from ...extensions import db
 from ...models import utcnow
+from ...transactions import unit_of_work
 from . import outbox
 
 log = logging.getLogger(__name__)
@@ -44,7 +48,7 @@ class Courier:
         """Deliver what is due now, on the caller's thread (a command that must not exit before its
         mail is handed over); whatever is left to retry is the thread's."""
         try:
-            outbox.deliver_due()
+            deliver_due()
         except Exception:
             log.exception("Delivering the outbox failed; the messages stay queued.")
         finally:
@@ -54,7 +58,8 @@ class Courier:
 
     def _nothing_pending(self) -> bool:
         try:
-            return outbox.next_due_at() is None
+            with unit_of_work():
+                return outbox.next_due_at() is None
         finally:
             db.session.remove()
 
@@ -81,8 +86,9 @@ class Courier:
             next_due = None
             try:
                 with self.app.app_context():
-                    outbox.deliver_due()
-                    next_due = outbox.next_due_at()
+                    deliver_due()
+                    with unit_of_work():
+                        next_due = outbox.next_due_at()
             except Exception:
                 log.exception("Delivering the outbox failed; trying again in %s s.", poll)
                 next_due = utcnow()
@@ -113,6 +119,27 @@ class Courier:
             self._wake.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+
+
+def deliver_due(limit: int = 100) -> outbox.DeliveryReport:
+    """Deliver every due message that no other deliverer holds, then purge old finished rows.
+
+    Each step is a unit of work committed here: a claim commits before its message is handed over
+    (so another deliverer sees the row taken, and no transaction stays open while the mail server
+    answers), and the outcome commits after.
+    """
+    with unit_of_work():
+        due = outbox.due_mail(limit)
+    report = outbox.DeliveryReport()
+    for row_id in due:
+        with unit_of_work():
+            claimed = outbox.claim(row_id)
+        if claimed is not None:
+            with unit_of_work():
+                report += outbox.hand_over(claimed)
+    with unit_of_work():
+        outbox.purge_finished()
+    return report
 
 
 def courier_of(app: Flask) -> Courier | None:

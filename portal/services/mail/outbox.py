@@ -6,7 +6,8 @@ JSON-safe facts it tells, and whom it is for, in which language and time zone. S
 the code mailed to it are kept together or not at all, and a rolled-back change sends nothing. The
 words are not the outbox's: the app's composer (``portal.mails``, registered under
 ``COMPOSER_KEY``) names each kind's subject and writes the message when it is delivered. After the
-commit a deliverer hands the message to the mail server (``deliver_due``): the app process itself
+commit a deliverer hands the message to the mail server (``courier.deliver_due``, which commits
+each of its steps): the app process itself
 (``courier``, the default), or a separate ``flask deliver-mail --watch`` worker.
 
 A deliverer claims a due row with one conditional UPDATE, so of two deliverers racing for a row
@@ -143,53 +144,69 @@ class DeliveryReport:
         return DeliveryReport(self.sent + other.sent, self.retrying + other.retrying, self.failed + other.failed)
 
 
-def deliver_due(limit: int = 100) -> DeliveryReport:
-    """Deliver every pending message that is due and no other deliverer holds; purge old finished rows."""
-    report = DeliveryReport()
+# Delivering: the steps of a deliverer (``courier.deliver_due``), which commits after each one — no
+# request's door is there to do it — so a claim stands before its message is handed over, and no
+# transaction stays open while the mail server answers.
+
+
+@dataclass(frozen=True)
+class ClaimedMail:
+    """A row this deliverer holds, and what handing its message over needs (read while it was claimed)."""
+
+    id: int
+    claim: str
+    sealed: bytes
+    recipient: str
+    subject: str
+    attempts: int
+    created_at: datetime
+
+
+def due_mail(limit: int = 100) -> list[int]:
+    """The ids of pending messages that are due and that no deliverer holds, the longest waiting first."""
     now = utcnow()
-    due = db.session.scalars(
+    return list(db.session.scalars(
         select(OutgoingMail.id)
         .where(OutgoingMail.status == PENDING, OutgoingMail.next_attempt_at <= now, _unclaimed(now))
         .order_by(OutgoingMail.next_attempt_at, OutgoingMail.id)
         .limit(limit)
-    ).all()
-    db.session.commit()  # no transaction stays open while mail is handed over
-    for row_id in due:
-        report += _deliver_one(row_id)
-    _purge_finished()
-    return report
+    ))
 
 
 def next_due_at() -> datetime | None:
     """When the next pending message may be tried (a claim held elsewhere counts until it lapses)."""
     now = utcnow()
     when = case((OutgoingMail.claimed_until > now, OutgoingMail.claimed_until), else_=OutgoingMail.next_attempt_at)
-    earliest = db.session.scalar(select(func.min(when)).where(OutgoingMail.status == PENDING))
-    db.session.commit()
-    return earliest
+    return db.session.scalar(select(func.min(when)).where(OutgoingMail.status == PENDING))
 
 
 def _unclaimed(now: datetime):
     return or_(OutgoingMail.claimed_until.is_(None), OutgoingMail.claimed_until <= now)
 
 
-def _deliver_one(row_id: int) -> DeliveryReport:
-    claim = secrets.token_hex(16)
+def claim(row_id: int) -> ClaimedMail | None:
+    """Take a due row for MAIL_CLAIM_LEASE, counting the try (one conditional UPDATE): None when
+    another deliverer has it. The deliverer commits the claim before it hands the message over."""
+    token = secrets.token_hex(16)
     now = utcnow()
     claimed = update_where(
         OutgoingMail, OutgoingMail.id == row_id, OutgoingMail.status == PENDING, _unclaimed(now),
-        claimed_until=now + current_app.config["MAIL_CLAIM_LEASE"], claim_token=claim,
+        claimed_until=now + current_app.config["MAIL_CLAIM_LEASE"], claim_token=token,
         attempts=OutgoingMail.attempts + 1,
     )
-    db.session.commit()
     if not claimed:
-        return DeliveryReport()  # another deliverer has it
-    row = db.session.get(OutgoingMail, row_id)
-    sealed, recipient, subject = row.message, row.recipient, row.subject
-    attempts, created_at = row.attempts, row.created_at
-    db.session.commit()
+        return None  # another deliverer has it
+    row = db.session.get(OutgoingMail, row_id, populate_existing=True)
+    return ClaimedMail(row_id, token, row.message, row.recipient, row.subject, row.attempts, row.created_at)
+
+
+def hand_over(mail: ClaimedMail) -> DeliveryReport:
+    """Give a claimed message to the mail server, then record how it went: sent, to be tried again
+    later, or given up. Nothing touches the database until the server has answered; the deliverer
+    commits the outcome."""
+    row_id, claim = mail.id, mail.claim
     try:
-        opened = open_sealed(sealed, SEALED_FOR)
+        opened = open_sealed(mail.sealed, SEALED_FOR)
     except SealedValueUnreadable:
         # Sealed under another SECRET_KEY: no try will ever open it.
         return _finish(row_id, claim, FAILED, "The message cannot be read with the current SECRET_KEY.")
@@ -197,18 +214,18 @@ def _deliver_one(row_id: int) -> DeliveryReport:
         message = _message(opened)
     except Exception as exc:
         # A kind or template this release does not know: composing again will not help.
-        log.exception("Mail %r to %s cannot be composed; given up.", subject, recipient)
+        log.exception("Mail %r to %s cannot be composed; given up.", mail.subject, mail.recipient)
         return _finish(row_id, claim, FAILED, f"The message cannot be composed: {exc}")
     try:
         messages.deliver(message)
     except DeliveryFailed as exc:
-        if utcnow() >= created_at + current_app.config["MAIL_GIVE_UP_AFTER"]:
+        if utcnow() >= mail.created_at + current_app.config["MAIL_GIVE_UP_AFTER"]:
             log.error(
                 "Mail %r to %s given up after %d attempts since %s; last error: %s",
-                subject, recipient, attempts, created_at.isoformat(timespec="seconds"), exc,
+                mail.subject, mail.recipient, mail.attempts, mail.created_at.isoformat(timespec="seconds"), exc,
             )
             return _finish(row_id, claim, FAILED, str(exc))
-        return _retry_later(row_id, claim, attempts, str(exc))
+        return _retry_later(row_id, claim, mail.attempts, str(exc))
     return _finish(row_id, claim, SENT)
 
 
@@ -234,13 +251,12 @@ def _update_claimed(row_id: int, claim: str, values: dict) -> None:
     db.session.execute(
         update(OutgoingMail).where(OutgoingMail.id == row_id, OutgoingMail.claim_token == claim).values(**values)
     )
-    db.session.commit()
 
 
-def _purge_finished() -> None:
+def purge_finished() -> None:
+    """Delete the rows finished (sent or given up) longer than MAIL_KEEP_FINISHED ago."""
     cutoff = utcnow() - current_app.config["MAIL_KEEP_FINISHED"]
     db.session.execute(delete(OutgoingMail).where(OutgoingMail.status != PENDING, OutgoingMail.finished_at < cutoff))
-    db.session.commit()
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Accounts: create, update, delete, passwords, staff flags. Every door calls these.
 
-Each operation validates all input first, then makes its change, records what must follow it (a
-mail in the outbox, a replaced picture to delete: ``after_commit``) and commits once with its audit
-event. What follows runs only if the commit succeeds; a new picture written for a change that does
-not commit is removed.
+Each operation validates all input first, then makes its change with its audit event and records
+what must follow it (a mail in the outbox, a replaced picture to delete: ``after_commit``); the
+caller's transaction commits it (``portal.transactions``). What follows runs only if that commit
+succeeds; a new picture written for a change that does not commit is removed.
 """
 
 from flask_babel import gettext as _
@@ -48,7 +48,6 @@ def create_user(
         email, password, actor, profile=profile, email_verified=email_verified, is_staff=is_staff,
         is_superuser=is_superuser,
     )
-    db.session.commit()
     return user
 
 
@@ -60,14 +59,13 @@ def register(email, password, actor: Actor, *, profile: dict | None = None) -> U
     """
     user = _add_user(email, password, actor, profile=profile)
     verification.mail_code(user, verification.issue_code(user))
-    db.session.commit()
     return user
 
 
 def _add_user(
     email, password, actor, *, profile=None, email_verified=False, is_staff=False, is_superuser=False
 ) -> User:
-    """Validate and add a user (with its audit event) to the session, flushed but not committed."""
+    """Validate and add a user (with its audit event) to the session, flushed."""
     raw = {**(profile or {}), "email": email}
     # Every message at once: a taken email is reported beside a malformed phone number.
     cleaned, errors = clean_each_field(raw, PROFILE_FIELDS)
@@ -91,7 +89,7 @@ def _add_user(
     _superuser_is_staff(user)
     db.session.add(user)
     audit.record(actor, "account_created", user, {key: [None, value] for key, value in _loggable(cleaned).items()})
-    _save(commit=False)
+    _save()
     return user
 
 
@@ -136,11 +134,10 @@ def update_profile(user: User, changes: dict, actor: Actor, *, expected_versions
         user.updated_at = utcnow()
         mark_changed(user)
         audit.record(actor, "profile_updated", user, changed)
-    _save(commit=False)
+    _save()
     if email_changed:
         verification.mail_code_to_new_address(user, old_email, was_verified, actor)
     _tell_about_staff_change(user, changed, actor)
-    db.session.commit()
     return user
 
 
@@ -178,7 +175,7 @@ def delete_account(user: User, actor: Actor, *, expected_versions: set[int] | No
     avatars.discard_avatar(user.avatar)
     audit.record(actor, "account_deleted", None, {"id": [user.id, None]}, label=user.email)
     db.session.delete(user)
-    db.session.commit()
+    db.session.flush()
 
 
 def verify_current_password(user: User, password) -> None:
@@ -249,7 +246,7 @@ def _store_password(user: User, new_password: str, actor: Actor, *, keep=None, r
         # Changed from a session, by whoever held it and the password: the owner hears of it (a
         # reset was asked for from the mailbox, and mails nothing more).
         factors.notify_security_change(user, "password_changed", actor)
-    db.session.commit()
+    db.session.flush()
 
 
 def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
@@ -285,7 +282,7 @@ def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
             credentials.revoke_all(user)
             credentials.end_outstanding_proofs(user, recovered=True)
     _tell_about_staff_change(user, changed, actor)
-    db.session.commit()
+    db.session.flush()
     return user
 
 
@@ -355,8 +352,15 @@ def _uniqueness_errors(cleaned: dict, *, exclude_id: int | None) -> dict:
     }
 
 
-def _save(commit: bool = True) -> None:
-    """Flush (and commit); a unique index that a concurrent write got to first becomes a 400 on its field."""
+def _save() -> None:
+    """Flush; a unique index that a concurrent write got to first becomes a 400 on its field.
+
+    The failed flush leaves the session unusable until it rolls back, and the request is refused
+    anyway (the door would roll it back): it is rolled back here, so the page that says why can still
+    read the database. A SAVEPOINT would keep the rest of the request, but with SQLite's Python
+    driver a SAVEPOINT opened before any write begins the transaction itself, and releasing it
+    commits everything.
+    """
     try:
         db.session.flush()
     except IntegrityError as exc:
@@ -366,8 +370,6 @@ def _save(commit: bool = True) -> None:
             if column in text:
                 raise ValidationFailed.on(field, message) from None
         raise
-    if commit:
-        db.session.commit()
 
 
 def _superuser_is_staff(user: User) -> None:

@@ -1,4 +1,4 @@
-"""Groups and memberships."""
+"""Groups and memberships. Each change is flushed with its audit event; the caller commits."""
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -52,9 +52,11 @@ def _clean(name, notes, *, exclude_id=None) -> dict:
     return cleaned
 
 
-def _commit() -> None:
+def _save() -> None:
+    """Flush; a name a concurrent write took first becomes a 400 on ``name`` (rolled back, as
+    ``accounts._save`` says why)."""
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise ValidationFailed.on("name", NAME_TAKEN) from None
@@ -64,7 +66,7 @@ def create_group(name, actor: Actor, notes=None) -> Group:
     group = Group(**_clean(name, notes))
     db.session.add(group)
     audit.record(actor, "group_created", None, {"name": [None, group.name]})
-    _commit()
+    _save()
     return group
 
 
@@ -74,14 +76,14 @@ def update_group(group: Group, actor: Actor, *, name, notes=None) -> Group:
     group.name, group.notes = cleaned["name"], cleaned["notes"]
     if changed := audit.diff(before, cleaned):
         audit.record(actor, "group_updated", None, changed)
-    _commit()
+    _save()
     return group
 
 
 def delete_group(group: Group, actor: Actor) -> None:
     audit.record(actor, "group_deleted", None, {"name": [group.name, None]})
     db.session.delete(group)
-    db.session.commit()
+    db.session.flush()
 
 
 def set_membership(user: User, group: Group, member: bool, actor: Actor) -> None:
@@ -96,4 +98,4 @@ def set_membership(user: User, group: Group, member: bool, actor: Actor) -> None
     mark_changed(user)
     change = [None, group.name] if member else [group.name, None]
     audit.record(actor, "group_membership_changed", user, {"groups": change})
-    db.session.commit()
+    db.session.flush()

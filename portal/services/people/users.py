@@ -71,5 +71,4 @@ def lock_for_update(user: User, expected_versions: set[int] | None = None) -> No
     db.session.execute(update(User).where(User.id == user.id).values(version=User.version))
     db.session.refresh(user)
     if expected_versions is not None and user.version not in expected_versions:
-        db.session.rollback()
-        raise PreconditionFailed(STALE)
+        raise PreconditionFailed(STALE)  # the refused request rolls back, and lets the lock go

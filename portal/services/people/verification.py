@@ -30,6 +30,7 @@ from ..audit import Actor
 from ..errors import ValidationFailed
 from ..mail import outbox
 from ..plumbing.atomic import update_where
+from ..plumbing.attempts import keep_attempts
 from ..plumbing.background import run_in_background
 from .fields import FieldError, clean_email, latin_digits, page_language
 from .users import MAX_ID, find_user, lock_for_update, mark_changed
@@ -100,14 +101,14 @@ def _send_code(email, purpose: str, wanted: Callable[[User], bool], language: st
     if user is None or not wanted(user):
         return
     mail_code(user, issue_code(user, purpose), purpose, language=language)
-    db.session.commit()
 
 
 def use_code(user: User | None, code, purpose: str, *, field: str) -> None:
     """Use up ``user``'s live ``purpose`` code when ``code`` is it: the row goes, and the caller commits.
 
-    Otherwise ValidationFailed on ``field``, with the spent try committed. ``user`` None (nobody, or
-    an account the caller will not let use such a code) fails the same way.
+    Otherwise ValidationFailed on ``field``, with the spent try kept (``keep_attempts``) though the
+    request is refused. ``user`` None (nobody, or an account the caller will not let use such a
+    code) fails the same way.
     """
     row = None
     if user is not None:
@@ -125,7 +126,7 @@ def use_code(user: User | None, code, purpose: str, *, field: str) -> None:
         and hmac.compare_digest(row.code_hash, _code_hash(user.id, purpose, latin_digits(code).strip()))
     )
     if not matches:
-        db.session.commit()  # the spent try counts even though the answer is an error
+        keep_attempts()  # the spent try counts even though the answer is an error
         raise ValidationFailed.on(field, INVALID_CODE)
     db.session.delete(row)
 
@@ -147,7 +148,6 @@ def verify_email(email, code, actor: Actor) -> User:
     mark_verified(user)
     user.updated_at = utcnow()
     audit.record(actor, "email_verified", user, {"email_verified": [False, True]})
-    db.session.commit()
     return user
 
 
@@ -226,7 +226,6 @@ def _send_password_reset_link(email, origin: str | None, language: str) -> None:
         user, "password_reset", language=language,
         reset_url=password_reset_link(user, origin), name=user.full_name, minutes=minutes,
     )
-    db.session.commit()
 
 
 def user_for_reset(uid, token, *, to_use: bool = False) -> User:

@@ -3,8 +3,9 @@
 "Send me a code" and "send me a reset link" answer the same whether or not the address has an
 account; if the look-up and the mail happened before the answer, its timing would tell. Such work
 is handed here (``run_in_background``) and done on the process's background threads, each unit in
-an app context of its own (and so its own database session): committed when it returns, rolled back
-when it raises, its session removed either way. The breach check's requests to Have I Been Pwned
+an app context of its own (and so its own database session), as one unit of work
+(``portal.transactions.unit_of_work``): committed when it returns, rolled back when it raises, its
+session removed either way. The breach check's requests to Have I Been Pwned
 run on the same threads (``submit``), so that nobody waits past its deadline.
 
 - **Bounded.** At most ``WORKERS`` threads, started as work arrives, and at most ``WAITING_LIMIT``
@@ -28,6 +29,7 @@ from concurrent.futures import wait as wait_for_futures
 from flask import current_app
 
 from ...extensions import db
+from ...transactions import unit_of_work
 from ..mail.courier import settle_all
 
 log = logging.getLogger(__name__)
@@ -111,10 +113,9 @@ def run_in_background(task, *args) -> bool:
 def _do_unit(app, task, args, name: str) -> None:
     with app.app_context():
         try:
-            task(*args)
-            db.session.commit()
+            with unit_of_work():
+                task(*args)
         except Exception:
-            db.session.rollback()
             log.exception("Background task %s failed", name)
         finally:
             db.session.remove()

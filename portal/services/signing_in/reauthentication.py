@@ -19,6 +19,7 @@ from .. import audit
 from ..audit import Actor
 from ..errors import ReauthenticationRequired, ValidationFailed
 from ..people.accounts import verify_current_password
+from ..plumbing.attempts import keep_attempts
 from ..ways_in.credentials import check_usable
 from . import recovery_codes, totp
 from .factors import notify_security_change
@@ -49,7 +50,10 @@ def reauthenticate(
     """Stamp ``proven_at`` on a live credential (a model) once its user gives one proof: the password,
     a code (authenticator app or recovery code) or a verified passkey (``passkeys.verify_passkey``).
 
-    ValidationFailed on ``current_password``, ``code`` or ``passkey`` otherwise, audited.
+    ValidationFailed on ``current_password``, ``code`` or ``passkey`` otherwise, audited: the audit
+    entry is kept though the request is refused (``keep_attempts``), whatever the failed proof left
+    unsaved is not. A good proof is kept too, before the change it was asked for runs: that change
+    may still be refused (a malformed address), and the person is not asked to prove it again.
     """
     check_usable(credential)
     user = credential.user
@@ -71,9 +75,9 @@ def reauthenticate(
     except ValidationFailed:
         db.session.rollback()
         audit.record(actor, "reauthentication_failed", user, {"method": [None, given[0]]})
-        db.session.commit()
+        keep_attempts()
         raise
     credential.proven_at = utcnow()
     if used_recovery:
         notify_security_change(user, "recovery_code_used", actor)
-    db.session.commit()
+    keep_attempts()

@@ -20,7 +20,6 @@ my account" on the Sessions page. Either way, in one transaction:
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from ...extensions import db
 from ...models import SignInAlert, User, utcnow
 from ...urls import public_url
 from .. import audit
@@ -42,7 +41,8 @@ DOORS = {
 def secure_account(
     user: User, actor: Actor, *, how: str, not_recognised: SignInAlert | None = None
 ) -> int:
-    """End every way into the account and require a new password; audited, mailed, committed.
+    """End every way into the account and require a new password; audited and mailed, in the caller's
+    transaction.
 
     ``how`` says which door it came through (``FROM_ALERT``, ``FROM_SESSIONS_PAGE``);
     ``not_recognised`` is the alert of the sign-in the person did not recognise, if one: the mail
@@ -70,6 +70,5 @@ def secure_account(
         reset_minutes=int(current_app.config["PASSWORD_RESET_TTL"].total_seconds() // 60),
         forgot_url=public_url("/password/forgot", actor.origin),
     )
-    db.session.commit()
     return live
 

@@ -216,7 +216,6 @@ def secure_with_link(token, actor: Actor) -> User:
         used_at=now,
     )
     if not spent:
-        db.session.rollback()
         raise LinkExpired(LINK_GONE)
     user = db.session.get(User, alert.user_id)
     securing.secure_account(user, actor, how=securing.FROM_ALERT, not_recognised=alert)
@@ -244,4 +243,3 @@ def set_sign_in_alerts(user: User, on: bool, actor: Actor) -> None:
     audit.record(actor, action, user, {"sign_in_alerts": [not on, on]})
     if not on:
         notify_security_change(user, action, actor)
-    db.session.commit()

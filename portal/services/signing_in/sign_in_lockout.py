@@ -28,6 +28,7 @@ from ...extensions import db, limiter
 from ...models import User
 from ...urls import public_url
 from ..mail import outbox
+from ..plumbing.attempts import keep_attempts
 
 PREFIX = "sign-in-lockout"
 log = logging.getLogger(__name__)
@@ -106,13 +107,13 @@ def note_failure(attempt: Try) -> int | None:
 
 def tell_owner(user: User, lockout_seconds: int, origin: str | None = None) -> None:
     """Mail the owner that unknown sources of their account are held back (once per episode: only
-    the failure that began it calls this); committed at once, on its own: whatever the failed request
-    left unsaved is dropped first, and a mail that cannot be written is logged, never turned into an
-    error answer to the failed try."""
+    the failure that began it calls this); kept at once, on its own (``keep_attempts``), though the
+    failed try is refused: whatever the failed request left unsaved is dropped first, and a mail that
+    cannot be written is logged, never turned into an error answer to the failed try."""
     db.session.rollback()
     try:
         _queue_the_lockout_mail(user, lockout_seconds, origin)
-        db.session.commit()
+        keep_attempts()
     except Exception:
         db.session.rollback()
         log.exception("The sign-in lockout mail to user %s could not be queued.", user.id)

@@ -72,5 +72,5 @@ def issue_api_key(
     db.session.add(credential)
     audit.record(actor, "api_key_created", user, {"key": [None, credential.public_id]})
     record_sign_in(user, actor, method, credential=credential)
-    db.session.commit()
+    db.session.flush()
     return credential, key

@@ -40,7 +40,7 @@ def start_browser_session(
     )
     db.session.add(credential)
     record_sign_in(user, actor, method, credential=credential)
-    db.session.commit()
+    db.session.flush()  # its public id goes into the cookie, its id into what follows
     return credential
 
 

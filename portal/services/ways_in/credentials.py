@@ -128,15 +128,16 @@ def model_of(credential: CredentialSnapshot) -> Credential:
 def note_use(credential: Credential | CredentialSnapshot, ip: str | None, now: datetime | None = None) -> None:
     """Remember when and from where a credential was last used, at most once per touch interval.
 
-    Most authenticated requests write nothing; the one that does commits a single UPDATE. ``now``:
-    the time ``refusal`` judged the request by (reading the clock once is a part of every request).
+    Most authenticated requests write nothing; the one that does adds a single UPDATE to the
+    request's transaction. A request that is then refused drops it with the rest, so an idle limit
+    may strike up to that much sooner, never later. ``now``: the time ``refusal`` judged the request
+    by (reading the clock once is a part of every request).
     """
     now = now or utcnow()
     interval = current_app.config["CREDENTIAL_TOUCH_INTERVAL"]
     if credential.last_used_at is not None and now - credential.last_used_at < interval:
         return
     db.session.execute(update(Credential).where(Credential.id == credential.id).values(last_used_at=now, last_ip=ip))
-    db.session.commit()
 
 
 def live_credentials(user: User, kind: str | None = None) -> list[Credential]:
@@ -165,9 +166,9 @@ def own_live_credential(user: User, public_id) -> Credential:
 
 
 def revoke(credential: Credential, actor: Actor) -> None:
-    """End one way in (sign-out, "End" on the sessions page) and commit."""
+    """End one way in (sign-out, "End" on the sessions page)."""
     mark_revoked(credential, actor)
-    db.session.commit()
+    db.session.flush()
 
 
 def mark_revoked(credential: Credential, actor: Actor) -> None:
@@ -182,7 +183,7 @@ def end_other_sessions(user: User, actor: Actor, *, keep: Credential | None) -> 
     """"Sign out everywhere else": every live credential of the user but ``keep`` stops working."""
     revoke_all(user, keep=keep)
     audit.record(actor, "signed_out_elsewhere", user)
-    db.session.commit()
+    db.session.flush()
 
 
 def revoke_all(user: User, *, keep: Credential | None = None) -> None:

@@ -59,7 +59,6 @@ def issue_token_pair(user: User, actor: Actor, *, method: str = PASSWORD) -> dic
     db.session.add(credential)
     tokens = _mint_pair(user.id, credential.public_id, credential.refresh_jti)
     record_sign_in(user, actor, method, credential=credential)
-    db.session.commit()
     return tokens
 
 
@@ -108,7 +107,6 @@ def sign_out(presented: Credential, actor: Actor, *, refresh_token=None) -> None
             raise AuthenticationFailed("Token is invalid or expired")
         mark_revoked(credential, actor)
     mark_revoked(presented, actor)
-    db.session.commit()
 
 
 def _mint_pair(user_id: int, public_id: str, refresh_jti: str) -> dict:
