@@ -197,7 +197,7 @@ def test_a_mail_is_kept_as_facts_and_written_when_delivered_in_the_language_and_
     [waiting] = rows(app)
     with app.app_context():
         kept = json.loads(open_sealed(waiting.message, outbox.SEALED_FOR))
-        assert outbox.deliver_due() == outbox.DeliveryReport(sent=1)
+        assert courier.deliver_due() == outbox.DeliveryReport(sent=1)
     assert kept["kind"] == "second_step_failures" and kept["facts"]["when"] == when.isoformat()
     assert waiting.subject == "کدهای نادرستی برای حساب شما وارد شده است"  # for staff, in the mail's language
 
@@ -227,7 +227,7 @@ def test_a_message_queued_before_mails_were_written_on_delivery_is_delivered_as_
             created_at=utcnow(), next_attempt_at=utcnow(), attempts=0,
         ))
         db.session.commit()
-        assert outbox.deliver_due() == outbox.DeliveryReport(sent=1)
+        assert courier.deliver_due() == outbox.DeliveryReport(sent=1)
 
     [message] = smtp.received()
     assert message["Message-ID"] == "<earlier-release@localhost>"
@@ -258,7 +258,7 @@ def test_a_kept_mail_this_release_cannot_write_is_given_up_at_once_and_logged(ma
         row.message = seal(json.dumps({**kept, "kind": "a_kind_since_removed"}).encode(), outbox.SEALED_FOR)
         db.session.commit()
         with caplog.at_level(logging.ERROR, logger="portal.services.mail.outbox"):
-            assert outbox.deliver_due() == outbox.DeliveryReport(failed=1)
+            assert courier.deliver_due() == outbox.DeliveryReport(failed=1)
 
     [given_up] = rows(app)
     assert given_up.status == outbox.FAILED and "cannot be composed" in given_up.last_error
