@@ -143,20 +143,11 @@ def disable_totp(user: User, current_password, code, actor: Actor) -> None:
     notify_security_change(user, "totp_disabled", actor)
 
 
-def has_confirmed_totp(user: User) -> bool:
-    return _device(user, confirmed=True) is not None
-
-
 def accept_code(user: User, code) -> bool:
     """Whether ``code`` is a current code of the user's confirmed app, never accepted before; from
     now on it is spent. The caller commits (or rolls back, which un-spends it)."""
     device = _device(user, confirmed=True)
     return device is not None and _spend_code(device, code)
-
-
-def remove_device(user: User) -> bool:
-    """Delete the user's app, confirmed or not (a staff reset); whether there was one. The caller commits."""
-    return db.session.execute(delete(TotpDevice).where(TotpDevice.user_id == user.id)).rowcount > 0
 
 
 def _device(user: User, *, confirmed: bool) -> TotpDevice | None:

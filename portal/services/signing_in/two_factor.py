@@ -1,16 +1,8 @@
 """The pending second step of a sign-in, what an account can sign in with, and the staff reset.
 
-The sign-in flow (``flow``) holds a sign-in whose first step passed (the password, an emailed code)
-for an account with a second factor:
-
-1. ``begin_sign_in`` stores only the hash of a random token and returns the token, which the
-   browser's session or the API client (as ``mfa_token``) keeps. It lives TWO_FACTOR_PENDING_TTL.
-   ``pending_sign_in`` shows it: which kinds of factor (``factors.KINDS``) the account has set up,
-   and which of them the step takes now (the API's ``methods``).
-2. ``pass_second_step`` takes the token and a code (from the authenticator app, or a recovery code)
-   or a verified passkey (``passkeys.verify_passkey``) of the same user, and checks it against each
-   kind whose proof it is, in ``KINDS`` order. The pending sign-in then cannot be used again, and
-   the flow goes on (``flow.complete_sign_in``).
+The sign-in flow (``flow``) holds a sign-in whose first step passed, for an account with a second
+factor, under a random token (``begin_sign_in``; only its hash is stored) for TWO_FACTOR_PENDING_TTL;
+``pass_second_step`` checks a proof against each kind of ``factors.KINDS`` that takes it.
 
 Each try at the second step is counted before the proof is compared, in one conditional UPDATE,
 so guesses sent in parallel cannot get more than TWO_FACTOR_MAX_ATTEMPTS comparisons between
@@ -20,13 +12,9 @@ try also counts against the account's budget of wrong second steps in a row
 passkey signs in. The tries, and the record of a wrong one, are kept whatever the answer
 (``attempts.keep_attempts``); everything else stands or falls with the request.
 
-Staff reset (``reset_two_factor``), for the person who lost their phone: it removes every kind a
-reset removes (the authenticator app and the recovery codes), and ends pending sign-ins. Passkeys
-stay unless staff ask for them to go too (``remove_passkeys=True``): a passkey lives on a device the
-person may still have, and it is a way in of its own; a single passkey can also be removed with
-``passkeys.remove_passkey``. Staff use it on other people's accounts only (their own goes through
-the Security page, with their password and a code), under the rule of ``accounts.ensure_may_manage``:
-only a superuser resets a staff member's account. The person is mailed.
+The staff reset is for the person who lost their phone; staff use it on other people's accounts
+only (their own goes through the Security page, with their password and a code), under
+``accounts.ensure_may_manage``: only a superuser resets a staff member's account.
 """
 
 import hashlib
@@ -56,7 +44,6 @@ __all__ = [
     "sign_in_methods", "reset_two_factor", "PendingStep", "PassedStep", "SignInMethods", "PasskeySummary",
 ]
 
-FIRST_STEPS = ("password", "email_code")
 PASSKEY_REFUSED = _l("This passkey does not belong to the account signing in.")
 EXPIRED = _l("This sign-in has expired. Sign in again.")
 STAFF_ONLY = _l("Only staff reset another person's two-step sign-in.")
@@ -132,8 +119,6 @@ def _token_hash(token: str) -> str:
 def begin_sign_in(user: User, *, first_step: str = "password", data: dict | None = None) -> str:
     """Hold a sign-in whose first step passed until its second step: the token to give the client
     (only its hash is stored). ``data``: JSON-safe values the door needs to finish ("remember")."""
-    if first_step not in FIRST_STEPS:
-        raise ValueError(f"Unknown first step {first_step!r}.")
     now = utcnow()
     db.session.execute(delete(PendingSignIn).where(PendingSignIn.expires_at < now))  # clear the long dead
     token = secrets.token_urlsafe(32)
