@@ -36,13 +36,8 @@ from ..plumbing.atomic import update_where
 from ..plumbing.attempts import keep_attempts
 from ..ways_in.credentials import end_pending_sign_ins
 from . import factors, second_step_budget, totp
-from .factors import KINDS, FactorKind, Listed, PasskeySummary, has_second_factor, notify_security_change
+from .factors import KINDS, FactorKind, Listed, PasskeySummary, notify_security_change
 from .passkeys import PasskeyAssertion
-
-__all__ = [
-    "begin_sign_in", "pending_sign_in", "pass_second_step", "account_of", "end_pending_sign_ins", "has_second_factor",
-    "sign_in_methods", "reset_two_factor", "PendingStep", "PassedStep", "SignInMethods", "PasskeySummary",
-]
 
 PASSKEY_REFUSED = _l("This passkey does not belong to the account signing in.")
 EXPIRED = _l("This sign-in has expired. Sign in again.")
