@@ -345,7 +345,7 @@ def _timeout_ms() -> int:
 
 
 def _store_challenge(challenge: bytes, purpose: str, binding: str, *, user_id=None, user_handle=None) -> None:
-    """Keep a new challenge (as its hash); expired ones of anyone are cleared on the way. The caller commits."""
+    """Keep a new challenge (as its hash); expired ones of anyone are cleared on the way."""
     now = utcnow()
     db.session.execute(delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at < now))
     db.session.add(
