@@ -39,9 +39,9 @@ CODE, PASSKEY_ANSWER = "code", "passkey"  # the field a proof of a kind comes in
 
 @dataclass(frozen=True)
 class SecondStepTry:
-    """One try at the second step, as a kind's ``verify`` sees it: the account, the proof (a typed
-    code, or a verified ``passkeys.PasskeyAssertion``), who tries, and whether the try was within
-    the account's budget of wrong second steps (``second_step_budget.take_a_try``)."""
+    """One try at a factor, as a kind's ``verify`` sees it: the account, the proof (a typed code, or a
+    verified ``passkeys.PasskeyAssertion``), who tries, and whether the try was within the account's
+    budget of wrong second steps (``second_step_budget.take_a_try``; a re-authentication has none)."""
 
     user: User
     proof: object
@@ -197,6 +197,11 @@ def has_second_factor(user: User) -> bool:
     """Whether signing in to the account takes a second step: a kind that counts is set up."""
     counting = [kind.set_up_clause(user.id) for kind in KINDS if kind.counts_as_factor]
     return bool(db.session.scalar(select(or_(false(), *counting))))
+
+
+def kind_proven(attempt: SecondStepTry, proof_field: str) -> FactorKind | None:
+    """The first kind, in ``KINDS`` order, whose proof comes in ``proof_field`` and accepts the attempt's."""
+    return next((kind for kind in KINDS if kind.proof == proof_field and kind.verify(attempt)), None)
 
 
 def kinds_set_up(user: User) -> tuple[FactorKind, ...]:

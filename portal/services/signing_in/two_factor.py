@@ -181,7 +181,7 @@ def pass_second_step(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
         raise SignInExpired(EXPIRED)
 
     attempt = factors.SecondStepTry(user=user, proof=proof, actor=actor, within_budget=within_budget)
-    kind = next((kind for kind in KINDS if kind.proof == proof_field and kind.verify(attempt)), None)
+    kind = factors.kind_proven(attempt, proof_field)
     if kind is None:
         audit.record(actor, "second_factor_failed", user, {"method": [None, proof_field]})
         second_step_budget.failed(user, actor)
