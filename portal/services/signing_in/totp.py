@@ -35,7 +35,7 @@ from ..people.fields import latin_digits
 from ..plumbing.atomic import update_where
 from ..plumbing.attempts import keep_attempts
 from ..plumbing.secret_box import SealedValueUnreadable, open_sealed, seal
-from . import recovery_codes
+from . import factors, recovery_codes
 from .factors import ensure_owner, has_second_factor, notify_security_change
 
 log = logging.getLogger(__name__)
@@ -126,20 +126,18 @@ def disable_totp(user: User, current_password, code, actor: Actor) -> None:
     device = _device(user, confirmed=True)
     if device is None:
         raise ValidationFailed.on("non_field_errors", NOT_ON)
-    used_recovery = False
-    if not _spend_code(device, code):
-        used_recovery = recovery_codes.spend_code(user, code, actor)
-        if not used_recovery:
-            audit.record(actor, "second_factor_failed", user, {"method": [None, "totp"]})
-            keep_attempts()  # the wrong try's record stands though the answer is an error
-            raise ValidationFailed.on("code", INVALID_CODE)
+    used = factors.kind_proven(factors.SecondStepTry(user, code, actor, within_budget=True), factors.CODE)
+    if used is None:
+        audit.record(actor, "second_factor_failed", user, {"method": [None, "totp"]})
+        keep_attempts()  # the wrong try's record stands though the answer is an error
+        raise ValidationFailed.on("code", INVALID_CODE)
     db.session.delete(device)
     db.session.flush()
     if not has_second_factor(user):
         recovery_codes.void_codes(user)
     audit.record(actor, "totp_disabled", user)
-    if used_recovery:
-        notify_security_change(user, "recovery_code_used", actor)
+    if used.used_action is not None:  # a recovery code
+        notify_security_change(user, used.used_action, actor)
     notify_security_change(user, "totp_disabled", actor)
 
 
