@@ -7,10 +7,8 @@ factor, under a random token (``begin_sign_in``; only its hash is stored) for TW
 Each try at the second step is counted before the proof is compared, in one conditional UPDATE,
 so guesses sent in parallel cannot get more than TWO_FACTOR_MAX_ATTEMPTS comparisons between
 them; after that (or once used, expired or ended) the person signs in again from the start. Each
-try also counts against the account's budget of wrong second steps in a row
-(``second_step_budget``): past it, codes from the app are refused until a recovery code or a
-passkey signs in. The tries, and the record of a wrong one, are kept whatever the answer
-(``attempts.keep_attempts``); everything else stands or falls with the request.
+try also counts against the account's budget (``second_step_budget``). The tries, and the record
+of a wrong one, are kept whatever the answer (``attempts.keep_attempts``).
 
 The staff reset is for the person who lost their phone; staff use it on other people's accounts
 only (their own goes through the Security page, with their password and a code), under
