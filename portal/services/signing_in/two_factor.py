@@ -131,8 +131,8 @@ def begin_sign_in(user: User, *, first_step: str = "password", data: dict | None
 
 def pending_sign_in(token) -> PendingStep | None:
     """The live pending sign-in a token names (not expired, used or out of tries), or None."""
-    pending = _find(token)
-    if pending is None or not _is_live(pending):
+    pending = _find(token, *_live(utcnow()))
+    if pending is None:
         return None
     user = db.session.get(User, pending.user_id)
     return PendingStep(
@@ -163,9 +163,7 @@ def pass_second_step(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
     try_granted = pending is not None and update_where(
         PendingSignIn,
         PendingSignIn.id == pending.id,
-        PendingSignIn.used_at.is_(None),
-        PendingSignIn.expires_at > now,
-        PendingSignIn.attempts < current_app.config["TWO_FACTOR_MAX_ATTEMPTS"],
+        *_live(now),
         attempts=PendingSignIn.attempts + 1,
     )
     user = db.session.get(User, pending.user_id) if try_granted else None
@@ -205,18 +203,16 @@ def account_of(token) -> User | None:
     return db.session.get(User, pending.user_id) if pending is not None else None
 
 
-def _find(token) -> PendingSignIn | None:
+def _find(token, *conditions) -> PendingSignIn | None:
     if not isinstance(token, str) or not token or len(token) > 200:
         return None
-    return db.session.scalar(select(PendingSignIn).where(PendingSignIn.token_hash == _token_hash(token)))
+    return db.session.scalar(select(PendingSignIn).where(PendingSignIn.token_hash == _token_hash(token), *conditions))
 
 
-def _is_live(pending: PendingSignIn) -> bool:
-    return (
-        pending.used_at is None
-        and pending.expires_at > utcnow()
-        and pending.attempts < current_app.config["TWO_FACTOR_MAX_ATTEMPTS"]
-    )
+def _live(now) -> tuple:
+    """A pending sign-in that is not used, expired or out of tries, in SQL."""
+    max_attempts = current_app.config["TWO_FACTOR_MAX_ATTEMPTS"]
+    return PendingSignIn.used_at.is_(None), PendingSignIn.expires_at > now, PendingSignIn.attempts < max_attempts
 
 
 # What an account signs in with ----------------------------------------------------------------------
