@@ -19,7 +19,7 @@ from flask import render_template, request
 from ..forms import add_service_errors, form_status
 from ..limits import spend_a_try
 from ..services.errors import ValidationFailed
-from ..services.signing_in import reauthentication, totp
+from ..services.signing_in import factors, reauthentication
 from ..sessions import current_credential, me, signed_in_user
 from .forms import ReauthenticateForm
 
@@ -77,6 +77,6 @@ def _prompt(form: ReauthenticateForm):
     page = render_template(
         "web/reauthenticate.html", form=form, carried=carried, had_files=bool(request.files),
         action=request.full_path if request.query_string else request.path,
-        has_app=totp.has_confirmed_totp(signed_in_user()),
+        has_app=factors.TOTP.is_set_up(signed_in_user()),
     )
     return page, status

@@ -76,7 +76,7 @@ def test_confirming_with_a_current_code_turns_it_on_and_makes_the_first_recovery
     assert all(re.fullmatch(r"[2-9a-hjkmnp-z]{5}-[2-9a-hjkmnp-z]{5}", code) for code in codes)
     with door(app):
         assert factors.has_second_factor(user_of(user))
-        assert totp.has_confirmed_totp(user_of(user))
+        assert factors.TOTP.is_set_up(user_of(user))
     assert len(events(app, user, "totp_enabled")) == 1
     assert len(events(app, user, "recovery_codes_generated")) == 1
     [notice] = mailbox.sent_to(user.email)

@@ -13,7 +13,7 @@ from portal.models import AuditEvent, Passkey, PendingSignIn, RecoveryCode, Totp
 from portal.services.audit import SYSTEM, Actor
 from portal.services.errors import PermissionDenied, SignInExpired, ValidationFailed
 from portal.services.people import accounts, export
-from portal.services.signing_in import flow, sign_in, two_factor
+from portal.services.signing_in import factors, flow, sign_in, two_factor
 from portal.services.ways_in import browser_sessions
 from tests.conftest import PASSWORD
 from tests.two_step import IP, actor_for, add_passkey, door, passkey_sign_in, set_up_totp, user_of
@@ -26,7 +26,7 @@ def begin(app, account, **options) -> str:
     """The first step (the password) passed: a pending sign-in's token."""
     with door(app):
         user = sign_in.authenticate(account.password, email=account.email)
-        assert two_factor.has_second_factor(user)
+        assert factors.has_second_factor(user)
         return two_factor.begin_sign_in(user, **options)
 
 
@@ -280,7 +280,7 @@ def test_staff_reset_can_remove_the_passkeys_too(app, people, clock):
 
     with door(app):
         two_factor.reset_two_factor(user_of(people.member), SYSTEM, remove_passkeys=True)
-        assert not two_factor.has_second_factor(user_of(people.member))
+        assert not factors.has_second_factor(user_of(people.member))
         removed = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "passkey_removed")).one()
         assert removed.changes == {"passkey": ["Lost phone", None]}
     with door(app):
@@ -302,7 +302,7 @@ def test_only_staff_reset_and_only_a_superuser_for_a_staff_account_never_their_o
             two_factor.reset_two_factor(user_of(people.root), actor_for(people.root, via="admin"))
         assert count(app, TotpDevice) == 3
         two_factor.reset_two_factor(user_of(people.clerk), actor_for(people.root, via="admin"))
-        assert not two_factor.has_second_factor(user_of(people.clerk))
+        assert not factors.has_second_factor(user_of(people.clerk))
 
 
 def test_a_deleted_account_takes_its_factors_and_pending_sign_ins_with_it(app, user, clock):

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from portal.extensions import db
 from portal.models import AuditEvent, Credential, PendingSignIn, RecoveryCode, TotpDevice, User, utcnow
 from portal.services.plumbing.secret_box import open_sealed
-from portal.services.signing_in import two_factor
+from portal.services.signing_in import factors
 from tests.admin.conftest import add_user
 from tests.conftest import Account
 from tests.two_step import add_passkey, set_up_totp
@@ -450,7 +450,7 @@ def _key_names(app, user) -> list[str]:
 
 def _has_second_factor(app, user) -> bool:
     with app.app_context():
-        return two_factor.has_second_factor(db.session.get(User, user.id))
+        return factors.has_second_factor(db.session.get(User, user.id))
 
 
 def _json(answer: dict) -> str:

@@ -92,7 +92,7 @@ def composer() -> Composer:
 
 def queue_mail(user, kind: str, *, to: str | None = None, language: str | None = None, **facts) -> OutgoingMail:
     """Add a mail of ``kind`` telling ``facts`` to ``user`` (``mail_for``) to the outbox in the
-    caller's transaction. Nothing is sent unless and until that transaction commits; the caller commits."""
+    caller's transaction. Nothing is sent unless and until that transaction commits."""
     mail = mail_for(user, kind, to=to, language=language, **facts)
     # The subject is written now, for staff reading the outbox; an unknown kind fails here, in the change.
     subject = composer().subject(kind, mail.language)

@@ -24,8 +24,6 @@ from ...models import (
 from ..audit import actor_role, jsonable
 from .fields import EXPORTED_FIELDS
 
-# The account's own fields: those the registry marks exported, in its data order.
-PROFILE_ATTRIBUTES = EXPORTED_FIELDS
 CREDENTIAL_ATTRIBUTES = (
     "kind", "public_id", "name", "created_at", "expires_at", "revoked_at", "last_used_at",
     "created_ip", "last_ip", "user_agent", "method", "proven_at",
@@ -47,7 +45,7 @@ def account_export(user: User) -> dict:
     )
     return {
         "exported_at": _plain(utcnow()),
-        "profile": _pick(user, PROFILE_ATTRIBUTES),
+        "profile": _pick(user, EXPORTED_FIELDS),  # those the registry marks exported, in its data order
         "groups": [_pick(group, ("id", "name", "notes")) for group in user.groups],
         "credentials": [_pick(credential, CREDENTIAL_ATTRIBUTES) for credential in credentials],
         "second_factors": _second_factors(user),

@@ -108,14 +108,14 @@ NATIVE_SEPARATORS = {"fa": "٫٬"}
 
 def local_digits(text) -> str:
     """``text`` (a date, a time) with its digits as the current language writes them."""
-    native = NATIVE_DIGITS.get(str(get_locale() or "en"))
+    native = NATIVE_DIGITS.get(page_language())
     return str(text).translate(str.maketrans("0123456789", native)) if native else str(text)
 
 
 def digits(number) -> str:
     """A number (or the text of one, ``f"{size:g}"``, ``f"{count:,}"``) as the current language
     writes it in a message: ``"3,861,493"`` in English, ``"۳٬۸۶۱٬۴۹۳"`` in Persian."""
-    language = str(get_locale() or "en")
+    language = page_language()
     native = NATIVE_DIGITS.get(language)
     if not native:
         return str(number)

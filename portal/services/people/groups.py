@@ -1,4 +1,4 @@
-"""Groups and memberships. Each change is flushed with its audit event; the caller commits."""
+"""Groups and memberships. Each change is flushed with its audit event."""
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select

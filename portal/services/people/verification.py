@@ -55,8 +55,7 @@ def _code_hash(user_id: int, purpose: str, code: str) -> str:
 
 
 def issue_code(user: User, purpose: str = VERIFY_EMAIL) -> str:
-    """A fresh ``purpose`` code for the user's current address, replacing any earlier one of that
-    purpose; the caller commits.
+    """A fresh ``purpose`` code for the user's current address, replacing any earlier one of that purpose.
 
     The user's row is locked first, so two requests at once cannot both insert a code.
     """
@@ -79,7 +78,7 @@ def issue_code(user: User, purpose: str = VERIFY_EMAIL) -> str:
 
 
 def mail_code(user: User, code: str, purpose: str = VERIFY_EMAIL, *, language: str | None = None) -> None:
-    """Put ``code`` in the outbox for the user's current address, in its purpose's mail; the caller commits."""
+    """Put ``code`` in the outbox for the user's current address, in its purpose's mail."""
     minutes = int(current_app.config["EMAIL_CODE_TTL"].total_seconds() // 60)
     outbox.queue_mail(
         user, CODE_MAILS[purpose], language=language,
@@ -104,7 +103,7 @@ def _send_code(email, purpose: str, wanted: Callable[[User], bool], language: st
 
 
 def use_code(user: User | None, code, purpose: str, *, field: str) -> None:
-    """Use up ``user``'s live ``purpose`` code when ``code`` is it: the row goes, and the caller commits.
+    """Use up ``user``'s live ``purpose`` code when ``code`` is it: the row goes.
 
     Otherwise ValidationFailed on ``field``, with the spent try kept (``keep_attempts``) though the
     request is refused. ``user`` None (nobody, or an account the caller will not let use such a
@@ -152,7 +151,7 @@ def verify_email(email, code, actor: Actor) -> User:
 
 
 def mark_verified(user: User) -> None:
-    """The current address is proven; the first proof also completes sign-up. The caller commits."""
+    """The current address is proven; the first proof also completes sign-up."""
     mark_changed(user)
     user.email_verified = True
     if user.activated_at is None:

@@ -2,20 +2,16 @@
 
 "Send me a code" and "send me a reset link" answer the same whether or not the address has an
 account; if the look-up and the mail happened before the answer, its timing would tell. Such work
-is handed here (``run_in_background``) and done on the process's background threads, each unit in
-an app context of its own (and so its own database session), as one unit of work
-(``portal.transactions.unit_of_work``): committed when it returns, rolled back when it raises, its
-session removed either way. The breach check's requests to Have I Been Pwned
-run on the same threads (``submit``), so that nobody waits past its deadline.
+is handed here (``run_in_background``), each unit an app context and one unit of work of its own
+(``portal.transactions.unit_of_work``). The breach check's requests to Have I Been Pwned run on the
+same threads (``submit``), so that nobody waits past its deadline.
 
 - **Bounded.** At most ``WORKERS`` threads, started as work arrives, and at most ``WAITING_LIMIT``
   units waiting for one. A unit offered beyond that is refused, not queued: ``run_in_background``
   logs a warning and drops it (the answer, already the same either way, does not change; the person
   may ask again), and the breach check is skipped as when the service cannot be asked. A flood of
   requests thus costs a bounded number of threads and a bounded queue, never one thread each.
-- **One pool per process.** It is made at first use by the process that uses it, found by its
-  process id: a forked worker (gunicorn forks its workers) makes its own rather than using its
-  parent's, whose threads it does not have.
+- **One pool per process** (``_pool``): a forked worker makes its own.
 - **Finished at shutdown.** Python's exit waits for the pool's threads, and they do the work already
   queued first: a worker that is stopping still sends the mail it promised.
 """
@@ -76,8 +72,10 @@ _pools: dict[int, _Pool] = {}
 
 
 def _pool() -> _Pool:
-    """This process's pool, made at its first use here. No lock: a forked child could inherit one
-    held; ``setdefault`` is atomic, so threads racing to make it share the one that is kept."""
+    """This process's pool, made at its first use here and found by its process id: a forked worker
+    (gunicorn forks its workers) makes its own rather than use its parent's, whose threads it does
+    not have. No lock: a forked child could inherit one held; ``setdefault`` is atomic, so threads
+    racing to make it share the one that is kept."""
     pid = os.getpid()
     pool = _pools.get(pid)
     if pool is None:

@@ -1,17 +1,8 @@
-"""The kinds of second factor, each declared once here, and what they share: whether an account has
-a second factor, who may change an account's factors, whether staff may act on other people's
-accounts without one (STAFF_REQUIRE_TWO_FACTOR), and the one mail that tells a person how they
-sign in has changed.
-
-``KINDS`` answers "which factor kinds exist": the authenticator app (``TOTP``, its store in
-``totp``), recovery codes (``RECOVERY``, ``recovery_codes``) and passkeys (``PASSKEY``,
-``passkeys``). Each kind says its name (the API's ``methods`` name, and the part of a credential's
-method after the ``+``: "password+totp"), its label, its audit keys, whether it is set up for an
-account, whether it counts as a second factor, whether the second step offers it to the account
-now, how a proof of it is checked, and what a staff reset does to it. The listing of the Security
-page (``two_factor.sign_in_methods``), ``has_second_factor``, the second step
-(``two_factor.pass_second_step``), the staff reset and the API's ``methods`` iterate ``KINDS``;
-adding a kind is one class here and its store.
+"""The kinds of second factor, each declared once in ``KINDS`` (a class here, its store in ``totp``,
+``recovery_codes`` or ``passkeys``), and what they share: whether an account has a second factor,
+who may change an account's factors, the staff rule of STAFF_REQUIRE_TWO_FACTOR, and the mail that
+tells a person how they sign in has changed. Listing, the second step, the staff reset and the API's
+``methods`` iterate ``KINDS``.
 
 Recovery codes are a way round a lost factor, not a factor: alone they ask for nothing, and they are
 offered only while some are left. Codes from the app are not offered once the account's budget of
@@ -24,11 +15,12 @@ from datetime import datetime
 from flask import current_app
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, exists, false, or_, select
+from sqlalchemy import ColumnElement, delete, exists, false, or_, select
 
 from ...extensions import db
 from ...models import Passkey, RecoveryCode, TotpDevice, User, utcnow
 from ...urls import public_url
+from .. import audit
 from ..audit import Actor
 from ..errors import PermissionDenied, SecondFactorRequired
 from ..mail import outbox
@@ -47,9 +39,9 @@ CODE, PASSKEY_ANSWER = "code", "passkey"  # the field a proof of a kind comes in
 
 @dataclass(frozen=True)
 class SecondStepTry:
-    """One try at the second step, as a kind's ``verify`` sees it: the account, the proof (a typed
-    code, or a verified ``passkeys.PasskeyAssertion``), who tries, and whether the try was within
-    the account's budget of wrong second steps (``second_step_budget.take_a_try``)."""
+    """One try at a factor, as a kind's ``verify`` sees it: the account, the proof (a typed code, or a
+    verified ``passkeys.PasskeyAssertion``), who tries, and whether the try was within the account's
+    budget of wrong second steps (``second_step_budget.take_a_try``; a re-authentication has none)."""
 
     user: User
     proof: object
@@ -132,9 +124,8 @@ class AuthenticatorApp(FactorKind):
         return attempt.within_budget and totp.accept_code(attempt.user, attempt.proof)
 
     def reset(self, user, actor):
-        from . import totp
-
-        return [totp.remove_device(user), False]
+        removed = db.session.execute(delete(TotpDevice).where(TotpDevice.user_id == user.id)).rowcount > 0
+        return [removed, False]  # confirmed or not
 
 
 class RecoveryCodes(FactorKind):
@@ -189,7 +180,10 @@ class Passkeys(FactorKind):
     def reset(self, user, actor):
         from . import passkeys
 
-        removed = passkeys.remove_all_passkeys(user, actor)
+        removed = passkeys.list_passkeys(user)
+        for passkey in removed:
+            audit.record(actor, "passkey_removed", user, {"passkey": [passkey.name, None]})
+        db.session.execute(delete(Passkey).where(Passkey.user_id == user.id))
         return [len(removed), 0] if removed else None
 
 
@@ -203,6 +197,11 @@ def has_second_factor(user: User) -> bool:
     """Whether signing in to the account takes a second step: a kind that counts is set up."""
     counting = [kind.set_up_clause(user.id) for kind in KINDS if kind.counts_as_factor]
     return bool(db.session.scalar(select(or_(false(), *counting))))
+
+
+def kind_proven(attempt: SecondStepTry, proof_field: str) -> FactorKind | None:
+    """The first kind, in ``KINDS`` order, whose proof comes in ``proof_field`` and accepts the attempt's."""
+    return next((kind for kind in KINDS if kind.proof == proof_field and kind.verify(attempt)), None)
 
 
 def kinds_set_up(user: User) -> tuple[FactorKind, ...]:

@@ -12,15 +12,11 @@ applies to this sign-in; the first that does decides what happens next:
                     SignedIn(user, method="password", data)      ← every stage let it through
     second step ──> complete_sign_in(token, code= | passkey=) → the stages after SecondFactor → SignedIn
 
-The outcome is a fact, never an answer: the pages turn ``SignedIn`` into a browser session and
-``Pending`` into the second-step page; the API turns them into credentials and a 401 with the
-``mfa_token`` (``portal/web/two_step.py``, ``portal/api/two_step.py``). Neither door decides
-anything, so a new door (another provider) calls ``sign_in`` too, and a new stage (a staff member
-who must enrol a factor, consent for an app) is one ``Stage`` class in ``STAGES`` with its own way to
-complete it, whose completion goes on with the stages after it, as ``complete_sign_in`` does.
-
-The flow writes (a pending sign-in, the tries of a second step) and never commits: the door does,
-once. The sign-in itself is recorded when the door makes its credential (``sign_in.record_sign_in``).
+The outcome is a fact, never an answer: the pages (``portal/web/two_step.py``) and the API
+(``portal/api/two_step.py``) render it and decide nothing, so a new door (another provider) calls
+``sign_in`` too, and a new stage is one ``Stage`` in ``STAGES`` whose completion goes on with the
+stages after it, as ``complete_sign_in`` does. The sign-in itself is recorded when the door makes
+its credential (``sign_in.record_sign_in``).
 """
 
 from dataclasses import dataclass

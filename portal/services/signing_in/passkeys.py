@@ -86,7 +86,7 @@ NOT_FOUND = "No such passkey."
 class PasskeyAssertion:
     """A verified passkey sign-in: whose passkey it was (an active account whose sign-up is
     complete), which one, and whether the device verified the person (PIN, biometric). A passkey
-    alone signs ``user`` in; ``two_factor.complete_sign_in`` and ``reauthenticate`` take it too."""
+    alone signs ``user`` in; ``flow.complete_sign_in`` and ``reauthenticate`` take it too."""
 
     user_id: int
     user: User
@@ -286,10 +286,6 @@ def list_passkeys(user: User) -> list[Passkey]:
     )
 
 
-def has_passkeys(user: User) -> bool:
-    return db.session.scalar(select(Passkey.id).where(Passkey.user_id == user.id).limit(1)) is not None
-
-
 def rename_passkey(user: User, passkey_id, name, actor: Actor) -> Passkey:
     """Give one of the owner's passkeys a new name."""
     ensure_owner(actor, user)
@@ -313,15 +309,6 @@ def remove_passkey(user: User, passkey_id, actor: Actor) -> None:
         recovery_codes.void_codes(user)
     audit.record(actor, "passkey_removed", user, {"passkey": [name, None]})
     notify_security_change(user, "passkey_removed", actor, detail=name)
-
-
-def remove_all_passkeys(user: User, actor: Actor) -> list[str]:
-    """Delete every passkey of the user, each audited; their names. The caller commits (a staff reset)."""
-    removed = list_passkeys(user)
-    for passkey in removed:
-        audit.record(actor, "passkey_removed", user, {"passkey": [passkey.name, None]})
-    db.session.execute(delete(Passkey).where(Passkey.user_id == user.id))
-    return [passkey.name for passkey in removed]
 
 
 def _own_passkey(user: User, passkey_id) -> Passkey:
@@ -358,7 +345,7 @@ def _timeout_ms() -> int:
 
 
 def _store_challenge(challenge: bytes, purpose: str, binding: str, *, user_id=None, user_handle=None) -> None:
-    """Keep a new challenge (as its hash); expired ones of anyone are cleared on the way. The caller commits."""
+    """Keep a new challenge (as its hash); expired ones of anyone are cleared on the way."""
     now = utcnow()
     db.session.execute(delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at < now))
     db.session.add(

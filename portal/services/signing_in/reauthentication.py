@@ -21,12 +21,11 @@ from ..errors import ReauthenticationRequired, ValidationFailed
 from ..people.accounts import verify_current_password
 from ..plumbing.attempts import keep_attempts
 from ..ways_in.credentials import check_usable
-from . import recovery_codes, totp
+from . import factors, totp
 from .factors import notify_security_change
 from .passkeys import PasskeyAssertion
 
 ONE_PROOF = _l("Give your password, a code from your authenticator app, or use a passkey.")
-INVALID_CODE = _l("Invalid code.")
 NOT_YOUR_PASSKEY = _l("This passkey does not belong to your account.")
 TOO_OLD = _l("Confirm it's you: enter your password again.")
 
@@ -61,23 +60,22 @@ def reauthenticate(
     given = [name for name, value in proofs.items() if value is not None]
     if len(given) != 1:
         raise ValidationFailed.on("non_field_errors", ONE_PROOF)
-    used_recovery = False
+    used = None
     try:
         if password is not None:
             verify_current_password(user, password)
-        elif passkey is not None:
-            if passkey.user_id != user.id:
-                raise ValidationFailed.on("passkey", NOT_YOUR_PASSKEY)
-        elif not totp.accept_code(user, code):
-            used_recovery = recovery_codes.spend_code(user, code, actor)
-            if not used_recovery:
-                raise ValidationFailed.on("code", INVALID_CODE)
+        else:
+            field = given[0]  # "code" or "passkey": the fields kinds' proofs come in (``factors.CODE``, …)
+            attempt = factors.SecondStepTry(user=user, proof=proofs[field], actor=actor, within_budget=True)
+            used = factors.kind_proven(attempt, field)
+            if used is None:
+                raise ValidationFailed.on(field, NOT_YOUR_PASSKEY if passkey is not None else totp.INVALID_CODE)
     except ValidationFailed:
         db.session.rollback()
         audit.record(actor, "reauthentication_failed", user, {"method": [None, given[0]]})
         keep_attempts()
         raise
     credential.proven_at = utcnow()
-    if used_recovery:
-        notify_security_change(user, "recovery_code_used", actor)
+    if used is not None and used.used_action is not None:  # a recovery code
+        notify_security_change(user, used.used_action, actor)
     keep_attempts()

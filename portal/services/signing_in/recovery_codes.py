@@ -89,7 +89,7 @@ def _shown(code: str) -> str:
 
 
 def replace_codes(user: User, actor: Actor) -> list[str]:
-    """A fresh set for the user, voiding any earlier one, audited; the caller commits.
+    """A fresh set for the user, voiding any earlier one, audited.
 
     Returned once, as shown to the person (``abcde-fghij``); never stored.
     """
@@ -104,7 +104,7 @@ def replace_codes(user: User, actor: Actor) -> list[str]:
 
 
 def codes_for_a_new_factor(user: User, actor: Actor) -> list[str] | None:
-    """A first set when the account has no unused codes (its first factor), else None; the caller commits."""
+    """A first set when the account has no unused codes (its first factor), else None."""
     return replace_codes(user, actor) if codes_left(user) == 0 else None
 
 
@@ -154,5 +154,5 @@ def spend_code(user: User, code, actor: Actor) -> bool:
 
 
 def void_codes(user: User) -> None:
-    """Delete every recovery code of the user (their last factor is gone); the caller commits."""
+    """Delete every recovery code of the user (their last factor is gone)."""
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))

@@ -35,7 +35,7 @@ from ..people.fields import latin_digits
 from ..plumbing.atomic import update_where
 from ..plumbing.attempts import keep_attempts
 from ..plumbing.secret_box import SealedValueUnreadable, open_sealed, seal
-from . import recovery_codes
+from . import factors, recovery_codes
 from .factors import ensure_owner, has_second_factor, notify_security_change
 
 log = logging.getLogger(__name__)
@@ -126,25 +126,19 @@ def disable_totp(user: User, current_password, code, actor: Actor) -> None:
     device = _device(user, confirmed=True)
     if device is None:
         raise ValidationFailed.on("non_field_errors", NOT_ON)
-    used_recovery = False
-    if not _spend_code(device, code):
-        used_recovery = recovery_codes.spend_code(user, code, actor)
-        if not used_recovery:
-            audit.record(actor, "second_factor_failed", user, {"method": [None, "totp"]})
-            keep_attempts()  # the wrong try's record stands though the answer is an error
-            raise ValidationFailed.on("code", INVALID_CODE)
+    used = factors.kind_proven(factors.SecondStepTry(user, code, actor, within_budget=True), factors.CODE)
+    if used is None:
+        audit.record(actor, "second_factor_failed", user, {"method": [None, "totp"]})
+        keep_attempts()  # the wrong try's record stands though the answer is an error
+        raise ValidationFailed.on("code", INVALID_CODE)
     db.session.delete(device)
     db.session.flush()
     if not has_second_factor(user):
         recovery_codes.void_codes(user)
     audit.record(actor, "totp_disabled", user)
-    if used_recovery:
-        notify_security_change(user, "recovery_code_used", actor)
+    if used.used_action is not None:  # a recovery code
+        notify_security_change(user, used.used_action, actor)
     notify_security_change(user, "totp_disabled", actor)
-
-
-def has_confirmed_totp(user: User) -> bool:
-    return _device(user, confirmed=True) is not None
 
 
 def accept_code(user: User, code) -> bool:
@@ -152,11 +146,6 @@ def accept_code(user: User, code) -> bool:
     now on it is spent. The caller commits (or rolls back, which un-spends it)."""
     device = _device(user, confirmed=True)
     return device is not None and _spend_code(device, code)
-
-
-def remove_device(user: User) -> bool:
-    """Delete the user's app, confirmed or not (a staff reset); whether there was one. The caller commits."""
-    return db.session.execute(delete(TotpDevice).where(TotpDevice.user_id == user.id)).rowcount > 0
 
 
 def _device(user: User, *, confirmed: bool) -> TotpDevice | None:

@@ -1,32 +1,18 @@
 """The pending second step of a sign-in, what an account can sign in with, and the staff reset.
 
-The sign-in flow (``flow``) holds a sign-in whose first step passed (the password, an emailed code)
-for an account with a second factor:
-
-1. ``begin_sign_in`` stores only the hash of a random token and returns the token, which the
-   browser's session or the API client (as ``mfa_token``) keeps. It lives TWO_FACTOR_PENDING_TTL.
-   ``pending_sign_in`` shows it: which kinds of factor (``factors.KINDS``) the account has set up,
-   and which of them the step takes now (the API's ``methods``).
-2. ``pass_second_step`` takes the token and a code (from the authenticator app, or a recovery code)
-   or a verified passkey (``passkeys.verify_passkey``) of the same user, and checks it against each
-   kind whose proof it is, in ``KINDS`` order. The pending sign-in then cannot be used again, and
-   the flow goes on (``flow.complete_sign_in``).
+The sign-in flow (``flow``) holds a sign-in whose first step passed, for an account with a second
+factor, under a random token (``begin_sign_in``; only its hash is stored) for TWO_FACTOR_PENDING_TTL;
+``pass_second_step`` checks a proof against each kind of ``factors.KINDS`` that takes it.
 
 Each try at the second step is counted before the proof is compared, in one conditional UPDATE,
 so guesses sent in parallel cannot get more than TWO_FACTOR_MAX_ATTEMPTS comparisons between
 them; after that (or once used, expired or ended) the person signs in again from the start. Each
-try also counts against the account's budget of wrong second steps in a row
-(``second_step_budget``): past it, codes from the app are refused until a recovery code or a
-passkey signs in. The tries, and the record of a wrong one, are kept whatever the answer
-(``attempts.keep_attempts``); everything else stands or falls with the request.
+try also counts against the account's budget (``second_step_budget``). The tries, and the record
+of a wrong one, are kept whatever the answer (``attempts.keep_attempts``).
 
-Staff reset (``reset_two_factor``), for the person who lost their phone: it removes every kind a
-reset removes (the authenticator app and the recovery codes), and ends pending sign-ins. Passkeys
-stay unless staff ask for them to go too (``remove_passkeys=True``): a passkey lives on a device the
-person may still have, and it is a way in of its own; a single passkey can also be removed with
-``passkeys.remove_passkey``. Staff use it on other people's accounts only (their own goes through
-the Security page, with their password and a code), under the rule of ``accounts.ensure_may_manage``:
-only a superuser resets a staff member's account. The person is mailed.
+The staff reset is for the person who lost their phone; staff use it on other people's accounts
+only (their own goes through the Security page, with their password and a code), under
+``accounts.ensure_may_manage``: only a superuser resets a staff member's account.
 """
 
 import hashlib
@@ -48,15 +34,9 @@ from ..plumbing.atomic import update_where
 from ..plumbing.attempts import keep_attempts
 from ..ways_in.credentials import end_pending_sign_ins
 from . import factors, second_step_budget, totp
-from .factors import KINDS, FactorKind, Listed, PasskeySummary, has_second_factor, notify_security_change
+from .factors import KINDS, FactorKind, Listed, PasskeySummary, notify_security_change
 from .passkeys import PasskeyAssertion
 
-__all__ = [
-    "begin_sign_in", "pending_sign_in", "pass_second_step", "account_of", "end_pending_sign_ins", "has_second_factor",
-    "sign_in_methods", "reset_two_factor", "PendingStep", "PassedStep", "SignInMethods", "PasskeySummary",
-]
-
-FIRST_STEPS = ("password", "email_code")
 PASSKEY_REFUSED = _l("This passkey does not belong to the account signing in.")
 EXPIRED = _l("This sign-in has expired. Sign in again.")
 STAFF_ONLY = _l("Only staff reset another person's two-step sign-in.")
@@ -132,8 +112,6 @@ def _token_hash(token: str) -> str:
 def begin_sign_in(user: User, *, first_step: str = "password", data: dict | None = None) -> str:
     """Hold a sign-in whose first step passed until its second step: the token to give the client
     (only its hash is stored). ``data``: JSON-safe values the door needs to finish ("remember")."""
-    if first_step not in FIRST_STEPS:
-        raise ValueError(f"Unknown first step {first_step!r}.")
     now = utcnow()
     db.session.execute(delete(PendingSignIn).where(PendingSignIn.expires_at < now))  # clear the long dead
     token = secrets.token_urlsafe(32)
@@ -153,8 +131,8 @@ def begin_sign_in(user: User, *, first_step: str = "password", data: dict | None
 
 def pending_sign_in(token) -> PendingStep | None:
     """The live pending sign-in a token names (not expired, used or out of tries), or None."""
-    pending = _find(token)
-    if pending is None or not _is_live(pending):
+    pending = _find(token, *_live(utcnow()))
+    if pending is None:
         return None
     user = db.session.get(User, pending.user_id)
     return PendingStep(
@@ -185,9 +163,7 @@ def pass_second_step(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
     try_granted = pending is not None and update_where(
         PendingSignIn,
         PendingSignIn.id == pending.id,
-        PendingSignIn.used_at.is_(None),
-        PendingSignIn.expires_at > now,
-        PendingSignIn.attempts < current_app.config["TWO_FACTOR_MAX_ATTEMPTS"],
+        *_live(now),
         attempts=PendingSignIn.attempts + 1,
     )
     user = db.session.get(User, pending.user_id) if try_granted else None
@@ -201,7 +177,7 @@ def pass_second_step(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
         raise SignInExpired(EXPIRED)
 
     attempt = factors.SecondStepTry(user=user, proof=proof, actor=actor, within_budget=within_budget)
-    kind = next((kind for kind in KINDS if kind.proof == proof_field and kind.verify(attempt)), None)
+    kind = factors.kind_proven(attempt, proof_field)
     if kind is None:
         audit.record(actor, "second_factor_failed", user, {"method": [None, proof_field]})
         second_step_budget.failed(user, actor)
@@ -227,18 +203,16 @@ def account_of(token) -> User | None:
     return db.session.get(User, pending.user_id) if pending is not None else None
 
 
-def _find(token) -> PendingSignIn | None:
+def _find(token, *conditions) -> PendingSignIn | None:
     if not isinstance(token, str) or not token or len(token) > 200:
         return None
-    return db.session.scalar(select(PendingSignIn).where(PendingSignIn.token_hash == _token_hash(token)))
+    return db.session.scalar(select(PendingSignIn).where(PendingSignIn.token_hash == _token_hash(token), *conditions))
 
 
-def _is_live(pending: PendingSignIn) -> bool:
-    return (
-        pending.used_at is None
-        and pending.expires_at > utcnow()
-        and pending.attempts < current_app.config["TWO_FACTOR_MAX_ATTEMPTS"]
-    )
+def _live(now) -> tuple:
+    """A pending sign-in that is not used, expired or out of tries, in SQL."""
+    max_attempts = current_app.config["TWO_FACTOR_MAX_ATTEMPTS"]
+    return PendingSignIn.used_at.is_(None), PendingSignIn.expires_at > now, PendingSignIn.attempts < max_attempts
 
 
 # What an account signs in with ----------------------------------------------------------------------

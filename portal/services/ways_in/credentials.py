@@ -188,7 +188,7 @@ def end_other_sessions(user: User, actor: Actor, *, keep: Credential | None) -> 
 
 def revoke_all(user: User, *, keep: Credential | None = None) -> None:
     """Revoke every live credential of the user except ``keep``, and end the sign-ins waiting for their
-    second step; the caller commits. What was mailed and not used yet is ``end_outstanding_proofs``'."""
+    second step. What was mailed and not used yet is ``end_outstanding_proofs``'."""
     query = update(Credential).where(Credential.user_id == user.id, Credential.revoked_at.is_(None))
     if keep is not None:
         query = query.where(Credential.id != keep.id)
@@ -197,7 +197,7 @@ def revoke_all(user: User, *, keep: Credential | None = None) -> None:
 
 
 def end_outstanding_proofs(user: User, *, recovered: bool) -> None:
-    """Whatever was issued to the account and not used yet stops working; the caller commits.
+    """Whatever was issued to the account and not used yet stops working.
 
     Every change of password (a reset or a change), "This wasn't me", "Secure my account" and a
     deactivation call this, so none of them can forget a kind of proof: emailed codes (sign-in and
@@ -220,5 +220,5 @@ def end_outstanding_proofs(user: User, *, recovered: bool) -> None:
 
 def end_pending_sign_ins(user: User) -> None:
     """End every sign-in of the user that waits for its second step: whoever holds one starts again
-    (``end_outstanding_proofs``; a second factor added or removed). The caller commits."""
+    (``end_outstanding_proofs``; a second factor added or removed)."""
     db.session.execute(delete(PendingSignIn).where(PendingSignIn.user_id == user.id))
