@@ -24,6 +24,7 @@ def test_rows_match_sqlalchemys_for_every_column_type_of_users_and_credentials(a
         user = accounts.create_user("Ada@Example.com", PASSWORD, SYSTEM, email_verified=True,
                                     profile={"first_name": "Ada", "gender": "female"})
         api_keys.issue_api_key(user, SYSTEM, name="laptop")
+        db.session.commit()  # the driver reads on a connection of its own
         statement = (
             select(User.__table__, Credential.__table__)
             .join(Credential.__table__, Credential.user_id == User.id)
@@ -113,6 +114,7 @@ class Lowered(TypeDecorator):
 def test_parameters_are_converted_by_their_type_as_sqlalchemy_does(app):
     with app.app_context():
         accounts.create_user("early@example.com", PASSWORD, SYSTEM)
+        db.session.commit()  # the driver reads on a connection of its own
         statement = select(User.email).where(User.email == bindparam("value", type_=Lowered))
         through_sqlalchemy = [tuple(row) for row in db.session.execute(statement, {"value": "EARLY@Example.com"})]
 
