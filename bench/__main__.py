@@ -63,6 +63,7 @@ def main() -> None:
         db.drop_all()
         db.create_all()
         user = accounts.create_user("bench@example.com", PASSWORD, SYSTEM, email_verified=True)
+        db.session.commit()  # services flush; whoever calls them commits
         user_id = user.id
 
         twelve_mp = photo((4000, 3000))
