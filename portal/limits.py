@@ -206,6 +206,10 @@ def _sign_in_lockout(fields: tuple[str, ...], methods):
             attempt = sign_in_lockout.take_a_try(subject) if wait is None else None
             if attempt is not None and not attempt.allowed:
                 wait = sign_in_lockout.seconds_left_in_window(attempt)
+            elif attempt is not None and (wait := sign_in_lockout.held_back_for(subject)) is not None:
+                # A lockout that another try began between the look above and this try's place (it
+                # empties the allowance as it starts): it holds this try too, which then counts nothing.
+                sign_in_lockout.give_back(attempt)
             if wait is not None:
                 g.retry_after = wait
                 raise TooManyRequests(retry_after=wait)
