@@ -9,6 +9,7 @@ offered only while some are left. Codes from the app are not offered once the ac
 wrong second steps is spent (``second_step_budget``).
 """
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -67,7 +68,7 @@ class Listed:
     items: list = field(default_factory=list)  # for passkeys: each one (``PasskeySummary``)
 
 
-class FactorKind:
+class FactorKind(ABC):
     """One kind of second factor. The class attributes declare it; the methods ask its store."""
 
     key: str  # "totp": the API's ``methods`` name, and a credential's method part ("password+totp")
@@ -79,9 +80,9 @@ class FactorKind:
     used_action: str | None = None  # audited by its store and mailed when it finishes a sign-in
     refused: LazyString | None = None  # why it is set up but not offered, said before a try
 
+    @abstractmethod
     def set_up_clause(self, user_id: int) -> ColumnElement[bool]:
         """SQL true when the account has this kind set up (so several kinds are one query)."""
-        raise NotImplementedError
 
     def is_set_up(self, user: User) -> bool:
         return bool(db.session.scalar(select(self.set_up_clause(user.id))))
@@ -93,14 +94,14 @@ class FactorKind:
     def listed(self, user: User) -> Listed:
         return Listed(self, self.is_set_up(user))
 
+    @abstractmethod
     def verify(self, attempt: SecondStepTry) -> bool:
         """Whether the proof is a right one of this kind for the account; a code is spent by it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def reset(self, user: User, actor: Actor) -> list | None:
         """Remove it from the account (a staff reset): ``[before, after]`` for the audit, or None
         when there is nothing to tell."""
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<FactorKind {self.key}>"

@@ -19,6 +19,7 @@ stages after it, as ``complete_sign_in`` does. The sign-in itself is recorded wh
 its credential (``sign_in.record_sign_in``).
 """
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -78,17 +79,18 @@ class Pending:
 Outcome = SignedIn | Pending
 
 
-class Stage:
+class Stage(ABC):
     """One thing that may stand between a proof and a credential."""
 
     key: str
 
+    @abstractmethod
     def applies(self, attempt: SignInAttempt) -> bool:
-        raise NotImplementedError
+        """Whether this stage stands between this sign-in and its credential."""
 
+    @abstractmethod
     def hold(self, attempt: SignInAttempt) -> Pending:
         """The sign-in waits here (or, for a stage that only refuses, an AuthenticationFailed)."""
-        raise NotImplementedError
 
 
 class PasswordMustBeRenewed(Stage):
