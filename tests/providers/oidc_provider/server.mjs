@@ -1,0 +1,199 @@
+// A real OpenID Connect provider (panva's oidc-provider) on loopback, for the portal's tests.
+//
+//   node server.mjs CONFIG.json        (or OIDC_PROVIDER_CONFIG=CONFIG.json node server.mjs)
+//
+// CONFIG: {"port": 5123, "issuer": "http://127.0.0.1:5123",
+//          "clients": [{"client_id", "client_secret" (absent for a public client), "redirect_uris",
+//                       "token_endpoint_auth_method"}]}
+//
+// Every client must use PKCE with S256 (a relying party that skips it is refused). Scopes: openid,
+// email, profile; ID tokens are signed with RS256 by a key made at start. There is no sign-in page:
+// a test says beforehand who signs in, and GET /interaction/:uid signs that person in, grants what
+// was asked and sends the browser on, so the whole flow can be driven by plain HTTP requests.
+//
+//   POST /_test/person {"sub", "email", "email_verified", "given_name", "family_name"}
+//        who signs in from now on (kept as an account, so the ID token and userinfo carry the claims)
+//   POST /_test/deny   the next sign-in ends with error=access_denied (the person cancelled)
+//   POST /_test/reset  nobody signs in and no cancel is pending
+//
+// It prints "ready <port>" once it listens.
+
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+
+import Provider, { interactionPolicy } from 'oidc-provider';
+
+const configPath = process.argv[2] || process.env.OIDC_PROVIDER_CONFIG;
+if (!configPath) {
+  console.error('usage: node server.mjs CONFIG.json (or set OIDC_PROVIDER_CONFIG)');
+  process.exit(2);
+}
+const config = JSON.parse(readFileSync(configPath, 'utf8'));
+
+const accounts = new Map(); // sub → claims
+let person = null; // the sub of who signs in next
+let denyNext = false;
+
+function claimsOf(sub) {
+  const { email, email_verified: emailVerified, given_name: givenName, family_name: familyName } = accounts.get(sub);
+  const name = [givenName, familyName].filter(Boolean).join(' ');
+  return {
+    sub,
+    email,
+    email_verified: emailVerified,
+    ...(givenName ? { given_name: givenName } : {}),
+    ...(familyName ? { family_name: familyName } : {}),
+    ...(name ? { name } : {}),
+  };
+}
+
+// Every authorization request signs someone in afresh, even when the browser still holds a session
+// from an earlier one: the test decides who it is, or that they cancel, each time.
+const policy = interactionPolicy.base();
+policy.get('login').checks.add(new interactionPolicy.Check(
+  'every_time',
+  'every authorization signs in the person the test chose',
+  (ctx) => (ctx.oidc.result?.login ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT),
+));
+
+const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+
+const provider = new Provider(config.issuer, {
+  clients: config.clients.map((client) => ({
+    client_id: client.client_id,
+    ...(client.client_secret ? { client_secret: client.client_secret } : {}),
+    redirect_uris: client.redirect_uris,
+    token_endpoint_auth_method: client.token_endpoint_auth_method
+      || (client.client_secret ? 'client_secret_basic' : 'none'),
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    id_token_signed_response_alg: 'RS256',
+  })),
+  responseTypes: ['code'],
+  pkce: { required: () => true }, // for every client; oidc-provider knows S256 only
+  scopes: ['openid', 'email', 'profile'],
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+    profile: ['given_name', 'family_name', 'name'],
+  },
+  // The ID token carries the scopes' claims too (as Google's do), not only the userinfo endpoint.
+  conformIdTokenClaims: false,
+  enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
+  jwks: { keys: [{ ...signingKey, kid: 'test-rs256', alg: 'RS256', use: 'sig' }] },
+  cookies: { keys: [randomBytes(32).toString('hex')] },
+  features: { devInteractions: { enabled: false } },
+  interactions: { policy, url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  issueRefreshToken: () => false,
+  async findAccount(ctx, sub) {
+    if (!accounts.has(sub)) return undefined;
+    return { accountId: sub, claims: async () => claimsOf(sub) };
+  },
+  renderError(ctx, out) {
+    ctx.type = 'application/json';
+    ctx.body = out;
+  },
+});
+
+// What went wrong inside the provider goes to stderr, where the Python side keeps it (.log).
+provider.on('server_error', (ctx, error) => console.error('server_error', error));
+
+async function readJson(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text ? JSON.parse(text) : {};
+}
+
+function reply(res, status, body) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function interaction(req, res) {
+  const details = await provider.interactionDetails(req, res);
+  if (denyNext) {
+    denyNext = false;
+    await provider.interactionFinished(req, res, {
+      error: 'access_denied', error_description: 'End-User aborted interaction',
+    }, { mergeWithLastSubmission: false });
+    return;
+  }
+  const accountId = details.prompt.name === 'login' ? person : details.session?.accountId;
+  if (!accountId) {
+    await provider.interactionFinished(req, res, {
+      error: 'login_required', error_description: 'no person to sign in: POST /_test/person first',
+    }, { mergeWithLastSubmission: false });
+    return;
+  }
+  const clientId = details.params.client_id;
+  const grant = details.grantId
+    ? await provider.Grant.find(details.grantId)
+    : new provider.Grant({ accountId, clientId });
+  grant.addOIDCScope(String(details.params.scope || 'openid'));
+  const grantId = await grant.save();
+  const result = { consent: { grantId } };
+  if (details.prompt.name === 'login') result.login = { accountId };
+  await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
+}
+
+async function testControl(req, res, path) {
+  if (path === '/_test/person') {
+    const body = await readJson(req);
+    if (!body.sub || !body.email) {
+      reply(res, 400, { error: 'sub and email are required' });
+      return;
+    }
+    accounts.set(String(body.sub), {
+      email: body.email,
+      email_verified: body.email_verified ?? true,
+      given_name: body.given_name ?? null,
+      family_name: body.family_name ?? null,
+    });
+    person = String(body.sub);
+    reply(res, 200, claimsOf(person));
+    return;
+  }
+  if (path === '/_test/reset') {
+    person = null;
+    denyNext = false;
+    reply(res, 200, { reset: true });
+    return;
+  }
+  if (path === '/_test/deny') {
+    denyNext = true;
+    reply(res, 200, { deny_next: true });
+    return;
+  }
+  reply(res, 404, { error: 'not_found' });
+}
+
+const oidc = provider.callback();
+
+const server = createServer((req, res) => {
+  const { pathname } = new URL(req.url, config.issuer);
+  let handled;
+  if (req.method === 'POST' && pathname.startsWith('/_test/')) {
+    handled = testControl(req, res, pathname);
+  } else if (req.method === 'GET' && /^\/interaction\/[^/]+$/.test(pathname)) {
+    handled = interaction(req, res);
+  } else {
+    oidc(req, res);
+    return;
+  }
+  handled.catch((error) => {
+    console.error(error);
+    if (!res.headersSent) reply(res, 400, { error: error.name, error_description: error.message });
+    else res.end();
+  });
+});
+
+server.listen(config.port, '127.0.0.1', () => {
+  console.log(`ready ${server.address().port}`);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => process.exit(0));
+}
