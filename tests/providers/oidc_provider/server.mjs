@@ -22,7 +22,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
-import Provider, { interactionPolicy } from 'oidc-provider';
+import Provider from 'oidc-provider';
 
 const configPath = process.argv[2] || process.env.OIDC_PROVIDER_CONFIG;
 if (!configPath) {
@@ -47,15 +47,6 @@ function claimsOf(sub) {
     ...(name ? { name } : {}),
   };
 }
-
-// Every authorization request signs someone in afresh, even when the browser still holds a session
-// from an earlier one: the test decides who it is, or that they cancel, each time.
-const policy = interactionPolicy.base();
-policy.get('login').checks.add(new interactionPolicy.Check(
-  'every_time',
-  'every authorization signs in the person the test chose',
-  (ctx) => (ctx.oidc.result?.login ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT),
-));
 
 const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
 
@@ -84,7 +75,7 @@ const provider = new Provider(config.issuer, {
   jwks: { keys: [{ ...signingKey, kid: 'test-rs256', alg: 'RS256', use: 'sig' }] },
   cookies: { keys: [randomBytes(32).toString('hex')] },
   features: { devInteractions: { enabled: false } },
-  interactions: { policy, url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   issueRefreshToken: () => false,
   async findAccount(ctx, sub) {
     if (!accounts.has(sub)) return undefined;
@@ -170,6 +161,16 @@ async function testControl(req, res, path) {
   reply(res, 404, { error: 'not_found' });
 }
 
+// Every authorization request starts without the provider's session, as in a private window, so
+// it always comes to the interaction: the person the test set last signs in (or cancels), even when
+// the same cookie jar signed someone else in before.
+function forgetSession(req) {
+  if (!req.headers.cookie) return;
+  const kept = req.headers.cookie.split(';').map((c) => c.trim()).filter((c) => !c.startsWith('_session'));
+  if (kept.length) req.headers.cookie = kept.join('; ');
+  else delete req.headers.cookie;
+}
+
 const oidc = provider.callback();
 
 const server = createServer((req, res) => {
@@ -180,6 +181,7 @@ const server = createServer((req, res) => {
   } else if (req.method === 'GET' && /^\/interaction\/[^/]+$/.test(pathname)) {
     handled = interaction(req, res);
   } else {
+    if (pathname === '/auth' || pathname.startsWith('/auth/')) forgetSession(req);
     oidc(req, res);
     return;
   }
