@@ -8,7 +8,7 @@ PORT ?= 5000
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser services wrk run test lint bench clean messages translations
+.PHONY: install browser services providers wrk run test lint bench clean messages translations
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,16 @@ browser:
 services:
 	@command -v nginx >/dev/null && command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-light redis-server; }
 
+# The sign-in-with-another-account tests run a real OpenID Connect provider: npm's oidc-provider
+# on Node.js (Debian's nodejs and npm when node is missing), installed from its package-lock.json.
+OIDC_PROVIDER := tests/providers/oidc_provider
+providers: $(OIDC_PROVIDER)/node_modules/.installed
+
+$(OIDC_PROVIDER)/node_modules/.installed: $(OIDC_PROVIDER)/package.json $(OIDC_PROVIDER)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
+	npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund
+	touch $@
+
 # The load run of `make bench` uses Debian's wrk.
 wrk:
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
@@ -48,7 +58,7 @@ run: install
 	$(FLASK) ensure-superuser
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
-test: install browser services
+test: install browser services providers
 	$(BIN)/pytest
 
 # Lint and import order (ruff, configured in pyproject.toml); CI runs it before the tests.
@@ -65,4 +75,4 @@ bench: install wrk services
 	$(BIN)/python -m bench.load
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache $(OIDC_PROVIDER)/node_modules
