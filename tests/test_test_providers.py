@@ -201,6 +201,30 @@ def test_nobody_signs_in_until_the_test_says_who(oidc_provider):
     assert flow.params["error"] == "login_required"
 
 
+def test_an_authlib_relying_party_signs_in_with_pkce(oidc_provider):
+    from authlib.integrations.requests_client import OAuth2Session
+
+    metadata = oidc_provider.metadata()
+    client = oidc_provider.client("portal-web")
+    oidc_provider.sign_in_as("lin", "lin@example.com", given_name="Lin")
+    session = OAuth2Session(
+        client.client_id, client.client_secret, scope="openid email profile", redirect_uri=WEB_CALLBACK,
+        code_challenge_method="S256",
+    )
+    verifier = secrets.token_urlsafe(48)
+    url, state = session.create_authorization_url(
+        metadata["authorization_endpoint"], code_verifier=verifier, nonce="n-lin"
+    )
+
+    flow = oidc_provider.follow(url)
+    tokens = session.fetch_token(metadata["token_endpoint"], authorization_response=flow.url, code_verifier=verifier)
+
+    claims = verified_claims(oidc_provider, tokens["id_token"], "portal-web")
+    assert (claims["sub"], claims["email"], claims["given_name"]) == ("lin", "lin@example.com", "Lin")
+    assert claims["nonce"] == "n-lin"
+    assert flow.params["state"] == state
+
+
 def test_the_provider_fails_plainly_without_node(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
 
