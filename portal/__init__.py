@@ -158,6 +158,9 @@ def register_extensions(app):
     from .services.signing_in import device_cookies
 
     device_cookies.init_app(app)  # every browser sign-in leaves a device cookie
+    from . import providers
+
+    providers.init_app(app)  # other providers people sign in with: checked now, asked when first needed
     from .api.errors import register_jwt_loaders
 
     register_jwt_loaders(jwt)

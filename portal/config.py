@@ -155,6 +155,14 @@ class Config:
     # in, or the password is reset. The person is mailed at the TWO_FACTOR_FAILURE_MAIL_AT-th.
     TWO_FACTOR_FAILURE_BUDGET = 100
     TWO_FACTOR_FAILURE_MAIL_AT = 5
+    # Other providers people sign in with (README "Signing in with another account"):
+    # {"<key>": {"kind": "oidc" | "google" | "github", "name", "client_id", "client_secret", "issuer",
+    # "scopes", "audiences", and for GitHub Enterprise "authorize_url", "token_url", "api_url"}}, or
+    # its JSON in FLASK_SOCIAL_PROVIDERS. Calls to a provider give up after PROVIDER_TIMEOUT seconds;
+    # an account at a provider offered for linking waits PROVIDER_LINK_TTL for its account's sign-in.
+    SOCIAL_PROVIDERS: dict = {}
+    PROVIDER_TIMEOUT = 10
+    PROVIDER_LINK_TTL = timedelta(minutes=10)
     # The name an authenticator app shows beside the account, and a passkey's relying-party name.
     TOTP_ISSUER = "Account portal"
     WEBAUTHN_RP_NAME = "Account portal"

@@ -12,6 +12,9 @@ from .services.audit import Actor
 SESSION_CREDENTIAL = "credential"
 # The key that holds a sign-in waiting for its second step (the token of ``two_factor.begin_sign_in``).
 PENDING_SIGN_IN = "pending_sign_in"
+# An account at another provider offered for linking to the account that has its address, until that
+# account signs in in this browser (``web.two_step.render_outcome`` links it then).
+OFFERED_LINK = "offered_link"
 
 
 def trusted_origin() -> str | None:

@@ -283,7 +283,7 @@ class Credential(CredentialFacts, db.Model):
     last_ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(200))  # browser sessions: what signed in
     # How the sign-in was proven: "password", "password+totp", "password+recovery", "passkey", …
-    method: Mapped[str] = mapped_column(String(30), default="password", server_default="password")
+    method: Mapped[str] = mapped_column(String(60), default="password", server_default="password")
     # When the person last proved who they are on this credential (sign-in, re-authentication):
     # pages that change how the account signs in ask again once this is old.
     proven_at: Mapped[datetime | None]
@@ -431,6 +431,28 @@ class Passkey(db.Model):
     last_used_at: Mapped[datetime | None]
 
 
+class LinkedIdentity(db.Model):
+    """An account at another provider (``SOCIAL_PROVIDERS``) that signs in to a user here.
+
+    Found by the provider's ``issuer`` (or, for a provider without one, its configured key) and the
+    ``subject`` it gives the person, never by the address: an address at a provider proves nothing
+    about who holds the account here. ``email`` is the address the provider gave, to show.
+    """
+
+    __tablename__ = "linked_identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_linked_identities_issuer_subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))  # the key of its entry in SOCIAL_PROVIDERS
+    provider_name: Mapped[str] = mapped_column(String(100))  # its name when linked, to show
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(200))
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+
+
 class WebAuthnChallenge(db.Model):
     """A challenge handed to a browser for one WebAuthn ceremony: single use, short-lived, and bound
     to the client that asked for it (``binding_hash``). Found again by the hash of the challenge
@@ -507,7 +529,7 @@ class SignInAlert(db.Model):
     browser: Mapped[str | None] = mapped_column(String(30))  # "Chrome", for a browser
     system: Mapped[str | None] = mapped_column(String(30))  # "Linux", for a browser
     ip: Mapped[str | None] = mapped_column(String(45))
-    method: Mapped[str] = mapped_column(String(30))  # how it was proven: "password+totp", …
+    method: Mapped[str] = mapped_column(String(60))  # how it was proven: "password+totp", …
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     used_at: Mapped[datetime | None]  # when "This wasn't me" was followed
 

@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
+from . import providers
 from .i18n import direction, solar_calendar
 from .media import avatar_path
 from .models import iso_utc
@@ -22,6 +23,7 @@ from .services import audit
 from .services.audit import ACTIONS
 from .services.people.fields import DETAIL_FIELDS, FIELDS_BY_NAME, GENDERS, LANGUAGES, TIME_ZONES, digits, local_digits
 from .services.signing_in import factors, securing, sign_in_alerts
+from .services.signing_in.linked_identities import PROVIDER_PREFIX
 from .services.ways_in.api_keys import NAMES_GIVEN_BY_THE_PORTAL
 from .user_agents import browser_and_system
 
@@ -272,11 +274,18 @@ PROOFS = {"password": _l("password"), "email_code": _l("emailed code"), "code": 
 
 
 def sign_in_method(method: str | None) -> str:
-    """"password and app code" from a credential's ``method`` ("password+totp")."""
-    first, *others = [str(PROOFS.get(part, part)) for part in (method or "password").split("+")]
+    """"password and app code" from a credential's ``method`` ("password+totp"); a provider's first
+    step ("provider:github") by the provider's name ("GitHub")."""
+    first, *others = [_proof(part) for part in (method or "password").split("+")]
     for other in others:
         first = _("%(first)s and %(second)s", first=first, second=other)
     return first
+
+
+def _proof(part: str) -> str:
+    if part.startswith(PROVIDER_PREFIX):
+        return providers.name_of(part.removeprefix(PROVIDER_PREFIX))
+    return str(PROOFS.get(part, part))
 
 
 def duration(value) -> str:
@@ -381,5 +390,6 @@ def register(app) -> None:
     app.add_template_filter(gregorian)
     app.add_template_filter(email_address)
     app.add_template_global(avatar_path)
+    app.add_template_global(providers.configured, "providers")
     app.add_template_global(solar_calendar)
     app.add_template_global(DETAIL_FIELDS, "detail_fields")

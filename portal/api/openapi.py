@@ -38,12 +38,14 @@ from .schemas import (
     DeleteMe,
     GroupOut,
     KeySignIn,
+    LinkedIdentityOut,
     PasskeyOptionsRequest,
     PasswordResetConfirm,
     PasswordResetRequest,
     Profile000,
     Profile001,
     Profile003,
+    ProviderIdToken,
     RefreshToken,
     Register003,
     Registered003,
@@ -116,14 +118,17 @@ FIELD_ERRORS = {
 }
 
 # Schemas whose every field is in every answer (unset values are null, never left out).
-ANSWERS = {"GroupOut": GroupOut, "Profile000": Profile000, "Profile001": Profile001, "Profile003": Profile003}
+ANSWERS = {
+    "GroupOut": GroupOut, "Profile000": Profile000, "Profile001": Profile001, "Profile003": Profile003,
+    "LinkedIdentityOut": LinkedIdentityOut,
+}
 REQUESTS = {
     schema.__name__: schema
     for schema in (
         Update002, Update004, DeleteMe, Register003, Update003, VerifyOtp003, ResendOtp003,
         SignIn, RefreshToken, SignOut, ChangePassword, PasswordResetRequest, PasswordResetConfirm,
         SecondStep, PasskeyOptionsRequest, SignInCodeRequest, SignInWithCode,
-        KeySignIn,
+        KeySignIn, ProviderIdToken,
     )
 }  # fmt: skip
 # Bodies with a file field, which multipart/form-data carries too.

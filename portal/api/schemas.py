@@ -285,6 +285,20 @@ class KeySignIn(SignIn):
     )
 
 
+class ProviderIdToken(InputSchema):
+    provider = RequiredText(metadata={"description": "The provider's key in the portal's `SOCIAL_PROVIDERS`."})
+    id_token = RequiredText(metadata={"description": "An ID token the app got from that provider for you."})
+
+
+class LinkedIdentityOut(OutputSchema):
+    id = fields.Integer()
+    provider = fields.String(metadata={"description": "The provider's key in `SOCIAL_PROVIDERS`."})
+    provider_name = fields.String()
+    email = fields.String(allow_none=True, metadata={"description": "The address at the provider, when it gave one."})
+    linked_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+
+
 class RefreshToken(InputSchema):
     refresh = RequiredText()
 

@@ -45,6 +45,8 @@ ACTIONS = {
     "sign_in_alerts_turned_on": _l("Sign-in alerts turned on"),
     "sign_in_alerts_turned_off": _l("Sign-in alerts turned off"),
     "account_secured": _l("Account secured: signed out everywhere, new password required"),
+    "identity_linked": _l("Account at another provider connected"),
+    "identity_unlinked": _l("Account at another provider disconnected"),
 }
 # Every door an action comes through, as people read it.
 DOORS = {"web": _l("the website"), "api": _l("the API"), "admin": _l("the admin page"), "cli": _l("the command line")}

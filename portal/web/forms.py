@@ -101,6 +101,13 @@ class ChangePasswordForm(FlaskForm):
     confirm_password = _repeat("new_password")
 
 
+class SetPasswordForm(FlaskForm):
+    """An account made through another provider chooses its first password."""
+
+    new_password = _new_password(_l("New password"))
+    confirm_password = _repeat("new_password")
+
+
 # The idle limits the keys page offers (the service takes any from a minute to a year).
 KEY_IDLE_LIMITS = [timedelta(hours=1), timedelta(days=1), timedelta(days=7), timedelta(days=30), timedelta(days=90)]
 

@@ -9,9 +9,10 @@ from flask import Response, abort, flash, make_response, redirect, render_templa
 from flask_babel import gettext as _
 from flask_login import login_required
 
+from .. import providers
 from ..forms import call_for, form_page
 from ..http import relying_party
-from ..services.signing_in import passkeys, recovery_codes, totp, two_factor
+from ..services.signing_in import linked_identities, passkeys, recovery_codes, totp, two_factor
 from ..sessions import browser_binding, me, signed_in_user
 from ..templating import isolated, sentence
 from . import bp
@@ -34,6 +35,8 @@ def _security_page(user, *, disable_form=None, add_passkey_form=None):
     page = render_template(
         "web/security.html", methods=two_factor.sign_in_methods(user), setting_up=totp.current_enrolment(user),
         few_codes_left=FEW_CODES_LEFT, disable_form=disable_form, add_passkey_form=add_passkey_form,
+        connected=linked_identities.identities_of(user), has_password=linked_identities.has_password(user),
+        providers=providers.configured(),
     )
     return page, 400 if disable_form.errors or add_passkey_form.errors else 200
 

@@ -14,16 +14,18 @@ the second-step page without a live pending sign-in sends the person back to /lo
 """
 
 from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from ..forms import add_service_errors, form_status
-from ..http import PENDING_SIGN_IN, acting, relying_party, safe_next
+from ..http import OFFERED_LINK, PENDING_SIGN_IN, acting, relying_party, safe_next
 from ..limits import limited
 from ..services.errors import AuthenticationFailed, SignInExpired, ValidationFailed
-from ..services.signing_in import flow, passkeys, two_factor
+from ..services.signing_in import flow, linked_identities, passkeys, two_factor
 from ..services.signing_in.sign_in import PASSWORD
 from ..sessions import browser_binding, sign_in_browser
+from ..templating import isolated, sentence
 from . import bp
 from .forms import PasskeyForm, SecondStepForm
 
@@ -46,7 +48,14 @@ def render_outcome(outcome: flow.Outcome):
         session[PENDING_SIGN_IN] = outcome.token
         return redirect(url_for(STAGE_PAGES[outcome.stage]))
     session.pop(PENDING_SIGN_IN, None)
+    offered = session.get(OFFERED_LINK)  # the new session starts empty: read it first
     sign_in_browser(outcome.user, remember=outcome.data.get("remember", False), method=outcome.method)
+    linked = offered and linked_identities.link_offered(outcome.user, offered, acting("web", outcome.user))
+    if linked:
+        flash(sentence(
+            _("Your account at %(provider)s is connected: it signs you in from now on."),
+            provider=isolated(linked.provider_name),
+        ), "success")
     return redirect(safe_next(outcome.data.get("next"), url_for("web.profile")))
 
 

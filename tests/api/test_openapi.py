@@ -20,7 +20,8 @@ from portal.services.people.passwords import PASSWORD_POLICY
 
 PROTECTED_PATHS = {
     "/api/profile/", "/api/users/{user_id}/", "/api/users/me/", "/api/v1/accounts/users/{user_id}/", "/api/logout/",
-    "/api/auth/token/logout/", "/api/users/me/set_password/",
+    "/api/auth/token/logout/", "/api/users/me/set_password/", "/api/users/me/providers/",
+    "/api/users/me/providers/{identity_id}/",
 }  # fmt: skip
 RATE_LIMITED_OPERATIONS = {
     ("/api/users/me/", "delete"), ("/api/users/me/set_password/", "post"), ("/api/token/", "post"),
@@ -28,7 +29,7 @@ RATE_LIMITED_OPERATIONS = {
     ("/api/users/reset_password_confirm/", "post"), ("/api/v1/accounts/users/", "post"),
     ("/api/v1/accounts/users/verify-otp/", "post"), ("/api/v1/accounts/users/resend-otp/", "post"),
     ("/api/token/mfa/", "post"), ("/api/token/mfa/passkey/", "post"),
-    ("/api/auth/code/", "post"), ("/api/token/code/", "post"),
+    ("/api/auth/code/", "post"), ("/api/token/code/", "post"), ("/api/token/provider/", "post"),
 }  # fmt: skip
 # The code of the wrapper ``authenticated`` puts around a view: the same for every view it wraps.
 AUTHENTICATED_WRAPPER = auth.authenticated(lambda: None).__code__

@@ -62,14 +62,27 @@ def register(email, password, actor: Actor, *, profile: dict | None = None) -> U
     return user
 
 
+def create_without_password(email, actor: Actor, *, email_verified: bool, profile: dict | None = None) -> User:
+    """An account made from another provider's identity: no password (``password_hash`` empty, which
+    no password matches) until the person sets one. Unless the provider vouched for the address,
+    it waits for the code mailed to it, like a sign-up."""
+    profile = {key: value for key, value in (profile or {}).items() if value}
+    user = _add_user(email, None, actor, profile=profile, email_verified=email_verified)
+    if not email_verified:
+        verification.mail_code(user, verification.issue_code(user))
+    return user
+
+
 def _add_user(
     email, password, actor, *, profile=None, email_verified=False, is_staff=False, is_superuser=False
 ) -> User:
-    """Validate and add a user (with its audit event) to the session, flushed."""
+    """Validate and add a user (with its audit event) to the session, flushed. ``password`` None:
+    an account without one."""
     raw = {**(profile or {}), "email": email}
     # Every message at once: a taken email is reported beside a malformed phone number.
     cleaned, errors = clean_each_field(raw, PROFILE_FIELDS)
-    problems = _chosen_password_problems(password, tuple(cleaned.get(field) for field in RELATED_FIELDS))
+    related = tuple(cleaned.get(field) for field in RELATED_FIELDS)
+    problems = _chosen_password_problems(password, related) if password is not None else []
     if problems:
         errors["password"] = problems
     errors.update(_uniqueness_errors(cleaned, exclude_id=None))
@@ -77,7 +90,7 @@ def _add_user(
         raise ValidationFailed(errors)
     now = utcnow()
     user = User(
-        password_hash=hash_password(password),
+        password_hash=hash_password(password) if password is not None else "",
         email_verified=email_verified,
         activated_at=now if email_verified else None,
         date_joined=now,
@@ -193,6 +206,16 @@ def change_password(user: User, current_password, new_password, actor: Actor, *,
         errors["new_password"] = problems
     if errors:
         raise ValidationFailed(errors)
+    _store_password(user, new_password, actor, keep=keep, recovered=False)
+
+
+def set_first_password(user: User, new_password, actor: Actor, *, keep=None) -> None:
+    """An account made through a provider (no password yet) chooses one; as a change of password,
+    it ends every other way in but ``keep`` and tells the person."""
+    if user.password_hash:
+        raise ValidationFailed.on("new_password", _("This account has a password: change it instead."))
+    if problems := _new_password_problems(user, new_password):
+        raise ValidationFailed({"new_password": problems})
     _store_password(user, new_password, actor, keep=keep, recovered=False)
 
 

@@ -1,7 +1,8 @@
 """What happens after a first proof: one sign-in flow, as ordered stages, for every door.
 
 A door proves who someone is first — the password (``sign_in.authenticate``), an emailed code
-(``sign_in_codes.authenticate_with_code``), a passkey alone (``passkeys.verify_passkey``) — and
+(``sign_in_codes.authenticate_with_code``), a passkey alone (``passkeys.verify_passkey``), an
+identity linked at another provider (``linked_identities.arrive``: first step "provider:<key>") — and
 hands the person to ``sign_in``. The flow asks each stage of ``STAGES``, in order, whether it
 applies to this sign-in; the first that does decides what happens next:
 
@@ -27,6 +28,7 @@ from ...models import User
 from ..audit import Actor
 from ..errors import PasswordResetRequired
 from . import factors, two_factor
+from .linked_identities import PROVIDER_PREFIX
 from .passkeys import PasskeyAssertion
 from .sign_in import PASSWORD, RESET_REQUIRED
 from .sign_in_codes import EMAIL_CODE
@@ -128,7 +130,7 @@ STAGES: tuple[Stage, ...] = (PasswordMustBeRenewed(), SecondFactor())
 def sign_in(user: User, *, first_step: str = PASSWORD, door_data: dict | None = None) -> Outcome:
     """After ``first_step`` proved ``user``: signed in, or held by the first stage that applies.
     ``door_data``: JSON-safe values the door wants back with the outcome, even after a pending step."""
-    if first_step not in FIRST_STEPS:
+    if first_step not in FIRST_STEPS and not first_step.startswith(PROVIDER_PREFIX):
         raise ValueError(f"Unknown first step {first_step!r}.")
     return _go_on(SignInAttempt(user=user, proofs=(first_step,), door_data=dict(door_data or {})), STAGES)
 

@@ -79,3 +79,9 @@ def reauthenticate(
     if used is not None and used.used_action is not None:  # a recovery code
         notify_security_change(user, used.used_action, actor)
     keep_attempts()
+
+
+def stamp(credential: Credential) -> None:
+    """The person proved it again another way (signing in again at a connected provider)."""
+    check_usable(credential)
+    credential.proven_at = utcnow()
