@@ -30,6 +30,7 @@ def create_app(config=None, overrides: dict | None = None) -> Flask:
     register_transactions(app)
     register_proxy(app)
     register_observability(app)
+    register_providers(app)
     register_security_headers(app)
     register_slash_redirects(app)
     register_body_limits(app)
@@ -47,6 +48,14 @@ def create_app(config=None, overrides: dict | None = None) -> Flask:
 def register_transactions(app):
     """One commit per request, after the view (``transactions``)."""
     transactions.register(app)
+
+
+def register_providers(app):
+    """Other providers people sign in with: checked now, asked when first needed. Before the
+    security headers, whose form-action names where their buttons lead."""
+    from . import providers
+
+    providers.init_app(app)
 
 
 def register_proxy(app):
@@ -158,9 +167,6 @@ def register_extensions(app):
     from .services.signing_in import device_cookies
 
     device_cookies.init_app(app)  # every browser sign-in leaves a device cookie
-    from . import providers
-
-    providers.init_app(app)  # other providers people sign in with: checked now, asked when first needed
     from .api.errors import register_jwt_loaders
 
     register_jwt_loaders(jwt)

@@ -16,6 +16,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -146,6 +147,18 @@ def init_app(app) -> None:
             )
     app.extensions["providers"] = providers
     app.extensions["provider_clients"] = oauth
+
+
+def authorization_origins(app) -> list[str]:
+    """Where the providers' buttons send a browser: the origin of GitHub's authorization URL, and an
+    OpenID provider's issuer (whose authorization endpoint is on it, as at Google, Microsoft, GitLab,
+    Keycloak, Okta and Auth0)."""
+    return [_origin(p.authorize_url or p.issuer) for p in app.extensions["providers"].values()]
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def configured() -> list[Provider]:

@@ -20,7 +20,6 @@ CONTENT_SECURITY_POLICY = (
 )
 # Set on every answer unless the app set its own.
 DEFAULT_HEADERS = (
-    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "strict-origin-when-cross-origin"),
@@ -61,10 +60,20 @@ class StandingHeaders:
         return self.wsgi_app(environ, start)
 
 
+def content_security_policy(provider_origins) -> str:
+    """The policy, with the origins of the providers people sign in with in ``form-action``: a
+    browser applies it to every redirect a form's answer leads through, so a sign-in button's POST
+    may end at the provider's authorization page (on its issuer's origin) and nowhere else."""
+    return " ".join((CONTENT_SECURITY_POLICY, *sorted(set(provider_origins))))
+
+
 def register(app) -> None:
+    from . import providers
+
     hsts_seconds = app.config["HSTS_SECONDS"]
     cors_origins = frozenset(app.config["CORS_ORIGINS"] or ())
-    standing = list(DEFAULT_HEADERS)
+    standing = [("Content-Security-Policy", content_security_policy(providers.authorization_origins(app))),
+                *DEFAULT_HEADERS]
     if hsts_seconds:
         standing.append(("Strict-Transport-Security", f"max-age={int(hsts_seconds)}; includeSubDomains"))
     app.wsgi_app = StandingHeaders(app.wsgi_app, standing)

@@ -5,7 +5,7 @@ import io
 from collections.abc import Callable
 from typing import NamedTuple
 
-from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -13,9 +13,10 @@ from wtforms.fields.choices import SelectChoice
 
 from ..forms import ProfileForm, form_status
 from ..services import audit
+from ..services.errors import NotFound
 from ..services.people import accounts, bulk, directory, groups, users
 from ..services.people.fields import CSV_FIELDS
-from ..services.signing_in import two_factor
+from ..services.signing_in import linked_identities, two_factor
 from ..services.ways_in import credentials
 from ..sessions import me
 from ..templating import number
@@ -160,6 +161,7 @@ def _user_page(user, form=None):
     page = render_template(
         "admin/user.html", user=user, form=form, access=access, add_to_group=add_to_group,
         ways_in=credentials.live_credentials(user), history=history, methods=two_factor.sign_in_methods(user),
+        connected=linked_identities.identities_of(user), has_password=linked_identities.has_password(user),
     )
     return page, form_status(form)
 
@@ -262,6 +264,26 @@ def users_reset_two_factor(user_id):
         return page
     two_factor.reset_two_factor(user, staff(), remove_passkeys=remove_passkeys)
     flash(_("Two-step sign-in is reset; the person was told by mail."), "success")
+    return redirect(url_for("admin.users_detail", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/identities/<int:identity_id>/remove")
+def users_remove_identity(user_id, identity_id):
+    user = users.get_user(user_id)
+    page = confirmation_page(
+        _("Disconnect this account at another provider?"),
+        _("It no longer signs the person in. They are mailed, and get back in with their password, a passkey or "
+          "through their mailbox."),
+        _("Disconnect"), items=[user.email],
+    )
+    if page is not None:
+        return page
+    try:
+        removed = linked_identities.remove(user, identity_id, staff())
+    except NotFound:
+        abort(404)
+    flash(_("The account at %(provider)s is disconnected; the person was told by mail.",
+            provider=removed.provider_name), "success")
     return redirect(url_for("admin.users_detail", user_id=user.id))
 
 

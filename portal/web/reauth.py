@@ -19,7 +19,7 @@ from flask import render_template, request
 from ..forms import add_service_errors, form_status
 from ..limits import spend_a_try
 from ..services.errors import ValidationFailed
-from ..services.signing_in import factors, reauthentication
+from ..services.signing_in import factors, linked_identities, reauthentication
 from ..sessions import current_credential, me, signed_in_user
 from .forms import ReauthenticateForm
 
@@ -78,5 +78,7 @@ def _prompt(form: ReauthenticateForm):
         "web/reauthenticate.html", form=form, carried=carried, had_files=bool(request.files),
         action=request.full_path if request.query_string else request.path,
         has_app=factors.TOTP.is_set_up(signed_in_user()),
+        connected=linked_identities.identities_of(signed_in_user()),
+        has_password=linked_identities.has_password(signed_in_user()),
     )
     return page, status

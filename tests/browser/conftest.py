@@ -18,10 +18,10 @@ CHROMIUM_ARGS = [
 
 
 @contextmanager
-def served(app):
+def served(app, port=None):
     """The app served over real HTTP on 127.0.0.1 (CSRF on) while the block runs; gives its port."""
     app.config["WTF_CSRF_ENABLED"] = True
-    server = make_server("127.0.0.1", free_port(), app, threaded=False)
+    server = make_server("127.0.0.1", port or free_port(), app, threaded=False)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

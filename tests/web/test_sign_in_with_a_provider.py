@@ -481,3 +481,75 @@ def test_someone_elses_identity_is_a_404(app, client, oidc_provider, make_user):
 
     assert client.post(f"/profile/security/connected/{linked_id}/remove").status_code == 404
     assert len(identities(app)) == 1
+
+
+def test_an_account_without_a_password_confirms_its_a_person_at_its_provider(app, client, oidc_provider, clock):
+    through_idp(client, oidc_provider, sub="alice-1", email="alice@example.com")
+    clock.advance(seconds=app.config["REAUTHENTICATION_AFTER"].total_seconds() + 60)
+
+    asked = client.post("/profile/security/password", data={
+        "new_password": "A-new-password-42", "confirm_password": "A-new-password-42",
+    })
+    assert asked.status_code == 403
+    prompt = asked.get_data(as_text=True)
+    assert 'action="/profile/confirm/idp?next=/profile/security/password"' in prompt
+    assert 'name="reauth_password"' not in prompt  # there is no password to give
+
+    location = leave_for(client, "/profile/confirm/idp?next=/profile/security/password")
+    assert "prompt=login" in location
+    back = come_back(client, oidc_provider.follow(location).url)
+
+    assert back.location.endswith("/profile/security/password")
+    done = client.post("/profile/security/password", data={
+        "new_password": "A-new-password-42", "confirm_password": "A-new-password-42",
+    })
+    assert done.status_code == 302 and account(app, "alice@example.com").password_hash.startswith("$argon2")
+
+
+def test_confirming_with_an_identity_not_linked_to_this_account_proves_nothing(
+    app, client, oidc_provider, make_user, clock
+):
+    make_user("carol@example.com")
+    client.post("/login", data={"login": "carol@example.com", "password": PASSWORD})
+    clock.advance(seconds=app.config["REAUTHENTICATION_AFTER"].total_seconds() + 60)
+
+    oidc_provider.sign_in_as(sub="stranger", email="stranger@example.com")
+    back = come_back(client, oidc_provider.follow(leave_for(client, "/profile/confirm/idp")).url)
+
+    assert back.location.endswith("/profile/security")
+    still_asked = client.post("/profile/security/connect/github")
+    assert still_asked.status_code == 403
+
+
+def test_staff_see_and_disconnect_a_persons_connected_account(app, client, oidc_provider, make_user, mailbox):
+    through_idp(client, oidc_provider, sub="alice-1", email="alice@example.com")
+    client.post("/logout")
+    make_user("admin@example.com", staff=True, superuser=True)
+    client.post("/login", data={"login": "admin@example.com", "password": PASSWORD})
+    alice = account(app, "alice@example.com")
+    with app.app_context():
+        linked_id = db.session.scalar(select(LinkedIdentity.id))
+
+    page = client.get(f"/admin/users/{alice.id}").get_data(as_text=True)
+    assert "Example ID" in page and "None: signs in through another account" in page
+
+    confirm = client.post(f"/admin/users/{alice.id}/identities/{linked_id}/remove")
+    assert confirm.status_code == 200
+    assert "Disconnect this account at another provider?" in confirm.get_data(as_text=True)
+    done = client.post(f"/admin/users/{alice.id}/identities/{linked_id}/remove", data={"confirmed": "yes"})
+
+    assert done.status_code == 302 and identities(app) == []
+    assert "identity_unlinked" in actions(app, "alice@example.com")
+    assert any("Account at another provider disconnected" in m.get_body(("plain",)).get_content()
+               for m in mailbox.sent_to("alice@example.com"))
+
+
+def test_the_new_browser_mail_names_the_provider(app, client, oidc_provider, mailbox):
+    through_idp(client, oidc_provider, sub="alice-1", email="alice@example.com")
+    another_browser = app.test_client()
+    another_browser.environ_base["HTTP_USER_AGENT"] = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+    through_idp(another_browser, oidc_provider, sub="alice-1", email="alice@example.com")
+
+    told = mailbox.sent_to("alice@example.com")[-1].get_body(("plain",)).get_content()
+    assert re.search(r"Signed in with:?\s+Example ID", told), told

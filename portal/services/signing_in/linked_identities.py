@@ -160,8 +160,11 @@ def is_linked_to(user: User, identity: Identity) -> bool:
 
 
 def remove(user: User, identity_id, actor: Actor) -> LinkedIdentity:
-    """Disconnect one of the account's identities (NotFound for anyone else's), unless it is the
-    account's last way in; audited and mailed."""
+    """Disconnect one of the account's identities (NotFound for anyone else's), audited and mailed.
+
+    The owner may not remove the account's last way in. Staff may (``accounts.ensure_may_manage``):
+    they remove a link the person says is not theirs, and the person gets back in through the
+    mailbox ("Forgot your password?", an emailed code)."""
     linked = db.session.scalar(
         select(LinkedIdentity).where(LinkedIdentity.id == identity_id, LinkedIdentity.user_id == user.id)
     )
@@ -172,7 +175,10 @@ def remove(user: User, identity_id, actor: Actor) -> LinkedIdentity:
         .where(LinkedIdentity.user_id == user.id, LinkedIdentity.id != linked.id)
     )
     has_passkey = db.session.scalar(select(func.count()).select_from(Passkey).where(Passkey.user_id == user.id))
-    if not (has_password(user) or has_passkey or others):
+    by_staff = actor.user is not None and actor.user.id != user.id
+    if by_staff:
+        accounts.ensure_may_manage(actor, user)
+    elif not (has_password(user) or has_passkey or others):
         raise ValidationFailed.on("non_field_errors", LAST_WAY_IN)
     db.session.execute(delete(LinkedIdentity).where(LinkedIdentity.id == linked.id))
     changes = {"provider": [linked.provider, None], "email": [linked.email, None]}
