@@ -195,9 +195,20 @@ def come_back(provider: Provider, args) -> tuple[Identity, dict]:
     client = _client(provider)
     state_data = client.framework.get_state_data(session, args.get("state")) or {}
     with _talking_to(provider):
+        if provider.is_openid:
+            _check_issuer(provider, client.load_server_metadata(), args.get("iss"))
         token = client.authorize_access_token(leeway=LEEWAY_SECONDS)
         identity = _from_id_token(provider, token) if provider.is_openid else _from_github(provider, client, token)
     return identity, dict(state_data.get("purpose") or {})
+
+
+def _check_issuer(provider: Provider, metadata: dict, iss) -> None:
+    """RFC 9207: an answer that names its issuer must name this provider's (a mix-up attack sends
+    another provider's code here); a provider that says it always names it must have."""
+    if iss is None and not metadata.get("authorization_response_iss_parameter_supported"):
+        return
+    if iss != metadata.get("issuer"):
+        raise ProviderRefused(provider, logged=f"the answer names the issuer {iss!r}")
 
 
 def identity_from_id_token(provider: Provider, id_token) -> Identity:

@@ -94,6 +94,7 @@ def page_urls(w) -> dict:
         "web.change_password": "/profile/password",
         "web.api_keys": "/profile/keys",
         "web.security": "/profile/security",
+        "web.set_password": "/profile/security/password",
         "web.totp_setup": "/profile/security/app",
         "web.passkey_rename": f"/profile/security/passkeys/{w.passkey_id}/rename",
         "web.second_step": "/login/second-step",

@@ -137,7 +137,8 @@ OTHER_LABELS = {
     "sign_in_not_recognised": _l("sign in not recognised"), "new_browser_mailed": _l("new browser mailed"),
     "new_address_mailed": _l("new address mailed"), "name": _l("name"), "how": _l("how"),
     "live_sessions_and_keys": _l("live sessions and keys"), "sign_count": _l("signature counter"),
-    "authenticator_app": _l("authenticator app"),
+    "authenticator_app": _l("authenticator app"), "provider": _l("provider"),
+    "unfinished": _l("sign-up never finished"),
 }
 FIELD_LABELS = {f.name: f.audit_label for f in ACCOUNT_FIELDS if f.audit_label is not None} | OTHER_LABELS
 

@@ -75,6 +75,8 @@ def provider_confirm(slug):
 @bp.get("/login/<slug>/callback")
 @limited("RATELIMIT_SIGN_IN")
 def provider_callback(slug):
+    if request.method == "HEAD":
+        return "", 200  # a HEAD (a link checker, a prefetch) spends no state and signs nobody in
     provider = _provider(slug)
     try:
         identity, purpose = providers.come_back(provider, request.args)

@@ -17,9 +17,10 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import User
+from portal.models import LinkedIdentity, User
 from portal.services.audit import SYSTEM
 from portal.services.ways_in import api_keys
 from portal.transactions import unit_of_work
@@ -75,6 +76,8 @@ CASES = [
     Case("POST", "/admin/users/{user}/groups", {"group_id": "{other_group}"}, TO_USER),
     Case("POST", "/admin/users/{user}/groups/{group}/remove", {}, TO_USER),
     Case("POST", "/admin/users/{user}/credentials/{key}/end", {}, TO_USER),
+    Case("POST", "/admin/users/{user}/identities/{identity}/remove", {},
+         ("confirm", "Disconnect this account at another provider?")),
     Case("GET", "/admin/groups/", None, GET_PAGE),
     Case("POST", "/admin/groups/", {"name": "Brand new", "notes": ""}, ("redirect", "/admin/groups/")),
     Case("GET", "/admin/groups/{group}", None, GET_PAGE),
@@ -93,14 +96,21 @@ MATRIX += [Case("OPTIONS", path, None, ("page", 200))
 
 
 def create_world(app, people) -> dict:
-    """The member every action is aimed at, a group they are in, another group, and a live API key."""
+    """The member every action is aimed at, a group they are in, another group, a live API key and an
+    account at another provider connected to theirs."""
     group = make_group(app, "Editors")
     other = make_group(app, "Readers")
     add_member(app, people.member.id, group)
     with app.app_context(), unit_of_work():
         api_keys.issue_api_key(db.session.get(User, people.member.id), SYSTEM, name="script")
+        identity = LinkedIdentity(user_id=people.member.id, provider="idp", provider_name="Example ID",
+                                  issuer="https://id.example", subject="member-1", email="member@id.example")
+        db.session.add(identity)
+        db.session.flush()
+        identity_id = identity.id
     [key] = live_credentials(app, people.member.id, kind="key")
-    return {"user": people.member.id, "group": group, "other_group": other, "key": key["public_id"]}
+    return {"user": people.member.id, "group": group, "other_group": other, "key": key["public_id"],
+            "identity": identity_id}
 
 
 @pytest.fixture
@@ -118,8 +128,12 @@ def request(client, case, world):
 
 
 def snapshot(app, world) -> tuple:
-    """What a refused request must leave as it was: the member, their keys, the groups, the audit log."""
+    """What a refused request must leave as it was: the member, their keys, the groups, the audit log
+    and the accounts connected to theirs."""
+    with app.app_context():
+        connected = db.session.scalars(select(LinkedIdentity.id).where(LinkedIdentity.user_id == world["user"])).all()
     return (
+        connected,
         stored_user(app, world["user"]),
         live_credentials(app, world["user"]),
         group_row(app, world["group"]),
@@ -226,7 +240,7 @@ def test_permission_matrix(app, signed_in, people, world, case, role):
 
 def test_the_matrix_covers_every_admin_route(app):
     """A new admin route must be added to the matrix above (each route and each method it answers)."""
-    placeholders = {"user_id": "{user}", "group_id": "{group}", "public_id": "{key}"}
+    placeholders = {"user_id": "{user}", "group_id": "{group}", "public_id": "{key}", "identity_id": "{identity}"}
     routes = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("admin."):

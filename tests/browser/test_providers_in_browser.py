@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import LinkedIdentity, User
-from tests.conftest import fresh_app, free_port
+from tests.conftest import free_port, fresh_app
 from tests.providers.fixtures import GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET
 from tests.providers.oidc import Client, OidcProvider
 

@@ -547,9 +547,44 @@ def test_staff_see_and_disconnect_a_persons_connected_account(app, client, oidc_
 def test_the_new_browser_mail_names_the_provider(app, client, oidc_provider, mailbox):
     through_idp(client, oidc_provider, sub="alice-1", email="alice@example.com")
     another_browser = app.test_client()
-    another_browser.environ_base["HTTP_USER_AGENT"] = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    another_browser.environ_base["HTTP_USER_AGENT"] = (
+        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    )
 
     through_idp(another_browser, oidc_provider, sub="alice-1", email="alice@example.com")
 
     told = mailbox.sent_to("alice@example.com")[-1].get_body(("plain",)).get_content()
     assert re.search(r"Signed in with:?\s+Example ID", told), told
+
+
+def test_an_answer_naming_another_issuer_is_refused(client, oidc_provider):
+    oidc_provider.sign_in_as(sub="alice-1", email="alice@example.com")
+    back = oidc_provider.follow(leave_for(client, "/login/idp")).url
+    assert "iss=" in back  # RFC 9207: the provider names itself in its answer
+
+    mixed_up = come_back(client, re.sub(r"iss=[^&]+", "iss=https%3A%2F%2Fevil.example", back))
+
+    assert mixed_up.status_code == 400 and signed_in_as(client) is None
+
+
+def test_a_head_to_the_callback_spends_nothing_and_the_get_still_signs_in(app, client, oidc_provider):
+    oidc_provider.sign_in_as(sub="alice-1", email="alice@example.com")
+    back = oidc_provider.follow(leave_for(client, "/login/idp")).url.removeprefix(PORTAL)
+
+    assert client.head(back).status_code == 200
+    assert account(app, "alice@example.com") is None and signed_in_as(client) is None
+
+    answer = client.get(back)
+    assert answer.status_code == 302 and signed_in_as(client) == "alice@example.com"
+
+
+def test_the_callback_answers_carry_the_security_headers_and_are_never_stored(client, oidc_provider):
+    oidc_provider.sign_in_as(sub="alice-1", email="alice@example.com")
+    back = oidc_provider.follow(leave_for(client, "/login/idp")).url.removeprefix(PORTAL)
+    refused = client.get("/login/idp/callback?state=forged&code=x")
+
+    for answer in (refused, client.get(back)):
+        assert "default-src 'self'" in answer.headers["Content-Security-Policy"]
+        assert oidc_provider.issuer in answer.headers["Content-Security-Policy"]  # form-action may lead there
+        assert answer.headers["X-Frame-Options"] == "DENY"
+    assert client.get("/profile/").headers["Cache-Control"] == "no-store"
