@@ -343,12 +343,12 @@ def test_development_with_secret_key_does_not_touch_the_instance_secret(monkeypa
     [
         ("sqlite://", {}),
         ("sqlite:////tmp/portal-pool.sqlite", {"pool_size": 16, "max_overflow": 8}),
-        ("postgres://u:p@h/db", {"pool_size": 16, "max_overflow": 8}),
+        ("postgres://u:p@h/db", {"pool_size": 16, "max_overflow": 8, "pool_use_lifo": True}),
     ],
 )
 def test_the_pool_keeps_a_connection_per_server_thread(monkeypatch, url, expected):
     """A server's connections are tested when they sat idle (tests/test_pool_liveness.py), not by
-    ``pool_pre_ping`` at every check-out."""
+    ``pool_pre_ping`` at every check-out, and the one returned last is handed out first."""
     monkeypatch.setenv("SECRET_KEY", SECRET)
     monkeypatch.setenv("DATABASE_URL", url)
 
@@ -365,7 +365,7 @@ def test_pool_settings_and_explicit_engine_options_are_honoured(monkeypatch):
     app = create_app("development", {"SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "echo": True}})
 
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {
-        "pool_size": 4, "max_overflow": 8, "pool_pre_ping": False, "echo": True,
+        "pool_size": 4, "max_overflow": 8, "pool_use_lifo": True, "pool_pre_ping": False, "echo": True,
     }
 
 

@@ -74,20 +74,22 @@ def postgresql_statements(engine):
 
     def trace(dbapi_connection, _record, _proxy):
         if id(dbapi_connection) not in traces:
-            traces[id(dbapi_connection)] = (dbapi_connection, tempfile.TemporaryFile())
-            dbapi_connection.pgconn.trace(traces[id(dbapi_connection)][1].fileno())
+            # A prepared statement is sent by name only (the read path prepares its own at once):
+            # while traced, each statement goes with its text.
+            file = tempfile.TemporaryFile()
+            traces[id(dbapi_connection)] = (dbapi_connection, file, dbapi_connection.prepare_threshold)
+            dbapi_connection.prepare_threshold = None
+            dbapi_connection.pgconn.trace(file.fileno())
             dbapi_connection.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
 
     sent = []
     event.listen(engine, "checkout", trace)
     try:
-        # Statements are sent as prepared ones after a few runs, by name only: trace their text.
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(psycopg.Connection, "prepare_threshold", None)
-            yield sent
+        yield sent
     finally:
         event.remove(engine, "checkout", trace)
-        for dbapi_connection, file in traces.values():
+        for dbapi_connection, file, prepare_threshold in traces.values():
+            dbapi_connection.prepare_threshold = prepare_threshold
             dbapi_connection.pgconn.untrace()
             file.seek(0)
             for match in PROTOCOL_STATEMENT.finditer(file.read().decode(errors="replace")):

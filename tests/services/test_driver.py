@@ -121,3 +121,24 @@ def test_parameters_are_converted_by_their_type_as_sqlalchemy_does(app):
         driven = DriverQuery(statement).rows(db.engine, value="EARLY@Example.com")
 
     assert driven == through_sqlalchemy == [("early@example.com",)]
+
+
+def test_reads_before_and_after_one_the_database_refused_read_the_same(app):
+    """The driver keeps a cursor per pooled connection; a refused read leaves none behind that
+    could answer the next one wrongly."""
+    with app.app_context():
+        accounts.create_user("kept@example.com", PASSWORD, SYSTEM)
+        db.session.commit()  # the driver reads on a connection of its own
+        engine = db.engine
+        query = DriverQuery(select(User.email).where(User.email == bindparam("value")))
+        missing = DriverQuery(
+            select(column("id")).select_from(table("no_such_table")).where(column("id") == bindparam("value"))
+        )
+
+        before = [query.rows(engine, value="kept@example.com") for _ in range(3)]
+        with pytest.raises(engine.dialect.loaded_dbapi.Error):
+            missing.rows(engine, value=1)
+        after = [query.rows(engine, value=value) for value in ("kept@example.com", "nobody@example.com")]
+
+    assert before == [[("kept@example.com",)]] * 3
+    assert after == [[("kept@example.com",)], []]
