@@ -256,7 +256,9 @@ Group.users_count = column_property(
 
 
 class Credential(CredentialFacts, db.Model):
-    """One way in for a user: a browser session, a JWT sign-in (access + refresh pair) or an API key.
+    """One way in for a user: a browser session, a JWT sign-in (access + refresh pair), an API key,
+    or an app's sign-in through the portal as an OpenID provider (kind "app": its access tokens carry
+    the row's ``public_id``, its refresh tokens rotate like a JWT pair's).
 
     A browser's signed session cookie holds only the row's ``public_id``. A JWT carries the
     credential's ``public_id`` as its ``sid`` claim; revoking the row revokes
@@ -290,6 +292,12 @@ class Credential(CredentialFacts, db.Model):
     # An API key's own inactivity timeout in seconds, chosen when it is made (None: none). Browser
     # sessions and JWT sign-ins take theirs from the settings (``credentials.idle_limit``).
     idle_timeout: Mapped[int | None]
+    # What the credential may do on the portal's own API ("api:read", "api:write", the OpenID
+    # scopes of an app's sign-in); None: everything its owner may (a browser session, a JWT pair,
+    # a key made before scopes).
+    scopes: Mapped[list | None] = mapped_column(JSON)
+    # The app an app's sign-in was made for (kind "app").
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"), index=True)
 
     user: Mapped[User | None] = relationship()
 
@@ -451,6 +459,88 @@ class LinkedIdentity(db.Model):
     email: Mapped[str | None] = mapped_column(String(200))
     linked_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
+
+
+class OAuthClient(db.Model):
+    """An app that signs people in with the portal (the portal as an OpenID provider).
+
+    ``client_id`` is public; the secret of a confidential client is kept only as its SHA-256 (it is
+    256 random bits, so no slow hash is needed). A public client (a mobile or single-page app) has
+    none and proves itself with PKCE alone.
+    """
+
+    __tablename__ = "oauth_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
+    scopes: Mapped[list] = mapped_column(JSON, default=list)  # the scopes it may ask for
+    public: Mapped[bool] = mapped_column(default=False)
+    trusted: Mapped[bool] = mapped_column(default=False)  # first-party: no consent page
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    secret_rotated_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+
+
+class AppGrant(db.Model):
+    """What a person allowed an app: the scopes they agreed to, remembered so the consent page is not
+    shown again for them. Revoking it ends every sign-in of that app for the person."""
+
+    __tablename__ = "app_grants"
+    __table_args__ = (UniqueConstraint("user_id", "client_id", name="uq_app_grants_user_client"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"), index=True)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuthorizationCode(db.Model):
+    """An authorization code handed to an app's redirect URI: 60 seconds, once, only its hash kept.
+    A code used twice ends the sign-in it made (``credential_id``)."""
+
+    __tablename__ = "authorization_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    nonce: Mapped[str | None] = mapped_column(String(255))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    auth_time: Mapped[datetime]
+    amr: Mapped[list] = mapped_column(JSON, default=list)
+    session_id: Mapped[str | None] = mapped_column(String(32))  # the browser session's public_id ("sid")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    credential_id: Mapped[int | None] = mapped_column(ForeignKey("credentials.id", ondelete="SET NULL"))
+
+
+class SigningKey(db.Model):
+    """A key the portal signs its tokens with (ID tokens, access tokens, logout tokens). The private
+    key is sealed (``secret_box``); the public one is published in the JWKS while any token it signed
+    may still be presented (until ``retired_at`` plus the longest token lifetime)."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    algorithm: Mapped[str] = mapped_column(String(10), default="RS256")
+    private_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    public_jwk: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None]  # when a newer key took over signing
 
 
 class WebAuthnChallenge(db.Model):
