@@ -11,7 +11,7 @@ from flask_login import login_required
 
 from ..forms import call_for, form_page
 from ..http import relying_party
-from ..services.signing_in import passkeys, recovery_codes, totp, two_factor
+from ..services.signing_in import factors, passkeys, recovery_codes, totp
 from ..sessions import browser_binding, me, signed_in_user
 from ..templating import isolated, sentence
 from . import bp
@@ -32,8 +32,9 @@ def _security_page(user, *, disable_form=None, add_passkey_form=None):
     disable_form = disable_form or DisableTotpForm(formdata=None)
     add_passkey_form = add_passkey_form or AddPasskeyForm(formdata=None)
     page = render_template(
-        "web/security.html", methods=two_factor.sign_in_methods(user), setting_up=totp.current_enrolment(user),
-        few_codes_left=FEW_CODES_LEFT, disable_form=disable_form, add_passkey_form=add_passkey_form,
+        "web/security.html", methods=factors.listed(user), has_factor=factors.has_second_factor(user),
+        setting_up=totp.current_enrolment(user), few_codes_left=FEW_CODES_LEFT, disable_form=disable_form,
+        add_passkey_form=add_passkey_form,
     )
     return page, 400 if disable_form.errors or add_passkey_form.errors else 200
 

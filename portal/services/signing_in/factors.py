@@ -1,17 +1,13 @@
-"""The kinds of second factor, each declared once in ``KINDS`` (a class here, its store in ``totp``,
-``recovery_codes`` or ``passkeys``), and what they share: whether an account has a second factor,
-who may change an account's factors, the staff rule of STAFF_REQUIRE_TWO_FACTOR, and the mail that
-tells a person how they sign in has changed. Listing, the second step, the staff reset and the API's
-``methods`` iterate ``KINDS``.
+"""The kinds of second factor, each declared once in ``KINDS`` (its store in ``totp``,
+``recovery_codes`` or ``passkeys``), which listing, the second step, the staff reset and the API's
+``methods`` iterate; and what the kinds share: who may change them, the staff rule of
+STAFF_REQUIRE_TWO_FACTOR, and the mail that tells a person how they sign in has changed.
 
-Recovery codes are a way round a lost factor, not a factor: alone they ask for nothing, and they are
-offered only while some are left. Codes from the app are not offered once the account's budget of
-wrong second steps is spent (``second_step_budget``).
+Recovery codes are a way round a lost factor, not a factor: alone they ask for nothing.
 """
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from flask import current_app
 from flask_babel import LazyString
@@ -51,21 +47,13 @@ class SecondStepTry:
 
 
 @dataclass(frozen=True)
-class PasskeySummary:
-    id: int
-    name: str
-    created_at: datetime
-    last_used_at: datetime | None
-
-
-@dataclass(frozen=True)
 class Listed:
     """A kind as the Security page and the staff's view of an account list it."""
 
     kind: "FactorKind"
     set_up: bool
     left: int | None = None  # for codes: how many are unused
-    items: list = field(default_factory=list)  # for passkeys: each one (``PasskeySummary``)
+    items: list = field(default_factory=list)  # for passkeys: each one
 
 
 class FactorKind(ABC):
@@ -168,10 +156,7 @@ class Passkeys(FactorKind):
     def listed(self, user):
         from . import passkeys
 
-        items = [
-            PasskeySummary(id=p.id, name=p.name, created_at=p.created_at, last_used_at=p.last_used_at)
-            for p in passkeys.list_passkeys(user)
-        ]
+        items = passkeys.list_passkeys(user)
         return Listed(self, bool(items), items=items)
 
     def verify(self, attempt):
@@ -205,13 +190,9 @@ def kind_proven(attempt: SecondStepTry, proof_field: str) -> FactorKind | None:
     return next((kind for kind in KINDS if kind.proof == proof_field and kind.verify(attempt)), None)
 
 
-def kinds_set_up(user: User) -> tuple[FactorKind, ...]:
-    return tuple(kind for kind in KINDS if kind.is_set_up(user))
-
-
-def kinds_offered(user: User) -> tuple[FactorKind, ...]:
-    """The kinds the second step takes for the account now, in ``KINDS`` order."""
-    return tuple(kind for kind in KINDS if kind.is_offered(user))
+def listed(user: User) -> dict[str, Listed]:
+    """Each kind as it lists itself, by key: how the account signs in, for the Security page and staff."""
+    return {kind.key: kind.listed(user) for kind in KINDS}
 
 
 def lacks_required_staff_factor(user: User) -> bool:
