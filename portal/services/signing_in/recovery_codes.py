@@ -51,11 +51,6 @@ _HASHER = PasswordHasher(
 ARGON2_PREFIX = "$argon2"
 
 
-def _code_hash(code: str) -> str:
-    """How a new code is stored: argon2id with a fresh random salt."""
-    return _HASHER.hash(code)
-
-
 def _legacy_hmac(user_id: int, code: str) -> str:
     """How a code of a set made before revision 0010 was stored."""
     key = current_app.config["SECRET_KEY"].encode()
@@ -89,15 +84,12 @@ def _shown(code: str) -> str:
 
 
 def replace_codes(user: User, actor: Actor) -> list[str]:
-    """A fresh set for the user, voiding any earlier one, audited.
-
-    Returned once, as shown to the person (``abcde-fghij``); never stored.
-    """
-    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    """A fresh set for the user, voiding any earlier one, audited: returned once, as shown, never stored."""
+    void_codes(user)
     codes = [_new_code() for _ in range(COUNT)]
     now = utcnow()
     db.session.add_all(
-        RecoveryCode(user_id=user.id, code_hash=_code_hash(code), created_at=now) for code in codes
+        RecoveryCode(user_id=user.id, code_hash=_HASHER.hash(code), created_at=now) for code in codes
     )
     audit.record(actor, "recovery_codes_generated", user)
     return [_shown(code) for code in codes]
@@ -129,12 +121,8 @@ def codes_left(user: User) -> int:
 
 def spend_code(user: User, code, actor: Actor) -> bool:
     """Use one of the user's codes: True when it was unused, and it is used from now on; audited.
-
-    The caller tells the person (``notify_security_change(user, "recovery_code_used", …)``) and commits.
-    The typed code is compared with each unused code's hash (salted, so no look-up by hash);
-    marking the one it matches used is one conditional UPDATE: of two requests with the same code,
-    one gets True.
-    """
+    Each unused code's hash is salted, so the typed code is compared with each in turn; marking the
+    one it matches used is one conditional UPDATE: of two requests with the same code, one gets True."""
     normalised = normalise(code)
     if normalised is None:
         return False
