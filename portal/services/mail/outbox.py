@@ -1,14 +1,9 @@
 """The mail outbox: every message the portal sends is a row written in the transaction of the change
 it reports, and delivered once that change has committed.
 
-``queue_mail`` adds a mail to the caller's transaction as facts: its kind ("security_changed"), the
-JSON-safe facts it tells, and whom it is for, in which language and time zone. So an account and
-the code mailed to it are kept together or not at all, and a rolled-back change sends nothing. The
-words are not the outbox's: the app's composer (``portal.mails``, registered under
-``COMPOSER_KEY``) names each kind's subject and writes the message when it is delivered. After the
-commit a deliverer hands the message to the mail server (``courier.deliver_due``, which commits
-each of its steps): the app process itself
-(``courier``, the default), or a separate ``flask deliver-mail --watch`` worker.
+``queue_mail`` adds a mail to the caller's transaction as facts: its kind, the JSON-safe facts it
+tells, and whom it is for, in which language and time zone; so a rolled-back change sends nothing.
+The app's composer (``portal.mails``) writes the words when it is delivered (``courier``).
 
 A deliverer claims a due row with one conditional UPDATE, so of two deliverers racing for a row
 only one gets it; it hands the message over outside any transaction and then marks the row sent.
@@ -50,21 +45,16 @@ log = logging.getLogger(__name__)
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 SEALED_FOR = "mail"
-# What the app does once a transaction that queued mail has committed: a callable with no
-# arguments, registered by the app (``portal.mails``), which knows whether a request is being answered.
+# What the app does once a transaction that queued mail has committed (``portal.mails`` registers it).
 COMMITTED_HOOK = "portal.mail_committed"
-# The app's composer of messages (``Composer``).
 COMPOSER_KEY = "portal.mail_composer"
 
 
 @dataclass(frozen=True)
 class QueuedMail:
-    """A mail as the outbox keeps it: what happened, told in facts of no language, and for whom.
-
-    ``facts`` are JSON values only (a time as ISO 8601 text, a length in seconds): the row must be
-    readable by whichever process and release delivers it. ``message_id`` and ``queued_at`` are
-    fixed when it is queued, so every try hands over one message, recognisably the same.
-    """
+    """A mail as the outbox keeps it: what happened, in facts of no language, and for whom. ``facts``
+    are JSON values only, readable by whichever release delivers it; ``message_id`` and ``queued_at``
+    are fixed when it is queued, so every try hands over one message, recognisably the same."""
 
     kind: str
     to: str
@@ -91,8 +81,7 @@ def composer() -> Composer:
 
 
 def queue_mail(user, kind: str, *, to: str | None = None, language: str | None = None, **facts) -> OutgoingMail:
-    """Add a mail of ``kind`` telling ``facts`` to ``user`` (``mail_for``) to the outbox in the
-    caller's transaction. Nothing is sent unless and until that transaction commits."""
+    """Add a mail of ``kind`` telling ``facts`` to ``user`` (``mail_for``) to the caller's transaction."""
     mail = mail_for(user, kind, to=to, language=language, **facts)
     # The subject is written now, for staff reading the outbox; an unknown kind fails here, in the change.
     subject = composer().subject(kind, mail.language)
@@ -107,12 +96,8 @@ def queue_mail(user, kind: str, *, to: str | None = None, language: str | None =
 
 
 def mail_for(user, kind: str, *, to: str | None = None, language: str | None = None, **facts) -> QueuedMail:
-    """A mail of ``kind`` telling ``facts`` to ``user``, at ``to`` or their address.
-
-    It is written in the person's saved language, else ``language`` (the language of the page that
-    caused it, for work done after the answer), else the current page's; its times in the person's
-    time zone.
-    """
+    """A mail of ``kind`` telling ``facts`` to ``user``, at ``to`` or their address, in the person's
+    language, else ``language`` (work done after the answer), else the current page's."""
     domain = current_app.config["MAIL_FROM"].rpartition("@")[2].strip(">") or None
     return QueuedMail(
         kind=kind, to=to or user.email, language=user.language or language or page_language(),
@@ -144,9 +129,7 @@ class DeliveryReport:
         return DeliveryReport(self.sent + other.sent, self.retrying + other.retrying, self.failed + other.failed)
 
 
-# Delivering: the steps of a deliverer (``courier.deliver_due``), which commits after each one — no
-# request's door is there to do it — so a claim stands before its message is handed over, and no
-# transaction stays open while the mail server answers.
+# Delivering: the steps of a deliverer (``courier.deliver_due``, which commits after each one).
 
 
 @dataclass(frozen=True)
@@ -186,7 +169,7 @@ def _unclaimed(now: datetime):
 
 def claim(row_id: int) -> ClaimedMail | None:
     """Take a due row for MAIL_CLAIM_LEASE, counting the try (one conditional UPDATE): None when
-    another deliverer has it. The deliverer commits the claim before it hands the message over."""
+    another deliverer has it."""
     token = secrets.token_hex(16)
     now = utcnow()
     claimed = update_where(
@@ -202,8 +185,7 @@ def claim(row_id: int) -> ClaimedMail | None:
 
 def hand_over(mail: ClaimedMail) -> DeliveryReport:
     """Give a claimed message to the mail server, then record how it went: sent, to be tried again
-    later, or given up. Nothing touches the database until the server has answered; the deliverer
-    commits the outcome."""
+    later, or given up. Nothing touches the database until the server has answered."""
     row_id, claim = mail.id, mail.claim
     try:
         opened = open_sealed(mail.sealed, SEALED_FOR)
