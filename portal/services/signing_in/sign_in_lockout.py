@@ -106,21 +106,15 @@ def note_failure(attempt: Try) -> int | None:
 
 
 def tell_owner(user: User, lockout_seconds: int, origin: str | None = None) -> None:
-    """Mail the owner that unknown sources of their account are held back (once per episode: only
-    the failure that began it calls this); kept at once, on its own (``keep_attempts``), though the
-    failed try is refused: whatever the failed request left unsaved is dropped first, and a mail that
-    cannot be written is logged, never turned into an error answer to the failed try."""
-    db.session.rollback()
+    """Mail the owner that unknown sources of their account are held back (once per episode), kept at
+    once though the failed try is refused; a mail that cannot be written is logged, never an error."""
+    db.session.rollback()  # whatever the failed request left unsaved is dropped first
     try:
-        _queue_the_lockout_mail(user, lockout_seconds, origin)
+        outbox.queue_mail(
+            user, "sign_in_lockout",
+            name=user.full_name, lockout_seconds=lockout_seconds, forgot_url=public_url("/password/forgot", origin),
+        )
         keep_attempts()
     except Exception:
         db.session.rollback()
         log.exception("The sign-in lockout mail to user %s could not be queued.", user.id)
-
-
-def _queue_the_lockout_mail(user: User, lockout_seconds: int, origin: str | None) -> None:
-    outbox.queue_mail(
-        user, "sign_in_lockout",
-        name=user.full_name, lockout_seconds=lockout_seconds, forgot_url=public_url("/password/forgot", origin),
-    )
