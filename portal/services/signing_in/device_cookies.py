@@ -7,10 +7,7 @@ do not hold it back (``sign_in_lockout``, ``limits``); it has an allowance of it
 nonce, so a stolen cookie is limited too.
 
 One cookie holds the tokens of the last few accounts signed in to in that browser (a shared
-computer keeps its owners). Each token is signed with SECRET_KEY and a salt holding the account's
-security stamp: a recovery (a reset link, "This wasn't me", "Secure my account", a deactivation)
-makes every device cookie of the account worthless, the attacker's included. A token older than
-DEVICE_COOKIE_LIFETIME is ignored; every sign-in issues a fresh one.
+computer keeps its owners), each valid DEVICE_COOKIE_LIFETIME.
 
 Only pages read the cookie. API clients are unknown sources: they keep a refresh token or an API
 key instead of signing in again, and a script could replay a browser's cookie from anywhere.
@@ -90,8 +87,7 @@ def issue(user: User) -> str:
 
 
 def _remember_browser(sender, user, **extra) -> None:
-    """Flask-Login's ``user_logged_in``: every browser sign-in (password, code, passkey, second step)
-    goes through ``login_user``, so every one leaves this browser a fresh device cookie."""
+    """Flask-Login's ``user_logged_in``: every browser sign-in leaves the browser a fresh device cookie."""
     value = issue(user)
     cfg = current_app.config
 

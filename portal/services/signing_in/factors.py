@@ -23,9 +23,7 @@ from ..errors import PermissionDenied, SecondFactorRequired
 from ..mail import outbox
 from . import second_step_budget
 
-# A kind's store (``totp``, ``recovery_codes``, ``passkeys``) is imported in the kind's methods: the
-# stores import this module for the shared rules below, and so, through the accounts rules, does
-# everything that changes an account.
+# A kind's store is imported in the kind's methods: the stores import this module for the rules below.
 
 OWN_ACCOUNT_ONLY = _l("Only the account's owner sets up how they sign in.")
 STAFF_FACTOR_REQUIRED = _l(
@@ -36,9 +34,8 @@ CODE, PASSKEY_ANSWER = "code", "passkey"  # the field a proof of a kind comes in
 
 @dataclass(frozen=True)
 class SecondStepTry:
-    """One try at a factor, as a kind's ``verify`` sees it: the account, the proof (a typed code, or a
-    verified ``passkeys.PasskeyAssertion``), who tries, and whether the try was within the account's
-    budget of wrong second steps (``second_step_budget.take_a_try``; a re-authentication has none)."""
+    """One try at a factor, as a kind's ``verify`` sees it: the proof is a typed code or a verified
+    ``passkeys.PasskeyAssertion``; ``within_budget``: of the account's wrong second steps."""
 
     user: User
     proof: object
@@ -57,7 +54,7 @@ class Listed:
 
 
 class FactorKind(ABC):
-    """One kind of second factor. The class attributes declare it; the methods ask its store."""
+    """One kind of second factor: the class attributes declare it; the methods ask its store."""
 
     key: str  # "totp": the API's ``methods`` name, and a credential's method part ("password+totp")
     label: LazyString  # how people read it, in a credential's method ("password and app code")
@@ -197,11 +194,9 @@ def listed(user: User) -> dict[str, Listed]:
 
 def lacks_required_staff_factor(user: User) -> bool:
     """Whether ``user`` (staff) may not act on other people's accounts yet: STAFF_REQUIRE_TWO_FACTOR is
-    on and they have no second factor. Staff accounts open every other account, at /admin/ and
-    through the API alike, so a password alone is not enough for them; their own account stays theirs.
-
-    Asked on every request that acts on someone else, not once at sign-in: a factor removed later
-    must stop them at once."""
+    on and they have no second factor (staff accounts open every other account, so a password alone
+    is not enough). Asked on every such request, not once at sign-in: a factor removed later must
+    stop them at once."""
     return bool(current_app.config["STAFF_REQUIRE_TWO_FACTOR"]) and not has_second_factor(user)
 
 
@@ -219,11 +214,8 @@ def ensure_owner(actor: Actor, user: User) -> None:
 
 
 def notify_security_change(user: User, what: str, actor: Actor, *, detail: str | None = None) -> None:
-    """Mail the person that how their account signs in changed, in the transaction of the change.
-
-    ``what`` is the audit action (its label in ``audit.ACTIONS`` names the change), ``detail`` an
-    optional name (a passkey's). Never a secret.
-    """
+    """Mail the person that how their account signs in changed: ``what`` is the audit action,
+    ``detail`` an optional name (a passkey's). Never a secret."""
     by_staff = actor.user is not None and actor.user.id != user.id
     outbox.queue_mail(
         user, "security_changed",

@@ -12,11 +12,8 @@ applies to this sign-in; the first that does decides what happens next:
                     SignedIn(user, method="password", data)      ← every stage let it through
     second step ──> complete_sign_in(token, code= | passkey=) → the stages after SecondFactor → SignedIn
 
-The outcome is a fact, never an answer: the pages (``portal/web/two_step.py``) and the API
-(``portal/api/two_step.py``) render it and decide nothing, so a new door (another provider) calls
-``sign_in`` too, and a new stage is one ``Stage`` in ``STAGES`` whose completion goes on with the
-stages after it, as ``complete_sign_in`` does. The sign-in itself is recorded when the door makes
-its credential (``sign_in.record_sign_in``).
+The outcome is a fact, never an answer: the pages and the API render it and decide nothing. A new
+stage is one ``Stage`` in ``STAGES`` whose completion goes on with the stages after it.
 """
 
 from abc import ABC, abstractmethod
@@ -38,8 +35,8 @@ FIRST_STEPS = (PASSWORD, EMAIL_CODE, PASSKEY)
 
 @dataclass(frozen=True)
 class SignInAttempt:
-    """A sign-in on its way through the stages: whose, what it has proven so far, in order
-    (``("password", "totp")``), and what the door asked to be given back with the outcome."""
+    """A sign-in on its way through the stages: whose, what it has proven so far (``("password", "totp")``),
+    and what the door asked to be given back with the outcome."""
 
     user: User
     proofs: tuple[str, ...]
