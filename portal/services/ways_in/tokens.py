@@ -63,16 +63,10 @@ def issue_token_pair(user: User, actor: Actor, *, method: str = PASSWORD) -> dic
 
 
 def rotate_refresh_token(refresh_token) -> dict:
-    """Trade a live refresh token for a new pair; the presented one stops working.
-
-    A refresh token presented a second time means it leaked: the whole sign-in is revoked, and that
-    stands though the request is refused. The swap is one conditional UPDATE, so of two requests
-    racing with the same token only one wins, and none wins once the sign-in is revoked.
-
-    The sign-in and its user are read once, as the read path reads them (``callers``): the refresh
-    needs their facts to judge it (``check_usable``) and to sign the new pair, not models to change.
-    The request's commit keeps the swap.
-    """
+    """Trade a live refresh token for a new pair; the presented one stops working. One presented a
+    second time has leaked: the whole sign-in is revoked, which stands though the request is refused.
+    The swap is one conditional UPDATE, so of two requests racing with one token only one wins. The
+    sign-in is read as a snapshot (``callers``): the refresh needs its facts, not models to change."""
     claims = decode_jwt(refresh_token, once=True)  # errors go to the JWT loaders (401)
     if claims.get("type") != "refresh":
         raise AuthenticationFailed("Token has wrong type.")
@@ -132,17 +126,13 @@ def _times_from_now(lifetime) -> dict:
 
 
 def decode_jwt(token: str, *, once: bool = False) -> dict:
-    """The claims of a token this portal signed: signature, algorithm, issuer and audience checked
-    as configured, its times by the portal's clock. An expired token is AuthenticationFailed;
-    PyJWT's other errors reach the invalid-token handler that flask-jwt-extended registers (a 401
-    either way).
+    """The claims of a token this portal signed, its times by the portal's clock; an expired token is
+    AuthenticationFailed, PyJWT's other errors a 401 through flask-jwt-extended's handler.
 
     One decode (flask-jwt-extended's ``decode_token`` decodes every token twice), and none for a
-    token this process verified before: a client presents the same access token until it expires.
-    Only time can change its verdict, so its times alone are checked again. ``once``: a token that
-    is good for one use (a refresh token) is not remembered, so it takes no access token's place.
-    Callers must not change the dict.
-    """
+    token this process verified before: only time can change its verdict, so its times alone are
+    checked again. ``once``: a one-use token (a refresh token) is not remembered. Callers must not
+    change the dict."""
     if not isinstance(token, str):
         raise jwt.DecodeError("Invalid token type.")
     cfg = current_app.config
@@ -160,8 +150,7 @@ def decode_jwt(token: str, *, once: bool = False) -> dict:
 
 
 def _decoded(token: str, key: str, algorithms: tuple, audience: str | tuple, issuer: str) -> dict:
-    """PyJWT's verdict on a token but for its times, which ``decode_jwt`` checks by the portal's
-    clock (PyJWT reads the system's)."""
+    """PyJWT's verdict on a token but for its times (PyJWT reads the system's clock)."""
     claims = jwt.decode(
         token, key, algorithms=list(algorithms), audience=audience, issuer=issuer,
         options={"require": ["exp", "sub", "type"], "verify_exp": False, "verify_nbf": False, "verify_iat": False},
