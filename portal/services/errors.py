@@ -1,9 +1,7 @@
 """Domain errors raised by services and turned into answers by the API, the pages and the CLI.
 
-Their messages are marked for translation (``lazy_gettext`` for a module's constants): an error
-turns them into text when it is raised, in the language of the answer it is raised for (the
-page's; always English in the API), so what it carries is plain ``str`` whatever reads it — a JSON
-answer, a flashed message kept in the session, ``" ".join(...)``, ``in``.
+Their messages are marked for translation; an error turns them into plain ``str`` when it is
+raised, in the language of the answer it is raised for (always English in the API).
 """
 
 from flask_babel import LazyString

@@ -1,29 +1,19 @@
 """Breached passwords: how often a password appears in Have I Been Pwned's Pwned Passwords.
 
 Asked by k-anonymity: only the first five hex characters of the password's SHA-1 leave the
-server, as ``GET {PASSWORD_BREACH_API_URL}/range/{prefix}``. The answer lists the suffix of every
-breached hash with that prefix (``SUFFIX:COUNT`` lines), and the rest of the hash is compared
-here. ``Add-Padding: true`` makes the service pad each answer with entries of count 0 (ignored),
-so the size of an answer tells an eavesdropper on TLS nothing about the prefix.
+server, and the rest of the hash is compared here. ``Add-Padding: true`` pads each answer, so its
+size tells an eavesdropper on TLS nothing about the prefix.
 
-Nothing is asked while ``PASSWORD_BREACH_CHECK`` is off (development and tests, unless set), and
-the account services ask only about a password that has passed the local rules.
-
-- **When the service cannot be asked** — no answer within ``PASSWORD_BREACH_TIMEOUT``, a refused
-  connection, an error status, an answer that is not a range — the password is accepted and a
-  WARNING is logged, naming neither the password nor any part of its hash. The check is a second
-  line behind the local rules; a third party's outage must not stop people signing up, changing a
-  password or signing in.
+- **When the service cannot be asked** (no answer within ``PASSWORD_BREACH_TIMEOUT``, an error, an
+  answer that is not a range) the password is accepted and a WARNING logged, naming no part of its
+  hash: the check is a second line behind the local rules, and a third party's outage must not
+  stop people signing up or in.
 - **Nobody waits longer than the timeout.** A socket timeout alone bounds neither a slow DNS answer
-  nor an answer trickled a byte at a time, so the request runs on the process's background threads
-  (``plumbing.background``) and the caller stops waiting at the deadline. The abandoned request
-  stops at its own deadline (or socket timeout); the pool's size bounds how many can linger at once,
-  and when the pool has no room the check is skipped, as when the service cannot be asked.
+  nor an answer trickled a byte at a time, so the request runs on the background threads and the
+  caller stops waiting at the deadline; when the pool has no room the check is skipped.
 
-Answers are kept per app for ``RANGE_TTL_SECONDS`` by the portal's clock, ``RANGE_CACHE_SIZE``
-prefixes at most (oldest used first out), so a person who signs in again soon costs no second
-request. What is kept is public data (the breached suffixes of a prefix), never a hash of anyone's
-password.
+Answers (public data: the breached suffixes of a prefix) are kept for ``RANGE_TTL_SECONDS``,
+``RANGE_CACHE_SIZE`` prefixes at most, so a person who signs in again soon costs no second request.
 """
 
 import hashlib
