@@ -29,7 +29,7 @@ from ..mail import outbox
 from ..plumbing.atomic import update_where
 from ..plumbing.attempts import keep_attempts
 from ..plumbing.background import run_in_background
-from .fields import FieldError, clean_email, latin_digits, page_language
+from .fields import clean_email, clean_fields, latin_digits, page_language
 from .users import MAX_ID, find_user, lock_for_update, mark_changed
 
 VERIFY_EMAIL = "verify_email"
@@ -120,11 +120,7 @@ def use_code(user: User | None, code, purpose: str, *, field: str) -> None:
 
 def resend_verification_code(email) -> None:
     """Send a new code when ``email`` belongs to an active account whose address is unverified."""
-    send_code_later(email, VERIFY_EMAIL, _awaits_verification)
-
-
-def _awaits_verification(user: User) -> bool:
-    return user.is_active and not user.email_verified
+    send_code_later(email, VERIFY_EMAIL, lambda user: user.is_active and not user.email_verified)
 
 
 def verify_email(email, code, actor: Actor) -> User:
@@ -193,10 +189,7 @@ def password_reset_link(user: User, origin: str | None = None) -> str:
 def request_password_reset(email, actor: Actor) -> None:
     """Mail a reset link when ``email`` belongs to an active account, after the answer, which tells
     nobody whether it does. Only a malformed address is an error."""
-    try:
-        clean_email(email)
-    except FieldError as exc:
-        raise ValidationFailed.on("email", str(exc)) from None
+    clean_fields({"email": email}, {"email": clean_email})
     run_in_background(_send_password_reset_link, email, actor.origin, page_language())
 
 

@@ -1,19 +1,9 @@
-"""What happens after a first proof: one sign-in flow, as ordered stages, for every door.
+"""What happens after a first proof: one sign-in flow, as ordered stages, for every door (the
+README's "One sign-in, every door, one commit" draws it).
 
-A door proves who someone is first — the password (``sign_in.authenticate``), an emailed code
-(``sign_in_codes.authenticate_with_code``), a passkey alone (``passkeys.verify_passkey``) — and
-hands the person to ``sign_in``. The flow asks each stage of ``STAGES``, in order, whether it
-applies to this sign-in; the first that does decides what happens next:
-
-    first proof ──> sign_in(user, first_step=…, door_data=…)
-                      │  PasswordMustBeRenewed: a secured account's password → refused (PasswordResetRequired)
-                      │  SecondFactor: a factor set up, none proven yet → Pending(token, offered kinds)
-                      ▼
-                    SignedIn(user, method="password", data)      ← every stage let it through
-    second step ──> complete_sign_in(token, code= | passkey=) → the stages after SecondFactor → SignedIn
-
-The outcome is a fact, never an answer: the pages and the API render it and decide nothing. A new
-stage is one ``Stage`` in ``STAGES`` whose completion goes on with the stages after it.
+A door proves who someone is first (a password, an emailed code, a passkey alone) and hands the
+person to ``sign_in``; the first stage of ``STAGES`` that applies decides what happens next. The
+outcome is a fact, never an answer: the pages and the API render it and decide nothing.
 """
 
 from abc import ABC, abstractmethod
@@ -64,8 +54,7 @@ class SignedIn:
 
 @dataclass(frozen=True)
 class Pending:
-    """Not yet: the person must first get past ``stage`` (a ``Stage.key``). ``token`` names the held
-    sign-in, for the browser's session or the API client; ``step`` is what the stage shows."""
+    """Not yet: the person must first get past ``stage``; ``token`` names the held sign-in."""
 
     stage: str
     token: str
@@ -91,9 +80,7 @@ class Stage(ABC):
 
 
 class PasswordMustBeRenewed(Stage):
-    """A secured account (``securing``) signs in with its password only once a new one is chosen
-    through the reset link, which proves the mailbox. An emailed code or a passkey still signs it
-    in: they prove the mailbox or a device, not the password someone may have learnt."""
+    """A secured account (``securing``) signs in with its password only once a new one is chosen."""
 
     key = "password_renewal"
 
@@ -124,7 +111,7 @@ STAGES: tuple[Stage, ...] = (PasswordMustBeRenewed(), SecondFactor())
 
 def sign_in(user: User, *, first_step: str = PASSWORD, door_data: dict | None = None) -> Outcome:
     """After ``first_step`` proved ``user``: signed in, or held by the first stage that applies.
-    ``door_data``: JSON-safe values the door wants back with the outcome, even after a pending step."""
+    ``door_data``: JSON-safe values the door wants back with the outcome."""
     if first_step not in FIRST_STEPS:
         raise ValueError(f"Unknown first step {first_step!r}.")
     return _go_on(SignInAttempt(user=user, proofs=(first_step,), door_data=dict(door_data or {})), STAGES)

@@ -3,16 +3,13 @@
 The views pass the relying-party id, the expected origin, and a *binding*: a random value the asking
 client keeps (a nonce in the browser's session, or an API client's ``mfa_token``).
 
-A challenge is stored server-side as a SHA-256, with a hash of the binding: it is answered once
-(one conditional UPDATE marks it used, whatever the answer turns out to be), within
-WEBAUTHN_CHALLENGE_TTL, by the client that asked for it. It is found again by the challenge the
-authenticator signed (in ``clientDataJSON``), so a browser may have several ceremonies open.
+A challenge is stored as a SHA-256, with a hash of the binding: it is answered once, within
+WEBAUTHN_CHALLENGE_TTL, by the client that asked for it; it is found again by the challenge the
+authenticator signed, so a browser may have several ceremonies open.
 
-Registration asks for a discoverable credential (resident key required: the passkey alone can
-sign in) with user verification preferred, excludes the user's existing passkeys, and accepts
-"none" attestation (the portal trusts no vendor list). Sign-in with a passkey alone demands user
-verification (a PIN or biometric on the device), so it is two factors in one; a passkey as the
-second step of a password sign-in does not need it.
+Registration asks for a discoverable credential and accepts "none" attestation (the portal trusts
+no vendor list). Sign-in with a passkey alone demands user verification (a PIN or biometric on the
+device), so it is two factors in one; a passkey as a second step does not need it.
 
 A signature counter that goes backwards (when either side is non-zero) means a copied
 authenticator: the sign-in is refused, audited and mailed.

@@ -1,9 +1,8 @@
 """Recovery codes: ten single-use codes that stand in for a lost second factor.
 
-A code is ten characters of an alphabet without look-alikes (no 0/o, 1/l/i), about 49 bits,
-shown as ``abcde-fghij``; case, spaces and dashes do not matter when one is typed back. A set is
-made when the account gets its first factor and on request (which voids the old set); using a
-code marks it used in one conditional UPDATE, so two requests racing with one code cannot both pass.
+A code is ten characters of an alphabet without look-alikes, about 49 bits, shown as
+``abcde-fghij``. A set is made with the account's first factor and on request (voiding the old
+set); using a code is one conditional UPDATE, so two requests racing with one code cannot both pass.
 
 Each code is stored as an argon2id hash with a random salt of its own (ASVS 6.5.2), so a leaked
 table, even with SECRET_KEY, must be searched code by code and account by account at argon2's
@@ -78,11 +77,6 @@ def _new_code() -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
 
 
-def _shown(code: str) -> str:
-    half = LENGTH // 2
-    return f"{code[:half]}-{code[half:]}"
-
-
 def replace_codes(user: User, actor: Actor) -> list[str]:
     """A fresh set for the user, voiding any earlier one, audited: returned once, as shown, never stored."""
     void_codes(user)
@@ -92,7 +86,7 @@ def replace_codes(user: User, actor: Actor) -> list[str]:
         RecoveryCode(user_id=user.id, code_hash=_HASHER.hash(code), created_at=now) for code in codes
     )
     audit.record(actor, "recovery_codes_generated", user)
-    return [_shown(code) for code in codes]
+    return [f"{code[:LENGTH // 2]}-{code[LENGTH // 2:]}" for code in codes]
 
 
 def codes_for_a_new_factor(user: User, actor: Actor) -> list[str] | None:

@@ -8,9 +8,8 @@ code proves the first step only: an account with a second factor is still asked 
 """
 
 from ...models import User
-from ..errors import ValidationFailed
 from ..people import verification
-from ..people.fields import FieldError, clean_email
+from ..people.fields import clean_email, clean_fields
 from ..people.users import find_user
 
 EMAIL_CODE = "email_code"  # the first step, as ``flow.sign_in`` and a credential's method name it
@@ -24,10 +23,7 @@ def may_sign_in_by_code(user: User) -> bool:
 def request_sign_in_code(email) -> None:
     """Mail a sign-in code when ``email`` names an account that may sign in with one, after the
     answer, which tells nobody whether it does. Only a malformed address is an error."""
-    try:
-        clean_email(email)
-    except FieldError as exc:
-        raise ValidationFailed.on("email", str(exc)) from None
+    clean_fields({"email": email}, {"email": clean_email})
     verification.send_code_later(email, verification.SIGN_IN, may_sign_in_by_code)
 
 

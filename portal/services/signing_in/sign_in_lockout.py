@@ -34,14 +34,13 @@ PREFIX = "sign-in-lockout"
 log = logging.getLogger(__name__)
 
 
-def _keys(subject: str) -> tuple[str, str, str]:
-    return f"{PREFIX}:until:{subject}", f"{PREFIX}:level:{subject}", f"{PREFIX}:failures:{subject}"
+def _key(kind: str, subject: str) -> str:
+    return f"{PREFIX}:{kind}:{subject}"
 
 
 def held_back_for(subject: str) -> int | None:
     """Seconds until ``subject`` may try again, or None when it is not locked out."""
-    until_key, _, _ = _keys(subject)
-    until_ms = limiter.storage.get(until_key)
+    until_ms = limiter.storage.get(_key("until", subject))
     left = until_ms / 1000 - timestamp()
     return max(1, math.ceil(left)) if until_ms and left > 0 else None
 
@@ -66,9 +65,8 @@ def take_a_try(subject: str) -> Try:
     tries sent at once cannot all read "9 so far" and all go ahead. One beyond the allowance is not
     made (``Try.allowed``); one that does not fail gives its place back (``give_back``)."""
     window = parse(current_app.config["RATELIMIT_SIGN_IN"]).get_expiry()
-    _, _, failures_key = _keys(subject)
     # A fixed window named by the portal's clock, so the count starts afresh each window.
-    counted = f"{failures_key}:{int(timestamp() // window)}"
+    counted = f"{_key('failures', subject)}:{int(timestamp() // window)}"
     return Try(subject, counted, limiter.storage.incr(counted, window), window)
 
 
@@ -88,7 +86,7 @@ def note_failure(attempt: Try) -> int | None:
     cfg = current_app.config
     if attempt.number != parse(cfg["RATELIMIT_SIGN_IN"]).amount:
         return None
-    until_key, level_key, _ = _keys(attempt.subject)
+    until_key, level_key = _key("until", attempt.subject), _key("level", attempt.subject)
     storage = limiter.storage
     counted = attempt.counted
     base, longest = cfg["SIGN_IN_LOCKOUT"].total_seconds(), cfg["SIGN_IN_LOCKOUT_MAX"].total_seconds()

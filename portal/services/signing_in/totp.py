@@ -1,8 +1,8 @@
 """Authenticator apps (TOTP, RFC 6238, with ``pyotp``): set up, confirm, check a code, turn off.
 
-The shared secret is 160 random bits (32 base32 characters), sealed with ``secret_box`` for the
-purpose "totp": never stored in the clear, never in an export or a log. Codes are what every app
-makes: six digits, 30-second steps, HMAC-SHA1. A phone's clock may be one step off either way.
+The shared secret (160 random bits) is sealed with ``secret_box``: never stored in the clear, never
+in an export or a log. Codes are six digits, 30-second steps, HMAC-SHA1; a phone's clock may be one
+step off either way.
 
 A code works once: the device keeps the time step of the last accepted code, and a code is
 accepted only for a later step, decided by one conditional UPDATE, so two requests racing with one

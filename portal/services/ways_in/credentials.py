@@ -147,17 +147,12 @@ def own_live_credential(user: User, public_id) -> Credential:
 
 
 def revoke(credential: Credential, actor: Actor) -> None:
-    """End one way in (sign-out, "End" on the sessions page)."""
-    mark_revoked(credential, actor)
-    db.session.flush()
-
-
-def mark_revoked(credential: Credential, actor: Actor) -> None:
-    """End one way in, in the caller's transaction; ending one that has ended changes nothing."""
+    """End one way in (sign-out, "End" on the sessions page); ending one that has ended changes nothing."""
     if credential.revoked_at is None:
         credential.revoked_at = utcnow()
         if credential.kind == KEY and credential.user is not None:
             audit.record(actor, "api_key_revoked", credential.user, {"key": [credential.public_id, None]})
+    db.session.flush()
 
 
 def end_other_sessions(user: User, actor: Actor, *, keep: Credential | None) -> None:

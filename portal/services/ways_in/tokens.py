@@ -1,8 +1,7 @@
 """JWT sign-ins: an access/refresh pair per sign-in, refresh-token rotation, revocation, and decoding.
 
-A pair belongs to one ``Credential`` row, named by the tokens' ``sid`` claim; the row holds the
-jti of the one refresh token that is live, so a token presented twice is recognised. A refresh is
-not a sign-in: it changes that row alone, never the user's (their last sign-in, their version).
+A pair belongs to one ``Credential`` row (the ``sid`` claim), which holds the jti of the one live
+refresh token, so a token presented twice is recognised. A refresh changes that row alone.
 """
 
 import functools
@@ -23,7 +22,7 @@ from ..errors import AuthenticationFailed
 from ..plumbing.attempts import keep_attempts
 from ..signing_in.sign_in import PASSWORD, record_sign_in
 from . import callers
-from .credentials import JWT, by_public_id, check_usable, mark_revoked, names_live_sign_in, one_with_user
+from .credentials import JWT, by_public_id, check_usable, names_live_sign_in, one_with_user, revoke
 
 JWT_BY_PUBLIC_ID = by_public_id(JWT)
 
@@ -99,8 +98,8 @@ def sign_out(presented: Credential, actor: Actor, *, refresh_token=None) -> None
         credential = live_credential_for_claims(claims)
         if claims.get("type") != "refresh" or credential is None or credential.user_id != presented.user_id:
             raise AuthenticationFailed("Token is invalid or expired")
-        mark_revoked(credential, actor)
-    mark_revoked(presented, actor)
+        revoke(credential, actor)
+    revoke(presented, actor)
 
 
 def _mint_pair(user_id: int, public_id: str, refresh_jti: str) -> dict:
