@@ -122,7 +122,7 @@ def complete_sign_in(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
     this one's) and go on with the stages after it."""
     passed = two_factor.pass_second_step(token, actor, code=code, passkey=passkey)
     attempt = SignInAttempt(user=passed.user, proofs=(passed.first_step, passed.kind.key), door_data=passed.data)
-    return _go_on(attempt, _after(SecondFactor.key))
+    return _go_on(attempt, STAGES[[stage.key for stage in STAGES].index(SecondFactor.key) + 1:])
 
 
 def _go_on(attempt: SignInAttempt, stages) -> Outcome:
@@ -130,8 +130,3 @@ def _go_on(attempt: SignInAttempt, stages) -> Outcome:
         if stage.applies(attempt):
             return stage.hold(attempt)
     return SignedIn(user=attempt.user, method=attempt.method, data=attempt.door_data)
-
-
-def _after(key: str) -> tuple[Stage, ...]:
-    keys = [stage.key for stage in STAGES]
-    return STAGES[keys.index(key) + 1:]

@@ -53,17 +53,16 @@ def _note_whether_breached(user: User, password: str) -> None:
 PASSWORD = "password"  # how a credential was proven when nothing else is said
 
 
-def record_sign_in(user: User, actor: Actor, method: str = PASSWORD, *, credential: Credential | None = None) -> None:
+def record_sign_in(user: User, actor: Actor, method: str, *, credential: Credential) -> None:
     """Stamp ``last_login`` and audit the sign-in and how it was proven (``method``); where
     ``credential`` came from is remembered, and the person mailed when that is new."""
     user.last_login = utcnow()
     mark_changed(user)
     changes = {"method": [None, method]}
-    if credential is not None:
-        # The UPDATE of the user's row goes first: it queues two sign-ins of one account, so the
-        # second sees the sources the first remembered.
-        db.session.flush()
-        alert = sign_in_alerts.note_sign_in(user, actor, method, credential)
-        if alert is not None:
-            changes[f"new_{alert.kind}_mailed"] = [None, alert.facts]
+    # The UPDATE of the user's row goes first: it queues two sign-ins of one account, so the second
+    # sees the sources the first remembered.
+    db.session.flush()
+    alert = sign_in_alerts.note_sign_in(user, actor, method, credential)
+    if alert is not None:
+        changes[f"new_{alert.kind}_mailed"] = [None, alert.facts]
     audit.record(actor, "signed_in", user, changes)

@@ -92,11 +92,11 @@ def _enrolment(user: User, secret: str) -> TotpEnrolment:
     return TotpEnrolment(secret=secret, provisioning_uri=uri)
 
 
-def qr_code_svg(provisioning_uri: str, *, title: str | None = None) -> str:
+def qr_code_svg(provisioning_uri: str) -> str:
     """The provisioning URI as an inline ``<svg>``, with no script or ``style`` attribute, so a strict
     Content-Security-Policy holds."""
     qr = segno.make(provisioning_uri, error="m", micro=False)
-    title = title or _("QR code for your authenticator app")
+    title = _("QR code for your authenticator app")
     return qr.svg_inline(scale=4, dark="#000", light="#fff", title=title, svgclass="qr-code", lineclass=None)
 
 
