@@ -104,24 +104,20 @@ def sign_out(presented: Credential, actor: Actor, *, refresh_token=None) -> None
 
 def _mint_pair(user_id: int, public_id: str, refresh_jti: str) -> dict:
     """An access token and the refresh token whose jti the sign-in's row holds."""
-    identity = str(user_id)
-    claims = {"sid": public_id}
     cfg = current_app.config
-    access_times = _times_from_now(cfg["JWT_ACCESS_TOKEN_EXPIRES"])
-    refresh_times = _times_from_now(cfg["JWT_REFRESH_TOKEN_EXPIRES"])
+    access = _claims(public_id, cfg["JWT_ACCESS_TOKEN_EXPIRES"])
+    refresh = _claims(public_id, cfg["JWT_REFRESH_TOKEN_EXPIRES"]) | {"jti": refresh_jti}
     return {
-        "access": create_access_token(identity=identity, additional_claims={**claims, **access_times}),
-        "refresh": create_refresh_token(
-            identity=identity, additional_claims={**claims, **refresh_times, "jti": refresh_jti}
-        ),
+        "access": create_access_token(identity=str(user_id), additional_claims=access),
+        "refresh": create_refresh_token(identity=str(user_id), additional_claims=refresh),
     }
 
 
-def _times_from_now(lifetime) -> dict:
-    """A token's times by the portal's clock (flask-jwt-extended would stamp the system's; the
-    claims given take precedence over its own)."""
+def _claims(public_id: str, lifetime) -> dict:
+    """The sign-in a token belongs to, and its times by the portal's clock (flask-jwt-extended would
+    stamp the system's; the claims given take precedence over its own)."""
     now = math.floor(timestamp())
-    return {"iat": now, "nbf": now, "exp": now + int(lifetime.total_seconds())}
+    return {"sid": public_id, "iat": now, "nbf": now, "exp": now + int(lifetime.total_seconds())}
 
 
 def decode_jwt(token: str, *, once: bool = False) -> dict:
