@@ -207,31 +207,25 @@ def hand_over(mail: ClaimedMail) -> DeliveryReport:
                 mail.subject, mail.recipient, mail.attempts, mail.created_at.isoformat(timespec="seconds"), exc,
             )
             return _finish(row_id, claim, FAILED, str(exc))
-        return _retry_later(row_id, claim, mail.attempts, str(exc))
+        cfg = current_app.config
+        wait = min(cfg["MAIL_RETRY_BACKOFF"] * 2 ** (mail.attempts - 1), cfg["MAIL_RETRY_MAX_INTERVAL"])
+        _let_go(row_id, claim, next_attempt_at=utcnow() + wait, last_error=str(exc)[:500])
+        return DeliveryReport(retrying=1)
     return _finish(row_id, claim, SENT)
 
 
 def _finish(row_id: int, claim: str, status: str, error: str | None = None) -> DeliveryReport:
-    values = {"status": status, "finished_at": utcnow(), "message": None, "claimed_until": None, "claim_token": None}
-    if error is not None:
-        values["last_error"] = error[:500]
-    _update_claimed(row_id, claim, values)
+    error_kept = {"last_error": error[:500]} if error is not None else {}
+    _let_go(row_id, claim, status=status, finished_at=utcnow(), message=None, **error_kept)
     return DeliveryReport(sent=1) if status == SENT else DeliveryReport(failed=1)
 
 
-def _retry_later(row_id: int, claim: str, attempts: int, error: str) -> DeliveryReport:
-    cfg = current_app.config
-    wait = min(cfg["MAIL_RETRY_BACKOFF"] * 2 ** (attempts - 1), cfg["MAIL_RETRY_MAX_INTERVAL"])
-    _update_claimed(row_id, claim, {
-        "next_attempt_at": utcnow() + wait, "last_error": error[:500], "claimed_until": None, "claim_token": None,
-    })
-    return DeliveryReport(retrying=1)
-
-
-def _update_claimed(row_id: int, claim: str, values: dict) -> None:
-    """Change a row this deliverer still holds (a lapsed claim taken over by another is not ours)."""
+def _let_go(row_id: int, claim: str, **values) -> None:
+    """Change a row this deliverer still holds (a lapsed claim taken over by another is not ours),
+    and give up the claim."""
     db.session.execute(
-        update(OutgoingMail).where(OutgoingMail.id == row_id, OutgoingMail.claim_token == claim).values(**values)
+        update(OutgoingMail).where(OutgoingMail.id == row_id, OutgoingMail.claim_token == claim)
+        .values(claimed_until=None, claim_token=None, **values)
     )
 
 
