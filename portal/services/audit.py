@@ -67,8 +67,7 @@ def record(
     actor: Actor,
     action: str, subject: User | None, changes: dict | None = None, *, label: str | None = None
 ) -> AuditEvent:
-    """Add an event to the session, committed with the change itself. ``label`` names the subject
-    when there is no row to point at (a deleted account)."""
+    """Add an event to the session. ``label`` names a subject with no row to point at (a deleted account)."""
     event = AuditEvent(
         actor=actor.user,
         subject=subject,
@@ -146,8 +145,7 @@ def jsonable(value):
 
 
 def history(user: User, *, page: int = 1, per_page: int = 20):
-    """The events about ``user``, newest first, one page at a time, each with its actor (two queries:
-    the count and the page)."""
+    """The events about ``user``, newest first, a page at a time, with their actors (two queries)."""
     query = (
         select(AuditEvent)
         .options(joinedload(AuditEvent.actor))

@@ -40,8 +40,7 @@ class Courier:
         _couriers.add(self)
 
     def deliver_here(self) -> None:
-        """Deliver what is due now, on the caller's thread (a command that must not exit before its
-        mail is handed over); whatever is left to retry is the thread's."""
+        """Deliver what is due now, on the caller's thread (a command about to exit); retries are the thread's."""
         try:
             deliver_due()
         except Exception:

@@ -96,8 +96,7 @@ def queue_mail(user, kind: str, *, to: str | None = None, language: str | None =
 
 
 def mail_for(user, kind: str, *, to: str | None = None, language: str | None = None, **facts) -> QueuedMail:
-    """A mail of ``kind`` telling ``facts`` to ``user``, at ``to`` or their address, in the person's
-    language, else ``language`` (work done after the answer), else the current page's."""
+    """A mail of ``kind`` telling ``facts`` to ``user``, in their language, else ``language``, else the page's."""
     domain = current_app.config["MAIL_FROM"].rpartition("@")[2].strip(">") or None
     return QueuedMail(
         kind=kind, to=to or user.email, language=user.language or language or page_language(),
@@ -168,8 +167,7 @@ def _unclaimed(now: datetime):
 
 
 def claim(row_id: int) -> ClaimedMail | None:
-    """Take a due row for MAIL_CLAIM_LEASE, counting the try (one conditional UPDATE): None when
-    another deliverer has it."""
+    """Take a due row for MAIL_CLAIM_LEASE, counting the try: None when another deliverer has it."""
     token = secrets.token_hex(16)
     now = utcnow()
     claimed = update_where(
@@ -221,8 +219,7 @@ def _finish(row_id: int, claim: str, status: str, error: str | None = None) -> D
 
 
 def _let_go(row_id: int, claim: str, **values) -> None:
-    """Change a row this deliverer still holds (a lapsed claim taken over by another is not ours),
-    and give up the claim."""
+    """Change a row this deliverer still holds (a lapsed claim is not ours), giving up the claim."""
     db.session.execute(
         update(OutgoingMail).where(OutgoingMail.id == row_id, OutgoingMail.claim_token == claim)
         .values(claimed_until=None, claim_token=None, **values)

@@ -115,8 +115,7 @@ def update_profile(user: User, changes: dict, actor: Actor, *, expected_versions
 
 
 def changes_the_email(user: User, email) -> bool:
-    """Whether ``email`` names another address than the account's, as ``canonical_email`` compares
-    them. Blank, or anything but text, does not: that is a field error, not a change."""
+    """Whether ``email`` names another address than the account's (blank or not text: a field error)."""
     return isinstance(email, str) and bool(email.strip()) and canonical_email(email) != user.email_canonical
 
 
@@ -165,8 +164,7 @@ def change_password(user: User, current_password, new_password, actor: Actor, *,
 
 
 def reset_password(uid, token, new_password, actor: Actor) -> User:
-    """Set a new password through a reset link (which proves the mailbox: the address counts as
-    verified); every credential of the user stops working."""
+    """Set a new password through a reset link, which proves the mailbox; every credential stops working."""
     user = verification.user_for_reset(uid, token)
     if problems := _new_password_problems(user, new_password):  # may ask the breach service: no lock held
         raise ValidationFailed({"new_password": problems})
@@ -187,8 +185,7 @@ def _new_password_problems(user: User, password) -> list[str]:
 
 
 def _chosen_password_problems(password, related: tuple[str | None, ...]) -> list[str]:
-    """Every reason a chosen password is refused: the local rules, then, for a password that passes
-    them (so a weak one costs no request), the breach data."""
+    """Every reason a chosen password is refused: the local rules, then (a weak one costs no request) breaches."""
     return password_problems(password, related=related) or breaches.breach_problems(password)
 
 
@@ -254,8 +251,7 @@ LAST_SUPERUSER = _l("This is the last active superuser: make another superuser f
 
 
 def end_credential(user: User, public_id, actor: Actor) -> None:
-    """End one of ``user``'s live sessions or keys, named by its public id, for an actor who may
-    manage the account; NotFound for a credential that is not the user's or no longer live."""
+    """End one of ``user``'s live sessions or keys, by its public id, for an actor who may manage the account."""
     ensure_may_manage(actor, user)
     credentials.revoke(credentials.own_live_credential(user, public_id), actor)
 
@@ -273,8 +269,7 @@ def ensure_may_manage(actor: Actor, user: User) -> None:
 
 
 def _keep_a_superuser(user: User, flags: dict) -> None:
-    """PermissionDenied when ``flags`` would leave no active superuser (locked, so two demotions at
-    once cannot both pass)."""
+    """PermissionDenied when ``flags`` would leave no active superuser (locked: two demotions cannot both pass)."""
     if not (user.is_superuser and user.is_active):
         return
     if flags.get("is_superuser") is not False and flags.get("is_active") is not False:

@@ -106,8 +106,7 @@ def in_database() -> bool:
 
 
 def store_avatar(image: ProcessedImage) -> str:
-    """Store the image under a fresh name and return it: a row of the transaction, or a file removed
-    again if the transaction does not commit."""
+    """Store the image under a fresh name and return it (a file is removed again on a roll-back)."""
     name = secrets.token_urlsafe(24) + image.extension
     if in_database():
         db.session.add(AvatarFile(name=name, data=image.data))

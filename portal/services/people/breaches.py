@@ -59,8 +59,7 @@ def times_seen(password) -> int | None:
 
 
 def breach_problems(password) -> list[str]:
-    """The refusal of a password found in breach data; empty when it was not found, or nobody
-    could tell."""
+    """The refusal of a password found in breach data; empty when it was not, or nobody could tell."""
     count = times_seen(password)
     return [breached_message(count)] if count else []
 

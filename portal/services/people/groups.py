@@ -51,8 +51,7 @@ def _clean(name, notes, *, exclude_id=None) -> dict:
 
 
 def _save() -> None:
-    """Flush; a name a concurrent write took first becomes a 400 on ``name`` (rolled back, as
-    ``accounts._save`` says why)."""
+    """Flush; a name a concurrent write took first becomes a 400 on ``name`` (as ``accounts._save``)."""
     try:
         db.session.flush()
     except IntegrityError:

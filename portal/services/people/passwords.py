@@ -66,8 +66,7 @@ def _throwaway_hash(time_cost: int, memory_cost: int, parallelism: int) -> str:
 
 
 def spend_a_password_check(password) -> None:
-    """Take as long as checking a real password, for an account that does not exist: else timing
-    tells which addresses have accounts."""
+    """Take as long as checking a real password (else timing tells which addresses have accounts)."""
     check_password(_throwaway_hash(*_cost()), password)
 
 
@@ -96,8 +95,7 @@ def _common_passwords() -> frozenset[str]:
 
 
 def password_problems(password, *, related: tuple[str | None, ...] = ()) -> list[str]:
-    """Every reason ``password`` is too weak; empty when it is acceptable. ``related``: the account's
-    own values (email, username, names), which it may not be too close to."""
+    """Every reason ``password`` is too weak (or too close to one of ``related``, the account's own values)."""
     if not isinstance(password, str) or not password:
         return [_("This field may not be blank.")]
     if len(password) > MAX_LENGTH:

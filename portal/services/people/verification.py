@@ -142,8 +142,7 @@ def mark_verified(user: User) -> None:
 
 
 def mail_code_to_new_address(user: User, old_email: str, was_verified: bool, actor: Actor) -> None:
-    """After an email change: a code for the new address and, if the old one was verified, a notice
-    to the old one."""
+    """After an email change: a code for the new address and, if the old one was verified, a notice to it."""
     mail_code(user, issue_code(user))
     if was_verified:
         outbox.queue_mail(

@@ -266,7 +266,6 @@ def list_passkeys(user: User) -> list[Passkey]:
 
 
 def rename_passkey(user: User, passkey_id, name, actor: Actor) -> Passkey:
-    """Give one of the owner's passkeys a new name."""
     ensure_owner(actor, user)
     passkey = _own_passkey(user, passkey_id)
     name = _clean_name(name)
@@ -277,8 +276,7 @@ def rename_passkey(user: User, passkey_id, name, actor: Actor) -> Passkey:
 
 
 def remove_passkey(user: User, passkey_id, actor: Actor) -> None:
-    """Remove one of the user's passkeys (the owner, or staff who may manage the account); the
-    recovery codes go with the last second factor."""
+    """Remove one of the user's passkeys (the owner, or staff); the recovery codes go with the last factor."""
     ensure_may_manage(actor, user)
     passkey = _own_passkey(user, passkey_id)
     name = passkey.name

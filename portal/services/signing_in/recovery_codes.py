@@ -105,7 +105,6 @@ def regenerate_recovery_codes(user: User, actor: Actor) -> list[str]:
 
 
 def codes_left(user: User) -> int:
-    """How many of the user's recovery codes are still unused."""
     return db.session.scalar(
         select(func.count())
         .select_from(RecoveryCode)

@@ -45,14 +45,12 @@ def within_budget(user: User) -> bool:
 
 
 def failures(user: User) -> int:
-    """The account's wrong second steps in a row, as the database holds it now (this transaction's
-    UPDATE holds the row lock)."""
+    """The account's wrong second steps in a row, as the database holds it now."""
     return db.session.scalar(select(User.second_step_failures).where(User.id == user.id))
 
 
 def failed(user: User, actor: Actor) -> None:
-    """A counted try was wrong: at the TWO_FACTOR_FAILURE_MAIL_AT-th in a row the person is mailed,
-    once, since the count only moves one at a time."""
+    """A counted try was wrong: at the TWO_FACTOR_FAILURE_MAIL_AT-th in a row the person is mailed, once."""
     if failures(user) == current_app.config["TWO_FACTOR_FAILURE_MAIL_AT"]:
         outbox.queue_mail(
             user, "second_step_failures",

@@ -52,8 +52,7 @@ class Source:
 
 
 def note_sign_in(user: User, actor: Actor, method: str, credential: Credential) -> SignInAlert | None:
-    """Remember where a new ``credential`` signed in from, and mail the person when that is new to the
-    account; the alert, if one was made."""
+    """Remember where a new ``credential`` signed in from, and mail the person when that is new: the alert."""
     if not current_app.config["SIGN_IN_ALERTS"]:
         return None
     watched, remembered = _sources(credential, actor)

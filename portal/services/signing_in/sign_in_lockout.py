@@ -47,8 +47,7 @@ def held_back_for(subject: str) -> int | None:
 
 @dataclass(frozen=True)
 class Try:
-    """A sign-in try that took a place in its subject's allowance: the ``number``-th of the window
-    counted under ``counted``."""
+    """A sign-in try that took a place in its subject's allowance: the ``number``-th under ``counted``."""
 
     subject: str
     counted: str
@@ -81,8 +80,7 @@ def seconds_left_in_window(attempt: Try) -> int:
 
 
 def note_failure(attempt: Try) -> int | None:
-    """A counted try failed: how many seconds the lockout it began lasts, if it was the one that spent
-    the allowance (else None)."""
+    """A counted try failed: the seconds of the lockout it began, if it spent the allowance (else None)."""
     cfg = current_app.config
     if attempt.number != parse(cfg["RATELIMIT_SIGN_IN"]).amount:
         return None

@@ -64,8 +64,7 @@ class TotpEnrolment:
 
 
 def enrol_totp(user: User, actor: Actor) -> TotpEnrolment:
-    """Start setting up an authenticator app: a new secret on an unconfirmed device (replacing an
-    unconfirmed one)."""
+    """Start setting up an authenticator app: a new secret on an unconfirmed device."""
     ensure_owner(actor, user)
     if _device(user, confirmed=True) is not None:
         raise ValidationFailed.on("non_field_errors", ALREADY_ON)
@@ -101,8 +100,7 @@ def qr_code_svg(provisioning_uri: str) -> str:
 
 
 def confirm_totp(user: User, code, actor: Actor) -> list[str] | None:
-    """Turn the app on with a current code from it. Returns the account's first recovery codes when
-    it had none (shown once), else None."""
+    """Turn the app on with a current code from it: the account's first recovery codes, if it had none."""
     ensure_owner(actor, user)
     device = _device(user, confirmed=False)
     if device is None:
@@ -140,8 +138,7 @@ def disable_totp(user: User, current_password, code, actor: Actor) -> None:
 
 
 def accept_code(user: User, code) -> bool:
-    """Whether ``code`` is a current code of the user's confirmed app, never accepted before; from
-    now on it is spent (a roll-back un-spends it)."""
+    """Whether ``code`` is a current, never accepted code of the user's app; from now on it is spent."""
     device = _device(user, confirmed=True)
     return device is not None and _spend_code(device, code)
 

@@ -76,8 +76,7 @@ def _token_hash(token: str) -> str:
 
 
 def begin_sign_in(user: User, *, first_step: str = "password", data: dict | None = None) -> str:
-    """Hold a sign-in whose first step passed until its second step: the token to give the client
-    (only its hash is stored). ``data``: JSON-safe values the door needs to finish ("remember")."""
+    """Hold a sign-in whose first step passed until its second step: the token for the client."""
     now = utcnow()
     db.session.execute(delete(PendingSignIn).where(PendingSignIn.expires_at < now))  # clear the long dead
     token = secrets.token_urlsafe(32)
@@ -180,8 +179,7 @@ def _live(now) -> tuple:
 
 
 def reset_two_factor(user: User, actor: Actor, *, remove_passkeys: bool = False) -> None:
-    """Staff (or the command line) take away every kind a reset removes, and the kinds it keeps
-    (passkeys) too when asked; pending sign-ins end. Audited, and the person is mailed."""
+    """Staff take away every kind a reset removes (passkeys too when asked); audited and mailed."""
     acting = actor.user
     if acting is not None:
         if not acting.is_staff:

@@ -28,8 +28,7 @@ BAD_IDLE_LIMIT = _l("Give a whole number of seconds from 60 to 31536000, or null
 
 
 def idle_limit_of(value) -> int | None:
-    """The idle limit asked for a new key, in whole seconds, or None for none; ValidationFailed on
-    ``idle_timeout`` for anything else (a bool is no number here)."""
+    """The idle limit asked for a new key, in whole seconds, or None; else ValidationFailed."""
     if value is None:
         return None
     shortest, longest = (int(limit.total_seconds()) for limit in (SHORTEST_IDLE_LIMIT, LONGEST_IDLE_LIMIT))

@@ -42,8 +42,7 @@ def start_browser_session(
 
 
 def presented_browser_session(public_id, now: datetime | None = None) -> tuple[Credential | None, str | None]:
-    """The session row a cookie names, with its user loaded in the same query, and why it may not be
-    used at ``now`` (``refusal``: None when it may); (None, None) when the cookie names no session."""
+    """The session row a cookie names, with its user, and why it may not be used (``refusal``)."""
     if not isinstance(public_id, str) or not public_id:
         return None, None
     credential = one_with_user(SESSION_BY_PUBLIC_ID, public_id)

@@ -38,8 +38,7 @@ def one_with_user(query, value) -> Credential | None:
 
 
 def names_live_sign_in(credential, claims: dict) -> bool:
-    """Whether ``credential`` is the live JWT sign-in a decoded token names (for a refresh token, the
-    latest of its sign-in)."""
+    """Whether ``credential`` is the live JWT sign-in a decoded token names (a refresh token: the latest)."""
     if credential is None or not credential.is_live:
         return False
     if credential.user_id is not None and str(credential.user_id) != claims.get("sub"):
@@ -87,8 +86,7 @@ def _outlived_a_staff_day(credential: Credential | CredentialSnapshot, now: date
 
 
 def has_idled(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> bool:
-    """Whether the credential went unused for its idle limit. Its last use is known to within
-    CREDENTIAL_TOUCH_INTERVAL (``note_use``), so it may end up to that much early, never late."""
+    """Whether the credential went unused for its idle limit (known to within CREDENTIAL_TOUCH_INTERVAL)."""
     limit = idle_limit(credential)
     last_use = credential.last_used_at or credential.created_at  # a key never used: since it was made
     return limit is not None and last_use is not None and (now or utcnow()) - last_use >= limit
@@ -102,8 +100,7 @@ def check_usable(credential: Credential | CredentialSnapshot, now: datetime | No
 
 
 def model_of(credential: CredentialSnapshot) -> Credential:
-    """The model of a presented credential, for a request that changes it or its user; refused if the
-    row changed since the request began."""
+    """The model of a presented credential, for a request that changes it; refused if it changed since."""
     model = db.session.get(Credential, credential.id)
     if model is None:
         raise AuthenticationFailed(USER_NOT_FOUND)

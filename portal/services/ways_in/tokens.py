@@ -91,8 +91,7 @@ def rotate_refresh_token(refresh_token) -> dict:
 
 
 def sign_out(presented: Credential, actor: Actor, *, refresh_token=None) -> None:
-    """End the presented credential and, when given, the sign-in of one of its user's own refresh
-    tokens (logout): both or neither."""
+    """End the presented credential and, when given, the sign-in of its user's refresh token: both or neither."""
     if refresh_token:
         claims = decode_jwt(refresh_token) if isinstance(refresh_token, str) else {}
         credential = live_credential_for_claims(claims)
