@@ -157,11 +157,6 @@ def not_me_link(alert: SignInAlert, origin: str | None = None) -> str:
 def alert_for_link(token) -> SignInAlert:
     """The alert a "This wasn't me" link names while it may be used: ValidationFailed for a link that
     was never good, LinkExpired for one used, too old, or older than the account's security stamp."""
-    return _read_link(token)[0]
-
-
-def _read_link(token) -> tuple[SignInAlert, int]:
-    """The alert a usable link names, and the security stamp the link was signed with."""
     ttl = current_app.config["SIGN_IN_ALERT_LINK_TTL"]
     try:
         readable = isinstance(token, str) and len(token) < 300
@@ -179,16 +174,17 @@ def _read_link(token) -> tuple[SignInAlert, int]:
         raise LinkExpired(LINK_GONE)
     if db.session.get(User, alert.user_id).security_stamp != data["s"]:
         raise LinkExpired(LINK_GONE)
-    return alert, data["s"]
+    return alert
 
 
 def secure_with_link(token, actor: Actor) -> User:
     """"This wasn't me", confirmed: spend the link (once, whoever races for it) and secure the account."""
-    alert, stamp = _read_link(token)
+    alert = alert_for_link(token)
+    user = db.session.get(User, alert.user_id)
     now = utcnow()
-    # The stamp is checked in the same UPDATE: a reset that commits between the reading above and
-    # this spends the link as surely as one that came before.
-    unchanged = select(User.id).where(User.id == alert.user_id, User.security_stamp == stamp)
+    # The stamp the link was signed with (as read above) is checked in the same UPDATE: a reset that
+    # commits between the reading and this spends the link as surely as one that came before.
+    unchanged = select(User.id).where(User.id == user.id, User.security_stamp == user.security_stamp)
     spent = update_where(
         SignInAlert,
         SignInAlert.id == alert.id,
@@ -199,7 +195,6 @@ def secure_with_link(token, actor: Actor) -> User:
     )
     if not spent:
         raise LinkExpired(LINK_GONE)
-    user = db.session.get(User, alert.user_id)
     securing.secure_account(user, actor, how=securing.FROM_ALERT, not_recognised=alert)
     return user
 
