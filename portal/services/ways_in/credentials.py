@@ -37,13 +37,16 @@ def one_with_user(query, value) -> Credential | None:
     return db.session.scalars(query, {"value": value}).unique().first()
 
 
-def names_live_sign_in(credential, claims: dict) -> bool:
-    """Whether ``credential`` is the live JWT sign-in a decoded token names (a refresh token: the latest)."""
+def live_sign_in(claims: dict, find):
+    """The live JWT sign-in a decoded token names, as ``find(sid)`` reads it (a model or a snapshot),
+    or None; for a refresh token, only the latest of its sign-in."""
+    sid = claims.get("sid")
+    credential = find(sid) if isinstance(sid, str) else None
     if credential is None or not credential.is_live:
-        return False
+        return None
     if credential.user_id is not None and str(credential.user_id) != claims.get("sub"):
-        return False
-    return claims.get("type") != "refresh" or claims.get("jti") == credential.refresh_jti
+        return None
+    return credential if claims.get("type") != "refresh" or claims.get("jti") == credential.refresh_jti else None
 
 
 def refusal(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> str | None:

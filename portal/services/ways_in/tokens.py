@@ -22,7 +22,7 @@ from ..errors import AuthenticationFailed
 from ..plumbing.attempts import keep_attempts
 from ..signing_in.sign_in import PASSWORD, record_sign_in
 from . import callers
-from .credentials import JWT, by_public_id, check_usable, names_live_sign_in, one_with_user, revoke
+from .credentials import JWT, by_public_id, check_usable, live_sign_in, one_with_user, revoke
 
 JWT_BY_PUBLIC_ID = by_public_id(JWT)
 
@@ -161,7 +161,5 @@ _verified_claims = functools.lru_cache(maxsize=1024)(_decoded)
 
 
 def live_credential_for_claims(claims: dict) -> Credential | None:
-    """The live sign-in a decoded JWT belongs to, as a model, or None when it was revoked or never issued."""
-    sid = claims.get("sid")
-    credential = one_with_user(JWT_BY_PUBLIC_ID, sid) if isinstance(sid, str) else None
-    return credential if names_live_sign_in(credential, claims) else None
+    """The live sign-in a decoded JWT belongs to, as a model, or None."""
+    return live_sign_in(claims, lambda sid: one_with_user(JWT_BY_PUBLIC_ID, sid))
