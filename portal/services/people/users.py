@@ -15,9 +15,7 @@ MAX_ID = 2**31 - 1
 
 def get_user(user_id) -> User:
     """The stored user with that id, or NotFound (also for ids no user could have)."""
-    if not isinstance(user_id, int) or not 0 < user_id <= MAX_ID:
-        raise NotFound("User not found")
-    user = db.session.get(User, user_id)
+    user = db.session.get(User, user_id) if isinstance(user_id, int) and 0 < user_id <= MAX_ID else None
     if user is None:
         raise NotFound("User not found")
     return user

@@ -1,15 +1,10 @@
 """Device cookies: a browser that has signed in to an account before is known to that account.
 
-OWASP's "Slow down online guessing attacks with device cookies": each sign-in in a browser gives
-that browser a signed, per-account token (the account's id and a random nonce). A request that
-carries a valid one for the account it names is a *known device*: the failures of everyone else
-do not hold it back (``sign_in_lockout``, ``limits``); it has an allowance of its own, keyed on the
-nonce, so a stolen cookie is limited too.
-
-One cookie holds the tokens of the last few accounts signed in to in that browser (a shared
-computer keeps its owners), each valid DEVICE_COOKIE_LIFETIME.
-
-Only pages read the cookie. API clients are unknown sources: they keep a refresh token or an API
+OWASP's "Slow down online guessing attacks with device cookies": each sign-in in a browser gives it
+a signed, per-account token. A request with a valid one is a *known device*: the failures of
+everyone else do not hold it back; it has an allowance of its own, so a stolen cookie is limited
+too. One cookie holds the tokens of the last few accounts signed in to (a shared computer keeps its
+owners). Only pages read the cookie. API clients are unknown sources: they keep a refresh token or an API
 key instead of signing in again, and a script could replay a browser's cookie from anywhere.
 """
 

@@ -4,18 +4,15 @@ A code is ten characters of an alphabet without look-alikes, about 49 bits, show
 ``abcde-fghij``. A set is made with the account's first factor and on request (voiding the old
 set); using a code is one conditional UPDATE, so two requests racing with one code cannot both pass.
 
-Each code is stored as an argon2id hash with a random salt of its own (ASVS 6.5.2), so a leaked
-table, even with SECRET_KEY, must be searched code by code and account by account at argon2's
-price. The cost is low on purpose (HASH_MEMORY_COST, t=1): the secret is 49 random bits, not a
-person's password, and a typed code is compared with each unused code of the account in turn.
-Measured on the 2-core test machine: one comparison takes about 2.6 ms on an idle core, so a wrong
-code against a full set of ten costs 26 ms (34-48 ms with the machine loaded), and making a set as
-much again. Only what looks like a recovery code is compared (an app's six digits never are), and
-every try is bounded by the sign-in limits and the second step's tries.
+Each code is stored as an argon2id hash with a salt of its own (ASVS 6.5.2), so a leaked table, even
+with SECRET_KEY, must be searched code by code at argon2's price. The cost is low on purpose
+(HASH_MEMORY_COST, t=1): the secret is 49 random bits, and a typed code is compared with each unused
+code in turn. Measured on the 2-core test machine: one comparison takes about 2.6 ms on an idle
+core, so a wrong code against a full set of ten costs 26 ms (34-48 ms with the machine loaded), and
+making a set as much again. Only what looks like a recovery code is compared.
 
-Sets made before revision 0010 are HMAC-SHA256s keyed with SECRET_KEY: the codes themselves are
-not known, so they cannot be hashed again. Those rows are still checked as HMACs until the person
-makes a new set (or spends them); every new set is argon2id.
+Sets made before revision 0010 are HMAC-SHA256s keyed with SECRET_KEY (the codes are not known, so
+they cannot be hashed again), checked as such until the person makes a new set.
 """
 
 import hashlib

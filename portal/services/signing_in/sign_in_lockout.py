@@ -1,19 +1,12 @@
 """Sign-in lockouts that hold back guessers, never the owner.
 
-Failed sign-in tries are counted per *subject*: the unknown sources of one account (every address
-and API client without that account's device cookie, together), or one known device
-(``device_cookies``). When a subject's failures reach the RATELIMIT_SIGN_IN allowance within its
-window, that subject alone is locked out for SIGN_IN_LOCKOUT; each lockout that follows within
-SIGN_IN_LOCKOUT_RESET of the last doubles it, up to SIGN_IN_LOCKOUT_MAX. A locked-out subject's
-tries are refused before any password or code is looked at, so they cost nothing and count nothing.
-
-An *episode* is one lockout, from its start until it lapses. When one starts for an account's
-unknown sources, the owner is mailed once: the request whose failure began it is the only one that
-sees the count reach the allowance (the storage's increment is atomic).
-
-The state lives in the rate limiter's storage (RATELIMIT_STORAGE_URI), beside the other limits:
-shared by every process with Redis, per process with ``memory://`` (as every limit is), and gone
-when it restarts, which only forgets how long the next lockout would be.
+Failed sign-in tries are counted per *subject*: the unknown sources of one account together, or one
+known device (``device_cookies``). When a subject's failures reach the RATELIMIT_SIGN_IN allowance,
+that subject alone is locked out for SIGN_IN_LOCKOUT, doubling for each lockout within
+SIGN_IN_LOCKOUT_RESET of the last, up to SIGN_IN_LOCKOUT_MAX. A locked-out subject's tries are
+refused before any password is looked at. When a lockout of an account's unknown sources starts, the
+owner is mailed once: only the request whose failure began it sees the count reach the allowance
+(the storage's increment is atomic). The state lives in the rate limiter's storage.
 """
 
 import logging
