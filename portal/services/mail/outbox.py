@@ -5,18 +5,13 @@ it reports, and delivered once that change has committed.
 tells, and whom it is for, in which language and time zone; so a rolled-back change sends nothing.
 The app's composer (``portal.mails``) writes the words when it is delivered (``courier``).
 
-A deliverer claims a due row with one conditional UPDATE, so of two deliverers racing for a row
-only one gets it; it hands the message over outside any transaction and then marks the row sent.
-A refused or unreachable mail server schedules another try — after MAIL_RETRY_BACKOFF, doubling
-each time up to MAIL_RETRY_MAX_INTERVAL — until MAIL_GIVE_UP_AFTER has passed since the message was
-queued: then the row is marked failed, logged as an error, and listed for staff. A deliverer that
-dies holding a claim loses nothing: the claim lapses after MAIL_CLAIM_LEASE and another deliverer
-takes the row. (Had it already handed the message over, the message then goes twice, with the same
-Message-ID: SMTP cannot be told "exactly once".)
-
-The facts are kept sealed (``secret_box``: they may hold a code or a reset link) and erased when the
-row is finished; finished rows are deleted after MAIL_KEEP_FINISHED. A row queued before mails were
-composed on delivery holds the sealed RFC 5322 message itself, and is delivered as it is.
+A deliverer claims a due row with one conditional UPDATE, so of two deliverers only one gets it,
+and hands the message over outside any transaction. A refused or unreachable mail server schedules
+another try (backing off, doubling) until MAIL_GIVE_UP_AFTER: then the row is marked failed, logged
+and listed for staff. A claim lapses after MAIL_CLAIM_LEASE, so a deliverer that dies holding one
+loses nothing (a message it had handed over then goes twice, with the same Message-ID: SMTP cannot
+be told "exactly once"). The facts are kept sealed (they may hold a code or a reset link) and erased
+when the row is finished. A row queued by an older release holds the sealed message itself.
 """
 
 import json

@@ -47,7 +47,6 @@ class SecondStepTry:
 class Listed:
     """A kind as the Security page and the staff's view of an account list it."""
 
-    kind: "FactorKind"
     set_up: bool
     left: int | None = None  # for codes: how many are unused
     items: list = field(default_factory=list)  # for passkeys: each one
@@ -77,7 +76,7 @@ class FactorKind(ABC):
         return self.is_set_up(user)
 
     def listed(self, user: User) -> Listed:
-        return Listed(self, self.is_set_up(user))
+        return Listed(self.is_set_up(user))
 
     @abstractmethod
     def verify(self, attempt: SecondStepTry) -> bool:
@@ -127,7 +126,7 @@ class RecoveryCodes(FactorKind):
         from . import recovery_codes
 
         left = recovery_codes.codes_left(user)
-        return Listed(self, left > 0, left=left)
+        return Listed(left > 0, left=left)
 
     def verify(self, attempt):
         from . import recovery_codes
@@ -154,7 +153,7 @@ class Passkeys(FactorKind):
         from . import passkeys
 
         items = passkeys.list_passkeys(user)
-        return Listed(self, bool(items), items=items)
+        return Listed(bool(items), items=items)
 
     def verify(self, attempt):
         # The signature was checked by ``passkeys.verify_passkey``; here only whose passkey it is.

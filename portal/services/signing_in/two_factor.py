@@ -1,15 +1,10 @@
 """The pending second step of a sign-in, and the staff reset.
 
-The flow (``flow``) holds a sign-in whose first step passed, for an account with a second factor,
-under a random token (``begin_sign_in``; only its hash is stored) for TWO_FACTOR_PENDING_TTL.
-Each try at the second step is counted before the proof is compared, in one conditional UPDATE,
-so guesses sent in parallel cannot get more than TWO_FACTOR_MAX_ATTEMPTS comparisons between
-them; after that (or once used, expired or ended) the person signs in again from the start. Each
-try also counts against the account's budget (``second_step_budget``). The tries, and the record
-of a wrong one, are kept whatever the answer (``attempts.keep_attempts``).
-
-The staff reset is for the person who lost their phone, on other people's accounts only (their own
-goes through the Security page), under ``accounts.ensure_may_manage``.
+A sign-in whose first step passed is held under a random token (only its hash is stored) for
+TWO_FACTOR_PENDING_TTL. Each try at the second step is counted before the proof is compared, in one
+conditional UPDATE, so guesses sent in parallel cannot get more than TWO_FACTOR_MAX_ATTEMPTS
+comparisons between them; each also counts against the account's budget (``second_step_budget``).
+The staff reset is for the person who lost their phone, on other people's accounts only.
 """
 
 import hashlib
