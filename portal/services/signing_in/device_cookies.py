@@ -9,7 +9,6 @@ key instead of signing in again, and a script could replay a browser's cookie fr
 """
 
 import secrets
-from dataclasses import dataclass
 
 from flask import after_this_request, current_app, request
 from flask_login import user_logged_in
@@ -22,13 +21,6 @@ COOKIE_NAME = "portal_device"
 SALT = "device-cookie"
 ACCOUNTS_PER_BROWSER = 5  # the newest sign-ins; an older account's token makes way
 SEPARATOR = "~"  # between tokens; itsdangerous tokens never hold it, and a cookie may
-
-
-@dataclass(frozen=True)
-class Device:
-    """A browser known to an account: ``nonce`` names it for its own allowance."""
-
-    nonce: str
 
 
 def _serializer(user: User) -> URLSafeTimedSerializer:
@@ -55,9 +47,9 @@ def _user_id_of(token: str) -> str:
     return user_id
 
 
-def known_device(user: User | None) -> Device | None:
-    """The device this request's cookie proves for ``user``'s account, or None (no cookie, another
-    account's, forged, expired, or issued before the password last changed)."""
+def known_device(user: User | None) -> str | None:
+    """The nonce of the device this request's cookie proves for ``user``'s account (which names it
+    for its own allowance), or None: no cookie, another account's, forged, expired, or revoked."""
     if user is None or not user.is_active:
         return None
     max_age = current_app.config["DEVICE_COOKIE_LIFETIME"].total_seconds()
@@ -69,7 +61,7 @@ def known_device(user: User | None) -> Device | None:
         except (BadSignature, ValueError, TypeError):
             continue
         if user_id == user.id and isinstance(nonce, str):
-            return Device(nonce)
+            return nonce
     return None
 
 
