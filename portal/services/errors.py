@@ -8,8 +8,7 @@ from flask_babel import LazyString
 
 
 def plain(message):
-    """A message as text: a translatable one in the current language; anything else as it is
-    (lists and dicts of messages, as ``ValidationFailed`` holds them, item by item)."""
+    """A message as text in the current language (lists and dicts of messages item by item)."""
     if isinstance(message, LazyString):
         return str(message)
     if isinstance(message, dict):
@@ -73,8 +72,7 @@ class EmailNotVerified(AuthenticationFailed):
 
 
 class PasswordResetRequired(AuthenticationFailed):
-    """The right password of an account that was secured ("This wasn't me"): a new one must be
-    chosen through the reset flow before the password signs in again."""
+    """The right password of a secured account: a new one must be chosen through the reset link first."""
 
 
 class LinkExpired(ServiceError):

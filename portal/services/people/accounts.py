@@ -71,8 +71,7 @@ def create_user(
 
 
 def update_profile(user: User, changes: dict, actor: Actor, *, expected_versions: set[int] | None = None) -> User:
-    """Apply a partial profile update: any of ``PROFILE_FIELDS`` plus ``avatar`` (a binary stream, or
-    None to remove it). ``expected_versions``: PreconditionFailed unless the row still has one."""
+    """Apply a partial update of ``PROFILE_FIELDS`` and ``avatar`` (a binary stream, or None to remove it)."""
     ensure_may_manage(actor, user)
     changes = dict(changes)
     has_avatar_change = "avatar" in changes
@@ -213,8 +212,7 @@ def _store_password(user: User, new_password: str, actor: Actor, *, keep=None, r
 
 
 def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
-    """Staff-only switches: active, staff, superuser, verified. Only a superuser (or the CLI) grants
-    or removes staff and superuser rights; nobody removes their own; the last superuser stays."""
+    """Staff-only switches; only a superuser (or the CLI) grants or removes staff and superuser rights."""
     cleaned = clean_fields(flags, ACCOUNT_FLAGS)
     acting = actor.user
     if acting is not None:

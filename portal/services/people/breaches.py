@@ -47,8 +47,7 @@ _LINE = re.compile(rb"([0-9A-Fa-f]{35}):([0-9]{1,12})")
 
 
 def times_seen(password) -> int | None:
-    """How often ``password`` appears in breach data (0: never); None when the check is off or the
-    service could not be asked."""
+    """How often ``password`` appears in breach data (0: never); None when nobody could tell."""
     if not current_app.config["PASSWORD_BREACH_CHECK"] or not isinstance(password, str) or not password:
         return None
     digest = hashlib.sha1(password.encode("utf-8", "surrogatepass")).hexdigest().upper()
@@ -81,8 +80,7 @@ class _Unavailable(Exception):
 
 
 def _breached_suffixes(prefix: str) -> bytes | None:
-    """The range of ``prefix`` as ``\\nSUFFIX:COUNT`` lines of count > 0, from the cache or the
-    service; None (and a warning) when the service could not be asked."""
+    """The range of ``prefix`` (lines of count > 0), from the cache or the service; None and a warning."""
     cfg = current_app.config
     base_url = cfg["PASSWORD_BREACH_API_URL"].rstrip("/")
     timeout = float(cfg["PASSWORD_BREACH_TIMEOUT"])
@@ -168,8 +166,7 @@ def _count_of(breached: bytes, suffix: bytes) -> int:
 
 
 class _RangeCache:
-    """Range answers by (API URL, prefix), each for ``RANGE_TTL_SECONDS``, the most recently used
-    ``RANGE_CACHE_SIZE`` at most; safe to share between threads."""
+    """Range answers by (API URL, prefix), kept as the module says; safe to share between threads."""
 
     def __init__(self):
         self._entries: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()

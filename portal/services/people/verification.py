@@ -82,8 +82,7 @@ def mail_code(user: User, code: str, purpose: str = VERIFY_EMAIL, *, language: s
 
 
 def send_code_later(email, purpose: str, wanted: Callable[[User], bool]) -> None:
-    """Mail a new ``purpose`` code when ``email`` names an account for which ``wanted`` holds, after the
-    answer, so nobody learns which addresses have accounts."""
+    """Mail a ``purpose`` code if ``wanted(account)``, after the answer: nobody learns who has an account."""
     run_in_background(_send_code, email, purpose, wanted, page_language())
 
 
@@ -186,8 +185,7 @@ def password_reset_link(user: User, origin: str | None = None) -> str:
 
 
 def request_password_reset(email, actor: Actor) -> None:
-    """Mail a reset link when ``email`` belongs to an active account, after the answer, which tells
-    nobody whether it does. Only a malformed address is an error."""
+    """Mail a reset link to an active account, after the answer (only a malformed address is an error)."""
     clean_fields({"email": email}, {"email": clean_email})
     run_in_background(_send_password_reset_link, email, actor.origin, page_language())
 

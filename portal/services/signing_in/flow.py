@@ -25,8 +25,7 @@ FIRST_STEPS = (PASSWORD, EMAIL_CODE, PASSKEY)
 
 @dataclass(frozen=True)
 class SignInAttempt:
-    """A sign-in on its way through the stages: whose, what it has proven so far (``("password", "totp")``),
-    and what the door asked to be given back with the outcome."""
+    """A sign-in on its way through the stages: whose, what it has proven so far, and the door's data."""
 
     user: User
     proofs: tuple[str, ...]
@@ -92,8 +91,7 @@ class PasswordMustBeRenewed(Stage):
 
 
 class SecondFactor(Stage):
-    """An account with a second factor (``factors.has_second_factor``) is asked for one, unless its
-    sign-in already proved one (a passkey alone)."""
+    """An account with a second factor is asked for one, unless it was proven already (a passkey alone)."""
 
     key = "second_factor"
 
@@ -118,8 +116,7 @@ def sign_in(user: User, *, first_step: str = PASSWORD, door_data: dict | None = 
 
 
 def complete_sign_in(token, actor: Actor, *, code=None, passkey: PasskeyAssertion | None = None) -> Outcome:
-    """Finish the second step of a pending sign-in (``two_factor.pass_second_step``: its errors are
-    this one's) and go on with the stages after it."""
+    """Finish the second step of a pending sign-in (``two_factor.pass_second_step``), and go on."""
     passed = two_factor.pass_second_step(token, actor, code=code, passkey=passkey)
     attempt = SignInAttempt(user=passed.user, proofs=(passed.first_step, passed.kind.key), door_data=passed.data)
     return _go_on(attempt, STAGES[[stage.key for stage in STAGES].index(SecondFactor.key) + 1:])

@@ -79,8 +79,7 @@ NOT_FOUND = "No such passkey."
 
 @dataclass(frozen=True)
 class PasskeyAssertion:
-    """A verified passkey sign-in: whose passkey it was (an active, activated account), which one,
-    and whether the device verified the person (PIN, biometric)."""
+    """A verified passkey sign-in: whose passkey, which one, and whether the device verified the person."""
 
     user_id: int
     user: User
@@ -127,8 +126,7 @@ def registration_options(user: User, *, rp_id: str, binding: str, actor: Actor) 
 def register_passkey(
     user: User, response, *, rp_id: str, origin: str, binding: str, name, actor: Actor
 ) -> PasskeyAdded:
-    """Verify the browser's answer to ``registration_options`` (a ``PublicKeyCredential`` as JSON)
-    and keep the new passkey under ``name``. ValidationFailed on ``passkey`` or ``name``."""
+    """Verify the browser's answer to ``registration_options`` and keep the new passkey under ``name``."""
     ensure_owner(actor, user)
     name = _clean_name(name)
     try:
@@ -191,8 +189,7 @@ def authentication_options(*, rp_id: str, binding: str, user: User | None = None
 
 
 def verify_passkey(response, *, rp_id: str, origin: str, binding: str, actor: Actor) -> PasskeyAssertion:
-    """Verify the browser's answer to ``authentication_options``: whose passkey signed the live
-    challenge this client asked for. AuthenticationFailed otherwise (the challenge is spent either way)."""
+    """Whose passkey signed the live challenge this client asked for; the challenge is spent either way."""
     try:
         credential = parse_authentication_credential_json(response)
     except (WebAuthnException, ValueError, TypeError):

@@ -29,8 +29,7 @@ APP_CODES_REFUSED = _l(
 
 
 def take_a_try(user: User) -> bool:
-    """Count one try at the second step against the account's budget, before its code is compared:
-    whether it was within the budget (else codes from the app must be refused)."""
+    """Count a try against the account's budget, before its code is compared: whether it was within it."""
     return update_where(
         User,
         User.id == user.id,

@@ -54,8 +54,7 @@ PASSWORD = "password"  # how a credential was proven when nothing else is said
 
 
 def record_sign_in(user: User, actor: Actor, method: str, *, credential: Credential) -> None:
-    """Stamp ``last_login`` and audit the sign-in and how it was proven (``method``); where
-    ``credential`` came from is remembered, and the person mailed when that is new."""
+    """Stamp ``last_login``, audit the sign-in, and note where ``credential`` came from (``sign_in_alerts``)."""
     user.last_login = utcnow()
     mark_changed(user)
     changes = {"method": [None, method]}

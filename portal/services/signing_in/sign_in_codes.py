@@ -21,15 +21,13 @@ def may_sign_in_by_code(user: User) -> bool:
 
 
 def request_sign_in_code(email) -> None:
-    """Mail a sign-in code when ``email`` names an account that may sign in with one, after the
-    answer, which tells nobody whether it does. Only a malformed address is an error."""
+    """Mail a sign-in code to an account that may use one, after the answer, which tells nobody whether it does."""
     clean_fields({"email": email}, {"email": clean_email})
     verification.send_code_later(email, verification.SIGN_IN, may_sign_in_by_code)
 
 
 def authenticate_with_code(email, code) -> User:
-    """The account whose live sign-in code ``code`` is, mailed to ``email``; the code is used up.
-    Otherwise ValidationFailed on ``code``, which spends one of the code's tries."""
+    """The account whose live sign-in code ``code`` is, mailed to ``email``; a wrong one spends a try."""
     user = find_user(email=email)
     if user is not None and not may_sign_in_by_code(user):
         user = None

@@ -92,8 +92,7 @@ def _enrolment(user: User, secret: str) -> TotpEnrolment:
 
 
 def qr_code_svg(provisioning_uri: str) -> str:
-    """The provisioning URI as an inline ``<svg>``, with no script or ``style`` attribute, so a strict
-    Content-Security-Policy holds."""
+    """The provisioning URI as an inline ``<svg>`` without ``style``, so a strict CSP holds."""
     qr = segno.make(provisioning_uri, error="m", micro=False)
     title = _("QR code for your authenticator app")
     return qr.svg_inline(scale=4, dark="#000", light="#fff", title=title, svgclass="qr-code", lineclass=None)

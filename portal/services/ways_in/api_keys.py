@@ -44,8 +44,7 @@ def hash_key(key: str) -> str:
 def issue_api_key(
     user: User, actor: Actor, name: str | None = None, *, method: str = PASSWORD, idle_timeout: int | None = None
 ) -> tuple[Credential, str]:
-    """A new API key for an active, activated account; the key is returned once, never stored.
-    ``method``: how the person proved who they are; ``idle_timeout``: seconds (``idle_limit_of``)."""
+    """A new API key for an active, activated account; the key is returned once, never stored."""
     idle_timeout = idle_limit_of(idle_timeout)
     if not user.is_active:
         raise AuthenticationFailed(BAD_CREDENTIALS)

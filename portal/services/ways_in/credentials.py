@@ -50,8 +50,7 @@ def live_sign_in(claims: dict, find):
 
 
 def refusal(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> str | None:
-    """Why a presented credential (a model or a snapshot) may not be used, or None when it may: the
-    rule for answering a request, and again for acting on its behalf."""
+    """Why a presented credential (a model or a snapshot) may not be used, or None when it may."""
     if credential.user is None:
         return USER_NOT_FOUND
     if not credential.is_live:
@@ -112,8 +111,7 @@ def model_of(credential: CredentialSnapshot) -> Credential:
 
 
 def note_use(credential: Credential | CredentialSnapshot, ip: str | None, now: datetime | None = None) -> None:
-    """Remember when and from where a credential was last used, at most once per touch interval, so
-    most requests write nothing. ``now``: the time ``refusal`` judged the request by."""
+    """Remember when and from where a credential was last used, at most once per touch interval."""
     now = now or utcnow()
     interval = current_app.config["CREDENTIAL_TOUCH_INTERVAL"]
     if credential.last_used_at is not None and now - credential.last_used_at < interval:
