@@ -29,9 +29,8 @@ class ValidationFailed(ServiceError):
     """Bad input. ``errors`` maps a field name (or ``non_field_errors``) to a list of messages."""
 
     def __init__(self, errors: dict[str, list[str]]):
-        errors = plain(errors)
         super().__init__(errors)
-        self.errors = errors
+        self.errors = self.args[0]
 
     @classmethod
     def on(cls, field: str, message: str) -> "ValidationFailed":
@@ -62,9 +61,8 @@ class AuthenticationFailed(ServiceError):
     """Credentials that do not open the door; ``detail`` is safe to show."""
 
     def __init__(self, detail: str):
-        detail = plain(detail)
         super().__init__(detail)
-        self.detail = detail
+        self.detail = self.args[0]
 
 
 class EmailNotVerified(AuthenticationFailed):
