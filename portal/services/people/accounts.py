@@ -59,13 +59,13 @@ def create_user(
         activated_at=now if email_verified else None,
         date_joined=now,
         updated_at=now,
-        is_staff=is_staff,
+        is_staff=is_staff or is_superuser,
         is_superuser=is_superuser,
         **cleaned,
     )
-    _superuser_is_staff(user)
     db.session.add(user)
-    audit.record(actor, "account_created", user, {key: [None, value] for key, value in _loggable(cleaned).items()})
+    created = {key: [None, audit.jsonable(value)] for key, value in cleaned.items() if value is not None}
+    audit.record(actor, "account_created", user, created)
     _save()
     return user
 
@@ -230,7 +230,7 @@ def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
         setattr(user, field, value)
     if cleaned.get("email_verified"):
         verification.mark_verified(user)
-    _superuser_is_staff(user)
+    user.is_staff = user.is_staff or user.is_superuser
     changed = audit.diff(before, {field: getattr(user, field) for field in cleaned})
     if changed:
         user.updated_at = utcnow()
@@ -325,11 +325,3 @@ def _save() -> None:
             if column in text:
                 raise ValidationFailed.on(field, message) from None
         raise
-
-
-def _superuser_is_staff(user: User) -> None:
-    user.is_staff = user.is_staff or user.is_superuser
-
-
-def _loggable(cleaned: dict) -> dict:
-    return {key: audit.jsonable(value) for key, value in cleaned.items() if value is not None}

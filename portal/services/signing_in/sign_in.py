@@ -37,17 +37,12 @@ def authenticate(password, *, email=None, username=None, login=None) -> User:
         raise EmailNotVerified(UNVERIFIED)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    _note_whether_breached(user, password)
-    return user
-
-
-def _note_whether_breached(user: User, password: str) -> None:
-    """Mark an account whose right password appears in breach data (a banner, an API header). Asked
-    only once the password is known to be right, so a wrong one costs no request and the timing
-    tells nothing; when the service cannot be asked, what was known stays."""
+    # Is the right password in breach data (a banner, an API header)? Asked only now, so a wrong one
+    # costs no request and the timing tells nothing; when nobody could tell, what was known stays.
     seen = breaches.times_seen(password)
     if seen is not None and bool(seen) != user.password_breached:
         user.password_breached = bool(seen)
+    return user
 
 
 PASSWORD = "password"  # how a credential was proven when nothing else is said
