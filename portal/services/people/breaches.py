@@ -12,8 +12,7 @@ size tells an eavesdropper on TLS nothing about the prefix.
   nor an answer trickled a byte at a time, so the request runs on the background threads and the
   caller stops waiting at the deadline; when the pool has no room the check is skipped.
 
-Answers (public data: the breached suffixes of a prefix) are kept for ``RANGE_TTL_SECONDS``,
-``RANGE_CACHE_SIZE`` prefixes at most, so a person who signs in again soon costs no second request.
+Answers (public data) are kept a while, so a person who signs in again soon costs no second request.
 """
 
 import hashlib

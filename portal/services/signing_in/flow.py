@@ -117,9 +117,9 @@ def sign_in(user: User, *, first_step: str = PASSWORD, door_data: dict | None = 
 
 def complete_sign_in(token, actor: Actor, *, code=None, passkey: PasskeyAssertion | None = None) -> Outcome:
     """Finish the second step of a pending sign-in (``two_factor.pass_second_step``), and go on."""
-    passed = two_factor.pass_second_step(token, actor, code=code, passkey=passkey)
-    attempt = SignInAttempt(user=passed.user, proofs=(passed.first_step, passed.kind.key), door_data=passed.data)
-    return _go_on(attempt, STAGES[[stage.key for stage in STAGES].index(SecondFactor.key) + 1:])
+    user, proofs, door_data = two_factor.pass_second_step(token, actor, code=code, passkey=passkey)
+    after_it = STAGES[[stage.key for stage in STAGES].index(SecondFactor.key) + 1:]
+    return _go_on(SignInAttempt(user, proofs, door_data), after_it)
 
 
 def _go_on(attempt: SignInAttempt, stages) -> Outcome:

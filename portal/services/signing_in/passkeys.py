@@ -4,8 +4,8 @@ The views pass the relying-party id, the expected origin, and a *binding*: a ran
 client keeps (a nonce in the browser's session, or an API client's ``mfa_token``).
 
 A challenge is stored as a SHA-256, with a hash of the binding: it is answered once, within
-WEBAUTHN_CHALLENGE_TTL, by the client that asked for it; it is found again by the challenge the
-authenticator signed, so a browser may have several ceremonies open.
+WEBAUTHN_CHALLENGE_TTL, by the client that asked for it (found by the challenge the authenticator
+signed, so a browser may have several ceremonies open).
 
 Registration asks for a discoverable credential and accepts "none" attestation (the portal trusts
 no vendor list). Sign-in with a passkey alone demands user verification (a PIN or biometric on the

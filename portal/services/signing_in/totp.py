@@ -4,9 +4,8 @@ The shared secret (160 random bits) is sealed with ``secret_box``: never stored 
 in an export or a log. Codes are six digits, 30-second steps, HMAC-SHA1; a phone's clock may be one
 step off either way.
 
-A code works once: the device keeps the time step of the last accepted code, and a code is
-accepted only for a later step, decided by one conditional UPDATE, so two requests racing with one
-code cannot both pass. (Accepting the next step's code therefore retires the current one too.)
+A code works once: a code is accepted only for a later time step than the last accepted one, in one
+conditional UPDATE, so two requests racing with one code cannot both pass.
 
 A device counts only once confirmed with a code from the app, which proves the person scanned it.
 Turning it off takes the password and a current code (or a recovery code): a stolen session alone

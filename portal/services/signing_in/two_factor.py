@@ -26,7 +26,7 @@ from ..plumbing.atomic import update_where
 from ..plumbing.attempts import keep_attempts
 from ..ways_in.credentials import end_pending_sign_ins
 from . import factors, second_step_budget, totp
-from .factors import KINDS, FactorKind, notify_security_change
+from .factors import KINDS, notify_security_change
 from .passkeys import PasskeyAssertion
 
 PASSKEY_REFUSED = _l("This passkey does not belong to the account signing in.")
@@ -51,16 +51,6 @@ class PendingStep:
         """Why a kind that is set up is not taken now (the app's codes past the budget), to say first."""
         return [kind.refused for kind in KINDS if kind.key in self.set_up and kind.key not in self.offered
                 and kind.refused is not None]
-
-
-@dataclass(frozen=True)
-class PassedStep:
-    """A second step that passed: the flow goes on for ``user`` with ``kind`` proven after ``first_step``."""
-
-    user: User
-    first_step: str
-    kind: FactorKind
-    data: dict  # what ``begin_sign_in`` was given ("remember me", the door)
 
 
 # The pending second step ---------------------------------------------------------------------------
@@ -106,11 +96,10 @@ def pending_sign_in(token) -> PendingStep | None:
     )
 
 
-def pass_second_step(token, actor: Actor, *, code=None, passkey: PasskeyAssertion | None = None) -> PassedStep:
-    """Check a code or a verified passkey against each kind whose proof it is. ValidationFailed on
-    ``code`` (or ``passkey``) for a wrong one, which spends a try and one of the account's budget;
-    SignInExpired when the pending sign-in is over (expired, used, ended, out of tries, or its
-    account deactivated)."""
+def pass_second_step(token, actor: Actor, *, code=None, passkey: PasskeyAssertion | None = None) -> tuple:
+    """Check a code or a verified passkey against each kind whose proof it is: the account, its proofs
+    (``("password", "totp")``) and what ``begin_sign_in`` was given. ValidationFailed on ``code`` (or
+    ``passkey``) for a wrong one, which spends a try; SignInExpired when the pending sign-in is over."""
     proof_field, proof = (factors.PASSKEY_ANSWER, passkey) if passkey is not None else (factors.CODE, code)
     pending = _find(token)
     now = utcnow()
@@ -149,7 +138,7 @@ def pass_second_step(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
     second_step_budget.forgive(user)
     if kind.used_action is not None:
         notify_security_change(user, kind.used_action, actor)
-    return PassedStep(user=user, first_step=pending.first_step, kind=kind, data=dict(pending.data or {}))
+    return user, (pending.first_step, kind.key), dict(pending.data or {})
 
 
 def account_of(token) -> User | None:
