@@ -59,9 +59,6 @@ class QueuedMail:
     queued_at: str  # ISO 8601, naive UTC (``utcnow``)
     facts: dict
 
-    def sealed(self) -> bytes:
-        return seal(json.dumps(asdict(self), ensure_ascii=False).encode(), SEALED_FOR)
-
 
 class Composer(Protocol):
     """Who turns a queued mail into words: the subject staff see in the outbox, and the message."""
@@ -81,8 +78,9 @@ def queue_mail(user, kind: str, *, to: str | None = None, language: str | None =
     # The subject is written now, for staff reading the outbox; an unknown kind fails here, in the change.
     subject = composer().subject(kind, mail.language)
     now = utcnow()
+    sealed = seal(json.dumps(asdict(mail), ensure_ascii=False).encode(), SEALED_FOR)
     row = OutgoingMail(
-        recipient=mail.to, subject=subject[:200], message=mail.sealed(),
+        recipient=mail.to, subject=subject[:200], message=sealed,
         status=PENDING, created_at=now, next_attempt_at=now, attempts=0,
     )
     db.session.add(row)
