@@ -47,15 +47,13 @@ class Courier:
             log.exception("Delivering the outbox failed; the messages stay queued.")
         finally:
             db.session.remove()
-        if not self._nothing_pending():
-            self.wake()
-
-    def _nothing_pending(self) -> bool:
         try:
             with unit_of_work():
-                return outbox.next_due_at() is None
+                pending = outbox.next_due_at() is not None
         finally:
             db.session.remove()
+        if pending:
+            self.wake()
 
     def wake(self) -> None:
         """Deliver what is due now, on the courier's thread (started if it is not running)."""

@@ -104,13 +104,6 @@ def _tell_the_deliverer() -> None:
         hook()
 
 
-def _message(opened: bytes) -> EmailMessage:
-    """The message a row holds: composed now from its facts, or (queued by an earlier release) as written."""
-    if opened.startswith(b"{"):  # an RFC 5322 message starts with a header's name, never a brace
-        return composer().compose(QueuedMail(**json.loads(opened)))
-    return message_from_bytes(opened, policy=policy.default)
-
-
 @dataclass(frozen=True)
 class DeliveryReport:
     sent: int = 0
@@ -184,7 +177,12 @@ def hand_over(mail: ClaimedMail) -> DeliveryReport:
         # Sealed under another SECRET_KEY: no try will ever open it.
         return _finish(row_id, claim, FAILED, "The message cannot be read with the current SECRET_KEY.")
     try:
-        message = _message(opened)
+        # Composed now from its facts, or (queued by an earlier release) as written: an RFC 5322
+        # message starts with a header's name, never a brace.
+        if opened.startswith(b"{"):
+            message = composer().compose(QueuedMail(**json.loads(opened)))
+        else:
+            message = message_from_bytes(opened, policy=policy.default)
     except Exception as exc:
         # A kind or template this release does not know: composing again will not help.
         log.exception("Mail %r to %s cannot be composed; given up.", mail.subject, mail.recipient)

@@ -83,7 +83,7 @@ def _breached_suffixes(prefix: str) -> bytes | None:
     cfg = current_app.config
     base_url = cfg["PASSWORD_BREACH_API_URL"].rstrip("/")
     timeout = float(cfg["PASSWORD_BREACH_TIMEOUT"])
-    cache = _cache()
+    cache = current_app.extensions.setdefault("password_breach_ranges", _RangeCache())
     key = (base_url, prefix)
     if (kept := cache.get(key)) is not None:
         return kept
@@ -189,7 +189,3 @@ class _RangeCache:
             self._entries.move_to_end(key)
             while len(self._entries) > RANGE_CACHE_SIZE:
                 self._entries.popitem(last=False)
-
-
-def _cache() -> _RangeCache:
-    return current_app.extensions.setdefault("password_breach_ranges", _RangeCache())

@@ -47,19 +47,14 @@ _HASHER = PasswordHasher(
 ARGON2_PREFIX = "$argon2"
 
 
-def _legacy_hmac(user_id: int, code: str) -> str:
-    """How a code of a set made before revision 0010 was stored."""
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"{user_id}:recovery:{code}".encode(), hashlib.sha256).hexdigest()
-
-
 def _matches(stored: str, user_id: int, code: str) -> bool:
     if stored.startswith(ARGON2_PREFIX):
         try:
             return _HASHER.verify(stored, code)
         except (VerificationError, InvalidHashError):
             return False
-    return hmac.compare_digest(stored, _legacy_hmac(user_id, code))
+    legacy = hmac.new(current_app.config["SECRET_KEY"].encode(), f"{user_id}:recovery:{code}".encode(), hashlib.sha256)
+    return hmac.compare_digest(stored, legacy.hexdigest())  # a set made before revision 0010
 
 
 def normalise(code) -> str | None:
