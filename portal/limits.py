@@ -105,7 +105,7 @@ def _find_named_account(fields: tuple[str, ...]) -> tuple[str, Callable[[], User
     return "anonymous", lambda: None
 
 
-def _known_device(fields: tuple[str, ...]) -> device_cookies.Device | None:
+def _known_device(fields: tuple[str, ...]) -> str | None:
     """This browser, when its device cookie proves it signed in to the named account before.
 
     Only pages read device cookies: to the API every client is an unknown source (``device_cookies``).
@@ -121,7 +121,7 @@ def _known_device(fields: tuple[str, ...]) -> device_cookies.Device | None:
 def _device_key(fields: tuple[str, ...]):
     def key() -> str:
         device = _known_device(fields)
-        return f"device:{device.nonce}" if device is not None else "device:none"
+        return f"device:{device}" if device is not None else "device:none"
 
     return key
 
@@ -201,7 +201,7 @@ def _sign_in_lockout(fields: tuple[str, ...], methods):
                 return view(*args, **kwargs)
             key, named_user = _named_account(fields)
             device = _known_device(fields)
-            subject = f"device:{device.nonce}" if device is not None else f"unknown:{key}"
+            subject = f"device:{device}" if device is not None else f"unknown:{key}"
             wait = sign_in_lockout.held_back_for(subject)
             attempt = sign_in_lockout.take_a_try(subject) if wait is None else None
             if attempt is not None and not attempt.allowed:

@@ -16,7 +16,7 @@ from ..services import audit
 from ..services.errors import NotFound
 from ..services.people import accounts, bulk, directory, groups, users
 from ..services.people.fields import CSV_FIELDS
-from ..services.signing_in import linked_identities, two_factor
+from ..services.signing_in import factors, linked_identities, two_factor
 from ..services.ways_in import credentials
 from ..sessions import me
 from ..templating import number
@@ -160,7 +160,8 @@ def _user_page(user, form=None):
     history = audit.history(user, page=1, per_page=HISTORY_SIZE)
     page = render_template(
         "admin/user.html", user=user, form=form, access=access, add_to_group=add_to_group,
-        ways_in=credentials.live_credentials(user), history=history, methods=two_factor.sign_in_methods(user),
+        ways_in=credentials.live_credentials(user), history=history, methods=factors.listed(user),
+        has_factor=factors.has_second_factor(user),
         connected=linked_identities.identities_of(user), has_password=linked_identities.has_password(user),
     )
     return page, form_status(form)

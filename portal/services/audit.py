@@ -69,10 +69,7 @@ def record(
     actor: Actor,
     action: str, subject: User | None, changes: dict | None = None, *, label: str | None = None
 ) -> AuditEvent:
-    """Add an event to the session; the caller's commit makes it permanent with the change itself.
-
-    ``label`` names the subject when there is no row to point at (a deleted account).
-    """
+    """Add an event to the session. ``label`` names a subject with no row to point at (a deleted account)."""
     event = AuditEvent(
         actor=actor.user,
         subject=subject,
@@ -96,11 +93,8 @@ def diff(before: dict, after: dict) -> dict:
 
 
 def actor_role(event: AuditEvent) -> str:
-    """Who made a change, as the account's owner sees it: "you", "staff" or "system".
-
-    Signed-out steps (sign-up, entering a code, a reset link) have no acting user; they were the
-    owner's own, unless an operator ran them on the command line.
-    """
+    """Who made a change, as the account's owner sees it: "you", "staff" or "system". Signed-out
+    steps (sign-up, a code, a reset link) were the owner's own, unless run on the command line."""
     if event.actor_id is None:
         return "system" if event.via == "cli" else "you"
     return "you" if event.actor_id == event.subject_id else "staff"
@@ -115,10 +109,9 @@ BY_ROLE = {
 
 
 def acted_by(event: AuditEvent, *, to_owner: bool, isolate) -> str:
-    """Who made a change and through which door, as a list of events says it to its reader: to the
-    account's owner "by you through the website"; to staff, who see the actor's address, "by
-    ann@example.com through the admin page". The address is passed through ``isolate``, which must
-    escape it for the page (and may keep it left to right inside right-to-left text)."""
+    """Who made a change and through which door, as a list of events says it to its reader ("by you
+    through the website"; to staff, "by ann@example.com through the admin page"). ``isolate`` must
+    escape the address for the page."""
     door = str(DOORS.get(event.via, event.via))
     if to_owner:
         return str(BY_ROLE[actor_role(event)]) % {"door": door}
@@ -155,8 +148,7 @@ def jsonable(value):
 
 
 def history(user: User, *, page: int = 1, per_page: int = 20):
-    """The events about ``user``, newest first, one page at a time, each with its actor (two queries:
-    the count and the page)."""
+    """The events about ``user``, newest first, a page at a time, with their actors (two queries)."""
     query = (
         select(AuditEvent)
         .options(joinedload(AuditEvent.actor))

@@ -1,17 +1,14 @@
 """Domain errors raised by services and turned into answers by the API, the pages and the CLI.
 
-Their messages are marked for translation (``lazy_gettext`` for a module's constants): an error
-turns them into text when it is raised, in the language of the answer it is raised for (the
-page's; always English in the API), so what it carries is plain ``str`` whatever reads it — a JSON
-answer, a flashed message kept in the session, ``" ".join(...)``, ``in``.
+Their messages are marked for translation; an error turns them into plain ``str`` when it is
+raised, in the language of the answer it is raised for (always English in the API).
 """
 
 from flask_babel import LazyString
 
 
 def plain(message):
-    """A message as text: a translatable one in the current language; anything else as it is
-    (lists and dicts of messages, as ``ValidationFailed`` holds them, item by item)."""
+    """A message as text in the current language (lists and dicts of messages item by item)."""
     if isinstance(message, LazyString):
         return str(message)
     if isinstance(message, dict):
@@ -32,9 +29,8 @@ class ValidationFailed(ServiceError):
     """Bad input. ``errors`` maps a field name (or ``non_field_errors``) to a list of messages."""
 
     def __init__(self, errors: dict[str, list[str]]):
-        errors = plain(errors)
         super().__init__(errors)
-        self.errors = errors
+        self.errors = self.args[0]
 
     @classmethod
     def on(cls, field: str, message: str) -> "ValidationFailed":
@@ -65,9 +61,8 @@ class AuthenticationFailed(ServiceError):
     """Credentials that do not open the door; ``detail`` is safe to show."""
 
     def __init__(self, detail: str):
-        detail = plain(detail)
         super().__init__(detail)
-        self.detail = detail
+        self.detail = self.args[0]
 
 
 class EmailNotVerified(AuthenticationFailed):
@@ -75,8 +70,7 @@ class EmailNotVerified(AuthenticationFailed):
 
 
 class PasswordResetRequired(AuthenticationFailed):
-    """The right password of an account that was secured ("This wasn't me"): a new one must be
-    chosen through the reset flow before the password signs in again."""
+    """The right password of a secured account: a new one must be chosen through the reset link first."""
 
 
 class LinkExpired(ServiceError):

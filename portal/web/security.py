@@ -12,7 +12,7 @@ from flask_login import login_required
 from .. import providers
 from ..forms import call_for, form_page
 from ..http import relying_party
-from ..services.signing_in import linked_identities, passkeys, recovery_codes, totp, two_factor
+from ..services.signing_in import factors, linked_identities, passkeys, recovery_codes, totp
 from ..sessions import browser_binding, me, signed_in_user
 from ..templating import isolated, sentence
 from . import bp
@@ -33,8 +33,9 @@ def _security_page(user, *, disable_form=None, add_passkey_form=None):
     disable_form = disable_form or DisableTotpForm(formdata=None)
     add_passkey_form = add_passkey_form or AddPasskeyForm(formdata=None)
     page = render_template(
-        "web/security.html", methods=two_factor.sign_in_methods(user), setting_up=totp.current_enrolment(user),
-        few_codes_left=FEW_CODES_LEFT, disable_form=disable_form, add_passkey_form=add_passkey_form,
+        "web/security.html", methods=factors.listed(user), has_factor=factors.has_second_factor(user),
+        setting_up=totp.current_enrolment(user), few_codes_left=FEW_CODES_LEFT, disable_form=disable_form,
+        add_passkey_form=add_passkey_form,
         connected=linked_identities.identities_of(user), has_password=linked_identities.has_password(user),
         providers=providers.configured(),
     )

@@ -176,7 +176,7 @@ def test_a_pending_sign_in_shows_what_the_second_step_can_use(app, user, clock):
         assert step.user.id == user.id
         assert (step.first_step, step.data, step.attempts_left) == ("password", {"remember": False}, 4)
         assert (step.set_up, step.offered) == (("totp", "recovery"), ("totp", "recovery"))
-        assert step.has("totp") and not step.has("passkey") and step.offers("recovery") and step.refusals == []
+        assert step.refusals == []
 
 
 def test_ending_a_users_pending_sign_ins_stops_them(app, user, clock):
@@ -227,17 +227,18 @@ def test_the_method_becomes_the_credentials_method(app, user, clock):
 
 def test_the_summary_of_how_an_account_signs_in(app, user, clock):
     with door(app):
-        bare = two_factor.sign_in_methods(user_of(user))
-    assert (bare.has_password, bare.totp_confirmed, bare.recovery_codes_left, bare.passkeys) == (True, False, 0, [])
-    assert not bare.has_second_factor
+        bare = factors.listed(user_of(user))
+        assert not factors.has_second_factor(user_of(user))
+    assert (bare["totp"].set_up, bare["recovery"].left, bare["passkey"].items) == (False, 0, [])
 
     _, codes = set_up_totp(app, user, clock)
     add_passkey(app, user, SoftwareAuthenticator(), name="Phone")
     with door(app):
         flow.complete_sign_in(begin(app, user), ANONYMOUS, code=codes[0])
-        methods = two_factor.sign_in_methods(user_of(user))
-    assert (methods.totp_confirmed, methods.recovery_codes_left, methods.has_second_factor) == (True, 9, True)
-    [passkey] = methods.passkeys
+        methods = factors.listed(user_of(user))
+        assert factors.has_second_factor(user_of(user))
+    assert (methods["totp"].set_up, methods["recovery"].left) == (True, 9)
+    [passkey] = methods["passkey"].items
     assert (passkey.name, passkey.last_used_at) == ("Phone", None)
     assert passkey.created_at is not None
 

@@ -148,7 +148,7 @@ def test_the_export_and_the_csv_hold_the_registrys_fields_in_its_data_order(app,
     profile = client.get("/profile/export").get_json()["profile"]
     header = next(csv.reader(io.StringIO(client.get("/admin/users/export.csv").get_data(as_text=True))))
 
-    assert list(profile) == [f.name for f in DATA_ORDER if f.exported]
+    assert list(profile) == [f.name for f in DATA_ORDER]
     assert header == [f.name for f in DATA_ORDER if f.in_csv] + ["groups"]
 
 

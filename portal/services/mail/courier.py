@@ -1,23 +1,18 @@
-"""The app process delivering its own outbox (MAIL_DELIVERY = "app", the default): no extra process.
+"""The app process delivering its own outbox (MAIL_DELIVERY = "app", the default; with "worker",
+``flask deliver-mail --watch`` does instead).
 
-The app tells the courier when to deliver (``portal.mails``, which knows what the process is doing):
-after a request that committed mail, ``wake`` delivers on a thread of its own, so no answer waits
-for the mail server; after a command or a task that did, ``deliver_here`` delivers right there,
-before it ends. The thread stays while any message is pending, waking when a retry falls due, and
-ends when the outbox is empty. A message left pending by a process that died is delivered at the next wake of any
+The app (``portal.mails``) tells the courier when: after a request that committed mail, ``wake``
+delivers on a thread of its own, so no answer waits for the mail server; after a command or a task,
+``deliver_here`` delivers before it ends. The thread stays while any message is pending, waking when
+a retry falls due. A message left pending by a process that died goes at the next wake of any
 process (gunicorn wakes each worker as it starts) or by ``flask deliver-mail``.
-
-With MAIL_DELIVERY = "worker" the app never delivers: ``flask deliver-mail --watch`` does.
-
-Delivering happens outside any request, so no door commits it: ``deliver_due`` is the deliverer's
-edge, and commits each of its steps as a unit of work of its own (``portal.transactions``).
 """
 
 import logging
 import threading
 import weakref
 
-from flask import Flask, current_app
+from flask import Flask
 
 from ...extensions import db
 from ...models import utcnow
@@ -45,23 +40,20 @@ class Courier:
         _couriers.add(self)
 
     def deliver_here(self) -> None:
-        """Deliver what is due now, on the caller's thread (a command that must not exit before its
-        mail is handed over); whatever is left to retry is the thread's."""
+        """Deliver what is due now, on the caller's thread (a command about to exit); retries are the thread's."""
         try:
             deliver_due()
         except Exception:
             log.exception("Delivering the outbox failed; the messages stay queued.")
         finally:
             db.session.remove()
-        if not self._nothing_pending():
-            self.wake()
-
-    def _nothing_pending(self) -> bool:
         try:
             with unit_of_work():
-                return outbox.next_due_at() is None
+                pending = outbox.next_due_at() is not None
         finally:
             db.session.remove()
+        if pending:
+            self.wake()
 
     def wake(self) -> None:
         """Deliver what is due now, on the courier's thread (started if it is not running)."""
@@ -122,12 +114,9 @@ class Courier:
 
 
 def deliver_due(limit: int = 100) -> outbox.DeliveryReport:
-    """Deliver every due message that no other deliverer holds, then purge old finished rows.
-
-    Each step is a unit of work committed here: a claim commits before its message is handed over
-    (so another deliverer sees the row taken, and no transaction stays open while the mail server
-    answers), and the outcome commits after.
-    """
+    """Deliver every due message that no other deliverer holds, then purge old finished rows. Outside
+    any request, each step commits here: a claim before its message is handed over (so another
+    deliverer sees the row taken, and no transaction stays open while the server answers)."""
     with unit_of_work():
         due = outbox.due_mail(limit)
     report = outbox.DeliveryReport()
@@ -144,13 +133,6 @@ def deliver_due(limit: int = 100) -> outbox.DeliveryReport:
 
 def courier_of(app: Flask) -> Courier | None:
     return app.extensions.get(COURIER_KEY)
-
-
-def wake_current_app() -> None:
-    """Deliver anything left pending (a worker starting, say); a no-op where a separate worker delivers."""
-    courier = courier_of(current_app)
-    if courier is not None:
-        courier.wake()
 
 
 def settle_all(timeout: float | None = 30) -> None:

@@ -1,8 +1,4 @@
-"""Handing a written message to the mail server.
-
-Services never hand a message over themselves: they put what happened in the outbox
-(``outbox.queue_mail``), which has the app compose it (``portal.mails``) and delivers it through
-``deliver`` once the change it reports has committed.
+"""Handing a written message to the mail server, for the outbox (services never do it themselves).
 
 Two transports, chosen by MAIL_TRANSPORT: ``smtp`` (a real SMTP conversation, STARTTLS or TLS,
 optional login) and ``files`` for development (the message on the console and one RFC 5322

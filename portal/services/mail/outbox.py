@@ -1,27 +1,17 @@
 """The mail outbox: every message the portal sends is a row written in the transaction of the change
 it reports, and delivered once that change has committed.
 
-``queue_mail`` adds a mail to the caller's transaction as facts: its kind ("security_changed"), the
-JSON-safe facts it tells, and whom it is for, in which language and time zone. So an account and
-the code mailed to it are kept together or not at all, and a rolled-back change sends nothing. The
-words are not the outbox's: the app's composer (``portal.mails``, registered under
-``COMPOSER_KEY``) names each kind's subject and writes the message when it is delivered. After the
-commit a deliverer hands the message to the mail server (``courier.deliver_due``, which commits
-each of its steps): the app process itself
-(``courier``, the default), or a separate ``flask deliver-mail --watch`` worker.
+``queue_mail`` adds a mail to the caller's transaction as facts: its kind, the JSON-safe facts it
+tells, and whom it is for, in which language and time zone; so a rolled-back change sends nothing.
+The app's composer (``portal.mails``) writes the words when it is delivered (``courier``).
 
-A deliverer claims a due row with one conditional UPDATE, so of two deliverers racing for a row
-only one gets it; it hands the message over outside any transaction and then marks the row sent.
-A refused or unreachable mail server schedules another try — after MAIL_RETRY_BACKOFF, doubling
-each time up to MAIL_RETRY_MAX_INTERVAL — until MAIL_GIVE_UP_AFTER has passed since the message was
-queued: then the row is marked failed, logged as an error, and listed for staff. A deliverer that
-dies holding a claim loses nothing: the claim lapses after MAIL_CLAIM_LEASE and another deliverer
-takes the row. (Had it already handed the message over, the message then goes twice, with the same
-Message-ID: SMTP cannot be told "exactly once".)
-
-The facts are kept sealed (``secret_box``: they may hold a code or a reset link) and erased when the
-row is finished; finished rows are deleted after MAIL_KEEP_FINISHED. A row queued before mails were
-composed on delivery holds the sealed RFC 5322 message itself, and is delivered as it is.
+A deliverer claims a due row with one conditional UPDATE, so of two deliverers only one gets it,
+and hands the message over outside any transaction. A refused or unreachable mail server schedules
+another try (backing off, doubling) until MAIL_GIVE_UP_AFTER: then the row is marked failed, logged
+and listed for staff. A claim lapses after MAIL_CLAIM_LEASE, so a deliverer that dies holding one
+loses nothing (a message it had handed over then goes twice, with the same Message-ID: SMTP cannot
+be told "exactly once"). The facts are kept sealed (they may hold a code or a reset link) and erased
+when the row is finished. A row queued by an older release holds the sealed message itself.
 """
 
 import json
@@ -50,21 +40,16 @@ log = logging.getLogger(__name__)
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 SEALED_FOR = "mail"
-# What the app does once a transaction that queued mail has committed: a callable with no
-# arguments, registered by the app (``portal.mails``), which knows whether a request is being answered.
+# What the app does once a transaction that queued mail has committed (``portal.mails`` registers it).
 COMMITTED_HOOK = "portal.mail_committed"
-# The app's composer of messages (``Composer``).
 COMPOSER_KEY = "portal.mail_composer"
 
 
 @dataclass(frozen=True)
 class QueuedMail:
-    """A mail as the outbox keeps it: what happened, told in facts of no language, and for whom.
-
-    ``facts`` are JSON values only (a time as ISO 8601 text, a length in seconds): the row must be
-    readable by whichever process and release delivers it. ``message_id`` and ``queued_at`` are
-    fixed when it is queued, so every try hands over one message, recognisably the same.
-    """
+    """A mail as the outbox keeps it: what happened, in facts of no language, and for whom. ``facts``
+    are JSON values only, readable by whichever release delivers it; ``message_id`` and ``queued_at``
+    are fixed when it is queued, so every try hands over one message, recognisably the same."""
 
     kind: str
     to: str
@@ -73,9 +58,6 @@ class QueuedMail:
     message_id: str
     queued_at: str  # ISO 8601, naive UTC (``utcnow``)
     facts: dict
-
-    def sealed(self) -> bytes:
-        return seal(json.dumps(asdict(self), ensure_ascii=False).encode(), SEALED_FOR)
 
 
 class Composer(Protocol):
@@ -91,14 +73,14 @@ def composer() -> Composer:
 
 
 def queue_mail(user, kind: str, *, to: str | None = None, language: str | None = None, **facts) -> OutgoingMail:
-    """Add a mail of ``kind`` telling ``facts`` to ``user`` (``mail_for``) to the outbox in the
-    caller's transaction. Nothing is sent unless and until that transaction commits."""
+    """Add a mail of ``kind`` telling ``facts`` to ``user`` (``mail_for``) to the caller's transaction."""
     mail = mail_for(user, kind, to=to, language=language, **facts)
     # The subject is written now, for staff reading the outbox; an unknown kind fails here, in the change.
     subject = composer().subject(kind, mail.language)
     now = utcnow()
+    sealed = seal(json.dumps(asdict(mail), ensure_ascii=False).encode(), SEALED_FOR)
     row = OutgoingMail(
-        recipient=mail.to, subject=subject[:200], message=mail.sealed(),
+        recipient=mail.to, subject=subject[:200], message=sealed,
         status=PENDING, created_at=now, next_attempt_at=now, attempts=0,
     )
     db.session.add(row)
@@ -107,12 +89,7 @@ def queue_mail(user, kind: str, *, to: str | None = None, language: str | None =
 
 
 def mail_for(user, kind: str, *, to: str | None = None, language: str | None = None, **facts) -> QueuedMail:
-    """A mail of ``kind`` telling ``facts`` to ``user``, at ``to`` or their address.
-
-    It is written in the person's saved language, else ``language`` (the language of the page that
-    caused it, for work done after the answer), else the current page's; its times in the person's
-    time zone.
-    """
+    """A mail of ``kind`` telling ``facts`` to ``user``, in their language, else ``language``, else the page's."""
     domain = current_app.config["MAIL_FROM"].rpartition("@")[2].strip(">") or None
     return QueuedMail(
         kind=kind, to=to or user.email, language=user.language or language or page_language(),
@@ -127,13 +104,6 @@ def _tell_the_deliverer() -> None:
         hook()
 
 
-def _message(opened: bytes) -> EmailMessage:
-    """The message a row holds: composed now from its facts, or (queued by an earlier release) as written."""
-    if opened.startswith(b"{"):  # an RFC 5322 message starts with a header's name, never a brace
-        return composer().compose(QueuedMail(**json.loads(opened)))
-    return message_from_bytes(opened, policy=policy.default)
-
-
 @dataclass(frozen=True)
 class DeliveryReport:
     sent: int = 0
@@ -144,9 +114,7 @@ class DeliveryReport:
         return DeliveryReport(self.sent + other.sent, self.retrying + other.retrying, self.failed + other.failed)
 
 
-# Delivering: the steps of a deliverer (``courier.deliver_due``), which commits after each one — no
-# request's door is there to do it — so a claim stands before its message is handed over, and no
-# transaction stays open while the mail server answers.
+# Delivering: the steps of a deliverer (``courier.deliver_due``, which commits after each one).
 
 
 @dataclass(frozen=True)
@@ -185,8 +153,7 @@ def _unclaimed(now: datetime):
 
 
 def claim(row_id: int) -> ClaimedMail | None:
-    """Take a due row for MAIL_CLAIM_LEASE, counting the try (one conditional UPDATE): None when
-    another deliverer has it. The deliverer commits the claim before it hands the message over."""
+    """Take a due row for MAIL_CLAIM_LEASE, counting the try: None when another deliverer has it."""
     token = secrets.token_hex(16)
     now = utcnow()
     claimed = update_where(
@@ -202,8 +169,7 @@ def claim(row_id: int) -> ClaimedMail | None:
 
 def hand_over(mail: ClaimedMail) -> DeliveryReport:
     """Give a claimed message to the mail server, then record how it went: sent, to be tried again
-    later, or given up. Nothing touches the database until the server has answered; the deliverer
-    commits the outcome."""
+    later, or given up. Nothing touches the database until the server has answered."""
     row_id, claim = mail.id, mail.claim
     try:
         opened = open_sealed(mail.sealed, SEALED_FOR)
@@ -211,7 +177,12 @@ def hand_over(mail: ClaimedMail) -> DeliveryReport:
         # Sealed under another SECRET_KEY: no try will ever open it.
         return _finish(row_id, claim, FAILED, "The message cannot be read with the current SECRET_KEY.")
     try:
-        message = _message(opened)
+        # Composed now from its facts, or (queued by an earlier release) as written: an RFC 5322
+        # message starts with a header's name, never a brace.
+        if opened.startswith(b"{"):
+            message = composer().compose(QueuedMail(**json.loads(opened)))
+        else:
+            message = message_from_bytes(opened, policy=policy.default)
     except Exception as exc:
         # A kind or template this release does not know: composing again will not help.
         log.exception("Mail %r to %s cannot be composed; given up.", mail.subject, mail.recipient)
@@ -225,31 +196,24 @@ def hand_over(mail: ClaimedMail) -> DeliveryReport:
                 mail.subject, mail.recipient, mail.attempts, mail.created_at.isoformat(timespec="seconds"), exc,
             )
             return _finish(row_id, claim, FAILED, str(exc))
-        return _retry_later(row_id, claim, mail.attempts, str(exc))
+        cfg = current_app.config
+        wait = min(cfg["MAIL_RETRY_BACKOFF"] * 2 ** (mail.attempts - 1), cfg["MAIL_RETRY_MAX_INTERVAL"])
+        _let_go(row_id, claim, next_attempt_at=utcnow() + wait, last_error=str(exc)[:500])
+        return DeliveryReport(retrying=1)
     return _finish(row_id, claim, SENT)
 
 
 def _finish(row_id: int, claim: str, status: str, error: str | None = None) -> DeliveryReport:
-    values = {"status": status, "finished_at": utcnow(), "message": None, "claimed_until": None, "claim_token": None}
-    if error is not None:
-        values["last_error"] = error[:500]
-    _update_claimed(row_id, claim, values)
+    error_kept = {"last_error": error[:500]} if error is not None else {}
+    _let_go(row_id, claim, status=status, finished_at=utcnow(), message=None, **error_kept)
     return DeliveryReport(sent=1) if status == SENT else DeliveryReport(failed=1)
 
 
-def _retry_later(row_id: int, claim: str, attempts: int, error: str) -> DeliveryReport:
-    cfg = current_app.config
-    wait = min(cfg["MAIL_RETRY_BACKOFF"] * 2 ** (attempts - 1), cfg["MAIL_RETRY_MAX_INTERVAL"])
-    _update_claimed(row_id, claim, {
-        "next_attempt_at": utcnow() + wait, "last_error": error[:500], "claimed_until": None, "claim_token": None,
-    })
-    return DeliveryReport(retrying=1)
-
-
-def _update_claimed(row_id: int, claim: str, values: dict) -> None:
-    """Change a row this deliverer still holds (a lapsed claim taken over by another is not ours)."""
+def _let_go(row_id: int, claim: str, **values) -> None:
+    """Change a row this deliverer still holds (a lapsed claim is not ours), giving up the claim."""
     db.session.execute(
-        update(OutgoingMail).where(OutgoingMail.id == row_id, OutgoingMail.claim_token == claim).values(**values)
+        update(OutgoingMail).where(OutgoingMail.id == row_id, OutgoingMail.claim_token == claim)
+        .values(claimed_until=None, claim_token=None, **values)
     )
 
 

@@ -1,9 +1,7 @@
 """Accounts: create, update, delete, passwords, staff flags. Every door calls these.
 
 Each operation validates all input first, then makes its change with its audit event and records
-what must follow it (a mail in the outbox, a replaced picture to delete: ``after_commit``); the
-caller's transaction commits it (``portal.transactions``). What follows runs only if that commit
-succeeds; a new picture written for a change that does not commit is removed.
+what must follow the commit (a mail, a replaced picture to delete: ``after_commit``).
 """
 
 from flask_babel import gettext as _
@@ -33,31 +31,9 @@ UNIQUE_FIELDS = {
     "phone": ("phone_canonical", canonical_phone, _l("A user with that phone number already exists.")),
 }
 
-def create_user(
-    email,
-    password,
-    actor: Actor,
-    *,
-    profile: dict | None = None,
-    email_verified: bool = False,
-    is_staff: bool = False,
-    is_superuser: bool = False,
-) -> User:
-    """A new active account. ``profile`` holds any other field of ``PROFILE_FIELDS``."""
-    user = _add_user(
-        email, password, actor, profile=profile, email_verified=email_verified, is_staff=is_staff,
-        is_superuser=is_superuser,
-    )
-    return user
-
-
 def register(email, password, actor: Actor, *, profile: dict | None = None) -> User:
-    """Self-service sign-up: an unverified account, and a code mailed to its address.
-
-    The account and the code's mail are kept together: the mail is in the outbox when the account
-    commits, and goes out when the mail server takes it (however long it is down).
-    """
-    user = _add_user(email, password, actor, profile=profile)
+    """Self-service sign-up: an unverified account, and a code mailed to its address."""
+    user = create_user(email, password, actor, profile=profile)
     verification.mail_code(user, verification.issue_code(user))
     return user
 
@@ -67,17 +43,18 @@ def create_without_password(email, actor: Actor, *, email_verified: bool, profil
     no password matches) until the person sets one. Unless the provider vouched for the address,
     it waits for the code mailed to it, like a sign-up."""
     profile = {key: value for key, value in (profile or {}).items() if value}
-    user = _add_user(email, None, actor, profile=profile, email_verified=email_verified)
+    user = create_user(email, None, actor, profile=profile, email_verified=email_verified)
     if not email_verified:
         verification.mail_code(user, verification.issue_code(user))
     return user
 
 
-def _add_user(
-    email, password, actor, *, profile=None, email_verified=False, is_staff=False, is_superuser=False
+def create_user(
+    email, password, actor: Actor, *, profile: dict | None = None, email_verified: bool = False,
+    is_staff: bool = False, is_superuser: bool = False,
 ) -> User:
-    """Validate and add a user (with its audit event) to the session, flushed. ``password`` None:
-    an account without one."""
+    """A new active account, audited and flushed. ``profile`` holds any other field of ``PROFILE_FIELDS``;
+    ``password`` None: an account without one."""
     raw = {**(profile or {}), "email": email}
     # Every message at once: a taken email is reported beside a malformed phone number.
     cleaned, errors = clean_each_field(raw, PROFILE_FIELDS)
@@ -95,24 +72,19 @@ def _add_user(
         activated_at=now if email_verified else None,
         date_joined=now,
         updated_at=now,
-        is_staff=is_staff,
+        is_staff=is_staff or is_superuser,
         is_superuser=is_superuser,
         **cleaned,
     )
-    _superuser_is_staff(user)
     db.session.add(user)
-    audit.record(actor, "account_created", user, {key: [None, value] for key, value in _loggable(cleaned).items()})
+    created = {key: [None, audit.jsonable(value)] for key, value in cleaned.items() if value is not None}
+    audit.record(actor, "account_created", user, created)
     _save()
     return user
 
 
 def update_profile(user: User, changes: dict, actor: Actor, *, expected_versions: set[int] | None = None) -> User:
-    """Apply a partial profile update: any of ``PROFILE_FIELDS`` plus ``avatar``.
-
-    ``avatar`` is a binary stream to store, or None to remove the current one. ``expected_versions``
-    (an If-Match, or the version a form was opened with): PreconditionFailed unless the row still
-    has one of them.
-    """
+    """Apply a partial update of ``PROFILE_FIELDS`` and ``avatar`` (a binary stream, or None to remove it)."""
     ensure_may_manage(actor, user)
     changes = dict(changes)
     has_avatar_change = "avatar" in changes
@@ -155,15 +127,12 @@ def update_profile(user: User, changes: dict, actor: Actor, *, expected_versions
 
 
 def changes_the_email(user: User, email) -> bool:
-    """Whether ``email`` names another address than the account's, as ``canonical_email`` compares
-    them (letter case aside; ``straße`` is not ``strasse``). Blank, or anything but text, does not:
-    that is a field error, not a change."""
+    """Whether ``email`` names another address than the account's (blank or not text: a field error)."""
     return isinstance(email, str) and bool(email.strip()) and canonical_email(email) != user.email_canonical
 
 
 def _replace_avatar(user: User, processed) -> dict:
-    """Store the new picture (None: none) in place of the old, whose file goes once the change
-    commits; the audit entry of the change, if it is one."""
+    """Store the new picture (None: none) in place of the old; the audit entry of the change."""
     old_avatar = user.avatar
     new_avatar = avatars.store_avatar(processed) if processed else None
     if old_avatar == new_avatar:
@@ -175,10 +144,7 @@ def _replace_avatar(user: User, processed) -> dict:
 
 def delete_account(user: User, actor: Actor, *, expected_versions: set[int] | None = None) -> None:
     """Delete the account, its memberships and codes; its audit history stays, its avatar file goes.
-
-    Staff delete other people's accounts, never their own from the admin page (their profile page
-    does that), and nobody deletes the last active superuser.
-    """
+    Staff never delete their own from the admin page, and nobody the last active superuser."""
     ensure_may_manage(actor, user)
     if actor.via == "admin" and actor.user is not None and actor.user.id == user.id:
         raise PermissionDenied(NOT_YOURSELF)
@@ -220,10 +186,7 @@ def set_first_password(user: User, new_password, actor: Actor, *, keep=None) -> 
 
 
 def reset_password(uid, token, new_password, actor: Actor) -> User:
-    """Set a new password through a reset link; every credential of the user stops working.
-
-    Following the link proves the mailbox, so the address counts as verified afterwards.
-    """
+    """Set a new password through a reset link, which proves the mailbox; every credential stops working."""
     user = verification.user_for_reset(uid, token)
     if problems := _new_password_problems(user, new_password):  # may ask the breach service: no lock held
         raise ValidationFailed({"new_password": problems})
@@ -244,8 +207,7 @@ def _new_password_problems(user: User, password) -> list[str]:
 
 
 def _chosen_password_problems(password, related: tuple[str | None, ...]) -> list[str]:
-    """Every reason a chosen password is refused: the local rules, then, for a password that passes
-    them (so a weak one costs no request), the breach data."""
+    """Every reason a chosen password is refused: the local rules, then (a weak one costs no request) breaches."""
     return password_problems(password, related=related) or breaches.breach_problems(password)
 
 
@@ -273,11 +235,7 @@ def _store_password(user: User, new_password: str, actor: Actor, *, keep=None, r
 
 
 def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
-    """Staff-only switches: active, staff, superuser, verified.
-
-    Only a superuser (or the CLI) grants or removes staff and superuser rights; nobody removes
-    their own; the last active superuser stays one, and active, from every door.
-    """
+    """Staff-only switches; only a superuser (or the CLI) grants or removes staff and superuser rights."""
     cleaned = clean_fields(flags, ACCOUNT_FLAGS)
     acting = actor.user
     if acting is not None:
@@ -295,7 +253,7 @@ def update_account_flags(user: User, flags: dict, actor: Actor) -> User:
         setattr(user, field, value)
     if cleaned.get("email_verified"):
         verification.mark_verified(user)
-    _superuser_is_staff(user)
+    user.is_staff = user.is_staff or user.is_superuser
     changed = audit.diff(before, {field: getattr(user, field) for field in cleaned})
     if changed:
         user.updated_at = utcnow()
@@ -314,8 +272,7 @@ LAST_SUPERUSER = _l("This is the last active superuser: make another superuser f
 
 
 def end_credential(user: User, public_id, actor: Actor) -> None:
-    """End one of ``user``'s live sessions or keys, named by its public id, for an actor who may
-    manage the account; NotFound for a credential that is not the user's or no longer live."""
+    """End one of ``user``'s live sessions or keys, by its public id, for an actor who may manage the account."""
     ensure_may_manage(actor, user)
     credentials.revoke(credentials.own_live_credential(user, public_id), actor)
 
@@ -333,8 +290,7 @@ def ensure_may_manage(actor: Actor, user: User) -> None:
 
 
 def _keep_a_superuser(user: User, flags: dict) -> None:
-    """PermissionDenied when ``flags`` would leave no active superuser (locked, so two demotions at
-    once cannot both pass)."""
+    """PermissionDenied when ``flags`` would leave no active superuser (locked: two demotions cannot both pass)."""
     if not (user.is_superuser and user.is_active):
         return
     if flags.get("is_superuser") is not False and flags.get("is_active") is not False:
@@ -347,8 +303,7 @@ def _keep_a_superuser(user: User, flags: dict) -> None:
 
 
 def _tell_about_staff_change(user: User, changed: dict, actor: Actor) -> None:
-    """Mail the owner which fields someone else changed (names only: never a value of a secret),
-    in the transaction of the change."""
+    """Mail the owner which fields someone else changed (names only: never a value)."""
     if not changed or actor.user is None or actor.user.id == user.id:
         return
     outbox.queue_mail(user, "account_changed_by_staff", name=user.full_name, fields=list(changed))
@@ -393,11 +348,3 @@ def _save() -> None:
             if column in text:
                 raise ValidationFailed.on(field, message) from None
         raise
-
-
-def _superuser_is_staff(user: User) -> None:
-    user.is_staff = user.is_staff or user.is_superuser
-
-
-def _loggable(cleaned: dict) -> dict:
-    return {key: audit.jsonable(value) for key, value in cleaned.items() if value is not None}

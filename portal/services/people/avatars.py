@@ -4,10 +4,8 @@ The content decides what a file is: Pillow must decode it as one of the allowed 
 stored is a fresh encoding of the pixels only (EXIF orientation applied, metadata dropped),
 centre-cropped to a square of at most ``AVATAR_SIZE`` pixels, under a new unguessable name.
 
-Where the bytes live is AVATAR_STORAGE: "filesystem" (``UPLOAD_FOLDER/avatars/``, the embedded
-default) or "database" (the ``avatar_files`` table, which every app server behind a load balancer
-shares). A new image is written inside the caller's transaction where the database holds it, so a
-failed request keeps nothing either way.
+Where the bytes live is AVATAR_STORAGE: "filesystem" (``UPLOAD_FOLDER/avatars/``) or "database"
+(the ``avatar_files`` table, which every app server behind a load balancer shares).
 """
 
 import io
@@ -108,11 +106,7 @@ def in_database() -> bool:
 
 
 def store_avatar(image: ProcessedImage) -> str:
-    """Store the image under a fresh name, in the caller's transaction, and return that name.
-
-    In the database it is a row of the transaction; on disk it is written now and removed again if
-    the transaction does not commit, so a failed request leaves no file behind.
-    """
+    """Store the image under a fresh name and return it (a file is removed again on a roll-back)."""
     name = secrets.token_urlsafe(24) + image.extension
     if in_database():
         db.session.add(AvatarFile(name=name, data=image.data))

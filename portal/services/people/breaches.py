@@ -1,29 +1,18 @@
 """Breached passwords: how often a password appears in Have I Been Pwned's Pwned Passwords.
 
 Asked by k-anonymity: only the first five hex characters of the password's SHA-1 leave the
-server, as ``GET {PASSWORD_BREACH_API_URL}/range/{prefix}``. The answer lists the suffix of every
-breached hash with that prefix (``SUFFIX:COUNT`` lines), and the rest of the hash is compared
-here. ``Add-Padding: true`` makes the service pad each answer with entries of count 0 (ignored),
-so the size of an answer tells an eavesdropper on TLS nothing about the prefix.
+server, and the rest of the hash is compared here. ``Add-Padding: true`` pads each answer, so its
+size tells an eavesdropper on TLS nothing about the prefix.
 
-Nothing is asked while ``PASSWORD_BREACH_CHECK`` is off (development and tests, unless set), and
-the account services ask only about a password that has passed the local rules.
-
-- **When the service cannot be asked** — no answer within ``PASSWORD_BREACH_TIMEOUT``, a refused
-  connection, an error status, an answer that is not a range — the password is accepted and a
-  WARNING is logged, naming neither the password nor any part of its hash. The check is a second
-  line behind the local rules; a third party's outage must not stop people signing up, changing a
-  password or signing in.
+- **When the service cannot be asked** (no answer within ``PASSWORD_BREACH_TIMEOUT``, an error, an
+  answer that is not a range) the password is accepted and a WARNING logged, naming no part of its
+  hash: the check is a second line behind the local rules, and a third party's outage must not
+  stop people signing up or in.
 - **Nobody waits longer than the timeout.** A socket timeout alone bounds neither a slow DNS answer
-  nor an answer trickled a byte at a time, so the request runs on the process's background threads
-  (``plumbing.background``) and the caller stops waiting at the deadline. The abandoned request
-  stops at its own deadline (or socket timeout); the pool's size bounds how many can linger at once,
-  and when the pool has no room the check is skipped, as when the service cannot be asked.
+  nor an answer trickled a byte at a time, so the request runs on the background threads and the
+  caller stops waiting at the deadline; when the pool has no room the check is skipped.
 
-Answers are kept per app for ``RANGE_TTL_SECONDS`` by the portal's clock, ``RANGE_CACHE_SIZE``
-prefixes at most (oldest used first out), so a person who signs in again soon costs no second
-request. What is kept is public data (the breached suffixes of a prefix), never a hash of anyone's
-password.
+Answers (public data) are kept a while, so a person who signs in again soon costs no second request.
 """
 
 import hashlib
@@ -57,8 +46,7 @@ _LINE = re.compile(rb"([0-9A-Fa-f]{35}):([0-9]{1,12})")
 
 
 def times_seen(password) -> int | None:
-    """How often ``password`` appears in breach data (0: never); None when the check is off or the
-    service could not be asked."""
+    """How often ``password`` appears in breach data (0: never); None when nobody could tell."""
     if not current_app.config["PASSWORD_BREACH_CHECK"] or not isinstance(password, str) or not password:
         return None
     digest = hashlib.sha1(password.encode("utf-8", "surrogatepass")).hexdigest().upper()
@@ -69,8 +57,7 @@ def times_seen(password) -> int | None:
 
 
 def breach_problems(password) -> list[str]:
-    """The refusal of a password found in breach data; empty when it was not found, or nobody
-    could tell."""
+    """The refusal of a password found in breach data; empty when it was not, or nobody could tell."""
     count = times_seen(password)
     return [breached_message(count)] if count else []
 
@@ -92,12 +79,11 @@ class _Unavailable(Exception):
 
 
 def _breached_suffixes(prefix: str) -> bytes | None:
-    """The range of ``prefix`` as ``\\nSUFFIX:COUNT`` lines of count > 0, from the cache or the
-    service; None (and a warning) when the service could not be asked."""
+    """The range of ``prefix`` (lines of count > 0), from the cache or the service; None and a warning."""
     cfg = current_app.config
     base_url = cfg["PASSWORD_BREACH_API_URL"].rstrip("/")
     timeout = float(cfg["PASSWORD_BREACH_TIMEOUT"])
-    cache = _cache()
+    cache = current_app.extensions.setdefault("password_breach_ranges", _RangeCache())
     key = (base_url, prefix)
     if (kept := cache.get(key)) is not None:
         return kept
@@ -179,8 +165,7 @@ def _count_of(breached: bytes, suffix: bytes) -> int:
 
 
 class _RangeCache:
-    """Range answers by (API URL, prefix), each for ``RANGE_TTL_SECONDS``, the most recently used
-    ``RANGE_CACHE_SIZE`` at most; safe to share between threads."""
+    """Range answers by (API URL, prefix), kept as the module says; safe to share between threads."""
 
     def __init__(self):
         self._entries: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
@@ -204,7 +189,3 @@ class _RangeCache:
             self._entries.move_to_end(key)
             while len(self._entries) > RANGE_CACHE_SIZE:
                 self._entries.popitem(last=False)
-
-
-def _cache() -> _RangeCache:
-    return current_app.extensions.setdefault("password_breach_ranges", _RangeCache())

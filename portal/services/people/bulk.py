@@ -27,8 +27,7 @@ class BulkOutcome:
 
 
 def apply_to_users(action: str, users: list[User], actor: Actor, *, group: Group | None = None) -> BulkOutcome:
-    """Apply one of ``ACTIONS`` to each of ``users`` as ``actor`` (``add_to_group`` needs ``group``):
-    how many were done, and which accounts a rule protected."""
+    """Apply one of ``ACTIONS`` to each of ``users``: how many were done, and which a rule protected."""
     if action not in ACTIONS or (action == "add_to_group") != (group is not None):
         raise ValueError(f"no bulk action {action!r} with group {group!r}")
     refusals = []

@@ -45,7 +45,7 @@ def account_export(user: User) -> dict:
     )
     return {
         "exported_at": _plain(utcnow()),
-        "profile": _pick(user, EXPORTED_FIELDS),  # those the registry marks exported, in its data order
+        "profile": _pick(user, EXPORTED_FIELDS),  # every field of the registry, in its data order
         "groups": [_pick(group, ("id", "name", "notes")) for group in user.groups],
         "credentials": [_pick(credential, CREDENTIAL_ATTRIBUTES) for credential in credentials],
         "second_factors": _second_factors(user),

@@ -1,14 +1,7 @@
 """Profile field rules, each written once, shared by every API dialect, the pages, the admin and the CLI;
-and the one registry of an account's fields (``ACCOUNT_FIELDS``) that everything listing them reads.
-
-``clean_each_field`` turns raw input (already mapped to model attribute names) into stored values,
-collecting DRF-style messages per field; ``clean_fields`` does the same and raises them at once.
-Uniqueness is checked by the account service, which owns the database.
-
-The registry holds, for each field, its rule and how every part of the portal treats it: the
-profile form (web and admin), the audit's labels and readings, the "download my data" export, the
-admin's CSV and its filters. None of them lists fields again, so adding a field is one entry here
-(and a migration for its column).
+and the one registry of an account's fields (``ACCOUNT_FIELDS``) that everything listing them reads
+(the profile form, the audit's labels, the export, the admin's CSV and filters), so adding a field
+is one entry here (and a migration for its column).
 """
 
 import re
@@ -95,9 +88,7 @@ LANGUAGES = {"en": "English", "fa": "فارسی"}
 
 
 def page_language() -> str:
-    """The language of what is being answered: what a mail caused by it is written in when the person
-    has chosen none. The i18n layer decides it (its selector answers English outside a request, and
-    for the API); this only reads its answer."""
+    """The language of what is being answered (the i18n layer decides; English outside a request)."""
     return str(get_locale() or "en")
 
 
@@ -144,9 +135,8 @@ def clean_phone(value) -> str | None:
 
 
 def _clean_choice(value, *, choices, case, max_length: int, refusal) -> str | None:
-    """Optional text that is one of ``choices`` in any case, stored in the case they are written in
-    (``case``: ``str.lower`` or ``str.upper``); else ``refusal`` (translatable), where ``%(value)s``
-    is what was sent."""
+    """Optional text that is one of ``choices`` in any case, stored in ``case`` (``str.lower`` or
+    ``str.upper``); else ``refusal``, where ``%(value)s`` is what was sent."""
     value = clean_text(value, max_length=max_length)
     if value is None:
         return None
@@ -178,15 +168,10 @@ def clean_address(value) -> str | None:
 def clean_birthday(value) -> date | None:
     if value is None or value == "":
         return None
-    if isinstance(value, date):
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            parsed = date.fromisoformat(value.strip())
-        except ValueError:
-            raise FieldError(_("Date has wrong format. Use one of these formats instead: YYYY-MM-DD.")) from None
-    else:
-        raise FieldError(_("Date has wrong format. Use one of these formats instead: YYYY-MM-DD."))
+    try:
+        parsed = value if isinstance(value, date) else date.fromisoformat(value.strip())
+    except (AttributeError, TypeError, ValueError):
+        raise FieldError(_("Date has wrong format. Use one of these formats instead: YYYY-MM-DD.")) from None
     if parsed > clock.now().date():
         raise FieldError(_("Birthday cannot be in the future."))
     if parsed < MIN_BIRTHDAY:
@@ -223,15 +208,10 @@ def clean_time_zone(value) -> str | None:
 
 @dataclass(frozen=True)
 class Widget:
-    """How the profile form asks for a field; the form layer makes the input from it.
-
-    ``input``: "text", "email", "textarea", "date" or "select" (its options: the names of the
-    field's ``reads_as`` values). ``group``: the part of the form it is shown in ("name",
-    "contact", "about", "language_and_time"). ``width``: "full", or "half"/"third" of a row, shared
-    with the fields of that width beside it. ``direction``: "auto" for what people type in their
-    own script, "ltr" for addresses and numbers. ``checked_by_form``: a select whose value the form
-    itself refuses when it is none of the options (else the service's rule says).
-    """
+    """How the profile form asks for a field. ``input``: "text", "email", "textarea", "date" or
+    "select" (its options: the names of the field's ``reads_as`` values); ``group``: the part of the
+    form; ``width``: "full", "half" or "third" of a row; ``checked_by_form``: a select whose value the
+    form itself refuses when it is none of the options (else the service's rule says)."""
 
     input: str = "text"
     group: str = "about"
@@ -257,16 +237,12 @@ PROFILE, STAFF, PORTAL = "profile", "staff", "portal"
 
 @dataclass(frozen=True)
 class AccountField:
-    """One field of an account, and how each part of the portal treats it.
-
-    ``clean``: the rule turning input into the stored value (None: no input sets it this way).
-    ``label``: its name on a form; ``audit_label``: its name in a list of changes (None: never
-    audited). ``reads_as``: the kind of value, which says how a page names it ("country": by the
-    country's name) and, for a select, what its options are. ``widget``: its input on the profile
-    form (None: not on it); ``in_details``: shown in the details of the person's profile page.
-    ``exported``: in "download my data"; ``in_csv``: a column of the admin's CSV; ``admin_filter``:
-    the query-string name of the admin's filter on it (None: none).
-    """
+    """One field of an account, and how each part of the portal treats it. ``clean``: the rule for
+    input (None: no input sets it); ``audit_label``: its name in a list of changes (None: never
+    audited); ``reads_as``: the kind of value, which says how a page names it; ``widget``: its input
+    on the profile form; ``in_details``: shown on the person's profile page; ``in_csv``: a column of
+    the admin's CSV; ``admin_filter``: the query-string name of the admin's filter on it. Every field
+    is in "download my data"."""
 
     name: str
     set_by: str = PORTAL
@@ -276,7 +252,6 @@ class AccountField:
     reads_as: str = "text"
     widget: Widget | None = None
     in_details: bool = False
-    exported: bool = True
     in_csv: bool = False
     admin_filter: str | None = None
 
@@ -370,7 +345,7 @@ FORM_FIELDS = tuple(f for f in ACCOUNT_FIELDS if f.widget is not None)
 # The fields the person's profile page shows back, in the order they are read.
 DETAIL_FIELDS = tuple(f for f in ACCOUNT_FIELDS if f.in_details)
 # The account's fields in "download my data", and the columns of the admin's CSV of accounts.
-EXPORTED_FIELDS = tuple(f.name for f in DATA_ORDER if f.exported)
+EXPORTED_FIELDS = tuple(f.name for f in DATA_ORDER)
 CSV_FIELDS = tuple(f.name for f in DATA_ORDER if f.in_csv)
 
 

@@ -10,7 +10,7 @@ from .. import audit
 from ..audit import Actor
 from ..errors import NotFound, ValidationFailed
 from .accounts import ensure_may_manage
-from .fields import FieldError, clean_text
+from .fields import clean_each_field, clean_text
 from .users import MAX_ID, mark_changed
 
 NAME_TAKEN = _l("A group with that name already exists.")
@@ -34,16 +34,14 @@ def find_group(name) -> Group | None:
     return db.session.scalar(select(Group).where(func.lower(Group.name) == name.strip().lower()))
 
 
+RULES = {
+    "name": lambda value: clean_text(value, max_length=150, required=True),
+    "notes": lambda value: clean_text(value, max_length=2000, allowed_controls="\n\t"),
+}
+
+
 def _clean(name, notes, *, exclude_id=None) -> dict:
-    errors, cleaned = {}, {}
-    for field, value, rule in (
-        ("name", name, lambda v: clean_text(v, max_length=150, required=True)),
-        ("notes", notes, lambda v: clean_text(v, max_length=2000, allowed_controls="\n\t")),
-    ):
-        try:
-            cleaned[field] = rule(value)
-        except FieldError as exc:
-            errors[field] = [str(exc)]
+    cleaned, errors = clean_each_field({"name": name, "notes": notes}, RULES)
     existing = find_group(cleaned.get("name"))
     if existing is not None and existing.id != exclude_id:
         errors["name"] = [str(NAME_TAKEN)]
@@ -53,8 +51,7 @@ def _clean(name, notes, *, exclude_id=None) -> dict:
 
 
 def _save() -> None:
-    """Flush; a name a concurrent write took first becomes a 400 on ``name`` (rolled back, as
-    ``accounts._save`` says why)."""
+    """Flush; a name a concurrent write took first becomes a 400 on ``name`` (as ``accounts._save``)."""
     try:
         db.session.flush()
     except IntegrityError:

@@ -66,11 +66,7 @@ def _throwaway_hash(time_cost: int, memory_cost: int, parallelism: int) -> str:
 
 
 def spend_a_password_check(password) -> None:
-    """Take as long as checking a real password, for an account that does not exist.
-
-    Without it a wrong email answers faster than a wrong password, and timing tells which
-    addresses have accounts.
-    """
+    """Take as long as checking a real password (else timing tells which addresses have accounts)."""
     check_password(_throwaway_hash(*_cost()), password)
 
 
@@ -99,11 +95,7 @@ def _common_passwords() -> frozenset[str]:
 
 
 def password_problems(password, *, related: tuple[str | None, ...] = ()) -> list[str]:
-    """Every reason ``password`` is too weak; empty when it is acceptable.
-
-    ``related`` holds the account's own values (email, username, names): a password too close to
-    one of them, or to a part of one, is refused.
-    """
+    """Every reason ``password`` is too weak (or too close to one of ``related``, the account's own values)."""
     if not isinstance(password, str) or not password:
         return [_("This field may not be blank.")]
     if len(password) > MAX_LENGTH:

@@ -15,9 +15,7 @@ MAX_ID = 2**31 - 1
 
 def get_user(user_id) -> User:
     """The stored user with that id, or NotFound (also for ids no user could have)."""
-    if not isinstance(user_id, int) or not 0 < user_id <= MAX_ID:
-        raise NotFound("User not found")
-    user = db.session.get(User, user_id)
+    user = db.session.get(User, user_id) if isinstance(user_id, int) and 0 < user_id <= MAX_ID else None
     if user is None:
         raise NotFound("User not found")
     return user
@@ -25,9 +23,7 @@ def get_user(user_id) -> User:
 
 def user_for(caller: User, user_id, *, staff_too: bool) -> User:
     """The user ``caller`` asks for by id: NotFound when there is none, PermissionDenied unless it
-    is the caller themselves, or ``staff_too`` and the caller is staff (with a second factor, when
-    STAFF_REQUIRE_TWO_FACTOR asks for one: ``factors.ensure_staff_factor``).
-    """
+    is the caller themselves, or ``staff_too`` and the caller is staff (with a required factor)."""
     user = get_user(user_id)
     if user.id != caller.id:
         if not (staff_too and caller.is_staff):
@@ -39,11 +35,8 @@ def user_for(caller: User, user_id, *, staff_too: bool) -> User:
 
 
 def find_user(*, email=None, username=None, login=None) -> User | None:
-    """Case-insensitive look-up by email, else by username; None for anything that is not text.
-
-    ``login`` is what a person types into a sign-in form: their email or their username. Text
-    with a NUL in it names nobody (and PostgreSQL could not even compare it).
-    """
+    """Case-insensitive look-up by email, else by username (``login``: either); None for anything that
+    is not text, or holds a NUL (PostgreSQL could not even compare it)."""
     if any(isinstance(value, str) and "\x00" in value for value in (email, username, login)):
         return None
     if isinstance(login, str) and login.strip():
@@ -61,13 +54,9 @@ def mark_changed(user: User) -> None:
 
 
 def lock_for_update(user: User, expected_versions: set[int] | None = None) -> None:
-    """Lock the user's row and read it afresh, before a write that depends on what it reads.
-
-    A no-op UPDATE takes the lock on both databases: PostgreSQL's row lock, and SQLite's write
-    lock (its SELECT ... FOR UPDATE does not exist), so concurrent writers queue instead of
-    overwriting each other. ``expected_versions``: the versions the caller read (If-Match); when
-    the row has another, PreconditionFailed and nothing changes.
-    """
+    """Lock the user's row and read it afresh, before a write that depends on what it reads. A no-op
+    UPDATE takes the lock on both databases (SQLite has no SELECT ... FOR UPDATE), so concurrent
+    writers queue. ``expected_versions`` (If-Match): PreconditionFailed when the row has another."""
     db.session.execute(update(User).where(User.id == user.id).values(version=User.version))
     db.session.refresh(user)
     if expected_versions is not None and user.version not in expected_versions:

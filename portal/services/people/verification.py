@@ -1,13 +1,10 @@
 """Proving control of a mailbox: one-time email codes, email changes, and password-reset links.
 
-A code is six digits from ``secrets``; only an HMAC of it (keyed with the app secret, so a leaked
-table cannot be brute-forced offline) is stored. It lives EMAIL_CODE_TTL, works once, dies after
-EMAIL_CODE_MAX_ATTEMPTS wrong tries, and a new code replaces the old one. Each code has a purpose —
-confirming the address (VERIFY_EMAIL) or signing in (SIGN_IN, see ``sign_in_codes``) — with its own
-mail; one live code per user and purpose, and a code of one purpose is no code for another. A reset
-link carries a signed, expiring token bound to the current password hash and the account's
-security stamp, so it stops working once used, once its password changed, and once the account was
-secured or deactivated (``credentials.end_outstanding_proofs``, which also deletes every code).
+A code is six digits; only an HMAC of it (keyed with the app secret, so a leaked table cannot be
+brute-forced offline) is stored. It lives EMAIL_CODE_TTL, works once, dies after
+EMAIL_CODE_MAX_ATTEMPTS wrong tries, and a new code replaces the old one; a code of one purpose
+(VERIFY_EMAIL, SIGN_IN) is no code for another. A reset link is bound to the password hash and the
+account's security stamp, so it stops working once used, and once the account was secured.
 """
 
 import base64
@@ -32,7 +29,7 @@ from ..mail import outbox
 from ..plumbing.atomic import update_where
 from ..plumbing.attempts import keep_attempts
 from ..plumbing.background import run_in_background
-from .fields import FieldError, clean_email, latin_digits, page_language
+from .fields import clean_email, clean_fields, latin_digits, page_language
 from .users import MAX_ID, find_user, lock_for_update, mark_changed
 
 VERIFY_EMAIL = "verify_email"
@@ -55,10 +52,8 @@ def _code_hash(user_id: int, purpose: str, code: str) -> str:
 
 
 def issue_code(user: User, purpose: str = VERIFY_EMAIL) -> str:
-    """A fresh ``purpose`` code for the user's current address, replacing any earlier one of that purpose.
-
-    The user's row is locked first, so two requests at once cannot both insert a code.
-    """
+    """A fresh ``purpose`` code for the user's current address, replacing any earlier one (the row is
+    locked first, so two requests at once cannot both insert a code)."""
     if purpose not in CODE_MAILS:
         raise ValueError(f"Unknown code purpose {purpose!r}.")
     db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
@@ -87,11 +82,7 @@ def mail_code(user: User, code: str, purpose: str = VERIFY_EMAIL, *, language: s
 
 
 def send_code_later(email, purpose: str, wanted: Callable[[User], bool]) -> None:
-    """Mail a new ``purpose`` code when ``email`` names an account for which ``wanted`` holds; else nothing.
-
-    The caller answers the same either way, so nobody learns which addresses have accounts: the
-    look-up and the mail happen on a background thread, after the answer.
-    """
+    """Mail a ``purpose`` code if ``wanted(account)``, after the answer: nobody learns who has an account."""
     run_in_background(_send_code, email, purpose, wanted, page_language())
 
 
@@ -103,12 +94,8 @@ def _send_code(email, purpose: str, wanted: Callable[[User], bool], language: st
 
 
 def use_code(user: User | None, code, purpose: str, *, field: str) -> None:
-    """Use up ``user``'s live ``purpose`` code when ``code`` is it: the row goes.
-
-    Otherwise ValidationFailed on ``field``, with the spent try kept (``keep_attempts``) though the
-    request is refused. ``user`` None (nobody, or an account the caller will not let use such a
-    code) fails the same way.
-    """
+    """Use up ``user``'s live ``purpose`` code when ``code`` is it; otherwise (``user`` None too)
+    ValidationFailed on ``field``, with the spent try kept though the request is refused."""
     row = None
     if user is not None:
         row = db.session.scalar(select(EmailCode).where(EmailCode.user_id == user.id, EmailCode.purpose == purpose))
@@ -131,13 +118,8 @@ def use_code(user: User | None, code, purpose: str, *, field: str) -> None:
 
 
 def resend_verification_code(email) -> None:
-    """Send a new code when ``email`` belongs to an active account whose address is unverified; else
-    nothing, and the answer tells nobody which (``send_code_later``)."""
-    send_code_later(email, VERIFY_EMAIL, _awaits_verification)
-
-
-def _awaits_verification(user: User) -> bool:
-    return user.is_active and not user.email_verified
+    """Send a new code when ``email`` belongs to an active account whose address is unverified."""
+    send_code_later(email, VERIFY_EMAIL, lambda user: user.is_active and not user.email_verified)
 
 
 def verify_email(email, code, actor: Actor) -> User:
@@ -159,8 +141,7 @@ def mark_verified(user: User) -> None:
 
 
 def mail_code_to_new_address(user: User, old_email: str, was_verified: bool, actor: Actor) -> None:
-    """After an email change: a code for the new address and, if the old one was verified, a notice
-    to the old one; both in the caller's transaction, which commits."""
+    """After an email change: a code for the new address and, if the old one was verified, a notice to it."""
     mail_code(user, issue_code(user))
     if was_verified:
         outbox.queue_mail(
@@ -204,15 +185,8 @@ def password_reset_link(user: User, origin: str | None = None) -> str:
 
 
 def request_password_reset(email, actor: Actor) -> None:
-    """Mail a reset link when ``email`` belongs to an active account; otherwise do nothing.
-
-    Only a malformed address is an error. The look-up and the mail happen after the answer, so the
-    answer does not tell whether the account exists.
-    """
-    try:
-        clean_email(email)
-    except FieldError as exc:
-        raise ValidationFailed.on("email", str(exc)) from None
+    """Mail a reset link to an active account, after the answer (only a malformed address is an error)."""
+    clean_fields({"email": email}, {"email": clean_email})
     run_in_background(_send_password_reset_link, email, actor.origin, page_language())
 
 
@@ -228,11 +202,9 @@ def _send_password_reset_link(email, origin: str | None, language: str) -> None:
 
 
 def user_for_reset(uid, token, *, to_use: bool = False) -> User:
-    """The user a reset link is for, while the link is valid; ValidationFailed otherwise.
-
-    ``to_use``: the link is about to be spent, so the row is locked and read afresh first — two
-    confirmations of one link, or a confirmation racing a securing, then queue, and the second
-    finds the link spent (the password, or the stamp, moved on)."""
+    """The user a reset link is for, while the link is valid; ValidationFailed otherwise. ``to_use``:
+    the row is locked and read afresh first, so of two confirmations of one link (or one racing a
+    securing) the second finds the link spent."""
     user_id = decode_uid(uid)
     user = db.session.get(User, user_id) if user_id else None
     if user is not None and to_use:

@@ -1,18 +1,9 @@
 """What must follow a change, run once the change is committed — and never when it is not.
 
-A service function changes rows and *records* what must follow: a file to delete once the row no
-longer names it (``after_commit``), a file written for the change to delete if it does not commit
-(``on_rollback``), a mail to deliver (``outbox`` records that here too). This module runs those
-tasks from the database session's own events, so no service has to remember where its
-transaction ends:
-
-- when the transaction commits, the ``after_commit`` tasks run (and the ``on_rollback`` ones are
-  dropped);
-- when it ends any other way — rolled back, or closed at the end of a request without a commit —
-  the ``on_rollback`` tasks run (and the ``after_commit`` ones are dropped).
-
-Tasks run inside SQLAlchemy's event, when the session can emit no SQL: they touch files, flags and
-threads, never the database. A task that fails is logged; the others still run.
+A service records what must follow (a file to delete, a mail to deliver) with ``after_commit``, and
+what undoes a file written for the change with ``on_rollback``. They run from the session's own
+events, so no service has to remember where its transaction ends; inside them the session can emit
+no SQL, so tasks touch files, flags and threads, never the database. A task that fails is logged.
 """
 
 import logging

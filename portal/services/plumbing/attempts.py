@@ -1,10 +1,7 @@
 """Tries that count whatever the answer: the one place a service commits.
 
 A wrong code, a refused passkey or a failed password must still spend a try, advance a lockout or
-use up a challenge, though the request then answers with an error and the door rolls its work back
-(``portal.transactions``). A service spends such a try first — usually one conditional UPDATE
-(``atomic.update_where``) — and keeps it with ``keep_attempts`` before it compares anything, so the
-try stands whatever follows.
+use up a challenge, though the request then answers with an error and the door rolls its work back.
 """
 
 from ...extensions import db

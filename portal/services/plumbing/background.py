@@ -1,19 +1,14 @@
 """Work done after the answer has been decided, on one small pool of threads per process.
 
-"Send me a code" and "send me a reset link" answer the same whether or not the address has an
-account; if the look-up and the mail happened before the answer, its timing would tell. Such work
-is handed here (``run_in_background``), each unit an app context and one unit of work of its own
-(``portal.transactions.unit_of_work``). The breach check's requests to Have I Been Pwned run on the
-same threads (``submit``), so that nobody waits past its deadline.
+"Send me a code" answers the same whether or not the address has an account; if the look-up and
+the mail happened before the answer, its timing would tell. Such work runs here
+(``run_in_background``), each unit one unit of work of its own; so do the breach check's requests
+(``submit``), so that nobody waits past its deadline.
 
-- **Bounded.** At most ``WORKERS`` threads, started as work arrives, and at most ``WAITING_LIMIT``
-  units waiting for one. A unit offered beyond that is refused, not queued: ``run_in_background``
-  logs a warning and drops it (the answer, already the same either way, does not change; the person
-  may ask again), and the breach check is skipped as when the service cannot be asked. A flood of
-  requests thus costs a bounded number of threads and a bounded queue, never one thread each.
-- **One pool per process** (``_pool``): a forked worker makes its own.
-- **Finished at shutdown.** Python's exit waits for the pool's threads, and they do the work already
-  queued first: a worker that is stopping still sends the mail it promised.
+At most ``WORKERS`` threads and ``WAITING_LIMIT`` units waiting: a unit beyond that is refused and
+logged, not queued (the answer is the same either way; the person may ask again), so a flood of
+requests costs a bounded number of threads and a bounded queue. Python's exit waits for the
+threads, which do the work already queued first: a stopping worker still sends the mail it promised.
 """
 
 import logging

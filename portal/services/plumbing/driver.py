@@ -1,11 +1,9 @@
 """Reads sent straight to the database driver, for the one query every API request makes.
 
-SQLAlchemy builds the statement and knows how each column's value comes back from each database;
-this module only skips the machinery around running it (an execution context, a result object,
-events), which cost three times the query itself on the hottest path. The SQL is compiled once per
-database engine, each parameter goes through its type's bind processor and is bound by the driver
-as usual, and every value read goes through its column type's result processor, so rows read the
-same on SQLite and PostgreSQL as through SQLAlchemy. Errors are the driver's own, not wrapped.
+SQLAlchemy builds and compiles the statement (once per engine), and its types' bind and result
+processors convert every value, so rows read as they would through SQLAlchemy; this module only
+skips the machinery around running it (an execution context, a result object, events), which cost
+three times the query itself on the hottest path. Errors are the driver's own, not wrapped.
 
 What it saves: 25 to 40 µs of CPU on each authenticated API read of about 170–200 µs — measured with
 ``python -m bench.request_cpu`` against the same statement run through ``Connection.execute`` — the
@@ -156,14 +154,10 @@ def _drop_kept_cursor(connection) -> None:
 
 
 def test_when_idle(engine: Engine) -> None:
-    """Test a database server's connection before it is handed out, when it sat idle in the pool
-    for IDLE_BEFORE_TEST or longer: a restart, a failover or a firewall may have ended it meanwhile.
-    One found dead is replaced, with every connection the pool made before it, and no request sees it.
-
-    A connection busy a moment ago is not tested: under load none is, which saves every request a
-    round trip. Should the server be lost within that moment, the request that finds out is refused
-    (a read by the driver asks again) and the pool starts afresh, as it does whenever a connection fails.
-    """
+    """Test a connection before it is handed out when it sat idle in the pool for IDLE_BEFORE_TEST or
+    longer (a restart, a failover or a firewall may have ended it); one found dead is replaced, with
+    every connection the pool made before it. A connection busy a moment ago is not tested: under
+    load none is, which saves every request a round trip."""
 
     @event.listens_for(engine, "checkin")
     def note_return(_dbapi_connection, record):

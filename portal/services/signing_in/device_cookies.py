@@ -1,23 +1,14 @@
 """Device cookies: a browser that has signed in to an account before is known to that account.
 
-OWASP's "Slow down online guessing attacks with device cookies": each sign-in in a browser gives
-that browser a signed, per-account token (the account's id and a random nonce). A request that
-carries a valid one for the account it names is a *known device*: the failures of everyone else
-do not hold it back (``sign_in_lockout``, ``limits``); it has an allowance of its own, keyed on the
-nonce, so a stolen cookie is limited too.
-
-One cookie holds the tokens of the last few accounts signed in to in that browser (a shared
-computer keeps its owners). Each token is signed with SECRET_KEY and a salt holding the account's
-security stamp: a recovery (a reset link, "This wasn't me", "Secure my account", a deactivation)
-makes every device cookie of the account worthless, the attacker's included. A token older than
-DEVICE_COOKIE_LIFETIME is ignored; every sign-in issues a fresh one.
-
-Only pages read the cookie. API clients are unknown sources: they keep a refresh token or an API
+OWASP's "Slow down online guessing attacks with device cookies": each sign-in in a browser gives it
+a signed, per-account token. A request with a valid one is a *known device*: the failures of
+everyone else do not hold it back; it has an allowance of its own, so a stolen cookie is limited
+too. One cookie holds the tokens of the last few accounts signed in to (a shared computer keeps its
+owners). Only pages read the cookie. API clients are unknown sources: they keep a refresh token or an API
 key instead of signing in again, and a script could replay a browser's cookie from anywhere.
 """
 
 import secrets
-from dataclasses import dataclass
 
 from flask import after_this_request, current_app, request
 from flask_login import user_logged_in
@@ -30,13 +21,6 @@ COOKIE_NAME = "portal_device"
 SALT = "device-cookie"
 ACCOUNTS_PER_BROWSER = 5  # the newest sign-ins; an older account's token makes way
 SEPARATOR = "~"  # between tokens; itsdangerous tokens never hold it, and a cookie may
-
-
-@dataclass(frozen=True)
-class Device:
-    """A browser known to an account: ``nonce`` names it for its own allowance."""
-
-    nonce: str
 
 
 def _serializer(user: User) -> URLSafeTimedSerializer:
@@ -63,9 +47,9 @@ def _user_id_of(token: str) -> str:
     return user_id
 
 
-def known_device(user: User | None) -> Device | None:
-    """The device this request's cookie proves for ``user``'s account, or None (no cookie, another
-    account's, forged, expired, or issued before the password last changed)."""
+def known_device(user: User | None) -> str | None:
+    """The nonce of the device this request's cookie proves for ``user``'s account (which names it
+    for its own allowance), or None: no cookie, another account's, forged, expired, or revoked."""
     if user is None or not user.is_active:
         return None
     max_age = current_app.config["DEVICE_COOKIE_LIFETIME"].total_seconds()
@@ -77,7 +61,7 @@ def known_device(user: User | None) -> Device | None:
         except (BadSignature, ValueError, TypeError):
             continue
         if user_id == user.id and isinstance(nonce, str):
-            return Device(nonce)
+            return nonce
     return None
 
 
@@ -90,8 +74,7 @@ def issue(user: User) -> str:
 
 
 def _remember_browser(sender, user, **extra) -> None:
-    """Flask-Login's ``user_logged_in``: every browser sign-in (password, code, passkey, second step)
-    goes through ``login_user``, so every one leaves this browser a fresh device cookie."""
+    """Flask-Login's ``user_logged_in``: every browser sign-in leaves the browser a fresh device cookie."""
     value = issue(user)
     cfg = current_app.config
 

@@ -1,17 +1,13 @@
-"""The kinds of second factor, each declared once in ``KINDS`` (a class here, its store in ``totp``,
-``recovery_codes`` or ``passkeys``), and what they share: whether an account has a second factor,
-who may change an account's factors, the staff rule of STAFF_REQUIRE_TWO_FACTOR, and the mail that
-tells a person how they sign in has changed. Listing, the second step, the staff reset and the API's
-``methods`` iterate ``KINDS``.
+"""The kinds of second factor, each declared once in ``KINDS`` (its store in ``totp``,
+``recovery_codes`` or ``passkeys``), which listing, the second step, the staff reset and the API's
+``methods`` iterate; and what the kinds share: who may change them, the staff rule of
+STAFF_REQUIRE_TWO_FACTOR, and the mail that tells a person how they sign in has changed.
 
-Recovery codes are a way round a lost factor, not a factor: alone they ask for nothing, and they are
-offered only while some are left. Codes from the app are not offered once the account's budget of
-wrong second steps is spent (``second_step_budget``).
+Recovery codes are a way round a lost factor, not a factor: alone they ask for nothing.
 """
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from flask import current_app
 from flask_babel import LazyString
@@ -27,9 +23,7 @@ from ..errors import PermissionDenied, SecondFactorRequired
 from ..mail import outbox
 from . import second_step_budget
 
-# A kind's store (``totp``, ``recovery_codes``, ``passkeys``) is imported in the kind's methods: the
-# stores import this module for the shared rules below, and so, through the accounts rules, does
-# everything that changes an account.
+# A kind's store is imported in the kind's methods: the stores import this module for the rules below.
 
 OWN_ACCOUNT_ONLY = _l("Only the account's owner sets up how they sign in.")
 STAFF_FACTOR_REQUIRED = _l(
@@ -40,9 +34,8 @@ CODE, PASSKEY_ANSWER = "code", "passkey"  # the field a proof of a kind comes in
 
 @dataclass(frozen=True)
 class SecondStepTry:
-    """One try at a factor, as a kind's ``verify`` sees it: the account, the proof (a typed code, or a
-    verified ``passkeys.PasskeyAssertion``), who tries, and whether the try was within the account's
-    budget of wrong second steps (``second_step_budget.take_a_try``; a re-authentication has none)."""
+    """One try at a factor, as a kind's ``verify`` sees it: the proof is a typed code or a verified
+    ``passkeys.PasskeyAssertion``; ``within_budget``: of the account's wrong second steps."""
 
     user: User
     proof: object
@@ -51,25 +44,16 @@ class SecondStepTry:
 
 
 @dataclass(frozen=True)
-class PasskeySummary:
-    id: int
-    name: str
-    created_at: datetime
-    last_used_at: datetime | None
-
-
-@dataclass(frozen=True)
 class Listed:
     """A kind as the Security page and the staff's view of an account list it."""
 
-    kind: "FactorKind"
     set_up: bool
     left: int | None = None  # for codes: how many are unused
-    items: list = field(default_factory=list)  # for passkeys: each one (``PasskeySummary``)
+    items: list = field(default_factory=list)  # for passkeys: each one
 
 
 class FactorKind(ABC):
-    """One kind of second factor. The class attributes declare it; the methods ask its store."""
+    """One kind of second factor: the class attributes declare it; the methods ask its store."""
 
     key: str  # "totp": the API's ``methods`` name, and a credential's method part ("password+totp")
     label: LazyString  # how people read it, in a credential's method ("password and app code")
@@ -92,7 +76,7 @@ class FactorKind(ABC):
         return self.is_set_up(user)
 
     def listed(self, user: User) -> Listed:
-        return Listed(self, self.is_set_up(user))
+        return Listed(self.is_set_up(user))
 
     @abstractmethod
     def verify(self, attempt: SecondStepTry) -> bool:
@@ -142,7 +126,7 @@ class RecoveryCodes(FactorKind):
         from . import recovery_codes
 
         left = recovery_codes.codes_left(user)
-        return Listed(self, left > 0, left=left)
+        return Listed(left > 0, left=left)
 
     def verify(self, attempt):
         from . import recovery_codes
@@ -168,11 +152,8 @@ class Passkeys(FactorKind):
     def listed(self, user):
         from . import passkeys
 
-        items = [
-            PasskeySummary(id=p.id, name=p.name, created_at=p.created_at, last_used_at=p.last_used_at)
-            for p in passkeys.list_passkeys(user)
-        ]
-        return Listed(self, bool(items), items=items)
+        items = passkeys.list_passkeys(user)
+        return Listed(bool(items), items=items)
 
     def verify(self, attempt):
         # The signature was checked by ``passkeys.verify_passkey``; here only whose passkey it is.
@@ -205,22 +186,16 @@ def kind_proven(attempt: SecondStepTry, proof_field: str) -> FactorKind | None:
     return next((kind for kind in KINDS if kind.proof == proof_field and kind.verify(attempt)), None)
 
 
-def kinds_set_up(user: User) -> tuple[FactorKind, ...]:
-    return tuple(kind for kind in KINDS if kind.is_set_up(user))
-
-
-def kinds_offered(user: User) -> tuple[FactorKind, ...]:
-    """The kinds the second step takes for the account now, in ``KINDS`` order."""
-    return tuple(kind for kind in KINDS if kind.is_offered(user))
+def listed(user: User) -> dict[str, Listed]:
+    """Each kind as it lists itself, by key: how the account signs in, for the Security page and staff."""
+    return {kind.key: kind.listed(user) for kind in KINDS}
 
 
 def lacks_required_staff_factor(user: User) -> bool:
     """Whether ``user`` (staff) may not act on other people's accounts yet: STAFF_REQUIRE_TWO_FACTOR is
-    on and they have no second factor. Staff accounts open every other account, at /admin/ and
-    through the API alike, so a password alone is not enough for them; their own account stays theirs.
-
-    Asked on every request that acts on someone else, not once at sign-in: a factor removed later
-    must stop them at once."""
+    on and they have no second factor (staff accounts open every other account, so a password alone
+    is not enough). Asked on every such request, not once at sign-in: a factor removed later must
+    stop them at once."""
     return bool(current_app.config["STAFF_REQUIRE_TWO_FACTOR"]) and not has_second_factor(user)
 
 
@@ -238,11 +213,8 @@ def ensure_owner(actor: Actor, user: User) -> None:
 
 
 def notify_security_change(user: User, what: str, actor: Actor, *, detail: str | None = None) -> None:
-    """Mail the person that how their account signs in changed, in the transaction of the change.
-
-    ``what`` is the audit action (its label in ``audit.ACTIONS`` names the change), ``detail`` an
-    optional name (a passkey's). Never a secret.
-    """
+    """Mail the person that how their account signs in changed: ``what`` is the audit action,
+    ``detail`` an optional name (a passkey's). Never a secret."""
     by_staff = actor.user is not None and actor.user.id != user.id
     outbox.queue_mail(
         user, "security_changed",

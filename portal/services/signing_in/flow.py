@@ -1,23 +1,10 @@
-"""What happens after a first proof: one sign-in flow, as ordered stages, for every door.
+"""What happens after a first proof: one sign-in flow, as ordered stages, for every door (the
+README's "One sign-in, every door, one commit" draws it).
 
-A door proves who someone is first — the password (``sign_in.authenticate``), an emailed code
-(``sign_in_codes.authenticate_with_code``), a passkey alone (``passkeys.verify_passkey``), an
-identity linked at another provider (``linked_identities.arrive``: first step "provider:<key>") — and
-hands the person to ``sign_in``. The flow asks each stage of ``STAGES``, in order, whether it
-applies to this sign-in; the first that does decides what happens next:
-
-    first proof ──> sign_in(user, first_step=…, door_data=…)
-                      │  PasswordMustBeRenewed: a secured account's password → refused (PasswordResetRequired)
-                      │  SecondFactor: a factor set up, none proven yet → Pending(token, offered kinds)
-                      ▼
-                    SignedIn(user, method="password", data)      ← every stage let it through
-    second step ──> complete_sign_in(token, code= | passkey=) → the stages after SecondFactor → SignedIn
-
-The outcome is a fact, never an answer: the pages (``portal/web/two_step.py``) and the API
-(``portal/api/two_step.py``) render it and decide nothing, so a new door (another provider) calls
-``sign_in`` too, and a new stage is one ``Stage`` in ``STAGES`` whose completion goes on with the
-stages after it, as ``complete_sign_in`` does. The sign-in itself is recorded when the door makes
-its credential (``sign_in.record_sign_in``).
+A door proves who someone is first (a password, an emailed code, a passkey alone, an identity linked
+at another provider: first step "provider:<key>") and hands the person to ``sign_in``; the first
+stage of ``STAGES`` that applies decides what happens next. The outcome is a fact, never an answer:
+the pages and the API render it and decide nothing.
 """
 
 from abc import ABC, abstractmethod
@@ -40,8 +27,7 @@ FIRST_STEPS = (PASSWORD, EMAIL_CODE, PASSKEY)
 
 @dataclass(frozen=True)
 class SignInAttempt:
-    """A sign-in on its way through the stages: whose, what it has proven so far, in order
-    (``("password", "totp")``), and what the door asked to be given back with the outcome."""
+    """A sign-in on its way through the stages: whose, what it has proven so far, and the door's data."""
 
     user: User
     proofs: tuple[str, ...]
@@ -69,8 +55,7 @@ class SignedIn:
 
 @dataclass(frozen=True)
 class Pending:
-    """Not yet: the person must first get past ``stage`` (a ``Stage.key``). ``token`` names the held
-    sign-in, for the browser's session or the API client; ``step`` is what the stage shows."""
+    """Not yet: the person must first get past ``stage``; ``token`` names the held sign-in."""
 
     stage: str
     token: str
@@ -96,9 +81,7 @@ class Stage(ABC):
 
 
 class PasswordMustBeRenewed(Stage):
-    """A secured account (``securing``) signs in with its password only once a new one is chosen
-    through the reset link, which proves the mailbox. An emailed code or a passkey still signs it
-    in: they prove the mailbox or a device, not the password someone may have learnt."""
+    """A secured account (``securing``) signs in with its password only once a new one is chosen."""
 
     key = "password_renewal"
 
@@ -110,8 +93,7 @@ class PasswordMustBeRenewed(Stage):
 
 
 class SecondFactor(Stage):
-    """An account with a second factor (``factors.has_second_factor``) is asked for one, unless its
-    sign-in already proved one (a passkey alone)."""
+    """An account with a second factor is asked for one, unless it was proven already (a passkey alone)."""
 
     key = "second_factor"
 
@@ -129,18 +111,17 @@ STAGES: tuple[Stage, ...] = (PasswordMustBeRenewed(), SecondFactor())
 
 def sign_in(user: User, *, first_step: str = PASSWORD, door_data: dict | None = None) -> Outcome:
     """After ``first_step`` proved ``user``: signed in, or held by the first stage that applies.
-    ``door_data``: JSON-safe values the door wants back with the outcome, even after a pending step."""
+    ``door_data``: JSON-safe values the door wants back with the outcome."""
     if first_step not in FIRST_STEPS and not first_step.startswith(PROVIDER_PREFIX):
         raise ValueError(f"Unknown first step {first_step!r}.")
     return _go_on(SignInAttempt(user=user, proofs=(first_step,), door_data=dict(door_data or {})), STAGES)
 
 
 def complete_sign_in(token, actor: Actor, *, code=None, passkey: PasskeyAssertion | None = None) -> Outcome:
-    """Finish the second step of a pending sign-in (``two_factor.pass_second_step``: its errors are
-    this one's) and go on with the stages after it."""
-    passed = two_factor.pass_second_step(token, actor, code=code, passkey=passkey)
-    attempt = SignInAttempt(user=passed.user, proofs=(passed.first_step, passed.kind.key), door_data=passed.data)
-    return _go_on(attempt, _after(SecondFactor.key))
+    """Finish the second step of a pending sign-in (``two_factor.pass_second_step``), and go on."""
+    user, proofs, door_data = two_factor.pass_second_step(token, actor, code=code, passkey=passkey)
+    after_it = STAGES[[stage.key for stage in STAGES].index(SecondFactor.key) + 1:]
+    return _go_on(SignInAttempt(user, proofs, door_data), after_it)
 
 
 def _go_on(attempt: SignInAttempt, stages) -> Outcome:
@@ -148,8 +129,3 @@ def _go_on(attempt: SignInAttempt, stages) -> Outcome:
         if stage.applies(attempt):
             return stage.hold(attempt)
     return SignedIn(user=attempt.user, method=attempt.method, data=attempt.door_data)
-
-
-def _after(key: str) -> tuple[Stage, ...]:
-    keys = [stage.key for stage in STAGES]
-    return STAGES[keys.index(key) + 1:]

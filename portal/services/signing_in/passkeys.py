@@ -1,20 +1,15 @@
-"""Passkeys (WebAuthn, with ``webauthn`` — py_webauthn): registering them, signing in with them,
-naming, listing and removing them.
+"""Passkeys (WebAuthn, with py_webauthn): registering, signing in, naming, listing and removing them.
 
-The views pass the relying-party id (the site's domain) and the expected origin (its
-``https://…`` address): services never read the request. They also pass a *binding*: a random
-value the asking client keeps (a nonce in the browser's session, or an API client's ``mfa_token``).
+The views pass the relying-party id, the expected origin, and a *binding*: a random value the asking
+client keeps (a nonce in the browser's session, or an API client's ``mfa_token``).
 
-A challenge is stored server-side as a SHA-256, with a hash of the binding: it is answered once
-(one conditional UPDATE marks it used, whatever the answer turns out to be), within
-WEBAUTHN_CHALLENGE_TTL, by the client that asked for it. It is found again by the challenge the
-authenticator signed (in ``clientDataJSON``), so a browser may have several ceremonies open.
+A challenge is stored as a SHA-256, with a hash of the binding: it is answered once, within
+WEBAUTHN_CHALLENGE_TTL, by the client that asked for it (found by the challenge the authenticator
+signed, so a browser may have several ceremonies open).
 
-Registration asks for a discoverable credential (resident key required: the passkey alone can
-sign in) with user verification preferred, excludes the user's existing passkeys, and accepts
-"none" attestation (the portal trusts no vendor list). Sign-in with a passkey alone demands user
-verification (a PIN or biometric on the device), so it is two factors in one; a passkey as the
-second step of a password sign-in does not need it.
+Registration asks for a discoverable credential and accepts "none" attestation (the portal trusts
+no vendor list). Sign-in with a passkey alone demands user verification (a PIN or biometric on the
+device), so it is two factors in one; a passkey as a second step does not need it.
 
 A signature counter that goes backwards (when either side is non-zero) means a copied
 authenticator: the sign-in is refused, audited and mailed.
@@ -84,9 +79,7 @@ NOT_FOUND = "No such passkey."
 
 @dataclass(frozen=True)
 class PasskeyAssertion:
-    """A verified passkey sign-in: whose passkey it was (an active account whose sign-up is
-    complete), which one, and whether the device verified the person (PIN, biometric). A passkey
-    alone signs ``user`` in; ``flow.complete_sign_in`` and ``reauthenticate`` take it too."""
+    """A verified passkey sign-in: whose passkey, which one, and whether the device verified the person."""
 
     user_id: int
     user: User
@@ -104,8 +97,7 @@ class PasskeyAdded:
 
 
 def registration_options(user: User, *, rp_id: str, binding: str, actor: Actor) -> dict:
-    """The ``PublicKeyCredentialCreationOptions`` for ``navigator.credentials.create()``, JSON-ready
-    (bytes as base64url). The challenge is stored, bound to ``binding``."""
+    """The options for ``navigator.credentials.create()``, JSON-ready; the challenge is stored."""
     ensure_owner(actor, user)
     existing = list_passkeys(user)
     if len(existing) >= MAX_PASSKEYS:
@@ -134,12 +126,7 @@ def registration_options(user: User, *, rp_id: str, binding: str, actor: Actor) 
 def register_passkey(
     user: User, response, *, rp_id: str, origin: str, binding: str, name, actor: Actor
 ) -> PasskeyAdded:
-    """Verify the browser's answer to ``registration_options`` and keep the new passkey under ``name``.
-
-    ``response``: the ``PublicKeyCredential`` as JSON (a dict or its text). ValidationFailed on
-    ``passkey`` when it is not a valid answer to a live challenge this client asked for, on ``name``
-    for a bad name.
-    """
+    """Verify the browser's answer to ``registration_options`` and keep the new passkey under ``name``."""
     ensure_owner(actor, user)
     name = _clean_name(name)
     try:
@@ -184,12 +171,8 @@ def register_passkey(
 
 
 def authentication_options(*, rp_id: str, binding: str, user: User | None = None) -> dict:
-    """The ``PublicKeyCredentialRequestOptions`` for ``navigator.credentials.get()``, JSON-ready.
-
-    For a known user (a second step, re-authentication) the allow-list names their passkeys and
-    only one of them will be accepted; without a user (sign-in with a passkey alone) the list is
-    empty and the browser offers the passkeys it holds for the site.
-    """
+    """The options for ``navigator.credentials.get()``, JSON-ready: for a known user (a second step,
+    re-authentication) only their passkeys; without one (a passkey alone), any the browser holds."""
     allowed = []
     if user is not None:
         allowed = [_descriptor(passkey) for passkey in list_passkeys(user)]
@@ -206,11 +189,7 @@ def authentication_options(*, rp_id: str, binding: str, user: User | None = None
 
 
 def verify_passkey(response, *, rp_id: str, origin: str, binding: str, actor: Actor) -> PasskeyAssertion:
-    """Verify the browser's answer to ``authentication_options``: whose passkey signed the live
-    challenge this client asked for. AuthenticationFailed otherwise (the challenge is spent either way).
-
-    The caller then starts a session (a passkey alone) or completes a pending sign-in with the result.
-    """
+    """Whose passkey signed the live challenge this client asked for; the challenge is spent either way."""
     try:
         credential = parse_authentication_credential_json(response)
     except (WebAuthnException, ValueError, TypeError):
@@ -264,10 +243,7 @@ def verify_passkey(response, *, rp_id: str, origin: str, binding: str, actor: Ac
 
 def _advance_counter(passkey: Passkey, verified) -> bool:
     """Store the new counter and the use, unless the counter went backwards: one conditional UPDATE.
-
-    Authenticators that keep no counter (most synced passkeys) always say 0, which is allowed
-    while the stored counter is 0 too.
-    """
+    Authenticators that keep no counter (most synced passkeys) always say 0, allowed while the stored one is."""
     new = verified.new_sign_count
     moved_on = Passkey.sign_count == 0 if new == 0 else Passkey.sign_count < new
     return update_where(
@@ -287,7 +263,6 @@ def list_passkeys(user: User) -> list[Passkey]:
 
 
 def rename_passkey(user: User, passkey_id, name, actor: Actor) -> Passkey:
-    """Give one of the owner's passkeys a new name."""
     ensure_owner(actor, user)
     passkey = _own_passkey(user, passkey_id)
     name = _clean_name(name)
@@ -298,8 +273,7 @@ def rename_passkey(user: User, passkey_id, name, actor: Actor) -> Passkey:
 
 
 def remove_passkey(user: User, passkey_id, actor: Actor) -> None:
-    """Remove one of the user's passkeys: the owner, or staff who may manage the account. When it was
-    the last second factor, the recovery codes go too."""
+    """Remove one of the user's passkeys (the owner, or staff); the recovery codes go with the last factor."""
     ensure_may_manage(actor, user)
     passkey = _own_passkey(user, passkey_id)
     name = passkey.name
@@ -361,15 +335,9 @@ def _store_challenge(challenge: bytes, purpose: str, binding: str, *, user_id=No
     )
 
 
-def _challenge_bytes(client_data_json: bytes) -> bytes:
-    return parse_client_data_json(client_data_json).challenge
-
-
 def _verify_answer(verify, credential, *, rp_id: str, origin: str, **expected):
-    """py_webauthn's ``verify`` (of a registration or of a sign-in) of a ceremony's answer: signed over
-    its challenge (which the caller has found live for this client) for this relying party and
-    origin, on the ceremony's own ``expected`` terms, and never in a frame of another site
-    (``crossOrigin``). WebAuthnException or ValueError when it does not pass."""
+    """py_webauthn's ``verify`` of a ceremony's answer, on its ``expected`` terms, and never in a frame
+    of another site (``crossOrigin``). WebAuthnException or ValueError when it does not pass."""
     client_data = parse_client_data_json(credential.response.client_data_json)
     if client_data.cross_origin:
         raise ValueError("cross-origin ceremony")
@@ -384,23 +352,18 @@ def _verify_answer(verify, credential, *, rp_id: str, origin: str, **expected):
 
 def _consume_challenge(client_data_json: bytes, purpose: str, binding, *, user_id=None) -> WebAuthnChallenge | None:
     """The stored challenge the answer signed, marked used, when it is live, of this purpose, asked
-    for by this client (and for ``user_id``, when given); None otherwise. The caller keeps the use
-    (``attempts.keep_attempts``) before it checks the answer.
-
-    Marking it used is one conditional UPDATE, so of two answers to one challenge only one goes on.
-    """
+    for by this client (and for ``user_id``, when given); None otherwise. Marking it used is one
+    conditional UPDATE, so of two answers to one challenge only one goes on."""
     try:
-        challenge_hash = _digest(_challenge_bytes(client_data_json))
+        challenge_hash = _digest(parse_client_data_json(client_data_json).challenge)
     except (WebAuthnException, ValueError, TypeError):
         return None
     challenge = db.session.scalar(select(WebAuthnChallenge).where(WebAuthnChallenge.challenge_hash == challenge_hash))
-    if challenge is None or challenge.purpose != purpose:
-        return None
-    if user_id is not None and challenge.user_id != user_id:
-        return None
-    if not isinstance(binding, str) or not binding:
-        return None
-    if not hmac.compare_digest(challenge.binding_hash, _binding_hash(binding)):
+    if (
+        challenge is None or challenge.purpose != purpose or (user_id is not None and challenge.user_id != user_id)
+        or not isinstance(binding, str) or not binding
+        or not hmac.compare_digest(challenge.binding_hash, _binding_hash(binding))
+    ):
         return None
     now = utcnow()
     used = update_where(

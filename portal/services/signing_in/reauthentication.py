@@ -1,11 +1,8 @@
 """Proving again who is behind a signed-in session, before a change to how the account signs in.
 
-Each credential keeps ``proven_at``: when its sign-in was proven, or when the person last proved
-it again here. A page that adds or removes a factor or a passkey, or shows new recovery codes,
-asks ``needs_reauthentication`` first (or calls ``ensure_recently_proven``) and, when the proof is
-older than REAUTHENTICATION_AFTER, asks for the password (or a code, or a passkey) and calls
-``reauthenticate``. A stolen session that is left open therefore cannot quietly add the thief's
-authenticator to the account.
+Each credential keeps ``proven_at``: when its sign-in was proven, or last proven again here. A
+change to the account's factors asks for a proof again when that is older than
+REAUTHENTICATION_AFTER, so a stolen session left open cannot quietly add the thief's authenticator.
 """
 
 from datetime import timedelta
@@ -37,8 +34,7 @@ def needs_reauthentication(credential: Credential) -> bool:
 
 
 def ensure_recently_proven(credential: Credential, message: str = TOO_OLD) -> None:
-    """ReauthenticationRequired (a PermissionDenied), saying ``message``, unless the credential was
-    proven lately."""
+    """ReauthenticationRequired, saying ``message``, unless the credential was proven lately."""
     if needs_reauthentication(credential):
         raise ReauthenticationRequired(message)
 
@@ -46,14 +42,10 @@ def ensure_recently_proven(credential: Credential, message: str = TOO_OLD) -> No
 def reauthenticate(
     credential: Credential, actor: Actor, *, password=None, code=None, passkey: PasskeyAssertion | None = None
 ) -> None:
-    """Stamp ``proven_at`` on a live credential (a model) once its user gives one proof: the password,
-    a code (authenticator app or recovery code) or a verified passkey (``passkeys.verify_passkey``).
-
-    ValidationFailed on ``current_password``, ``code`` or ``passkey`` otherwise, audited: the audit
-    entry is kept though the request is refused (``keep_attempts``), whatever the failed proof left
-    unsaved is not. A good proof is kept too, before the change it was asked for runs: that change
-    may still be refused (a malformed address), and the person is not asked to prove it again.
-    """
+    """Stamp ``proven_at`` on a live credential once its user gives one proof: the password, a code
+    or a verified passkey; else ValidationFailed, audited (the entry is kept though the request is
+    refused). A good proof is kept before the change it was asked for runs: that change may still be
+    refused, and the person is not asked to prove it again."""
     check_usable(credential)
     user = credential.user
     proofs = {"password": password, "code": code, "passkey": passkey}

@@ -1,22 +1,18 @@
 """Recovery codes: ten single-use codes that stand in for a lost second factor.
 
-A code is ten characters of an alphabet without look-alikes (no 0/o, 1/l/i), about 49 bits,
-shown as ``abcde-fghij``; case, spaces and dashes do not matter when one is typed back. A set is
-made when the account gets its first factor and on request (which voids the old set); using a
-code marks it used in one conditional UPDATE, so two requests racing with one code cannot both pass.
+A code is ten characters of an alphabet without look-alikes, about 49 bits, shown as
+``abcde-fghij``. A set is made with the account's first factor and on request (voiding the old
+set); using a code is one conditional UPDATE, so two requests racing with one code cannot both pass.
 
-Each code is stored as an argon2id hash with a random salt of its own (ASVS 6.5.2), so a leaked
-table, even with SECRET_KEY, must be searched code by code and account by account at argon2's
-price. The cost is low on purpose (HASH_MEMORY_COST, t=1): the secret is 49 random bits, not a
-person's password, and a typed code is compared with each unused code of the account in turn.
-Measured on the 2-core test machine: one comparison takes about 2.6 ms on an idle core, so a wrong
-code against a full set of ten costs 26 ms (34-48 ms with the machine loaded), and making a set as
-much again. Only what looks like a recovery code is compared (an app's six digits never are), and
-every try is bounded by the sign-in limits and the second step's tries.
+Each code is stored as an argon2id hash with a salt of its own (ASVS 6.5.2), so a leaked table, even
+with SECRET_KEY, must be searched code by code at argon2's price. The cost is low on purpose
+(HASH_MEMORY_COST, t=1): the secret is 49 random bits, and a typed code is compared with each unused
+code in turn. Measured on the 2-core test machine: one comparison takes about 2.6 ms on an idle
+core, so a wrong code against a full set of ten costs 26 ms (34-48 ms with the machine loaded), and
+making a set as much again. Only what looks like a recovery code is compared.
 
-Sets made before revision 0010 are HMAC-SHA256s keyed with SECRET_KEY: the codes themselves are
-not known, so they cannot be hashed again. Those rows are still checked as HMACs until the person
-makes a new set (or spends them); every new set is argon2id.
+Sets made before revision 0010 are HMAC-SHA256s keyed with SECRET_KEY (the codes are not known, so
+they cannot be hashed again), checked as such until the person makes a new set.
 """
 
 import hashlib
@@ -51,24 +47,14 @@ _HASHER = PasswordHasher(
 ARGON2_PREFIX = "$argon2"
 
 
-def _code_hash(code: str) -> str:
-    """How a new code is stored: argon2id with a fresh random salt."""
-    return _HASHER.hash(code)
-
-
-def _legacy_hmac(user_id: int, code: str) -> str:
-    """How a code of a set made before revision 0010 was stored."""
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"{user_id}:recovery:{code}".encode(), hashlib.sha256).hexdigest()
-
-
 def _matches(stored: str, user_id: int, code: str) -> bool:
     if stored.startswith(ARGON2_PREFIX):
         try:
             return _HASHER.verify(stored, code)
         except (VerificationError, InvalidHashError):
             return False
-    return hmac.compare_digest(stored, _legacy_hmac(user_id, code))
+    legacy = hmac.new(current_app.config["SECRET_KEY"].encode(), f"{user_id}:recovery:{code}".encode(), hashlib.sha256)
+    return hmac.compare_digest(stored, legacy.hexdigest())  # a set made before revision 0010
 
 
 def normalise(code) -> str | None:
@@ -83,24 +69,16 @@ def _new_code() -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
 
 
-def _shown(code: str) -> str:
-    half = LENGTH // 2
-    return f"{code[:half]}-{code[half:]}"
-
-
 def replace_codes(user: User, actor: Actor) -> list[str]:
-    """A fresh set for the user, voiding any earlier one, audited.
-
-    Returned once, as shown to the person (``abcde-fghij``); never stored.
-    """
-    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    """A fresh set for the user, voiding any earlier one, audited: returned once, as shown, never stored."""
+    void_codes(user)
     codes = [_new_code() for _ in range(COUNT)]
     now = utcnow()
     db.session.add_all(
-        RecoveryCode(user_id=user.id, code_hash=_code_hash(code), created_at=now) for code in codes
+        RecoveryCode(user_id=user.id, code_hash=_HASHER.hash(code), created_at=now) for code in codes
     )
     audit.record(actor, "recovery_codes_generated", user)
-    return [_shown(code) for code in codes]
+    return [f"{code[:LENGTH // 2]}-{code[LENGTH // 2:]}" for code in codes]
 
 
 def codes_for_a_new_factor(user: User, actor: Actor) -> list[str] | None:
@@ -119,7 +97,6 @@ def regenerate_recovery_codes(user: User, actor: Actor) -> list[str]:
 
 
 def codes_left(user: User) -> int:
-    """How many of the user's recovery codes are still unused."""
     return db.session.scalar(
         select(func.count())
         .select_from(RecoveryCode)
@@ -129,12 +106,8 @@ def codes_left(user: User) -> int:
 
 def spend_code(user: User, code, actor: Actor) -> bool:
     """Use one of the user's codes: True when it was unused, and it is used from now on; audited.
-
-    The caller tells the person (``notify_security_change(user, "recovery_code_used", …)``) and commits.
-    The typed code is compared with each unused code's hash (salted, so no look-up by hash);
-    marking the one it matches used is one conditional UPDATE: of two requests with the same code,
-    one gets True.
-    """
+    Each unused code's hash is salted, so the typed code is compared with each in turn; marking the
+    one it matches used is one conditional UPDATE: of two requests with the same code, one gets True."""
     normalised = normalise(code)
     if normalised is None:
         return False

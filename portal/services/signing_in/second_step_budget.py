@@ -1,14 +1,11 @@
 """The second step's budget of wrong tries per account (NIST SP 800-63B 5.2.2).
 
 A pending sign-in allows TWO_FACTOR_MAX_ATTEMPTS wrong codes, but whoever knows the password can
-start another one, from another address, as often as the sign-in limits let them: about 11,500
-comparisons a day. So the account itself counts its wrong second steps in a row
-(``User.second_step_failures``), and after TWO_FACTOR_FAILURE_BUDGET of them codes from the
-authenticator app are refused without being compared. Recovery codes (49 random bits) and passkeys
-(a signature) cannot be guessed, so they still sign in, and reset the count. So does any second
-step that passes, a passkey sign-in, a new password (a reset link proves the mailbox) and a staff
-reset of the factors. The person is mailed at the TWO_FACTOR_FAILURE_MAIL_AT-th wrong try in a row:
-someone who got past the first step is guessing.
+start another one as often as the sign-in limits let them: about 11,500 comparisons a day. So the
+account counts its wrong second steps in a row, and after TWO_FACTOR_FAILURE_BUDGET of them codes
+from the app are refused without being compared. Recovery codes and passkeys cannot be guessed, so
+they still sign in, and reset the count (as does a new password or a staff reset). The person is
+mailed at the TWO_FACTOR_FAILURE_MAIL_AT-th: someone who got past the first step is guessing.
 
 Each try takes its place in the budget before the code is compared, in one conditional UPDATE, so
 guesses sent in parallel cannot get more than the budget of comparisons between them.
@@ -32,9 +29,7 @@ APP_CODES_REFUSED = _l(
 
 
 def take_a_try(user: User) -> bool:
-    """Count one try at the second step against the account's budget, before its code is compared:
-    whether it was within the budget (else codes from the app must be refused). The caller keeps it
-    before comparing (``attempts.keep_attempts``)."""
+    """Count a try against the account's budget, before its code is compared: whether it was within it."""
     return update_where(
         User,
         User.id == user.id,
@@ -49,15 +44,12 @@ def within_budget(user: User) -> bool:
 
 
 def failures(user: User) -> int:
-    """The account's wrong second steps in a row, as the database holds it now (after this
-    transaction's own UPDATE, whose row lock keeps other requests from changing it meanwhile)."""
+    """The account's wrong second steps in a row, as the database holds it now."""
     return db.session.scalar(select(User.second_step_failures).where(User.id == user.id))
 
 
 def failed(user: User, actor: Actor) -> None:
-    """A counted try was wrong: it stays counted; at the TWO_FACTOR_FAILURE_MAIL_AT-th in a row the
-    person is mailed, once, since the count only moves one at a time. The caller keeps both, though
-    its answer is an error."""
+    """A counted try was wrong: at the TWO_FACTOR_FAILURE_MAIL_AT-th in a row the person is mailed, once."""
     if failures(user) == current_app.config["TWO_FACTOR_FAILURE_MAIL_AT"]:
         outbox.queue_mail(
             user, "second_step_failures",
@@ -68,6 +60,5 @@ def failed(user: User, actor: Actor) -> None:
 
 
 def forgive(user: User) -> None:
-    """The person proved themselves (a second step, a passkey, a new password, a staff reset):
-    the count starts again, with the request that proved it."""
+    """The person proved themselves: the count starts again."""
     update_where(User, User.id == user.id, User.second_step_failures != 0, second_step_failures=0)

@@ -1,21 +1,11 @@
 """Securing an account someone else got into: every way in ends at once, and the password must be
 chosen anew.
 
-Two doors lead here: the "This wasn't me" link of a sign-in alert (``sign_in_alerts``), and "Secure
-my account" on the Sessions page. Either way, in one transaction:
-
-- every session, API sign-in and API key of the account is revoked (in the database, so every
-  process refuses them from the next request on), and every sign-in waiting for its second step
-  ends (``credentials.revoke_all``); every code and link mailed before, and every device cookie,
-  stops working (``credentials.end_outstanding_proofs``);
-- ``password_reset_required`` is set: ``sign_in.authenticate`` refuses the password, even the right
-  one, until a new password is chosen (``accounts.reset_password`` — the reset link proves the
-  mailbox — or a change from a session opened another way). Passkeys and emailed codes still sign
-  in: they prove a device or the mailbox, not the password someone may have learnt, and they keep
-  the owner from being locked out;
-- the event is audited, and the person is mailed (with a reset link) that it was done.
+Two doors lead here: the "This wasn't me" link of a sign-in alert, and "Secure my account" on the
+Sessions page. The password, even the right one, then signs nobody in until a new one is chosen;
+passkeys and emailed codes still do: they prove a device or the mailbox, not the password someone
+may have learnt, and they keep the owner from being locked out.
 """
-
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -38,17 +28,10 @@ DOORS = {
 }
 
 
-def secure_account(
-    user: User, actor: Actor, *, how: str, not_recognised: SignInAlert | None = None
-) -> int:
-    """End every way into the account and require a new password; audited and mailed, in the caller's
-    transaction.
-
-    ``how`` says which door it came through (``FROM_ALERT``, ``FROM_SESSIONS_PAGE``);
-    ``not_recognised`` is the alert of the sign-in the person did not recognise, if one: the mail
-    describes it in the person's language, the audit trail keeps its facts. How many live sessions,
-    sign-ins and keys were ended.
-    """
+def secure_account(user: User, actor: Actor, *, how: str, not_recognised: SignInAlert | None = None) -> int:
+    """End every way into the account (and every proof mailed before) and require a new password;
+    audited and mailed (with a reset link). ``how``: the door (``FROM_ALERT``, ``FROM_SESSIONS_PAGE``);
+    ``not_recognised``: the alert of the sign-in the person did not recognise. How many ways in ended."""
     live = len(credentials.live_credentials(user))  # as the Sessions page counts them
     credentials.revoke_all(user)
     credentials.end_outstanding_proofs(user, recovered=True)

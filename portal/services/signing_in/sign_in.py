@@ -24,13 +24,9 @@ RESET_REQUIRED = _l(
 
 
 def authenticate(password, *, email=None, username=None, login=None) -> User:
-    """The active, verified user with these credentials, or AuthenticationFailed.
-
-    ``login`` (the sign-in page's one field) is an email or a username. This is the first step
-    only: what the account needs next — a secured account's new password, a second factor — the
-    sign-in flow decides (``flow.sign_in``), only once the password was found right, so what it
-    says tells nothing to someone who does not know it.
-    """
+    """The active, verified user with these credentials, or AuthenticationFailed. ``login``: an email
+    or a username. The first step only: what the account needs next the flow decides, once the
+    password was found right, so what it says tells nothing to someone who does not know it."""
     user = find_user(email=email, username=username, login=login)
     if user is None:
         spend_a_password_check(password)
@@ -41,42 +37,26 @@ def authenticate(password, *, email=None, username=None, login=None) -> User:
         raise EmailNotVerified(UNVERIFIED)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    _note_whether_breached(user, password)
-    return user
-
-
-def _note_whether_breached(user: User, password: str) -> None:
-    """Mark an account whose right password appears in breach data (the pages then show a banner, the
-    API a header, until it is changed); the caller's commit keeps it.
-
-    Asked only once the password is known to be right, so a wrong one costs no request and the
-    answer's timing tells no more than before. The sign-in stands either way. When the check is off
-    or the service cannot be asked, what was known stays as it was.
-    """
+    # Is the right password in breach data (a banner, an API header)? Asked only now, so a wrong one
+    # costs no request and the timing tells nothing; when nobody could tell, what was known stays.
     seen = breaches.times_seen(password)
     if seen is not None and bool(seen) != user.password_breached:
         user.password_breached = bool(seen)
+    return user
 
 
 PASSWORD = "password"  # how a credential was proven when nothing else is said
 
 
-def record_sign_in(user: User, actor: Actor, method: str = PASSWORD, *, credential: Credential | None = None) -> None:
-    """Stamp ``last_login`` and note the sign-in and how it was proven (``method``, e.g.
-    "password+totp"); the caller's commit keeps both.
-
-    ``credential`` is the way in the sign-in made (a browser session, a JWT pair, an API key): where
-    it came from is remembered, and the person mailed when that is new (``sign_in_alerts``); the
-    audit event then says so.
-    """
+def record_sign_in(user: User, actor: Actor, method: str, *, credential: Credential) -> None:
+    """Stamp ``last_login``, audit the sign-in, and note where ``credential`` came from (``sign_in_alerts``)."""
     user.last_login = utcnow()
     mark_changed(user)
     changes = {"method": [None, method]}
-    if credential is not None:
-        # The UPDATE of the user's row goes first: it queues two sign-ins of one account, so the
-        # second sees the sources the first remembered.
-        db.session.flush()
-        alert = sign_in_alerts.note_sign_in(user, actor, method, credential)
-        if alert is not None:
-            changes[f"new_{alert.kind}_mailed"] = [None, alert.facts]
+    # The UPDATE of the user's row goes first: it queues two sign-ins of one account, so the second
+    # sees the sources the first remembered.
+    db.session.flush()
+    alert = sign_in_alerts.note_sign_in(user, actor, method, credential)
+    if alert is not None:
+        changes[f"new_{alert.kind}_mailed"] = [None, alert.facts]
     audit.record(actor, "signed_in", user, changes)

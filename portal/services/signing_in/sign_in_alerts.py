@@ -1,28 +1,17 @@
 """Telling a person when their account signs in from somewhere new, and the mailed link that
 answers "This wasn't me".
 
-Every sign-in remembers where it came from (``SignInSource``, one row per source, first and last
-seen): a browser session its browser and operating system by name ("Chrome|Linux", never the whole
-User-Agent) and its address; an API sign-in (a JWT pair or an API key made through the API) its
+Every sign-in remembers where it came from (``SignInSource``): a browser session its browser and
+system by name ("Chrome|Linux", never the whole User-Agent) and its address; an API sign-in its
 address. A sign-in is *new* when the account has not signed in from its source within
-SIGN_IN_ALERT_WINDOW — the browser for a browser session, the address for an API sign-in — and
-the person is then mailed what signed in, from where, when and how. Not when:
+SIGN_IN_ALERT_WINDOW, and the person is then mailed — unless it is the account's very first
+sign-in, or the person turned the mails off (sources are still remembered, so turning them on again
+brings no flood).
 
-- the account has no source yet: its very first sign-in (right after sign-up, or the first since
-  this feature was deployed) is remembered without a mail;
-- the person turned the mails off (``User.sign_in_alerts``; sources are still remembered, so
-  turning them on again brings no flood);
-- SIGN_IN_ALERTS is off: then nothing is remembered either.
-
-The mail's "This wasn't me" link is bound to its ``SignInAlert`` row: signed (itsdangerous, a salt of
-its own), valid SIGN_IN_ALERT_LINK_TTL, and spent by one conditional UPDATE, so it works once. It
-also carries the account's ``security_stamp``: a recovery (a reset link, a securing, a deactivation)
-after the alert spends it (``credentials.end_outstanding_proofs``), so an old link cannot secure an account
-its owner has since recovered. Its page asks for one confirmation (a POST): opening the link
-changes nothing, so a mail scanner that follows links secures nobody's account. Confirmed, it
-secures the account (``securing``).
-
-Only sign-ins do this work; the API's read path never reads or writes these rows.
+The mail's "This wasn't me" link is signed, valid SIGN_IN_ALERT_LINK_TTL, spent by one conditional
+UPDATE, and carries the account's ``security_stamp``, so an old link cannot secure an account its
+owner has since recovered. Its page asks for one confirmation (a POST): a mail scanner that follows
+links secures nobody's account.
 """
 
 from dataclasses import dataclass
@@ -63,8 +52,7 @@ class Source:
 
 
 def note_sign_in(user: User, actor: Actor, method: str, credential: Credential) -> SignInAlert | None:
-    """Remember where a new ``credential`` signed in from, and mail the person when that is new to the
-    account (see the module's docstring); the alert, if one was made."""
+    """Remember where a new ``credential`` signed in from, and mail the person when that is new: the alert."""
     if not current_app.config["SIGN_IN_ALERTS"]:
         return None
     watched, remembered = _sources(credential, actor)
@@ -97,13 +85,9 @@ def note_sign_in(user: User, actor: Actor, method: str, credential: Credential) 
 
 
 def _sources(credential: Credential, actor: Actor) -> tuple[Source | None, list[Source]]:
-    """What a sign-in is judged new by (or None), and every source it remembers.
-
-    A browser is known by its browser and system, and its address is remembered too, so an API
-    sign-in from the address of a browser already in use is not new. An API sign-in is known by its
-    address. A key made on the keys page (from a browser already signed in) or on the command line
-    is no sign-in from anywhere new.
-    """
+    """What a sign-in is judged new by (or None), and every source it remembers. A browser's address
+    is remembered too, so an API sign-in from the address of a browser in use is not new; a key made
+    on the keys page or the command line is no sign-in from anywhere new."""
     address = Source(ADDRESS, actor.ip) if actor.ip else None
     if credential.kind == SESSION:
         browser, system = browser_and_system(credential.user_agent)
@@ -117,7 +101,7 @@ def _sources(credential: Credential, actor: Actor) -> tuple[Source | None, list[
 def _alert(
     user: User, actor: Actor, method: str, credential: Credential, watched: Source, now: datetime
 ) -> SignInAlert:
-    """The alert row and its mail, in the caller's transaction (the sign-in's audit event names it)."""
+    """The alert row and its mail (the sign-in's audit event names it)."""
     ttl = current_app.config["SIGN_IN_ALERT_LINK_TTL"]
     # Alerts whose links have expired are of no more use (the audit log keeps that they were sent).
     db.session.execute(delete(SignInAlert).where(SignInAlert.user_id == user.id, SignInAlert.created_at < now - ttl))
@@ -139,8 +123,7 @@ def _alert(
 
 
 def describe(alert: SignInAlert) -> str:
-    """One line for the pages and the mails, in their language: "Chrome on Linux from 203.0.113.7"
-    (the audit trail keeps its facts: ``SignInAlert.facts``)."""
+    """One line for the pages and the mails, in their language: "Chrome on Linux from 203.0.113.7"."""
     if alert.credential_kind == SESSION:
         browser = alert.browser or _("Unknown browser")
         if alert.system and alert.ip:
@@ -172,14 +155,8 @@ def not_me_link(alert: SignInAlert, origin: str | None = None) -> str:
 
 
 def alert_for_link(token) -> SignInAlert:
-    """The alert a "This wasn't me" link names while it may still be used: ValidationFailed for a link
-    that was never good (forged, cut short), LinkExpired for one used, too old, or issued before the
-    account's outstanding proofs last ended (``credentials.end_outstanding_proofs``)."""
-    return _read_link(token)[0]
-
-
-def _read_link(token) -> tuple[SignInAlert, int]:
-    """The alert a usable link names, and the security stamp the link was signed with."""
+    """The alert a "This wasn't me" link names while it may be used: ValidationFailed for a link that
+    was never good, LinkExpired for one used, too old, or older than the account's security stamp."""
     ttl = current_app.config["SIGN_IN_ALERT_LINK_TTL"]
     try:
         readable = isinstance(token, str) and len(token) < 300
@@ -197,16 +174,17 @@ def _read_link(token) -> tuple[SignInAlert, int]:
         raise LinkExpired(LINK_GONE)
     if db.session.get(User, alert.user_id).security_stamp != data["s"]:
         raise LinkExpired(LINK_GONE)
-    return alert, data["s"]
+    return alert
 
 
 def secure_with_link(token, actor: Actor) -> User:
     """"This wasn't me", confirmed: spend the link (once, whoever races for it) and secure the account."""
-    alert, stamp = _read_link(token)
+    alert = alert_for_link(token)
+    user = db.session.get(User, alert.user_id)
     now = utcnow()
-    # The stamp is checked in the same UPDATE: a reset that commits between the reading above and
-    # this spends the link as surely as one that came before.
-    unchanged = select(User.id).where(User.id == alert.user_id, User.security_stamp == stamp)
+    # The stamp the link was signed with (as read above) is checked in the same UPDATE: a reset that
+    # commits between the reading and this spends the link as surely as one that came before.
+    unchanged = select(User.id).where(User.id == user.id, User.security_stamp == user.security_stamp)
     spent = update_where(
         SignInAlert,
         SignInAlert.id == alert.id,
@@ -217,7 +195,6 @@ def secure_with_link(token, actor: Actor) -> User:
     )
     if not spent:
         raise LinkExpired(LINK_GONE)
-    user = db.session.get(User, alert.user_id)
     securing.secure_account(user, actor, how=securing.FROM_ALERT, not_recognised=alert)
     return user
 
@@ -226,8 +203,7 @@ def secure_with_link(token, actor: Actor) -> User:
 
 
 def needs_recent_proof(on) -> bool:
-    """Whether setting the mails to ``on`` is a security change that needs a recent proof of who is
-    acting: turning them off (an intruder would do that first), never turning them on."""
+    """Whether setting the mails to ``on`` needs a recent proof: turning them off (an intruder would)."""
     return not on
 
 

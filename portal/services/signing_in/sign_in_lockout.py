@@ -1,19 +1,12 @@
 """Sign-in lockouts that hold back guessers, never the owner.
 
-Failed sign-in tries are counted per *subject*: the unknown sources of one account (every address
-and API client without that account's device cookie, together), or one known device
-(``device_cookies``). When a subject's failures reach the RATELIMIT_SIGN_IN allowance within its
-window, that subject alone is locked out for SIGN_IN_LOCKOUT; each lockout that follows within
-SIGN_IN_LOCKOUT_RESET of the last doubles it, up to SIGN_IN_LOCKOUT_MAX. A locked-out subject's
-tries are refused before any password or code is looked at, so they cost nothing and count nothing.
-
-An *episode* is one lockout, from its start until it lapses. When one starts for an account's
-unknown sources, the owner is mailed once: the request whose failure began it is the only one that
-sees the count reach the allowance (the storage's increment is atomic).
-
-The state lives in the rate limiter's storage (RATELIMIT_STORAGE_URI), beside the other limits:
-shared by every process with Redis, per process with ``memory://`` (as every limit is), and gone
-when it restarts, which only forgets how long the next lockout would be.
+Failed sign-in tries are counted per *subject*: the unknown sources of one account together, or one
+known device (``device_cookies``). When a subject's failures reach the RATELIMIT_SIGN_IN allowance,
+that subject alone is locked out for SIGN_IN_LOCKOUT, doubling for each lockout within
+SIGN_IN_LOCKOUT_RESET of the last, up to SIGN_IN_LOCKOUT_MAX. A locked-out subject's tries are
+refused before any password is looked at. When a lockout of an account's unknown sources starts, the
+owner is mailed once: only the request whose failure began it sees the count reach the allowance
+(the storage's increment is atomic). The state lives in the rate limiter's storage.
 """
 
 import logging
@@ -34,22 +27,20 @@ PREFIX = "sign-in-lockout"
 log = logging.getLogger(__name__)
 
 
-def _keys(subject: str) -> tuple[str, str, str]:
-    return f"{PREFIX}:until:{subject}", f"{PREFIX}:level:{subject}", f"{PREFIX}:failures:{subject}"
+def _key(kind: str, subject: str) -> str:
+    return f"{PREFIX}:{kind}:{subject}"
 
 
 def held_back_for(subject: str) -> int | None:
     """Seconds until ``subject`` may try again, or None when it is not locked out."""
-    until_key, _, _ = _keys(subject)
-    until_ms = limiter.storage.get(until_key)
+    until_ms = limiter.storage.get(_key("until", subject))
     left = until_ms / 1000 - timestamp()
     return max(1, math.ceil(left)) if until_ms and left > 0 else None
 
 
 @dataclass(frozen=True)
 class Try:
-    """A sign-in try that took a place in its subject's allowance: the ``number``-th of the window
-    counted under ``counted``."""
+    """A sign-in try that took a place in its subject's allowance: the ``number``-th under ``counted``."""
 
     subject: str
     counted: str
@@ -66,9 +57,8 @@ def take_a_try(subject: str) -> Try:
     tries sent at once cannot all read "9 so far" and all go ahead. One beyond the allowance is not
     made (``Try.allowed``); one that does not fail gives its place back (``give_back``)."""
     window = parse(current_app.config["RATELIMIT_SIGN_IN"]).get_expiry()
-    _, _, failures_key = _keys(subject)
     # A fixed window named by the portal's clock, so the count starts afresh each window.
-    counted = f"{failures_key}:{int(timestamp() // window)}"
+    counted = f"{_key('failures', subject)}:{int(timestamp() // window)}"
     return Try(subject, counted, limiter.storage.incr(counted, window), window)
 
 
@@ -83,12 +73,11 @@ def seconds_left_in_window(attempt: Try) -> int:
 
 
 def note_failure(attempt: Try) -> int | None:
-    """A counted try failed: how many seconds the lockout it began lasts, if it was the one that spent
-    the allowance (else None)."""
+    """A counted try failed: the seconds of the lockout it began, if it spent the allowance (else None)."""
     cfg = current_app.config
     if attempt.number != parse(cfg["RATELIMIT_SIGN_IN"]).amount:
         return None
-    until_key, level_key, _ = _keys(attempt.subject)
+    until_key, level_key = _key("until", attempt.subject), _key("level", attempt.subject)
     storage = limiter.storage
     counted = attempt.counted
     base, longest = cfg["SIGN_IN_LOCKOUT"].total_seconds(), cfg["SIGN_IN_LOCKOUT_MAX"].total_seconds()
@@ -106,21 +95,15 @@ def note_failure(attempt: Try) -> int | None:
 
 
 def tell_owner(user: User, lockout_seconds: int, origin: str | None = None) -> None:
-    """Mail the owner that unknown sources of their account are held back (once per episode: only
-    the failure that began it calls this); kept at once, on its own (``keep_attempts``), though the
-    failed try is refused: whatever the failed request left unsaved is dropped first, and a mail that
-    cannot be written is logged, never turned into an error answer to the failed try."""
-    db.session.rollback()
+    """Mail the owner that unknown sources of their account are held back (once per episode), kept at
+    once though the failed try is refused; a mail that cannot be written is logged, never an error."""
+    db.session.rollback()  # whatever the failed request left unsaved is dropped first
     try:
-        _queue_the_lockout_mail(user, lockout_seconds, origin)
+        outbox.queue_mail(
+            user, "sign_in_lockout",
+            name=user.full_name, lockout_seconds=lockout_seconds, forgot_url=public_url("/password/forgot", origin),
+        )
         keep_attempts()
     except Exception:
         db.session.rollback()
         log.exception("The sign-in lockout mail to user %s could not be queued.", user.id)
-
-
-def _queue_the_lockout_mail(user: User, lockout_seconds: int, origin: str | None) -> None:
-    outbox.queue_mail(
-        user, "sign_in_lockout",
-        name=user.full_name, lockout_seconds=lockout_seconds, forgot_url=public_url("/password/forgot", origin),
-    )

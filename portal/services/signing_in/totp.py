@@ -1,16 +1,15 @@
 """Authenticator apps (TOTP, RFC 6238, with ``pyotp``): set up, confirm, check a code, turn off.
 
-The shared secret is 160 random bits (32 base32 characters), sealed with ``secret_box`` for the
-purpose "totp": never stored in the clear, never in an export or a log. Codes are what every app
-makes: six digits, 30-second steps, HMAC-SHA1. A phone's clock may be one step off either way.
+The shared secret (160 random bits) is sealed with ``secret_box``: never stored in the clear, never
+in an export or a log. Codes are six digits, 30-second steps, HMAC-SHA1; a phone's clock may be one
+step off either way.
 
-A code works once: the device keeps the time step of the last accepted code, and a code is
-accepted only for a later step, decided by one conditional UPDATE, so two requests racing with one
-code cannot both pass. (Accepting the next step's code therefore retires the current one too.)
+A code works once: a code is accepted only for a later time step than the last accepted one, in one
+conditional UPDATE, so two requests racing with one code cannot both pass.
 
-A device counts (``factors.has_second_factor``) only once confirmed with a code from the app, which
-proves the person scanned it. Turning it off takes the password and a current code (or a recovery
-code): a stolen session alone cannot remove the second step.
+A device counts only once confirmed with a code from the app, which proves the person scanned it.
+Turning it off takes the password and a current code (or a recovery code): a stolen session alone
+cannot remove the second step.
 """
 
 import logging
@@ -64,8 +63,7 @@ class TotpEnrolment:
 
 
 def enrol_totp(user: User, actor: Actor) -> TotpEnrolment:
-    """Start setting up an authenticator app: a new secret on an unconfirmed device (replacing an
-    unconfirmed one), which counts once ``confirm_totp`` sees a code from the app."""
+    """Start setting up an authenticator app: a new secret on an unconfirmed device."""
     ensure_owner(actor, user)
     if _device(user, confirmed=True) is not None:
         raise ValidationFailed.on("non_field_errors", ALREADY_ON)
@@ -92,17 +90,15 @@ def _enrolment(user: User, secret: str) -> TotpEnrolment:
     return TotpEnrolment(secret=secret, provisioning_uri=uri)
 
 
-def qr_code_svg(provisioning_uri: str, *, title: str | None = None) -> str:
-    """The provisioning URI as an inline ``<svg>``: paths with ``fill``/``stroke`` attributes on a
-    white square, no script and no ``style`` attribute, so a strict Content-Security-Policy holds."""
+def qr_code_svg(provisioning_uri: str) -> str:
+    """The provisioning URI as an inline ``<svg>`` without ``style``, so a strict CSP holds."""
     qr = segno.make(provisioning_uri, error="m", micro=False)
-    title = title or _("QR code for your authenticator app")
+    title = _("QR code for your authenticator app")
     return qr.svg_inline(scale=4, dark="#000", light="#fff", title=title, svgclass="qr-code", lineclass=None)
 
 
 def confirm_totp(user: User, code, actor: Actor) -> list[str] | None:
-    """Turn the app on with a current code from it. Returns the account's first recovery codes when
-    it had none (shown once), else None."""
+    """Turn the app on with a current code from it: the account's first recovery codes, if it had none."""
     ensure_owner(actor, user)
     device = _device(user, confirmed=False)
     if device is None:
@@ -117,10 +113,8 @@ def confirm_totp(user: User, code, actor: Actor) -> list[str] | None:
 
 
 def disable_totp(user: User, current_password, code, actor: Actor) -> None:
-    """Turn the app off, with the password and a current code from the app or a recovery code.
-
-    When it was the account's last factor, the recovery codes go too (they would stand in for nothing).
-    """
+    """Turn the app off, with the password and a current code from the app or a recovery code; the
+    recovery codes go with the last factor (they would stand in for nothing)."""
     ensure_owner(actor, user)
     verify_current_password(user, current_password)
     device = _device(user, confirmed=True)
@@ -142,8 +136,7 @@ def disable_totp(user: User, current_password, code, actor: Actor) -> None:
 
 
 def accept_code(user: User, code) -> bool:
-    """Whether ``code`` is a current code of the user's confirmed app, never accepted before; from
-    now on it is spent. The caller commits (or rolls back, which un-spends it)."""
+    """Whether ``code`` is a current, never accepted code of the user's app; from now on it is spent."""
     device = _device(user, confirmed=True)
     return device is not None and _spend_code(device, code)
 
@@ -183,8 +176,7 @@ def _matching_step(secret: str, code) -> int | None:
 
 
 def _spend_code(device: TotpDevice, code) -> bool:
-    """Accept ``code`` for ``device`` when its step is later than the last accepted one; one
-    conditional UPDATE, so of two requests with one code only one gets True."""
+    """Accept ``code`` when its step is later than the last accepted one (one conditional UPDATE)."""
     secret = _secret(device)
     step = _matching_step(secret, code) if secret is not None else None
     if step is None:

@@ -1,18 +1,10 @@
-"""The pending second step of a sign-in, what an account can sign in with, and the staff reset.
+"""The pending second step of a sign-in, and the staff reset.
 
-The sign-in flow (``flow``) holds a sign-in whose first step passed, for an account with a second
-factor, under a random token (``begin_sign_in``; only its hash is stored) for TWO_FACTOR_PENDING_TTL;
-``pass_second_step`` checks a proof against each kind of ``factors.KINDS`` that takes it.
-
-Each try at the second step is counted before the proof is compared, in one conditional UPDATE,
-so guesses sent in parallel cannot get more than TWO_FACTOR_MAX_ATTEMPTS comparisons between
-them; after that (or once used, expired or ended) the person signs in again from the start. Each
-try also counts against the account's budget (``second_step_budget``). The tries, and the record
-of a wrong one, are kept whatever the answer (``attempts.keep_attempts``).
-
-The staff reset is for the person who lost their phone; staff use it on other people's accounts
-only (their own goes through the Security page, with their password and a code), under
-``accounts.ensure_may_manage``: only a superuser resets a staff member's account.
+A sign-in whose first step passed is held under a random token (only its hash is stored) for
+TWO_FACTOR_PENDING_TTL. Each try at the second step is counted before the proof is compared, in one
+conditional UPDATE, so guesses sent in parallel cannot get more than TWO_FACTOR_MAX_ATTEMPTS
+comparisons between them; each also counts against the account's budget (``second_step_budget``).
+The staff reset is for the person who lost their phone, on other people's accounts only.
 """
 
 import hashlib
@@ -34,7 +26,7 @@ from ..plumbing.atomic import update_where
 from ..plumbing.attempts import keep_attempts
 from ..ways_in.credentials import end_pending_sign_ins
 from . import factors, second_step_budget, totp
-from .factors import KINDS, FactorKind, Listed, PasskeySummary, notify_security_change
+from .factors import KINDS, notify_security_change
 from .passkeys import PasskeyAssertion
 
 PASSKEY_REFUSED = _l("This passkey does not belong to the account signing in.")
@@ -54,52 +46,11 @@ class PendingStep:
     set_up: tuple[str, ...]  # the keys of the kinds the account has set up, in ``factors.KINDS`` order
     offered: tuple[str, ...]  # of those, the ones the step takes now: the API's ``methods``
 
-    def has(self, key: str) -> bool:
-        return key in self.set_up
-
-    def offers(self, key: str) -> bool:
-        return key in self.offered
-
     @property
     def refusals(self) -> list:
         """Why a kind that is set up is not taken now (the app's codes past the budget), to say first."""
         return [kind.refused for kind in KINDS if kind.key in self.set_up and kind.key not in self.offered
                 and kind.refused is not None]
-
-
-@dataclass(frozen=True)
-class PassedStep:
-    """A second step that passed: the flow goes on for ``user`` with ``kind`` proven after ``first_step``."""
-
-    user: User
-    first_step: str
-    kind: FactorKind
-    data: dict  # what ``begin_sign_in`` was given ("remember me", the door)
-
-
-@dataclass(frozen=True)
-class SignInMethods:
-    """How an account can sign in, for the Security page and the staff's view: the password, and
-    each kind of factor as it lists itself (``factors.FactorKind.listed``)."""
-
-    has_password: bool
-    kinds: dict[str, Listed]
-
-    @property
-    def totp_confirmed(self) -> bool:
-        return self.kinds[factors.TOTP.key].set_up
-
-    @property
-    def recovery_codes_left(self) -> int:
-        return self.kinds[factors.RECOVERY.key].left
-
-    @property
-    def passkeys(self) -> list[PasskeySummary]:
-        return self.kinds[factors.PASSKEY.key].items
-
-    @property
-    def has_second_factor(self) -> bool:
-        return any(listed.set_up for listed in self.kinds.values() if listed.kind.counts_as_factor)
 
 
 # The pending second step ---------------------------------------------------------------------------
@@ -110,8 +61,7 @@ def _token_hash(token: str) -> str:
 
 
 def begin_sign_in(user: User, *, first_step: str = "password", data: dict | None = None) -> str:
-    """Hold a sign-in whose first step passed until its second step: the token to give the client
-    (only its hash is stored). ``data``: JSON-safe values the door needs to finish ("remember")."""
+    """Hold a sign-in whose first step passed until its second step: the token for the client."""
     now = utcnow()
     db.session.execute(delete(PendingSignIn).where(PendingSignIn.expires_at < now))  # clear the long dead
     token = secrets.token_urlsafe(32)
@@ -141,21 +91,15 @@ def pending_sign_in(token) -> PendingStep | None:
         data=dict(pending.data or {}),
         attempts_left=current_app.config["TWO_FACTOR_MAX_ATTEMPTS"] - pending.attempts,
         expires_at=pending.expires_at,
-        set_up=tuple(kind.key for kind in factors.kinds_set_up(user)),
-        offered=tuple(kind.key for kind in factors.kinds_offered(user)),
+        set_up=tuple(kind.key for kind in KINDS if kind.is_set_up(user)),
+        offered=tuple(kind.key for kind in KINDS if kind.is_offered(user)),
     )
 
 
-def pass_second_step(token, actor: Actor, *, code=None, passkey: PasskeyAssertion | None = None) -> PassedStep:
-    """Check the second step of a pending sign-in: a code (from the authenticator app, or a recovery
-    code) or a verified passkey of the same user, against each kind whose proof it is.
-
-    ValidationFailed on ``code`` (or ``passkey``) for a wrong one, which spends one of the tries
-    and one of the account's budget (past it, a code from the app is refused with
-    ``second_step_budget.APP_CODES_REFUSED`` whether right or not); SignInExpired when the pending
-    sign-in is over (expired, used, ended, out of tries, or its account deactivated): the person
-    signs in again. Once it passed, a kind used up (a recovery code) is mailed about.
-    """
+def pass_second_step(token, actor: Actor, *, code=None, passkey: PasskeyAssertion | None = None) -> tuple:
+    """Check a code or a verified passkey against each kind whose proof it is: the account, its proofs
+    (``("password", "totp")``) and what ``begin_sign_in`` was given. ValidationFailed on ``code`` (or
+    ``passkey``) for a wrong one, which spends a try; SignInExpired when the pending sign-in is over."""
     proof_field, proof = (factors.PASSKEY_ANSWER, passkey) if passkey is not None else (factors.CODE, code)
     pending = _find(token)
     now = utcnow()
@@ -194,7 +138,7 @@ def pass_second_step(token, actor: Actor, *, code=None, passkey: PasskeyAssertio
     second_step_budget.forgive(user)
     if kind.used_action is not None:
         notify_security_change(user, kind.used_action, actor)
-    return PassedStep(user=user, first_step=pending.first_step, kind=kind, data=dict(pending.data or {}))
+    return user, (pending.first_step, kind.key), dict(pending.data or {})
 
 
 def account_of(token) -> User | None:
@@ -215,21 +159,11 @@ def _live(now) -> tuple:
     return PendingSignIn.used_at.is_(None), PendingSignIn.expires_at > now, PendingSignIn.attempts < max_attempts
 
 
-# What an account signs in with ----------------------------------------------------------------------
-
-
-def sign_in_methods(user: User) -> SignInMethods:
-    """The password (always), and each kind of factor as it lists itself."""
-    return SignInMethods(has_password=True, kinds={kind.key: kind.listed(user) for kind in KINDS})
-
-
 # Staff reset ----------------------------------------------------------------------------------------
 
 
 def reset_two_factor(user: User, actor: Actor, *, remove_passkeys: bool = False) -> None:
-    """Staff (or the command line) take away every kind a reset removes (the authenticator app, the
-    recovery codes), and the kinds it keeps (passkeys) too when asked; pending sign-ins end.
-    Audited, and the person is mailed."""
+    """Staff take away every kind a reset removes (passkeys too when asked); audited and mailed."""
     acting = actor.user
     if acting is not None:
         if not acting.is_staff:

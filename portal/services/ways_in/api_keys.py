@@ -28,8 +28,7 @@ BAD_IDLE_LIMIT = _l("Give a whole number of seconds from 60 to 31536000, or null
 
 
 def idle_limit_of(value) -> int | None:
-    """The idle limit asked for a new key, in whole seconds, or None for none; ValidationFailed on
-    ``idle_timeout`` for anything else (a bool is no number here)."""
+    """The idle limit asked for a new key, in whole seconds, or None; else ValidationFailed."""
     if value is None:
         return None
     shortest, longest = (int(limit.total_seconds()) for limit in (SHORTEST_IDLE_LIMIT, LONGEST_IDLE_LIMIT))
@@ -45,11 +44,7 @@ def hash_key(key: str) -> str:
 def issue_api_key(
     user: User, actor: Actor, name: str | None = None, *, method: str = PASSWORD, idle_timeout: int | None = None
 ) -> tuple[Credential, str]:
-    """A new API key for an active account whose sign-up is complete; the key is returned once, never stored.
-
-    ``method``: how the person proved who they are before the key was made. ``idle_timeout``: seconds
-    the key may go unused before it stops working (``idle_limit_of``); None, never.
-    """
+    """A new API key for an active, activated account; the key is returned once, never stored."""
     idle_timeout = idle_limit_of(idle_timeout)
     if not user.is_active:
         raise AuthenticationFailed(BAD_CREDENTIALS)

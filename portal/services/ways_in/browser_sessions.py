@@ -17,11 +17,8 @@ SESSION_BY_PUBLIC_ID = by_public_id(SESSION)
 def start_browser_session(
     user: User, actor: Actor, *, user_agent: str | None, remember: bool, method: str = PASSWORD
 ) -> Credential:
-    """A new browser sign-in for an authenticated user; the caller puts only its ``public_id`` in the cookie.
-
-    A fresh row per sign-in is what rotates the session id: nothing from before the sign-in names it.
-    ``method`` says how the person proved who they are ("password", "password+totp", "passkey", …).
-    """
+    """A new browser sign-in, proven by ``method``; the caller puts only its ``public_id`` in the
+    cookie. A fresh row per sign-in rotates the session id: nothing from before the sign-in names it."""
     cfg = current_app.config
     now = utcnow()
     lifetime = cfg["PERMANENT_SESSION_LIFETIME"] if remember else cfg["BROWSER_SESSION_LIFETIME"]
@@ -45,8 +42,7 @@ def start_browser_session(
 
 
 def presented_browser_session(public_id, now: datetime | None = None) -> tuple[Credential | None, str | None]:
-    """The session row a cookie names, with its user loaded in the same query, and why it may not be
-    used at ``now`` (``refusal``: None when it may); (None, None) when the cookie names no session."""
+    """The session row a cookie names, with its user, and why it may not be used (``refusal``)."""
     if not isinstance(public_id, str) or not public_id:
         return None, None
     credential = one_with_user(SESSION_BY_PUBLIC_ID, public_id)

@@ -12,7 +12,7 @@ from ...extensions import db
 from ...models import Credential, CredentialSnapshot, Group, Snapshot, User, UserSnapshot, user_groups
 from ..plumbing.driver import DriverQuery
 from .api_keys import hash_key
-from .credentials import JWT, KEY, names_live_sign_in
+from .credentials import JWT, KEY, live_sign_in
 
 _CREDENTIAL_FIELDS = (
     "id", "kind", "user_id", "public_id", "refresh_jti", "created_at", "expires_at", "revoked_at", "last_used_at",
@@ -65,10 +65,8 @@ def _snapshot(query: DriverQuery, value) -> CredentialSnapshot | None:
 
 
 def caller_for_claims(claims: dict) -> CredentialSnapshot | None:
-    """``live_credential_for_claims`` as a snapshot, for authenticating a request."""
-    sid = claims.get("sid")
-    credential = _snapshot(JWT_SNAPSHOT_BY_PUBLIC_ID, sid) if isinstance(sid, str) else None
-    return credential if names_live_sign_in(credential, claims) else None
+    """The live sign-in a decoded JWT belongs to, as a snapshot, for authenticating a request."""
+    return live_sign_in(claims, lambda sid: _snapshot(JWT_SNAPSHOT_BY_PUBLIC_ID, sid))
 
 
 def caller_for_key(key) -> CredentialSnapshot | None:

@@ -1,10 +1,7 @@
 """Ways in, whatever their kind: the rule for a usable credential, listing, revoking and noting use.
 
-Every way in is one ``Credential`` row: a browser session (``browser_sessions``: its cookie names the
-row), a JWT sign-in (``tokens``: its ``sid`` claim) or an API key (``api_keys``: kept only as a
-SHA-256 of the key). Revoking a row is seen at once by every process that shares the database,
-which is what makes logout and "sign out everywhere else" hold. The API's read path reads these
-rows as snapshots (``callers``).
+Every way in is one ``Credential`` row (a browser session, a JWT sign-in or an API key): revoking
+it is seen at once by every process that shares the database.
 """
 
 from datetime import datetime, timedelta
@@ -27,11 +24,8 @@ STAFF_LIFETIME = "A staff sign-in ends 12 hours after it began: sign in again."
 
 
 def by_public_id(kind: str):
-    """The look-up of one credential of ``kind`` by its public id, with its user and the user's
-    groups in the same query, as models: for pages (whose signed-in user the services change) and
-    for refresh tokens. Built once: a statement made afresh per request costs SQLAlchemy as much
-    again as running it.
-    """
+    """The look-up of one credential of ``kind`` by its public id, with its user and groups, as models.
+    Built once: a statement made afresh per request costs SQLAlchemy as much again as running it."""
     return (
         select(Credential)
         .options(joinedload(Credential.user).joinedload(User.groups))
@@ -43,22 +37,20 @@ def one_with_user(query, value) -> Credential | None:
     return db.session.scalars(query, {"value": value}).unique().first()
 
 
-def names_live_sign_in(credential, claims: dict) -> bool:
-    """Whether ``credential`` (a model or a snapshot) is the live JWT sign-in a decoded token names.
-
-    For a refresh token, only the most recently issued one of its sign-in is live.
-    """
+def live_sign_in(claims: dict, find):
+    """The live JWT sign-in a decoded token names, as ``find(sid)`` reads it (a model or a snapshot),
+    or None; for a refresh token, only the latest of its sign-in."""
+    sid = claims.get("sid")
+    credential = find(sid) if isinstance(sid, str) else None
     if credential is None or not credential.is_live:
-        return False
+        return None
     if credential.user_id is not None and str(credential.user_id) != claims.get("sub"):
-        return False
-    return claims.get("type") != "refresh" or claims.get("jti") == credential.refresh_jti
+        return None
+    return credential if claims.get("type") != "refresh" or claims.get("jti") == credential.refresh_jti else None
 
 
 def refusal(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> str | None:
-    """Why a presented credential (a model or a snapshot) may not be used — it is not live, it went
-    unused too long, or its user is gone or inactive — or None when it may: the rule for answering a
-    request, and again for acting on its behalf. ``now``: the request's, when it has one already."""
+    """Why a presented credential (a model or a snapshot) may not be used, or None when it may."""
     if credential.user is None:
         return USER_NOT_FOUND
     if not credential.is_live:
@@ -73,13 +65,9 @@ def refusal(credential: Credential | CredentialSnapshot, now: datetime | None = 
 
 
 def idle_limit(credential: Credential | CredentialSnapshot) -> timedelta | None:
-    """How long a credential may go unused before it stops working (the inactivity timeout), or None.
-
-    An API key has the limit chosen when it was made, if any: a key is often meant for a script that
-    runs once a month. A browser session or a JWT sign-in has its person's: staff, whose sessions
-    open other people's accounts, the short one. It is read at each use, so a person made staff
-    gets the short limit at once.
-    """
+    """How long a credential may go unused before it stops working, or None. An API key has the limit
+    chosen when it was made (a script may run once a month); a session or a JWT sign-in its person's,
+    read at each use, so a person made staff gets the short one at once."""
     if credential.kind == KEY:
         return timedelta(seconds=credential.idle_timeout) if credential.idle_timeout else None
     staff = _holds_staff_rights(credential.user)
@@ -91,18 +79,16 @@ def _holds_staff_rights(user) -> bool:
 
 
 def _outlived_a_staff_day(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> bool:
-    """Whether a staff member's browser session or JWT sign-in began longer ago than a browser
-    session may last (BROWSER_SESSION_LIFETIME, 12 hours): their sign-ins open other people's
-    accounts, so "remember me" and endless refreshes do not stretch them (SP 800-63B's AAL2 absolute
-    limit). Read at each use, like the idle limit, so a person made staff is held to it at once."""
+    """Whether a staff member's session or JWT sign-in began longer ago than BROWSER_SESSION_LIFETIME:
+    their sign-ins open other people's accounts, so "remember me" and endless refreshes do not
+    stretch them (SP 800-63B's AAL2 absolute limit)."""
     if credential.kind == KEY or not _holds_staff_rights(credential.user) or credential.created_at is None:
         return False
     return (now or utcnow()) - credential.created_at >= current_app.config["BROWSER_SESSION_LIFETIME"]
 
 
 def has_idled(credential: Credential | CredentialSnapshot, now: datetime | None = None) -> bool:
-    """Whether the credential went unused for its idle limit. Its last use is known to within
-    CREDENTIAL_TOUCH_INTERVAL (``note_use``), so it may end up to that much early, never late."""
+    """Whether the credential went unused for its idle limit (known to within CREDENTIAL_TOUCH_INTERVAL)."""
     limit = idle_limit(credential)
     last_use = credential.last_used_at or credential.created_at  # a key never used: since it was made
     return limit is not None and last_use is not None and (now or utcnow()) - last_use >= limit
@@ -116,8 +102,7 @@ def check_usable(credential: Credential | CredentialSnapshot, now: datetime | No
 
 
 def model_of(credential: CredentialSnapshot) -> Credential:
-    """The model of a presented credential, for a request that changes it or its user; refused as
-    ``check_usable`` says if the row changed since the request began (nothing is done then)."""
+    """The model of a presented credential, for a request that changes it; refused if it changed since."""
     model = db.session.get(Credential, credential.id)
     if model is None:
         raise AuthenticationFailed(USER_NOT_FOUND)
@@ -126,13 +111,7 @@ def model_of(credential: CredentialSnapshot) -> Credential:
 
 
 def note_use(credential: Credential | CredentialSnapshot, ip: str | None, now: datetime | None = None) -> None:
-    """Remember when and from where a credential was last used, at most once per touch interval.
-
-    Most authenticated requests write nothing; the one that does adds a single UPDATE to the
-    request's transaction. A request that is then refused drops it with the rest, so an idle limit
-    may strike up to that much sooner, never later. ``now``: the time ``refusal`` judged the request
-    by (reading the clock once is a part of every request).
-    """
+    """Remember when and from where a credential was last used, at most once per touch interval."""
     now = now or utcnow()
     interval = current_app.config["CREDENTIAL_TOUCH_INTERVAL"]
     if credential.last_used_at is not None and now - credential.last_used_at < interval:
@@ -166,17 +145,12 @@ def own_live_credential(user: User, public_id) -> Credential:
 
 
 def revoke(credential: Credential, actor: Actor) -> None:
-    """End one way in (sign-out, "End" on the sessions page)."""
-    mark_revoked(credential, actor)
-    db.session.flush()
-
-
-def mark_revoked(credential: Credential, actor: Actor) -> None:
-    """End one way in, in the caller's transaction; ending one that has ended changes nothing."""
+    """End one way in (sign-out, "End" on the sessions page); ending one that has ended changes nothing."""
     if credential.revoked_at is None:
         credential.revoked_at = utcnow()
         if credential.kind == KEY and credential.user is not None:
             audit.record(actor, "api_key_revoked", credential.user, {"key": [credential.public_id, None]})
+    db.session.flush()
 
 
 def end_other_sessions(user: User, actor: Actor, *, keep: Credential | None) -> None:
@@ -187,8 +161,7 @@ def end_other_sessions(user: User, actor: Actor, *, keep: Credential | None) -> 
 
 
 def revoke_all(user: User, *, keep: Credential | None = None) -> None:
-    """Revoke every live credential of the user except ``keep``, and end the sign-ins waiting for their
-    second step. What was mailed and not used yet is ``end_outstanding_proofs``'."""
+    """Revoke every live credential of the user except ``keep``, and end their pending sign-ins."""
     query = update(Credential).where(Credential.user_id == user.id, Credential.revoked_at.is_(None))
     if keep is not None:
         query = query.where(Credential.id != keep.id)
@@ -197,17 +170,11 @@ def revoke_all(user: User, *, keep: Credential | None = None) -> None:
 
 
 def end_outstanding_proofs(user: User, *, recovered: bool) -> None:
-    """Whatever was issued to the account and not used yet stops working.
-
-    Every change of password (a reset or a change), "This wasn't me", "Secure my account" and a
-    deactivation call this, so none of them can forget a kind of proof: emailed codes (sign-in and
-    verification) and sign-ins waiting for their second step are rows, and go; reset links are bound
-    to the password hash, and die with it. A *recovery* (``recovered``: a reset link, which proves
-    the mailbox, a securing, a deactivation) also moves the account's ``security_stamp``, which
-    "This wasn't me" links and device cookies carry. A change of password from a signed-in session
-    does not: whoever made it may be the intruder an alert is about, and must not be able to disarm
-    the owner's "This wasn't me" link by changing the password first.
-    """
+    """Whatever was issued to the account and not used yet stops working: emailed codes and pending
+    sign-ins go; reset links are bound to the password hash. A *recovery* (``recovered``: a reset
+    link, a securing, a deactivation) also moves the ``security_stamp`` that "This wasn't me" links
+    and device cookies carry. A change of password from a session does not: whoever made it may be
+    the intruder an alert is about, and must not disarm the owner's link by changing it first."""
     if recovered:
         # Raised in the UPDATE itself, so two events at once both count; flushed so the row is read
         # afresh (a link made later in the same transaction, the "account secured" mail's, is signed
@@ -219,6 +186,5 @@ def end_outstanding_proofs(user: User, *, recovered: bool) -> None:
 
 
 def end_pending_sign_ins(user: User) -> None:
-    """End every sign-in of the user that waits for its second step: whoever holds one starts again
-    (``end_outstanding_proofs``; a second factor added or removed)."""
+    """End every sign-in of the user that waits for its second step: whoever holds one starts again."""
     db.session.execute(delete(PendingSignIn).where(PendingSignIn.user_id == user.id))

@@ -1,8 +1,7 @@
 """JWT sign-ins: an access/refresh pair per sign-in, refresh-token rotation, revocation, and decoding.
 
-A pair belongs to one ``Credential`` row, named by the tokens' ``sid`` claim; the row holds the
-jti of the one refresh token that is live, so a token presented twice is recognised. A refresh is
-not a sign-in: it changes that row alone, never the user's (their last sign-in, their version).
+A pair belongs to one ``Credential`` row (the ``sid`` claim), which holds the jti of the one live
+refresh token, so a token presented twice is recognised. A refresh changes that row alone.
 """
 
 import functools
@@ -23,7 +22,7 @@ from ..errors import AuthenticationFailed
 from ..plumbing.attempts import keep_attempts
 from ..signing_in.sign_in import PASSWORD, record_sign_in
 from . import callers
-from .credentials import JWT, by_public_id, check_usable, mark_revoked, names_live_sign_in, one_with_user
+from .credentials import JWT, by_public_id, check_usable, live_sign_in, one_with_user, revoke
 
 JWT_BY_PUBLIC_ID = by_public_id(JWT)
 
@@ -63,16 +62,10 @@ def issue_token_pair(user: User, actor: Actor, *, method: str = PASSWORD) -> dic
 
 
 def rotate_refresh_token(refresh_token) -> dict:
-    """Trade a live refresh token for a new pair; the presented one stops working.
-
-    A refresh token presented a second time means it leaked: the whole sign-in is revoked, and that
-    stands though the request is refused. The swap is one conditional UPDATE, so of two requests
-    racing with the same token only one wins, and none wins once the sign-in is revoked.
-
-    The sign-in and its user are read once, as the read path reads them (``callers``): the refresh
-    needs their facts to judge it (``check_usable``) and to sign the new pair, not models to change.
-    The request's commit keeps the swap.
-    """
+    """Trade a live refresh token for a new pair; the presented one stops working. One presented a
+    second time has leaked: the whole sign-in is revoked, which stands though the request is refused.
+    The swap is one conditional UPDATE, so of two requests racing with one token only one wins. The
+    sign-in is read as a snapshot (``callers``): the refresh needs its facts, not models to change."""
     claims = decode_jwt(refresh_token, once=True)  # errors go to the JWT loaders (401)
     if claims.get("type") != "refresh":
         raise AuthenticationFailed("Token has wrong type.")
@@ -98,51 +91,42 @@ def rotate_refresh_token(refresh_token) -> dict:
 
 
 def sign_out(presented: Credential, actor: Actor, *, refresh_token=None) -> None:
-    """End the presented credential and, when given, the sign-in of one of its user's own refresh
-    tokens (logout): both or neither."""
+    """End the presented credential and, when given, the sign-in of its user's refresh token: both or neither."""
     if refresh_token:
         claims = decode_jwt(refresh_token) if isinstance(refresh_token, str) else {}
         credential = live_credential_for_claims(claims)
         if claims.get("type") != "refresh" or credential is None or credential.user_id != presented.user_id:
             raise AuthenticationFailed("Token is invalid or expired")
-        mark_revoked(credential, actor)
-    mark_revoked(presented, actor)
+        revoke(credential, actor)
+    revoke(presented, actor)
 
 
 def _mint_pair(user_id: int, public_id: str, refresh_jti: str) -> dict:
     """An access token and the refresh token whose jti the sign-in's row holds."""
-    identity = str(user_id)
-    claims = {"sid": public_id}
     cfg = current_app.config
-    access_times = _times_from_now(cfg["JWT_ACCESS_TOKEN_EXPIRES"])
-    refresh_times = _times_from_now(cfg["JWT_REFRESH_TOKEN_EXPIRES"])
+    access = _claims(public_id, cfg["JWT_ACCESS_TOKEN_EXPIRES"])
+    refresh = _claims(public_id, cfg["JWT_REFRESH_TOKEN_EXPIRES"]) | {"jti": refresh_jti}
     return {
-        "access": create_access_token(identity=identity, additional_claims={**claims, **access_times}),
-        "refresh": create_refresh_token(
-            identity=identity, additional_claims={**claims, **refresh_times, "jti": refresh_jti}
-        ),
+        "access": create_access_token(identity=str(user_id), additional_claims=access),
+        "refresh": create_refresh_token(identity=str(user_id), additional_claims=refresh),
     }
 
 
-def _times_from_now(lifetime) -> dict:
-    """A token's times by the portal's clock (flask-jwt-extended would stamp the system's; the
-    claims given take precedence over its own)."""
+def _claims(public_id: str, lifetime) -> dict:
+    """The sign-in a token belongs to, and its times by the portal's clock (flask-jwt-extended would
+    stamp the system's; the claims given take precedence over its own)."""
     now = math.floor(timestamp())
-    return {"iat": now, "nbf": now, "exp": now + int(lifetime.total_seconds())}
+    return {"sid": public_id, "iat": now, "nbf": now, "exp": now + int(lifetime.total_seconds())}
 
 
 def decode_jwt(token: str, *, once: bool = False) -> dict:
-    """The claims of a token this portal signed: signature, algorithm, issuer and audience checked
-    as configured, its times by the portal's clock. An expired token is AuthenticationFailed;
-    PyJWT's other errors reach the invalid-token handler that flask-jwt-extended registers (a 401
-    either way).
+    """The claims of a token this portal signed, its times by the portal's clock; an expired token is
+    AuthenticationFailed, PyJWT's other errors a 401 through flask-jwt-extended's handler.
 
     One decode (flask-jwt-extended's ``decode_token`` decodes every token twice), and none for a
-    token this process verified before: a client presents the same access token until it expires.
-    Only time can change its verdict, so its times alone are checked again. ``once``: a token that
-    is good for one use (a refresh token) is not remembered, so it takes no access token's place.
-    Callers must not change the dict.
-    """
+    token this process verified before: only time can change its verdict, so its times alone are
+    checked again. ``once``: a one-use token (a refresh token) is not remembered. Callers must not
+    change the dict."""
     if not isinstance(token, str):
         raise jwt.DecodeError("Invalid token type.")
     cfg = current_app.config
@@ -160,8 +144,7 @@ def decode_jwt(token: str, *, once: bool = False) -> dict:
 
 
 def _decoded(token: str, key: str, algorithms: tuple, audience: str | tuple, issuer: str) -> dict:
-    """PyJWT's verdict on a token but for its times, which ``decode_jwt`` checks by the portal's
-    clock (PyJWT reads the system's)."""
+    """PyJWT's verdict on a token but for its times (PyJWT reads the system's clock)."""
     claims = jwt.decode(
         token, key, algorithms=list(algorithms), audience=audience, issuer=issuer,
         options={"require": ["exp", "sub", "type"], "verify_exp": False, "verify_nbf": False, "verify_iat": False},
@@ -178,7 +161,5 @@ _verified_claims = functools.lru_cache(maxsize=1024)(_decoded)
 
 
 def live_credential_for_claims(claims: dict) -> Credential | None:
-    """The live sign-in a decoded JWT belongs to, as a model, or None when it was revoked or never issued."""
-    sid = claims.get("sid")
-    credential = one_with_user(JWT_BY_PUBLIC_ID, sid) if isinstance(sid, str) else None
-    return credential if names_live_sign_in(credential, claims) else None
+    """The live sign-in a decoded JWT belongs to, as a model, or None."""
+    return live_sign_in(claims, lambda sid: one_with_user(JWT_BY_PUBLIC_ID, sid))
