@@ -41,12 +41,15 @@ services:
 
 # The sign-in-with-another-account tests run a real OpenID Connect provider: npm's oidc-provider
 # on Node.js (Debian's nodejs and npm when node is missing), installed from its package-lock.json.
+# The portal's own OpenID provider is tried by an independent relying party, npm's openid-client,
+# installed the same way.
 OIDC_PROVIDER := tests/providers/oidc_provider
-providers: $(OIDC_PROVIDER)/node_modules/.installed
+RELYING_PARTY := tests/providers/rp
+providers: $(OIDC_PROVIDER)/node_modules/.installed $(RELYING_PARTY)/node_modules/.installed
 
-$(OIDC_PROVIDER)/node_modules/.installed: $(OIDC_PROVIDER)/package.json $(OIDC_PROVIDER)/package-lock.json
+%/node_modules/.installed: %/package.json %/package-lock.json
 	@command -v node >/dev/null && command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
-	npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund
+	npm ci --prefix $* --no-audit --no-fund
 	touch $@
 
 # The load run of `make bench` uses Debian's wrk.
@@ -75,4 +78,4 @@ bench: install wrk services
 	$(BIN)/python -m bench.load
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache $(OIDC_PROVIDER)/node_modules
+	rm -rf $(VENV) *.egg-info .pytest_cache $(OIDC_PROVIDER)/node_modules $(RELYING_PARTY)/node_modules

@@ -33,7 +33,7 @@ from portal.services.mail.courier import courier_of
 from portal.services.people import accounts
 from portal.services.plumbing.background import wait_for_background
 from portal.transactions import unit_of_work
-from tests.providers.fixtures import _oidc_provider_fresh, github_stand_in, oidc_provider  # noqa: F401
+from tests.providers.fixtures import _oidc_provider_fresh, github_stand_in, node_rp, oidc_provider  # noqa: F401
 from tests.pwned import PwnedPasswords
 
 PASSWORD = "Tr0ub4dor&3-staple"

@@ -2,14 +2,18 @@
 
 ``server.mjs`` in ``oidc_provider/`` runs it with the clients given here; ``make providers``
 installs its packages (``npm ci``). PKCE with S256 is required of every client; ID tokens are
-signed with RS256. There is no sign-in page: the test says who signs in next (``sign_in_as``) or
-that they cancel (``deny_next``), and the provider's interaction route does the rest, so a flow is
-driven with plain HTTP requests (``follow``).
+signed with RS256. A client registered with the ``refresh_token`` grant gets refresh tokens when it
+asks for ``offline_access`` with ``prompt=consent``; introspection, revocation, RP-initiated
+logout and the device flow (RFC 8628, ``approve_device``) are on. There is no sign-in page: the
+test says who signs in next (``sign_in_as``) or that they cancel (``deny_next``), and the
+provider's interaction route does the rest, so a flow is driven with plain HTTP requests
+(``follow``).
 """
 
 import base64
 import hashlib
 import json
+import re
 import secrets
 import selectors
 import shutil
@@ -41,9 +45,13 @@ class Client:
     redirect_uris: tuple[str, ...]
     client_secret: str | None = None
     token_endpoint_auth_method: str | None = None  # client_secret_basic, or none for a public client
+    grant_types: tuple[str, ...] = ("authorization_code",)  # add "refresh_token" for refresh tokens
+    post_logout_redirect_uris: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "redirect_uris", tuple(self.redirect_uris))
+        object.__setattr__(self, "grant_types", tuple(self.grant_types))
+        object.__setattr__(self, "post_logout_redirect_uris", tuple(self.post_logout_redirect_uris))
         if self.token_endpoint_auth_method is None:
             method = "client_secret_basic" if self.client_secret else "none"
             object.__setattr__(self, "token_endpoint_auth_method", method)
@@ -58,6 +66,8 @@ class Client:
             "client_secret": self.client_secret,
             "redirect_uris": list(self.redirect_uris),
             "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            "grant_types": list(self.grant_types),
+            "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
         }
 
 
@@ -220,6 +230,24 @@ class OidcProvider:
                 return Flow(url, body)
             url = urljoin(url, response.headers["Location"])
         raise AssertionError(f"more than {max_hops} redirects, the last to {url}")
+
+    def approve_device(self, verification_uri_complete: str, session: requests.Session | None = None) -> Flow:
+        """Do on the "second device" what the person does in the device flow (RFC 8628): open
+        ``verification_uri_complete``, submit its form (the user code), confirm, then sign in as the
+        person set by ``sign_in_as`` (or cancel, after ``deny_next``). Returns where it ended: the
+        provider's success page (``Flow.params["status"] == 200``) or its error."""
+        session = session or requests.Session()
+        page = session.get(verification_uri_complete, timeout=10)
+        for confirm in (None, "yes"):
+            form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text))
+            if "xsrf" not in form:
+                raise AssertionError(f"no device form at {page.url}: {page.status_code} {page.text[:500]}")
+            if confirm:
+                form["confirm"] = confirm
+            page = session.post(f"{self.issuer}/device", data=form, allow_redirects=False, timeout=10)
+        if page.status_code not in (302, 303):
+            raise AssertionError(f"the device confirmation did not lead on: {page.status_code} {page.text[:500]}")
+        return self.follow(urljoin(self.issuer, page.headers["Location"]), session)
 
     def authorization_url(self, client_id, redirect_uri=None, *, state=None, nonce=None,
                           code_challenge=None, code_challenge_method="S256", scope="openid email profile",

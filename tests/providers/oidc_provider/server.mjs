@@ -4,10 +4,17 @@
 //
 // CONFIG: {"port": 5123, "issuer": "http://127.0.0.1:5123",
 //          "clients": [{"client_id", "client_secret" (absent for a public client), "redirect_uris",
-//                       "token_endpoint_auth_method"}]}
+//                       "token_endpoint_auth_method", "grant_types" (authorization_code unless
+//                       given; add refresh_token for refresh tokens),
+//                       "post_logout_redirect_uris"}]}
 //
 // Every client must use PKCE with S256 (a relying party that skips it is refused). Scopes: openid,
-// email, profile; ID tokens are signed with RS256 by a key made at start. There is no sign-in page:
+// email, profile, offline_access; ID tokens are signed with RS256 by a key made at start. A refresh
+// token is issued only to a client with the refresh_token grant that asked for offline_access (with
+// prompt=consent, as OpenID Connect requires). Token introspection (/token/introspection) and
+// revocation (/token/revocation) are on, RP-initiated logout (/session/end), and the device flow
+// (/device/auth; a client with the urn:ietf:params:oauth:grant-type:device_code grant; /device is
+// oidc-provider's own pair of forms, then the interaction below). There is no sign-in page:
 // a test says beforehand who signs in, and GET /interaction/:uid signs that person in, grants what
 // was asked and sends the browser on, so the whole flow can be driven by plain HTTP requests.
 //
@@ -57,13 +64,14 @@ const provider = new Provider(config.issuer, {
     redirect_uris: client.redirect_uris,
     token_endpoint_auth_method: client.token_endpoint_auth_method
       || (client.client_secret ? 'client_secret_basic' : 'none'),
-    grant_types: ['authorization_code'],
+    grant_types: client.grant_types || ['authorization_code'],
     response_types: ['code'],
+    post_logout_redirect_uris: client.post_logout_redirect_uris || [],
     id_token_signed_response_alg: 'RS256',
   })),
   responseTypes: ['code'],
   pkce: { required: () => true }, // for every client; oidc-provider knows S256 only
-  scopes: ['openid', 'email', 'profile'],
+  scopes: ['openid', 'email', 'profile', 'offline_access'],
   claims: {
     openid: ['sub'],
     email: ['email', 'email_verified'],
@@ -74,9 +82,16 @@ const provider = new Provider(config.issuer, {
   enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
   jwks: { keys: [{ ...signingKey, kid: 'test-rs256', alg: 'RS256', use: 'sig' }] },
   cookies: { keys: [randomBytes(32).toString('hex')] },
-  features: { devInteractions: { enabled: false } },
+  features: {
+    devInteractions: { enabled: false },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    deviceFlow: { enabled: true },
+  },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
-  issueRefreshToken: () => false,
+  // oidc-provider's own rule, said here: the refresh_token grant and the offline_access scope.
+  issueRefreshToken: async (ctx, client, code) => client.grantTypeAllowed('refresh_token')
+    && code.scopes.has('offline_access'),
   async findAccount(ctx, sub) {
     if (!accounts.has(sub)) return undefined;
     return { accountId: sub, claims: async () => claimsOf(sub) };
