@@ -588,3 +588,13 @@ def test_the_callback_answers_carry_the_security_headers_and_are_never_stored(cl
         assert oidc_provider.issuer in answer.headers["Content-Security-Policy"]  # form-action may lead there
         assert answer.headers["X-Frame-Options"] == "DENY"
     assert client.get("/profile/").headers["Cache-Control"] == "no-store"
+
+
+def test_the_data_export_lists_connected_accounts(client, oidc_provider):
+    through_idp(client, oidc_provider, sub="alice-1", email="alice@example.com")
+
+    data = client.get("/profile/export").get_json()
+
+    [connected] = data["connected_accounts"]
+    assert (connected["provider"], connected["subject"]) == ("idp", "alice-1")
+    assert connected["email"] == "alice@example.com" and connected["linked_at"].endswith("Z")

@@ -12,6 +12,7 @@ from ...extensions import db
 from ...models import (
     AuditEvent,
     Credential,
+    LinkedIdentity,
     Passkey,
     RecoveryCode,
     SignInAlert,
@@ -30,6 +31,7 @@ CREDENTIAL_ATTRIBUTES = (
 )
 PASSKEY_ATTRIBUTES = ("name", "created_at", "last_used_at", "backed_up")
 EVENT_ATTRIBUTES = ("created_at", "action", "changes", "ip", "via")
+LINKED_ATTRIBUTES = ("provider", "provider_name", "issuer", "subject", "email", "linked_at", "last_used_at")
 SOURCE_ATTRIBUTES = ("kind", "value", "first_seen_at", "last_seen_at")
 ALERT_ATTRIBUTES = ("created_at", "kind", "credential_kind", "browser", "system", "ip", "method", "used_at")
 
@@ -49,6 +51,9 @@ def account_export(user: User) -> dict:
         "groups": [_pick(group, ("id", "name", "notes")) for group in user.groups],
         "credentials": [_pick(credential, CREDENTIAL_ATTRIBUTES) for credential in credentials],
         "second_factors": _second_factors(user),
+        "connected_accounts": [_pick(linked, LINKED_ATTRIBUTES) for linked in db.session.scalars(
+            select(LinkedIdentity).where(LinkedIdentity.user_id == user.id).order_by(LinkedIdentity.linked_at)
+        )],
         "sign_in_sources": [_pick(source, SOURCE_ATTRIBUTES) for source in db.session.scalars(
             select(SignInSource)
             .where(SignInSource.user_id == user.id)
