@@ -18,6 +18,7 @@ from .models import User
 from .services.audit import SYSTEM
 from .services.errors import ServiceError, ValidationFailed
 from .services.mail import courier
+from .services.oidc import signing_keys
 from .services.people import accounts, groups
 from .services.people.users import find_user
 from .services.ways_in import api_keys
@@ -146,4 +147,22 @@ def deliver_mail(watch):
         time.sleep(poll)
 
 
-commands = [create_user, create_token, create_group, add_to_group, deactivate, ensure_superuser, deliver_mail]
+@click.command("rotate-signing-key")
+@with_appcontext
+def rotate_signing_key():
+    """Make a new key sign the portal's tokens; the one it replaces stays published for
+    SIGNING_KEY_RETIREMENT, so the tokens it signed still verify until they expire."""
+    with unit_of_work():
+        old = signing_keys.current_key()
+        new = signing_keys.rotate(SYSTEM)
+    click.echo(f"New signing key: {new.kid}")
+    click.echo(
+        f"The key it replaced, {old.kid}, stays published until "
+        f"{signing_keys.published_until(old):%Y-%m-%d %H:%M:%S} UTC."
+    )
+
+
+commands = [
+    create_user, create_token, create_group, add_to_group, deactivate, ensure_superuser, deliver_mail,
+    rotate_signing_key,
+]

@@ -52,6 +52,9 @@ class Config:
     JWT_ENCODE_ISSUER = JWT_DECODE_ISSUER = "account-portal"
     JWT_ENCODE_AUDIENCE = JWT_DECODE_AUDIENCE = "account-portal-api"
     JWT_TOKEN_LOCATION = ["headers"]
+    # The portal as an OpenID provider: how long a retired signing key stays published (and its tokens
+    # verify) after a newer one took over. Longer than any token it signs lives.
+    SIGNING_KEY_RETIREMENT = timedelta(days=1)
 
     # Logs: level of the "portal" loggers; one line per request; JSON lines (production).
     LOG_LEVEL = "INFO"

@@ -24,8 +24,9 @@ DEFAULT_HEADERS = (
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "strict-origin-when-cross-origin"),
 )
-# Answers that may be kept: files whose URL changes with their content.
-CACHEABLE_ENDPOINTS = {"static", "media.avatar"}
+# Answers that may be kept: files whose URL changes with their content, and the public signing keys
+# (the same for every caller, whatever credential or cookie a request brings).
+CACHEABLE_ENDPOINTS = {"static", "media.avatar", "oidc.jwks"}
 
 
 def must_not_be_stored() -> bool:

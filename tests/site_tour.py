@@ -116,12 +116,13 @@ def page_urls(w) -> dict:
         "admin.mail": "/admin/mail/",
         "health.healthz": "/healthz",
         "health.readyz": "/readyz",
+        "oidc.jwks": "/oauth/jwks",
     }
 
 
 ANONYMOUS_PAGES = {"web.login", "web.second_step", "web.sign_in_code", "web.enter_sign_in_code", "web.register",
                    "web.verify", "web.forgot_password", "web.reset_password", "web.not_me", "health.healthz",
-                   "health.readyz"}
+                   "health.readyz", "oidc.jwks"}
 
 
 def get_pages(w) -> list[tuple[str, object]]:

@@ -47,6 +47,7 @@ ACTIONS = {
     "account_secured": _l("Account secured: signed out everywhere, new password required"),
     "identity_linked": _l("Account at another provider connected"),
     "identity_unlinked": _l("Account at another provider disconnected"),
+    "signing_key_rotated": _l("Signing key replaced"),
 }
 # Every door an action comes through, as people read it.
 DOORS = {"web": _l("the website"), "api": _l("the API"), "admin": _l("the admin page"), "cli": _l("the command line")}
@@ -132,6 +133,7 @@ OTHER_LABELS = {
     "live_sessions_and_keys": _l("live sessions and keys"), "sign_count": _l("signature counter"),
     "authenticator_app": _l("authenticator app"), "provider": _l("provider"),
     "unfinished": _l("sign-up never finished"),
+    "kid": _l("key ID"),
 }
 FIELD_LABELS = {f.name: f.audit_label for f in ACCOUNT_FIELDS if f.audit_label is not None} | OTHER_LABELS
 
