@@ -180,6 +180,7 @@ def register_blueprints(app):
     from .api import bp as api_bp
     from .health import bp as health_bp
     from .media import bp as media_bp
+    from .oidc import bp as oidc_bp
     from .web import bp as web_bp
 
     csrf.exempt(api_bp)  # API credentials travel in a header, never in a cookie
@@ -188,6 +189,7 @@ def register_blueprints(app):
     app.register_blueprint(web_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(oidc_bp)
 
 
 def register_i18n(app):
