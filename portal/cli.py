@@ -5,6 +5,7 @@ when it succeeds and rolled back when it fails (``transactions.unit_of_work``). 
 commits each delivery step itself (``courier.deliver_due``). ``db upgrade`` comes from Flask-Migrate.
 """
 
+import json
 import secrets
 import time
 
@@ -18,7 +19,7 @@ from .models import User
 from .services.audit import SYSTEM
 from .services.errors import ServiceError, ValidationFailed
 from .services.mail import courier
-from .services.oidc import signing_keys
+from .services.oidc import apps, signing_keys
 from .services.people import accounts, groups
 from .services.people.users import find_user
 from .services.ways_in import api_keys
@@ -162,7 +163,35 @@ def rotate_signing_key():
     )
 
 
+@click.command("create-client")
+@with_appcontext
+@click.argument("name")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True, help="Exact; give it once per URI.")
+@click.option("--public", is_flag=True, help="A mobile or single-page app: no secret, PKCE alone.")
+@click.option("--scope", "scopes", multiple=True, help="A scope it may ask for (default: all).")
+@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True)
+@click.option("--backchannel-logout-uri", default=None)
+@click.option("--trusted", is_flag=True, help="A first-party app: people are not asked to allow it.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "client_secret": …}.')
+def create_client(name, redirect_uris, public, scopes, post_logout_redirect_uris, backchannel_logout_uri, trusted,
+                  as_json):
+    """Register an app that signs people in with the portal; its secret is shown once."""
+    try:
+        with unit_of_work():
+            app, secret = apps.register_app(
+                name, list(redirect_uris), SYSTEM, public=public, scopes=list(scopes) or None,
+                post_logout_redirect_uris=list(post_logout_redirect_uris),
+                backchannel_logout_uri=backchannel_logout_uri, trusted=trusted,
+            )
+    except ServiceError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps({"client_id": app.client_id, "client_secret": secret}))
+    else:
+        click.echo(f"client_id:     {app.client_id}\nclient_secret: {secret or '(none: a public app)'}")
+
+
 commands = [
-    create_user, create_token, create_group, add_to_group, deactivate, ensure_superuser, deliver_mail,
+    create_user, create_token, create_group, add_to_group, deactivate, ensure_superuser, deliver_mail, create_client,
     rotate_signing_key,
 ]

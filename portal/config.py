@@ -166,6 +166,11 @@ class Config:
     SOCIAL_PROVIDERS: dict = {}
     PROVIDER_TIMEOUT = 10
     PROVIDER_LINK_TTL = timedelta(minutes=10)
+    # The portal as an OpenID provider (README "Sign in with the portal"): how long an app's access
+    # tokens and ID tokens live, and how long its refresh tokens (offline_access) last unused.
+    OIDC_ACCESS_TOKEN_EXPIRES = timedelta(minutes=5)
+    OIDC_ID_TOKEN_EXPIRES = timedelta(minutes=10)
+    OIDC_REFRESH_TOKEN_EXPIRES = timedelta(days=30)
     # The name an authenticator app shows beside the account, and a passkey's relying-party name.
     TOTP_ISSUER = "Account portal"
     WEBAUTHN_RP_NAME = "Account portal"

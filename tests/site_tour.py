@@ -117,12 +117,14 @@ def page_urls(w) -> dict:
         "health.healthz": "/healthz",
         "health.readyz": "/readyz",
         "oidc.jwks": "/oauth/jwks",
+        "oidc.discovery": "/.well-known/openid-configuration",
+        "web.connected_apps": "/profile/apps",
     }
 
 
 ANONYMOUS_PAGES = {"web.login", "web.second_step", "web.sign_in_code", "web.enter_sign_in_code", "web.register",
                    "web.verify", "web.forgot_password", "web.reset_password", "web.not_me", "health.healthz",
-                   "health.readyz", "oidc.jwks"}
+                   "health.readyz", "oidc.jwks", "oidc.discovery"}
 
 
 def get_pages(w) -> list[tuple[str, object]]:

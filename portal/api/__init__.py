@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-from . import accounts_v1, credentials, openapi, profiles, providers, sign_in_codes, two_step  # noqa: E402,F401  (routes attach themselves to bp)
+from . import accounts_v1, apps, credentials, openapi, profiles, providers, sign_in_codes, two_step  # noqa: E402,F401  (routes attach themselves to bp)

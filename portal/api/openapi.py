@@ -35,6 +35,7 @@ from .errors import NOT_PROVIDED, SERVER_ERROR, WWW_AUTHENTICATE
 from .schemas import (
     Avatar,
     ChangePassword,
+    ConnectedAppOut,
     DeleteMe,
     GroupOut,
     KeySignIn,
@@ -120,7 +121,7 @@ FIELD_ERRORS = {
 # Schemas whose every field is in every answer (unset values are null, never left out).
 ANSWERS = {
     "GroupOut": GroupOut, "Profile000": Profile000, "Profile001": Profile001, "Profile003": Profile003,
-    "LinkedIdentityOut": LinkedIdentityOut,
+    "LinkedIdentityOut": LinkedIdentityOut, "ConnectedAppOut": ConnectedAppOut,
 }
 REQUESTS = {
     schema.__name__: schema

@@ -299,6 +299,14 @@ class LinkedIdentityOut(OutputSchema):
     last_used_at = fields.DateTime(allow_none=True)
 
 
+class ConnectedAppOut(OutputSchema):
+    id = fields.Integer()
+    name = fields.String()
+    scopes = fields.List(fields.String())
+    allowed_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+
+
 class RefreshToken(InputSchema):
     refresh = RequiredText()
 

@@ -1,8 +1,8 @@
-"""The portal as an OpenID provider: the endpoints apps use to sign people in with it (RFC 6749,
-OpenID Connect Core). The rules live in ``services/oidc``; these views only read and answer."""
+"""The portal as an OpenID Connect provider: discovery, the authorization and token endpoints, the
+keys apps check its tokens with."""
 
 from flask import Blueprint
 
 bp = Blueprint("oidc", __name__)
 
-from . import keys  # noqa: E402,F401
+from . import keys, provider  # noqa: E402,F401  (routes attach themselves to bp)

@@ -48,6 +48,15 @@ ACTIONS = {
     "identity_linked": _l("Account at another provider connected"),
     "identity_unlinked": _l("Account at another provider disconnected"),
     "signing_key_rotated": _l("Signing key replaced"),
+    "app_registered": _l("App registered"),
+    "app_changed": _l("App changed"),
+    "app_secret_rotated": _l("App secret replaced"),
+    "app_disabled": _l("App disabled"),
+    "app_allowed": _l("App allowed"),
+    "app_denied": _l("App refused"),
+    "app_signed_in": _l("Signed in to an app"),
+    "app_sign_in_ended": _l("Sign-in to an app ended"),
+    "app_revoked": _l("App's access taken back"),
 }
 # Every door an action comes through, as people read it.
 DOORS = {"web": _l("the website"), "api": _l("the API"), "admin": _l("the admin page"), "cli": _l("the command line")}
@@ -132,8 +141,8 @@ OTHER_LABELS = {
     "new_address_mailed": _l("new address mailed"), "name": _l("name"), "how": _l("how"),
     "live_sessions_and_keys": _l("live sessions and keys"), "sign_count": _l("signature counter"),
     "authenticator_app": _l("authenticator app"), "provider": _l("provider"),
-    "unfinished": _l("sign-up never finished"),
-    "kid": _l("key ID"),
+    "unfinished": _l("sign-up never finished"), "kid": _l("key ID"), "app": _l("app"), "scopes": _l("scopes"),
+    "client_id": _l("client id"),
 }
 FIELD_LABELS = {f.name: f.audit_label for f in ACCOUNT_FIELDS if f.audit_label is not None} | OTHER_LABELS
 

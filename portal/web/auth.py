@@ -98,6 +98,8 @@ def login():
     if current_user.is_authenticated:
         return redirect(next_page)
     form = LoginForm()
+    if request.method == "GET" and isinstance(request.args.get("login_hint"), str):
+        form.login.data = request.args["login_hint"][:254]  # an app that signs people in knows who it expects
     unverified_email = None
     if form.validate_on_submit():
         try:

@@ -21,7 +21,7 @@ from portal.services.people.passwords import PASSWORD_POLICY
 PROTECTED_PATHS = {
     "/api/profile/", "/api/users/{user_id}/", "/api/users/me/", "/api/v1/accounts/users/{user_id}/", "/api/logout/",
     "/api/auth/token/logout/", "/api/users/me/set_password/", "/api/users/me/providers/",
-    "/api/users/me/providers/{identity_id}/",
+    "/api/users/me/providers/{identity_id}/", "/api/users/me/apps/", "/api/users/me/apps/{grant_id}/",
 }  # fmt: skip
 RATE_LIMITED_OPERATIONS = {
     ("/api/users/me/", "delete"), ("/api/users/me/set_password/", "post"), ("/api/token/", "post"),

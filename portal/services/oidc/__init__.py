@@ -1,3 +1,2 @@
-"""The portal as an OpenID provider: what it keeps and decides for the apps that sign people in
-with it. ``signing_keys``: the keys its tokens are signed with, and the public set apps check them by.
-"""
+"""The portal as an OpenID Connect provider: apps, what people allowed them, authorization codes,
+tokens and the keys that sign them."""
