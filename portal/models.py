@@ -519,8 +519,8 @@ class AuthorizationCode(db.Model):
     nonce: Mapped[str | None] = mapped_column(String(255))
     code_challenge: Mapped[str] = mapped_column(String(128))
     auth_time: Mapped[datetime]
-    amr: Mapped[list] = mapped_column(JSON, default=list)
-    session_id: Mapped[str | None] = mapped_column(String(32))  # the browser session's public_id ("sid")
+    method: Mapped[str] = mapped_column(String(60))  # how the browser's sign-in was proven: "password+totp"
+    session_id: Mapped[str | None] = mapped_column(String(64))  # the ID token's "sid" for that browser session
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

@@ -23,7 +23,7 @@ from ..limits import limited
 from ..media import avatar_path
 from ..services.oidc import authorization, issuance
 from ..services.oidc.apps import SCOPES
-from ..sessions import current_credential, signed_in_user
+from ..sessions import current_credential, sign_out, signed_in_user
 from . import bp
 
 GRANT_TYPES = ("authorization_code", "refresh_token")
@@ -93,7 +93,7 @@ def authorize():
     except authorization.ForTheApp as exc:
         return _back_to_app(exc)
     if isinstance(decided, authorization.SignInFirst):
-        return _sign_in_first(asked)
+        return _sign_in_first(asked, args)
     if isinstance(decided, authorization.AskConsent):
         return render_template(
             "oidc/consent.html", asked=asked, scopes=[(scope, SCOPES[scope]) for scope in asked.scopes],
@@ -110,12 +110,10 @@ def _approved(asked, user, credential):
     return _redirect_with(asked.redirect_uri, code=code, state=asked.state, iss=issuer())
 
 
-def _sign_in_first(asked):
+def _sign_in_first(asked, args):
     """To /login, and back here once signed in; a prompt=login or a max_age out of date signs the
     browser out first, so the person proves it again."""
-    from ..sessions import sign_out
-
-    carried = {key: value for key, value in _carried(request.args)}
+    carried = dict(_carried(args))
     if current_user.is_authenticated:
         sign_out()
         carried["fresh_after"] = str(math.floor(clock.timestamp()))

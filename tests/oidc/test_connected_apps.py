@@ -75,3 +75,12 @@ def test_the_api_twin_lists_and_revokes(app, client, registered, user, bearer):
     assert client.get("/api/users/me/apps/", headers=headers).get_json() == []
     app_bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     assert client.get("/oauth/userinfo", headers=app_bearer).status_code == 401
+
+
+def test_the_sessions_page_names_an_apps_sign_in(client, registered):
+    sign_in(client)
+    signed_in_to_app(client, registered("Analytics dashboard"))
+
+    page = client.get("/profile/sessions").get_data(as_text=True)
+
+    assert "Analytics dashboard" in page and "Signed in with password" in page

@@ -14,10 +14,12 @@ code: 60 seconds, once, bound to the app, the redirect URI, the PKCE challenge a
 """
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import select
 
 from ...extensions import db
@@ -160,7 +162,7 @@ def approve(request: AuthorizationRequest, user: User, actor: Actor, *, auth_tim
     db.session.add(AuthorizationCode(
         code_hash=code_hash(code), client_id=request.app.id, user_id=user.id, redirect_uri=request.redirect_uri,
         scopes=list(request.scopes), nonce=request.nonce, code_challenge=request.code_challenge,
-        auth_time=auth_time, amr=amr_of(method), session_id=session_id, created_at=now,
+        auth_time=auth_time, method=method, session_id=session_sid(session_id) if session_id else None, created_at=now,
         expires_at=now + CODE_LIFETIME,
     ))
     return code
@@ -179,6 +181,13 @@ def amr_of(method: str) -> list[str]:
     if len(parts) > 1 or "passkey" in parts:
         values.append("mfa")
     return values
+
+
+def session_sid(public_id: str) -> str:
+    """The ID token's ``sid`` for a browser session: derived from the session's id with SECRET_KEY, so an
+    app can tell sessions apart (and be told one ended) without learning what the cookie names."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"oidc-sid:{public_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def code_hash(code: str) -> str:

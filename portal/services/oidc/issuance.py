@@ -31,7 +31,7 @@ from ..plumbing.atomic import update_where
 from ..plumbing.attempts import keep_attempts
 from . import signing_keys
 from .apps import find_app, secret_matches
-from .authorization import code_hash
+from .authorization import amr_of, code_hash
 
 APP = "app"  # the Credential kind of an app's sign-in
 VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
@@ -99,7 +99,7 @@ def exchange_code(app: OAuthClient, code, redirect_uri, code_verifier, *, issuer
         user=user, kind=APP, client_id=app.id, scopes=list(row.scopes), public_id=secrets.token_urlsafe(16),
         refresh_jti=_digest(refresh_secret) if refresh_secret else None, created_at=now,
         expires_at=now + (cfg["OIDC_REFRESH_TOKEN_EXPIRES"] if offline else cfg["OIDC_ACCESS_TOKEN_EXPIRES"]),
-        created_ip=actor.ip, method="+".join(row.amr), proven_at=row.auth_time, name=app.name,
+        created_ip=actor.ip, method=row.method, proven_at=row.auth_time, name=app.name,
     )
     db.session.add(credential)
     db.session.flush()
@@ -110,7 +110,7 @@ def exchange_code(app: OAuthClient, code, redirect_uri, code_verifier, *, issuer
     answer = _answer(access, row.scopes, refresh=f"{credential.public_id}.{refresh_secret}" if offline else None)
     if "openid" in row.scopes:
         answer["id_token"] = _id_token(user, app, issuer=issuer, nonce=row.nonce, auth_time=row.auth_time,
-                                       amr=row.amr, session_id=row.session_id, access_token=access)
+                                       method=row.method, session_id=row.session_id, access_token=access)
     return answer
 
 
@@ -144,7 +144,7 @@ def refresh(app: OAuthClient, refresh_token, scope, *, issuer: str) -> dict:
     answer = _answer(access, requested, refresh=f"{credential.public_id}.{new_secret}")
     if "openid" in requested:
         answer["id_token"] = _id_token(credential.user, app, issuer=issuer, nonce=None,
-                                       auth_time=credential.proven_at, amr=(credential.method or "").split("+"),
+                                       auth_time=credential.proven_at, method=credential.method,
                                        session_id=None, access_token=access)
     return answer
 
@@ -240,12 +240,12 @@ def _access_token(credential: Credential, app: OAuthClient, scopes, *, issuer: s
     }, typ="at+jwt")
 
 
-def _id_token(user: User, app: OAuthClient, *, issuer: str, nonce, auth_time, amr, session_id, access_token) -> str:
+def _id_token(user: User, app: OAuthClient, *, issuer: str, nonce, auth_time, method, session_id, access_token) -> str:
     now = int(timestamp())
     claims = {
         "iss": issuer, "sub": str(user.id), "aud": app.client_id, "iat": now,
         "exp": now + int(current_app.config["OIDC_ID_TOKEN_EXPIRES"].total_seconds()),
-        "auth_time": int(auth_time.timestamp()) if auth_time else now, "amr": list(amr),
+        "auth_time": int(auth_time.timestamp()) if auth_time else now, "amr": amr_of(method),
         "at_hash": _half_hash(access_token),
     }
     if nonce:
