@@ -7,7 +7,7 @@ one comparison of addresses).
 """
 
 import unicodedata
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from email_validator import EmailNotValidError, validate_email
 from flask_login import UserMixin
@@ -40,6 +40,11 @@ def utcnow() -> datetime:
     """The portal's clock (``portal.clock``) in naive UTC, stored alike by SQLite and PostgreSQL;
     serializers add the ``Z`` (``iso_utc``)."""
     return clock.now().replace(tzinfo=None)
+
+
+def epoch(value: datetime) -> int:
+    """A stored (naive UTC) time as whole seconds since 1970, as JWT claims count time."""
+    return int(value.replace(tzinfo=UTC).timestamp())
 
 
 def iso_utc(value: datetime | None) -> str | None:

@@ -23,7 +23,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from ...extensions import db
-from ...models import AppGrant, AuthorizationCode, OAuthClient, User, utcnow
+from ...models import AppGrant, AuthorizationCode, OAuthClient, User, epoch, utcnow
 from .. import audit
 from ..audit import Actor
 from .apps import find_app
@@ -135,7 +135,7 @@ def decide(request: AuthorizationRequest, user: User | None, proven_at: datetime
     too_old = proven_at is None or (
         request.max_age is not None and now - proven_at > timedelta(seconds=request.max_age)
     ) or (
-        "login" in request.prompt and (request.fresh_after is None or proven_at.timestamp() < request.fresh_after - 1)
+        "login" in request.prompt and (request.fresh_after is None or epoch(proven_at) < request.fresh_after - 1)
     )
     if user is None or too_old:
         if "none" in request.prompt:

@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 
 from ...clock import timestamp
 from ...extensions import db
-from ...models import AppGrant, AuthorizationCode, Credential, OAuthClient, User, utcnow
+from ...models import AppGrant, AuthorizationCode, Credential, OAuthClient, User, epoch, utcnow
 from .. import audit
 from ..audit import Actor
 from ..plumbing.atomic import update_where
@@ -180,7 +180,7 @@ def introspect(app: OAuthClient, token, *, issuer: str) -> dict:
         return {"active": False}
     return {"active": True, "token_type": "refresh_token", "scope": " ".join(credential.scopes or ()),
             "client_id": app.client_id, "sub": str(credential.user_id), "iss": issuer,
-            "exp": int(credential.expires_at.timestamp())}
+            "exp": epoch(credential.expires_at)}
 
 
 def revoke(app: OAuthClient, token, *, issuer: str, actor: Actor) -> None:
@@ -200,7 +200,7 @@ def userinfo_claims(user: User, scopes, *, picture: str | None) -> dict:
             "name": user.full_name, "given_name": user.first_name, "family_name": user.last_name,
             "preferred_username": user.username, "picture": picture, "gender": user.gender,
             "birthdate": user.birthday.isoformat() if user.birthday else None, "zoneinfo": user.time_zone,
-            "locale": user.language, "updated_at": int(user.updated_at.timestamp()) if user.updated_at else None,
+            "locale": user.language, "updated_at": epoch(user.updated_at) if user.updated_at else None,
         })
     if "email" in scopes:
         claims.update({"email": user.email, "email_verified": bool(user.email_verified)})
@@ -245,7 +245,7 @@ def _id_token(user: User, app: OAuthClient, *, issuer: str, nonce, auth_time, me
     claims = {
         "iss": issuer, "sub": str(user.id), "aud": app.client_id, "iat": now,
         "exp": now + int(current_app.config["OIDC_ID_TOKEN_EXPIRES"].total_seconds()),
-        "auth_time": int(auth_time.timestamp()) if auth_time else now, "amr": amr_of(method),
+        "auth_time": epoch(auth_time) if auth_time else now, "amr": amr_of(method),
         "at_hash": _half_hash(access_token),
     }
     if nonce:
