@@ -14,7 +14,7 @@ LISTED = ConnectedAppOut()
 
 
 @bp.get("/users/me/apps/")
-@documented_apps(answer="ConnectedAppOut")
+@documented_apps(answer="ConnectedAppOutList")
 @authenticated
 def my_apps():
     """The apps you allowed"""
@@ -22,7 +22,7 @@ def my_apps():
 
 
 @bp.delete("/users/me/apps/<int:grant_id>/")
-@documented_apps(status=204)
+@documented_apps(status=204, errors={404: ("ErrorMessage", "No such connected app of yours.")})
 @authenticated
 def revoke_my_app(grant_id):
     """Take back an app's access

@@ -248,6 +248,9 @@ def _add_components(spec: APISpec) -> None:
     for schema in (TokenPair, AuthToken, Message, SignedUp, Detail, ErrorMessage, TwoStepRequired):
         components.schema(schema.__name__, schema=schema)
     components.schema("SignedIn", {"oneOf": [_ref("schemas", "TokenPair"), _ref("schemas", "AuthToken")]})
+    # The answers that are lists of one component.
+    for item in ("LinkedIdentityOut", "ConnectedAppOut"):
+        components.schema(f"{item}List", {"type": "array", "items": _ref("schemas", item)})
     # Generators read a union by trying its alternatives in order, keeping the first that parses;
     # the plain shape first would swallow the two-step answer (every such body has a `detail`) and
     # drop its `mfa_token`. Two-step first: a plain refusal lacks its required fields and falls

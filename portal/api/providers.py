@@ -80,7 +80,7 @@ def token_from_provider():
 
 
 @bp.get("/users/me/providers/")
-@documented_providers(answer="LinkedIdentityOut")
+@documented_providers(answer="LinkedIdentityOutList")
 @authenticated
 def my_providers():
     """Your connected accounts at other providers"""
@@ -108,7 +108,10 @@ def connect_provider():
 
 
 @bp.delete("/users/me/providers/<int:identity_id>/")
-@documented_providers(status=204, errors={403: ("Detail", RECENT_SIGN_IN)})
+@documented_providers(status=204, errors={
+    400: ("FieldErrors", "It is the account's last way in: no password, no passkey, no other provider."),
+    403: ("Detail", RECENT_SIGN_IN), 404: ("ErrorMessage", "No such connected account of yours."),
+})
 @authenticated
 def remove_provider(identity_id):
     """Disconnect an account at another provider

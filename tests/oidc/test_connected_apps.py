@@ -84,3 +84,13 @@ def test_the_sessions_page_names_an_apps_sign_in(client, registered):
     page = client.get("/profile/sessions").get_data(as_text=True)
 
     assert "Analytics dashboard" in page and "Signed in with password" in page
+
+
+def test_an_id_no_row_could_have_is_a_404_not_a_crash(client, user, bearer):
+    sign_in(client)
+    huge = 2**63
+
+    assert client.post(f"/profile/apps/{huge}/revoke").status_code == 404
+    assert client.post(f"/profile/security/connected/{huge}/remove").status_code == 404
+    assert client.delete(f"/api/users/me/apps/{huge}/", headers=bearer(user)).status_code == 404
+    assert client.delete(f"/api/users/me/providers/{huge}/", headers=bearer(user)).status_code == 404

@@ -11,6 +11,7 @@ from ...models import AppGrant, OAuthClient, User, utcnow
 from .. import audit
 from ..audit import Actor
 from ..errors import NotFound
+from ..people.users import MAX_ID
 from .issuance import end_app_sign_ins
 
 
@@ -37,6 +38,8 @@ def connected_apps(user: User) -> list[ConnectedApp]:
 def revoke_app(user: User, grant_id, actor: Actor) -> str:
     """Take back what the person allowed an app (NotFound for anyone else's), ending its sign-ins; the
     app's name."""
+    if not isinstance(grant_id, int) or not 0 < grant_id <= MAX_ID:
+        raise NotFound("No such connected app.")
     found = db.session.execute(
         select(AppGrant, OAuthClient.name).join(OAuthClient, OAuthClient.id == AppGrant.client_id)
         .where(AppGrant.id == grant_id, AppGrant.user_id == user.id, AppGrant.revoked_at.is_(None))

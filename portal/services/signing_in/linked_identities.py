@@ -34,7 +34,7 @@ from .. import audit
 from ..audit import Actor
 from ..errors import AuthenticationFailed, EmailNotVerified, NotFound, ValidationFailed
 from ..people import accounts
-from ..people.users import find_user
+from ..people.users import MAX_ID, find_user
 from .factors import notify_security_change
 from .sign_in import BAD_CREDENTIALS, UNVERIFIED
 
@@ -167,7 +167,7 @@ def remove(user: User, identity_id, actor: Actor) -> LinkedIdentity:
     mailbox ("Forgot your password?", an emailed code)."""
     linked = db.session.scalar(
         select(LinkedIdentity).where(LinkedIdentity.id == identity_id, LinkedIdentity.user_id == user.id)
-    )
+    ) if isinstance(identity_id, int) and 0 < identity_id <= MAX_ID else None
     if linked is None:
         raise NotFound("No such connected account.")
     others = db.session.scalar(
