@@ -10,7 +10,9 @@ The pages have no inline script or style, so the policy needs no ``'unsafe-inlin
 also be ``blob:`` URLs: the edit page previews a chosen picture from one before it is uploaded.
 """
 
-from flask import g, request, session
+from urllib.parse import urlsplit
+
+from flask import current_app, g, request, session
 
 from .http import SESSION_CREDENTIAL
 
@@ -68,13 +70,32 @@ def content_security_policy(provider_origins) -> str:
     return " ".join((CONTENT_SECURITY_POLICY, *sorted(set(provider_origins))))
 
 
+def form_action_source(uri: str) -> str:
+    """What ``form-action`` must name to let a form's answer redirect to ``uri``: its origin, or for
+    an app's own scheme (``com.example.app:/callback``, RFC 8252) that scheme."""
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https"):
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    return f"{parts.scheme}:"
+
+
+def let_forms_lead_to(response, uri: str):
+    """This answer's policy lets its forms' answers redirect to ``uri`` as well (the consent page's
+    answer goes on to the app's redirect URI); every other answer keeps the standing policy. The
+    middleware leaves a policy a view set alone."""
+    standing = current_app.extensions["content_security_policy"]
+    response.headers["Content-Security-Policy"] = f"{standing} {form_action_source(uri)}"
+    return response
+
+
 def register(app) -> None:
     from . import providers
 
     hsts_seconds = app.config["HSTS_SECONDS"]
     cors_origins = frozenset(app.config["CORS_ORIGINS"] or ())
-    standing = [("Content-Security-Policy", content_security_policy(providers.authorization_origins(app))),
-                *DEFAULT_HEADERS]
+    policy = content_security_policy(providers.authorization_origins(app))
+    app.extensions["content_security_policy"] = policy
+    standing = [("Content-Security-Policy", policy), *DEFAULT_HEADERS]
     if hsts_seconds:
         standing.append(("Strict-Transport-Security", f"max-age={int(hsts_seconds)}; includeSubDomains"))
     app.wsgi_app = StandingHeaders(app.wsgi_app, standing)

@@ -21,6 +21,7 @@ from ..extensions import csrf
 from ..http import acting, relying_party
 from ..limits import limited
 from ..media import avatar_path
+from ..security import let_forms_lead_to
 from ..services.oidc import authorization, issuance
 from ..services.oidc.apps import SCOPES
 from ..sessions import current_credential, sign_out, signed_in_user
@@ -95,10 +96,12 @@ def authorize():
     if isinstance(decided, authorization.SignInFirst):
         return _sign_in_first(asked, args)
     if isinstance(decided, authorization.AskConsent):
-        return render_template(
+        # Both of its buttons are answered with a redirect to the app, which the browser checks against
+        # this page's form-action.
+        return let_forms_lead_to(current_app.make_response(render_template(
             "oidc/consent.html", asked=asked, scopes=[(scope, SCOPES[scope]) for scope in asked.scopes],
             new_scopes=decided.new_scopes, fields=_carried(args),
-        )
+        )), asked.redirect_uri)
     return _approved(asked, user, credential)
 
 

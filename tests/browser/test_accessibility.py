@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -25,7 +26,10 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select, update
 
 from portal.extensions import db
-from portal.models import Credential, RecoveryCode, utcnow
+from portal.models import Credential, RecoveryCode, User, utcnow
+from portal.services.audit import SYSTEM, Actor
+from portal.services.oidc import apps, authorization
+from portal.transactions import unit_of_work
 from tests.conftest import PASSWORD, ManualClock
 from tests.two_step import set_up_totp
 
@@ -299,6 +303,53 @@ def activity(visit):
     yield "with changes"
 
 
+APP_CALLBACK = "https://reading-room.example/callback"
+
+
+def register_app(visit) -> str:
+    """An app registered with the portal; its client_id."""
+    with visit.app.app_context(), unit_of_work():
+        return apps.register_app("Reading Room", [APP_CALLBACK], SYSTEM)[0].client_id
+
+
+def app_request(client_id: str, scope: str) -> str:
+    """The path of the app's request for ``scope`` (PKCE and all)."""
+    return "/oauth/authorize?" + urlencode({
+        "response_type": "code", "client_id": client_id, "redirect_uri": APP_CALLBACK, "scope": scope,
+        "state": "st-1", "nonce": "n-1", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256",
+    })
+
+
+def allow_app(visit, account, client_id: str, scope: str) -> None:
+    """The person allowed the app ``scope``, as the consent page's Allow records it."""
+    with visit.app.test_request_context(app_request(client_id, scope)) as context, unit_of_work():
+        user = db.session.get(User, account.id)
+        authorization.approve(authorization.check_request(context.request.args), user, Actor(user=user, via="web"),
+                              auth_time=utcnow(), method="password", session_id=None)
+
+
+def consent(visit):
+    account = visit.sign_in()
+    client_id = register_app(visit)
+    visit.go(app_request(client_id, "openid profile email offline_access"))
+    expect(visit.page.get_by_role("heading", level=1)).to_have_text("Allow Reading Room?")
+    yield "first request"
+    allow_app(visit, account, client_id, "openid email")
+    visit.go(app_request(client_id, "openid email profile phone"))
+    expect(visit.page.locator(".scopes .badge")).to_have_count(2)
+    yield "with new scopes"
+
+
+def connected_apps(visit):
+    account = visit.sign_in(to="/profile/apps")
+    yield "without apps"
+    allow_app(visit, account, register_app(visit), "openid profile email offline_access")
+    visit.go("/profile/apps")
+    expect(visit.page.get_by_role("button", name="Take back the access of Reading Room")).to_be_visible()
+    yield "with an app"
+
+
 def delete(visit):
     visit.sign_in(to="/profile/delete")
     yield "empty"
@@ -324,6 +375,8 @@ PAGES = {
     "passkey-rename": passkey_rename,
     "sessions": sessions,
     "activity": activity,
+    "consent": consent,
+    "connected-apps": connected_apps,
     "delete": delete,
 }
 

@@ -163,6 +163,34 @@ def test_consent_is_remembered_and_a_trusted_app_skips_it(client, user, register
     assert "code" in back_at_app(client.get(authorize_url(trusted_id, challenge)))
 
 
+def form_action(answer) -> list[str]:
+    """The sources of the answer's Content-Security-Policy ``form-action``."""
+    directives = (d.split() for d in answer.headers["Content-Security-Policy"].split(";"))
+    return next(sources for name, *sources in directives if name == "form-action")
+
+
+def test_the_consent_page_lets_its_answer_redirect_to_the_app_and_no_other_page_does(app, client, user, registered):
+    """Chromium checks every redirect a form's answer leads through against the form's page's
+    ``form-action``: the consent page names the origin (or the app's own scheme) of this request's
+    redirect URI, and only that; every other page keeps the standing policy."""
+    native = "com.example.app:/callback"
+    client_id, _secret = registered(redirect_uris=(CALLBACK, native))
+    sign_in(client)
+    _verifier, challenge = pkce()
+    standing = app.extensions["content_security_policy"]
+
+    web = client.get(authorize_url(client_id, challenge))
+    on_the_phone = client.get(authorize_url(client_id, challenge, redirect_uri=native))
+
+    assert web.status_code == on_the_phone.status_code == 200
+    assert web.headers["Content-Security-Policy"] == f"{standing} https://app.example"
+    assert form_action(web) == ["'self'", "https://app.example"]
+    assert form_action(on_the_phone) == ["'self'", "com.example.app:"]
+    elsewhere = authorize_url(client_id, challenge, redirect_uri="https://evil.example/cb")
+    for path in ("/profile/", "/profile/apps", elsewhere):
+        assert client.get(path).headers["Content-Security-Policy"] == standing, path
+
+
 def test_a_person_who_denies_sends_access_denied(client, user, registered):
     client_id, _secret = registered()
     sign_in(client)
