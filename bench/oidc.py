@@ -21,6 +21,7 @@ is not counted, so on PostgreSQL it is the portal's share.
 """
 
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -84,14 +85,22 @@ def portal_app(work: Path):
     return app, client_id, secret
 
 
+@functools.cache
+def _template(path: str, authorization: str | None, content_type: str) -> dict:
+    headers = {"Authorization": authorization} if authorization else {}
+    environ = EnvironBuilder(method="POST", path=path, base_url=BASE, headers=headers).get_environ()
+    return environ | {"CONTENT_TYPE": content_type}
+
+
 def post(path: str, *, form: dict | None = None, body: bytes | None = None, content_type: str | None = None,
          authorization: str | None = None) -> dict:
-    """The environ of one POST; its body is read once, so each request needs its own."""
-    headers = {"Authorization": authorization} if authorization else {}
+    """The environ of one POST, from a template built once (as a server hands one over); its body is
+    read once, so each request gets its own."""
     if form is not None:
         body, content_type = urlencode(form).encode(), "application/x-www-form-urlencoded"
-    environ = EnvironBuilder(method="POST", path=path, base_url=BASE, headers=headers).get_environ()
-    return environ | {"CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
+    return _template(path, authorization, content_type) | {
+        "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+    }
 
 
 class Browser:
