@@ -68,12 +68,14 @@ test: install browser services providers
 lint: install
 	$(BIN)/ruff check .
 
-# Hot paths in-process; CPU per authenticated read through WSGI; the admin's lists at 100,000 users
-# and 1,000,000 audit events (a throwaway database); then a load run of gunicorn against a
-# bare-Flask ceiling with wrk.
+# Hot paths in-process; CPU per authenticated read through WSGI; the OpenID provider's sign-ins,
+# refreshes, code exchanges and introspections per core; the admin's lists at 100,000 users and
+# 1,000,000 audit events (a throwaway database); then a load run of gunicorn against a bare-Flask
+# ceiling with wrk.
 bench: install wrk services
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.request_cpu
+	$(BIN)/python -m bench.oidc
 	$(BIN)/python -m bench.admin_lists
 	$(BIN)/python -m bench.load
 

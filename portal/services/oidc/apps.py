@@ -14,7 +14,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from ...extensions import db
 from ...models import Credential, OAuthClient, utcnow
@@ -105,9 +105,12 @@ def find_app(client_id) -> OAuthClient | None:
     """The enabled app with this client id, or None."""
     if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
         return None
-    return db.session.scalar(
-        select(OAuthClient).where(OAuthClient.client_id == client_id, OAuthClient.disabled_at.is_(None))
-    )
+    return db.session.scalar(ENABLED_APP, {"client_id": client_id})
+
+
+# Built once: every call of the token, introspection and revocation endpoints looks its app up.
+ENABLED_APP = select(OAuthClient).where(OAuthClient.client_id == bindparam("client_id"),
+                                        OAuthClient.disabled_at.is_(None))
 
 
 def secret_matches(app: OAuthClient, secret) -> bool:

@@ -20,7 +20,8 @@ import secrets
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import joinedload
 
 from ...clock import timestamp
 from ...extensions import db
@@ -106,11 +107,12 @@ def exchange_code(app: OAuthClient, code, redirect_uri, code_verifier, *, issuer
     row.credential_id = credential.id
     _note_grant_use(user.id, app.id, now)
     audit.record(actor, "app_signed_in", user, {"app": [None, app.name]})
-    access = _access_token(credential, app, row.scopes, issuer=issuer)
+    key = signing_keys.current_signer()  # one look-up for both tokens of the answer
+    access = _access_token(credential, app, row.scopes, issuer=issuer, key=key)
     answer = _answer(access, row.scopes, refresh=f"{credential.public_id}.{refresh_secret}" if offline else None)
     if "openid" in row.scopes:
         answer["id_token"] = _id_token(user, app, issuer=issuer, nonce=row.nonce, auth_time=row.auth_time,
-                                       method=row.method, session_id=row.session_id, access_token=access)
+                                       method=row.method, session_id=row.session_id, access_token=access, key=key)
     return answer
 
 
@@ -140,12 +142,13 @@ def refresh(app: OAuthClient, refresh_token, scope, *, issuer: str) -> dict:
             keep_attempts()
         raise TokenError("invalid_grant", "The refresh token is invalid, expired or revoked.")
     _note_grant_use(credential.user_id, app.id, now)
-    access = _access_token(credential, app, requested, issuer=issuer)
+    key = signing_keys.current_signer()  # one look-up for both tokens of the answer
+    access = _access_token(credential, app, requested, issuer=issuer, key=key)
     answer = _answer(access, requested, refresh=f"{credential.public_id}.{new_secret}")
     if "openid" in requested:
         answer["id_token"] = _id_token(credential.user, app, issuer=issuer, nonce=None,
                                        auth_time=credential.proven_at, method=credential.method,
-                                       session_id=None, access_token=access)
+                                       session_id=None, access_token=access, key=key)
     return answer
 
 
@@ -230,17 +233,18 @@ def _answer(access: str, scopes, *, refresh: str | None) -> dict:
     return answer
 
 
-def _access_token(credential: Credential, app: OAuthClient, scopes, *, issuer: str) -> str:
+def _access_token(credential: Credential, app: OAuthClient, scopes, *, issuer: str, key=None) -> str:
     now = int(timestamp())
     return signing_keys.sign({
         "iss": issuer, "sub": str(credential.user_id), "aud": app.client_id, "client_id": app.client_id,
         "scope": " ".join(scopes), "iat": now, "exp": now + int(current_app.config["OIDC_ACCESS_TOKEN_EXPIRES"]
                                                                 .total_seconds()),
         "jti": secrets.token_urlsafe(16), "sid": credential.public_id,
-    }, typ="at+jwt")
+    }, typ="at+jwt", key=key)
 
 
-def _id_token(user: User, app: OAuthClient, *, issuer: str, nonce, auth_time, method, session_id, access_token) -> str:
+def _id_token(user: User, app: OAuthClient, *, issuer: str, nonce, auth_time, method, session_id, access_token,
+              key=None) -> str:
     now = int(timestamp())
     claims = {
         "iss": issuer, "sub": str(user.id), "aud": app.client_id, "iat": now,
@@ -252,7 +256,7 @@ def _id_token(user: User, app: OAuthClient, *, issuer: str, nonce, auth_time, me
         claims["nonce"] = nonce
     if session_id:
         claims["sid"] = session_id
-    return signing_keys.sign(claims, typ="JWT")
+    return signing_keys.sign(claims, typ="JWT", key=key)
 
 
 def _half_hash(token: str) -> str:
@@ -278,10 +282,17 @@ def _refresh_credential(token) -> tuple[Credential | None, str | None]:
     return _app_credential(public_id), secret
 
 
+# An app's sign-in and its person in one query (every caller looks at both); built once.
+APP_CREDENTIAL = (
+    select(Credential).where(Credential.public_id == bindparam("public_id"), Credential.kind == APP)
+    .options(joinedload(Credential.user))
+)
+
+
 def _app_credential(public_id) -> Credential | None:
     if not isinstance(public_id, str) or not public_id:
         return None
-    return db.session.scalar(select(Credential).where(Credential.public_id == public_id, Credential.kind == APP))
+    return db.session.scalar(APP_CREDENTIAL, {"public_id": public_id})
 
 
 def _end_sign_in_of(row: AuthorizationCode) -> None:

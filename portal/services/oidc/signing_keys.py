@@ -142,10 +142,18 @@ def published_until(key: SigningKey) -> datetime | None:
 # Signing -----------------------------------------------------------------------------------------
 
 
-def sign(claims: dict, *, typ: str = "JWT") -> str:
-    """``claims`` as a compact JWS (header ``alg``, ``kid``, ``typ``) signed by the current key."""
-    kid, private = _current_private_key()
+def sign(claims: dict, *, typ: str = "JWT", key: tuple[str, RSAKey] | None = None) -> str:
+    """``claims`` as a compact JWS (header ``alg``, ``kid``, ``typ``) signed by the current key, or by
+    ``key`` from ``current_signer()`` when one answer carries several tokens."""
+    kid, private = key or _current_private_key()
     return jwt.encode({"alg": ALGORITHM, "kid": kid, "typ": typ}, claims, private, algorithms=[ALGORITHM])
+
+
+def current_signer() -> tuple[str, RSAKey]:
+    """The current key's kid and private key, for the tokens of one answer: looked up once for all of
+    them (a rotation in between would only have the answer signed by the key current at its start,
+    which stays published long after)."""
+    return _current_private_key()
 
 
 def _current_private_key() -> tuple[str, RSAKey]:
