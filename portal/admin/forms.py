@@ -167,8 +167,9 @@ class AppForm(FlaskForm):
     name = StringField(_l("Name"), validators=[InputRequired()], filters=[_stripped],
                        render_kw={"maxlength": 100, "dir": "auto"})
     redirect_uris = TextAreaField(
-        _l("Redirect URIs"), description=_l("One a line. https, or http to this computer, or the app's own scheme "
-                                            "such as com.example.app:/callback; compared exactly."),
+        _l("Redirect URIs"),
+        description=_l("One a line, each compared exactly: an https address, an http one only on this computer, "
+                       "or an address in the app's own scheme."),
         render_kw={"rows": 3, "dir": "ltr", "spellcheck": "false", "autocapitalize": "off"},
     )
     scopes = SelectMultipleField(_l("Scopes it may ask for"), choices=lambda: [(s, s) for s in SCOPES],
