@@ -60,7 +60,10 @@ def app_count(app) -> int:
 
 
 def shown_value(response, input_id: str) -> str:
-    found = re.search(rf'<input id="{input_id}"[^>]*value="([^"]*)"', response.get_data(as_text=True))
+    """The value of the read-only input or text area ``input_id`` on the page."""
+    body = response.get_data(as_text=True)
+    found = (re.search(rf'<input id="{input_id}"[^>]*value="([^"]*)"', body)
+             or re.search(rf'<textarea id="{input_id}"[^>]*>([^<]*)</textarea>', body))
     assert found, f"no #{input_id} on the page"
     return found.group(1)
 
