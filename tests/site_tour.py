@@ -1,5 +1,5 @@
 """A tour of the site for tests that look at every page: a small world (a superuser with an avatar
-and a passkey, signed in; a member; a group; API credentials; a reset link and a "This wasn't me"
+and a passkey, signed in; a member; a group; an app; API credentials; a reset link and a "This wasn't me"
 link), every page a browser can GET, and the states of pages that render more (form errors, a new
 key, a conflict, confirmations, flashes, every error status). The header tests scan it for headers
 and inline code; the language tests read it in Persian.
@@ -14,6 +14,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import SignInAlert, User
 from portal.services.audit import SYSTEM
+from portal.services.oidc import apps
 from portal.services.people import accounts, groups, verification
 from portal.services.signing_in import sign_in_alerts
 from portal.transactions import unit_of_work
@@ -31,6 +32,7 @@ class Cast:
     group: tuple[str, str] = ("Editors", "People who edit")
     new_last_name: str = "Roots"  # what the root renames themself to on the edit page
     key_name: str = "laptop"
+    app_name: str = "Example shop"
     passkey_name: str = "My phone"
     language: str | None = None  # every person's saved language, and every browser's cookie
 
@@ -40,7 +42,7 @@ def boom():
 
 
 def build_world(app, client, make_user, jwt_pair, api_key, cast: Cast = Cast()) -> SimpleNamespace:
-    """A superuser with an avatar signed in to the pages, a member, a group and both API credentials."""
+    """A superuser with an avatar signed in to the pages, a member, a group, an app and both API credentials."""
     # Routes that fail, for the 500 pages; added before the app has answered any request.
     app.add_url_rule("/boom", "boom", boom)
     app.add_url_rule("/api/boom/", "api_boom", boom)
@@ -52,6 +54,7 @@ def build_world(app, client, make_user, jwt_pair, api_key, cast: Cast = Cast()) 
         client.set_cookie("language", cast.language)
     with app.app_context(), unit_of_work():
         group_id = groups.create_group(cast.group[0], SYSTEM, notes=cast.group[1]).id
+        app_id = apps.register_app(cast.app_name, ["https://shop.example/callback"], SYSTEM)[0].id
         user = db.session.get(User, root.id)
         accounts.update_profile(user, {"avatar": io.BytesIO(image_bytes())}, SYSTEM)
         reset_path = "/" + verification.password_reset_link(db.session.get(User, member.id)).split("/", 3)[3]
@@ -66,7 +69,8 @@ def build_world(app, client, make_user, jwt_pair, api_key, cast: Cast = Cast()) 
         alert = db.session.scalar(select(SignInAlert).where(SignInAlert.user_id == root.id))
         not_me_path = "/" + sign_in_alerts.not_me_link(alert).split("/", 3)[3]
     return SimpleNamespace(
-        app=app, anonymous=client, browser=browser, root=root, member=member, group_id=group_id, avatar=avatar,
+        app=app, anonymous=client, browser=browser, root=root, member=member, group_id=group_id, app_id=app_id,
+        avatar=avatar,
         reset_path=reset_path, not_me_path=not_me_path, pair=pair, passkey_id=passkey_id, cast=cast,
         bearer={"Authorization": f"Bearer {pair['access']}"}, token={"Authorization": f"Token {key}"},
     )
@@ -112,6 +116,8 @@ def page_urls(w) -> dict:
         "admin.users_export": "/admin/users/export.csv",
         "admin.groups_list": "/admin/groups/",
         "admin.groups_detail": f"/admin/groups/{w.group_id}",
+        "admin.apps_list": "/admin/apps/",
+        "admin.apps_detail": f"/admin/apps/{w.app_id}",
         "admin.audit": "/admin/audit/",
         "admin.mail": "/admin/mail/",
         "health.healthz": "/healthz",
@@ -180,6 +186,13 @@ def html_answers(w) -> list[tuple[str, object, int]]:
          b.post(f"/admin/users/{w.member.id}", data={"email": "bad", "first_name": "\u202e"}), 400),
         ("admin delete confirmation", b.post(f"/admin/users/{w.member.id}/delete"), 200),
         ("admin group edit with errors", b.post(f"/admin/groups/{w.group_id}", data={"name": ""}), 400),
+        ("admin app registered, its secret shown",
+         b.post("/admin/apps/", data={"name": w.cast.app_name, "redirect_uris": "https://shop.example/callback",
+                                      "scopes": ["openid", "email"]}), 200),
+        ("admin app edit with errors",
+         b.post(f"/admin/apps/{w.app_id}", data={"name": w.cast.app_name, "redirect_uris": ""}), 400),
+        ("admin replace app secret confirmation", b.post(f"/admin/apps/{w.app_id}/secret"), 200),
+        ("admin disable app confirmation", b.post(f"/admin/apps/{w.app_id}/disable"), 200),
         ("admin audit filtered", b.get(f"/admin/audit/?subject={w.member.id}"), 200),
         ("error 404", anon.get("/nope"), 404),
         ("error 404 signed in", b.get("/nope"), 404),

@@ -18,7 +18,7 @@ from tests.conftest import written_mail
 from tests.site_tour import Cast, build_world, html_answers
 
 PERSIAN = Cast(root=("رها", "روستایی"), member=("مینا", "محمدی"), group=("ویراستاران", "کسانی که ویرایش می‌کنند"),
-               new_last_name="ریشه", key_name="لپ‌تاپ", passkey_name="گوشی من", language="fa")
+               new_last_name="ریشه", key_name="لپ‌تاپ", app_name="فروشگاه نمونه", passkey_name="گوشی من", language="fa")
 # Latin words a Persian page may show as they are: names of products and formats, and abbreviations.
 LATIN_ON_PURPOSE = {
     "API", "JSON", "CSV", "UTC", "QR", "TOTP", "URL", "IP", "ID", "PIN", "SHA", "HTTP", "HTTPS", "OpenAPI",

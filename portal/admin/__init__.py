@@ -1,4 +1,4 @@
-"""The staff admin: find, edit and protect accounts, groups, and the audit log.
+"""The staff admin: find, edit and protect accounts, groups, the apps that sign people in, and the audit log.
 
 Every URL under /admin/ is for staff only: a stranger is sent to sign in, anyone else gets 403,
 whatever the method. The views use the same services as every other door, so a staff edit obeys
@@ -40,4 +40,4 @@ def not_found(_exc: NotFound):
     return error_page(404), 404
 
 
-from . import audit_log, groups, mail, users  # noqa: E402,F401  (routes attach themselves to bp)
+from . import apps, audit_log, groups, mail, users  # noqa: E402,F401  (routes attach themselves to bp)

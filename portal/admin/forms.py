@@ -7,11 +7,12 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import InputRequired
 
 from ..i18n import date_error, read_date, solar_calendar
 from ..services.audit import EventFilter
+from ..services.oidc.apps import SCOPES
 from ..services.people.directory import SORTS, UserFilter
 from ..services.people.fields import ACCOUNT_FIELDS, AccountField
 from ..services.people.users import MAX_ID
@@ -148,3 +149,68 @@ class AddToGroupForm(FlaskForm):
 class GroupForm(FlaskForm):
     name = StringField(_l("Name"), validators=[InputRequired()], render_kw={"maxlength": 150, "dir": "auto"})
     notes = TextAreaField(_l("Notes"), render_kw={"rows": 3, "dir": "auto"})
+
+
+def _stripped(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def _lines(uris) -> str:
+    """A list of URIs as a text area shows them, one a line."""
+    return "\n".join(uris or ())
+
+
+class AppForm(FlaskForm):
+    """An app's settings as staff edit them; the service checks every URI and scope (an unknown scope
+    is its message on the field, not the form's)."""
+
+    name = StringField(_l("Name"), validators=[InputRequired()], filters=[_stripped],
+                       render_kw={"maxlength": 100, "dir": "auto"})
+    redirect_uris = TextAreaField(
+        _l("Redirect URIs"),
+        description=_l("One a line, each compared exactly: an https address, an http one only on this computer, "
+                       "or an address in the app's own scheme."),
+        render_kw={"rows": 3, "dir": "ltr", "spellcheck": "false", "autocapitalize": "off"},
+    )
+    scopes = SelectMultipleField(_l("Scopes it may ask for"), choices=lambda: [(s, s) for s in SCOPES],
+                                 validate_choice=False)
+    post_logout_redirect_uris = TextAreaField(
+        _l("Redirect URIs after signing out"), description=_l("Optional; one a line."),
+        render_kw={"rows": 2, "dir": "ltr", "spellcheck": "false", "autocapitalize": "off"},
+    )
+    backchannel_logout_uri = StringField(
+        _l("Back-channel logout URI"),
+        description=_l("Optional: where the portal tells the app that a sign-in made through it has ended."),
+        filters=[_stripped], render_kw={"dir": "ltr", "spellcheck": "false", "autocapitalize": "off", "type": "url"},
+    )
+    trusted = BooleanField(
+        _l("Trusted: the portal's own app, which asks nobody for consent"),
+    )
+
+    @classmethod
+    def of(cls, app):
+        """The form filled with the app's stored settings."""
+        return cls(data={
+            "name": app.name, "redirect_uris": _lines(app.redirect_uris), "scopes": list(app.scopes or ()),
+            "post_logout_redirect_uris": _lines(app.post_logout_redirect_uris),
+            "backchannel_logout_uri": app.backchannel_logout_uri or "", "trusted": app.trusted,
+        })
+
+    def changes(self) -> dict:
+        """The settings as the service takes them."""
+        return {
+            "name": self.name.data, "redirect_uris": self.redirect_uris.data, "scopes": self.scopes.data or [],
+            "post_logout_redirect_uris": self.post_logout_redirect_uris.data,
+            "backchannel_logout_uri": self.backchannel_logout_uri.data or None, "trusted": self.trusted.data,
+        }
+
+
+class NewAppForm(AppForm):
+    """A new app: its settings, and whether it is public (chosen once: a public app has no secret)."""
+
+    public = BooleanField(_l("Public: a mobile or single-page app, which cannot keep a secret"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_submitted():
+            self.scopes.data = ["openid", "profile", "email"]

@@ -4,8 +4,9 @@ answers × {stranger, signed-in user, staff, superuser}.
 - a stranger is sent to ``/login?next=<that path>`` (GET, HEAD, OPTIONS and POST alike) and nothing changes;
 - anyone signed in without staff rights gets the HTML 403 page and nothing changes;
 - staff and superusers get the page or the action, each URL's answer written out in CASES: 200 for a
-  page, 200 with the confirmation page for a first POST of a destructive or bulk action, and a 302 back
-  into the admin (never to /login) for an action that is done; and never a 403.
+  page, 200 with the confirmation page for a first POST of a destructive or bulk action, a 302 back
+  into the admin (never to /login) for an action that is done, and 200 for one whose page shows what it
+  made (a new app's secret); and never a 403.
 
 Every admin POST also needs the CSRF token of a page of the site (CSRF switched on as in production).
 
@@ -20,8 +21,9 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import LinkedIdentity, User
+from portal.models import LinkedIdentity, OAuthClient, User
 from portal.services.audit import SYSTEM
+from portal.services.oidc import apps
 from portal.services.ways_in import api_keys
 from portal.transactions import unit_of_work
 
@@ -48,12 +50,13 @@ from .conftest import (
 @dataclass(frozen=True)
 class Case:
     method: str
-    path: str  # {user}, {group} and {key} are filled in from the fixture
+    path: str  # {user}, {group}, {key}, {identity} and {app} are filled in from the fixture
     data: dict | None
-    staff: tuple  # ("page", status) | ("redirect", location) | ("confirm", title)
+    staff: tuple  # ("page", status) | ("redirect", location) | ("confirm", title) | ("made", status)
 
 
 GET_PAGE = ("page", 200)
+APP_FORM = {"name": "Example app", "redirect_uris": "https://app.example/callback", "scopes": "openid"}
 # The user page's profile form as a browser sends it (every field; the selects send "" for none).
 PROFILE_FORM = {"email": "member@example.com", "first_name": "Mira", "last_name": "Member", "username": "mia",
                 "phone": "", "gender": "", "country": "", "address": "", "birthday": ""}
@@ -83,6 +86,12 @@ CASES = [
     Case("GET", "/admin/groups/{group}", None, GET_PAGE),
     Case("POST", "/admin/groups/{group}", {"name": "Renamed", "notes": "n"}, ("redirect", "/admin/groups/")),
     Case("POST", "/admin/groups/{group}/delete", {}, ("confirm", "Delete the group Editors?")),
+    Case("GET", "/admin/apps/", None, GET_PAGE),
+    Case("POST", "/admin/apps/", APP_FORM | {"name": "Brand new app"}, ("made", 200)),
+    Case("GET", "/admin/apps/{app}", None, GET_PAGE),
+    Case("POST", "/admin/apps/{app}", APP_FORM | {"name": "Renamed app"}, ("redirect", "/admin/apps/{app}")),
+    Case("POST", "/admin/apps/{app}/secret", {}, ("confirm", "Replace the secret of Example app?")),
+    Case("POST", "/admin/apps/{app}/disable", {}, ("confirm", "Disable the app Example app?")),
     Case("GET", "/admin/audit/", None, GET_PAGE),
     Case("GET", "/admin/audit/?subject=member@example.com&action=signed_in&since=2020-01-01", None, GET_PAGE),
     Case("GET", "/admin/mail/", None, GET_PAGE),
@@ -96,8 +105,8 @@ MATRIX += [Case("OPTIONS", path, None, ("page", 200))
 
 
 def create_world(app, people) -> dict:
-    """The member every action is aimed at, a group they are in, another group, a live API key and an
-    account at another provider connected to theirs."""
+    """The member every action is aimed at, a group they are in, another group, a live API key, an
+    account at another provider connected to theirs, and an app."""
     group = make_group(app, "Editors")
     other = make_group(app, "Readers")
     add_member(app, people.member.id, group)
@@ -108,9 +117,10 @@ def create_world(app, people) -> dict:
         db.session.add(identity)
         db.session.flush()
         identity_id = identity.id
+        app_id = apps.register_app("Example app", ["https://app.example/callback"], SYSTEM)[0].id
     [key] = live_credentials(app, people.member.id, kind="key")
     return {"user": people.member.id, "group": group, "other_group": other, "key": key["public_id"],
-            "identity": identity_id}
+            "identity": identity_id, "app": app_id}
 
 
 @pytest.fixture
@@ -128,12 +138,15 @@ def request(client, case, world):
 
 
 def snapshot(app, world) -> tuple:
-    """What a refused request must leave as it was: the member, their keys, the groups, the audit log
-    and the accounts connected to theirs."""
+    """What a refused request must leave as it was: the member, their keys, the groups, the audit log,
+    the accounts connected to theirs and the apps."""
     with app.app_context():
         connected = db.session.scalars(select(LinkedIdentity.id).where(LinkedIdentity.user_id == world["user"])).all()
+        registered = [(a.id, a.name, a.secret_hash, a.disabled_at)
+                      for a in db.session.scalars(select(OAuthClient).order_by(OAuthClient.id))]
     return (
         connected,
+        registered,
         stored_user(app, world["user"]),
         live_credentials(app, world["user"]),
         group_row(app, world["group"]),
@@ -143,8 +156,9 @@ def snapshot(app, world) -> tuple:
 
 
 def changes_state(case) -> bool:
-    """Whether the request, allowed, changes something (the actions that redirect when done)."""
-    return case.method == "POST" and case.staff[0] == "redirect"
+    """Whether the request, allowed, changes something (the actions that redirect when done, or show
+    what they made)."""
+    return case.method == "POST" and case.staff[0] in ("redirect", "made")
 
 
 ROLES = ["stranger", "user", "staff", "superuser"]
@@ -189,7 +203,7 @@ def check(response, case, role, world):
             assert is_403_page(response), response.status_code
         return
     kind, expected = case.staff
-    if kind == "page":
+    if kind in ("page", "made"):
         assert response.status_code == expected, text(response)[-600:]
         if case.method == "OPTIONS":
             assert "OPTIONS" in response.headers["Allow"]
@@ -240,7 +254,8 @@ def test_permission_matrix(app, signed_in, people, world, case, role):
 
 def test_the_matrix_covers_every_admin_route(app):
     """A new admin route must be added to the matrix above (each route and each method it answers)."""
-    placeholders = {"user_id": "{user}", "group_id": "{group}", "public_id": "{key}", "identity_id": "{identity}"}
+    placeholders = {"user_id": "{user}", "group_id": "{group}", "public_id": "{key}", "identity_id": "{identity}",
+                    "app_id": "{app}"}
     routes = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("admin."):

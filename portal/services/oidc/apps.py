@@ -20,7 +20,8 @@ from ...extensions import db
 from ...models import Credential, OAuthClient, utcnow
 from .. import audit
 from ..audit import Actor
-from ..errors import PermissionDenied, ValidationFailed
+from ..errors import NotFound, PermissionDenied, ValidationFailed
+from ..people.users import MAX_ID
 
 # Every scope an app may ask for, and what it lets the app do, as the consent page says it.
 SCOPES = {
@@ -99,6 +100,21 @@ def disable_app(app: OAuthClient, actor: Actor) -> None:
             .values(revoked_at=now)
         )
         audit.record(actor, "app_disabled", None, {"client_id": [app.client_id, None]}, label=app.name)
+
+
+def all_apps() -> list[OAuthClient]:
+    """Every app, those that still sign people in first, each group by name."""
+    return list(db.session.scalars(
+        select(OAuthClient).order_by(OAuthClient.disabled_at.is_not(None), OAuthClient.name, OAuthClient.id)
+    ))
+
+
+def get_app(app_id) -> OAuthClient:
+    """The app with this id (its row's, not its client id), disabled or not; NotFound otherwise."""
+    app = db.session.get(OAuthClient, app_id) if isinstance(app_id, int) and 0 < app_id <= MAX_ID else None
+    if app is None:
+        raise NotFound("App not found")
+    return app
 
 
 def find_app(client_id) -> OAuthClient | None:
