@@ -80,8 +80,9 @@ def form_action_source(uri: str) -> str:
 
 
 def let_forms_lead_to(response, uri: str):
-    """This answer's policy lets its forms' answers redirect to ``uri`` as well (the consent page's
-    answer goes on to the app's redirect URI); every other answer keeps the standing policy. The
+    """This answer's policy lets its forms' answers redirect to ``uri`` as well: the consent page's
+    answer goes on to the app's redirect URI, and so may a sign-in page's when an app's request sent
+    the person to sign in (``oidc.sign_in_pages``). Every other answer keeps the standing policy; the
     middleware leaves a policy a view set alone."""
     standing = current_app.extensions["content_security_policy"]
     response.headers["Content-Security-Policy"] = f"{standing} {form_action_source(uri)}"

@@ -8,6 +8,7 @@ from ..forms import add_service_errors, call_for, form_page
 from ..http import acting, safe_next
 from ..i18n import picked_language
 from ..limits import limited
+from ..oidc.sign_in_pages import let_forms_lead_to_the_app
 from ..services.errors import AuthenticationFailed, EmailNotVerified, PasswordResetRequired
 from ..services.people import accounts, verification
 from ..services.people.users import find_user
@@ -114,7 +115,9 @@ def login():
             form.form_errors.append(_("The email, username or password is not right."))
         else:
             return answer
-    return form_page("web/login.html", form, unverified_email=unverified_email, passkey_form=PasskeyForm(formdata=None))
+    # Its forms (the password, a passkey, a provider's button) may end at the app that asked for the sign-in.
+    page = form_page("web/login.html", form, unverified_email=unverified_email, passkey_form=PasskeyForm(formdata=None))
+    return let_forms_lead_to_the_app(page, next_page)
 
 
 @bp.post("/logout")

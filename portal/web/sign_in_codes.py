@@ -13,6 +13,7 @@ from flask_login import current_user
 from ..forms import call_for, form_page
 from ..http import safe_next
 from ..limits import limited
+from ..oidc.sign_in_pages import let_forms_lead_to_the_app
 from ..services.signing_in import sign_in_codes
 from ..templating import ltr, sentence
 from . import bp
@@ -37,7 +38,7 @@ def sign_in_code():
             email=ltr(form.email.data),
         ), "success")
         return redirect(url_for("web.enter_sign_in_code", next=request.args.get("next")))
-    return form_page("web/sign_in_code.html", form)
+    return let_forms_lead_to_the_app(form_page("web/sign_in_code.html", form), _next_page())
 
 
 @bp.route("/login/code/enter", methods=["GET", "POST"])
@@ -57,7 +58,7 @@ def enter_sign_in_code():
         return continue_sign_in(
             proven.result, remember=form.remember.data, next_page=next_page, first_step=sign_in_codes.EMAIL_CODE
         )
-    return form_page("web/sign_in_code_enter.html", form)
+    return let_forms_lead_to_the_app(form_page("web/sign_in_code_enter.html", form), next_page)
 
 
 def _next_page() -> str:

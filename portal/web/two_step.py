@@ -21,6 +21,7 @@ from flask_login import current_user
 from ..forms import add_service_errors, form_status
 from ..http import OFFERED_LINK, PENDING_SIGN_IN, acting, relying_party, safe_next
 from ..limits import limited
+from ..oidc.sign_in_pages import let_forms_lead_to_the_app
 from ..services.errors import AuthenticationFailed, SignInExpired, ValidationFailed
 from ..services.signing_in import flow, linked_identities, passkeys, two_factor
 from ..services.signing_in.sign_in import PASSWORD
@@ -108,7 +109,8 @@ def _second_step(form, proof):
     page = render_template(
         "web/second_step.html", form=code_form, pending=pending, passkey_form=passkey_form, app_codes_refused=refused
     )
-    return page, form_status(form)
+    # Its forms' answers go where the sign-in was going: perhaps on to an app that asked for it.
+    return let_forms_lead_to_the_app((page, form_status(form)), pending.data.get("next"))
 
 
 @bp.post("/login/passkey/options")

@@ -7,10 +7,13 @@ the app's token is refused at once.
 
 The portal is served as http://localhost:PORT and the app as http://127.0.0.1:PORT2: two origins, so
 the consent form's POST must be let through the portal's CSP (``form-action``) to the app's redirect
-URI. The consent page and Connected apps pass axe in both schemes and fit a phone, in English and in
+URI. A person who allowed the app before, or signs in to a trusted one, is sent on to the app by
+the sign-in's own answer (the password form's, the second step's): those pages let their forms end
+there too. The consent page and Connected apps pass axe in both schemes and fit a phone, in English and in
 Persian; with PORTAL_SCREENSHOTS set, each is saved there for a person to look at.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -75,23 +78,50 @@ def app_site(room: ReadingRoom) -> Flask:
     return site
 
 
-@pytest.fixture
-def reading_room(localhost_server, app, node_rp):
+@contextmanager
+def open_reading_room(app, node_rp, issuer: str, *, trusted: bool = False):
     """The app registered with the portal (its redirect URI on its own port) and served; its relying
-    party has discovered the portal."""
+    party has discovered the portal. A trusted app is not asked about on a consent page."""
     port = free_port()
     callback = f"http://127.0.0.1:{port}/callback"
     with app.app_context(), unit_of_work():
-        registered, secret = apps.register_app(APP_NAME, [callback], SYSTEM)
+        registered, secret = apps.register_app(APP_NAME, [callback], SYSTEM, trusted=trusted)
         client_id = registered.client_id
-    room = ReadingRoom(f"http://127.0.0.1:{port}/", node_rp(localhost_server, client_id, secret, callback))
+    room = ReadingRoom(f"http://127.0.0.1:{port}/", node_rp(issuer, client_id, secret, callback))
     with served(app_site(room), port):
+        yield room
+
+
+@pytest.fixture
+def reading_room(localhost_server, app, node_rp):
+    with open_reading_room(app, node_rp, localhost_server) as room:
+        yield room
+
+
+@pytest.fixture
+def trusted_reading_room(localhost_server, app, node_rp):
+    with open_reading_room(app, node_rp, localhost_server, trusted=True) as room:
         yield room
 
 
 def start_at_the_app(page: Page, room: ReadingRoom) -> None:
     goto(page, room.url)
     load(page, page.get_by_role("link", name="Sign in with the account portal"))
+
+
+def watch_for_blocked_forms(page: Page) -> list[str]:
+    """The Content Security Policy complaints ``page``'s console will log (a form's answer blocked)."""
+    blocked = []
+    page.on("console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text
+            else None)
+    return blocked
+
+
+def sign_in_with_password(page: Page, email: str) -> None:
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    page.get_by_label("Email or username").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    load(page, page.get_by_role("button", name="Sign in", exact=True))
 
 
 def test_an_app_signs_a_person_in_with_the_portal_and_loses_access_when_they_take_it_back(
@@ -101,9 +131,7 @@ def test_an_app_signs_a_person_in_with_the_portal_and_loses_access_when_they_tak
     account = make_user(EMAIL, first_name="Ada", last_name="Lovelace")
     secret, _ = set_up_totp(app, account, clock)
     page = new_context(viewport=DESKTOP, color_scheme="light").new_page()
-    blocked = []
-    page.on("console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text
-            else None)
+    blocked = watch_for_blocked_forms(page)
     report = []
 
     def check(shot):
@@ -112,10 +140,7 @@ def test_an_app_signs_a_person_in_with_the_portal_and_loses_access_when_they_tak
 
     # The app sends the person to the portal, which asks them to sign in first: password, then the app's code.
     start_at_the_app(page, room)
-    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
-    page.get_by_label("Email or username").fill(EMAIL)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    load(page, page.get_by_role("button", name="Sign in", exact=True))
+    sign_in_with_password(page, EMAIL)
     expect(page.get_by_role("heading", level=1)).to_have_text("One more step")
     page.get_by_label("Code", exact=True).fill(clock.code(secret))
     load(page, page.get_by_role("button", name="Sign in", exact=True))
@@ -184,3 +209,51 @@ def test_the_consent_page_and_connected_apps_in_persian(reading_room, localhost_
     with pytest.raises(RelyingPartyError):
         room.rp.userinfo(room.tokens["access_token"], room.tokens["claims"]["sub"])
     assert not report, "\n".join(report)
+
+
+def test_a_returning_person_who_allowed_the_app_signs_in_with_the_password_and_lands_on_the_app(
+    reading_room, localhost_server, app, make_user, new_context
+):
+    """The app was allowed before, so the password form's answer leads through the authorization
+    endpoint straight on to the app's callback on another origin: the login page's form-action lets it."""
+    base, room = localhost_server, reading_room
+    make_user(EMAIL, first_name="Ada", last_name="Lovelace")
+    earlier = new_context(viewport=DESKTOP, color_scheme="light").new_page()
+    sign_in_quickly(earlier, app, base, EMAIL)
+    start_at_the_app(earlier, room)
+    load(earlier, earlier.get_by_role("button", name="Allow", exact=True))
+    expect(earlier.get_by_role("heading", level=1)).to_have_text("Welcome, Ada Lovelace")
+
+    # Another day, another browser: not signed in to the portal.
+    page = new_context(viewport=DESKTOP, color_scheme="light").new_page()
+    blocked = watch_for_blocked_forms(page)
+    start_at_the_app(page, room)
+    sign_in_with_password(page, EMAIL)
+
+    assert page.url.startswith(room.url + "callback?"), page.url
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Ada Lovelace")
+    assert room.tokens["claims"]["amr"] == ["pwd"]
+    assert not blocked, blocked
+
+
+def test_a_person_with_an_authenticator_app_goes_through_the_second_step_and_lands_on_a_trusted_app(
+    trusted_reading_room, localhost_server, app, make_user, clock, new_context
+):
+    """A trusted app asks no consent: the second step's answer leads on to the app's callback, which
+    the second-step page's form-action lets through (its next travels in the pending sign-in)."""
+    room = trusted_reading_room
+    account = make_user(EMAIL, first_name="Ada", last_name="Lovelace")
+    secret, _ = set_up_totp(app, account, clock)
+    page = new_context(viewport=DESKTOP, color_scheme="light").new_page()
+    blocked = watch_for_blocked_forms(page)
+
+    start_at_the_app(page, room)
+    sign_in_with_password(page, EMAIL)
+    expect(page.get_by_role("heading", level=1)).to_have_text("One more step")
+    page.get_by_label("Code", exact=True).fill(clock.code(secret))
+    load(page, page.get_by_role("button", name="Sign in", exact=True))
+
+    assert page.url.startswith(room.url + "callback?"), page.url
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Ada Lovelace")
+    assert room.tokens["claims"]["amr"] == ["pwd", "otp", "mfa"]
+    assert not blocked, blocked

@@ -191,6 +191,69 @@ def test_the_consent_page_lets_its_answer_redirect_to_the_app_and_no_other_page_
         assert client.get(path).headers["Content-Security-Policy"] == standing, path
 
 
+def login_page(next_page: str) -> str:
+    return "/login?" + urlencode({"next": next_page})
+
+
+def test_the_sign_in_pages_let_their_forms_lead_to_the_app_their_next_returns_to(app, client, user, registered):
+    """A person the app sent to sign in first is sent on to the app by the sign-in's answer (through
+    ``/oauth/authorize``, for an app allowed before or trusted): the login page and the emailed-code
+    pages name the origin of the request's redirect URI in their form-action, re-rendered too, and
+    only for a request the authorization endpoint accepts."""
+    client_id, _secret = registered()
+    _verifier, challenge = pkce()
+    standing = app.extensions["content_security_policy"]
+    with_app = f"{standing} https://app.example"
+    to_app = authorize_url(client_id, challenge)
+
+    for path in (login_page(to_app), "/login/code?" + urlencode({"next": to_app}),
+                 "/login/code/enter?" + urlencode({"next": to_app})):
+        answer = client.get(path)
+        assert answer.status_code == 200 and answer.headers["Content-Security-Policy"] == with_app, path
+    wrong = client.post(login_page(to_app), data={"login": user.email, "password": "not the password"})
+    assert wrong.status_code == 400 and wrong.headers["Content-Security-Policy"] == with_app
+
+    elsewhere = (
+        authorize_url(client_id, challenge, redirect_uri="https://evil.example/cb"),  # not registered
+        authorize_url(client_id, challenge, redirect_uri=CALLBACK + "/more"),
+        authorize_url("nobody", challenge),  # no such app
+        authorize_url(client_id, None),  # refused (no PKCE): the sign-in does not lead there
+        "/profile/",
+        "https://app.example/callback",
+        "//app.example/oauth/authorize?" + to_app.partition("?")[2],
+        "/oauth/authorize/more?" + to_app.partition("?")[2],
+    )
+    for next_page in elsewhere:
+        assert client.get(login_page(next_page)).headers["Content-Security-Policy"] == standing, next_page
+    assert client.get("/login").headers["Content-Security-Policy"] == standing
+
+
+def test_the_second_step_page_lets_its_forms_lead_to_the_app_the_sign_in_returns_to(
+    app, client, user, registered, clock
+):
+    """The second step carries ``next`` in the pending sign-in: its page names the app's origin when
+    that is an authorization request the endpoint accepts, the page after a wrong code too."""
+    client_id, _secret = registered()
+    set_up_totp(app, user, clock)
+    _verifier, challenge = pkce()
+    standing = app.extensions["content_security_policy"]
+
+    def second_step_after_password(next_page):
+        first = client.post(login_page(next_page), data={"login": user.email, "password": PASSWORD})
+        assert urlsplit(first.location).path == "/login/second-step", first.location
+        return client.get("/login/second-step")
+
+    page = second_step_after_password(authorize_url(client_id, challenge))
+    assert page.status_code == 200
+    assert page.headers["Content-Security-Policy"] == f"{standing} https://app.example"
+    wrong = client.post("/login/second-step", data={"code": "000000"})
+    assert wrong.status_code == 400 and wrong.headers["Content-Security-Policy"] == f"{standing} https://app.example"
+
+    for next_page in (authorize_url(client_id, challenge, redirect_uri="https://evil.example/cb"),
+                      authorize_url("nobody", challenge), "/profile/"):
+        assert second_step_after_password(next_page).headers["Content-Security-Policy"] == standing, next_page
+
+
 def test_a_person_who_denies_sends_access_denied(client, user, registered):
     client_id, _secret = registered()
     sign_in(client)
