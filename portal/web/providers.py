@@ -106,7 +106,9 @@ def provider_callback(slug):
         return redirect(url_for("web.verify"))
     if arrival.next == "link":
         session[OFFERED_LINK] = identity.kept()
-        return render_template("web/provider_link.html", provider=provider, email=identity.email), 409
+        page = render_template("web/provider_link.html", provider=provider, email=identity.email,
+                               next_page=safe_next(purpose.get("next"), url_for("web.profile")))
+        return page, 409
     return continue_sign_in(arrival.user, remember=False, next_page=purpose.get("next") or url_for("web.profile"),
                             first_step=identity.first_step)
 
