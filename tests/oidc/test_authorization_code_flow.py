@@ -97,7 +97,7 @@ def verified(client, token, audience):
 
 
 def test_discovery_names_every_endpoint_at_the_issuer(client):
-    """oidcc-discovery-issuer-not-matching-config (negative) and the Basic OP's discovery checks."""
+    """oidcc-discovery-endpoint-verification: the issuer and every endpoint the Basic OP uses."""
     document = client.get("/.well-known/openid-configuration").get_json()
 
     assert document["issuer"] == ISSUER
@@ -120,7 +120,8 @@ def test_the_issuer_is_public_base_url_when_set(make_app):
 
 
 def test_code_flow_with_consent_gives_verified_tokens_and_userinfo_by_scope(client, user, registered):
-    """oidcc-server: sign in, consent, code, tokens; the ID token's claims; userinfo."""
+    """oidcc-server, oidcc-id-token-signature, oidcc-userinfo-get, oidcc-scope-email, oidcc-ensure-request-
+    with-nonce: sign in, consent, code, tokens; the ID token's claims; userinfo by scope."""
     client_id, secret = registered()
     sign_in(client)
 
@@ -143,6 +144,7 @@ def test_code_flow_with_consent_gives_verified_tokens_and_userinfo_by_scope(clie
 
 
 def test_the_answer_carries_state_and_iss_unchanged(client, user, registered):
+    """oidcc-response-type-missing's sibling: state returned as sent; RFC 9207's iss."""
     client_id, _secret = registered(trusted=True)
     sign_in(client)
     verifier, challenge = pkce()
@@ -255,6 +257,7 @@ def test_the_second_step_page_lets_its_forms_lead_to_the_app_the_sign_in_returns
 
 
 def test_a_person_who_denies_sends_access_denied(client, user, registered):
+    """The consent page's deny: access_denied, with state."""
     client_id, _secret = registered()
     sign_in(client)
     _verifier, challenge = pkce()
@@ -377,6 +380,7 @@ def test_a_code_used_twice_ends_the_tokens_it_gave(client, user, registered):
 
 
 def test_a_wrong_secret_is_invalid_client(client, user, registered):
+    """oidcc-client-secret-basic (negative): a wrong secret."""
     client_id, _secret = registered(trusted=True)
     sign_in(client)
     code, verifier = code_for(client, client_id)
@@ -387,6 +391,7 @@ def test_a_wrong_secret_is_invalid_client(client, user, registered):
 
 
 def test_refresh_rotates_a_reused_one_ends_the_family_and_scope_cannot_grow(client, user, registered):
+    """oidcc-refresh-token: rotation; a reused token ends the family; no scope escalation."""
     client_id, secret = registered(trusted=True)
     sign_in(client)
     code, verifier = code_for(client, client_id, scope="openid email offline_access")
