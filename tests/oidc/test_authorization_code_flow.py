@@ -144,7 +144,7 @@ def test_code_flow_with_consent_gives_verified_tokens_and_userinfo_by_scope(clie
 
 
 def test_the_answer_carries_state_and_iss_unchanged(client, user, registered):
-    """oidcc-response-type-missing's sibling: state returned as sent; RFC 9207's iss."""
+    """state returned exactly as sent, and RFC 9207's iss beside it."""
     client_id, _secret = registered(trusted=True)
     sign_in(client)
     verifier, challenge = pkce()
