@@ -23,10 +23,9 @@ from ..models import Credential, CredentialSnapshot, User, UserSnapshot, utcnow
 from ..services.errors import AuthenticationFailed
 from ..services.oidc import issuance, signing_keys
 from ..services.ways_in import callers, credentials, scopes, tokens
-from ..services.ways_in.scopes import ANY, FULL, READ, WRITE
+from ..services.ways_in.scopes import ANY, FULL, READ, WRITE  # what a route may need, for the views to name
 from .errors import NOT_PROVIDED
 
-__all__ = ["ANY", "FULL", "READ", "WRITE", "authenticated", "needs_of"]
 INVALID_APP_TOKEN = "Token is invalid or expired."
 
 

@@ -20,6 +20,7 @@ from portal.services.oidc import apps, issuance
 from portal.services.people import accounts
 from portal.services.ways_in import api_keys
 from portal.transactions import unit_of_work
+from tests.api.test_read_path import data_statements, statements_sent
 from tests.conftest import PASSWORD
 from tests.oidc.test_authorization_code_flow import code_for, exchange, registered, sign_in  # noqa: F401
 
@@ -162,6 +163,19 @@ def test_an_app_token_with_api_read_reads_the_profile_in_every_dialect(client, u
         assert answer.get_json()["email"] == user.email
     assert client.head(ME, headers=bearer(access)).status_code == 200
     assert client.post("/api/profile/", headers=bearer(access)).status_code == 200
+
+
+def test_an_app_token_read_is_the_one_select_of_every_read(app, client, user, app_token):
+    access = app_token(READ_SCOPES)
+    client.get(ME, headers=bearer(access))  # the first use verifies the signature and stamps "last used"
+
+    with statements_sent(app) as sent:
+        answer = client.get(ME, headers=bearer(access))
+
+    assert answer.status_code == 200
+    statements = data_statements(sent)
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT"), statements
+    assert "credentials" in statements[0] and "users" in statements[0]
 
 
 def test_an_app_token_without_api_read_is_insufficient_scope(client, user, app_token):
