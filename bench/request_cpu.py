@@ -14,10 +14,12 @@ counted: on PostgreSQL it is the client's share of a request.
 import io
 import json
 import os
+import secrets
 import statistics
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
@@ -25,7 +27,9 @@ from werkzeug.test import EnvironBuilder
 
 from portal import create_app
 from portal.extensions import db
+from portal.models import Credential, utcnow
 from portal.services.audit import SYSTEM
+from portal.services.oidc import apps, issuance
 from portal.services.people import accounts
 from portal.services.ways_in import api_keys, tokens
 
@@ -34,6 +38,7 @@ REQUESTS = int(os.environ.get("BENCH_REQUESTS", 2000))
 READS = {
     "GET /api/users/me/ (Token)": ("GET", "/api/users/me/", "key"),
     "GET /api/users/me/ (JWT)": ("GET", "/api/users/me/", "jwt"),
+    "GET /api/users/me/ (app token)": ("GET", "/api/users/me/", "app"),
     "POST /api/profile/ (JWT)": ("POST", "/api/profile/", "jwt"),
 }
 REFRESH = "POST /api/token/refresh/ (rotation)"
@@ -48,6 +53,7 @@ def portal_app(work: Path):
             "TRUSTED_HOSTS": ["localhost"], "RATELIMIT_ENABLED": False, "LOG_REQUESTS": False,
             "UPLOAD_FOLDER": str(work / "uploads"), "MAIL_OUTBOX_DIR": str(work / "outbox"),
             "PASSWORD_BREACH_CHECK": False,  # the portal is measured, not Have I Been Pwned
+            "OIDC_ACCESS_TOKEN_EXPIRES": timedelta(hours=1),  # the app's token outlives the run
         },
     )
     with app.app_context():
@@ -56,8 +62,24 @@ def portal_app(work: Path):
         user = accounts.create_user("bench@example.com", "Bench-mark-password-1", SYSTEM, email_verified=True)
         _, key = api_keys.issue_api_key(user, SYSTEM)
         pair = tokens.issue_token_pair(user, SYSTEM)
+        access = app_access_token(user)
         db.session.commit()
-    return app, {"key": f"Token {key}", "jwt": f"Bearer {pair['access']}"}, pair["refresh"]
+    return app, {"key": f"Token {key}", "jwt": f"Bearer {pair['access']}", "app": f"Bearer {access}"}, pair["refresh"]
+
+
+def app_access_token(user) -> str:
+    """An access token with ``api:read`` of an app's sign-in, as the token endpoint would give it
+    after the code flow (whose browser steps the bench does not play)."""
+    scopes = ["openid", "api:read"]
+    client, _ = apps.register_app("Bench app", ["https://app.example/callback"], SYSTEM, scopes=scopes)
+    now = utcnow()
+    sign_in = Credential(
+        user=user, kind=issuance.APP, client_id=client.id, scopes=scopes, public_id=secrets.token_urlsafe(16),
+        created_at=now, expires_at=now + timedelta(days=1), method="pwd", proven_at=now, name=client.name,
+    )
+    db.session.add(sign_in)
+    db.session.flush()
+    return issuance._access_token(sign_in, client, scopes, issuer="http://localhost")
 
 
 def bare_app():

@@ -10,7 +10,7 @@ from ..services.errors import ValidationFailed
 from ..services.people import accounts, users, verification
 from ..services.people.passwords import PASSWORD_POLICY, PASSWORDS_DIFFER
 from . import bp
-from .auth import authenticated, caller, current_actor
+from .auth import READ, WRITE, authenticated, caller, current_actor, staff_rights
 from .documented import documented
 from .etags import represent
 from .profiles import NO_SUCH_USER, PROFILE_WRITE, READ_BY_ID_REFUSED, apply_update
@@ -87,13 +87,13 @@ def resend_otp_003():
     conditional_write=True,
     errors={403: ("Detail", "Someone else's id, and the caller may not manage that account."), **NO_SUCH_USER},
 )
-@authenticated
+@authenticated(needs={"GET": READ, "PATCH": WRITE})
 def user_003(user_id):
     """A profile by id (document 003)
 
     The owner, or staff, read the 003 shape: `photo` is an absolute URL, `gender` is `M`, `F` or `O`.
     """
-    user = users.user_for(caller(), user_id, staff_too=True)
+    user = users.user_for(caller(), user_id, staff_too=staff_rights())
     if request.method == "PATCH":
         user = apply_update(UPDATE_003, user)
     return represent(PROFILE_003.dump(user), user)

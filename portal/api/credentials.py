@@ -12,9 +12,9 @@ from ..payload import read_payload
 from ..services.errors import ValidationFailed
 from ..services.people import accounts, verification
 from ..services.signing_in import sign_in
-from ..services.ways_in import api_keys, credentials, tokens
+from ..services.ways_in import api_keys, credentials, scopes, tokens
 from . import bp
-from .auth import authenticated, caller_credential, caller_user, current_actor
+from .auth import ANY, FULL, authenticated, caller_credential, caller_user, current_actor
 from .documented import documented
 from .schemas import (
     ChangePassword,
@@ -78,7 +78,7 @@ def token_refresh():
 
 @bp.post("/logout/")
 @documented_credentials(body="SignOut", body_required=False, status=204)
-@authenticated
+@authenticated(needs=FULL)  # may end another sign-in (its refresh token)
 def logout():
     """Sign out
 
@@ -96,16 +96,23 @@ def api_key_login():
     """Sign in: a new API key
 
     A new key each call, for `Authorization: Token <key>`. With `idle_timeout`, the key stops
-    working once it has gone unused that many seconds.
+    working once it has gone unused that many seconds; with `expires_in`, that many seconds from
+    now. With `scopes`, it is a personal access token: `["api:read"]` reads the profile,
+    `["api:write"]` also changes it, and every other route refuses it with a 403.
     """
     body = KeySignIn().to_changes(read_payload())
-    idle_timeout = api_keys.idle_limit_of(body.get("idle_timeout"))  # refused before any password is checked
-    return signed_in(_authenticate(body), issue=API_KEY, key_idle_timeout=idle_timeout)
+    # Refused before any password is checked.
+    key = {
+        "idle_timeout": api_keys.idle_limit_of(body.get("idle_timeout")),
+        "scopes": scopes.key_scopes_of(body.get("scopes")),
+        "expires_in": api_keys.lifetime_of(body.get("expires_in")),
+    }
+    return signed_in(_authenticate(body), issue=API_KEY, key={k: v for k, v in key.items() if v is not None})
 
 
 @bp.post("/auth/token/logout/")
 @documented_credentials(status=204)
-@authenticated
+@authenticated(needs=ANY)  # ends the presented credential alone
 def api_key_logout():
     """Revoke the presented credential
 
@@ -118,7 +125,7 @@ def api_key_logout():
 @bp.post("/users/me/set_password/")
 @documented_credentials(body="ChangePassword", status=204)
 @limited("RATELIMIT_PASSWORD_CHECK", per_ip=False, per_credential=True)
-@authenticated
+@authenticated(needs=FULL)
 def set_password():
     """Change the caller's password
 

@@ -12,6 +12,7 @@ from ..limits import retry_after_seconds
 from ..services.errors import (
     AuthenticationFailed,
     EmailNotVerified,
+    InsufficientScope,
     NotFound,
     PermissionDenied,
     PreconditionFailed,
@@ -45,6 +46,12 @@ def server_errors_as(key: str):
         return wrapper
 
     return decorator
+
+
+def insufficient_scope(needed: str) -> str:
+    """The ``WWW-Authenticate`` of a 403 to a scoped credential: what the route needs (``full``: no
+    scope grants it)."""
+    return f'Bearer error="insufficient_scope", scope="{needed}"'
 
 
 def error_response(status: int, body: dict, headers=None):
@@ -88,6 +95,8 @@ def service_error(exc):
         return detail(403, exc.detail)
     if isinstance(exc, AuthenticationFailed):
         return detail(401, exc.detail)
+    if isinstance(exc, InsufficientScope):  # RFC 6750 section 3.1
+        return detail(403, exc.detail, [("WWW-Authenticate", insufficient_scope(exc.needed))])
     if isinstance(exc, ReauthenticationRequired | SecondFactorRequired):
         return detail(403, str(exc))  # says what to do about it
     if isinstance(exc, PermissionDenied):

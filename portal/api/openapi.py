@@ -29,7 +29,7 @@ from werkzeug.routing import IntegerConverter, parse_converter_args
 
 from ..limits import rate_limits
 from . import bp
-from .auth import requires_credentials
+from .auth import ANY, FULL, needs_of, requires_credentials
 from .documented import EVERY_METHOD, FORM, HTML, JSON, Operation, documented, operations_of
 from .errors import NOT_PROVIDED, SERVER_ERROR, WWW_AUTHENTICATE
 from .schemas import (
@@ -146,6 +146,17 @@ named after djangorestframework-simplejwt and djoser.
 (from `POST /api/token/`) or `Authorization: Token <API key>` (from `POST /api/auth/token/login/`).
 A missing credential is a 401 `{{"detail": "{NOT_PROVIDED}"}}`; a malformed, expired, revoked or
 unknown one a 401 with the reason; both carry `WWW-Authenticate: {WWW_AUTHENTICATE}`.
+
+**Scopes.** An app's access token (`Bearer`, from `POST /oauth/token`) and an API key made with
+`scopes` (a personal access token) are scoped: `api:read` reads the profile in every dialect,
+`api:write` changes it (the avatar too; it implies `api:read`). Every other route — the password,
+a change of the email address, keys, providers, connected apps, deleting the account, `/api/logout/`
+(it may end another sign-in) — needs a full credential; `POST /api/auth/token/logout/` takes any,
+as it ends the presented credential alone. A scoped credential that falls short is a 403 `{{"detail": …}}` with
+`WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` naming what the route needs
+(`full`: no scope grants it); each operation says what it needs in `x-scope-needed`. A scoped
+credential acts on its own account only (no staff rights). A revoked app sign-in or an expired key
+is a 401 at once.
 
 **Shared rules.** Every route ends in `/`; without it the answer is a redirect to the slashed URL,
 `301` for GET and HEAD, `308` for other methods so the body survives. A method a route does not
@@ -288,7 +299,8 @@ def _add_components(spec: APISpec) -> None:
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "JWT",
-            "description": "`Authorization: Bearer <access>`, an access token from `POST /api/token/` (15 minutes).",
+            "description": "`Authorization: Bearer <access>`, an access token from `POST /api/token/` (15 minutes), "
+            "or an app's access token from `POST /oauth/token` (`typ: at+jwt`, 5 minutes; its scopes apply).",
         },
     )
     components.security_scheme(
@@ -320,6 +332,11 @@ def _add_components(spec: APISpec) -> None:
         ("RetryAfter", "Seconds to wait.", {"type": "integer", "minimum": 0}),
     ):
         components.header(name, {"description": description, "required": True, "schema": schema})
+    components.header("InsufficientScope", {
+        "description": 'On a refusal of a scoped credential: `Bearer error="insufficient_scope", scope="…"`, '
+        "naming what the route needs (`api:read`, `api:write`, or `full`, which no scope grants).",
+        "required": False, "schema": {"type": "string"},
+    })
 
 
 def _finish_components(document: dict) -> None:
@@ -390,6 +407,15 @@ def _json(schema_name: str) -> dict:
     return {JSON: {"schema": _ref("schemas", schema_name)}}
 
 
+# What each need of a route (``authenticated(needs=…)``) means to a caller, in every operation's description.
+SCOPE_NEEDED = {
+    "api:read": "A scoped credential needs `api:read` (or `api:write`).",
+    "api:write": "A scoped credential needs `api:write`.",
+    ANY: "Any credential, scoped or not.",
+    FULL: "A full credential only: an app's access token or an API key with scopes is refused (403).",
+}
+
+
 def _response(description: str, schema_name: str | None = None, **headers) -> dict:
     response = {"description": description}
     if schema_name:
@@ -403,13 +429,18 @@ def _operation(rule, method: str, view, op: Operation, path_parameters: list[dic
     """One operation of the document; its credentials (security, 401) and its 429 are read from the
     decorators that wrap ``view``, so the document cannot claim what the route does not do."""
     needs_credentials = requires_credentials(view)
+    need = needs_of(view, method)
     operation = {
         "operationId": f"{rule.endpoint.partition('.')[2]}_{method.lower()}",
         "summary": op.summary,
         "tags": [op.tag],
         "security": [{BEARER: []}, {TOKEN: []}] if needs_credentials else [],
     }
+    if need is not None:
+        operation["x-scope-needed"] = need
     description = op.description
+    if need is not None:
+        description = f"{description}\n\n{SCOPE_NEEDED[need]}".lstrip()
     if op.conditional_write:  # in the same words for every conditional write, after what its view says
         description = f"{description} {IF_MATCH_WRITE}".lstrip()
     if description:
@@ -452,7 +483,16 @@ def _operation(rule, method: str, view, op: Operation, path_parameters: list[dic
             "Detail",
             **{"WWW-Authenticate": "WWWAuthenticate"},
         )
+    if need is not None and need != ANY:
+        refused = op.errors.get(403, ("Detail", ""))[1]
+        responses[403] = _response(
+            f"{refused} Or a scoped credential (an app's access token, an API key with scopes) without "
+            f"`{need}`: `WWW-Authenticate: Bearer error=\"insufficient_scope\", scope=\"{need}\"`.".lstrip(),
+            "Detail", **{"WWW-Authenticate": "InsufficientScope"},
+        )
     for status, (schema_name, description) in op.errors.items():
+        if status == 403 and 403 in responses:
+            continue  # said above, with the scope refusal
         if status == 404 and path_parameters:
             # Also Werkzeug's own 404 for a path that matches no rule (an id that is not a number).
             description += ' A path that matches no route (an id that is not a number) is `{"detail": "Not found."}`.'

@@ -10,7 +10,18 @@ from ..services.errors import ValidationFailed
 from ..services.people import accounts, users
 from ..services.signing_in import reauthentication
 from . import bp
-from .auth import authenticated, caller, caller_credential, caller_user, current_actor
+from .auth import (
+    FULL,
+    READ,
+    WRITE,
+    authenticated,
+    caller,
+    caller_credential,
+    caller_user,
+    current_actor,
+    require,
+    staff_rights,
+)
 from .documented import documented
 from .errors import error_response, server_errors_as
 from .etags import expected_versions, represent
@@ -44,11 +55,12 @@ documented_001_004 = partial(documented, tag="Documents 001 and 004")
 def apply_update(schema, user):
     """Map the payload through a dialect's input schema and update ``user``; errors in wire names.
 
-    A new email address needs a recent sign-in of the presented credential: with the address, a stolen
-    token or key could take the account over (a reset link goes to the new address).
+    A new email address needs a full credential signed in recently: with the address, a stolen token or
+    key could take the account over (a reset link goes to the new address).
     """
     changes = schema.to_changes(read_payload())
     if accounts.changes_the_email(user, changes.get("email")):
+        require(FULL)
         reauthentication.ensure_recently_proven(caller_credential(), API_EMAIL_CHANGE)
     try:
         return accounts.update_profile(user, changes, current_actor(), expected_versions=expected_versions())
@@ -68,7 +80,7 @@ def apply_update(schema, user):
     server_error="ErrorMessage",
 )
 @server_errors_as("error")
-@authenticated(user_gone=lambda: error_response(404, {"error": USER_GONE_000}))
+@authenticated(needs=READ, user_gone=lambda: error_response(404, {"error": USER_GONE_000}))
 def profile_000():
     """The caller's profile (document 000)
 
@@ -101,14 +113,14 @@ def profile_000():
     conditional_write=True,
     errors={403: ("Detail", "Someone else's id, or the last active superuser."), **NO_SUCH_USER},
 )
-@authenticated
+@authenticated(needs={"GET": READ, "PUT": WRITE, "PATCH": WRITE, "DELETE": FULL})
 def user_002(user_id):
     """A profile by id (document 002)
 
     The owner, or staff, read the profile in the 000 shape.
     """
     # Staff may read anyone; writes are owner-only in this document, staff included.
-    user = users.user_for(caller(), user_id, staff_too=request.method == "GET")
+    user = users.user_for(caller(), user_id, staff_too=request.method == "GET" and staff_rights())
     if request.method == "GET":
         return represent(PROFILE_000.dump(user), user)
     if request.method == "DELETE":
@@ -133,7 +145,7 @@ def user_002(user_id):
     representation=True,
     conditional_write=True,
 )
-@authenticated
+@authenticated(needs={"GET": READ, "PUT": WRITE, "PATCH": WRITE})
 def me_001():
     """The caller's profile (documents 001 and 004)
 
@@ -156,7 +168,7 @@ def me_001():
     errors={403: ("Detail", "The last active superuser cannot be deleted.")},
 )
 @limited("RATELIMIT_PASSWORD_CHECK", per_ip=False, per_credential=True)
-@authenticated
+@authenticated(needs=FULL)
 def me_delete_004():
     """Delete the caller's account (document 004)
 

@@ -283,6 +283,21 @@ class KeySignIn(SignIn):
         metadata={"description": "Optional: seconds (60 to 31536000) the key may go unused before it stops "
                   "working. Without it, or null, the key works until it is revoked."},
     )
+    scopes = fields.List(
+        fields.String(validate=validate.OneOf(("api:read", "api:write"))),
+        allow_none=True,
+        metadata={"description": "Optional: makes the key a personal access token limited to these scopes: "
+                  "`api:read` reads the profile, `api:write` changes it (and reads it). Such a key is refused "
+                  "(403 `insufficient_scope`) on every other route: the password, the email address, keys, "
+                  "providers, connected apps, deleting the account. Without it, or null, the key may do "
+                  "whatever its owner may."},
+    )
+    expires_in = fields.Integer(
+        strict=True,
+        allow_none=True,
+        metadata={"description": "Optional: seconds (60 to 31536000) from now after which the key stops "
+                  "working (401), used or not. Without it, or null, the key does not expire."},
+    )
 
 
 class ProviderIdToken(InputSchema):

@@ -36,11 +36,11 @@ SECOND_STEP_REFUSED = {
 }
 
 
-def signed_in(user, *, issue: str, first_step: str = PASSWORD, key_idle_timeout: int | None = None):
+def signed_in(user, *, issue: str, first_step: str = PASSWORD, key: dict | None = None):
     """The answer to a first step that proved who this is: the flow's outcome (``answer_outcome``),
-    with what was asked for (``issue``: a JWT pair or an API key, with its idle limit) kept by a
-    pending sign-in for when it finishes."""
-    data = {"issue": issue} if key_idle_timeout is None else {"issue": issue, "key_idle_timeout": key_idle_timeout}
+    with what was asked for (``issue``: a JWT pair or an API key, with ``key``: its ``idle_timeout``,
+    ``scopes`` and ``expires_in`` when chosen) kept by a pending sign-in for when it finishes."""
+    data = {"issue": issue} | ({"key": key} if key else {})
     return answer_outcome(flow.sign_in(user, first_step=first_step, door_data=data))
 
 
@@ -48,10 +48,10 @@ def answer_outcome(outcome: flow.Outcome):
     """A finished sign-in gets the credential its first route asked for; a pending one 401 with the
     ``mfa_token`` and the ``methods`` its step takes."""
     if outcome.finished:
-        return _issue(
-            outcome.user, outcome.data.get("issue", JWT_PAIR), method=outcome.method,
-            key_idle_timeout=outcome.data.get("key_idle_timeout"),
-        )
+        key = outcome.data.get("key") or {}
+        if "key_idle_timeout" in outcome.data:  # a pending sign-in begun before keys took scopes
+            key = {"idle_timeout": outcome.data["key_idle_timeout"]}
+        return _issue(outcome.user, outcome.data.get("issue", JWT_PAIR), method=outcome.method, key=key)
     transactions.keep_though_refused()  # the 401 hands out the pending sign-in it wrote
     return error_response(401, {
         "detail": SECOND_FACTOR_REQUIRED, "mfa_required": True, "mfa_token": outcome.token,
@@ -99,13 +99,13 @@ def token_mfa_passkey_options():
     return passkeys.authentication_options(rp_id=relying_party().id, binding=token, user=pending.user)
 
 
-def _issue(user, issue: str, *, method: str, key_idle_timeout: int | None = None):
+def _issue(user, issue: str, *, method: str, key: dict):
     if user.password_breached:
         tell_about_breached_password()
     if issue == API_KEY:
         _, key = api_keys.issue_api_key(
             user, current_actor(), name=api_keys.SIGNED_IN_THROUGH_THE_API, method=method,
-            idle_timeout=key_idle_timeout,
+            idle_timeout=key.get("idle_timeout"), scopes=key.get("scopes"), expires_in=key.get("expires_in"),
         )
         return {"auth_token": key}
     return tokens.issue_token_pair(user, current_actor(), method=method)

@@ -53,6 +53,15 @@ class SecondFactorRequired(PermissionDenied):
     """Staff without a second factor, where STAFF_REQUIRE_TWO_FACTOR asks for one, acting on someone else."""
 
 
+class InsufficientScope(PermissionDenied):
+    """The presented credential is scoped and its scopes do not reach this route (``ways_in.scopes``);
+    ``needed`` names what the route needs: ``api:read``, ``api:write`` or ``full``."""
+
+    def __init__(self, needed: str, detail: str):
+        super().__init__(detail)
+        self.needed, self.detail = needed, detail
+
+
 class PreconditionFailed(ServiceError):
     """The caller changed a version it read, and the row has moved on since (optimistic concurrency)."""
 

@@ -26,7 +26,7 @@ def api_keys():
     # An account whose sign-up is unfinished gets no key: the service's reason shows above the form.
     if form.validate_on_submit() and (issued := call_for(
         form, issue_api_key, user, me(), name=form.name.data, idle_timeout=form.idle_timeout.data,
-        refusals={AuthenticationFailed: 400},
+        scopes=form.scopes.data, expires_in=form.expires_in.data, refusals={AuthenticationFailed: 400},
     )):
         _, new_key = issued.result
         form = ApiKeyForm(formdata=None)

@@ -8,6 +8,7 @@ the services', shown next to the field it concerns.
 from datetime import timedelta
 
 from flask_babel import LazyString
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
@@ -112,6 +113,22 @@ class SetPasswordForm(FlaskForm):
 KEY_IDLE_LIMITS = [timedelta(hours=1), timedelta(days=1), timedelta(days=7), timedelta(days=30), timedelta(days=90)]
 
 
+# The lifetimes the keys page offers a key (the service takes any from a minute to a year).
+KEY_LIFETIMES = [timedelta(days=7), timedelta(days=30), timedelta(days=90), timedelta(days=365)]
+# What a key may do, as the keys page offers it: the stored scopes by the choice's value.
+KEY_ACCESS = {"": None, "read": ["api:read"], "write": ["api:read", "api:write"]}
+
+
+def _scopes_or_none(value):
+    """A choice's value as the service takes it: the scopes, or None for full access; anything else
+    is handed on as it came, for the service to refuse on the field."""
+    return KEY_ACCESS.get(value, value) if isinstance(value, str) or value is None else value
+
+
+def _after(limit: timedelta) -> str:
+    return _("In %(duration)s", duration=duration(limit))
+
+
 def _seconds_or_none(value):
     """A choice's value as the service takes it: whole seconds, or None for "never"; anything else
     is handed on as it came, for the service to refuse on the field."""
@@ -133,6 +150,27 @@ class ApiKeyForm(FlaskForm):
         coerce=_seconds_or_none,
         validate_choice=False,
         description=_l("A key left unused that long stops working, in case it was forgotten somewhere."),
+    )
+    scopes = SelectField(
+        _l("What it may do"),
+        choices=[
+            SelectChoice("", _l("Everything you can do through the API")),
+            SelectChoice("read", _l("Read your profile only")),
+            SelectChoice("write", _l("Read and change your profile")),
+        ],
+        coerce=_scopes_or_none,
+        validate_choice=False,
+        description=_l("A key that may only read or change your profile cannot change your password, email "
+                       "address or keys, nor delete the account."),
+    )
+    expires_in = SelectField(
+        _l("Expires"),
+        choices=[SelectChoice("", _l("Never: it works until you revoke it"))] + [
+            SelectChoice(str(int(limit.total_seconds())), LazyString(_after, limit)) for limit in KEY_LIFETIMES
+        ],
+        coerce=_seconds_or_none,
+        validate_choice=False,
+        description=_l("The key stops working at that time, used or not."),
     )
 
 

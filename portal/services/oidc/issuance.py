@@ -13,6 +13,7 @@ ends every token it issued at once, by the same database check as every other cr
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -30,11 +31,11 @@ from .. import audit
 from ..audit import Actor
 from ..plumbing.atomic import update_where
 from ..plumbing.attempts import keep_attempts
+from ..ways_in.credentials import APP  # the Credential kind of an app's sign-in
 from . import signing_keys
 from .apps import find_app, secret_matches
 from .authorization import amr_of, code_hash
 
-APP = "app"  # the Credential kind of an app's sign-in
 VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
@@ -166,6 +167,30 @@ def live_access(token, *, issuer: str) -> tuple[dict, Credential] | None:
     if not credential.user.is_active or str(credential.user_id) != claims.get("sub"):
         return None
     return claims, credential
+
+
+def access_claims(token: str, *, issuer: str) -> dict:
+    """The claims of an access token the portal issued to an app, for its own API (``api.auth``);
+    InvalidToken otherwise. Its signature is checked once per process (as ``ways_in.tokens`` does
+    for the portal's own JWTs): only time changes the verdict, so ``exp`` alone is checked again. The
+    sign-in it names is the caller's to read, every time. Callers must not change the dict."""
+    claims = _verified_access_claims(token, issuer)
+    if claims["exp"] <= timestamp():
+        raise signing_keys.InvalidToken("The token has expired.")
+    return claims
+
+
+def _checked_access_claims(token: str, issuer: str) -> dict:
+    claims = signing_keys.verify(token, typ="at+jwt")
+    exp = claims.get("exp")
+    if (claims.get("iss") != issuer or isinstance(exp, bool) or not isinstance(exp, int | float)
+            or not isinstance(claims.get("sid"), str) or not isinstance(claims.get("sub"), str)):
+        raise signing_keys.InvalidToken("The token was not issued here for the portal's API.")
+    return claims
+
+
+# Only tokens that pass are remembered (an error is not cached); they live minutes.
+_verified_access_claims = functools.lru_cache(maxsize=1024)(_checked_access_claims)
 
 
 def introspect(app: OAuthClient, token, *, issuer: str) -> dict:

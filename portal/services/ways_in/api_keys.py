@@ -1,4 +1,9 @@
-"""API keys: made for a signed-in or operator request, shown once, stored only as a SHA-256."""
+"""API keys: made for a signed-in or operator request, shown once, stored only as a SHA-256.
+
+A key may be a personal access token: limited to scopes (``ways_in.scopes``: ``api:read``, and
+``api:write`` which implies it) and given a lifetime, after which it is refused. A key without
+scopes (every key made before scopes) may do whatever its owner may, until it is revoked.
+"""
 
 import hashlib
 import secrets
@@ -13,6 +18,7 @@ from ..audit import Actor
 from ..errors import AuthenticationFailed, EmailNotVerified, ValidationFailed
 from ..signing_in.sign_in import BAD_CREDENTIALS, PASSWORD, UNVERIFIED, record_sign_in
 from .credentials import KEY
+from .scopes import key_scopes_of
 
 # The names of the keys the portal makes itself; stored in English, shown in the reader's language.
 SIGNED_IN_THROUGH_THE_API = "API sign-in"
@@ -25,6 +31,8 @@ NAMES_GIVEN_BY_THE_PORTAL = {
 # CREDENTIAL_TOUCH_INTERVAL), a year at most.
 SHORTEST_IDLE_LIMIT, LONGEST_IDLE_LIMIT = timedelta(minutes=1), timedelta(days=365)
 BAD_IDLE_LIMIT = _l("Give a whole number of seconds from 60 to 31536000, or null for no idle limit.")
+# The lifetime a key may be given, within the same bounds.
+BAD_LIFETIME = _l("Give a whole number of seconds from 60 to 31536000, or null for a key that does not expire.")
 
 
 def idle_limit_of(value) -> int | None:
@@ -37,15 +45,29 @@ def idle_limit_of(value) -> int | None:
     return value
 
 
+def lifetime_of(value) -> int | None:
+    """The lifetime asked for a new key, in whole seconds, or None; else ValidationFailed."""
+    if value is None:
+        return None
+    shortest, longest = (int(limit.total_seconds()) for limit in (SHORTEST_IDLE_LIMIT, LONGEST_IDLE_LIMIT))
+    if isinstance(value, bool) or not isinstance(value, int) or not shortest <= value <= longest:
+        raise ValidationFailed.on("expires_in", BAD_LIFETIME)
+    return value
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
 def issue_api_key(
-    user: User, actor: Actor, name: str | None = None, *, method: str = PASSWORD, idle_timeout: int | None = None
+    user: User, actor: Actor, name: str | None = None, *, method: str = PASSWORD, idle_timeout: int | None = None,
+    scopes=None, expires_in: int | None = None,
 ) -> tuple[Credential, str]:
-    """A new API key for an active, activated account; the key is returned once, never stored."""
+    """A new API key for an active, activated account; the key is returned once, never stored.
+    ``scopes``: a list of ``api:read``/``api:write`` (None: full); ``expires_in``: seconds it works."""
     idle_timeout = idle_limit_of(idle_timeout)
+    scopes = key_scopes_of(scopes)
+    expires_in = lifetime_of(expires_in)
     if not user.is_active:
         raise AuthenticationFailed(BAD_CREDENTIALS)
     if user.activated_at is None:
@@ -63,6 +85,8 @@ def issue_api_key(
         method=method,
         proven_at=now,
         idle_timeout=idle_timeout,
+        scopes=scopes,
+        expires_at=now + timedelta(seconds=expires_in) if expires_in is not None else None,
     )
     db.session.add(credential)
     audit.record(actor, "api_key_created", user, {"key": [None, credential.public_id]})

@@ -12,11 +12,11 @@ from ...extensions import db
 from ...models import Credential, CredentialSnapshot, Group, Snapshot, User, UserSnapshot, user_groups
 from ..plumbing.driver import DriverQuery
 from .api_keys import hash_key
-from .credentials import JWT, KEY, live_sign_in
+from .credentials import APP, JWT, KEY, live_sign_in
 
 _CREDENTIAL_FIELDS = (
     "id", "kind", "user_id", "public_id", "refresh_jti", "created_at", "expires_at", "revoked_at", "last_used_at",
-    "idle_timeout",
+    "idle_timeout", "scopes", "client_id",
 )
 _USER_FIELDS = tuple(column.key for column in User.__table__.columns if column.key != "password_hash")
 _GROUP_FIELDS = ("id", "name", "notes", "created_at", "updated_at", "users_count")
@@ -43,6 +43,7 @@ def _snapshot_by(column, kind: str) -> DriverQuery:
 
 JWT_SNAPSHOT_BY_PUBLIC_ID = _snapshot_by(Credential.public_id, JWT)
 KEY_SNAPSHOT_BY_HASH = _snapshot_by(Credential.secret_hash, KEY)
+APP_SNAPSHOT_BY_PUBLIC_ID = _snapshot_by(Credential.public_id, APP)
 
 
 def _snapshot(query: DriverQuery, value) -> CredentialSnapshot | None:
@@ -75,3 +76,13 @@ def caller_for_key(key) -> CredentialSnapshot | None:
         return None
     credential = _snapshot(KEY_SNAPSHOT_BY_HASH, hash_key(key))
     return credential if credential is not None and credential.is_live else None
+
+
+def caller_for_app_claims(claims: dict) -> CredentialSnapshot | None:
+    """The live app sign-in a verified access token names (``sid``, for its ``sub``), as a snapshot
+    whose scopes are those the token carries: a refresh may have narrowed them."""
+    credential = live_sign_in(claims, lambda sid: _snapshot(APP_SNAPSHOT_BY_PUBLIC_ID, sid))
+    if credential is not None:
+        carried = str(claims.get("scope", "")).split()
+        credential.scopes = [scope for scope in credential.scopes or () if scope in carried]
+    return credential

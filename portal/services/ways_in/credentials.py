@@ -16,7 +16,7 @@ from .. import audit
 from ..audit import Actor
 from ..errors import AuthenticationFailed, NotFound
 
-SESSION, JWT, KEY = "session", "jwt", "key"
+SESSION, JWT, KEY, APP = "session", "jwt", "key", "app"  # APP: an app's sign-in (``oidc.issuance``)
 # Why a presented credential is refused.
 USER_NOT_FOUND, USER_INACTIVE, REVOKED = "User not found.", "User inactive or deleted.", "Token has been revoked."
 IDLE = "The credential went unused for longer than its idle limit: sign in again."
