@@ -36,8 +36,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from werkzeug.test import EnvironBuilder
 
-from bench.request_cpu import cpu_per_request
-from portal import create_app
+from bench.request_cpu import cpu_per_request, production_app
 from portal.extensions import db
 from portal.services.audit import SYSTEM
 from portal.services.oidc import apps
@@ -65,16 +64,7 @@ REFERENCES = {
 
 def portal_app(work: Path):
     """The production app with one person and one trusted confidential app: (app, client_id, secret)."""
-    app = create_app(
-        "production",
-        {
-            "SECRET_KEY": "bench-secret-key-that-is-long-enough-for-hs256",
-            "SQLALCHEMY_DATABASE_URI": os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{work / 'bench.sqlite'}",
-            "TRUSTED_HOSTS": ["localhost"], "RATELIMIT_ENABLED": False, "LOG_REQUESTS": False,
-            "UPLOAD_FOLDER": str(work / "uploads"), "MAIL_OUTBOX_DIR": str(work / "outbox"),
-            "PASSWORD_BREACH_CHECK": False,  # the portal is measured, not Have I Been Pwned
-        },
-    )
+    app = production_app(work)
     with app.app_context():
         db.drop_all()
         db.create_all()

@@ -44,18 +44,24 @@ READS = {
 REFRESH = "POST /api/token/refresh/ (rotation)"
 
 
-def portal_app(work: Path):
-    app = create_app(
+def production_app(work: Path):
+    """The production app on the bench's database (a SQLite file in ``work``, or TEST_DATABASE_URL),
+    rate limits, the request log and the breach check off: the portal is measured, nothing else."""
+    return create_app(
         "production",
         {
             "SECRET_KEY": "bench-secret-key-that-is-long-enough-for-hs256",
             "SQLALCHEMY_DATABASE_URI": os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{work / 'bench.sqlite'}",
             "TRUSTED_HOSTS": ["localhost"], "RATELIMIT_ENABLED": False, "LOG_REQUESTS": False,
             "UPLOAD_FOLDER": str(work / "uploads"), "MAIL_OUTBOX_DIR": str(work / "outbox"),
-            "PASSWORD_BREACH_CHECK": False,  # the portal is measured, not Have I Been Pwned
-            "OIDC_ACCESS_TOKEN_EXPIRES": timedelta(hours=1),  # the app's token outlives the run
+            "PASSWORD_BREACH_CHECK": False,
+            "OIDC_ACCESS_TOKEN_EXPIRES": timedelta(hours=1),  # an app's token outlives the run
         },
     )
+
+
+def portal_app(work: Path):
+    app = production_app(work)
     with app.app_context():
         db.drop_all()
         db.create_all()
