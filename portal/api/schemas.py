@@ -284,7 +284,10 @@ class KeySignIn(SignIn):
                   "working. Without it, or null, the key works until it is revoked."},
     )
     scopes = fields.List(
-        fields.String(validate=validate.OneOf(("api:read", "api:write"))),
+        # The whole list is checked, not each item: an error stays one list of messages on the field,
+        # as every field error is (the items would nest their own by index).
+        fields.Raw(allow_none=True, metadata={"type": "string", "enum": ["api:read", "api:write"]}),
+        validate=validate.ContainsOnly(("api:read", "api:write"), error="Each scope is one of: api:read, api:write."),
         allow_none=True,
         metadata={"description": "Optional: makes the key a personal access token limited to these scopes: "
                   "`api:read` reads the profile, `api:write` changes it (and reads it). Such a key is refused "

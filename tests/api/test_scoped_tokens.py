@@ -366,3 +366,12 @@ def test_the_openapi_document_describes_scopes(client):
     assert "insufficient_scope" in me["patch"]["responses"]["403"]["description"]
     assert "InsufficientScope" in me["get"]["responses"]["403"]["headers"]["WWW-Authenticate"]["$ref"]
     assert "insufficient_scope" in document["info"]["description"]
+
+
+def test_a_bad_scope_list_is_one_flat_field_error_before_any_password_is_checked(client, user):
+    for scopes in (["AAA"], [None], [{}], ["api:read", 7]):
+        body = {"email": user.email, "password": "wrong", "scopes": scopes}
+        answer = client.post("/api/auth/token/login/", json=body)
+        assert (answer.status_code, answer.get_json()) == (
+            400, {"scopes": ["Each scope is one of: api:read, api:write."]}
+        ), scopes
