@@ -15,6 +15,7 @@ reached stops nothing but its own button.
 import json
 import logging
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -72,7 +73,7 @@ class Provider:
         return self.issuer if self.is_openid else self.api_url
 
 
-class ProviderError(Exception):
+class ProviderError(Exception, ABC):
     """The talk with a provider went wrong: ``status`` for the page, ``says()`` what it tells the
     person; ``logged`` (never a secret) goes to the log."""
 
@@ -84,8 +85,9 @@ class ProviderError(Exception):
         if logged:
             log.warning("Sign-in with %s refused: %s", provider.slug, logged)
 
+    @abstractmethod
     def says(self) -> str:
-        raise NotImplementedError
+        """What the person is told, in their language."""
 
 
 class ProviderCancelled(ProviderError):

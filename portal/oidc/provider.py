@@ -75,7 +75,10 @@ def discovery():
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
 @limited("RATELIMIT_SIGN_IN", methods=["POST"])
 def authorize():
-    """GET: an app's request; POST: the consent page's answer (CSRF-protected, like every form)."""
+    """GET: an app's request; POST: the consent page's answer (CSRF-protected, like every form). A
+    HEAD (a link checker, a prefetch) issues no code and records no consent."""
+    if request.method == "HEAD":
+        return "", 200
     args = request.args if request.method == "GET" else request.form
     try:
         asked = authorization.check_request(args)

@@ -456,3 +456,40 @@ def test_create_client_prints_json_and_stores_only_a_hash(app, runner):
         assert printed["client_secret"] not in (stored.secret_hash or "")
     refused = runner.invoke(args=["create-client", "Bad", "--redirect-uri", "http://example.com/cb"])
     assert refused.exit_code != 0 and "redirect_uris" in refused.output
+
+
+# Attacks --------------------------------------------------------------------------------------------
+
+
+def test_a_head_to_the_authorization_endpoint_issues_no_code_and_records_no_consent(app, client, user, registered):
+    from sqlalchemy import func, select
+
+    from portal.extensions import db
+    from portal.models import AppGrant, AuthorizationCode
+
+    client_id, _secret = registered(trusted=True)
+    other_id, _ = registered("Asks consent")
+    sign_in(client)
+    _verifier, challenge = pkce()
+
+    for asked in (client_id, other_id):
+        assert client.head(authorize_url(asked, challenge)).status_code == 200
+
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuthorizationCode)) == 0
+        assert db.session.scalar(select(func.count()).select_from(AppGrant)) == 0
+
+
+def test_a_code_issued_before_a_password_change_is_dead_after_it(client, user, registered):
+    client_id, secret = registered(trusted=True)
+    sign_in(client)
+    code, verifier = code_for(client, client_id)
+
+    changed = client.post("/profile/password", data={
+        "current_password": PASSWORD, "new_password": "A-whole-new-password-77",
+        "confirm_password": "A-whole-new-password-77",
+    })
+    assert changed.status_code == 302
+
+    answer = exchange(client, client_id, secret, code, verifier)
+    assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_grant"

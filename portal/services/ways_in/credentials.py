@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from ...extensions import db
-from ...models import Credential, CredentialSnapshot, EmailCode, PendingSignIn, User, utcnow
+from ...models import AuthorizationCode, Credential, CredentialSnapshot, EmailCode, PendingSignIn, User, utcnow
 from .. import audit
 from ..audit import Actor
 from ..errors import AuthenticationFailed, NotFound
@@ -170,17 +170,19 @@ def revoke_all(user: User, *, keep: Credential | None = None) -> None:
 
 
 def end_outstanding_proofs(user: User, *, recovered: bool) -> None:
-    """Whatever was issued to the account and not used yet stops working: emailed codes and pending
-    sign-ins go; reset links are bound to the password hash. A *recovery* (``recovered``: a reset
-    link, a securing, a deactivation) also moves the ``security_stamp`` that "This wasn't me" links
-    and device cookies carry. A change of password from a session does not: whoever made it may be
-    the intruder an alert is about, and must not disarm the owner's link by changing it first."""
+    """Whatever was issued to the account and not used yet stops working: emailed codes, pending
+    sign-ins and apps' authorization codes go; reset links are bound to the password hash. A
+    *recovery* (``recovered``: a reset link, a securing, a deactivation) also moves the
+    ``security_stamp`` that "This wasn't me" links and device cookies carry. A change of password
+    from a session does not: whoever made it may be the intruder an alert is about, and must not
+    disarm the owner's link by changing it first."""
     if recovered:
         # Raised in the UPDATE itself, so two events at once both count; flushed so the row is read
         # afresh (a link made later in the same transaction, the "account secured" mail's, is signed
         # with the new value).
         user.security_stamp = User.security_stamp + 1
     db.session.execute(delete(EmailCode).where(EmailCode.user_id == user.id))
+    db.session.execute(delete(AuthorizationCode).where(AuthorizationCode.user_id == user.id))
     end_pending_sign_ins(user)
     db.session.flush()
 
